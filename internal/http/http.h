@@ -1,0 +1,47 @@
+/* http: per-request context and replies for dropshipd handlers. Every reply
+ * goes through here, so each request gets exactly one access-log line with
+ * its request id, store, status and duration. */
+#ifndef DROPSHIP_HTTP_H
+#define DROPSHIP_HTTP_H
+#include <stddef.h>
+#include <time.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+struct server_worker;
+
+/* One in-flight request. Allocated by the server when a request arrives,
+ * freed by http_reply_*; handlers own it in between and must reply once. */
+struct http_ctx {
+	struct evhttp_request *req;
+	struct server_worker *worker;
+	char request_id[40];
+	char store[72];            /* store or supplier code, for the log */
+	struct timespec start;
+	const char *method;
+	char path[256];
+};
+
+/* Sends body (may be NULL) with status and frees ctx. Takes a reference on nothing: body is not stolen. */
+void http_reply_json(struct http_ctx *ctx, int status, json_t *body);
+
+/* Sends {"error":{"code","message","field"?}}; field may be NULL or "". Frees ctx. */
+void http_reply_error(struct http_ctx *ctx, int status, const char *code,
+                      const char *message, const char *field);
+
+/* 503 unavailable with Retry-After. Frees ctx. */
+void http_reply_unavailable(struct http_ctx *ctx, int retry_after_s);
+
+/* Sends a plain-text body (e.g. /metrics). Frees ctx. */
+void http_reply_text(struct http_ctx *ctx, int status, const char *content_type, const char *text, size_t len);
+
+/* The request header value, or NULL. */
+const char *http_header(const struct http_ctx *ctx, const char *name);
+
+/* Copies the request body into a NUL-terminated malloc'd buffer; *len gets its length. */
+char *http_body(const struct http_ctx *ctx, size_t *len);
+
+/* Constant-time string equality for secrets (lengths may differ). */
+int http_secret_equal(const char *a, const char *b);
+
+#endif

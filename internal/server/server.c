@@ -1,0 +1,579 @@
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "db/db.h"
+#include "http/http.h"
+#include "intake/intake.h"
+#include "log/log.h"
+#include "server/server.h"
+#include "tls/tls.h"
+
+struct server {
+	const struct config *cfg;
+	SSL_CTX *ssl;
+	int nworkers;
+	struct server_worker *workers;
+	int port;
+	struct db_stmt_def *stmts;  /* every module's prepared statements */
+};
+
+/* Per-connection state, hung on the connection's SSL object so it lives
+ * exactly as long as the connection: OpenSSL calls conn_track_free when
+ * evhttp frees the bufferevent and, with it, the SSL. */
+struct conn_track {
+	struct server_worker *w;
+	struct bufferevent *bev;
+	struct event *deadline;    /* total time allowed to receive one request */
+};
+
+static int track_index = -1;
+static pthread_once_t track_once = PTHREAD_ONCE_INIT;
+
+static void worker_listener_update(struct server_worker *w);
+
+static void conn_track_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	struct conn_track *t = ptr;
+	if (!t)
+		return;
+	t->w->conns--;
+	atomic_fetch_sub(&t->w->metrics.connections, 1);
+	worker_listener_update(t->w);
+	if (t->deadline)
+		event_free(t->deadline);
+	free(t);
+}
+
+static void track_init(void)
+{
+	track_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_track_free);
+}
+
+static struct conn_track *track_of_request(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	if (!evcon)
+		return NULL;
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	return ssl ? SSL_get_ex_data(ssl, track_index) : NULL;
+}
+
+/* A client that dribbles its request past the deadline is dropped the way
+ * evhttp drops an idle one: through its own timeout path, which frees the
+ * connection (and, through the SSL, this track). */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct conn_track *t = arg;
+	bufferevent_event_cb eventcb = NULL;
+	void *cbarg = NULL;
+	bufferevent_getcb(t->bev, NULL, NULL, &eventcb, &cbarg);
+	log_info("request deadline exceeded", "worker=%d", t->w->index);
+	if (eventcb)
+		eventcb(t->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, cbarg);
+}
+
+static void track_arm(struct conn_track *t)
+{
+	struct timeval tv = { t->w->cfg->server.request_timeout_ms / 1000,
+	                      (t->w->cfg->server.request_timeout_ms % 1000) * 1000 };
+	evtimer_add(t->deadline, &tv);
+}
+
+static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
+{
+	struct server_worker *w = arg;
+	SSL *ssl = SSL_new(w->ssl);
+	struct conn_track *t = calloc(1, sizeof *t);
+	if (!ssl || !t) {
+		free(t);
+		SSL_free(ssl);
+		return NULL;
+	}
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+		base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!bev) {
+		free(t);
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* A peer that vanishes without close_notify is normal for HTTP clients. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	t->w = w;
+	t->bev = bev;
+	t->deadline = evtimer_new(base, on_deadline, t);
+	SSL_set_ex_data(ssl, track_index, t);
+	w->conns++;
+	atomic_fetch_add(&w->metrics.connections, 1);
+	worker_listener_update(w);
+	if (t->deadline)
+		track_arm(t);
+	return bev;
+}
+
+/* Above the cap, stop accepting: new connections wait in the kernel backlog
+ * instead of taking memory here. */
+static void worker_listener_update(struct server_worker *w)
+{
+	if (!w->bound || w->draining)
+		return;
+	struct evconnlistener *l = evhttp_bound_socket_get_listener(w->bound);
+	if (!w->listener_paused && w->conns >= w->conn_cap) {
+		evconnlistener_disable(l);
+		w->listener_paused = 1;
+		log_warn("connection cap reached; pausing accept", "worker=%d connections=%d", w->index, w->conns);
+	} else if (w->listener_paused && w->conns < w->conn_cap) {
+		evconnlistener_enable(l);
+		w->listener_paused = 0;
+	}
+}
+
+static void on_response_sent(struct evhttp_request *req, void *arg)
+{
+	(void)req;
+	/* The connection may now wait for its next request: restart its clock. */
+	struct conn_track *t = arg;
+	track_arm(t);
+}
+
+void server_request_done(struct server_worker *w, int status)
+{
+	if (status >= 500)
+		atomic_fetch_add(&w->metrics.requests_5xx, 1);
+	else if (status >= 400)
+		atomic_fetch_add(&w->metrics.requests_4xx, 1);
+	else
+		atomic_fetch_add(&w->metrics.requests_2xx, 1);
+	w->inflight--;
+	if (w->draining && w->inflight == 0) {
+		/* Give the last replies a moment to flush before the loop ends. */
+		struct timeval grace = { 0, 300000 };
+		event_base_loopexit(w->base, &grace);
+	}
+}
+
+static void make_request_id(struct server_worker *w, struct http_ctx *ctx)
+{
+	const char *given = http_header(ctx, "X-Request-Id");
+	size_t n = given ? strlen(given) : 0;
+	if (n > 0 && n < sizeof ctx->request_id && strspn(given,
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n) {
+		memcpy(ctx->request_id, given, n + 1);
+		return;
+	}
+	snprintf(ctx->request_id, sizeof ctx->request_id, "%08x%02x%06lx", w->id_salt,
+	         (unsigned)w->index & 0xff, w->next_request++ & 0xffffff);
+}
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	}
+	return "OTHER";
+}
+
+static void reply_method_not_allowed(struct http_ctx *ctx, const char *allow)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(ctx->req), "Allow", allow);
+	http_reply_error(ctx, 405, "method_not_allowed", "method not allowed for this path", NULL);
+}
+
+/* Extracts {code} from /v1/<kind>/{code}/<tail>. Returns 1 on a match. */
+static int match_code_path(const char *path, const char *kind, const char *tail, char *code, size_t cap)
+{
+	size_t kl = strlen(kind);
+	if (strncmp(path, "/v1/", 4) != 0 || strncmp(path + 4, kind, kl) != 0 || path[4 + kl] != '/')
+		return 0;
+	const char *start = path + 4 + kl + 1;
+	const char *slash = strchr(start, '/');
+	if (!slash || slash == start || (size_t)(slash - start) >= cap || strcmp(slash + 1, tail) != 0)
+		return 0;
+	memcpy(code, start, (size_t)(slash - start));
+	code[slash - start] = '\0';
+	return 1;
+}
+
+static void route(struct http_ctx *ctx)
+{
+	struct server_worker *w = ctx->worker;
+	enum evhttp_cmd_type m = evhttp_request_get_command(ctx->req);
+	char code[72];
+
+	if (strcmp(ctx->path, "/healthz") == 0) {
+		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
+			return reply_method_not_allowed(ctx, "GET, HEAD");
+		json_t *b = json_pack("{s:s}", "status", "ok");
+		http_reply_json(ctx, 200, b);
+		json_decref(b);
+		return;
+	}
+	if (strcmp(ctx->path, "/readyz") == 0) {
+		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
+			return reply_method_not_allowed(ctx, "GET, HEAD");
+		int up = db_pool_up(w->db);
+		json_t *b = json_pack("{s:s, s:i}", "status", up ? "ready" : "database unavailable",
+		                      "db_connections_up", up);
+		if (!up)
+			evhttp_add_header(evhttp_request_get_output_headers(ctx->req), "Retry-After", "1");
+		http_reply_json(ctx, up ? 200 : 503, b);
+		json_decref(b);
+		return;
+	}
+	if (strcmp(ctx->path, "/metrics") == 0) {
+		if (m != EVHTTP_REQ_GET)
+			return reply_method_not_allowed(ctx, "GET");
+		char *text = server_metrics_text(w->srv);
+		http_reply_text(ctx, 200, "text/plain; version=0.0.4", text ? text : "", text ? strlen(text) : 0);
+		free(text);
+		return;
+	}
+	if (match_code_path(ctx->path, "stores", "webhooks", code, sizeof code)) {
+		if (m != EVHTTP_REQ_POST)
+			return reply_method_not_allowed(ctx, "POST");
+		snprintf(ctx->store, sizeof ctx->store, "%s", code);
+		intake_handle(ctx, code);
+		return;
+	}
+	http_reply_error(ctx, 404, "not_found", "no such endpoint", NULL);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct server_worker *w = arg;
+	struct conn_track *t = track_of_request(req);
+	if (t) {
+		evtimer_del(t->deadline);
+		evhttp_request_set_on_complete_cb(req, on_response_sent, t);
+	}
+	struct http_ctx *ctx = calloc(1, sizeof *ctx);
+	if (!ctx) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	ctx->req = req;
+	ctx->worker = w;
+	clock_gettime(CLOCK_MONOTONIC, &ctx->start);
+	ctx->method = method_name(evhttp_request_get_command(req));
+	w->inflight++;
+	make_request_id(w, ctx);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	snprintf(ctx->path, sizeof ctx->path, "%s", path && *path ? path : "/");
+	route(ctx);
+}
+
+/* ---- sockets ---- */
+
+static int split_listen(const char *addr, char *host, size_t hcap, char *port, size_t pcap)
+{
+	const char *colon;
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+		if (!end || end[1] != ':')
+			return -1;
+		snprintf(host, hcap, "%.*s", (int)(end - addr - 1), addr + 1);
+		colon = end + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (!colon)
+			return -1;
+		snprintf(host, hcap, "%.*s", (int)(colon - addr), addr);
+	}
+	snprintf(port, pcap, "%s", colon + 1);
+	return 0;
+}
+
+static int bind_reuseport(const char *addr, int port_override, int *bound_port, char *err, size_t errlen)
+{
+	char host[256], port[16];
+	if (split_listen(addr, host, sizeof host, port, sizeof port) < 0) {
+		snprintf(err, errlen, "[server] listen: expected host:port, got '%s'", addr);
+		return -1;
+	}
+	if (port_override >= 0)
+		snprintf(port, sizeof port, "%d", port_override);
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                          .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *ai = NULL;
+	int rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
+	if (rc != 0) {
+		snprintf(err, errlen, "[server] listen: cannot resolve '%s': %s", addr, gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+		snprintf(err, errlen, "[server] listen: cannot listen on %s: %s", addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	*bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+	                                       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
+/* ---- workers ---- */
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct server_worker *w = arg;
+	if (w->draining)
+		return;
+	w->draining = 1;
+	if (w->bound) {
+		evhttp_del_accept_socket(w->http, w->bound); /* closes the listening socket */
+		w->bound = NULL;
+	}
+	log_info("worker draining", "worker=%d inflight=%d", w->index, w->inflight);
+	/* In-flight requests finish (server_request_done ends the loop); a hard
+	 * cap keeps a stuck request from holding shutdown forever. */
+	struct timeval grace = { w->inflight ? 20 : 0, w->inflight ? 0 : 300000 };
+	event_base_loopexit(w->base, &grace);
+}
+
+static void *worker_main(void *arg)
+{
+	struct server_worker *w = arg;
+	event_base_dispatch(w->base);
+	/* Idle keep-alive connections are closed here. */
+	evhttp_free(w->http);
+	w->http = NULL;
+	db_pool_free(w->db);
+	w->db = NULL;
+	log_info("worker stopped", "worker=%d", w->index);
+	return NULL;
+}
+
+static int worker_init(struct server *srv, struct server_worker *w, int index, int fd, char *err, size_t errlen)
+{
+	w->srv = srv;
+	w->index = index;
+	w->cfg = srv->cfg;
+	w->ssl = srv->ssl;
+	w->listen_fd = fd;
+	w->conn_cap = srv->cfg->server.max_connections / srv->nworkers;
+	if (w->conn_cap < 1)
+		w->conn_cap = 1;
+	RAND_bytes((unsigned char *)&w->id_salt, sizeof w->id_salt);
+	w->base = event_base_new();
+	w->http = w->base ? evhttp_new(w->base) : NULL;
+	w->stop_ev = w->base ? event_new(w->base, -1, 0, on_stop, w) : NULL;
+	if (!w->http || !w->stop_ev) {
+		snprintf(err, errlen, "cannot create event loop for worker %d", index);
+		return -1;
+	}
+	evhttp_set_bevcb(w->http, on_new_connection, w);
+	evhttp_set_gencb(w->http, on_request, w);
+	evhttp_set_max_body_size(w->http, srv->cfg->server.max_body_bytes);
+	evhttp_set_max_headers_size(w->http, srv->cfg->server.max_header_bytes);
+	struct timeval rt = { srv->cfg->server.read_timeout_ms / 1000, (srv->cfg->server.read_timeout_ms % 1000) * 1000 };
+	evhttp_set_timeout_tv(w->http, &rt);
+	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	                           EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+	                           EVHTTP_REQ_OPTIONS);
+	w->bound = evhttp_accept_socket_with_handle(w->http, fd);
+	if (!w->bound) {
+		snprintf(err, errlen, "cannot accept on socket for worker %d", index);
+		return -1;
+	}
+	struct db_pool_options po = {
+		.conninfo = srv->cfg->database.url,
+		.size = srv->cfg->database.pool_size,
+		.stmts = srv->stmts,
+	};
+	w->db = db_pool_new(w->base, &po);
+	if (!w->db) {
+		snprintf(err, errlen, "cannot create database pool for worker %d", index);
+		return -1;
+	}
+	return 0;
+}
+
+/* Concatenates the statement tables of every module the server hosts. */
+static struct db_stmt_def *collect_stmts(void)
+{
+	const struct db_stmt_def *tables[] = { intake_stmts };
+	size_t n = 0;
+	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
+		for (const struct db_stmt_def *d = tables[t]; d->name; d++)
+			n++;
+	struct db_stmt_def *all = calloc(n + 1, sizeof *all);
+	if (!all)
+		return NULL;
+	n = 0;
+	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
+		for (const struct db_stmt_def *d = tables[t]; d->name; d++)
+			all[n++] = *d;
+	return all;
+}
+
+struct server *server_new(const struct config *cfg, char *err, size_t errlen)
+{
+	pthread_once(&track_once, track_init);
+	if (evthread_use_pthreads() != 0) {
+		snprintf(err, errlen, "libevent: no pthreads support");
+		return NULL;
+	}
+	struct server *srv = calloc(1, sizeof *srv);
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	srv->cfg = cfg;
+	srv->nworkers = cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (srv->nworkers < 1)
+		srv->nworkers = 1;
+	srv->workers = calloc((size_t)srv->nworkers, sizeof *srv->workers);
+	srv->stmts = collect_stmts();
+	if (!srv->workers || !srv->stmts) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	srv->ssl = tls_server_ctx_new(cfg->server.tls_cert, cfg->server.tls_key, err, errlen);
+	if (!srv->ssl)
+		goto fail;
+	int port = -1;
+	for (int i = 0; i < srv->nworkers; i++) {
+		int bound;
+		/* Port 0 means "any": the first socket picks, the others join it. */
+		int fd = bind_reuseport(cfg->server.listen, port, &bound, err, errlen);
+		if (fd < 0)
+			goto fail;
+		port = srv->port = bound;
+		if (worker_init(srv, &srv->workers[i], i, fd, err, errlen) < 0)
+			goto fail;
+	}
+	return srv;
+fail:
+	server_free(srv);
+	return NULL;
+}
+
+int server_port(const struct server *srv) { return srv->port; }
+
+int server_start(struct server *srv, char *err, size_t errlen)
+{
+	for (int i = 0; i < srv->nworkers; i++)
+		if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
+			snprintf(err, errlen, "cannot start worker thread %d", i);
+			return -1;
+		}
+	return 0;
+}
+
+void server_stop(struct server *srv)
+{
+	for (int i = 0; i < srv->nworkers; i++)
+		event_active(srv->workers[i].stop_ev, EV_READ, 0);
+}
+
+void server_wait(struct server *srv)
+{
+	for (int i = 0; i < srv->nworkers; i++)
+		if (srv->workers[i].thread)
+			pthread_join(srv->workers[i].thread, NULL);
+}
+
+void server_free(struct server *srv)
+{
+	if (!srv)
+		return;
+	for (int i = 0; srv->workers && i < srv->nworkers; i++) {
+		struct server_worker *w = &srv->workers[i];
+		if (w->http)
+			evhttp_free(w->http);
+		db_pool_free(w->db);
+		if (w->stop_ev)
+			event_free(w->stop_ev);
+		if (w->base)
+			event_base_free(w->base);
+		else if (w->listen_fd > 0)
+			close(w->listen_fd);
+	}
+	free(srv->workers);
+	free(srv->stmts);
+	SSL_CTX_free(srv->ssl);
+	free(srv);
+}
+
+char *server_metrics_text(const struct server *srv)
+{
+	unsigned long r2 = 0, r4 = 0, r5 = 0, oc = 0, od = 0, ox = 0, du = 0;
+	long conns = 0, dbup = 0;
+	for (int i = 0; i < srv->nworkers; i++) {
+		const struct server_metrics *m = &srv->workers[i].metrics;
+		r2 += atomic_load(&m->requests_2xx);
+		r4 += atomic_load(&m->requests_4xx);
+		r5 += atomic_load(&m->requests_5xx);
+		oc += atomic_load(&m->orders_created);
+		od += atomic_load(&m->orders_duplicate);
+		ox += atomic_load(&m->orders_cancelled);
+		du += atomic_load(&m->db_unavailable);
+		conns += atomic_load(&m->connections);
+	}
+	/* Pool state is owned by each worker's loop; only this worker's own is read. */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return NULL;
+	(void)dbup;
+	fprintf(f,
+	        "# HELP dropship_http_requests_total HTTP requests answered, by status class.\n"
+	        "# TYPE dropship_http_requests_total counter\n"
+	        "dropship_http_requests_total{class=\"2xx\"} %lu\n"
+	        "dropship_http_requests_total{class=\"4xx\"} %lu\n"
+	        "dropship_http_requests_total{class=\"5xx\"} %lu\n"
+	        "# HELP dropship_orders_total Orders taken in, by outcome.\n"
+	        "# TYPE dropship_orders_total counter\n"
+	        "dropship_orders_total{outcome=\"created\"} %lu\n"
+	        "dropship_orders_total{outcome=\"duplicate\"} %lu\n"
+	        "dropship_orders_total{outcome=\"cancelled\"} %lu\n"
+	        "# HELP dropship_db_unavailable_total Requests answered 503 because the database was down.\n"
+	        "# TYPE dropship_db_unavailable_total counter\n"
+	        "dropship_db_unavailable_total %lu\n"
+	        "# HELP dropship_connections Open client connections.\n"
+	        "# TYPE dropship_connections gauge\n"
+	        "dropship_connections %ld\n"
+	        "# HELP dropship_workers Worker threads.\n"
+	        "# TYPE dropship_workers gauge\n"
+	        "dropship_workers %d\n",
+	        r2, r4, r5, oc, od, ox, du, conns, srv->nworkers);
+	fclose(f);
+	return text;
+}

@@ -1,0 +1,35 @@
+#include <stdio.h>
+#include <CUnit/Basic.h>
+
+#include "support/harness.h"
+
+int harness_main(const char *suite, CU_InitializeFunc init, CU_CleanupFunc cleanup,
+                 const struct harness_test *tests)
+{
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	CU_pSuite s = CU_add_suite(suite, init, cleanup);
+	if (!s)
+		goto fail;
+	for (const struct harness_test *t = tests; t->name; t++)
+		if (!CU_add_test(s, t->name, t->fn))
+			goto fail;
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned run = CU_get_number_of_tests_run();
+	unsigned failed = CU_get_number_of_tests_failed();
+	/* A suite whose init failed runs nothing: count its tests as failed. */
+	unsigned suites_failed = CU_get_number_of_suites_failed();
+	unsigned total = 0;
+	for (const struct harness_test *t = tests; t->name; t++)
+		total++;
+	if (suites_failed && run < total)
+		failed += total - run, run = total;
+	printf("RESULT passed=%u failed=%u\n", run - failed, failed);
+	CU_cleanup_registry();
+	return failed ? 1 : 0;
+fail:
+	fprintf(stderr, "harness: %s\n", CU_get_error_msg());
+	CU_cleanup_registry();
+	return 1;
+}
