@@ -9,7 +9,7 @@ PGDIR=$(mktemp -d /tmp/dropship-test-pg.XXXXXX)
 LOGDIR=$(mktemp -d /tmp/dropship-test-logs.XXXXXX)
 cleanup() {
 	sh .ci/pg.sh stop "$PGDIR" 2>/dev/null
-	rm -rf "$PGDIR"
+	rm -rf "$PGDIR" "$PGDIR.tls"
 }
 trap cleanup EXIT INT TERM
 
@@ -51,6 +51,7 @@ if ls "$BUILD"/tests/e2e/test_* >/dev/null 2>&1; then
 	export DROPSHIP_TEST_PGBIN="$(sh .ci/pg.sh bin "$PGDIR")"
 	export DROPSHIP_TEST_BUILD="$ROOT/$BUILD"
 	export DROPSHIP_TEST_ROOT="$ROOT"
+	sh .ci/devcert.sh "$PGDIR.tls" && export DROPSHIP_TEST_TLS_DIR="$PGDIR.tls"
 	for t in "$BUILD"/tests/e2e/test_*; do
 		[ -x "$t" ] && run_one "$t"
 	done

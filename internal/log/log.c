@@ -68,6 +68,8 @@ void log_write(enum log_level level, const char *msg, const char *fmt, ...)
 		va_end(ap);
 		if (m > 0)
 			n += m;
+		else
+			n--; /* nothing to add: drop the separator */
 	}
 	if ((size_t)n > sizeof line - 2)
 		n = (int)sizeof line - 2;

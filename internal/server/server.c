@@ -534,7 +534,7 @@ void server_free(struct server *srv)
 char *server_metrics_text(const struct server *srv)
 {
 	unsigned long r2 = 0, r4 = 0, r5 = 0, oc = 0, od = 0, ox = 0, du = 0;
-	long conns = 0, dbup = 0;
+	long conns = 0;
 	for (int i = 0; i < srv->nworkers; i++) {
 		const struct server_metrics *m = &srv->workers[i].metrics;
 		r2 += atomic_load(&m->requests_2xx);
@@ -546,13 +546,11 @@ char *server_metrics_text(const struct server *srv)
 		du += atomic_load(&m->db_unavailable);
 		conns += atomic_load(&m->connections);
 	}
-	/* Pool state is owned by each worker's loop; only this worker's own is read. */
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	if (!f)
 		return NULL;
-	(void)dbup;
 	fprintf(f,
 	        "# HELP dropship_http_requests_total HTTP requests answered, by status class.\n"
 	        "# TYPE dropship_http_requests_total counter\n"

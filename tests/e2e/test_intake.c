@@ -1,0 +1,565 @@
+/* End to end: dropshipd over TLS against a real PostgreSQL, native order
+ * intake. Each test states what a storefront would observe, then checks the
+ * database to prove what changed (or that nothing did). */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/CUnit.h>
+#include <jansson.h>
+
+#include "support/harness.h"
+#include "support/https.h"
+#include "support/proc.h"
+#include "support/testdb.h"
+#include "support/testsrv.h"
+
+#define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define SECRET2 "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
+#define SECRET_UNKNOWN "whsec_dGhpcmQtc2VjcmV0LW5ldmVyLWNvbmZpZ3VyZWQhIQ=="
+
+static char conninfo[512];
+static PGconn *db;
+static struct testsrv srv;
+static unsigned long msg_seq;
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static int ctl(const char *a1, const char *a2, const char *a3, const char *a4, const char *a5,
+               const char *a6)
+{
+	char url[600];
+	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", conninfo);
+	const char *env[] = { url, NULL };
+	const char *argv[] = { proc_build_path("dropshipctl"), a1, a2, a3, a4, a5, a6, NULL };
+	char *err = NULL;
+	int rc = proc_run(argv, env, NULL, &err);
+	if (rc != 0)
+		fprintf(stderr, "dropshipctl %s %s: exit %d: %s\n", a1, a2 ? a2 : "", rc, err ? err : "");
+	free(err);
+	return rc;
+}
+
+static int suite_init(void)
+{
+	if (testdb_create("dropship_intake", conninfo, sizeof conninfo) < 0)
+		return -1;
+	db = testdb_connect(conninfo);
+	if (!db || ctl("migrate", NULL, NULL, NULL, NULL, NULL) != 0 ||
+	    ctl("store", "add", "shop", "--secret", SECRET, NULL) != 0)
+		return -1;
+	/* A store in the middle of a key rotation: both secrets are valid. */
+	const char *argv_rot[] = { "store", "add", "rot", "--secret", SECRET, "--secret" };
+	char url[600];
+	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", conninfo);
+	const char *env[] = { url, NULL };
+	const char *argv[] = { proc_build_path("dropshipctl"), argv_rot[0], argv_rot[1], argv_rot[2],
+	                       argv_rot[3], argv_rot[4], argv_rot[5], SECRET2, NULL };
+	if (proc_run(argv, env, NULL, NULL) != 0)
+		return -1;
+	return testsrv_start(&srv, conninfo, NULL, 1);
+}
+
+static int suite_cleanup(void)
+{
+	int rc = srv.pid > 0 ? testsrv_stop(&srv, SIGTERM) : 0;
+	if (db)
+		PQfinish(db);
+	return rc == 0 ? 0 : -1;
+}
+
+/* A native order body with one line per entry of skus (quantity qty). */
+static char *order_json(const char *id, int nitems, int qty)
+{
+	json_t *items = json_array();
+	for (int i = 0; i < nitems; i++) {
+		char sku[32];
+		snprintf(sku, sizeof sku, "SKU-%d", i + 1);
+		json_array_append_new(items, json_pack("{s:s, s:i, s:s, s:s}", "sku", sku, "quantity", qty,
+		                                       "unit_price", "12.50", "title", "Mug"));
+	}
+	json_t *o = json_pack("{s:s, s:{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:o}}",
+	        "type", "order.created", "order", "id", id, "currency", "USD",
+	        "placed_at", "2026-11-22T10:00:00Z",
+	        "customer", "email", "ann@example.com", "name", "Ann Lee",
+	        "shipping_address", "name", "Ann Lee", "line1", "1 Main St", "city", "Austin",
+	        "region", "TX", "postal_code", "78701", "country", "US",
+	        "items", items);
+	char *text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return text;
+}
+
+static int post_signed(int port, const char *store, const char *secret, int64_t ts,
+                       const char *body, struct https_resp *r)
+{
+	char path[128], hdrs[1024], msg_id[64];
+	snprintf(path, sizeof path, "/v1/stores/%s/webhooks", store);
+	snprintf(msg_id, sizeof msg_id, "msg_test_%d_%lu", (int)getpid(), ++msg_seq);
+	https_webhook_headers(secret, msg_id, ts, body, hdrs, sizeof hdrs);
+	return https_once(port, "POST", path, hdrs, body, strlen(body), r);
+}
+
+static int post(const char *store, const char *body, struct https_resp *r)
+{
+	return post_signed(srv.port, store, SECRET, (int64_t)time(NULL), body, r);
+}
+
+static long count_orders(void)
+{
+	return testdb_count(db, "SELECT count(*) FROM orders", 0, NULL);
+}
+
+/* The response's error code and field ("" when absent). */
+static void error_of(const struct https_resp *r, char *code, size_t ccap, char *field, size_t fcap)
+{
+	json_t *j = json_loads(r->body ? r->body : "", 0, NULL);
+	const char *c = "", *f = "";
+	json_unpack(j, "{s:{s?s, s?s}}", "error", "code", &c, "field", &f);
+	snprintf(code, ccap, "%s", c ? c : "");
+	snprintf(field, fcap, "%s", f ? f : "");
+	json_decref(j);
+}
+
+static void expect_error(const char *store, const char *secret, int64_t ts, const char *body,
+                         int status, const char *code, const char *field)
+{
+	long before = count_orders();
+	struct https_resp r;
+	CU_ASSERT_EQUAL_FATAL(post_signed(srv.port, store, secret, ts, body, &r), 0);
+	char c[64], f[160];
+	error_of(&r, c, sizeof c, f, sizeof f);
+	if (r.status != status || strcmp(c, code) != 0 || (field && strcmp(f, field) != 0))
+		fprintf(stderr, "expected %d %s %s, got %d %s\n", status, code, field ? field : "",
+		        r.status, r.body);
+	CU_ASSERT_EQUAL(r.status, status);
+	CU_ASSERT_STRING_EQUAL(c, code);
+	if (field)
+		CU_ASSERT_STRING_EQUAL(f, field);
+	CU_ASSERT_EQUAL(count_orders(), before);
+	https_resp_free(&r);
+}
+
+static void test_health(void)
+{
+	struct https_resp r;
+	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	https_resp_free(&r);
+	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "GET", "/readyz", NULL, NULL, 0, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	https_resp_free(&r);
+	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "dropship_http_requests_total"));
+	https_resp_free(&r);
+}
+
+static void test_order_created_then_redelivered(void)
+{
+	char *body = order_json("A-1", 2, 3);
+	struct https_resp r;
+	CU_ASSERT_EQUAL_FATAL(post("shop", body, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 202);
+	json_t *j = json_loads(r.body, 0, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	const char *order_id = json_string_value(json_object_get(j, "order_id"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(order_id);
+	CU_ASSERT_TRUE(json_is_false(json_object_get(j, "duplicate")));
+	json_t *lines = json_object_get(j, "lines");
+	CU_ASSERT_EQUAL(json_array_size(lines), 2);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(lines, 1), "sku")), "SKU-2");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(lines, 1), "line")), 2);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(lines, 0), "quantity")), 3);
+
+	/* What was committed: the order, its lines, the raw payload, the address. */
+	const char *p[] = { order_id };
+	char *ext = testdb_value(db, "SELECT external_id || '|' || ship_country || '|' || currency"
+	                             " || '|' || (raw->'order'->>'id') || '|' || ship_city FROM orders WHERE id = $1", 1, p);
+	CU_ASSERT_STRING_EQUAL(ext ? ext : "", "A-1|US|USD|A-1|Austin");
+	free(ext);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM order_lines WHERE order_id = $1 AND quantity = 3"
+	                                 " AND unit_price = 12.50", 1, p), 2);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM orders WHERE id = $1 AND webhook_id LIKE 'msg_test_%'",
+	                             1, p), 1);
+
+	/* A redelivery: same order id, new delivery id and signature. */
+	struct https_resp r2;
+	CU_ASSERT_EQUAL_FATAL(post("shop", body, &r2), 0);
+	CU_ASSERT_EQUAL(r2.status, 200);
+	json_t *j2 = json_loads(r2.body, 0, NULL);
+	CU_ASSERT_TRUE(json_is_true(json_object_get(j2, "duplicate")));
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j2, "order_id")), order_id);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(j2, "lines")), 2);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM orders WHERE external_id = 'A-1'", 0, NULL), 1);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM order_lines WHERE order_id = $1", 1, p), 2);
+	json_decref(j);
+	json_decref(j2);
+	https_resp_free(&r);
+	https_resp_free(&r2);
+	free(body);
+}
+
+struct racer {
+	pthread_barrier_t *start;
+	const char *headers;
+	const char *body;
+	int status;
+	char order_id[32];
+};
+
+static void *race_one(void *arg)
+{
+	struct racer *rc = arg;
+	struct https_conn c;
+	if (https_connect(&c, srv.port, 15000) < 0) {
+		pthread_barrier_wait(rc->start);
+		return NULL;
+	}
+	pthread_barrier_wait(rc->start);
+	struct https_resp r;
+	if (https_request(&c, "POST", "/v1/stores/shop/webhooks", rc->headers, rc->body,
+	                  strlen(rc->body), &r) == 0) {
+		rc->status = r.status;
+		json_t *j = json_loads(r.body, 0, NULL);
+		const char *id = json_string_value(json_object_get(j, "order_id"));
+		snprintf(rc->order_id, sizeof rc->order_id, "%s", id ? id : "");
+		json_decref(j);
+	}
+	https_resp_free(&r);
+	https_close(&c);
+	return NULL;
+}
+
+static void test_identical_deliveries_race(void)
+{
+	enum { N = 10 };
+	char *body = order_json("RACE-1", 1, 1);
+	char hdrs[1024];
+	https_webhook_headers(SECRET, "msg_race_1", (int64_t)time(NULL), body, hdrs, sizeof hdrs);
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, N);
+	struct racer racers[N];
+	pthread_t th[N];
+	for (int i = 0; i < N; i++) {
+		racers[i] = (struct racer){ .start = &start, .headers = hdrs, .body = body };
+		pthread_create(&th[i], NULL, race_one, &racers[i]);
+	}
+	int created = 0, dup = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		created += racers[i].status == 202;
+		dup += racers[i].status == 200;
+		CU_ASSERT_STRING_EQUAL(racers[i].order_id, racers[0].order_id);
+	}
+	CU_ASSERT_EQUAL(created, 1);
+	CU_ASSERT_EQUAL(dup, N - 1);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM orders WHERE external_id = 'RACE-1'", 0, NULL), 1);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM order_lines l JOIN orders o ON o.id = l.order_id"
+	                                 " WHERE o.external_id = 'RACE-1'", 0, NULL), 1);
+	pthread_barrier_destroy(&start);
+	free(body);
+}
+
+static void test_signatures(void)
+{
+	char *body = order_json("SIG-1", 1, 1);
+	int64_t now = (int64_t)time(NULL);
+	expect_error("shop", SECRET_UNKNOWN, now, body, 401, "invalid_signature", NULL);
+	expect_error("shop", SECRET, now - 301, body, 401, "stale_timestamp", NULL);
+	expect_error("shop", SECRET, now + 301, body, 401, "stale_timestamp", NULL);
+
+	/* Tampered body: signed one thing, sent another. */
+	char hdrs[1024];
+	https_webhook_headers(SECRET, "msg_tamper", now, body, hdrs, sizeof hdrs);
+	char *tampered = strdup(body);
+	tampered[strlen(tampered) - 3] ^= 1;
+	struct https_resp r;
+	long before = count_orders();
+	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "POST", "/v1/stores/shop/webhooks", hdrs, tampered,
+	                                 strlen(tampered), &r), 0);
+	CU_ASSERT_EQUAL(r.status, 401);
+	https_resp_free(&r);
+
+	/* No signature headers at all. */
+	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "POST", "/v1/stores/shop/webhooks",
+	                                 "Content-Type: application/json\r\n", body, strlen(body), &r), 0);
+	char c[64], f[64];
+	error_of(&r, c, sizeof c, f, sizeof f);
+	CU_ASSERT_EQUAL(r.status, 401);
+	CU_ASSERT_STRING_EQUAL(c, "missing_signature");
+	https_resp_free(&r);
+	CU_ASSERT_EQUAL(count_orders(), before);
+
+	/* Key rotation: the store accepts either of its two secrets. */
+	CU_ASSERT_EQUAL_FATAL(post_signed(srv.port, "rot", SECRET2, now, body, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 202);
+	https_resp_free(&r);
+	CU_ASSERT_EQUAL_FATAL(post_signed(srv.port, "rot", SECRET, now, body, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	https_resp_free(&r);
+	free(tampered);
+	free(body);
+}
+
+static void test_bad_requests(void)
+{
+	int64_t now = (int64_t)time(NULL);
+	char *good = order_json("BAD-1", 1, 1);
+	expect_error("nosuchstore", SECRET, now, good, 404, "unknown_store", NULL);
+	expect_error("shop", SECRET, now, "{\"type\": \"order.created\", \"order\": {", 400, "invalid_json", NULL);
+
+	char *zero = order_json("BAD-2", 1, 0);
+	expect_error("shop", SECRET, now, zero, 422, "invalid_field", "order.items[0].quantity");
+	char *big = order_json("BAD-3", 1, 10001);
+	expect_error("shop", SECRET, now, big, 422, "invalid_field", "order.items[0].quantity");
+	char *many = order_json("BAD-4", 501, 1);
+	expect_error("shop", SECRET, now, many, 422, "invalid_field", "order.items");
+
+	json_t *j = json_loads(good, 0, NULL);
+	json_object_set_new(json_object_get(json_object_get(j, "order"), "shipping_address"), "country",
+	                    json_string("XX"));
+	char *badcountry = json_dumps(j, JSON_COMPACT);
+	expect_error("shop", SECRET, now, badcountry, 422, "invalid_field", "order.shipping_address.country");
+	json_object_set_new(json_object_get(j, "order"), "currency", json_string("ZZZ"));
+	char *badcurrency = json_dumps(j, JSON_COMPACT);
+	expect_error("shop", SECRET, now, badcurrency, 422, "invalid_field", NULL);
+	json_object_set_new(json_object_get(j, "order"), "id", json_string(""));
+	char *noid = json_dumps(j, JSON_COMPACT);
+	expect_error("shop", SECRET, now, noid, 422, "invalid_field", "order.id");
+	json_decref(j);
+
+	/* A date the shape check lets through but the calendar does not. */
+	j = json_loads(good, 0, NULL);
+	json_object_set_new(json_object_get(j, "order"), "placed_at", json_string("2026-02-30T10:00:00Z"));
+	char *baddate = json_dumps(j, JSON_COMPACT);
+	expect_error("shop", SECRET, now, baddate, 422, "invalid_field", "order.placed_at");
+	json_decref(j);
+
+	/* Deep nesting must be refused, not crash the parser. */
+	size_t depth = 200000;
+	char *deep = malloc(depth + 1);
+	memset(deep, '[', depth);
+	deep[depth] = '\0';
+	expect_error("shop", SECRET, now, deep, 400, "invalid_json", NULL);
+
+	struct https_resp r;
+	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "POST", "/v1/stores/shop/webhooks",
+	                                 "Content-Type: text/plain\r\n", good, strlen(good), &r), 0);
+	CU_ASSERT_EQUAL(r.status, 415);
+	https_resp_free(&r);
+	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "GET", "/v1/stores/shop/webhooks", NULL, NULL, 0, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 405);
+	https_resp_free(&r);
+	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "GET", "/nope", NULL, NULL, 0, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 404);
+	https_resp_free(&r);
+	CU_ASSERT_EQUAL(testsrv_wait_status(&srv, "/healthz", 200, 1000), 1);
+	free(good); free(zero); free(big); free(many); free(badcountry); free(badcurrency);
+	free(noid); free(baddate); free(deep);
+}
+
+static void test_cancellation(void)
+{
+	char *body = order_json("CXL-1", 2, 1);
+	struct https_resp r;
+	CU_ASSERT_EQUAL_FATAL(post("shop", body, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 202);
+	https_resp_free(&r);
+	const char *cancel = "{\"type\": \"order.cancelled\", \"order\": {\"id\": \"CXL-1\"}}";
+	for (int i = 0; i < 2; i++) { /* a repeated cancellation changes nothing more */
+		CU_ASSERT_EQUAL_FATAL(post("shop", cancel, &r), 0);
+		CU_ASSERT_EQUAL(r.status, 200);
+		json_t *j = json_loads(r.body, 0, NULL);
+		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "status")), "cancelled");
+		json_decref(j);
+		https_resp_free(&r);
+	}
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM order_lines l JOIN orders o ON o.id = l.order_id"
+	                                 " WHERE o.external_id = 'CXL-1' AND l.status = 'cancelled'"
+	                                 " AND o.status = 'cancelled'", 0, NULL), 2);
+	expect_error("shop", SECRET, (int64_t)time(NULL),
+	             "{\"type\": \"order.cancelled\", \"order\": {\"id\": \"NEVER-SEEN\"}}", 404, "not_found", NULL);
+	free(body);
+}
+
+static void test_limits(void)
+{
+	struct testsrv s;
+	CU_ASSERT_EQUAL_FATAL(testsrv_start(&s, conninfo,
+	        "workers = 1\nmax_body_bytes = 65536\nrequest_timeout_ms = 1500\nmax_connections = 2\n", 1), 0);
+
+	/* A declared body over the limit is refused before it is read. */
+	struct https_conn c;
+	CU_ASSERT_EQUAL_FATAL(https_connect(&c, s.port, 10000), 0);
+	const char *head = "POST /v1/stores/shop/webhooks HTTP/1.1\r\nHost: localhost\r\n"
+	                   "Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n";
+	CU_ASSERT_EQUAL(https_write(&c, head, strlen(head)), 0);
+	struct https_resp r;
+	CU_ASSERT_EQUAL(https_read_response(&c, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 413);
+	https_resp_free(&r);
+	https_close(&c);
+
+	/* Oversized headers are refused. */
+	size_t hl = 40000;
+	char *hdr = malloc(hl + 32);
+	memcpy(hdr, "X-Filler: ", 10);
+	memset(hdr + 10, 'a', hl);
+	memcpy(hdr + 10 + hl, "\r\n", 3);
+	int rc = https_once(s.port, "GET", "/healthz", hdr, NULL, 0, &r);
+	CU_ASSERT_TRUE(rc < 0 || r.status >= 400);
+	https_resp_free(&r);
+	free(hdr);
+
+	/* A client dribbling its request is cut off at the request deadline
+	 * (1.5 s here) although each byte comes well within the idle timeout. */
+	CU_ASSERT_EQUAL_FATAL(https_connect(&c, s.port, 10000), 0);
+	const char *slow = "POST /v1/stores/shop/webhooks HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	int closed = 0;
+	for (size_t i = 0; i < strlen(slow) && !closed; i++) {
+		if (https_write(&c, slow + i, 1) < 0)
+			closed = 1;
+		else
+			closed = https_closed_by_peer(&c, 200);
+	}
+	CU_ASSERT_TRUE(closed);
+	https_close(&c);
+
+	/* Connection cap (2): a third connection waits until one closes. */
+	struct https_conn c1, c2, c3, c4;
+	CU_ASSERT_EQUAL_FATAL(https_connect(&c1, s.port, 5000), 0);
+	CU_ASSERT_EQUAL_FATAL(https_connect(&c2, s.port, 5000), 0);
+	CU_ASSERT_EQUAL(https_connect(&c3, s.port, 800), -1);
+	https_close(&c1);
+	CU_ASSERT_EQUAL(https_connect(&c4, s.port, 10000), 0);
+	CU_ASSERT_EQUAL(https_request(&c4, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	https_resp_free(&r);
+	https_close(&c2);
+	https_close(&c4);
+	CU_ASSERT_EQUAL(testsrv_stop(&s, SIGTERM), 0);
+}
+
+struct slow_post {
+	int port;
+	char *body;
+	int status;
+};
+
+static void *slow_post_run(void *arg)
+{
+	struct slow_post *sp = arg;
+	struct https_resp r;
+	if (post_signed(sp->port, "shop", SECRET, (int64_t)time(NULL), sp->body, &r) == 0)
+		sp->status = r.status;
+	https_resp_free(&r);
+	return NULL;
+}
+
+/* SIGTERM: the listener closes at once, the request in flight still gets
+ * its 202 after COMMIT, then the process exits 0. */
+static void test_graceful_stop(void)
+{
+	struct testsrv s;
+	CU_ASSERT_EQUAL_FATAL(testsrv_start(&s, conninfo, "workers = 1\n", 1), 0);
+	PGconn *locker = testdb_connect(conninfo);
+	CU_ASSERT_EQUAL_FATAL(testdb_exec(locker, "BEGIN", 0, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(testdb_exec(locker, "LOCK TABLE orders IN SHARE MODE", 0, NULL), 0);
+
+	struct slow_post sp = { .port = s.port, .body = order_json("DRAIN-1", 1, 1) };
+	pthread_t th;
+	pthread_create(&th, NULL, slow_post_run, &sp);
+	/* Wait until the insert is blocked on our lock: the request is in flight. */
+	int waiting = 0;
+	for (int i = 0; i < 100 && !waiting; i++) {
+		waiting = testdb_count(db, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+		                           " AND query LIKE '%INSERT INTO orders%'", 0, NULL) > 0;
+		if (!waiting)
+			sleep_ms(100);
+	}
+	CU_ASSERT_TRUE_FATAL(waiting);
+	kill(s.pid, SIGTERM);
+	sleep_ms(300);
+	struct https_conn c;
+	CU_ASSERT_EQUAL(https_connect(&c, s.port, 1000), -1); /* no longer accepting */
+	CU_ASSERT_EQUAL(kill(s.pid, 0), 0);                   /* but still finishing */
+	CU_ASSERT_EQUAL(testdb_exec(locker, "COMMIT", 0, NULL), 0);
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(sp.status, 202);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM orders WHERE external_id = 'DRAIN-1'", 0, NULL), 1);
+	CU_ASSERT_EQUAL(testsrv_stop(&s, SIGTERM), 0);
+	PQfinish(locker);
+	free(sp.body);
+}
+
+static int pg_ctl_cluster(const char *action)
+{
+	char script[512];
+	snprintf(script, sizeof script, "%s/.ci/pg.sh", getenv("DROPSHIP_TEST_ROOT"));
+	const char *argv[] = { "sh", script, action, getenv("DROPSHIP_TEST_PGDIR"), NULL };
+	return proc_run(argv, NULL, NULL, NULL);
+}
+
+/* PostgreSQL goes away: order requests get 503 + Retry-After at once,
+ * /readyz says so, and service resumes by itself when it is back. */
+static void test_database_restart(void)
+{
+	PQfinish(db);
+	db = NULL;
+	CU_ASSERT_EQUAL_FATAL(pg_ctl_cluster("stop"), 0);
+	char *body = order_json("PGDOWN-1", 1, 1);
+	int unavailable = 0;
+	for (int i = 0; i < 3; i++) {
+		struct https_resp r;
+		CU_ASSERT_EQUAL_FATAL(post("shop", body, &r), 0);
+		char ra[16];
+		if (r.status == 503 && https_header(&r, "Retry-After", ra, sizeof ra))
+			unavailable++;
+		https_resp_free(&r);
+	}
+	CU_ASSERT_EQUAL(unavailable, 3);
+	CU_ASSERT_TRUE(testsrv_wait_status(&srv, "/readyz", 503, 5000));
+	CU_ASSERT_EQUAL_FATAL(pg_ctl_cluster("start"), 0);
+
+	int status = 0;
+	for (int i = 0; i < 150 && status != 202; i++) {
+		struct https_resp r;
+		if (post("shop", body, &r) == 0)
+			status = r.status;
+		https_resp_free(&r);
+		if (status != 202)
+			sleep_ms(200);
+	}
+	CU_ASSERT_EQUAL(status, 202);
+	CU_ASSERT_TRUE(testsrv_wait_status(&srv, "/readyz", 200, 5000));
+	db = testdb_connect(conninfo);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM orders WHERE external_id = 'PGDOWN-1'", 0, NULL), 1);
+	free(body);
+}
+
+int main(void)
+{
+	static const struct harness_test tests[] = {
+		{ "health, readiness and metrics endpoints answer", test_health },
+		{ "an order is stored once; a redelivery is a duplicate", test_order_created_then_redelivered },
+		{ "10 identical deliveries racing yield one order", test_identical_deliveries_race },
+		{ "bad, stale, missing signatures are refused; rotation works", test_signatures },
+		{ "bad input is refused naming the field; nothing stored", test_bad_requests },
+		{ "a cancellation marks the order and its lines", test_cancellation },
+		{ "body, header, deadline and connection limits", test_limits },
+		{ "SIGTERM finishes in-flight requests then exits 0", test_graceful_stop },
+		{ "database restart: 503 while down, recovery after", test_database_restart },
+		{ NULL, NULL },
+	};
+	return harness_main("intake", suite_init, suite_cleanup, tests);
+}
