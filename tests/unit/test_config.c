@@ -1,0 +1,533 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "support/harness.h"
+
+/* The example of contract section 2, verbatim. */
+static const char contract_example[] =
+	"[server]\n"
+	"listen = 127.0.0.1:8443        ; host:port, TLS only\n"
+	"workers = 0                    ; 0 = one per CPU core\n"
+	"tls_cert = var/tls/server.crt\n"
+	"tls_key = var/tls/server.key\n"
+	"max_body_bytes = 1048576\n"
+	"read_timeout_ms = 10000        ; a client that sends nothing for this long is closed\n"
+	"\n"
+	"[database]\n"
+	"url = postgresql:///dropship?host=/abs/path/var/pg&port=5432\n"
+	"pool_size = 4                  ; connections per worker\n"
+	"\n"
+	"[dispatch]\n"
+	"timeout_ms = 10000             ; per outbound request\n"
+	"max_attempts = 12\n"
+	"backoff_base_ms = 1000\n"
+	"backoff_max_ms = 600000\n"
+	"tls_ca_file =                  ; CA bundle for supplier/store endpoints; empty = system default\n"
+	"allow_private_endpoints = false ; true only in dev/test (section 9)\n"
+	"\n"
+	"[admin]\n"
+	"token =                        ; bearer token for /v1/admin/*; empty disables the admin API\n";
+
+/* Name/value pairs standing in for the process environment. */
+struct fake_env {
+	const char *pairs[8][2];
+};
+
+static const char *fake_getenv(const char *name, void *arg)
+{
+	const struct fake_env *env = arg;
+	for (size_t i = 0; i < 8 && env->pairs[i][0]; i++)
+		if (strcmp(env->pairs[i][0], name) == 0)
+			return env->pairs[i][1];
+	return NULL;
+}
+
+static char err[512];
+
+/* Parses text over the defaults; returns parse's result, message in err. */
+static int parse(struct config *c, const char *text)
+{
+	config_defaults(c);
+	err[0] = '\0';
+	return config_parse_string(c, text, "test.conf", err, sizeof err);
+}
+
+/* Asserts that text fails to parse with exactly the message want. */
+static void parse_fails(const char *text, const char *want)
+{
+	struct config c;
+	CU_ASSERT_EQUAL(parse(&c, text), -1);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	if (strcmp(err, want) != 0)
+		fprintf(stderr, "\n    got  '%s'\n    want '%s'\n", err, want);
+}
+
+static void test_defaults(void)
+{
+	struct config c;
+	config_defaults(&c);
+	CU_ASSERT_STRING_EQUAL(c.server.listen, "127.0.0.1:8443");
+	CU_ASSERT_EQUAL(c.server.workers, 0);
+	CU_ASSERT_STRING_EQUAL(c.server.tls_cert, "var/tls/server.crt");
+	CU_ASSERT_STRING_EQUAL(c.server.tls_key, "var/tls/server.key");
+	CU_ASSERT_EQUAL(c.server.max_body_bytes, 1048576);
+	CU_ASSERT_EQUAL(c.server.read_timeout_ms, 10000);
+	CU_ASSERT_EQUAL(c.server.request_timeout_ms, 30000);
+	CU_ASSERT_EQUAL(c.server.max_header_bytes, 16384);
+	CU_ASSERT_EQUAL(c.server.max_connections, 10000);
+	CU_ASSERT_STRING_EQUAL(c.server.log_level, "info");
+	CU_ASSERT_STRING_EQUAL(c.database.url, "postgresql:///dropship");
+	CU_ASSERT_EQUAL(c.database.pool_size, 4);
+	CU_ASSERT_EQUAL(c.dispatch.timeout_ms, 10000);
+	CU_ASSERT_EQUAL(c.dispatch.max_attempts, 12);
+	CU_ASSERT_EQUAL(c.dispatch.backoff_base_ms, 1000);
+	CU_ASSERT_EQUAL(c.dispatch.backoff_max_ms, 600000);
+	CU_ASSERT_STRING_EQUAL(c.dispatch.tls_ca_file, "");
+	CU_ASSERT_FALSE(c.dispatch.allow_private_endpoints);
+	CU_ASSERT_STRING_EQUAL(c.admin.token, "");
+	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), 0);
+}
+
+static void test_contract_example(void)
+{
+	struct config c;
+	CU_ASSERT_EQUAL(parse(&c, contract_example), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_STRING_EQUAL(c.server.listen, "127.0.0.1:8443");
+	CU_ASSERT_EQUAL(c.server.workers, 0);
+	CU_ASSERT_STRING_EQUAL(c.server.tls_cert, "var/tls/server.crt");
+	CU_ASSERT_EQUAL(c.server.read_timeout_ms, 10000);
+	CU_ASSERT_STRING_EQUAL(c.database.url,
+	                       "postgresql:///dropship?host=/abs/path/var/pg&port=5432");
+	CU_ASSERT_EQUAL(c.database.pool_size, 4);
+	CU_ASSERT_EQUAL(c.dispatch.backoff_max_ms, 600000);
+	CU_ASSERT_STRING_EQUAL(c.dispatch.tls_ca_file, "");
+	CU_ASSERT_FALSE(c.dispatch.allow_private_endpoints);
+	CU_ASSERT_STRING_EQUAL(c.admin.token, "");
+	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), 0);
+}
+
+static void test_all_keys_set(void)
+{
+	struct config c;
+	CU_ASSERT_EQUAL(parse(&c,
+		"[server]\nlisten = [::1]:0\nworkers = 256\ntls_cert = /c\ntls_key = /k\n"
+		"max_body_bytes = 1073741824\nread_timeout_ms = 1\nrequest_timeout_ms = 3600000\n"
+		"max_header_bytes = 1024\nmax_connections = 1000000\nlog_level = error\n"
+		"[database]\nurl = dbname=x\npool_size = 64\n"
+		"[dispatch]\ntimeout_ms = 5\nmax_attempts = 1000\nbackoff_base_ms = 7\n"
+		"backoff_max_ms = 7\ntls_ca_file = /ca.pem\nallow_private_endpoints = on\n"
+		"[admin]\ntoken = t0ken\n"), 0);
+	CU_ASSERT_STRING_EQUAL(c.server.listen, "[::1]:0");
+	CU_ASSERT_EQUAL(c.server.workers, 256);
+	CU_ASSERT_STRING_EQUAL(c.server.tls_cert, "/c");
+	CU_ASSERT_STRING_EQUAL(c.server.tls_key, "/k");
+	CU_ASSERT_EQUAL(c.server.max_body_bytes, 1073741824L);
+	CU_ASSERT_EQUAL(c.server.read_timeout_ms, 1);
+	CU_ASSERT_EQUAL(c.server.request_timeout_ms, 3600000);
+	CU_ASSERT_EQUAL(c.server.max_header_bytes, 1024);
+	CU_ASSERT_EQUAL(c.server.max_connections, 1000000);
+	CU_ASSERT_STRING_EQUAL(c.server.log_level, "error");
+	CU_ASSERT_STRING_EQUAL(c.database.url, "dbname=x");
+	CU_ASSERT_EQUAL(c.database.pool_size, 64);
+	CU_ASSERT_EQUAL(c.dispatch.timeout_ms, 5);
+	CU_ASSERT_EQUAL(c.dispatch.max_attempts, 1000);
+	CU_ASSERT_EQUAL(c.dispatch.backoff_base_ms, 7);
+	CU_ASSERT_EQUAL(c.dispatch.backoff_max_ms, 7);
+	CU_ASSERT_STRING_EQUAL(c.dispatch.tls_ca_file, "/ca.pem");
+	CU_ASSERT_TRUE(c.dispatch.allow_private_endpoints);
+	CU_ASSERT_STRING_EQUAL(c.admin.token, "t0ken");
+	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), 0);
+}
+
+static void test_inline_comments(void)
+{
+	struct config c;
+	CU_ASSERT_EQUAL(parse(&c,
+		"# hash comment line\n"
+		"; semicolon comment line\n"
+		"[server] ; the server\n"
+		"workers = 4 ; four\n"
+		"log_level = debug;not a comment without a space before it\n"
+		"[admin]\n"
+		"token = abc;def\n"
+		"[dispatch]\n"
+		"tls_ca_file =   ; empty value\n"), -1);
+	/* "debug;not..." is one value, and not a known level. */
+	CU_ASSERT_STRING_EQUAL(err, "test.conf:5: [server] log_level: too long (at most 15 bytes)");
+
+	CU_ASSERT_EQUAL(parse(&c,
+		"[server] ; the server\n"
+		"workers = 4 ; four\n"
+		"log_level = warn    ; quieter\n"
+		"[admin]\n"
+		"token = abc;def\n"
+		"[dispatch]\n"
+		"tls_ca_file =   ; empty value\n"), 0);
+	CU_ASSERT_EQUAL(c.server.workers, 4);
+	CU_ASSERT_STRING_EQUAL(c.server.log_level, "warn");
+	CU_ASSERT_STRING_EQUAL(c.admin.token, "abc;def");
+	CU_ASSERT_STRING_EQUAL(c.dispatch.tls_ca_file, "");
+}
+
+static void test_crlf_and_blank_lines(void)
+{
+	struct config c;
+	CU_ASSERT_EQUAL(parse(&c, "\r\n[server]\r\nworkers = 3\r\n\r\n[database]\r\nurl = x\r\n"), 0);
+	CU_ASSERT_EQUAL(c.server.workers, 3);
+	CU_ASSERT_STRING_EQUAL(c.database.url, "x");
+	CU_ASSERT_EQUAL(parse(&c, ""), 0);
+	CU_ASSERT_EQUAL(parse(&c, "[server]\nworkers = 5"), 0); /* no final newline */
+	CU_ASSERT_EQUAL(c.server.workers, 5);
+}
+
+static void test_unknown_section(void)
+{
+	parse_fails("[server]\nworkers = 1\n\n[serverx]\nfoo = 1\n",
+	            "test.conf:4: [serverx]: unknown section");
+	/* Reported even when nothing follows it. */
+	parse_fails("[server]\nworkers = 1\n[Server]\n", "test.conf:3: [Server]: unknown section");
+	parse_fails("workers = 1\n[server]\n", "test.conf:1: workers: key outside any section");
+}
+
+static void test_unknown_key(void)
+{
+	parse_fails("[server]\nlisten = 127.0.0.1:1\n; note\nlisen = 127.0.0.1:2\n",
+	            "test.conf:4: [server] lisen: unknown key");
+	/* A key of another section. */
+	parse_fails("[database]\nurl = x\nworkers = 2\n", "test.conf:3: [database] workers: unknown key");
+}
+
+static void test_bad_int(void)
+{
+	static const char *const bad[] = { "four", "4x", "+4", "0x10", "4.0", "", " -", "4 4" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char text[128];
+		snprintf(text, sizeof text, "[server]\nlisten = :1\nworkers = %s\n", bad[i]);
+		parse_fails(text, "test.conf:3: [server] workers: not an integer");
+	}
+}
+
+static void test_out_of_range(void)
+{
+	parse_fails("[server]\nworkers = 257\n", "test.conf:2: [server] workers: out of range (0..256)");
+	parse_fails("[server]\nworkers = -1\n", "test.conf:2: [server] workers: out of range (0..256)");
+	parse_fails("[server]\nworkers = 99999999999999999999999\n",
+	            "test.conf:2: [server] workers: out of range (0..256)");
+	parse_fails("[database]\npool_size = 0\n",
+	            "test.conf:2: [database] pool_size: out of range (1..64)");
+	parse_fails("[server]\nmax_body_bytes = 1023\n",
+	            "test.conf:2: [server] max_body_bytes: out of range (1024..1073741824)");
+	parse_fails("[server]\nmax_header_bytes = 1048577\n",
+	            "test.conf:2: [server] max_header_bytes: out of range (1024..1048576)");
+	parse_fails("[dispatch]\nmax_attempts = 1001\n",
+	            "test.conf:2: [dispatch] max_attempts: out of range (1..1000)");
+	parse_fails("[dispatch]\ntimeout_ms = 0\n",
+	            "test.conf:2: [dispatch] timeout_ms: out of range (1..3600000)");
+}
+
+static void test_bool(void)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1", "TRUE", "Yes" };
+	static const char *const no[] = { "false", "no", "off", "0", "False" };
+	struct config c;
+	char text[128];
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		snprintf(text, sizeof text, "[dispatch]\nallow_private_endpoints = %s\n", yes[i]);
+		CU_ASSERT_EQUAL(parse(&c, text), 0);
+		CU_ASSERT_TRUE(c.dispatch.allow_private_endpoints);
+	}
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+		snprintf(text, sizeof text, "[dispatch]\nallow_private_endpoints = %s\n", no[i]);
+		c.dispatch.allow_private_endpoints = true;
+		CU_ASSERT_EQUAL(config_parse_string(&c, text, "test.conf", err, sizeof err), 0);
+		CU_ASSERT_FALSE(c.dispatch.allow_private_endpoints);
+	}
+	parse_fails("[dispatch]\nallow_private_endpoints = maybe\n",
+	            "test.conf:2: [dispatch] allow_private_endpoints: "
+	            "not a boolean (true/false, yes/no, on/off, 1/0)");
+	parse_fails("[dispatch]\nallow_private_endpoints =\n",
+	            "test.conf:2: [dispatch] allow_private_endpoints: "
+	            "not a boolean (true/false, yes/no, on/off, 1/0)");
+}
+
+static void test_log_level(void)
+{
+	struct config c;
+	CU_ASSERT_EQUAL(parse(&c, "[server]\nlog_level = debug\n"), 0);
+	CU_ASSERT_STRING_EQUAL(c.server.log_level, "debug");
+	parse_fails("[server]\nlog_level = verbose\n",
+	            "test.conf:2: [server] log_level: must be one of debug|info|warn|error");
+	parse_fails("[server]\nlog_level = inf\n",
+	            "test.conf:2: [server] log_level: must be one of debug|info|warn|error");
+	parse_fails("[server]\nlog_level =\n",
+	            "test.conf:2: [server] log_level: must be one of debug|info|warn|error");
+}
+
+static void test_too_long(void)
+{
+	parse_fails("[server]\nlog_level = debugdebugdebugdebug\n",
+	            "test.conf:2: [server] log_level: too long (at most 15 bytes)");
+
+	/* Longer than inih's line buffer: rejected, not cut into two lines. */
+	char text[600];
+	int n = snprintf(text, sizeof text, "[server]\ntls_cert = ");
+	memset(text + n, 'a', 300);
+	snprintf(text + n + 300, sizeof text - (size_t)n - 300, "\nworkers = 1\n");
+	struct config c;
+	CU_ASSERT_EQUAL(parse(&c, text), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "test.conf:2: line too long (at most "));
+	CU_ASSERT_STRING_EQUAL(c.server.tls_cert, "var/tls/server.crt");
+}
+
+static void test_syntax_error(void)
+{
+	parse_fails("[server]\nworkers = 1\nthis is not ini\n", "test.conf:3: syntax error");
+	parse_fails("[server]\nworkers = 1\n[database\nurl = x\n", "test.conf:3: syntax error");
+	/* The first problem wins, whichever kind it is. */
+	parse_fails("[server]\nnot ini\nworkers = x\n", "test.conf:2: syntax error");
+	parse_fails("[server]\nworkers = x\nnot ini\n", "test.conf:2: [server] workers: not an integer");
+}
+
+static void test_duplicate_and_continuation(void)
+{
+	parse_fails("[server]\nworkers = 1\nworkers = 2\n",
+	            "test.conf:3: [server] workers: set more than once (or an indented line follows it)");
+	/* inih would read the indented key as the rest of listen's value. */
+	parse_fails("[server]\nlisten = 127.0.0.1:1\n  workers = 2\n",
+	            "test.conf:3: [server] listen: set more than once (or an indented line follows it)");
+}
+
+static void test_failed_parse_changes_nothing(void)
+{
+	struct config c;
+	CU_ASSERT_EQUAL(parse(&c, "[server]\nworkers = 7\nlisten = :9\nmax_connections = 0\n"), -1);
+	CU_ASSERT_EQUAL(c.server.workers, 0);
+	CU_ASSERT_STRING_EQUAL(c.server.listen, "127.0.0.1:8443");
+}
+
+static void test_parse_over_current_values(void)
+{
+	struct config c;
+	CU_ASSERT_EQUAL(parse(&c, "[server]\nworkers = 7\n"), 0);
+	CU_ASSERT_EQUAL(config_parse_string(&c, "[database]\npool_size = 2\n", "b.conf", err,
+	                                    sizeof err), 0);
+	CU_ASSERT_EQUAL(c.server.workers, 7);
+	CU_ASSERT_EQUAL(c.database.pool_size, 2);
+}
+
+static void test_env_override(void)
+{
+	struct fake_env env = { {
+		{ "DROPSHIP_DATABASE_URL", "postgresql:///other?host=/tmp" },
+		{ "DROPSHIP_SERVER_WORKERS", "8" },
+		{ "DROPSHIP_DISPATCH_ALLOW_PRIVATE_ENDPOINTS", "yes" },
+		{ "DROPSHIP_ADMIN_TOKEN", "" },
+		{ "DROPSHIP_WORKERS", "9" }, /* not a key: ignored */
+	} };
+	struct config c;
+	CU_ASSERT_EQUAL(parse(&c, "[server]\nworkers = 2\n[admin]\ntoken = x\n"), 0);
+	CU_ASSERT_EQUAL(config_apply_env(&c, fake_getenv, &env, err, sizeof err), 0);
+	CU_ASSERT_STRING_EQUAL(c.database.url, "postgresql:///other?host=/tmp");
+	CU_ASSERT_EQUAL(c.server.workers, 8);
+	CU_ASSERT_TRUE(c.dispatch.allow_private_endpoints);
+	CU_ASSERT_STRING_EQUAL(c.admin.token, "");
+	CU_ASSERT_EQUAL(c.database.pool_size, 4);
+}
+
+static void test_env_bad_value(void)
+{
+	struct fake_env env = { {
+		{ "DROPSHIP_SERVER_WORKERS", "8" },
+		{ "DROPSHIP_DATABASE_POOL_SIZE", "lots" },
+	} };
+	struct config c;
+	config_defaults(&c);
+	CU_ASSERT_EQUAL(config_apply_env(&c, fake_getenv, &env, err, sizeof err), -1);
+	CU_ASSERT_STRING_EQUAL(err, "environment DROPSHIP_DATABASE_POOL_SIZE: not an integer");
+	CU_ASSERT_EQUAL(c.server.workers, 0); /* nothing applied */
+
+	struct fake_env env2 = { { { "DROPSHIP_SERVER_LOG_LEVEL", "loud" } } };
+	CU_ASSERT_EQUAL(config_apply_env(&c, fake_getenv, &env2, err, sizeof err), -1);
+	CU_ASSERT_STRING_EQUAL(err, "environment DROPSHIP_SERVER_LOG_LEVEL: must be one of "
+	                            "debug|info|warn|error");
+}
+
+static void test_secrets_stay_out_of_messages(void)
+{
+	char big[400];
+	memset(big, 'S', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	struct fake_env env = { { { "DROPSHIP_ADMIN_TOKEN", big } } };
+	struct config c;
+	config_defaults(&c);
+	CU_ASSERT_EQUAL(config_apply_env(&c, fake_getenv, &env, err, sizeof err), -1);
+	CU_ASSERT_STRING_EQUAL(err, "environment DROPSHIP_ADMIN_TOKEN: too long (at most 255 bytes)");
+
+	char url[1200];
+	snprintf(url, sizeof url, "postgresql://u:hunter2@h/db?x=%01100d", 0);
+	struct fake_env env2 = { { { "DROPSHIP_DATABASE_URL", url } } };
+	CU_ASSERT_EQUAL(config_apply_env(&c, fake_getenv, &env2, err, sizeof err), -1);
+	CU_ASSERT_STRING_EQUAL(err, "environment DROPSHIP_DATABASE_URL: too long (at most 1023 bytes)");
+
+	parse_fails("[admin]\ntoken = hunter2\ntoken = hunter2\n",
+	            "test.conf:3: [admin] token: set more than once (or an indented line follows it)");
+}
+
+static void test_env_string_too_long(void)
+{
+	char big[300];
+	memset(big, '1', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	struct fake_env env = { { { "DROPSHIP_SERVER_LISTEN", big } } };
+	struct config c;
+	config_defaults(&c);
+	CU_ASSERT_EQUAL(config_apply_env(&c, fake_getenv, &env, err, sizeof err), -1);
+	CU_ASSERT_STRING_EQUAL(err, "environment DROPSHIP_SERVER_LISTEN: too long (at most 255 bytes)");
+	CU_ASSERT_STRING_EQUAL(c.server.listen, "127.0.0.1:8443");
+}
+
+/* Validates defaults with listen replaced; returns the result. */
+static int validate_listen(const char *listen)
+{
+	struct config c;
+	config_defaults(&c);
+	snprintf(c.server.listen, sizeof c.server.listen, "%s", listen);
+	err[0] = '\0';
+	return config_validate(&c, err, sizeof err);
+}
+
+static void test_validate_listen(void)
+{
+	static const char *const good[] = {
+		"127.0.0.1:8443", "localhost:0", "[::1]:8443", "[::]:65535", ":8443", "0.0.0.0:1",
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		CU_ASSERT_EQUAL(validate_listen(good[i]), 0);
+
+	CU_ASSERT_EQUAL(validate_listen("127.0.0.1"), -1);
+	CU_ASSERT_STRING_EQUAL(err, "[server] listen: expected host:port");
+	CU_ASSERT_EQUAL(validate_listen("[::1]"), -1);
+	CU_ASSERT_STRING_EQUAL(err, "[server] listen: expected host:port");
+	CU_ASSERT_EQUAL(validate_listen("::1:8443"), -1);
+	CU_ASSERT_STRING_EQUAL(err, "[server] listen: IPv6 address must be written as [address]:port");
+	CU_ASSERT_EQUAL(validate_listen("[]:8443"), -1);
+	CU_ASSERT_STRING_EQUAL(err, "[server] listen: IPv6 address must be written as [address]:port");
+	static const char *const bad_port[] = {
+		"127.0.0.1:65536", "127.0.0.1:", "127.0.0.1:-1", "127.0.0.1:https", "127.0.0.1:000080",
+		"[::1]:99999", "127.0.0.1: 80",
+	};
+	for (size_t i = 0; i < sizeof bad_port / sizeof bad_port[0]; i++) {
+		CU_ASSERT_EQUAL(validate_listen(bad_port[i]), -1);
+		CU_ASSERT_STRING_EQUAL(err, "[server] listen: port must be a number from 0 to 65535");
+	}
+}
+
+static void test_validate_other(void)
+{
+	struct config c;
+	config_defaults(&c);
+	c.dispatch.backoff_base_ms = 600001;
+	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), -1);
+	CU_ASSERT_STRING_EQUAL(err, "[dispatch] backoff_base_ms: must not exceed backoff_max_ms");
+	c.dispatch.backoff_base_ms = c.dispatch.backoff_max_ms;
+	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), 0);
+
+	config_defaults(&c);
+	c.server.tls_cert[0] = '\0';
+	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), -1);
+	CU_ASSERT_STRING_EQUAL(err, "[server] tls_cert: must not be empty");
+	config_defaults(&c);
+	c.server.tls_key[0] = '\0';
+	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), -1);
+	CU_ASSERT_STRING_EQUAL(err, "[server] tls_key: must not be empty");
+	config_defaults(&c);
+	c.database.url[0] = '\0';
+	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), -1);
+	CU_ASSERT_STRING_EQUAL(err, "[database] url: must not be empty");
+}
+
+/* Writes text to a fresh temporary file; path receives its name. */
+static int write_temp(char *path, size_t cap, const char *text)
+{
+	snprintf(path, cap, "/tmp/dropship-test-config-XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(text);
+	ssize_t w = write(fd, text, len);
+	close(fd);
+	return w == (ssize_t)len ? 0 : -1;
+}
+
+static void test_load(void)
+{
+	struct config c;
+	char path[64];
+	CU_ASSERT_EQUAL_FATAL(write_temp(path, sizeof path, contract_example), 0);
+	setenv("DROPSHIP_SERVER_WORKERS", "3", 1);
+	CU_ASSERT_EQUAL(config_load(&c, path, err, sizeof err), 0);
+	CU_ASSERT_EQUAL(c.server.workers, 3);
+	CU_ASSERT_EQUAL(c.dispatch.max_attempts, 12);
+	CU_ASSERT_EQUAL(config_load(&c, NULL, err, sizeof err), 0);
+	CU_ASSERT_EQUAL(c.server.workers, 3);
+	setenv("DROPSHIP_SERVER_WORKERS", "300", 1);
+	CU_ASSERT_EQUAL(config_load(&c, NULL, err, sizeof err), -1);
+	CU_ASSERT_STRING_EQUAL(err, "environment DROPSHIP_SERVER_WORKERS: out of range (0..256)");
+	unsetenv("DROPSHIP_SERVER_WORKERS");
+	unlink(path);
+
+	char want[160];
+	CU_ASSERT_EQUAL_FATAL(write_temp(path, sizeof path, "[server]\nlisten = 127.0.0.1\n"), 0);
+	CU_ASSERT_EQUAL(config_load(&c, path, err, sizeof err), -1);
+	CU_ASSERT_STRING_EQUAL(err, "[server] listen: expected host:port");
+	unlink(path);
+
+	CU_ASSERT_EQUAL_FATAL(write_temp(path, sizeof path, "[server]\n\nworker = 1\n"), 0);
+	CU_ASSERT_EQUAL(config_load(&c, path, err, sizeof err), -1);
+	snprintf(want, sizeof want, "%s:3: [server] worker: unknown key", path);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	unlink(path);
+
+	CU_ASSERT_EQUAL(config_load(&c, path, err, sizeof err), -1);
+	snprintf(want, sizeof want, "%s: cannot read: No such file or directory", path);
+	CU_ASSERT_STRING_EQUAL(err, want);
+
+	CU_ASSERT_EQUAL(config_load(&c, "/tmp", err, sizeof err), -1);
+	CU_ASSERT_STRING_EQUAL(err, "/tmp: cannot read: Is a directory");
+}
+
+static const struct harness_test tests[] = {
+	{ "defaults", test_defaults },
+	{ "contract example", test_contract_example },
+	{ "every key set", test_all_keys_set },
+	{ "inline comments", test_inline_comments },
+	{ "CRLF, blank lines, no final newline", test_crlf_and_blank_lines },
+	{ "unknown section", test_unknown_section },
+	{ "unknown key", test_unknown_key },
+	{ "bad integer", test_bad_int },
+	{ "out of range", test_out_of_range },
+	{ "booleans", test_bool },
+	{ "log level", test_log_level },
+	{ "too long", test_too_long },
+	{ "syntax error", test_syntax_error },
+	{ "duplicate key and continuation line", test_duplicate_and_continuation },
+	{ "failed parse changes nothing", test_failed_parse_changes_nothing },
+	{ "parse over current values", test_parse_over_current_values },
+	{ "environment override", test_env_override },
+	{ "environment bad value", test_env_bad_value },
+	{ "secrets stay out of messages", test_secrets_stay_out_of_messages },
+	{ "environment string too long", test_env_string_too_long },
+	{ "validate listen", test_validate_listen },
+	{ "validate other", test_validate_other },
+	{ "load", test_load },
+	{ NULL, NULL },
+};
+
+int main(void)
+{
+	return harness_main("config", NULL, NULL, tests);
+}
