@@ -53,7 +53,8 @@ $(LIB): $(LIB_OBJS)
 
 # Static pattern rule: only the binaries of cmd/ match, never test or .d files.
 .SECONDEXPANSION:
-$(BINS): $(BUILD)/%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard cmd/$$*/*.c)) $(LIB)
+bin_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cmd/$(1)/*.c))
+$(BINS): $(BUILD)/%: $$(call bin_objs,$$*) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
 

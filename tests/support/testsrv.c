@@ -54,9 +54,12 @@ int testsrv_start(struct testsrv *s, const char *conninfo, const char *server_ex
 	if (!f)
 		return -1;
 	const char *tls = tls_dir();
-	fprintf(f, "[server]\nlisten = 127.0.0.1:0\nworkers = 2\ntls_cert = %s/server.crt\n"
+	if (!server_extra)
+		server_extra = "";
+	/* Two workers unless the test asks otherwise: keys may not repeat. */
+	fprintf(f, "[server]\nlisten = 127.0.0.1:0\n%stls_cert = %s/server.crt\n"
 	           "tls_key = %s/server.key\n%s\n[database]\npool_size = 4\n",
-	        tls, tls, server_extra ? server_extra : "");
+	        strstr(server_extra, "workers") ? "" : "workers = 2\n", tls, tls, server_extra);
 	fclose(f);
 
 	char url[1100];
