@@ -293,9 +293,12 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 	}
 
 	struct order_error oe;
-	if (order_parse_native(in->body, in->body_len, &in->order, &oe) < 0)
-		return intake_fail(in, strcmp(oe.code, "invalid_json") == 0 ? 400 : 422, oe.code,
-		                   oe.message, oe.field);
+	if (order_parse_native(in->body, in->body_len, &in->order, &oe) < 0) {
+		int status = strcmp(oe.code, "invalid_json") == 0    ? 400
+		             : strcmp(oe.code, "invalid_field") == 0 ? 422
+		                                                     : 500;
+		return intake_fail(in, status, oe.code, oe.message, oe.field);
+	}
 	intake_write(in);
 }
 

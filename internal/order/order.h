@@ -1,5 +1,7 @@
 /* order: reads and validates a native storefront webhook (contract 5.1)
- * into a normalized struct. Pure: JSON text in, struct or error out. */
+ * into a normalized struct. Pure: JSON text in, struct or error out.
+ * Unknown fields are ignored and null counts as absent, since storefronts
+ * add fields and write null for values they lack. */
 #ifndef DROPSHIP_ORDER_H
 #define DROPSHIP_ORDER_H
 #include <stddef.h>
@@ -18,12 +20,15 @@ enum order_event {
 struct order_item {
 	const char *sku;
 	int quantity;
-	const char *unit_price;  /* normalized decimal text, e.g. "12.50"; NULL if absent */
+	const char *unit_price;  /* canonical decimal text, 2 to 4 fractional digits
+	                          * ("12.5", 12.5 and "012.50" give "12.50"); NULL if absent */
 	const char *title;       /* NULL if absent */
 	const char *supplier_hint; /* reserved; NULL */
 };
 
-struct order_address {           /* every field NULL if absent */
+/* Every field NULL if absent, "" kept as sent; country is upper-case
+ * ISO 3166-1 alpha-2 (any case accepted). */
+struct order_address {
 	const char *name, *line1, *line2, *city, *region, *postal_code, *country, *phone;
 };
 
@@ -31,10 +36,10 @@ struct order_address {           /* every field NULL if absent */
  * release everything with order_free(). */
 struct order {
 	enum order_event event;
-	const char *external_id;
-	const char *currency;      /* upper-case ISO 4217; NULL for cancellations */
+	const char *external_id;   /* as sent; an integer id as its decimal text */
+	const char *currency;      /* upper-case ISO 4217 (any case accepted); NULL for cancellations */
 	const char *placed_at;     /* RFC 3339 text as sent; NULL if absent */
-	const char *email;
+	const char *email;         /* NULL if absent or "" */
 	const char *customer_name;
 	struct order_address ship;
 	int has_ship;              /* shipping_address present */
@@ -46,9 +51,11 @@ struct order {
 
 /* Error: code per contract section 3, the JSON path at fault, a message. */
 struct order_error {
-	const char *code;          /* "invalid_json" or "invalid_field" */
-	char field[160];           /* e.g. "order.items[2].quantity"; "" when none */
-	char message[256];
+	const char *code;          /* "invalid_json" (400), "invalid_field" (422), or
+	                            * "internal_error" when out of memory */
+	char field[160];           /* e.g. "order.items[2].quantity"; "" when none
+	                            * (invalid_json, or a root that is not an object) */
+	char message[256];         /* printable ASCII, without the field name */
 };
 
 /* Parses and validates body. Returns 0 and fills o, or -1 and fills err
