@@ -39,6 +39,9 @@ TEST_SUPPORT_OBJS := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%) \
              $(E2E_SRCS:tests/e2e/%.c=$(BUILD)/tests/e2e/%)
 
+# Objects are never deleted as intermediates: rebuilds stay incremental.
+.SECONDARY:
+
 .PHONY: all deps run test test-only check lint clean install bench tests
 all: $(BINS)
 

@@ -380,7 +380,9 @@ static void conn_finish_batch(struct db_conn *c)
 	switch (c->state) {
 	case DB_CONN_SETUP:
 		if (b->failed) {
-			log_error("database setup failed", "conn=%d error=\"%s\"", c->index, b->error);
+			char qerr[600];
+			log_error("database setup failed", "conn=%d error=%s", c->index,
+			          log_quote(qerr, sizeof qerr, b->error));
 			conn_fail(c, b->error);
 			return;
 		}
@@ -452,16 +454,20 @@ static void conn_schedule_reconnect(struct db_conn *c)
 	conn_arm_timer(c, ms);
 }
 
-static void conn_fail(struct db_conn *c, const char *why)
+static void conn_fail(struct db_conn *c, const char *reason)
 {
+	/* reason often points into the PGconn that conn_close() frees */
+	char why[256];
+	snprintf(why, sizeof why, "%s", reason ? reason : "");
 	enum db_conn_state was = c->state;
 	struct db_batch *b = c->batch;
 	c->batch = NULL;
 	conn_close(c);
 	conn_set_state(c, DB_CONN_DOWN);
+	char qwhy[300];
 	if (was != DB_CONN_CONNECTING || c->failures == 0)
-		log_warn("database connection lost", "conn=%d state=%s error=\"%.200s\"", c->index,
-		         conn_state_names[was], why ? why : "");
+		log_warn("database connection lost", "conn=%d state=%s error=%s", c->index,
+		         conn_state_names[was], log_quote(qwhy, sizeof qwhy, why));
 	if (was == DB_CONN_BUSY && b) {
 		batch_set_error(b, why, "08006");
 		b->conn_failed = 1;
