@@ -32,18 +32,29 @@ static int ctx_common(SSL_CTX *ctx)
 	       SSL_CTX_set_cipher_list(ctx, intermediate_ciphers);
 }
 
-SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen)
+/* A context with the protocol range and ciphers both sides share. */
+static SSL_CTX *ctx_new(const SSL_METHOD *method, char *err, size_t errlen)
 {
 	char ebuf[256];
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx = SSL_CTX_new(method);
 	if (!ctx) {
 		snprintf(err, errlen, "TLS: %s", tls_last_error(ebuf, sizeof ebuf, "cannot create context"));
 		return NULL;
 	}
 	if (!ctx_common(ctx)) {
 		snprintf(err, errlen, "TLS: %s", tls_last_error(ebuf, sizeof ebuf, "bad protocol settings"));
-		goto fail;
+		SSL_CTX_free(ctx);
+		return NULL;
 	}
+	return ctx;
+}
+
+SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen)
+{
+	char ebuf[256];
+	SSL_CTX *ctx = ctx_new(TLS_server_method(), err, errlen);
+	if (!ctx)
+		return NULL;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 	                         SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_dh_auto(ctx, 1);
@@ -77,15 +88,9 @@ fail:
 SSL_CTX *tls_client_ctx_new(const char *ca_file, char *err, size_t errlen)
 {
 	char ebuf[256];
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx) {
-		snprintf(err, errlen, "TLS: %s", tls_last_error(ebuf, sizeof ebuf, "cannot create context"));
+	SSL_CTX *ctx = ctx_new(TLS_client_method(), err, errlen);
+	if (!ctx)
 		return NULL;
-	}
-	if (!ctx_common(ctx)) {
-		snprintf(err, errlen, "TLS: %s", tls_last_error(ebuf, sizeof ebuf, "bad protocol settings"));
-		goto fail;
-	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	int ok = (ca_file && *ca_file) ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
 	                               : SSL_CTX_set_default_verify_paths(ctx);

@@ -149,15 +149,21 @@ static void expect_error(const char *store, const char *secret, int64_t ts, cons
 	https_resp_free(&r);
 }
 
+/* One request on a fresh connection; asserts its status. */
+static void expect_status(const char *method, const char *path, const char *hdrs, const char *body,
+                          int status)
+{
+	struct https_resp r;
+	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, method, path, hdrs, body, body ? strlen(body) : 0, &r), 0);
+	CU_ASSERT_EQUAL(r.status, status);
+	https_resp_free(&r);
+}
+
 static void test_health(void)
 {
 	struct https_resp r;
-	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "GET", "/healthz", NULL, NULL, 0, &r), 0);
-	CU_ASSERT_EQUAL(r.status, 200);
-	https_resp_free(&r);
-	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "GET", "/readyz", NULL, NULL, 0, &r), 0);
-	CU_ASSERT_EQUAL(r.status, 200);
-	https_resp_free(&r);
+	expect_status("GET", "/healthz", NULL, NULL, 200);
+	expect_status("GET", "/readyz", NULL, NULL, 200);
 	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
 	CU_ASSERT_EQUAL(r.status, 200);
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "dropship_http_requests_total"));
@@ -352,17 +358,9 @@ static void test_bad_requests(void)
 	deep[depth] = '\0';
 	expect_error("shop", SECRET, now, deep, 400, "invalid_json", NULL);
 
-	struct https_resp r;
-	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "POST", "/v1/stores/shop/webhooks",
-	                                 "Content-Type: text/plain\r\n", good, strlen(good), &r), 0);
-	CU_ASSERT_EQUAL(r.status, 415);
-	https_resp_free(&r);
-	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "GET", "/v1/stores/shop/webhooks", NULL, NULL, 0, &r), 0);
-	CU_ASSERT_EQUAL(r.status, 405);
-	https_resp_free(&r);
-	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "GET", "/nope", NULL, NULL, 0, &r), 0);
-	CU_ASSERT_EQUAL(r.status, 404);
-	https_resp_free(&r);
+	expect_status("POST", "/v1/stores/shop/webhooks", "Content-Type: text/plain\r\n", good, 415);
+	expect_status("GET", "/v1/stores/shop/webhooks", NULL, NULL, 405);
+	expect_status("GET", "/nope", NULL, NULL, 404);
 	CU_ASSERT_EQUAL(testsrv_wait_status(&srv, "/healthz", 200, 1000), 1);
 	free(good); free(zero); free(big); free(many); free(badcountry); free(badcurrency);
 	free(noid); free(baddate); free(deep);
