@@ -170,6 +170,56 @@ static void test_health(void)
 	https_resp_free(&r);
 }
 
+/* TLS 1.2 and 1.3 only; a returning client resumes its session. */
+static void test_tls(void)
+{
+	struct https_conn c;
+	CU_ASSERT_EQUAL(https_connect_resume(&c, srv.port, 5000, NULL, TLS1_1_VERSION), -1);
+	for (int version = TLS1_2_VERSION; version <= TLS1_3_VERSION; version++) {
+		CU_ASSERT_EQUAL_FATAL(https_connect_resume(&c, srv.port, 5000, NULL, version), 0);
+		struct https_resp r;
+		/* A request first: TLS 1.3 tickets arrive after the handshake. */
+		CU_ASSERT_EQUAL(https_request(&c, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+		https_resp_free(&r);
+		SSL_SESSION *sess = SSL_get1_session(c.ssl);
+		CU_ASSERT_FALSE(SSL_session_reused(c.ssl));
+		https_close(&c);
+		CU_ASSERT_EQUAL_FATAL(https_connect_resume(&c, srv.port, 5000, sess, version), 0);
+		CU_ASSERT_TRUE(SSL_session_reused(c.ssl));
+		CU_ASSERT_EQUAL(SSL_version(c.ssl), version);
+		https_close(&c);
+		SSL_SESSION_free(sess);
+	}
+}
+
+/* dropshipd's command line: help, version, config check with file:line. */
+static void test_command_line(void)
+{
+	const char *help[] = { proc_build_path("dropshipd"), "--help", NULL };
+	char *out = NULL, *err = NULL;
+	CU_ASSERT_EQUAL(proc_run(help, NULL, &out, NULL), 0);
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "--check-config"));
+	free(out);
+	const char *version[] = { proc_build_path("dropshipd"), "--version", NULL };
+	CU_ASSERT_EQUAL(proc_run(version, NULL, &out, NULL), 0);
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "dropshipd "));
+	free(out);
+
+	char path[] = "/tmp/dropship-badconf.XXXXXX";
+	int fd = mkstemp(path);
+	CU_ASSERT_FATAL(fd >= 0);
+	const char *text = "[server]\nlisten = 127.0.0.1:8443\n\n[database]\npool_size = many\n";
+	CU_ASSERT_EQUAL((size_t)write(fd, text, strlen(text)), strlen(text));
+	close(fd);
+	const char *check[] = { proc_build_path("dropshipd"), "--check-config", "-c", path, NULL };
+	CU_ASSERT_EQUAL(proc_run(check, NULL, NULL, &err), 1);
+	CU_ASSERT_PTR_NOT_NULL(err && strstr(err, ":5:") && strstr(err, "pool_size"));
+	free(err);
+	const char *bad_flag[] = { proc_build_path("dropshipd"), "--frobnicate", NULL };
+	CU_ASSERT_EQUAL(proc_run(bad_flag, NULL, NULL, NULL), 2);
+	unlink(path);
+}
+
 static void test_order_created_then_redelivered(void)
 {
 	char *body = order_json("A-1", 2, 3);
@@ -549,6 +599,8 @@ int main(void)
 {
 	static const struct harness_test tests[] = {
 		{ "health, readiness and metrics endpoints answer", test_health },
+		{ "TLS 1.2 and 1.3 only, with session resumption", test_tls },
+		{ "command line: help, version, config check", test_command_line },
 		{ "an order is stored once; a redelivery is a duplicate", test_order_created_then_redelivered },
 		{ "10 identical deliveries racing yield one order", test_identical_deliveries_race },
 		{ "bad, stale, missing signatures are refused; rotation works", test_signatures },

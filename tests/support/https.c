@@ -15,6 +15,12 @@
 
 int https_connect(struct https_conn *c, int port, int timeout_ms)
 {
+	return https_connect_resume(c, port, timeout_ms, NULL, 0);
+}
+
+int https_connect_resume(struct https_conn *c, int port, int timeout_ms, SSL_SESSION *resume,
+                         int max_version)
+{
 	memset(c, 0, sizeof *c);
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
@@ -35,6 +41,14 @@ int https_connect(struct https_conn *c, int port, int timeout_ms)
 	if (!c->ssl)
 		goto fail;
 	SSL_set_fd(c->ssl, c->fd);
+	if (resume)
+		SSL_set_session(c->ssl, resume);
+	if (max_version) {
+		/* Older protocols need the security level lowered to be offered at all. */
+		SSL_set_security_level(c->ssl, 0);
+		SSL_set_min_proto_version(c->ssl, 0);
+		SSL_set_max_proto_version(c->ssl, max_version);
+	}
 	SSL_set_tlsext_host_name(c->ssl, "localhost");
 	if (SSL_connect(c->ssl) != 1)
 		goto fail;

@@ -23,6 +23,10 @@ struct https_resp {
  * not verified: tests use a throwaway one). Reads time out after timeout_ms.
  * Returns 0, or -1 (connection or handshake failed / timed out). */
 int https_connect(struct https_conn *c, int port, int timeout_ms);
+/* The same, offering a session to resume (may be NULL) and capping the
+ * protocol version (0 = library default; e.g. TLS1_1_VERSION). */
+int https_connect_resume(struct https_conn *c, int port, int timeout_ms, SSL_SESSION *resume,
+                         int max_version);
 void https_close(struct https_conn *c);
 
 /* Sends one request (extra_headers: "Name: value\r\n" lines, may be NULL)
