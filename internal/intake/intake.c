@@ -17,6 +17,7 @@
 #include "intake/intake.h"
 #include "log/log.h"
 #include "order/order.h"
+#include "route/route.h"
 #include "server/server.h"
 #include "sig/sig.h"
 
@@ -25,62 +26,127 @@
 
 const struct db_stmt_def intake_stmts[] = {
 	{ "intake_store",
-	  "SELECT id, format, array_to_string(secrets, E'\\n') FROM stores WHERE code = $1" },
-	/* The order and its lines in one statement; a redelivery (or a racing
-	 * identical delivery) inserts nothing and returns no row. */
-	{ "intake_create",
-	  "WITH o AS ("
-	  " INSERT INTO orders (store_id, external_id, currency, placed_at, customer_email,"
+	  "SELECT id, format, array_to_string(secrets, E'\\n'), policy, split_tolerance_pct"
+	  " FROM stores WHERE code = $1" },
+	/* A redelivery (or a racing identical delivery) inserts nothing and
+	 * returns no row; a racing one waits here for the winner's COMMIT. */
+	{ "intake_order_insert",
+	  "INSERT INTO orders (store_id, external_id, currency, placed_at, customer_email,"
 	  "   customer_name, ship_name, ship_line1, ship_line2, ship_city, ship_region,"
 	  "   ship_postal_code, ship_country, ship_phone, raw, webhook_id)"
 	  " VALUES ($1, $2, $3, $4::timestamptz, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
 	  "   $15::jsonb, $16)"
-	  " ON CONFLICT (store_id, external_id) DO NOTHING"
-	  " RETURNING store_id, id), "
-	  "l AS ("
-	  " INSERT INTO order_lines (store_id, order_id, line_no, sku, quantity, unit_price, title)"
-	  " SELECT o.store_id, o.id, i.n, i.e->>'sku', (i.e->>'quantity')::int,"
-	  "   (i.e->>'unit_price')::numeric, i.e->>'title'"
-	  " FROM o, jsonb_array_elements($17::jsonb) WITH ORDINALITY AS i(e, n)"
-	  " RETURNING line_no) "
-	  "SELECT o.id, (SELECT count(*) FROM l) FROM o" },
+	  " ON CONFLICT (store_id, external_id) DO NOTHING RETURNING id" },
+	/* Every offer of every SKU of the order, in one query. Costs in 1/10000
+	 * units, capped where the engine's arithmetic stops. */
+	{ "intake_candidates",
+	  "SELECT o.id, o.sku, s.code, s.priority, s.active, o.available,"
+	  "   (LEAST(o.cost, 1000000) * 10000)::bigint, (LEAST(o.shipping_cost, 1000000) * 10000)::bigint,"
+	  "   o.stock, o.lead_time_days, array_to_string(o.ships_to, ';'), s.id"
+	  " FROM offers o JOIN suppliers s ON s.id = o.supplier_id"
+	  " WHERE o.sku = ANY ($1::text[]) ORDER BY o.id LIMIT 4096" },
+	/* Reserves stock by conditional update, never below zero. Rows are
+	 * locked in id order first so concurrent orders cannot deadlock. */
+	{ "intake_reserve",
+	  "WITH req AS (SELECT unnest($1::bigint[]) AS id, unnest($2::int[]) AS qty),"
+	  " locked AS MATERIALIZED (SELECT o.id FROM offers o WHERE o.id IN (SELECT id FROM req)"
+	  "   ORDER BY o.id FOR UPDATE)"
+	  " UPDATE offers o SET stock = o.stock - req.qty, updated_at = now() FROM req"
+	  " WHERE o.id = req.id AND o.id IN (SELECT id FROM locked)"
+	  "   AND o.available AND o.stock >= req.qty RETURNING o.id" },
+	/* Stock as committed now (a new snapshot per statement), for re-planning. */
+	{ "intake_stock",
+	  "SELECT id, stock, available FROM offers WHERE id = ANY ($1::bigint[])" },
+	{ "intake_lines_insert",
+	  "INSERT INTO order_lines (store_id, order_id, line_no, sku, quantity, unit_price, title,"
+	  "   status, reason, supplier_id, offer_id, reserved, unit_cost)"
+	  " SELECT $1, $2, (e->>'line')::int, e->>'sku', (e->>'quantity')::int,"
+	  "   (e->>'unit_price')::numeric, e->>'title', e->>'status', e->>'reason',"
+	  "   (e->>'supplier_id')::bigint, (e->>'offer_id')::bigint, (e->>'reserved')::int,"
+	  "   (e->>'unit_cost')::numeric"
+	  " FROM jsonb_array_elements($3::jsonb) AS e" },
+	{ "intake_decisions_insert",
+	  "INSERT INTO routing_decisions (store_id, order_id, line_no, policy, supplier_id,"
+	  "   offer_id, reason, candidates, search, consolidated)"
+	  " SELECT $1, $2, (e->>'line')::int, $4, (e->>'supplier_id')::bigint,"
+	  "   (e->>'offer_id')::bigint, e->>'reason', e->'candidates', $5, $6::boolean"
+	  " FROM jsonb_array_elements($3::jsonb) AS e" },
+	{ "intake_order_status",
+	  "UPDATE orders SET status = $3, updated_at = now() WHERE store_id = $1 AND id = $2" },
+	/* Cancels the order and its unshipped lines, and gives their reserved
+	 * stock back (offers locked in id order, as when reserving). */
 	{ "intake_cancel",
 	  "WITH o AS ("
-	  " UPDATE orders SET status = 'cancelled', updated_at = now()"
-	  " WHERE store_id = $1 AND external_id = $2 AND status <> 'cancelled'"
-	  " RETURNING store_id, id) "
-	  "UPDATE order_lines l SET status = 'cancelled' FROM o"
-	  " WHERE l.store_id = o.store_id AND l.order_id = o.id"
-	  "   AND l.status NOT IN ('shipped', 'delivered')" },
+	  "  UPDATE orders SET status = 'cancelled', updated_at = now()"
+	  "  WHERE store_id = $1 AND external_id = $2 AND status <> 'cancelled'"
+	  "  RETURNING store_id, id),"
+	  " l AS MATERIALIZED (SELECT l.store_id, l.order_id, l.line_no, l.offer_id, l.reserved"
+	  "  FROM order_lines l JOIN o ON l.store_id = o.store_id AND l.order_id = o.id"
+	  "  WHERE l.status NOT IN ('shipped', 'delivered', 'cancelled') FOR UPDATE OF l),"
+	  " u AS (UPDATE order_lines x SET status = 'cancelled', reserved = 0 FROM l"
+	  "  WHERE x.store_id = l.store_id AND x.order_id = l.order_id AND x.line_no = l.line_no),"
+	  " give AS (SELECT offer_id, sum(reserved)::int AS qty FROM l"
+	  "  WHERE offer_id IS NOT NULL AND reserved > 0 GROUP BY offer_id),"
+	  " locked AS MATERIALIZED (SELECT f.id FROM offers f WHERE f.id IN (SELECT offer_id FROM give)"
+	  "  ORDER BY f.id FOR UPDATE)"
+	  " UPDATE offers f SET stock = f.stock + give.qty, updated_at = now() FROM give"
+	  " WHERE f.id = give.offer_id AND f.id IN (SELECT id FROM locked)" },
 	{ "intake_order",
 	  "SELECT id, status FROM orders WHERE store_id = $1 AND external_id = $2" },
 	{ "intake_lines",
-	  "SELECT l.line_no, l.sku, l.quantity, l.status, l.reason"
+	  "SELECT l.line_no, l.sku, l.quantity, l.status, l.reason, s.code"
 	  " FROM orders o JOIN order_lines l ON l.store_id = o.store_id AND l.order_id = o.id"
+	  " LEFT JOIN suppliers s ON s.id = l.supplier_id"
 	  " WHERE o.store_id = $1 AND o.external_id = $2 ORDER BY l.line_no" },
 	{ NULL, NULL },
 };
 
+/* Reservation rounds before the lines still short are given up as
+ * out_of_stock: each round follows a concurrent order taking the stock. */
+#define INTAKE_MAX_ROUNDS 8
+/* Whole-transaction retries after a deadlock or serialization failure. */
+#define INTAKE_MAX_RESTARTS 3
+
 enum intake_state {
-	INTAKE_ACQUIRE,
-	INTAKE_STORE,
-	INTAKE_WRITE,
+	INTAKE_ACQUIRE,   /* waiting for a pool connection */
+	INTAKE_STORE,     /* store lookup in flight */
+	INTAKE_BEGIN,     /* BEGIN + order insert + candidates in flight */
+	INTAKE_RESERVE,   /* stock reservation round in flight */
+	INTAKE_FINISH,    /* lines, decisions, status, COMMIT, read-back in flight */
+	INTAKE_LOOKUP,    /* duplicate: ROLLBACK + read-back in flight */
+	INTAKE_CANCEL,    /* cancellation + COMMIT + read-back in flight */
 };
 
-/* One delivery. Allocated by intake_handle, freed by intake_finish, which
- * also replies (http_reply_* frees ctx). */
+/* Routing state of one order line across reservation rounds. */
+struct intake_line {
+	int offer;                /* index into the candidates; -1 none */
+	enum route_reason reason;
+	int done;                 /* reserved, or given up as unroutable */
+};
+
+/* One delivery. Allocated by intake_handle and freed by intake_free;
+ * every path replies exactly once (http_reply_* frees ctx). */
 struct intake {
 	enum intake_state state;
 	struct http_ctx *ctx;
 	struct db_conn *conn;
-	struct db_batch *batch;
+	struct db_batch *batch;   /* the flight in progress */
+	struct db_batch *cand;    /* flight BEGIN, kept: candidates point into it */
 	char *body;
 	size_t body_len;
 	char store_code[72];
 	char store_id[24];
+	char order_id[24];
+	enum route_policy policy;
+	int split_tolerance_pct;
 	struct order order;
-	/* Indexes of the WRITE batch's statements. */
-	int i_write, i_order, i_lines;
+	struct route_offer *offers;   /* candidates, from cand's result */
+	size_t noffers;
+	struct intake_line *lines;    /* order.nitems entries */
+	int round, restarts;
+	int search_exact, consolidated;
+	int i_write, i_order, i_lines;  /* statement indexes of the current flight */
+	int i_cand;                      /* candidates statement in `cand` */
 };
 
 static void intake_free(struct intake *in)
@@ -88,6 +154,9 @@ static void intake_free(struct intake *in)
 	if (in->conn)
 		db_conn_release(in->conn);
 	db_batch_free(in->batch);
+	db_batch_free(in->cand);
+	free(in->offers);
+	free(in->lines);
 	order_free(&in->order);
 	free(in->body);
 	free(in);
@@ -133,10 +202,10 @@ static const char *intake_sig_code(enum sig_result r, const char **message)
 	}
 }
 
-/* Integers read back from PostgreSQL's text format (int4 columns). */
-static int intake_int(const char *text)
+/* Integers read back from PostgreSQL's text format (int4/int8 columns). */
+static long long intake_ll(const char *text)
 {
-	return (int)strtol(text, NULL, 10);
+	return strtoll(text, NULL, 10);
 }
 
 /* Builds the response from the order and lines read back after COMMIT. */
@@ -145,11 +214,12 @@ static json_t *intake_response(PGresult *order, PGresult *lines, int duplicate)
 	json_t *arr = json_array();
 	for (int r = 0; r < PQntuples(lines); r++) {
 		json_t *reason = PQgetisnull(lines, r, 4) ? json_null() : json_string(PQgetvalue(lines, r, 4));
-		json_array_append_new(arr, json_pack("{s:i, s:s, s:i, s:n, s:s, s:o}",
-		        "line", intake_int(PQgetvalue(lines, r, 0)),
+		json_t *supplier = PQgetisnull(lines, r, 5) ? json_null() : json_string(PQgetvalue(lines, r, 5));
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:I, s:o, s:s, s:o}",
+		        "line", (json_int_t)intake_ll(PQgetvalue(lines, r, 0)),
 		        "sku", PQgetvalue(lines, r, 1),
-		        "quantity", intake_int(PQgetvalue(lines, r, 2)),
-		        "supplier",
+		        "quantity", (json_int_t)intake_ll(PQgetvalue(lines, r, 2)),
+		        "supplier", supplier,
 		        "status", PQgetvalue(lines, r, 3),
 		        "reason", reason));
 	}
@@ -158,18 +228,32 @@ static json_t *intake_response(PGresult *order, PGresult *lines, int duplicate)
 	                 "status", PQgetvalue(order, 0, 1), "duplicate", duplicate, "lines", arr);
 }
 
-static void intake_on_write(struct db_conn *conn, struct db_batch *batch, void *arg)
+/* Adds the read-back of the order and its lines to the current flight. */
+static void intake_add_readback(struct intake *in)
+{
+	const char *key[2] = { in->store_id, in->order.external_id };
+	in->i_order = db_batch_add(in->batch, "intake_order", NULL, 2, key);
+	in->i_lines = db_batch_add(in->batch, "intake_lines", NULL, 2, key);
+}
+
+static int intake_is_retryable(const struct db_batch *b)
+{
+	const char *st = db_batch_sqlstate(b);
+	return strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0;
+}
+
+static void intake_begin(struct intake *in);
+
+/* Every flight ends here: check, then answer from the read-back. */
+static void intake_on_done(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
 	struct intake *in = arg;
 	struct server_worker *w = in->ctx->worker;
 	if (!db_batch_ok(in->batch)) {
-		const char *state = db_batch_sqlstate(in->batch);
-		/* The parser checks placed_at's shape; PostgreSQL still knows
-		 * better about dates such as 2026-02-30. */
-		if (strcmp(state, "22007") == 0 || strcmp(state, "22008") == 0)
-			return intake_fail(in, 422, "invalid_field", "is not a valid RFC 3339 timestamp",
-			                   "order.placed_at");
+		if (in->state == INTAKE_FINISH && intake_is_retryable(in->batch) &&
+		    in->restarts++ < INTAKE_MAX_RESTARTS)
+			return intake_begin(in);
 		return intake_db_fail(in, "write");
 	}
 	PGresult *order = db_batch_result(in->batch, in->i_order);
@@ -177,20 +261,14 @@ static void intake_on_write(struct db_conn *conn, struct db_batch *batch, void *
 	if (PQntuples(order) == 0) /* a cancellation for an order we never received */
 		return intake_fail(in, 404, "not_found", "no order with this id for this store", "order.id");
 
-	int status, duplicate = 0;
-	if (in->order.event == ORDER_EVENT_CREATED) {
-		duplicate = PQntuples(db_batch_result(in->batch, in->i_write)) == 0;
-		status = duplicate ? 200 : 202;
-		atomic_fetch_add(duplicate ? &w->metrics.orders_duplicate : &w->metrics.orders_created, 1);
-	} else {
-		status = 200;
-		atomic_fetch_add(&w->metrics.orders_cancelled, 1);
-	}
+	int duplicate = in->state == INTAKE_LOOKUP;
+	int status = in->state == INTAKE_FINISH ? 202 : 200;
+	atomic_fetch_add(in->state == INTAKE_FINISH ? &w->metrics.orders_created
+	                 : duplicate ? &w->metrics.orders_duplicate : &w->metrics.orders_cancelled, 1);
 	json_t *body = intake_response(order, lines, duplicate);
-	log_info(duplicate ? "order duplicate" : "order stored",
-	         "request_id=%s store=%s order_id=%s event=%s",
-	         in->ctx->request_id, in->store_code, PQgetvalue(order, 0, 0),
-	         in->order.event == ORDER_EVENT_CREATED ? "created" : "cancelled");
+	log_info(in->state == INTAKE_FINISH ? "order stored" : duplicate ? "order duplicate" : "order cancelled",
+	         "request_id=%s store=%s order_id=%s status=%s", in->ctx->request_id, in->store_code,
+	         PQgetvalue(order, 0, 0), PQgetvalue(order, 0, 1));
 	/* The connection goes back before the reply: nothing waits on the client. */
 	db_conn_release(in->conn);
 	in->conn = NULL;
@@ -200,56 +278,390 @@ static void intake_on_write(struct db_conn *conn, struct db_batch *batch, void *
 	intake_free(in);
 }
 
-/* The lines as one JSON array parameter, unpacked by the insert itself:
- * one statement whatever the number of lines. */
-static char *intake_items_json(const struct order *o)
+/* ---- created: BEGIN, insert, candidates ---- */
+
+static void intake_send(struct intake *in, enum intake_state state, db_batch_cb cb)
 {
-	json_t *arr = json_array();
-	for (size_t i = 0; i < o->nitems; i++) {
-		const struct order_item *it = &o->items[i];
-		json_t *e = json_pack("{s:s, s:i}", "sku", it->sku, "quantity", it->quantity);
-		if (it->unit_price)
-			json_object_set_new(e, "unit_price", json_string(it->unit_price));
-		if (it->title)
-			json_object_set_new(e, "title", json_string(it->title));
-		json_array_append_new(arr, e);
-	}
-	char *text = json_dumps(arr, JSON_COMPACT);
-	json_decref(arr);
-	return text;
+	in->state = state;
+	db_conn_send(in->conn, in->batch, cb, in);
 }
 
-static void intake_write(struct intake *in)
+/* Text array literal of the order's SKUs for `= ANY ($1::text[])`. */
+static char *intake_sku_array(const struct order *o)
+{
+	size_t cap = 3;
+	for (size_t i = 0; i < o->nitems; i++)
+		cap += 2 * strlen(o->items[i].sku) + 3;
+	char *out = malloc(cap), *p = out;
+	if (!out)
+		return NULL;
+	*p++ = '{';
+	for (size_t i = 0; i < o->nitems; i++) {
+		if (i)
+			*p++ = ',';
+		*p++ = '"';
+		for (const char *c = o->items[i].sku; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				*p++ = '\\';
+			*p++ = *c;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}
+
+/* Copies the candidate rows into engine offers (strings stay in the result). */
+static int intake_load_offers(struct intake *in, PGresult *res)
+{
+	int n = PQntuples(res);
+	free(in->offers);
+	in->offers = calloc((size_t)(n ? n : 1), sizeof *in->offers);
+	if (!in->offers)
+		return -1;
+	for (int r = 0; r < n; r++) {
+		struct route_offer *f = &in->offers[r];
+		f->offer_id = intake_ll(PQgetvalue(res, r, 0));
+		f->sku = PQgetvalue(res, r, 1);
+		f->supplier_code = PQgetvalue(res, r, 2);
+		f->supplier_priority = (int)intake_ll(PQgetvalue(res, r, 3));
+		f->supplier_active = PQgetvalue(res, r, 4)[0] == 't';
+		f->available = PQgetvalue(res, r, 5)[0] == 't';
+		f->unit_cost = intake_ll(PQgetvalue(res, r, 6));
+		f->shipping_cost = intake_ll(PQgetvalue(res, r, 7));
+		f->stock = (int)intake_ll(PQgetvalue(res, r, 8));
+		f->lead_time_days = (int)intake_ll(PQgetvalue(res, r, 9));
+		f->ships_to = PQgetisnull(res, r, 10) ? NULL : PQgetvalue(res, r, 10);
+	}
+	in->noffers = (size_t)n;
+	return 0;
+}
+
+static void intake_reserve(struct intake *in);
+
+/* Plans the lines not yet done with the current stock figures. */
+static int intake_plan(struct intake *in)
 {
 	const struct order *o = &in->order;
-	const char *key[2] = { in->store_id, o->external_id };
-	db_batch_reset(in->batch);
-	db_batch_add(in->batch, NULL, "BEGIN", 0, NULL);
-	if (o->event == ORDER_EVENT_CREATED) {
-		char *items = intake_items_json(o);
-		if (!items)
-			return intake_fail(in, 500, "internal_error", "out of memory", NULL);
-		const char *webhook_id = http_header(in->ctx, "webhook-id");
-		const char *v[17] = {
-			in->store_id, o->external_id, o->currency, o->placed_at, o->email,
-			o->customer_name, o->ship.name, o->ship.line1, o->ship.line2, o->ship.city,
-			o->ship.region, o->ship.postal_code, o->ship.country, o->ship.phone,
-			in->body, webhook_id, items,
-		};
-		in->i_write = db_batch_add(in->batch, "intake_create", NULL, 17, v);
-		free(items);
-	} else {
-		in->i_write = db_batch_add(in->batch, "intake_cancel", NULL, 2, key);
+	size_t n = 0;
+	struct route_line *rl = calloc(o->nitems, sizeof *rl);
+	size_t *map = calloc(o->nitems, sizeof *map);
+	struct route_choice *ch = calloc(o->nitems, sizeof *ch);
+	int rc = -1;
+	if (!rl || !map || !ch)
+		goto cleanup;
+	for (size_t i = 0; i < o->nitems; i++)
+		if (!in->lines[i].done) {
+			rl[n] = (struct route_line){ o->items[i].sku, o->items[i].quantity };
+			map[n++] = i;
+		}
+	struct route_request req = {
+		.lines = rl, .nlines = n, .offers = in->offers, .noffers = in->noffers,
+		.country = o->ship.country, .policy = in->policy,
+		.split_tolerance_pct = in->split_tolerance_pct,
+	};
+	struct route_plan plan = { .choices = ch };
+	if (route_plan_order(&req, &plan) < 0)
+		goto cleanup;
+	if (in->round == 0) {
+		in->search_exact = plan.search_exact;
+		in->consolidated = plan.consolidated;
 	}
-	db_batch_add(in->batch, NULL, "COMMIT", 0, NULL);
-	/* Read back after COMMIT in the same flight: sees our row, or the
-	 * committed row of the delivery that won the race. */
-	in->i_order = db_batch_add(in->batch, "intake_order", NULL, 2, key);
-	in->i_lines = db_batch_add(in->batch, "intake_lines", NULL, 2, key);
-	in->state = INTAKE_WRITE;
-	db_conn_send(in->conn, in->batch, intake_on_write, in);
+	for (size_t k = 0; k < n; k++) {
+		struct intake_line *l = &in->lines[map[k]];
+		l->offer = ch[k].offer;
+		l->reason = ch[k].reason;
+		l->done = ch[k].offer < 0; /* unroutable needs no reservation */
+	}
+	rc = 0;
+cleanup:
+	free(rl);
+	free(map);
+	free(ch);
+	return rc;
 }
 
+static void intake_on_begin(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct intake *in = arg;
+	if (!db_batch_ok(in->batch)) {
+		const char *state = db_batch_sqlstate(in->batch);
+		/* The parser checks placed_at's shape; PostgreSQL still knows
+		 * better about dates such as 2026-02-30. */
+		if (strcmp(state, "22007") == 0 || strcmp(state, "22008") == 0)
+			return intake_fail(in, 422, "invalid_field", "is not a valid RFC 3339 timestamp",
+			                   "order.placed_at");
+		return intake_db_fail(in, "begin");
+	}
+	PGresult *ins = db_batch_result(in->batch, in->i_write);
+	if (PQntuples(ins) == 0) {
+		/* Someone else stored this order first: answer with theirs. */
+		db_batch_reset(in->batch);
+		db_batch_add(in->batch, NULL, "ROLLBACK", 0, NULL);
+		intake_add_readback(in);
+		return intake_send(in, INTAKE_LOOKUP, intake_on_done);
+	}
+	snprintf(in->order_id, sizeof in->order_id, "%s", PQgetvalue(ins, 0, 0));
+	/* Keep this flight's results: the engine's offers point into them. */
+	struct db_batch *t = in->cand;
+	in->cand = in->batch;
+	in->batch = t ? t : db_batch_new();
+	if (!in->batch || intake_load_offers(in, db_batch_result(in->cand, in->i_cand)) < 0)
+		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
+	for (size_t i = 0; i < in->order.nitems; i++)
+		in->lines[i] = (struct intake_line){ .offer = -1 };
+	in->round = 0;
+	if (intake_plan(in) < 0)
+		return intake_fail(in, 500, "internal_error", "routing failed", NULL);
+	intake_reserve(in);
+}
+
+static void intake_begin(struct intake *in)
+{
+	const struct order *o = &in->order;
+	char *skus = intake_sku_array(o);
+	if (!skus)
+		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
+	const char *webhook_id = http_header(in->ctx, "webhook-id");
+	const char *v[16] = {
+		in->store_id, o->external_id, o->currency, o->placed_at, o->email,
+		o->customer_name, o->ship.name, o->ship.line1, o->ship.line2, o->ship.city,
+		o->ship.region, o->ship.postal_code, o->ship.country, o->ship.phone,
+		in->body, webhook_id,
+	};
+	const char *sv[1] = { skus };
+	db_batch_reset(in->batch);
+	/* After a deadlock the connection still holds the failed transaction. */
+	if (in->restarts)
+		db_batch_add(in->batch, NULL, "ROLLBACK", 0, NULL);
+	db_batch_add(in->batch, NULL, "BEGIN", 0, NULL);
+	in->i_write = db_batch_add(in->batch, "intake_order_insert", NULL, 16, v);
+	in->i_cand = db_batch_add(in->batch, "intake_candidates", NULL, 1, sv);
+	free(skus);
+	intake_send(in, INTAKE_BEGIN, intake_on_begin);
+}
+
+/* ---- reservation rounds ---- */
+
+/* "{1,2,3}" from n integers. */
+static char *intake_int_array(const long long *v, size_t n)
+{
+	size_t cap = n * 21 + 3;
+	char *out = malloc(cap), *p = out;
+	if (!out)
+		return NULL;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++)
+		p += snprintf(p, cap - (size_t)(p - out), i ? ",%lld" : "%lld", v[i]);
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}
+
+static void intake_finish(struct intake *in);
+
+static void intake_on_reserve(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct intake *in = arg;
+	if (!db_batch_ok(in->batch)) {
+		if (intake_is_retryable(in->batch) && in->restarts++ < INTAKE_MAX_RESTARTS)
+			return intake_begin(in);
+		return intake_db_fail(in, "reserve");
+	}
+	PGresult *got = db_batch_result(in->batch, in->i_write);
+	PGresult *stock = db_batch_result(in->batch, in->i_lines);
+	/* Fresh stock for the offers tried: ours already net of what we hold. */
+	for (int r = 0; r < PQntuples(stock); r++) {
+		long long id = intake_ll(PQgetvalue(stock, r, 0));
+		for (size_t k = 0; k < in->noffers; k++)
+			if (in->offers[k].offer_id == id) {
+				in->offers[k].stock = (int)intake_ll(PQgetvalue(stock, r, 1));
+				in->offers[k].available = PQgetvalue(stock, r, 2)[0] == 't';
+			}
+	}
+	int pending = 0;
+	for (size_t i = 0; i < in->order.nitems; i++) {
+		struct intake_line *l = &in->lines[i];
+		if (l->done)
+			continue;
+		for (int r = 0; r < PQntuples(got) && !l->done; r++)
+			l->done = in->offers[l->offer].offer_id == intake_ll(PQgetvalue(got, r, 0));
+		pending += !l->done;
+	}
+	if (!pending)
+		return intake_finish(in);
+	/* A concurrent order took stock we planned on: plan those lines again
+	 * among what is left. */
+	if (++in->round >= INTAKE_MAX_ROUNDS) {
+		for (size_t i = 0; i < in->order.nitems; i++)
+			if (!in->lines[i].done)
+				in->lines[i] = (struct intake_line){ -1, ROUTE_OUT_OF_STOCK, 1 };
+		return intake_finish(in);
+	}
+	if (intake_plan(in) < 0)
+		return intake_fail(in, 500, "internal_error", "routing failed", NULL);
+	intake_reserve(in);
+}
+
+static void intake_reserve(struct intake *in)
+{
+	size_t n = 0;
+	long long *ids = calloc(in->order.nitems + 1, sizeof *ids);
+	long long *qty = calloc(in->order.nitems + 1, sizeof *qty);
+	char *ids_text = NULL, *qty_text = NULL;
+	int ok = 0;
+	if (!ids || !qty)
+		goto cleanup;
+	/* One entry per offer: two lines on one offer reserve their sum. */
+	for (size_t i = 0; i < in->order.nitems; i++) {
+		const struct intake_line *l = &in->lines[i];
+		if (l->done)
+			continue;
+		long long id = in->offers[l->offer].offer_id;
+		size_t k = 0;
+		while (k < n && ids[k] != id)
+			k++;
+		if (k == n)
+			ids[n++] = id;
+		qty[k] += in->order.items[i].quantity;
+	}
+	ids_text = intake_int_array(ids, n);
+	qty_text = intake_int_array(qty, n);
+	if (!ids_text || !qty_text)
+		goto cleanup;
+	ok = 1;
+	if (n > 0) {
+		const char *v[2] = { ids_text, qty_text };
+		db_batch_reset(in->batch);
+		in->i_write = db_batch_add(in->batch, "intake_reserve", NULL, 2, v);
+		in->i_lines = db_batch_add(in->batch, "intake_stock", NULL, 1, v);
+	}
+cleanup:
+	free(ids);
+	free(qty);
+	free(ids_text);
+	free(qty_text);
+	if (!ok)
+		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
+	if (n == 0)
+		return intake_finish(in);
+	intake_send(in, INTAKE_RESERVE, intake_on_reserve);
+}
+
+/* ---- finish: lines, decisions, status, COMMIT ---- */
+
+/* 1/10000 units as decimal text. */
+static json_t *intake_money(long long v)
+{
+	char buf[32];
+	snprintf(buf, sizeof buf, "%lld.%04lld", v / 10000, v % 10000);
+	return json_string(buf);
+}
+
+static const char *intake_why_not(const struct route_offer *f, const char *country, int quantity)
+{
+	if (!f->supplier_active)
+		return "supplier_inactive";
+	if (!f->available)
+		return "unavailable";
+	enum route_reason r = route_offer_check(f, country, quantity);
+	return r == ROUTE_ROUTED ? NULL : route_reason_name(r);
+}
+
+/* Every offer of the line's SKU, as the engine saw it. */
+static json_t *intake_candidates_json(const struct intake *in, size_t line)
+{
+	const struct order_item *it = &in->order.items[line];
+	json_t *arr = json_array();
+	for (size_t k = 0; k < in->noffers; k++) {
+		const struct route_offer *f = &in->offers[k];
+		if (strcmp(f->sku, it->sku) != 0)
+			continue;
+		const char *why = intake_why_not(f, in->order.ship.country, it->quantity);
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:o, s:i, s:i, s:i, s:b, s:o}",
+		        "offer_id", (json_int_t)f->offer_id, "supplier", f->supplier_code,
+		        "unit_cost", intake_money(f->unit_cost + f->shipping_cost),
+		        "lead_time_days", f->lead_time_days, "priority", f->supplier_priority,
+		        "stock", f->stock, "eligible", why == NULL,
+		        "why_not", why ? json_string(why) : json_null()));
+	}
+	return arr;
+}
+
+static void intake_finish(struct intake *in)
+{
+	const struct order *o = &in->order;
+	PGresult *cand = db_batch_result(in->cand, in->i_cand);
+	json_t *lines = json_array(), *decisions = json_array();
+	size_t routed = 0;
+	for (size_t i = 0; i < o->nitems; i++) {
+		const struct intake_line *l = &in->lines[i];
+		const struct order_item *it = &o->items[i];
+		json_t *line = json_pack("{s:i, s:s, s:i, s:s}", "line", (int)i + 1, "sku", it->sku,
+		                         "quantity", it->quantity, "status", l->offer >= 0 ? "routed" : "unroutable");
+		json_t *dec = json_pack("{s:i, s:o}", "line", (int)i + 1, "candidates", intake_candidates_json(in, i));
+		if (it->unit_price)
+			json_object_set_new(line, "unit_price", json_string(it->unit_price));
+		if (it->title)
+			json_object_set_new(line, "title", json_string(it->title));
+		if (l->offer >= 0) {
+			const struct route_offer *f = &in->offers[l->offer];
+			json_t *sid = json_string(PQgetvalue(cand, l->offer, 11));
+			json_t *oid = json_integer((json_int_t)f->offer_id);
+			json_object_set(line, "supplier_id", sid);
+			json_object_set(line, "offer_id", oid);
+			json_object_set_new(line, "reserved", json_integer(it->quantity));
+			json_object_set_new(line, "unit_cost", intake_money(f->unit_cost + f->shipping_cost));
+			json_object_set_new(dec, "supplier_id", sid);
+			json_object_set_new(dec, "offer_id", oid);
+			routed++;
+		} else {
+			json_object_set_new(line, "reason", json_string(route_reason_name(l->reason)));
+			json_object_set_new(dec, "reason", json_string(route_reason_name(l->reason)));
+			json_object_set_new(line, "reserved", json_integer(0));
+		}
+		json_array_append_new(lines, line);
+		json_array_append_new(decisions, dec);
+	}
+	const char *status = routed == o->nitems ? "routed" : routed ? "partially_routed" : "needs_attention";
+	char *lines_text = json_dumps(lines, JSON_COMPACT);
+	char *dec_text = json_dumps(decisions, JSON_COMPACT);
+	json_decref(lines);
+	json_decref(decisions);
+	if (!lines_text || !dec_text) {
+		free(lines_text);
+		free(dec_text);
+		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
+	}
+	const char *lv[3] = { in->store_id, in->order_id, lines_text };
+	const char *dv[6] = { in->store_id, in->order_id, dec_text, route_policy_name(in->policy),
+	                      in->search_exact ? "exact" : "greedy", in->consolidated ? "true" : "false" };
+	const char *sv[3] = { in->store_id, in->order_id, status };
+	db_batch_reset(in->batch);
+	db_batch_add(in->batch, "intake_lines_insert", NULL, 3, lv);
+	db_batch_add(in->batch, "intake_decisions_insert", NULL, 6, dv);
+	db_batch_add(in->batch, "intake_order_status", NULL, 3, sv);
+	db_batch_add(in->batch, NULL, "COMMIT", 0, NULL);
+	/* Read back after COMMIT in the same flight. */
+	intake_add_readback(in);
+	free(lines_text);
+	free(dec_text);
+	intake_send(in, INTAKE_FINISH, intake_on_done);
+}
+
+static void intake_cancel(struct intake *in)
+{
+	const char *key[2] = { in->store_id, in->order.external_id };
+	db_batch_reset(in->batch);
+	db_batch_add(in->batch, NULL, "BEGIN", 0, NULL);
+	db_batch_add(in->batch, "intake_cancel", NULL, 2, key);
+	db_batch_add(in->batch, NULL, "COMMIT", 0, NULL);
+	intake_add_readback(in);
+	intake_send(in, INTAKE_CANCEL, intake_on_done);
+}
 /* Splits the newline-joined secrets in place. */
 static size_t intake_split_secrets(char *joined, const char **out, size_t cap)
 {
@@ -299,7 +711,15 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 		                                                     : 500;
 		return intake_fail(in, status, oe.code, oe.message, oe.field);
 	}
-	intake_write(in);
+	if (in->order.event == ORDER_EVENT_CANCELLED)
+		return intake_cancel(in);
+	if (route_policy_parse(PQgetvalue(res, 0, 3), &in->policy) < 0)
+		in->policy = ROUTE_CHEAPEST;
+	in->split_tolerance_pct = (int)intake_ll(PQgetvalue(res, 0, 4));
+	in->lines = calloc(in->order.nitems, sizeof *in->lines);
+	if (!in->lines)
+		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
+	intake_begin(in);
 }
 
 static void intake_on_acquire(struct db_conn *conn, void *arg)
