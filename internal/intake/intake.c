@@ -71,6 +71,34 @@ const struct db_stmt_def intake_stmts[] = {
 	  " SELECT $1, $2, (e->>'line')::int, $4, (e->>'supplier_id')::bigint,"
 	  "   (e->>'offer_id')::bigint, e->>'reason', e->'candidates', $5, $6::boolean"
 	  " FROM jsonb_array_elements($3::jsonb) AS e" },
+	/* One fulfillment request per supplier of the order, and its outbox
+	 * message, in the intake transaction: nothing is sent that was not
+	 * committed, and nothing committed is forgotten. */
+	{ "intake_requests_insert",
+	  "WITH g AS (SELECT DISTINCT supplier_id FROM order_lines"
+	  "   WHERE store_id = $1 AND order_id = $2 AND status = 'routed'),"
+	  " r AS (INSERT INTO fulfillment_requests (store_id, order_id, supplier_id)"
+	  "   SELECT $1, $2, supplier_id FROM g RETURNING id, supplier_id),"
+	  " u AS (UPDATE order_lines l SET request_id = r.id FROM r"
+	  "   WHERE l.store_id = $1 AND l.order_id = $2 AND l.supplier_id = r.supplier_id"
+	  "     AND l.status = 'routed'),"
+	  " m AS (INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
+	  "   SELECT 'fulfillment.requested', r.id, r.supplier_id, $1, r.id::text,"
+	  "     jsonb_build_object('type', 'fulfillment.requested', 'request_id', r.id,"
+	  "       'store', st.code, 'order_id', o.id::text, 'external_order_id', o.external_id,"
+	  "       'ship_to', jsonb_build_object('name', o.ship_name, 'line1', o.ship_line1,"
+	  "         'line2', o.ship_line2, 'city', o.ship_city, 'region', o.ship_region,"
+	  "         'postal_code', o.ship_postal_code, 'country', o.ship_country, 'phone', o.ship_phone),"
+	  "       'items', (SELECT jsonb_agg(jsonb_build_object('line', l.line_no, 'sku', l.sku,"
+	  "                   'supplier_sku', f.supplier_sku, 'quantity', l.quantity) ORDER BY l.line_no)"
+	  "                 FROM order_lines l JOIN offers f ON f.id = l.offer_id"
+	  "                 WHERE l.store_id = $1 AND l.order_id = $2 AND l.supplier_id = r.supplier_id"
+	  "                   AND l.status = 'routed'),"
+	  "       'created_at', now())"
+	  "   FROM r JOIN orders o ON o.store_id = $1 AND o.id = $2 JOIN stores st ON st.id = $1"
+	  "   RETURNING 1)"
+	  " SELECT count(*) FROM m" },
+	{ "intake_notify", "SELECT pg_notify('dropship_outbox', '')" },
 	{ "intake_order_status",
 	  "UPDATE orders SET status = $3, updated_at = now() WHERE store_id = $1 AND id = $2" },
 	/* Cancels the order and its unshipped lines, and gives their reserved
@@ -643,6 +671,9 @@ static void intake_finish(struct intake *in)
 	db_batch_reset(in->batch);
 	db_batch_add(in->batch, "intake_lines_insert", NULL, 3, lv);
 	db_batch_add(in->batch, "intake_decisions_insert", NULL, 6, dv);
+	db_batch_add(in->batch, "intake_requests_insert", NULL, 2, lv);
+	if (routed)
+		db_batch_add(in->batch, "intake_notify", NULL, 0, NULL);
 	db_batch_add(in->batch, "intake_order_status", NULL, 3, sv);
 	db_batch_add(in->batch, NULL, "COMMIT", 0, NULL);
 	/* Read back after COMMIT in the same flight. */

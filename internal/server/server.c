@@ -17,7 +17,9 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "client/client.h"
 #include "db/db.h"
+#include "dispatch/dispatch.h"
 #include "http/http.h"
 #include "intake/intake.h"
 #include "log/log.h"
@@ -355,6 +357,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	if (w->draining)
 		return;
 	w->draining = 1;
+	dispatch_stop(w->dispatch);
 	if (w->bound) {
 		evhttp_del_accept_socket(w->http, w->bound); /* closes the listening socket */
 		w->bound = NULL;
@@ -373,10 +376,23 @@ static void *worker_main(void *arg)
 	/* Idle keep-alive connections are closed here. */
 	evhttp_free(w->http);
 	w->http = NULL;
+	/* The client's pending callbacks still reach the dispatcher and the pool. */
+	client_free(w->client);
+	w->client = NULL;
 	db_pool_free(w->db);
 	w->db = NULL;
+	dispatch_free(w->dispatch);
+	w->dispatch = NULL;
 	log_info("worker stopped", "worker=%d", w->index);
 	return NULL;
+}
+
+/* NOTIFY dropship_outbox: a transaction committed messages to send. */
+static void worker_on_notify(const char *channel, const char *payload, void *arg)
+{
+	(void)channel, (void)payload;
+	struct server_worker *w = arg;
+	dispatch_wake(w->dispatch);
 }
 
 static int worker_init(struct server *srv, struct server_worker *w, int index, int fd, char *err, size_t errlen)
@@ -411,14 +427,43 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 		snprintf(err, errlen, "cannot accept on socket for worker %d", index);
 		return -1;
 	}
+	const struct config *cfg = srv->cfg;
 	struct db_pool_options po = {
-		.conninfo = srv->cfg->database.url,
-		.size = srv->cfg->database.pool_size,
+		.conninfo = cfg->database.url,
+		.size = cfg->database.pool_size,
 		.stmts = srv->stmts,
+		.listen_channel = "dropship_outbox",
+		.on_notify = worker_on_notify,
+		.notify_arg = w,
 	};
 	w->db = db_pool_new(w->base, &po);
 	if (!w->db) {
 		snprintf(err, errlen, "cannot create database pool for worker %d", index);
+		return -1;
+	}
+	struct client_options co = {
+		.ca_file = cfg->dispatch.tls_ca_file,
+		.allow_private = cfg->dispatch.allow_private_endpoints,
+		.timeout_ms = cfg->dispatch.timeout_ms,
+		.max_response_bytes = 65536,
+	};
+	w->client = client_new(w->base, &co, err, errlen);
+	if (!w->client)
+		return -1;
+	struct dispatch_options dopt = {
+		.max_inflight = 64,
+		.poll_ms = 1000,
+		/* Longer than any attempt can take, so a live holder keeps its claim. */
+		.lease_ms = cfg->dispatch.timeout_ms + 5000,
+		.max_attempts = cfg->dispatch.max_attempts,
+		.backoff_base_ms = cfg->dispatch.backoff_base_ms,
+		.backoff_max_ms = cfg->dispatch.backoff_max_ms,
+		.breaker_threshold = 5,
+		.breaker_cooldown_ms = 30000,
+	};
+	w->dispatch = dispatch_new(w->base, w->db, w->client, &dopt);
+	if (!w->dispatch) {
+		snprintf(err, errlen, "cannot create the dispatcher for worker %d", index);
 		return -1;
 	}
 	return 0;
@@ -427,7 +472,7 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 /* Concatenates the statement tables of every module the server hosts. */
 static struct db_stmt_def *collect_stmts(void)
 {
-	const struct db_stmt_def *tables[] = { intake_stmts };
+	const struct db_stmt_def *tables[] = { intake_stmts, dispatch_stmts };
 	size_t n = 0;
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 		for (const struct db_stmt_def *d = tables[t]; d->name; d++)
@@ -517,7 +562,9 @@ void server_free(struct server *srv)
 		struct server_worker *w = &srv->workers[i];
 		if (w->http)
 			evhttp_free(w->http);
+		client_free(w->client);
 		db_pool_free(w->db);
+		dispatch_free(w->dispatch);
 		if (w->stop_ev)
 			event_free(w->stop_ev);
 		if (w->base)

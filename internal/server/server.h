@@ -14,6 +14,8 @@
 
 struct server;
 struct db_pool;
+struct client;
+struct dispatch;
 
 /* Counters read by /metrics from any thread. */
 struct server_metrics {
@@ -32,6 +34,8 @@ struct server_worker {
 	struct evhttp_bound_socket *bound;
 	int listen_fd;
 	struct db_pool *db;
+	struct client *client;     /* outbound HTTPS */
+	struct dispatch *dispatch; /* outbox delivery */
 	const struct config *cfg;
 	SSL_CTX *ssl;
 	int conns;                 /* open connections on this worker */

@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -112,8 +113,13 @@ SSL *tls_client_ssl_new(SSL_CTX *ctx, const char *host)
 	SSL *ssl = SSL_new(ctx);
 	if (!ssl)
 		return NULL;
-	/* SNI alone verifies nothing: the host name check is what binds the peer. */
-	if (SSL_set_tlsext_host_name(ssl, host) != 1 || SSL_set1_host(ssl, host) != 1) {
+	unsigned char addr[16];
+	int is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+	/* SNI alone verifies nothing: the name (or address) check is what binds
+	 * the peer. SNI carries host names only, never addresses. */
+	int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1
+	               : SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1;
+	if (!ok) {
 		SSL_free(ssl);
 		return NULL;
 	}

@@ -1,0 +1,513 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+#include <openssl/ssl.h>
+
+#include "client/client.h"
+#include "netcheck/netcheck.h"
+#include "tls/tls.h"
+
+/* Idle connections kept per (host, port); more are closed after use. */
+#define CLIENT_IDLE_PER_KEY 4
+
+enum client_conn_state {
+	CLIENT_CONN_IDLE,   /* connected, reusable */
+	CLIENT_CONN_BUSY,   /* a request in flight */
+	CLIENT_CONN_DEAD,   /* closed or failed; freed from a deferred callback */
+};
+
+struct client_conn {
+	struct client *c;
+	struct evhttp_connection *evcon;
+	char key[300];                 /* host|port */
+	enum client_conn_state state;
+	struct client_conn *next;
+};
+
+enum client_call_state {
+	CLIENT_CALL_RESOLVING,
+	CLIENT_CALL_SENDING,
+	CLIENT_CALL_DONE,
+};
+
+/* One client_post. Owned by the client from client_post until its
+ * callback has run (client_finish frees it). */
+struct client_call {
+	struct client *c;
+	enum client_call_state state;
+	client_cb cb;
+	void *arg;
+	char host[256], port[8], path[1024], key[300];
+	char **headers;
+	char *body;
+	size_t len;
+	struct client_conn *conn;
+	struct evhttp_request *req;
+	struct evdns_getaddrinfo_request *dns;
+	struct event *deadline;
+	struct timespec start;
+	const char *error;
+	int retryable;
+	char errbuf[512];
+	struct client_call *next;
+};
+
+struct client {
+	struct event_base *base;
+	struct evdns_base *dns;
+	SSL_CTX *ctx;
+	struct client_options opt;
+	struct client_conn *conns;
+	struct client_call *calls;
+	int inflight;
+};
+
+static long client_elapsed_ms(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000L + (now.tv_nsec - start->tv_nsec) / 1000000L;
+}
+
+/* ---- connections ---- */
+
+static void client_conn_unlink(struct client_conn *cc)
+{
+	for (struct client_conn **p = &cc->c->conns; *p; p = &(*p)->next)
+		if (*p == cc) {
+			*p = cc->next;
+			return;
+		}
+}
+
+static void client_conn_free_deferred(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct client_conn *cc = arg;
+	evhttp_connection_free(cc->evcon);
+	free(cc);
+}
+
+/* Retires a connection: never reused again, freed outside libevent's own
+ * callbacks (freeing a connection from inside them is not safe). */
+static void client_conn_retire(struct client_conn *cc)
+{
+	if (cc->state == CLIENT_CONN_DEAD)
+		return;
+	cc->state = CLIENT_CONN_DEAD;
+	client_conn_unlink(cc);
+	struct timeval zero = { 0, 0 };
+	if (event_base_once(cc->c->base, -1, EV_TIMEOUT, client_conn_free_deferred, cc, &zero) < 0) {
+		evhttp_connection_free(cc->evcon);
+		free(cc);
+	}
+}
+
+static void client_on_close(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	struct client_conn *cc = arg;
+	if (cc->state == CLIENT_CONN_IDLE)
+		client_conn_retire(cc);
+}
+
+static struct client_conn *client_conn_idle(struct client *c, const char *key)
+{
+	for (struct client_conn *cc = c->conns; cc; cc = cc->next)
+		if (cc->state == CLIENT_CONN_IDLE && strcmp(cc->key, key) == 0)
+			return cc;
+	return NULL;
+}
+
+static int client_conn_count(struct client *c, const char *key, enum client_conn_state state)
+{
+	int n = 0;
+	for (struct client_conn *cc = c->conns; cc; cc = cc->next)
+		n += cc->state == state && strcmp(cc->key, key) == 0;
+	return n;
+}
+
+static struct client_conn *client_conn_new(struct client *c, const char *host, const char *ip,
+                                           int port, const char *key)
+{
+	struct client_conn *cc = calloc(1, sizeof *cc);
+	SSL *ssl = cc ? tls_client_ssl_new(c->ctx, host) : NULL;
+	struct bufferevent *bev = ssl ? bufferevent_openssl_socket_new(c->base, -1, ssl,
+	        BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS) : NULL;
+	if (!bev) {
+		if (ssl)
+			SSL_free(ssl);
+		free(cc);
+		return NULL;
+	}
+	/* A clean TLS close is not required of servers that just drop the socket. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	cc->evcon = evhttp_connection_base_bufferevent_new(c->base, NULL, bev, ip, (unsigned short)port);
+	if (!cc->evcon) {
+		bufferevent_free(bev);
+		free(cc);
+		return NULL;
+	}
+	cc->c = c;
+	snprintf(cc->key, sizeof cc->key, "%s", key);
+	struct timeval tv = { c->opt.timeout_ms / 1000, (c->opt.timeout_ms % 1000) * 1000 };
+	evhttp_connection_set_timeout_tv(cc->evcon, &tv);
+	evhttp_connection_set_max_body_size(cc->evcon, (ev_ssize_t)c->opt.max_response_bytes);
+	evhttp_connection_set_retries(cc->evcon, 0);
+	evhttp_connection_set_closecb(cc->evcon, client_on_close, cc);
+	cc->state = CLIENT_CONN_IDLE;
+	cc->next = c->conns;
+	c->conns = cc;
+	return cc;
+}
+
+/* ---- calls ---- */
+
+static void client_call_free(struct client_call *call)
+{
+	for (struct client_call **p = &call->c->calls; *p; p = &(*p)->next)
+		if (*p == call) {
+			*p = call->next;
+			break;
+		}
+	if (call->deadline)
+		event_free(call->deadline);
+	for (size_t i = 0; call->headers && call->headers[i]; i++)
+		free(call->headers[i]);
+	free(call->headers);
+	free(call->body);
+	free(call);
+}
+
+/* Runs the caller's callback once and frees the call. */
+static void client_finish(struct client_call *call, int status, const char *retry_after, const char *body)
+{
+	struct client_response resp = {
+		.status = status,
+		.error = status ? NULL : (call->error ? call->error : "no response"),
+		.retryable = status ? 0 : call->retryable,
+		.retry_after = retry_after,
+		.body = body ? body : "",
+		.latency_ms = client_elapsed_ms(&call->start),
+	};
+	call->state = CLIENT_CALL_DONE;
+	call->c->inflight--;
+	client_cb cb = call->cb;
+	void *arg = call->arg;
+	client_call_free(call);
+	cb(&resp, arg);
+}
+
+static void client_fail_deferred(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	client_finish(arg, 0, NULL, NULL);
+}
+
+/* Fails a call from the next loop iteration: callbacks never run inside client_post. */
+static void client_fail_later(struct client_call *call, int retryable, const char *message)
+{
+	snprintf(call->errbuf, sizeof call->errbuf, "%s", message);
+	call->error = call->errbuf;
+	call->retryable = retryable;
+	struct timeval zero = { 0, 0 };
+	event_base_once(call->c->base, -1, EV_TIMEOUT, client_fail_deferred, call, &zero);
+}
+
+static const char *client_error_name(enum evhttp_request_error e)
+{
+	switch (e) {
+	case EVREQ_HTTP_TIMEOUT: return "timed out";
+	case EVREQ_HTTP_EOF: return "connection closed before the response";
+	case EVREQ_HTTP_INVALID_HEADER: return "invalid response header";
+	case EVREQ_HTTP_BUFFER_ERROR: return "connection or TLS error";
+	case EVREQ_HTTP_REQUEST_CANCEL: return "cancelled";
+	case EVREQ_HTTP_DATA_TOO_LONG: return "response too large";
+	}
+	return "request failed";
+}
+
+static void client_on_error(enum evhttp_request_error e, void *arg)
+{
+	struct client_call *call = arg;
+	call->error = client_error_name(e);
+	call->retryable = 1;
+}
+
+static void client_on_done(struct evhttp_request *req, void *arg)
+{
+	struct client_call *call = arg;
+	int status = req ? evhttp_request_get_response_code(req) : 0;
+	struct client_conn *cc = call->conn;
+	call->conn = NULL;
+	call->req = NULL;
+	evtimer_del(call->deadline);
+	if (cc) {
+		/* Reuse only a connection that answered and may stay open. */
+		const char *connection = req ? evhttp_find_header(evhttp_request_get_input_headers(req),
+		                                                   "Connection") : NULL;
+		if (status <= 0 || (connection && strcasecmp(connection, "close") == 0) ||
+		    client_conn_count(call->c, cc->key, CLIENT_CONN_IDLE) >= CLIENT_IDLE_PER_KEY)
+			client_conn_retire(cc);
+		else
+			cc->state = CLIENT_CONN_IDLE;
+	}
+	if (status <= 0) {
+		if (!call->error) {
+			call->error = "connection or TLS error";
+			call->retryable = 1;
+		}
+		return client_finish(call, 0, NULL, NULL);
+	}
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t n = evbuffer_get_length(in);
+	char *body = malloc(n + 1);
+	if (body) {
+		evbuffer_copyout(in, body, n);
+		body[n] = '\0';
+	}
+	const char *ra = evhttp_find_header(evhttp_request_get_input_headers(req), "Retry-After");
+	char retry_after[64];
+	if (ra)
+		snprintf(retry_after, sizeof retry_after, "%s", ra);
+	client_finish(call, status, ra ? retry_after : NULL, body);
+	free(body);
+}
+
+/* The whole request took too long (a supplier dribbling its answer). */
+static void client_on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct client_call *call = arg;
+	if (call->state == CLIENT_CALL_RESOLVING) {
+		/* The resolver calls back with EVUTIL_EAI_CANCEL. */
+		call->error = "timed out resolving the host";
+		call->retryable = 1;
+		evdns_getaddrinfo_cancel(call->dns);
+		return;
+	}
+	struct client_conn *cc = call->conn;
+	call->conn = NULL;
+	if (call->req)
+		evhttp_cancel_request(call->req); /* frees req; its callback does not run */
+	call->req = NULL;
+	if (cc)
+		client_conn_retire(cc);
+	call->error = "timed out";
+	call->retryable = 1;
+	client_finish(call, 0, NULL, NULL);
+}
+
+static void client_send(struct client_call *call, struct client_conn *cc)
+{
+	call->state = CLIENT_CALL_SENDING;
+	call->conn = cc;
+	cc->state = CLIENT_CONN_BUSY;
+	struct evhttp_request *req = evhttp_request_new(client_on_done, call);
+	if (!req) {
+		call->conn = NULL;
+		client_conn_retire(cc);
+		return client_fail_later(call, 1, "out of memory");
+	}
+	evhttp_request_set_error_cb(req, client_on_error);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char host[300], len[24];
+	snprintf(host, sizeof host, strcmp(call->port, "443") == 0 ? "%s" : "%s:%s", call->host, call->port);
+	snprintf(len, sizeof len, "%zu", call->len);
+	evhttp_add_header(h, "Host", host);
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_add_header(h, "Content-Length", len);
+	evhttp_add_header(h, "User-Agent", "dropship");
+	for (size_t i = 0; call->headers && call->headers[i] && call->headers[i + 1]; i += 2)
+		evhttp_add_header(h, call->headers[i], call->headers[i + 1]);
+	evbuffer_add(evhttp_request_get_output_buffer(req), call->body, call->len);
+	call->req = req;
+	if (evhttp_make_request(cc->evcon, req, EVHTTP_REQ_POST, call->path) < 0) {
+		/* libevent freed the request */
+		call->req = NULL;
+		call->conn = NULL;
+		client_conn_retire(cc);
+		client_fail_later(call, 1, "cannot send the request");
+	}
+}
+
+static void client_on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct client_call *call = arg;
+	call->dns = NULL;
+	if (result != 0 || !res) {
+		if (!call->error) {
+			snprintf(call->errbuf, sizeof call->errbuf, "cannot resolve %.200s: %.40s", call->host,
+			         evutil_gai_strerror(result));
+			call->error = call->errbuf;
+			call->retryable = 1;
+		}
+		evtimer_del(call->deadline);
+		if (res)
+			evutil_freeaddrinfo(res);
+		return client_finish(call, 0, NULL, NULL);
+	}
+	char ip[64] = "";
+	const struct sockaddr *sa = res->ai_addr;
+	int private_addr = netcheck_addr_private(sa);
+	if (sa->sa_family == AF_INET)
+		evutil_inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
+	else
+		evutil_inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof ip);
+	evutil_freeaddrinfo(res);
+	if (private_addr && !call->c->opt.allow_private) {
+		evtimer_del(call->deadline);
+		snprintf(call->errbuf, sizeof call->errbuf,
+		         "%.120s resolves to a private or loopback address (%.46s); refused (dispatch.allow_private_endpoints)",
+		         call->host, ip);
+		call->error = call->errbuf;
+		call->retryable = 0;
+		return client_finish(call, 0, NULL, NULL);
+	}
+	struct client_conn *cc = client_conn_new(call->c, call->host, ip,
+	                                         (int)strtol(call->port, NULL, 10), call->key);
+	if (!cc) {
+		evtimer_del(call->deadline);
+		call->error = "cannot create a TLS connection";
+		call->retryable = 1;
+		return client_finish(call, 0, NULL, NULL);
+	}
+	client_send(call, cc);
+}
+
+static void client_resolve(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct client_call *call = arg;
+	struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                                 .ai_protocol = IPPROTO_TCP, .ai_flags = EVUTIL_AI_ADDRCONFIG };
+	/* Numeric hosts and errors call back before this returns NULL, and the
+	 * call may then be gone: touch it only when a lookup is pending. */
+	struct evdns_getaddrinfo_request *pending =
+	        evdns_getaddrinfo(call->c->dns, call->host, call->port, &hints, client_on_resolved, call);
+	if (pending)
+		call->dns = pending;
+}
+
+void client_post(struct client *c, const char *url, const char *const *headers,
+                 const char *body, size_t len, client_cb cb, void *arg)
+{
+	struct client_call *call = calloc(1, sizeof *call);
+	if (!call)
+		abort(); /* out of memory: nothing sensible left to do */
+	call->c = c;
+	call->cb = cb;
+	call->arg = arg;
+	clock_gettime(CLOCK_MONOTONIC, &call->start);
+	call->next = c->calls;
+	c->calls = call;
+	c->inflight++;
+	size_t nh = 0;
+	while (headers && headers[nh])
+		nh++;
+	call->headers = calloc(nh + 1, sizeof *call->headers);
+	call->body = malloc(len + 1);
+	call->deadline = evtimer_new(c->base, client_on_deadline, call);
+	if (!call->headers || !call->body || !call->deadline)
+		abort();
+	for (size_t i = 0; i < nh; i++)
+		if (!(call->headers[i] = strdup(headers[i])))
+			abort();
+	memcpy(call->body, body, len);
+	call->len = len;
+
+	char err[256];
+	if (netcheck_url(url, call->host, sizeof call->host, call->port, sizeof call->port, call->path,
+	                 sizeof call->path, err, sizeof err) < 0)
+		return client_fail_later(call, 0, err);
+	snprintf(call->key, sizeof call->key, "%s|%s", call->host, call->port);
+	struct timeval tv = { c->opt.timeout_ms / 1000, (c->opt.timeout_ms % 1000) * 1000 };
+	evtimer_add(call->deadline, &tv);
+
+	struct client_conn *idle = client_conn_idle(c, call->key);
+	if (idle) {
+		client_send(call, idle);
+		return;
+	}
+	call->state = CLIENT_CALL_RESOLVING;
+	/* Resolve from the next loop iteration, so that no callback runs inside client_post. */
+	struct timeval zero = { 0, 0 };
+	if (event_base_once(c->base, -1, EV_TIMEOUT, client_resolve, call, &zero) < 0)
+		abort();
+}
+
+int client_inflight(const struct client *c)
+{
+	return c->inflight;
+}
+
+struct client *client_new(struct event_base *base, const struct client_options *opt,
+                          char *err, size_t errlen)
+{
+	struct client *c = calloc(1, sizeof *c);
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->base = base;
+	c->opt = *opt;
+	if (c->opt.timeout_ms <= 0)
+		c->opt.timeout_ms = 10000;
+	if (c->opt.max_response_bytes == 0)
+		c->opt.max_response_bytes = 65536;
+	c->ctx = tls_client_ctx_new(opt->ca_file, err, errlen);
+	if (!c->ctx)
+		goto fail;
+	c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (!c->dns) {
+		/* No resolv.conf: still resolve names from /etc/hosts and numeric hosts. */
+		c->dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (c->dns)
+			evdns_base_load_hosts(c->dns, NULL);
+	}
+	if (!c->dns) {
+		snprintf(err, errlen, "cannot start the DNS resolver");
+		goto fail;
+	}
+	return c;
+fail:
+	client_free(c);
+	return NULL;
+}
+
+void client_free(struct client *c)
+{
+	if (!c)
+		return;
+	while (c->calls) {
+		struct client_call *call = c->calls;
+		if (call->req && call->conn)
+			evhttp_cancel_request(call->req);
+		if (call->dns)
+			evdns_getaddrinfo_cancel(call->dns); /* calls back: finishes the call */
+		if (c->calls == call) {
+			call->error = "shutting down";
+			call->retryable = 1;
+			client_finish(call, 0, NULL, NULL);
+		}
+	}
+	while (c->conns) {
+		struct client_conn *cc = c->conns;
+		c->conns = cc->next;
+		evhttp_connection_free(cc->evcon);
+		free(cc);
+	}
+	if (c->dns)
+		evdns_base_free(c->dns, 0);
+	SSL_CTX_free(c->ctx);
+	free(c);
+}

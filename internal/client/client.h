@@ -1,0 +1,51 @@
+/* client: outbound HTTPS POSTs on a worker's event loop (evhttp over
+ * bufferevent_openssl). Peer verification is always on (CA file or the
+ * system bundle, host name checked, SNI sent). The host is resolved
+ * asynchronously and the connection is made to the address that passed the
+ * private-address rule (contract section 9), so a DNS answer cannot change
+ * between the check and the connect. Idle keep-alive connections are reused
+ * per (host, port).
+ *
+ * Not thread-safe: one client per event_base. */
+#ifndef DROPSHIP_CLIENT_H
+#define DROPSHIP_CLIENT_H
+#include <stddef.h>
+#include <event2/event.h>
+
+struct client;
+
+struct client_options {
+	const char *ca_file;        /* NULL or "" = system default */
+	int allow_private;          /* allow loopback/private/link-local targets (dev, tests) */
+	int timeout_ms;             /* whole request: connect, send, receive */
+	size_t max_response_bytes;  /* larger bodies fail the request */
+};
+
+struct client_response {
+	int status;                 /* HTTP status; 0 when no response (see error) */
+	const char *error;          /* network/TLS/timeout/policy failure text, or NULL */
+	int retryable;              /* for status 0: 1 network-ish, 0 refused by policy (bad URL, private address) */
+	const char *retry_after;    /* Retry-After header or NULL */
+	const char *body;           /* response body (NUL-terminated, may be ""), owned by the client */
+	long latency_ms;
+};
+
+/* Called exactly once per client_post, never from inside client_post. */
+typedef void (*client_cb)(const struct client_response *resp, void *arg);
+
+/* NULL with a message in err. */
+struct client *client_new(struct event_base *base, const struct client_options *opt,
+                          char *err, size_t errlen);
+/* Fails pending requests (their callbacks run) and frees. Accepts NULL. */
+void client_free(struct client *c);
+
+/* POSTs body to an https:// url with the extra headers (name, value pairs,
+ * NULL-terminated; Host, Content-Type: application/json and Content-Length
+ * are added). */
+void client_post(struct client *c, const char *url, const char *const *headers,
+                 const char *body, size_t len, client_cb cb, void *arg);
+
+/* Requests in flight. */
+int client_inflight(const struct client *c);
+
+#endif

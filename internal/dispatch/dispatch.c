@@ -1,0 +1,440 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "breaker/breaker.h"
+#include "dispatch/dispatch.h"
+#include "log/log.h"
+#include "retry/retry.h"
+#include "sig/sig.h"
+
+/* Response text kept with an attempt, for operators. */
+#define DISPATCH_RESPONSE_KEEP 1000
+/* Suppliers whose breakers are tracked per worker. */
+#define DISPATCH_MAX_BREAKERS 1024
+
+const struct db_stmt_def dispatch_stmts[] = {
+	{ "dispatch_claim",
+	  "WITH c AS (SELECT id FROM outbox"
+	  "   WHERE state = 'pending' AND next_attempt_at <= now()"
+	  "     AND (lease_expires_at IS NULL OR lease_expires_at < now())"
+	  "     AND NOT (coalesce(supplier_id, 0) = ANY ($3::bigint[]))"
+	  "   ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+	  " UPDATE outbox o SET lease_token = $2::uuid,"
+	  "   lease_expires_at = now() + $4::int * interval '1 millisecond', attempts = o.attempts + 1"
+	  " FROM c WHERE o.id = c.id"
+	  " RETURNING o.id, o.kind, o.payload::text, o.idempotency_key, o.attempts,"
+	  "   coalesce(o.supplier_id, 0),"
+	  "   CASE WHEN o.supplier_id IS NULL"
+	  "     THEN (SELECT callback_url FROM stores s WHERE s.id = o.store_id)"
+	  "     ELSE (SELECT endpoint FROM suppliers s WHERE s.id = o.supplier_id) END,"
+	  "   CASE WHEN o.supplier_id IS NULL"
+	  "     THEN (SELECT secrets[1] FROM stores s WHERE s.id = o.store_id)"
+	  "     ELSE (SELECT secrets[1] FROM suppliers s WHERE s.id = o.supplier_id) END" },
+	/* The outcome of one attempt, fenced by the lease: a holder whose lease
+	 * expired and was reclaimed changes nothing. */
+	{ "dispatch_record",
+	  "WITH o AS ("
+	  "  UPDATE outbox SET state = $3,"
+	  "    delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,"
+	  "    next_attempt_at = CASE WHEN $3 = 'pending'"
+	  "      THEN now() + $9::bigint * interval '1 millisecond' ELSE next_attempt_at END,"
+	  "    last_status = $4::int, last_error = $5, last_response = $6,"
+	  "    lease_token = NULL, lease_expires_at = NULL"
+	  "  WHERE id = $1 AND lease_token = $2::uuid"
+	  "  RETURNING id, attempts, request_id, kind),"
+	  " a AS (INSERT INTO outbox_attempts (outbox_id, attempt, started_at, status, error, latency_ms)"
+	  "  SELECT id, attempts, to_timestamp($7::bigint / 1000.0), $4::int, $5, $8::int FROM o),"
+	  " f AS (UPDATE fulfillment_requests r"
+	  "  SET status = CASE WHEN $3 = 'delivered' THEN 'sent' ELSE 'failed' END,"
+	  "    reason = CASE WHEN $3 = 'failed' THEN 'delivery_failed' END, updated_at = now()"
+	  "  FROM o WHERE r.id = o.request_id AND o.kind = 'fulfillment.requested'"
+	  "    AND r.status = 'pending' AND $3 <> 'pending')"
+	  " SELECT count(*) FROM o" },
+	/* Gives a claim back unsent (its supplier's breaker is open). */
+	{ "dispatch_release",
+	  "UPDATE outbox SET attempts = attempts - 1, lease_token = NULL, lease_expires_at = NULL,"
+	  "  next_attempt_at = now() + $3::bigint * interval '1 millisecond'"
+	  " WHERE id = $1 AND lease_token = $2::uuid" },
+	{ NULL, NULL },
+};
+
+struct dispatch_breaker {
+	long long supplier_id;
+	struct breaker b;
+};
+
+struct dispatch {
+	struct event_base *base;
+	struct db_pool *pool;
+	struct client *client;
+	struct dispatch_options opt;
+	struct event *poll_timer;
+	struct event *wake;
+	int claiming;
+	int stopping;
+	int freeing;
+	int inflight;
+	uint64_t rng;
+	struct dispatch_breaker *breakers;
+	size_t nbreakers;
+	struct db_batch *claim;
+	char claim_token[RETRY_LEASE_TOKEN_LEN];  /* lease of the claim in flight */
+};
+
+enum dispatch_job_state {
+	DISPATCH_JOB_SENDING,    /* HTTP request in flight */
+	DISPATCH_JOB_RECORDING,  /* outcome being written */
+};
+
+/* One claimed message, from claim to recorded outcome; freed by dispatch_job_free. */
+struct dispatch_job {
+	struct dispatch *d;
+	enum dispatch_job_state state;
+	char id[24];
+	char token[RETRY_LEASE_TOKEN_LEN];
+	char kind[40];
+	char target[32];
+	long long supplier_id;
+	int attempts;
+	long long started_ms;
+	/* outcome */
+	const char *next_state;   /* "delivered", "pending", "failed", or NULL to release */
+	int status;
+	char error[256];
+	char *response;
+	long latency_ms;
+	long long delay_ms;
+	struct db_batch *batch;
+};
+
+static long long dispatch_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* xorshift64*: jitter needs spread, not secrecy. */
+static uint64_t dispatch_random(struct dispatch *d)
+{
+	d->rng ^= d->rng >> 12;
+	d->rng ^= d->rng << 25;
+	d->rng ^= d->rng >> 27;
+	return d->rng * 2685821657736338717ULL;
+}
+
+static struct breaker *dispatch_breaker(struct dispatch *d, long long supplier_id)
+{
+	for (size_t i = 0; i < d->nbreakers; i++)
+		if (d->breakers[i].supplier_id == supplier_id)
+			return &d->breakers[i].b;
+	if (d->nbreakers == DISPATCH_MAX_BREAKERS)
+		return NULL;
+	struct dispatch_breaker *nb = realloc(d->breakers, (d->nbreakers + 1) * sizeof *nb);
+	if (!nb)
+		return NULL;
+	d->breakers = nb;
+	nb[d->nbreakers].supplier_id = supplier_id;
+	breaker_init(&nb[d->nbreakers].b, d->opt.breaker_threshold, d->opt.breaker_cooldown_ms);
+	return &nb[d->nbreakers++].b;
+}
+
+static void dispatch_job_free(struct dispatch_job *job)
+{
+	job->d->inflight--;
+	db_batch_free(job->batch);
+	free(job->response);
+	free(job);
+}
+
+static void dispatch_kick(struct dispatch *d)
+{
+	if (!d->stopping && !d->freeing)
+		event_active(d->wake, EV_TIMEOUT, 0);
+}
+
+/* ---- recording an outcome ---- */
+
+static void dispatch_on_recorded(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)batch;
+	struct dispatch_job *job = arg;
+	if (!db_batch_ok(job->batch)) {
+		char q[300];
+		log_warn("dispatch record failed", "outbox_id=%s error=%s", job->id,
+		         log_quote(q, sizeof q, db_batch_error(job->batch)));
+	} else if (job->next_state && strcmp(PQgetvalue(db_batch_result(job->batch, 0), 0, 0), "0") == 0) {
+		log_warn("dispatch lease lost", "outbox_id=%s", job->id);
+	}
+	db_conn_release(conn);
+	struct dispatch *d = job->d;
+	dispatch_job_free(job);
+	dispatch_kick(d); /* room for more */
+}
+
+static void dispatch_on_record_conn(struct db_conn *conn, void *arg)
+{
+	struct dispatch_job *job = arg;
+	if (!conn) {
+		/* The lease expires and the message is tried again: at least once. */
+		log_warn("dispatch cannot record outcome", "outbox_id=%s reason=\"database unavailable\"", job->id);
+		return dispatch_job_free(job);
+	}
+	char status[16], started[24], latency[24], delay[24];
+	snprintf(status, sizeof status, "%d", job->status);
+	snprintf(started, sizeof started, "%lld", job->started_ms);
+	snprintf(latency, sizeof latency, "%ld", job->latency_ms);
+	snprintf(delay, sizeof delay, "%lld", job->delay_ms);
+	job->batch = db_batch_new();
+	if (!job->batch) {
+		db_conn_release(conn);
+		return dispatch_job_free(job);
+	}
+	if (job->next_state) {
+		const char *v[9] = { job->id, job->token, job->next_state, job->status ? status : NULL,
+		                     job->error[0] ? job->error : NULL, job->response, started, latency, delay };
+		db_batch_add(job->batch, "dispatch_record", NULL, 9, v);
+	} else {
+		const char *v[3] = { job->id, job->token, delay };
+		db_batch_add(job->batch, "dispatch_release", NULL, 3, v);
+	}
+	job->state = DISPATCH_JOB_RECORDING;
+	db_conn_send(conn, job->batch, dispatch_on_recorded, job);
+}
+
+static void dispatch_record(struct dispatch_job *job)
+{
+	if (job->d->freeing)
+		return dispatch_job_free(job);
+	db_pool_acquire(job->d->pool, dispatch_on_record_conn, job);
+}
+
+/* ---- sending ---- */
+
+static void dispatch_on_sent(const struct client_response *resp, void *arg)
+{
+	struct dispatch_job *job = arg;
+	struct dispatch *d = job->d;
+	job->status = resp->status;
+	job->latency_ms = resp->latency_ms;
+	if (resp->error)
+		snprintf(job->error, sizeof job->error, "%s", resp->error);
+	if (resp->body && *resp->body) {
+		size_t n = strlen(resp->body);
+		job->response = strndup(resp->body, n > DISPATCH_RESPONSE_KEEP ? DISPATCH_RESPONSE_KEEP : n);
+	}
+	enum retry_outcome outcome = resp->status ? retry_classify(resp->status)
+	                             : resp->retryable ? RETRY_AGAIN : RETRY_FAILED;
+	/* The breaker counts what says the supplier is unwell: no answer, 5xx, 408, 429. */
+	if (job->supplier_id) {
+		struct breaker *b = dispatch_breaker(d, job->supplier_id);
+		int healthy = resp->status && (outcome != RETRY_AGAIN);
+		if (b)
+			breaker_record(b, healthy, dispatch_now_ms());
+	}
+	if (outcome == RETRY_AGAIN && retry_should_give_up(job->attempts, d->opt.max_attempts))
+		outcome = RETRY_FAILED;
+	if (outcome == RETRY_AGAIN)
+		job->delay_ms = retry_next_delay_ms(job->attempts, resp->status, resp->retry_after,
+		                                    (int64_t)(dispatch_now_ms() / 1000), d->opt.backoff_base_ms,
+		                                    d->opt.backoff_max_ms, dispatch_random(d));
+	job->next_state = outcome == RETRY_DELIVERED ? "delivered" : outcome == RETRY_AGAIN ? "pending" : "failed";
+	char qerr[300];
+	log_info("dispatch attempt", "outbox_id=%s kind=%s target=%s attempt=%d status=%d outcome=%s"
+	         " latency_ms=%ld delay_ms=%lld error=%s", job->id, job->kind, job->target, job->attempts,
+	         resp->status, job->next_state, resp->latency_ms, job->delay_ms,
+	         log_quote(qerr, sizeof qerr, job->error));
+	dispatch_record(job);
+}
+
+static void dispatch_fail_now(struct dispatch_job *job, const char *error)
+{
+	snprintf(job->error, sizeof job->error, "%s", error);
+	job->next_state = "failed";
+	log_warn("dispatch refused", "outbox_id=%s target=%s error=\"%s\"", job->id, job->target, error);
+	dispatch_record(job);
+}
+
+static void dispatch_send(struct dispatch_job *job, const char *endpoint, const char *secret,
+                          const char *idem, const char *payload)
+{
+	struct dispatch *d = job->d;
+	if (!endpoint || !*endpoint)
+		return dispatch_fail_now(job, "no endpoint configured for the target");
+	if (job->supplier_id) {
+		struct breaker *b = dispatch_breaker(d, job->supplier_id);
+		if (b && !breaker_allow(b, dispatch_now_ms())) {
+			/* Give it back for when the breaker lets a probe through. */
+			job->next_state = NULL;
+			long long wait = breaker_retry_at_ms(b) - dispatch_now_ms();
+			job->delay_ms = wait > 0 ? wait : 0;
+			return dispatch_record(job);
+		}
+	}
+	char msg_id[48], ts[24], sig[SIG_V1_MAX];
+	long long now_s = dispatch_now_ms() / 1000;
+	snprintf(msg_id, sizeof msg_id, "msg_%s", job->id);
+	snprintf(ts, sizeof ts, "%lld", now_s);
+	if (!secret || sig_sign_standard(secret, msg_id, now_s, payload, strlen(payload), sig, sizeof sig) < 0)
+		return dispatch_fail_now(job, "the target's secret cannot sign");
+	const char *headers[] = {
+		"webhook-id", msg_id, "webhook-timestamp", ts, "webhook-signature", sig,
+		"Idempotency-Key", idem, NULL,
+	};
+	job->state = DISPATCH_JOB_SENDING;
+	job->started_ms = dispatch_now_ms();
+	client_post(d->client, endpoint, headers, payload, strlen(payload), dispatch_on_sent, job);
+}
+
+/* ---- claiming ---- */
+
+static void dispatch_on_claimed(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)batch;
+	struct dispatch *d = arg;
+	d->claiming = 0;
+	if (!db_batch_ok(d->claim)) {
+		char q[300];
+		log_warn("dispatch claim failed", "error=%s", log_quote(q, sizeof q, db_batch_error(d->claim)));
+		db_conn_release(conn);
+		return;
+	}
+	PGresult *res = db_batch_result(d->claim, 0);
+	int n = PQntuples(res);
+	for (int r = 0; r < n; r++) {
+		struct dispatch_job *job = calloc(1, sizeof *job);
+		if (!job)
+			break; /* the rest are retried once their leases expire */
+		job->d = d;
+		d->inflight++;
+		snprintf(job->id, sizeof job->id, "%s", PQgetvalue(res, r, 0));
+		snprintf(job->token, sizeof job->token, "%s", d->claim_token);
+		snprintf(job->kind, sizeof job->kind, "%s", PQgetvalue(res, r, 1));
+		job->attempts = (int)strtol(PQgetvalue(res, r, 4), NULL, 10);
+		job->supplier_id = strtoll(PQgetvalue(res, r, 5), NULL, 10);
+		snprintf(job->target, sizeof job->target, "%s%s", job->supplier_id ? "supplier:" : "store:",
+		         job->supplier_id ? PQgetvalue(res, r, 5) : "callback");
+		dispatch_send(job, PQgetisnull(res, r, 6) ? NULL : PQgetvalue(res, r, 6),
+		              PQgetisnull(res, r, 7) ? NULL : PQgetvalue(res, r, 7), PQgetvalue(res, r, 3),
+		              PQgetvalue(res, r, 2));
+	}
+	db_conn_release(conn);
+	/* A full claim suggests more is due. */
+	if (n > 0)
+		dispatch_kick(d);
+}
+
+static void dispatch_on_claim_conn(struct db_conn *conn, void *arg)
+{
+	struct dispatch *d = arg;
+	if (!conn || d->stopping) {
+		d->claiming = 0;
+		if (conn)
+			db_conn_release(conn);
+		return; /* the poll timer tries again */
+	}
+	int room = d->opt.max_inflight - d->inflight;
+	char limit[16], lease[16];
+	snprintf(limit, sizeof limit, "%d", room > 0 ? room : 0);
+	snprintf(lease, sizeof lease, "%d", d->opt.lease_ms);
+	unsigned char rnd[16];
+	RAND_bytes(rnd, sizeof rnd);
+	retry_lease_token(rnd, d->claim_token);
+
+	/* Suppliers whose breaker is open are left alone until it lets a probe through. */
+	long long now = dispatch_now_ms();
+	size_t cap = 3 + d->nbreakers * 21;
+	char *excluded = malloc(cap), *p = excluded;
+	if (!excluded) {
+		d->claiming = 0;
+		db_conn_release(conn);
+		return;
+	}
+	*p++ = '{';
+	for (size_t i = 0; i < d->nbreakers; i++)
+		if (breaker_retry_at_ms(&d->breakers[i].b) > now)
+			p += snprintf(p, cap - (size_t)(p - excluded), "%s%lld", p - excluded > 1 ? "," : "",
+			              d->breakers[i].supplier_id);
+	*p++ = '}';
+	*p = '\0';
+	const char *v[4] = { limit, d->claim_token, excluded, lease };
+	db_batch_reset(d->claim);
+	db_batch_add(d->claim, "dispatch_claim", NULL, 4, v);
+	free(excluded);
+	db_conn_send(conn, d->claim, dispatch_on_claimed, d);
+}
+
+static void dispatch_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct dispatch *d = arg;
+	if (d->claiming || d->stopping || d->freeing || d->inflight >= d->opt.max_inflight)
+		return;
+	d->claiming = 1;
+	db_pool_acquire(d->pool, dispatch_on_claim_conn, d);
+}
+
+void dispatch_wake(struct dispatch *d)
+{
+	if (d)
+		dispatch_kick(d);
+}
+
+void dispatch_stop(struct dispatch *d)
+{
+	if (!d)
+		return;
+	d->stopping = 1;
+	evtimer_del(d->poll_timer);
+}
+
+int dispatch_inflight(const struct dispatch *d)
+{
+	return d ? d->inflight : 0;
+}
+
+struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, struct client *client,
+                              const struct dispatch_options *opt)
+{
+	struct dispatch *d = calloc(1, sizeof *d);
+	if (!d)
+		return NULL;
+	d->base = base;
+	d->pool = pool;
+	d->client = client;
+	d->opt = *opt;
+	if (d->opt.max_inflight <= 0)
+		d->opt.max_inflight = 64;
+	if (d->opt.poll_ms <= 0)
+		d->opt.poll_ms = 1000;
+	RAND_bytes((unsigned char *)&d->rng, sizeof d->rng);
+	d->rng |= 1; /* xorshift must not start at 0 */
+	d->claim = db_batch_new();
+	d->wake = event_new(base, -1, 0, dispatch_on_wake, d);
+	d->poll_timer = event_new(base, -1, EV_PERSIST, dispatch_on_wake, d);
+	if (!d->claim || !d->wake || !d->poll_timer) {
+		dispatch_free(d);
+		return NULL;
+	}
+	struct timeval tv = { d->opt.poll_ms / 1000, (d->opt.poll_ms % 1000) * 1000 };
+	evtimer_add(d->poll_timer, &tv);
+	return d;
+}
+
+void dispatch_free(struct dispatch *d)
+{
+	if (!d)
+		return;
+	d->freeing = 1;
+	if (d->poll_timer)
+		event_free(d->poll_timer);
+	if (d->wake)
+		event_free(d->wake);
+	db_batch_free(d->claim);
+	free(d->breakers);
+	free(d);
+}

@@ -1,0 +1,52 @@
+/* dispatch: delivers the outbox, at least once, from every dropshipd worker.
+ *
+ * Woken by NOTIFY dropship_outbox (sent by the transaction that wrote the
+ * message) and by a poll timer, since a LISTEN can die silently. Claims due
+ * messages with FOR UPDATE SKIP LOCKED and a lease (token + expiry), so
+ * several workers and several dropshipd processes on one database never send
+ * one message concurrently; an expired lease (a crashed holder) is reclaimed;
+ * every update is fenced by the lease token. Each message is signed with its
+ * target's current secret (Standard Webhooks) and carries Idempotency-Key.
+ * Outcomes follow internal/retry; a per-supplier circuit breaker pauses a
+ * failing supplier without slowing the others.
+ *
+ * Not thread-safe: one dispatcher per worker event loop. */
+#ifndef DROPSHIP_DISPATCH_H
+#define DROPSHIP_DISPATCH_H
+#include <stdint.h>
+#include <event2/event.h>
+
+#include "client/client.h"
+#include "db/db.h"
+
+struct dispatch;
+
+struct dispatch_options {
+	int max_inflight;            /* messages in flight per worker (default 64) */
+	int poll_ms;                 /* safety-net poll interval (default 1000) */
+	int lease_ms;                /* claim lease; must exceed the client timeout */
+	int max_attempts;            /* then `failed` */
+	long long backoff_base_ms, backoff_max_ms;
+	int breaker_threshold;       /* consecutive failures that open a supplier's breaker */
+	int64_t breaker_cooldown_ms; /* before one probe is let through */
+};
+
+/* Prepared statements the dispatcher needs on every pool connection. */
+extern const struct db_stmt_def dispatch_stmts[];
+
+/* NULL on allocation failure. Starts polling at once. */
+struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, struct client *client,
+                              const struct dispatch_options *opt);
+/* Something may be due now (a NOTIFY arrived). */
+void dispatch_wake(struct dispatch *d);
+/* Stops claiming; messages in flight still record their outcome while the
+ * loop runs (any that do not are retried after their lease expires). */
+void dispatch_stop(struct dispatch *d);
+/* Messages being sent or recorded. */
+int dispatch_inflight(const struct dispatch *d);
+/* Frees. After the loop has ended, free the client first (its pending
+ * callbacks still reach this dispatcher), then the pool, then this.
+ * Accepts NULL. */
+void dispatch_free(struct dispatch *d);
+
+#endif
