@@ -1,0 +1,65 @@
+/* lifecycle: the state machine of a fulfillment request (contract 5.2), as
+ * a transition table. Pure: no I/O.
+ *
+ *   pending → sent → accepted → shipped → delivered
+ *   sent | accepted → rejected
+ *   pending | sent | accepted → cancelled
+ *   pending | sent → failed (delivery gave up; set by the dispatcher only)
+ *
+ * One extension: `accepted` is taken from `pending` too, because a supplier
+ * may call back before the dispatcher has recorded its own 2xx.
+ * A supplier event for a request already in the state it leads to is a
+ * repeat (200, no change); anything else not listed is illegal (409). */
+#ifndef DROPSHIP_LIFECYCLE_H
+#define DROPSHIP_LIFECYCLE_H
+
+#define LIFECYCLE_STATES(X) \
+	X(PENDING, "pending")     \
+	X(SENT, "sent")           \
+	X(ACCEPTED, "accepted")   \
+	X(REJECTED, "rejected")   \
+	X(SHIPPED, "shipped")     \
+	X(DELIVERED, "delivered") \
+	X(CANCELLED, "cancelled") \
+	X(FAILED, "failed")
+
+enum lifecycle_state {
+#define X(id, name) LIFECYCLE_##id,
+	LIFECYCLE_STATES(X)
+#undef X
+	LIFECYCLE_STATE_MAX
+};
+
+/* Supplier callback types, "fulfillment.<name>". */
+#define LIFECYCLE_EVENTS(X)          \
+	X(EV_ACCEPTED, "accepted", ACCEPTED)   \
+	X(EV_REJECTED, "rejected", REJECTED)   \
+	X(EV_SHIPPED, "shipped", SHIPPED)      \
+	X(EV_DELIVERED, "delivered", DELIVERED) \
+	X(EV_CANCELLED, "cancelled", CANCELLED)
+
+enum lifecycle_event {
+#define X(id, name, to) LIFECYCLE_##id,
+	LIFECYCLE_EVENTS(X)
+#undef X
+	LIFECYCLE_EVENT_MAX
+};
+
+enum lifecycle_result {
+	LIFECYCLE_APPLY,    /* move to *to */
+	LIFECYCLE_REPEAT,   /* already there: answer 200, change nothing */
+	LIFECYCLE_ILLEGAL,  /* answer 409 invalid_transition, change nothing */
+};
+
+/* Decides what event ev does to a request in state from. */
+enum lifecycle_result lifecycle_apply(enum lifecycle_state from, enum lifecycle_event ev,
+                                      enum lifecycle_state *to);
+
+/* Names as stored in the database; parse returns -1 for unknown text. */
+const char *lifecycle_state_name(enum lifecycle_state s);
+int lifecycle_state_parse(const char *name, enum lifecycle_state *out);
+/* Parses "fulfillment.accepted" etc. */
+int lifecycle_event_parse(const char *type, enum lifecycle_event *out);
+const char *lifecycle_event_name(enum lifecycle_event e);
+
+#endif
