@@ -1,8 +1,9 @@
 /* dropshipctl: the admin CLI. Talks to PostgreSQL directly with blocking
- * libpq: applies migrations, manages stores, makes webhook secrets. */
+ * libpq: applies migrations, manages stores and suppliers, imports the
+ * catalog, makes webhook secrets. The commands live in store.c,
+ * supplier.c and import.c; what they share in ctl.c. */
 #include <getopt.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,36 +15,12 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "config/config.h"
+#include "catalog/catalog.h"
+#include "ctl.h"
 #include "migrate/migrate.h"
-#include "sig/sig.h"
 #include "version/version.h"
 
-#define CTL_PROG "dropshipctl"
-#define CTL_MAX_SECRETS 8          /* stores.secrets allows 1..8 */
-#define CTL_SECRET_MAX 256         /* bytes, any format */
-#define CTL_URL_MAX 2048
 #define CTL_NEW_KEY_BYTES 32       /* what `secret new` generates */
-#define CTL_NATIVE_KEY_MIN 16
-#define CTL_NATIVE_KEY_MAX 64
-
-/* Exit codes of contract section 1. */
-enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
-
-struct ctl {
-	const char *config_path;       /* -c FILE, or NULL: defaults + environment */
-	struct config cfg;
-};
-
-struct ctl_store_opts {
-	const char *code;
-	const char *secrets[CTL_MAX_SECRETS];
-	size_t nsecrets;
-	const char *format;            /* NULL = keep (or default on create) */
-	const char *policy;            /* likewise */
-	const char *split;             /* split tolerance percent, as given */
-	const char *callback;          /* "" clears it */
-};
 
 static void ctl_usage(FILE *f)
 {
@@ -86,11 +63,43 @@ static void ctl_usage(FILE *f)
 	        "  store list\n"
 	        "      Print every store (secrets are counted, never shown).\n"
 	        "\n"
+	        "  supplier add CODE [--endpoint URL] [--secret S]... [--priority N]\n"
+	        "                    [--active true|false] [--accept-within DURATION]\n"
+	        "                    [--ship-within DURATION]\n"
+	        "      Create a supplier, or update one: only the options given change.\n"
+	        "      --endpoint          https:// URL that fulfillment requests are sent to.\n"
+	        "                          Required on create.\n"
+	        "      --secret            whsec_<base64 of 16..64 bytes>, signs requests and\n"
+	        "                          callbacks; repeat for several valid at once (at most\n"
+	        "                          %d, the first signs). Required on create; given on\n"
+	        "                          update, it replaces all stored secrets.\n"
+	        "      --priority          0..1000000, lower is preferred (default 100)\n"
+	        "      --active            false: no new orders are routed to it (default true)\n"
+	        "      --accept-within     how long the supplier has to accept a request\n"
+	        "                          (default 24h)\n"
+	        "      --ship-within       how long it has to ship (default 72h)\n"
+	        "      DURATION: whole numbers with a unit s, m, h or d, e.g. 90m, 24h, 3d, 1d12h;\n"
+	        "      1s to 365d.\n"
+	        "\n"
+	        "  supplier list\n"
+	        "      Print every supplier with its offer count (secrets are counted, never\n"
+	        "      shown).\n"
+	        "\n"
+	        "  catalog import FILE.csv [--dry-run]\n"
+	        "      Create or update offers from a CSV file (\"-\": standard input) with the\n"
+	        "      header\n"
+	        "        " CATALOG_HEADER "\n"
+	        "      ships_to is * (everywhere) or country codes separated by ';'. All rows\n"
+	        "      or none: every bad row is reported as FILE:LINE: reason and nothing\n"
+	        "      changes. An imported row sets the offer's stock (it does not add to it)\n"
+	        "      and makes the offer available again; offers not in the file are kept.\n"
+	        "      --dry-run           check and count, then change nothing\n"
+	        "\n"
 	        "  secret new\n"
 	        "      Print a fresh native secret: whsec_ + base64 of %d random bytes.\n"
 	        "\n"
-	        "exit codes: 0 success, 1 runtime failure (database, migration), 2 usage or\n"
-	        "configuration error.\n"
+	        "exit codes: 0 success, 1 runtime failure (database, migration, bad catalog\n"
+	        "rows), 2 usage or configuration error.\n"
 	        "\n"
 	        "examples:\n"
 	        "  " CTL_PROG " -c config/dropshipd.conf migrate\n"
@@ -98,115 +107,12 @@ static void ctl_usage(FILE *f)
 	        " secret new)\"\n"
 	        "  " CTL_PROG " store add demo --policy fastest --callback-url https://shop.example/hooks\n"
 	        "  " CTL_PROG " store add shop2 --format shopify --secret SHOPIFY_SECRET\n"
-	        "  " CTL_PROG " store list\n",
-	        CTL_MAX_SECRETS, CTL_SECRET_MAX, CTL_NEW_KEY_BYTES);
-}
-
-/* One line on stderr; usage errors add the way to help. Returns code. */
-__attribute__((format(printf, 2, 0)))
-static int ctl_vreport(int code, const char *fmt, va_list ap)
-{
-	fputs(CTL_PROG ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs(code == CTL_USAGE ? "; see " CTL_PROG " --help\n" : "\n", stderr);
-	return code;
-}
-
-/* Usage errors name the argument at fault. */
-__attribute__((format(printf, 1, 2)))
-static int ctl_usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int rc = ctl_vreport(CTL_USAGE, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-__attribute__((format(printf, 1, 2)))
-static int ctl_fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int rc = ctl_vreport(CTL_FAIL, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-/* A failed statement: PostgreSQL's message, plus what to do when the
- * schema is missing altogether. */
-static int ctl_pg_fail(PGconn *conn, const PGresult *res, const char *what)
-{
-	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	char buf[1024];
-	snprintf(buf, sizeof buf, "%s", msg ? msg : PQerrorMessage(conn));
-	buf[strcspn(buf, "\n")] = '\0';
-	int undefined_table = state && strcmp(state, "42P01") == 0;
-	return ctl_fail("%s: %s%s", what, buf,
-	                undefined_table ? " (run `" CTL_PROG " migrate` first)" : "");
-}
-
-/* Matches argv[*i] as "--name VALUE" or "--name=VALUE". Returns 1 and
- * advances *i when it matched, 0 when argv[*i] is another argument, -1
- * (after printing a usage error) when the value is missing. */
-static int ctl_opt(int argc, char **argv, int *i, const char *name, const char **val)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(name);
-	if (strncmp(a, name, n) != 0)
-		return 0;
-	if (a[n] == '=') {
-		*val = a + n + 1;
-		return 1;
-	}
-	if (a[n] != '\0')
-		return 0;
-	if (*i + 1 >= argc) {
-		ctl_usage_error("%s needs a value", name);
-		return -1;
-	}
-	*val = argv[++*i];
-	return 1;
-}
-
-/* An argument no command option matched. */
-static int ctl_bad_arg(const char *cmd, const char *arg)
-{
-	if (strcmp(arg, "-c") == 0 || strcmp(arg, "--config") == 0 ||
-	    strncmp(arg, "--config=", 9) == 0)
-		return ctl_usage_error("%s: -c FILE goes before the command (" CTL_PROG
-		                       " -c FILE %s ...)", cmd, cmd);
-	if (arg[0] == '-')
-		return ctl_usage_error("%s: unknown option '%s'", cmd, arg);
-	return ctl_usage_error("%s: unexpected argument '%s'", cmd, arg);
-}
-
-/* Loads the configuration and connects. Returns CTL_OK with *out set, or
- * the exit code after printing why. */
-static int ctl_connect(struct ctl *c, PGconn **out)
-{
-	char err[1024];
-	*out = NULL;
-	if (config_load(&c->cfg, c->config_path, err, sizeof err) < 0) {
-		fprintf(stderr, CTL_PROG ": %s\n", err);
-		return CTL_USAGE;
-	}
-	const char *keys[] = { "dbname", "fallback_application_name", NULL };
-	const char *vals[] = { c->cfg.database.url, CTL_PROG, NULL };
-	PGconn *conn = PQconnectdbParams(keys, vals, 1);
-	if (!conn || PQstatus(conn) != CONNECTION_OK) {
-		/* The URL itself is never printed: it may hold a password. */
-		snprintf(err, sizeof err, "%s", conn ? PQerrorMessage(conn) : "out of memory");
-		size_t n = strlen(err);
-		while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
-			err[--n] = '\0';
-		PQfinish(conn);
-		return ctl_fail("cannot connect to database (DROPSHIP_DATABASE_URL / [database] url): %s",
-		                err);
-	}
-	*out = conn;
-	return CTL_OK;
+	        "  " CTL_PROG " store list\n"
+	        "  " CTL_PROG " supplier add acme --endpoint https://acme.example/orders --secret \"$("
+	        CTL_PROG " secret new)\"\n"
+	        "  " CTL_PROG " supplier add acme --priority 10 --ship-within 2d\n"
+	        "  " CTL_PROG " catalog import offers.csv\n",
+	        CTL_MAX_SECRETS, CTL_SECRET_MAX, CTL_MAX_SECRETS, CTL_NEW_KEY_BYTES);
 }
 
 static int ctl_is_dir(const char *path)
@@ -295,301 +201,6 @@ static int ctl_cmd_migrate(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
-static int ctl_one_of(const char *v, const char *const *allowed)
-{
-	for (; *allowed; allowed++)
-		if (strcmp(v, *allowed) == 0)
-			return 1;
-	return 0;
-}
-
-static const char *const ctl_formats[] = { "native", "shopify", "woocommerce", NULL };
-static const char *const ctl_policies[] = { "cheapest", "fastest", "priority", NULL };
-
-/* Same rule as the stores.code CHECK: ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$ */
-static int ctl_code_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n < 1 || n > 64)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		int alnum = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-		if (!alnum && (i == 0 || (ch != '_' && ch != '.' && ch != '-')))
-			return 0;
-	}
-	return 1;
-}
-
-/* Checks secret number idx (1-based) for format; the secret itself is
- * never echoed. Returns CTL_OK or CTL_USAGE. */
-static int ctl_check_secret(const char *format, size_t idx, const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > CTL_SECRET_MAX)
-		return ctl_usage_error("--secret #%zu: must be 1 to %d bytes (got %zu)", idx,
-		                       CTL_SECRET_MAX, n);
-	if (strcmp(format, "native") != 0)
-		return CTL_OK;
-	unsigned char key[SIG_KEY_MAX];
-	int len = strncmp(s, "whsec_", 6) == 0 ? sig_secret_key(s, key, sizeof key) : -1;
-	OPENSSL_cleanse(key, sizeof key);
-	if (len < CTL_NATIVE_KEY_MIN || len > CTL_NATIVE_KEY_MAX)
-		return ctl_usage_error("--secret #%zu: a native store's secret must be whsec_ followed "
-		                       "by the base64 of %d to %d bytes (make one with `" CTL_PROG
-		                       " secret new`)", idx, CTL_NATIVE_KEY_MIN, CTL_NATIVE_KEY_MAX);
-	return CTL_OK;
-}
-
-static int ctl_url_ok(const char *u)
-{
-	if (strncmp(u, "https://", 8) != 0 || strlen(u) <= 8 || strlen(u) > CTL_URL_MAX)
-		return 0;
-	for (const unsigned char *p = (const unsigned char *)u; *p; p++)
-		if (*p <= ' ' || *p == 0x7f)
-			return 0;
-	return 1;
-}
-
-/* Everything that can be checked without the database. */
-static int ctl_store_validate(const struct ctl_store_opts *o)
-{
-	if (!ctl_code_ok(o->code))
-		return ctl_usage_error("store add: CODE '%s' must be 1-64 characters: letters, digits, "
-		                       "'_', '.', '-', starting with a letter or digit", o->code);
-	if (o->format && !ctl_one_of(o->format, ctl_formats))
-		return ctl_usage_error("--format must be native, shopify or woocommerce (got '%s')",
-		                       o->format);
-	if (o->policy && !ctl_one_of(o->policy, ctl_policies))
-		return ctl_usage_error("--policy must be cheapest, fastest or priority (got '%s')",
-		                       o->policy);
-	if (o->split) {
-		char *end;
-		long v = strtol(o->split, &end, 10);
-		if (end == o->split || *end != '\0' || v < 0 || v > 1000)
-			return ctl_usage_error("--split-tolerance must be a whole percent from 0 to 1000 "
-			                       "(got '%s')", o->split);
-	}
-	if (o->callback && o->callback[0] && !ctl_url_ok(o->callback))
-		return ctl_usage_error("--callback-url must be an https:// URL without spaces, at most "
-		                       "%d bytes (got '%s')", CTL_URL_MAX, o->callback);
-	/* Without --format the rules depend on the stored format, checked later. */
-	for (size_t i = 0; i < o->nsecrets; i++) {
-		int rc = ctl_check_secret(o->format ? o->format : "", i + 1, o->secrets[i]);
-		if (rc != CTL_OK)
-			return rc;
-	}
-	return CTL_OK;
-}
-
-static int ctl_store_parse(int argc, char **argv, struct ctl_store_opts *o)
-{
-	memset(o, 0, sizeof *o);
-	for (int i = 0; i < argc; i++) {
-		const char *secret = NULL;
-		int m = ctl_opt(argc, argv, &i, "--secret", &secret);
-		if (m == 0)
-			m = ctl_opt(argc, argv, &i, "--format", &o->format);
-		if (m == 0)
-			m = ctl_opt(argc, argv, &i, "--policy", &o->policy);
-		if (m == 0)
-			m = ctl_opt(argc, argv, &i, "--split-tolerance", &o->split);
-		if (m == 0)
-			m = ctl_opt(argc, argv, &i, "--callback-url", &o->callback);
-		if (m < 0)
-			return CTL_USAGE;
-		if (secret) {
-			if (o->nsecrets == CTL_MAX_SECRETS)
-				return ctl_usage_error("--secret: at most %d secrets per store", CTL_MAX_SECRETS);
-			o->secrets[o->nsecrets++] = secret;
-		} else if (m == 0 && (o->code || argv[i][0] == '-')) {
-			return ctl_bad_arg("store add", argv[i]);
-		} else if (m == 0) {
-			o->code = argv[i];
-		}
-	}
-	if (!o->code)
-		return ctl_usage_error("store add: missing CODE (store add CODE --secret S ...)");
-	return ctl_store_validate(o);
-}
-
-/* PostgreSQL array literal {"a","b"}: a bound value, quoted for the array parser. */
-static void ctl_text_array(const char *const *v, size_t n, char *buf, size_t cap)
-{
-	size_t w = 0;
-	buf[w++] = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			buf[w++] = ',';
-		buf[w++] = '"';
-		for (const char *p = v[i]; *p && w + 4 < cap; p++) {
-			if (*p == '"' || *p == '\\')
-				buf[w++] = '\\';
-			buf[w++] = *p;
-		}
-		buf[w++] = '"';
-	}
-	buf[w++] = '}';
-	buf[w] = '\0';
-}
-
-/* The format the store will have, from --format or the row locked by
- * SELECT ... FOR UPDATE; with rules that need the stored row. */
-static int ctl_store_check_stored(const struct ctl_store_opts *o, const char *stored)
-{
-	const char *format = o->format ? o->format : stored ? stored : "native";
-	if (!stored && o->nsecrets == 0)
-		return ctl_usage_error("store add: --secret is required to create store '%s'", o->code);
-	if (stored && o->format && strcmp(o->format, stored) != 0 && o->nsecrets == 0)
-		return ctl_usage_error("--format: changing store '%s' from %s to %s needs new --secret "
-		                       "values", o->code, stored, o->format);
-	for (size_t i = 0; !o->format && i < o->nsecrets; i++) {
-		int rc = ctl_check_secret(format, i + 1, o->secrets[i]);
-		if (rc != CTL_OK)
-			return rc;
-	}
-	return CTL_OK;
-}
-
-/* Writes only the given columns: an existing store (locked by the caller)
- * keeps the rest. A new one is an upsert in case another run created it
- * meanwhile; it always has secrets, so the NOT NULL holds. */
-static int ctl_store_write(PGconn *conn, const struct ctl_store_opts *o, const char *secrets,
-                           int exists, int *created)
-{
-	const char *cols[6], *vals[6];
-	int n = 0;
-	cols[n] = "code", vals[n++] = o->code;
-	if (o->nsecrets)
-		cols[n] = "secrets", vals[n++] = secrets;
-	if (o->format)
-		cols[n] = "format", vals[n++] = o->format;
-	if (o->policy)
-		cols[n] = "policy", vals[n++] = o->policy;
-	if (o->split)
-		cols[n] = "split_tolerance_pct", vals[n++] = o->split;
-	if (o->callback)
-		cols[n] = "callback_url", vals[n++] = o->callback[0] ? o->callback : NULL;
-
-	char names[256] = "", places[64] = "", sets[512] = "updated_at = now()";
-	for (int i = 0; i < n; i++) {
-		size_t a = strlen(names), b = strlen(places), s = strlen(sets);
-		snprintf(names + a, sizeof names - a, "%s%s", i ? ", " : "", cols[i]);
-		snprintf(places + b, sizeof places - b, "%s$%d", i ? ", " : "", i + 1);
-		if (i && exists)
-			snprintf(sets + s, sizeof sets - s, ", %s = $%d", cols[i], i + 1);
-		else if (i)
-			snprintf(sets + s, sizeof sets - s, ", %s = EXCLUDED.%s", cols[i], cols[i]);
-	}
-	char sql[1024];
-	if (exists)
-		snprintf(sql, sizeof sql, "UPDATE stores SET %s WHERE code = $1 RETURNING false", sets);
-	else
-		snprintf(sql, sizeof sql, "INSERT INTO stores (%s) VALUES (%s) ON CONFLICT (code) "
-		         "DO UPDATE SET %s RETURNING (xmax = 0)", names, places, sets);
-	PGresult *res = PQexecParams(conn, sql, n, NULL, vals, NULL, NULL, 0);
-	int rc = CTL_OK;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		rc = ctl_pg_fail(conn, res, "store add");
-	else
-		*created = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	return rc;
-}
-
-static int ctl_exec_ok(PGconn *conn, const char *sql, const char *what)
-{
-	PGresult *res = PQexec(conn, sql);
-	int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? CTL_OK : ctl_pg_fail(conn, res, what);
-	PQclear(res);
-	return rc;
-}
-
-static int ctl_cmd_store_add(struct ctl *c, int argc, char **argv)
-{
-	struct ctl_store_opts o;
-	int rc = ctl_store_parse(argc, argv, &o);
-	if (rc != CTL_OK)
-		return rc;
-
-	char secrets[CTL_MAX_SECRETS * (2 * CTL_SECRET_MAX + 3) + 3];
-	ctl_text_array(o.secrets, o.nsecrets, secrets, sizeof secrets);
-	PGconn *conn = NULL;
-	PGresult *res = NULL;
-	int created = 0;
-	rc = ctl_connect(c, &conn);
-	if (rc != CTL_OK)
-		goto cleanup;
-	rc = ctl_exec_ok(conn, "BEGIN", "store add");
-	if (rc != CTL_OK)
-		goto cleanup;
-	const char *params[] = { o.code };
-	res = PQexecParams(conn, "SELECT format FROM stores WHERE code = $1 FOR UPDATE", 1, NULL,
-	                   params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = ctl_pg_fail(conn, res, "store add");
-		goto cleanup;
-	}
-	int exists = PQntuples(res) == 1;
-	rc = ctl_store_check_stored(&o, exists ? PQgetvalue(res, 0, 0) : NULL);
-	if (rc != CTL_OK)
-		goto cleanup;
-	rc = ctl_store_write(conn, &o, secrets, exists, &created);
-	if (rc == CTL_OK)
-		rc = ctl_exec_ok(conn, "COMMIT", "store add");
-	if (rc == CTL_OK)
-		printf("store %s %s\n", o.code, created ? "created" : "updated");
-cleanup:
-	/* A failed transaction is rolled back by PQfinish closing the session. */
-	PQclear(res);
-	PQfinish(conn);
-	OPENSSL_cleanse(secrets, sizeof secrets);
-	return rc;
-}
-
-static int ctl_cmd_store_list(struct ctl *c, int argc, char **argv)
-{
-	if (argc > 0)
-		return ctl_bad_arg("store list", argv[0]);
-	PGconn *conn;
-	int rc = ctl_connect(c, &conn);
-	if (rc != CTL_OK)
-		return rc;
-	PGresult *res = PQexec(conn,
-	                       "SELECT code, format, policy, split_tolerance_pct::text,"
-	                       " cardinality(secrets)::text, coalesce(callback_url, '-'),"
-	                       " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-	                       " FROM stores ORDER BY code");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = ctl_pg_fail(conn, res, "store list");
-		goto cleanup;
-	}
-	static const char *const head[] = { "CODE", "FORMAT", "POLICY", "SPLIT%", "SECRETS",
-	                                    "CALLBACK_URL", "CREATED_AT" };
-	enum { ncols = sizeof head / sizeof head[0] };
-	int width[ncols];
-	for (int col = 0; col < ncols; col++) {
-		width[col] = (int)strlen(head[col]);
-		for (int row = 0; row < PQntuples(res); row++)
-			if (PQgetlength(res, row, col) > width[col])
-				width[col] = PQgetlength(res, row, col);
-	}
-	for (int row = -1; row < PQntuples(res); row++)
-		for (int col = 0; col < ncols; col++) {
-			const char *v = row < 0 ? head[col] : PQgetvalue(res, row, col);
-			if (col + 1 < ncols)
-				printf("%-*s  ", width[col], v);
-			else
-				printf("%s\n", v);
-		}
-	if (PQntuples(res) == 0)
-		printf("(no stores; add one with `" CTL_PROG " store add CODE --secret S`)\n");
-cleanup:
-	PQclear(res);
-	PQfinish(conn);
-	return rc;
-}
-
 static int ctl_cmd_secret_new(struct ctl *c, int argc, char **argv)
 {
 	(void)c;
@@ -616,6 +227,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "migrate", NULL, ctl_cmd_migrate },
 	{ "store", "add", ctl_cmd_store_add },
 	{ "store", "list", ctl_cmd_store_list },
+	{ "supplier", "add", ctl_cmd_supplier_add },
+	{ "supplier", "list", ctl_cmd_supplier_list },
+	{ "catalog", "import", ctl_cmd_catalog_import },
 	{ "secret", "new", ctl_cmd_secret_new },
 	{ NULL, NULL, NULL },
 };
@@ -668,6 +282,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return ctl_usage_error("missing command (migrate, store add, store list, secret new)");
+		return ctl_usage_error("missing command (migrate, store add, store list, supplier add, "
+		                       "supplier list, catalog import, secret new)");
 	return ctl_dispatch(&c, argc - optind, argv + optind);
 }

@@ -1,0 +1,376 @@
+/* Helpers the dropshipctl commands share (see ctl.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "catalog/catalog.h"
+#include "ctl.h"
+#include "sig/sig.h"
+
+/* A {"...",...} literal of CTL_MAX_SECRETS escaped secrets. */
+#define CTL_SECRETS_TEXT (CTL_MAX_SECRETS * (2 * CTL_SECRET_MAX + 3) + 3)
+
+/* One line on stderr; usage errors add the way to help. Returns code. */
+__attribute__((format(printf, 2, 0)))
+static int ctl_vreport(int code, const char *fmt, va_list ap)
+{
+	fputs(CTL_PROG ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(code == CTL_USAGE ? "; see " CTL_PROG " --help\n" : "\n", stderr);
+	return code;
+}
+
+int ctl_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = ctl_vreport(CTL_USAGE, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int ctl_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = ctl_vreport(CTL_FAIL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* PostgreSQL's message, plus what to do when the schema is missing altogether. */
+int ctl_pg_fail(PGconn *conn, const PGresult *res, const char *what)
+{
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	char buf[1024];
+	snprintf(buf, sizeof buf, "%s", msg ? msg : PQerrorMessage(conn));
+	buf[strcspn(buf, "\n")] = '\0';
+	int undefined_table = state && strcmp(state, "42P01") == 0;
+	return ctl_fail("%s: %s%s", what, buf,
+	                undefined_table ? " (run `" CTL_PROG " migrate` first)" : "");
+}
+
+int ctl_opt(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+	if (strncmp(a, name, n) != 0)
+		return 0;
+	if (a[n] == '=') {
+		*val = a + n + 1;
+		return 1;
+	}
+	if (a[n] != '\0')
+		return 0;
+	if (*i + 1 >= argc) {
+		ctl_usage_error("%s needs a value", name);
+		return -1;
+	}
+	*val = argv[++*i];
+	return 1;
+}
+
+int ctl_bad_arg(const char *cmd, const char *arg)
+{
+	if (strcmp(arg, "-c") == 0 || strcmp(arg, "--config") == 0 ||
+	    strncmp(arg, "--config=", 9) == 0)
+		return ctl_usage_error("%s: -c FILE goes before the command (" CTL_PROG
+		                       " -c FILE %s ...)", cmd, cmd);
+	if (arg[0] == '-' && arg[1] != '\0')
+		return ctl_usage_error("%s: unknown option '%s'", cmd, arg);
+	return ctl_usage_error("%s: unexpected argument '%s'", cmd, arg);
+}
+
+int ctl_connect(struct ctl *c, PGconn **out)
+{
+	char err[1024];
+	*out = NULL;
+	if (config_load(&c->cfg, c->config_path, err, sizeof err) < 0) {
+		fprintf(stderr, CTL_PROG ": %s\n", err);
+		return CTL_USAGE;
+	}
+	const char *keys[] = { "dbname", "fallback_application_name", NULL };
+	const char *vals[] = { c->cfg.database.url, CTL_PROG, NULL };
+	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+	if (!conn || PQstatus(conn) != CONNECTION_OK) {
+		/* The URL itself is never printed: it may hold a password. */
+		snprintf(err, sizeof err, "%s", conn ? PQerrorMessage(conn) : "out of memory");
+		size_t n = strlen(err);
+		while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
+			err[--n] = '\0';
+		PQfinish(conn);
+		return ctl_fail("cannot connect to database (DROPSHIP_DATABASE_URL / [database] url): %s",
+		                err);
+	}
+	*out = conn;
+	return CTL_OK;
+}
+
+int ctl_exec_ok(PGconn *conn, const char *sql, const char *what)
+{
+	PGresult *res = PQexec(conn, sql);
+	int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? CTL_OK : ctl_pg_fail(conn, res, what);
+	PQclear(res);
+	return rc;
+}
+
+/* Usage error naming noun's CODE unless it follows the code rule. */
+static int ctl_check_code(const char *noun, const char *code)
+{
+	if (catalog_valid_code(code, strlen(code)))
+		return CTL_OK;
+	return ctl_usage_error("%s add: CODE '%s' must be 1-64 characters: letters, digits, '_', "
+	                       "'.', '-', starting with a letter or digit", noun, code);
+}
+
+int ctl_parse_add(int argc, char **argv, const char *noun, const char *synopsis,
+                  const struct ctl_optdef *opts, const char **code, struct ctl_secrets *secrets)
+{
+	char cmd[32];
+	snprintf(cmd, sizeof cmd, "%s add", noun);
+	*code = NULL;
+	secrets->n = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *secret = NULL;
+		int m = ctl_opt(argc, argv, &i, "--secret", &secret);
+		for (const struct ctl_optdef *o = opts; m == 0 && o->name; o++)
+			m = ctl_opt(argc, argv, &i, o->name, o->val);
+		if (m < 0)
+			return CTL_USAGE;
+		if (secret && secrets->n == CTL_MAX_SECRETS)
+			return ctl_usage_error("--secret: at most %d secrets per %s", CTL_MAX_SECRETS, noun);
+		if (secret)
+			secrets->v[secrets->n++] = secret;
+		else if (m == 0 && (*code || argv[i][0] == '-'))
+			return ctl_bad_arg(cmd, argv[i]);
+		else if (m == 0)
+			*code = argv[i];
+	}
+	if (!*code)
+		return ctl_usage_error("%s: missing CODE (%s)", cmd, synopsis);
+	return ctl_check_code(noun, *code);
+}
+
+int ctl_check_secret(const char *format, size_t idx, const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > CTL_SECRET_MAX)
+		return ctl_usage_error("--secret #%zu: must be 1 to %d bytes (got %zu)", idx,
+		                       CTL_SECRET_MAX, n);
+	if (strcmp(format, "native") != 0)
+		return CTL_OK;
+	unsigned char key[SIG_KEY_MAX];
+	int len = strncmp(s, "whsec_", 6) == 0 ? sig_secret_key(s, key, sizeof key) : -1;
+	OPENSSL_cleanse(key, sizeof key);
+	if (len < CTL_NATIVE_KEY_MIN || len > CTL_NATIVE_KEY_MAX)
+		return ctl_usage_error("--secret #%zu: must be whsec_ followed by the base64 of %d to "
+		                       "%d bytes (make one with `" CTL_PROG " secret new`)", idx,
+		                       CTL_NATIVE_KEY_MIN, CTL_NATIVE_KEY_MAX);
+	return CTL_OK;
+}
+
+/* The secrets as a PostgreSQL array literal {"a","b"}, quoted for the
+ * array parser: a value bound like any other. */
+static void ctl_secrets_text(const struct ctl_secrets *s, char *buf, size_t cap)
+{
+	size_t w = 0;
+	buf[w++] = '{';
+	for (size_t i = 0; i < s->n; i++) {
+		if (i)
+			buf[w++] = ',';
+		buf[w++] = '"';
+		for (const char *p = s->v[i]; *p && w + 4 < cap; p++) {
+			if (*p == '"' || *p == '\\')
+				buf[w++] = '\\';
+			buf[w++] = *p;
+		}
+		buf[w++] = '"';
+	}
+	buf[w++] = '}';
+	buf[w] = '\0';
+}
+
+int ctl_check_url(const char *opt, const char *url)
+{
+	size_t n = strlen(url);
+	if (strncmp(url, "https://", 8) != 0)
+		return ctl_usage_error("%s must be an https:// URL (got '%s')", opt, url);
+	if (n > CTL_URL_MAX)
+		return ctl_usage_error("%s must be at most %d bytes (got %zu)", opt, CTL_URL_MAX, n);
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return ctl_usage_error("%s must not contain spaces or control characters", opt);
+	/* Authority: up to the path, query or fragment. */
+	const char *host = url + 8;
+	size_t alen = strcspn(host, "/?#");
+	if (memchr(host, '@', alen))
+		/* Not echoed: it holds a password. */
+		return ctl_usage_error("%s must not hold a user name or password (URLs are shown by "
+		                       "the list commands)", opt);
+	size_t hlen = alen;
+	const char *port = NULL;
+	if (host[0] == '[') {
+		const char *close = memchr(host, ']', alen);
+		hlen = close ? (size_t)(close - host) + 1 : 0;
+		if (close && hlen < alen)
+			port = host[hlen] == ':' ? host + hlen + 1 : host + alen;
+	} else {
+		const char *colon = memchr(host, ':', alen);
+		if (colon) {
+			hlen = (size_t)(colon - host);
+			port = colon + 1;
+		}
+	}
+	if (hlen == 0 || (host[0] == '[' && hlen <= 2))
+		return ctl_usage_error("%s has no host (got '%s')", opt, url);
+	if (port) {
+		size_t plen = (size_t)(host + alen - port);
+		long v = 0;
+		for (size_t i = 0; i < plen && v <= 65535; i++)
+			v = port[i] >= '0' && port[i] <= '9' ? v * 10 + (port[i] - '0') : 65536;
+		if (plen == 0 || plen > 5 || v < 1 || v > 65535)
+			return ctl_usage_error("%s has a bad port (got '%s')", opt, url);
+	}
+	return CTL_OK;
+}
+
+int ctl_check_int(const char *opt, const char *v, long min, long max)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+	/* strtol would also take leading blanks and '+'. */
+	int digit = (v[0] >= '0' && v[0] <= '9') || (v[0] == '-' && v[1] >= '0' && v[1] <= '9');
+	if (!digit || *end != '\0' || n < min || n > max)
+		return ctl_usage_error("%s must be a whole number from %ld to %ld (got '%s')", opt, min,
+		                       max, v);
+	return CTL_OK;
+}
+
+void ctl_upsert_set(struct ctl_upsert *u, const char *col, const char *val)
+{
+	if (val && u->n < (int)(sizeof u->cols / sizeof u->cols[0])) {
+		u->cols[u->n] = col;
+		u->vals[u->n++] = val;
+	}
+}
+
+/* Writes code and the given columns: an existing row (locked by the
+ * caller) keeps the rest. A new one is an upsert in case another run
+ * created it meanwhile; it always has every required column, so NOT
+ * NULLs hold. */
+static int ctl_upsert_write(PGconn *conn, const struct ctl_upsert *u, int exists, int *created)
+{
+	char names[256] = "code", places[64] = "$1", sets[512] = "updated_at = now()", what[32];
+	const char *vals[9] = { u->code };
+	for (int i = 0; i < u->n; i++) {
+		size_t a = strlen(names), b = strlen(places), s = strlen(sets);
+		const char *col = u->cols[i];
+		vals[i + 1] = u->vals[i];
+		snprintf(names + a, sizeof names - a, ", %s", col);
+		snprintf(places + b, sizeof places - b, ", $%d", i + 2);
+		if (exists)
+			snprintf(sets + s, sizeof sets - s, ", %s = $%d", col, i + 2);
+		else
+			snprintf(sets + s, sizeof sets - s, ", %s = EXCLUDED.%s", col, col);
+	}
+	/* Table and column names come from the program, never from input. */
+	char sql[1024];
+	if (exists)
+		snprintf(sql, sizeof sql, "UPDATE %s SET %s WHERE code = $1 RETURNING false", u->table,
+		         sets);
+	else
+		snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (code) "
+		         "DO UPDATE SET %s RETURNING (xmax = 0)", u->table, names, places, sets);
+	snprintf(what, sizeof what, "%s add", u->noun);
+	PGresult *res = PQexecParams(conn, sql, u->n + 1, NULL, vals, NULL, NULL, 0);
+	int rc = CTL_OK;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		rc = ctl_pg_fail(conn, res, what);
+	else
+		*created = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return rc;
+}
+
+int ctl_upsert_row(struct ctl *c, struct ctl_upsert *u)
+{
+	PGconn *conn = NULL;
+	PGresult *res = NULL;
+	int created = 0;
+	char what[32], sql[256], secrets[CTL_SECRETS_TEXT];
+	snprintf(what, sizeof what, "%s add", u->noun);
+	ctl_secrets_text(u->secrets, secrets, sizeof secrets);
+	if (u->secrets->n)
+		ctl_upsert_set(u, "secrets", secrets);
+	int rc = ctl_connect(c, &conn);
+	if (rc != CTL_OK)
+		goto cleanup;
+	rc = ctl_exec_ok(conn, "BEGIN", what);
+	if (rc != CTL_OK)
+		goto cleanup;
+	snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE code = $1 FOR UPDATE", u->stored_col,
+	         u->table);
+	res = PQexecParams(conn, sql, 1, NULL, &u->code, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = ctl_pg_fail(conn, res, what);
+		goto cleanup;
+	}
+	int exists = PQntuples(res) == 1;
+	rc = u->check(u->arg, exists ? PQgetvalue(res, 0, 0) : NULL);
+	if (rc != CTL_OK)
+		goto cleanup;
+	rc = ctl_upsert_write(conn, u, exists, &created);
+	if (rc == CTL_OK)
+		rc = ctl_exec_ok(conn, "COMMIT", what);
+	if (rc == CTL_OK)
+		printf("%s %s %s\n", u->noun, u->code, created ? "created" : "updated");
+cleanup:
+	/* A failed transaction is rolled back by PQfinish closing the session. */
+	PQclear(res);
+	PQfinish(conn);
+	OPENSSL_cleanse(secrets, sizeof secrets);
+	return rc;
+}
+
+int ctl_list(struct ctl *c, int argc, char **argv, const char *cmd, const char *sql,
+             const char *const *head, int ncols, const char *empty)
+{
+	if (argc > 0)
+		return ctl_bad_arg(cmd, argv[0]);
+	PGconn *conn;
+	int rc = ctl_connect(c, &conn);
+	if (rc != CTL_OK)
+		return rc;
+	PGresult *res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = ctl_pg_fail(conn, res, cmd);
+		goto cleanup;
+	}
+	int width[16];
+	if (ncols > 16)
+		ncols = 16;
+	for (int col = 0; col < ncols; col++) {
+		width[col] = (int)strlen(head[col]);
+		for (int row = 0; row < PQntuples(res); row++)
+			if (PQgetlength(res, row, col) > width[col])
+				width[col] = PQgetlength(res, row, col);
+	}
+	for (int row = -1; row < PQntuples(res); row++)
+		for (int col = 0; col < ncols; col++) {
+			const char *v = row < 0 ? head[col] : PQgetvalue(res, row, col);
+			if (col + 1 < ncols)
+				printf("%-*s  ", width[col], v);
+			else
+				printf("%s\n", v);
+		}
+	if (PQntuples(res) == 0)
+		printf("%s\n", empty);
+cleanup:
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}

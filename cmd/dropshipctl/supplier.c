@@ -1,0 +1,156 @@
+/* dropshipctl supplier add / supplier list. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+
+#define CTL_DURATION_MAX (365L * 86400)
+#define CTL_PRIORITY_MAX 1000000
+
+struct ctl_supplier_opts {
+	const char *code;
+	const char *endpoint;          /* NULL = keep */
+	struct ctl_secrets secrets;
+	const char *priority;          /* as given */
+	const char *active;            /* "true" or "false" */
+	const char *accept_within;     /* as given, e.g. "24h" */
+	const char *ship_within;
+	char accept_iv[32];            /* the same as interval input: "86400 seconds" */
+	char ship_iv[32];
+};
+
+/* Seconds of a duration written as whole numbers with units, "90m", "24h",
+ * "3d", "1d12h": forms people type, that we check rather than leave to
+ * PostgreSQL's far looser interval input. Returns -1 when s is not one, or
+ * not within 1 s .. 365 d. */
+static long ctl_duration(const char *s)
+{
+	long total = 0;
+	if (!*s)
+		return -1;
+	while (*s) {
+		long n = 0, unit;
+		const char *digits = s;
+		while (*s >= '0' && *s <= '9' && n <= CTL_DURATION_MAX)
+			n = n * 10 + (*s++ - '0');
+		if (s == digits)
+			return -1;
+		switch (*s++) {
+		case 's': unit = 1; break;
+		case 'm': unit = 60; break;
+		case 'h': unit = 3600; break;
+		case 'd': unit = 86400; break;
+		default: return -1;  /* also digits beyond the range */
+		}
+		total += n * unit;
+		if (total > CTL_DURATION_MAX)
+			return -1;
+	}
+	return total > 0 ? total : -1;
+}
+
+static int ctl_check_duration(const char *opt, const char *v, char *iv, size_t cap)
+{
+	long secs = ctl_duration(v);
+	if (secs < 0)
+		return ctl_usage_error("%s must be a duration such as 90m, 24h, 3d or 1d12h (units s, "
+		                       "m, h, d), from 1s to 365d (got '%s')", opt, v);
+	snprintf(iv, cap, "%ld seconds", secs);
+	return CTL_OK;
+}
+
+/* Everything that can be checked without the database. */
+static int ctl_supplier_validate(struct ctl_supplier_opts *o)
+{
+	int rc = CTL_OK;
+	if (o->endpoint)
+		rc = ctl_check_url("--endpoint", o->endpoint);
+	for (size_t i = 0; rc == CTL_OK && i < o->secrets.n; i++)
+		rc = ctl_check_secret("native", i + 1, o->secrets.v[i]);
+	if (rc == CTL_OK && o->priority)
+		rc = ctl_check_int("--priority", o->priority, 0, CTL_PRIORITY_MAX);
+	if (rc == CTL_OK && o->active && strcmp(o->active, "true") != 0 &&
+	    strcmp(o->active, "false") != 0)
+		rc = ctl_usage_error("--active must be true or false (got '%s')", o->active);
+	if (rc == CTL_OK && o->accept_within)
+		rc = ctl_check_duration("--accept-within", o->accept_within, o->accept_iv,
+		                        sizeof o->accept_iv);
+	if (rc == CTL_OK && o->ship_within)
+		rc = ctl_check_duration("--ship-within", o->ship_within, o->ship_iv, sizeof o->ship_iv);
+	return rc;
+}
+
+static int ctl_supplier_parse(int argc, char **argv, struct ctl_supplier_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	const struct ctl_optdef opts[] = {
+		{ "--endpoint", &o->endpoint },
+		{ "--priority", &o->priority },
+		{ "--active", &o->active },
+		{ "--accept-within", &o->accept_within },
+		{ "--ship-within", &o->ship_within },
+		{ NULL, NULL },
+	};
+	int rc = ctl_parse_add(argc, argv, "supplier", "supplier add CODE --endpoint URL --secret S ...",
+	                       opts, &o->code, &o->secrets);
+	return rc == CTL_OK ? ctl_supplier_validate(o) : rc;
+}
+
+/* A new supplier needs what has no default. */
+static int ctl_supplier_check_stored(const void *arg, const char *stored)
+{
+	const struct ctl_supplier_opts *o = arg;
+	if (stored)
+		return CTL_OK;
+	if (!o->endpoint)
+		return ctl_usage_error("supplier add: --endpoint is required to create supplier '%s'",
+		                       o->code);
+	if (o->secrets.n == 0)
+		return ctl_usage_error("supplier add: --secret is required to create supplier '%s'",
+		                       o->code);
+	return CTL_OK;
+}
+
+int ctl_cmd_supplier_add(struct ctl *c, int argc, char **argv)
+{
+	struct ctl_supplier_opts o;
+	int rc = ctl_supplier_parse(argc, argv, &o);
+	if (rc != CTL_OK)
+		return rc;
+
+	struct ctl_upsert u = { .table = "suppliers", .noun = "supplier", .code = o.code,
+	                        .secrets = &o.secrets, .stored_col = "code",
+	                        .check = ctl_supplier_check_stored, .arg = &o };
+	ctl_upsert_set(&u, "endpoint", o.endpoint);
+	ctl_upsert_set(&u, "priority", o.priority);
+	ctl_upsert_set(&u, "active", o.active);
+	ctl_upsert_set(&u, "accept_within", o.accept_within ? o.accept_iv : NULL);
+	ctl_upsert_set(&u, "ship_within", o.ship_within ? o.ship_iv : NULL);
+	return ctl_upsert_row(c, &u);
+}
+
+/* An interval's seconds (column of the lateral `e` below) the way
+ * --accept-within takes them: "1d12h", "90m" comes back as "1h30m". */
+#define CTL_DURATION_SQL(secs)                                                              \
+	"coalesce(nullif(concat(nullif(" secs " / 86400, 0) || 'd', nullif(" secs " % 86400 / "  \
+	"3600, 0) || 'h', nullif(" secs " % 3600 / 60, 0) || 'm', nullif(" secs " % 60, 0) || "  \
+	"'s'), ''), '0s')"
+
+int ctl_cmd_supplier_list(struct ctl *c, int argc, char **argv)
+{
+	static const char *const head[] = { "CODE", "ENDPOINT", "PRIORITY", "ACTIVE", "ACCEPT_WITHIN",
+	                                    "SHIP_WITHIN", "SECRETS", "OFFERS", "CREATED_AT" };
+	return ctl_list(c, argc, argv, "supplier list",
+	                "SELECT s.code, s.endpoint, s.priority::text, s.active::text,"
+	                " " CTL_DURATION_SQL("e.accept") ", " CTL_DURATION_SQL("e.ship") ","
+	                " cardinality(s.secrets)::text,"
+	                " (SELECT count(*) FROM offers o WHERE o.supplier_id = s.id)::text,"
+	                " to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	                " FROM suppliers s CROSS JOIN LATERAL"
+	                " (SELECT extract(epoch FROM s.accept_within)::bigint AS accept,"
+	                "         extract(epoch FROM s.ship_within)::bigint AS ship) e"
+	                " ORDER BY s.code",
+	                head, sizeof head / sizeof head[0],
+	                "(no suppliers; add one with `" CTL_PROG " supplier add CODE --endpoint URL "
+	                "--secret S`)");
+}

@@ -1,0 +1,572 @@
+/* End-to-end tests of `dropshipctl supplier add|list` and `catalog import`:
+ * the real binary against fresh databases on the throwaway cluster. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <CUnit/CUnit.h>
+
+#include "support/harness.h"
+#include "support/proc.h"
+#include "support/testdb.h"
+
+#define KEY1 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define KEY2 "whsec_C2FVsBQIhrscChPVQKv8JMl0MtYqSWc1f5hmIcRu7MM="
+#define HEADER "supplier,sku,supplier_sku,cost,shipping_cost,stock,lead_time_days,ships_to\n"
+#define ARGS_MAX 24
+
+/* Every offer, one line each, in a stable order: what "unchanged" compares. */
+#define OFFERS_SQL                                                                            \
+	"SELECT coalesce(string_agg(concat_ws('|', s.code, o.sku, o.supplier_sku, o.cost,"        \
+	" o.shipping_cost, o.stock, o.lead_time_days, coalesce(o.ships_to::text, '*'),"          \
+	" o.available), E'\\n' ORDER BY s.code, o.sku), '') FROM offers o"                      \
+	" JOIN suppliers s ON s.id = o.supplier_id"
+
+struct run {
+	int rc;
+	char *out, *err;
+};
+
+static char tmpdir[64];
+
+static int has(const char *s, const char *needle)
+{
+	return s && strstr(s, needle) != NULL;
+}
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+/* dropshipctl ARGS... against db, stdin from the file in_path (NULL: none);
+ * the run is echoed into the test log. */
+static struct run ctl_in(const char *db, const char *in_path, const char *const *args)
+{
+	const char *argv[ARGS_MAX + 8];
+	int n = 0;
+	if (in_path) {
+		argv[n++] = "sh";
+		argv[n++] = "-c";
+		argv[n++] = "f=$1; shift; exec \"$@\" < \"$f\"";
+		argv[n++] = "sh";
+		argv[n++] = in_path;
+	}
+	int first = n;
+	argv[n++] = proc_build_path("dropshipctl");
+	for (int i = 0; args[i] && n < ARGS_MAX + 7; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	char url[600];
+	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", db);
+	const char *env[] = { url, NULL };
+	struct run r = { 0, NULL, NULL };
+	r.rc = proc_run(argv, env, &r.out, &r.err);
+	printf("\n$ dropshipctl");
+	for (int i = first + 1; argv[i]; i++)
+		printf(" %s", argv[i]);
+	printf("%s%s  -> exit %d\n%s%s", in_path ? " < " : "", in_path ? in_path : "", r.rc,
+	       r.out ? r.out : "", r.err ? r.err : "");
+	return r;
+}
+
+__attribute__((sentinel))
+static struct run ctl(const char *db, ...)
+{
+	const char *args[ARGS_MAX + 1];
+	int n = 0;
+	va_list ap;
+	va_start(ap, db);
+	for (const char *a; n < ARGS_MAX && (a = va_arg(ap, const char *)) != NULL;)
+		args[n++] = a;
+	va_end(ap);
+	args[n] = NULL;
+	return ctl_in(db, NULL, args);
+}
+
+/* Path of name in the temp folder (one of 4 buffers used in turn). */
+static const char *tmp_path(const char *name)
+{
+	static char bufs[4][128];
+	static int next;
+	char *b = bufs[next++ % 4];
+	snprintf(b, sizeof bufs[0], "%s/%s", tmpdir, name);
+	return b;
+}
+
+static const char *write_csv(const char *name, const char *text)
+{
+	const char *path = tmp_path(name);
+	FILE *f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+/* A migrated database with suppliers sup1..sup3. */
+static void catalog_db(const char *name, char *db, size_t cap)
+{
+	CU_ASSERT_EQUAL_FATAL(testdb_create(name, db, cap), 0);
+	struct run r = ctl(db, "migrate", NULL);
+	CU_ASSERT_EQUAL_FATAL(r.rc, 0);
+	run_free(&r);
+	const char *codes[] = { "sup1", "sup2", "sup3" };
+	for (int i = 0; i < 3; i++) {
+		r = ctl(db, "supplier", "add", codes[i], "--endpoint", "https://sup.example/orders",
+		        "--secret", KEY1, NULL);
+		CU_ASSERT_EQUAL_FATAL(r.rc, 0);
+		run_free(&r);
+	}
+}
+
+static char *value(const char *db, const char *sql)
+{
+	PGconn *conn = testdb_connect(db);
+	char *v = testdb_value(conn, sql, 0, NULL);
+	PQfinish(conn);
+	return v ? v : strdup("(null)");
+}
+
+static void assert_value(const char *db, const char *sql, const char *want)
+{
+	char *v = value(db, sql);
+	CU_ASSERT_STRING_EQUAL(v, want);
+	if (strcmp(v, want) != 0)
+		printf("\n%s\n got:\n%s\n want:\n%s\n", sql, v, want);
+	free(v);
+}
+
+#define SUPPLIER_SQL                                                                          \
+	"SELECT concat_ws(' ', endpoint, priority, active,"                                      \
+	" extract(epoch FROM accept_within)::bigint, extract(epoch FROM ship_within)::bigint,"  \
+	" secrets::text) FROM suppliers WHERE code = 'acme'"
+
+static void test_supplier_add_and_update(void)
+{
+	char db[512];
+	CU_ASSERT_EQUAL_FATAL(testdb_create("dropship_catalog_supplier", db, sizeof db), 0);
+	struct run r = ctl(db, "migrate", NULL);
+	run_free(&r);
+	r = ctl(db, "supplier", "add", "acme", "--endpoint", "https://acme.example/orders",
+	        "--secret", KEY1, "--secret", KEY2, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "supplier acme created"));
+	CU_ASSERT(!has(r.out, KEY1) && !has(r.err, KEY1));
+	run_free(&r);
+	/* Schema defaults: priority 100, active, 24 h to accept, 72 h to ship. */
+	assert_value(db, SUPPLIER_SQL,
+	             "https://acme.example/orders 100 t 86400 259200 {" KEY1 "," KEY2 "}");
+
+	r = ctl(db, "supplier", "add", "acme", "--priority", "7", "--accept-within", "90m",
+	        "--ship-within=1d12h", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "supplier acme updated"));
+	run_free(&r);
+	assert_value(db, SUPPLIER_SQL,
+	             "https://acme.example/orders 7 t 5400 129600 {" KEY1 "," KEY2 "}");
+
+	r = ctl(db, "supplier", "add", "acme", "--active", "false", "--secret", KEY2, "--endpoint",
+	        "https://[2001:db8::1]:8443/v1?x=1", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	run_free(&r);
+	assert_value(db, SUPPLIER_SQL,
+	             "https://[2001:db8::1]:8443/v1?x=1 7 f 5400 129600 {" KEY2 "}");
+	r = ctl(db, "supplier", "add", "acme", "--active=true", "--priority", "0", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	run_free(&r);
+	assert_value(db, "SELECT priority || ' ' || active FROM suppliers", "0 true");
+}
+
+struct bad_case {
+	const char *args[12];
+	const char *names;             /* what the message must name */
+};
+
+static void test_supplier_add_rejects(void)
+{
+	static const struct bad_case cases[] = {
+		{ { "supplier", "add", "bad code", "--endpoint", "https://a.example", "--secret", KEY1 },
+		  "CODE 'bad code'" },
+		{ { "supplier", "add", "x", "--endpoint", "http://a.example", "--secret", KEY1 },
+		  "--endpoint must be an https:// URL" },
+		{ { "supplier", "add", "x", "--endpoint", "https://", "--secret", KEY1 },
+		  "--endpoint has no host" },
+		{ { "supplier", "add", "x", "--endpoint", "https:///path", "--secret", KEY1 },
+		  "--endpoint has no host" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example:0/", "--secret", KEY1 },
+		  "--endpoint has a bad port" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example:x", "--secret", KEY1 },
+		  "--endpoint has a bad port" },
+		{ { "supplier", "add", "x", "--endpoint", "https://user:pw@a.example", "--secret",
+		    KEY1 }, "--endpoint must not hold a user name or password" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example/a b", "--secret", KEY1 },
+		  "--endpoint must not contain spaces" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example", "--secret",
+		    "not-a-whsec-key" }, "--secret #1" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1,
+		    "--secret", "whsec_c2hvcnQ=" }, "--secret #2" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1,
+		    "--priority", "1000001" }, "--priority" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1,
+		    "--priority", "-1" }, "--priority" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1,
+		    "--priority", " 5" }, "--priority" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1,
+		    "--active", "yes" }, "--active must be true or false" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1,
+		    "--accept-within", "90" }, "--accept-within must be a duration" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1,
+		    "--accept-within", "1.5h" }, "--accept-within" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1,
+		    "--ship-within", "0h" }, "--ship-within" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1,
+		    "--ship-within", "366d" }, "--ship-within" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1,
+		    "--ship-within", "99999999999999999999d" }, "--ship-within" },
+		{ { "supplier", "add", "x", "--secret", KEY1 }, "--endpoint is required" },
+		{ { "supplier", "add", "x", "--endpoint", "https://a.example" }, "--secret is required" },
+		{ { "supplier", "add", "x", "--endpoint" }, "--endpoint needs a value" },
+		{ { "supplier", "add", "--endpoint", "https://a.example", "--secret", KEY1 },
+		  "missing CODE" },
+		{ { "supplier", "add", "x", "y" }, "'y'" },
+		{ { "supplier", "add", "x", "--format", "native" }, "'--format'" },
+	};
+	char db[512];
+	CU_ASSERT_EQUAL_FATAL(testdb_create("dropship_catalog_supplier_bad", db, sizeof db), 0);
+	struct run r = ctl(db, "migrate", NULL);
+	run_free(&r);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		r = ctl_in(db, NULL, cases[i].args);
+		CU_ASSERT_EQUAL(r.rc, 2);
+		CU_ASSERT(has(r.err, cases[i].names));
+		CU_ASSERT(has(r.err, "--help"));
+		CU_ASSERT(!has(r.err, "not-a-whsec-key") && !has(r.err, ":pw@"));
+		run_free(&r);
+	}
+	assert_value(db, "SELECT count(*) FROM suppliers", "0");
+	/* An update needs neither endpoint nor secret; a bad value still stops it. */
+	r = ctl(db, "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	run_free(&r);
+	r = ctl(db, "supplier", "add", "x", "--priority", "5", "--ship-within", "2w", NULL);
+	CU_ASSERT_EQUAL(r.rc, 2);
+	run_free(&r);
+	assert_value(db, "SELECT priority FROM suppliers", "100");
+}
+
+static void test_supplier_list(void)
+{
+	char db[512];
+	catalog_db("dropship_catalog_supplier_list", db, sizeof db);
+	struct run r = ctl(db, "supplier", "add", "alpha", "--endpoint", "https://alpha.example/o",
+	                   "--secret", KEY1, "--secret", KEY2, "--priority", "5", "--accept-within",
+	                   "90m", "--ship-within", "36h", "--active", "false", NULL);
+	run_free(&r);
+	const char *csv = write_csv("list.csv", HEADER "alpha,A,A1,1,0,1,1,*\nalpha,B,B1,1,0,1,1,*\n");
+	r = ctl(db, "catalog", "import", csv, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	run_free(&r);
+	r = ctl(db, "supplier", "list", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "CODE   ENDPOINT                    PRIORITY  ACTIVE  ACCEPT_WITHIN  "
+	                     "SHIP_WITHIN  SECRETS  OFFERS  CREATED_AT\n"));
+	CU_ASSERT(has(r.out, "\nalpha  https://alpha.example/o     5         false   1h30m          "
+	                     "1d12h        2        2       "));
+	CU_ASSERT(has(r.out, "\nsup1   https://sup.example/orders  100       true    1d             "
+	                     "3d           1        0       "));
+	CU_ASSERT(!has(r.out, "whsec_"));
+	run_free(&r);
+	r = ctl(db, "supplier", "list", "extra", NULL);
+	CU_ASSERT_EQUAL(r.rc, 2);
+	run_free(&r);
+}
+
+static void test_import_good_file(void)
+{
+	char db[512];
+	catalog_db("dropship_catalog_good", db, sizeof db);
+	/* A byte order mark, CRLF, quoted commas and quotes, a line break inside
+	 * a field, a blank line, lower-case countries, empty shipping cost. */
+	const char *csv = write_csv("good.csv",
+		"\xEF\xBB\xBF" "supplier,sku,supplier_sku,cost,shipping_cost,stock,lead_time_days,"
+		"ships_to\r\n"
+		"sup1,MUG-01,AC-MUG,12.50,1.5,10,3,US;ca\r\n"
+		"sup2,MUG-01,\"BE,\"\"MUG\"\"\",11.9999,,0,0,*\r\n"
+		"\r\n"
+		"sup1,\"Mug, large\",\"two\nlines\",0.5,0,2147483647,365,\" gb ; DE;GB\"\r\n"
+		"sup3,TEE-\xC3\xA9,T\\1,0012.50000,3,7,14,FR\r\n");
+	struct run r = ctl(db, "catalog", "import", csv, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "imported 4 offers (4 created, 0 updated, 0 unchanged) in "));
+	CU_ASSERT(!has(r.err, "rows read"));
+	run_free(&r);
+	assert_value(db, OFFERS_SQL,
+	             "sup1|MUG-01|AC-MUG|12.5000|1.5000|10|3|{CA,US}|t\n"
+	             "sup1|Mug, large|two\nlines|0.5000|0.0000|2147483647|365|{DE,GB}|t\n"
+	             "sup2|MUG-01|BE,\"MUG\"|11.9999|0.0000|0|0|*|t\n"
+	             "sup3|TEE-\xC3\xA9|T\\1|12.5000|3.0000|7|14|{FR}|t");
+	/* Standard input works the same; nothing differs, so nothing is written. */
+	const char *args[] = { "catalog", "import", "-", NULL };
+	r = ctl_in(db, csv, args);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "imported 4 offers (0 created, 0 updated, 4 unchanged)"));
+	run_free(&r);
+}
+
+static void test_reimport_updates(void)
+{
+	char db[512];
+	catalog_db("dropship_catalog_update", db, sizeof db);
+	const char *first = write_csv("first.csv", HEADER
+		"sup1,A,A1,10,1,5,2,US\n"
+		"sup1,B,B1,20,2,6,3,*\n"
+		"sup2,A,A2,9,1,7,4,US;CA\n");
+	struct run r = ctl(db, "catalog", "import", first, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	run_free(&r);
+	PGconn *conn = testdb_connect(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
+	/* What dropshipd does meanwhile: a reservation takes stock, a rejection
+	 * marks an offer unavailable. The feed's values win again. */
+	CU_ASSERT_EQUAL(testdb_exec(conn, "UPDATE offers SET stock = stock - 2 WHERE sku = 'A'"
+	                            " AND supplier_id = (SELECT id FROM suppliers WHERE code = 'sup2')",
+	                            0, NULL), 0);
+	CU_ASSERT_EQUAL(testdb_exec(conn, "UPDATE offers SET available = false WHERE sku = 'B'", 0,
+	                            NULL), 0);
+	char *stamp = testdb_value(conn, "SELECT updated_at::text FROM offers WHERE sku = 'A' AND"
+	                           " supplier_sku = 'A1'", 0, NULL);
+	char *ids = testdb_value(conn, "SELECT string_agg(id::text, ',' ORDER BY id) FROM offers", 0,
+	                         NULL);
+	const char *second = write_csv("second.csv", HEADER
+		"sup1,A,A1,10,1,5,2,US\n"        /* as stored: unchanged */
+		"sup1,B,B1,20,2,6,3,*\n"         /* only available changes back */
+		"sup2,A,A2,9,1,7,4,CA;US\n"      /* stock back to 7 */
+		"sup3,A,A3,8,0,50,5,*\n");       /* new */
+	r = ctl(db, "catalog", "import", second, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "imported 4 offers (1 created, 2 updated, 1 unchanged)"));
+	run_free(&r);
+	assert_value(db, OFFERS_SQL,
+	             "sup1|A|A1|10.0000|1.0000|5|2|{US}|t\n"
+	             "sup1|B|B1|20.0000|2.0000|6|3|*|t\n"
+	             "sup2|A|A2|9.0000|1.0000|7|4|{CA,US}|t\n"
+	             "sup3|A|A3|8.0000|0.0000|50|5|*|t");
+	char *stamp2 = testdb_value(conn, "SELECT updated_at::text FROM offers WHERE sku = 'A' AND"
+	                            " supplier_sku = 'A1'", 0, NULL);
+	CU_ASSERT(stamp && stamp2 && strcmp(stamp, stamp2) == 0);
+	/* Updated in place: the three offers keep their ids. */
+	char *ids2 = testdb_value(conn, "SELECT string_agg(id::text, ',' ORDER BY id) FROM offers"
+	                          " WHERE supplier_sku <> 'A3'", 0, NULL);
+	CU_ASSERT(ids && ids2 && strcmp(ids, ids2) == 0);
+	free(stamp);
+	free(stamp2);
+	free(ids);
+	free(ids2);
+
+	/* --dry-run counts, then changes nothing. */
+	const char *third = write_csv("third.csv", HEADER "sup1,A,A1,10,1,99,2,US\n"
+	                                                  "sup1,C,C1,1,0,1,1,*\n");
+	r = ctl(db, "catalog", "import", "--dry-run", third, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "dry run: would import 2 offers (1 created, 1 updated, 0 unchanged)"));
+	CU_ASSERT(has(r.out, "nothing changed"));
+	run_free(&r);
+	CU_ASSERT_EQUAL(testdb_count(conn, "SELECT count(*) FROM offers", 0, NULL), 4);
+	CU_ASSERT_EQUAL(testdb_count(conn, "SELECT stock FROM offers WHERE supplier_sku = 'A1'", 0,
+	                             NULL), 5);
+	PQfinish(conn);
+}
+
+static void test_import_bad_rows(void)
+{
+	char db[512];
+	catalog_db("dropship_catalog_bad", db, sizeof db);
+	const char *good = write_csv("base.csv", HEADER "sup1,MUG-01,AC-MUG,12.50,1.5,10,3,US\n"
+	                                                "sup2,MUG-01,B-MUG,11,0,4,5,*\n");
+	struct run r = ctl(db, "catalog", "import", good, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	run_free(&r);
+	char *before = value(db, OFFERS_SQL);
+
+	const char *bad = write_csv("bad.csv", HEADER
+		"sup1,MUG-01,AC-MUG,13,1.5,99,3,US\n"              /* 2: valid, an update */
+		"nosuch,MUG-02,X,1,0,1,1,*\n"                        /* 3 */
+		"sup1,MUG-03,X,\"12,5\",0,1,1,*\n"                   /* 4 */
+		"sup2,\"multi\nline\",X,1,0,-3,1,*\n"                /* 5-6 */
+		"sup2,MUG-05,X,1,0,3,1,US;XX\n"                      /* 7 */
+		"sup3,NEW,X,1,0,3,1,*\n"                             /* 8: valid, new */
+		"sup1,MUG-01,AC-MUG2,12.50,1.5,10,3,US\n"            /* 9: repeats line 2 */
+		"sup1,MUG-06,X,1,0,3,1\n"                            /* 10 */
+		"sup1,MUG-07,X,1,0,3,1,*,extra\n"                    /* 11 */
+		"sup1,MUG-08,X,1.00001,0,3,1,*\n"                    /* 12 */
+		"sup1,MUG-09,X,1,0,3,400,*\n"                        /* 13 */
+		"sup1,MUG-10,X,1,0,3,1,*\n");                        /* 14: valid */
+	r = ctl(db, "catalog", "import", bad, NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	char want[2048];
+	snprintf(want, sizeof want,
+	         "%1$s:3: column supplier: \"nosuch\" is not a known supplier\n"
+	         "%1$s:4: column cost: \"12,5\" is not a decimal number\n"
+	         "%1$s:5: column stock: \"-3\" is negative\n"
+	         "%1$s:7: column ships_to: \"XX\" is not an ISO 3166-1 alpha-2 country code\n"
+	         "%1$s:9: column sku: \"MUG-01\" of supplier \"sup1\" is a duplicate of line 2\n"
+	         "%1$s:10: expected 8 columns, found 7\n"
+	         "%1$s:11: expected 8 columns, found 9\n"
+	         "%1$s:12: column cost: \"1.00001\" has more than 4 decimal places\n"
+	         "%1$s:13: column lead_time_days: \"400\" is out of range (0 to 365)\n"
+	         "dropshipctl: catalog import: 9 errors in %1$s; nothing was imported\n", bad);
+	CU_ASSERT_STRING_EQUAL(r.err ? r.err : "", want);
+	CU_ASSERT(!has(r.out, "imported"));
+	run_free(&r);
+	char *after = value(db, OFFERS_SQL);
+	CU_ASSERT_STRING_EQUAL(after, before);
+	free(after);
+
+	/* A bad header stops at line 1; so does an empty file. */
+	const char *header = write_csv("header.csv", "supplier,sku,cost\nsup1,A,1\n");
+	r = ctl(db, "catalog", "import", header, NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, ":1: expected header supplier,sku,supplier_sku,cost,shipping_cost,stock,"
+	                     "lead_time_days,ships_to; found 3 columns\n"));
+	run_free(&r);
+	const char *empty = write_csv("empty.csv", "");
+	r = ctl(db, "catalog", "import", empty, NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "empty.csv:1: expected header"));
+	run_free(&r);
+	/* A quote left open swallows the rest: reported where it starts. */
+	const char *open_quote = write_csv("open.csv", HEADER "sup1,A,A1,1,0,1,1,*\n"
+	                                                      "sup1,\"B,B1,1,0,1,1,*\nsup1,C,C1,1,0,1,1,*\n");
+	r = ctl(db, "catalog", "import", open_quote, NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "open.csv:3: column sku: quoted field not closed before the end of the "
+	                     "file\n"));
+	run_free(&r);
+	after = value(db, OFFERS_SQL);
+	CU_ASSERT_STRING_EQUAL(after, before);
+	free(after);
+	free(before);
+
+	r = ctl(db, "catalog", "import", tmp_path("missing.csv"), NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "cannot open") && has(r.err, "missing.csv"));
+	run_free(&r);
+	r = ctl(db, "catalog", "import", NULL);
+	CU_ASSERT_EQUAL(r.rc, 2);
+	CU_ASSERT(has(r.err, "missing FILE"));
+	run_free(&r);
+	r = ctl(db, "catalog", "import", good, "--force", NULL);
+	CU_ASSERT_EQUAL(r.rc, 2);
+	CU_ASSERT(has(r.err, "'--force'"));
+	run_free(&r);
+}
+
+/* Past 100 errors the list is cut, but the count is of all of them. */
+static void test_import_many_errors(void)
+{
+	char db[512];
+	catalog_db("dropship_catalog_many_errors", db, sizeof db);
+	const char *path = tmp_path("many.csv");
+	FILE *f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(HEADER, f);
+	for (int i = 0; i < 150; i++)
+		fprintf(f, "sup1,A%d,X,bad,0,1,1,*\nzzz,B%d,X,1,0,1,1,*\n", i, i);
+	fclose(f);
+	struct run r = ctl(db, "catalog", "import", path, NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	int lines = 0;
+	for (const char *p = r.err; p && (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	CU_ASSERT_EQUAL(lines, 102);
+	CU_ASSERT(has(r.err, "many.csv:100: column cost: \"bad\" is not a decimal number\n"));
+	CU_ASSERT(has(r.err, "many.csv:101: column supplier: \"zzz\" is not a known supplier\n"));
+	CU_ASSERT(!has(r.err, "many.csv:102:"));
+	CU_ASSERT(has(r.err, "\n... and 200 more errors\n"));
+	CU_ASSERT(has(r.err, "300 errors in"));
+	run_free(&r);
+	assert_value(db, "SELECT count(*) FROM offers", "0");
+}
+
+/* tests/gen-catalog.sh output, large enough to cross COPY buffers. */
+static void test_import_50k_rows(void)
+{
+	char db[512], script[512];
+	catalog_db("dropship_catalog_50k", db, sizeof db);
+	const char *root = getenv("DROPSHIP_TEST_ROOT");
+	snprintf(script, sizeof script, "%s/tests/gen-catalog.sh", root ? root : ".");
+	const char *path = tmp_path("50k.csv");
+	const char *gen[] = { "sh", "-c", "sh \"$1\" 50000 3 > \"$2\"", "sh", script, path, NULL };
+	CU_ASSERT_EQUAL_FATAL(proc_run(gen, NULL, NULL, NULL), 0);
+	struct run r = ctl(db, "catalog", "import", path, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "imported 50000 offers (50000 created, 0 updated, 0 unchanged)"));
+	run_free(&r);
+	assert_value(db, "SELECT count(*) || ' ' || count(DISTINCT sku) || ' ' ||"
+	                 " count(*) FILTER (WHERE ships_to IS NULL) FROM offers", "50000 16667 9999");
+	assert_value(db, "SELECT concat_ws('|', o.supplier_sku, o.cost, o.ships_to) FROM offers o"
+	                 " JOIN suppliers s ON s.id = o.supplier_id"
+	                 " WHERE s.code = 'sup1' AND o.sku = 'SKU-0016663'",
+	             "S1-0016663|311.6400|{CA,MX,US}");
+}
+
+/* A second import waits for the first one's transaction, then runs. */
+static void test_imports_take_turns(void)
+{
+	char db[512], url[600];
+	catalog_db("dropship_catalog_turns", db, sizeof db);
+	const char *csv = write_csv("turns.csv", HEADER "sup1,A,A1,1,0,1,1,*\n");
+	const char *log = tmp_path("turns.log");
+	PGconn *holder = testdb_connect(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(holder);
+	/* What a running import holds: "catalog" in ASCII as a bigint. */
+	CU_ASSERT_EQUAL_FATAL(testdb_exec(holder, "SELECT pg_advisory_lock(27973175172951911)", 0,
+	                                  NULL), 0);
+	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", db);
+	const char *env[] = { url, NULL };
+	const char *argv[] = { proc_build_path("dropshipctl"), "catalog", "import", csv, NULL };
+	pid_t pid = proc_spawn(argv, env, log);
+	CU_ASSERT_FATAL(pid > 0);
+	CU_ASSERT_EQUAL(proc_wait_line(log, "waiting for another catalog import to finish", 20000,
+	                               NULL, 0), 0);
+	assert_value(db, "SELECT count(*) FROM offers", "0");
+	CU_ASSERT_EQUAL(testdb_exec(holder, "SELECT pg_advisory_unlock(27973175172951911)", 0, NULL),
+	                0);
+	CU_ASSERT_EQUAL(proc_stop(pid, 0, 30000), 0);
+	CU_ASSERT_EQUAL(proc_wait_line(log, "imported 1 offer (1 created", 5000, NULL, 0), 0);
+	PQfinish(holder);
+	assert_value(db, "SELECT count(*) FROM offers", "1");
+}
+
+static int suite_init(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/dropship-catalog.XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int suite_cleanup(void)
+{
+	const char *argv[] = { "rm", "-rf", tmpdir, NULL };
+	return proc_run(argv, NULL, NULL, NULL) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	static const struct harness_test tests[] = {
+		{ "supplier add creates, then updates only what is given", test_supplier_add_and_update },
+		{ "supplier add rejects bad input and writes nothing", test_supplier_add_rejects },
+		{ "supplier list shows durations and offers, not secrets", test_supplier_list },
+		{ "a good file imports exactly its values", test_import_good_file },
+		{ "re-import updates in place, sets stock, skips unchanged", test_reimport_updates },
+		{ "bad rows are each reported by line and nothing changes", test_import_bad_rows },
+		{ "errors past 100 are counted, not printed", test_import_many_errors },
+		{ "50,000 generated rows import", test_import_50k_rows },
+		{ "concurrent imports take turns", test_imports_take_turns },
+		{ NULL, NULL },
+	};
+	return harness_main("catalog", suite_init, suite_cleanup, tests);
+}
