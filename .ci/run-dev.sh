@@ -22,34 +22,51 @@ export DROPSHIP_DATABASE_URL
 CONF=config/dropshipd.conf
 "$BUILD/dropshipctl" -c "$CONF" migrate
 
-# The demo store keeps its secret across runs so pasted commands stay valid.
-if [ ! -s var/demo-secret ]; then
-	(umask 077; "$BUILD/dropshipctl" secret new > var/demo-secret)
-fi
+# Demo secrets persist across runs so pasted commands stay valid.
+for f in demo-secret supplier-secret; do
+	[ -s "var/$f" ] || (umask 077; "$BUILD/dropshipctl" secret new > "var/$f")
+done
 SECRET=$(cat var/demo-secret)
+SUPPLIER_SECRET=$(cat var/supplier-secret)
+SIM_PORT=${DROPSHIP_SIM_PORT:-9443}
 "$BUILD/dropshipctl" -c "$CONF" store add demo --secret "$SECRET" >/dev/null
+for s in acme bolt; do
+	"$BUILD/dropshipctl" -c "$CONF" supplier add "$s" --secret "$SUPPLIER_SECRET" \
+		--endpoint "https://127.0.0.1:$SIM_PORT/suppliers/$s/fulfillments" >/dev/null
+done
+"$BUILD/dropshipctl" -c "$CONF" catalog import config/demo-catalog.csv >/dev/null
+# The simulator and the demo suppliers live on loopback with the dev certificate.
+DROPSHIP_DISPATCH_ALLOW_PRIVATE_ENDPOINTS=true
+DROPSHIP_DISPATCH_TLS_CA_FILE=$ROOT/var/tls/server.crt
+export DROPSHIP_DISPATCH_ALLOW_PRIVATE_ENDPOINTS DROPSHIP_DISPATCH_TLS_CA_FILE
 
 LISTEN=${DROPSHIP_SERVER_LISTEN:-$(sed -n 's/^listen *= *\([^ ;]*\).*/\1/p' "$CONF" | head -n 1)}
 PORT=${LISTEN##*:}
 cat <<MSG
 
 dropship is starting on https://127.0.0.1:$PORT (certificate: var/tls/server.crt)
-  demo store:  demo
+  demo store:  demo (suppliers acme and bolt, served by the simulator on port $SIM_PORT)
   its secret:  $SECRET
   send an order (in another terminal, from $ROOT):
     tests/send-order.sh https://127.0.0.1:$PORT/v1/stores/demo/webhooks $SECRET
   database:    $(sh .ci/pg.sh env var/pg); psql dropship
-Ctrl-C stops dropshipd and PostgreSQL.
+Ctrl-C stops dropshipd, the simulator and PostgreSQL.
 
 MSG
 
-pid=""
+pid=""; sim=""
 stop() {
 	trap - INT TERM EXIT
-	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+	for p in $pid $sim; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in $pid $sim; do wait "$p" 2>/dev/null || true; done
 	sh .ci/pg.sh stop var/pg
 }
 trap stop INT TERM EXIT
+"$BUILD/dropship-supplier-sim" --listen "127.0.0.1:$SIM_PORT" \
+	--tls-cert var/tls/server.crt --tls-key var/tls/server.key \
+	--supplier "acme=$SUPPLIER_SECRET" --supplier "bolt=$SUPPLIER_SECRET" \
+	--callback-url "https://127.0.0.1:$PORT" --ca-file var/tls/server.crt &
+sim=$!
 "$BUILD/dropshipd" -c "$CONF" &
 pid=$!
 wait "$pid" || true
