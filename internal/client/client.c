@@ -191,9 +191,12 @@ static void client_call_free(struct client_call *call)
 /* Runs the caller's callback once and frees the call. */
 static void client_finish(struct client_call *call, int status, const char *retry_after, const char *body)
 {
+	/* The error may live in the call, which is freed before the callback runs. */
+	char error[sizeof call->errbuf];
+	snprintf(error, sizeof error, "%s", call->error ? call->error : "no response");
 	struct client_response resp = {
 		.status = status,
-		.error = status ? NULL : (call->error ? call->error : "no response"),
+		.error = status ? NULL : error,
 		.retryable = status ? 0 : call->retryable,
 		.retry_after = retry_after,
 		.body = body ? body : "",
