@@ -34,37 +34,14 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static int ctl(const char *a1, const char *a2, const char *a3, const char *a4, const char *a5,
-               const char *a6)
-{
-	char url[600];
-	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", conninfo);
-	const char *env[] = { url, NULL };
-	const char *argv[] = { proc_build_path("dropshipctl"), a1, a2, a3, a4, a5, a6, NULL };
-	char *err = NULL;
-	int rc = proc_run(argv, env, NULL, &err);
-	if (rc != 0)
-		fprintf(stderr, "dropshipctl %s %s: exit %d: %s\n", a1, a2 ? a2 : "", rc, err ? err : "");
-	free(err);
-	return rc;
-}
-
 static int suite_init(void)
 {
-	if (testdb_create("dropship_intake", conninfo, sizeof conninfo) < 0)
+	if (testsrv_prepare_db("dropship_intake", SECRET, conninfo, sizeof conninfo) < 0)
 		return -1;
 	db = testdb_connect(conninfo);
-	if (!db || ctl("migrate", NULL, NULL, NULL, NULL, NULL) != 0 ||
-	    ctl("store", "add", "shop", "--secret", SECRET, NULL) != 0)
-		return -1;
 	/* A store in the middle of a key rotation: both secrets are valid. */
-	const char *argv_rot[] = { "store", "add", "rot", "--secret", SECRET, "--secret" };
-	char url[600];
-	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", conninfo);
-	const char *env[] = { url, NULL };
-	const char *argv[] = { proc_build_path("dropshipctl"), argv_rot[0], argv_rot[1], argv_rot[2],
-	                       argv_rot[3], argv_rot[4], argv_rot[5], SECRET2, NULL };
-	if (proc_run(argv, env, NULL, NULL) != 0)
+	const char *rot[] = { "store", "add", "rot", "--secret", SECRET, "--secret", SECRET2, NULL };
+	if (!db || testsrv_ctl(conninfo, rot) != 0)
 		return -1;
 	return testsrv_start(&srv, conninfo, NULL, 1);
 }
@@ -198,11 +175,11 @@ static void test_command_line(void)
 	const char *help[] = { proc_build_path("dropshipd"), "--help", NULL };
 	char *out = NULL, *err = NULL;
 	CU_ASSERT_EQUAL(proc_run(help, NULL, &out, NULL), 0);
-	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "--check-config"));
+	CU_ASSERT_TRUE(out && strstr(out, "--check-config"));
 	free(out);
 	const char *version[] = { proc_build_path("dropshipd"), "--version", NULL };
 	CU_ASSERT_EQUAL(proc_run(version, NULL, &out, NULL), 0);
-	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "dropshipd "));
+	CU_ASSERT_TRUE(out && strstr(out, "dropshipd "));
 	free(out);
 
 	char path[] = "/tmp/dropship-badconf.XXXXXX";
@@ -213,7 +190,7 @@ static void test_command_line(void)
 	close(fd);
 	const char *check[] = { proc_build_path("dropshipd"), "--check-config", "-c", path, NULL };
 	CU_ASSERT_EQUAL(proc_run(check, NULL, NULL, &err), 1);
-	CU_ASSERT_PTR_NOT_NULL(err && strstr(err, ":5:") && strstr(err, "pool_size"));
+	CU_ASSERT_TRUE(err && strstr(err, ":5:") && strstr(err, "pool_size"));
 	free(err);
 	const char *bad_flag[] = { proc_build_path("dropshipd"), "--frobnicate", NULL };
 	CU_ASSERT_EQUAL(proc_run(bad_flag, NULL, NULL, NULL), 2);

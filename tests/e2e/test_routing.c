@@ -27,15 +27,10 @@ static unsigned long seq;
 
 static int suite_init(void)
 {
-	if (testdb_create("dropship_routing", conninfo, sizeof conninfo) < 0)
+	if (testsrv_prepare_db("dropship_routing", SECRET, conninfo, sizeof conninfo) < 0)
 		return -1;
 	db = testdb_connect(conninfo);
-	char url[600];
-	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", conninfo);
-	const char *env[] = { url, NULL };
-	const char *migrate[] = { proc_build_path("dropshipctl"), "migrate", NULL };
-	const char *store[] = { proc_build_path("dropshipctl"), "store", "add", "shop", "--secret", SECRET, NULL };
-	if (!db || proc_run(migrate, env, NULL, NULL) != 0 || proc_run(store, env, NULL, NULL) != 0)
+	if (!db)
 		return -1;
 	if (testdb_exec(db,
 	        "INSERT INTO suppliers (code, endpoint, secrets, priority) VALUES"

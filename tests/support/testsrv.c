@@ -7,6 +7,7 @@
 
 #include "support/https.h"
 #include "support/proc.h"
+#include "support/testdb.h"
 #include "support/testsrv.h"
 
 static const char *tls_dir(void)
@@ -120,5 +121,33 @@ int testsrv_wait_status(const struct testsrv *s, const char *path, int want_stat
 		https_resp_free(&r);
 		sleep_ms(100);
 	}
+	return 0;
+}
+
+int testsrv_ctl(const char *conninfo, const char *const *args)
+{
+	char url[1100];
+	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", conninfo);
+	const char *env[] = { url, NULL };
+	const char *argv[16] = { proc_build_path("dropshipctl") };
+	size_t n = 1;
+	for (; args[n - 1] && n < 15; n++)
+		argv[n] = args[n - 1];
+	argv[n] = NULL;
+	char *err = NULL;
+	int rc = proc_run(argv, env, NULL, &err);
+	if (rc != 0)
+		fprintf(stderr, "dropshipctl %s: exit %d: %s\n", args[0], rc, err ? err : "");
+	free(err);
+	return rc;
+}
+
+int testsrv_prepare_db(const char *dbname, const char *secret, char *conninfo, size_t cap)
+{
+	const char *migrate[] = { "migrate", NULL };
+	const char *store[] = { "store", "add", "shop", "--secret", secret, NULL };
+	if (testdb_create(dbname, conninfo, cap) < 0 || testsrv_ctl(conninfo, migrate) != 0 ||
+	    testsrv_ctl(conninfo, store) != 0)
+		return -1;
 	return 0;
 }

@@ -28,4 +28,12 @@ int testsrv_log_contains(const struct testsrv *s, const char *needle);
 /* Polls GET path until it answers want_status or timeout_ms passes. Returns 1 on success. */
 int testsrv_wait_status(const struct testsrv *s, const char *path, int want_status, int timeout_ms);
 
+/* Runs build/dropshipctl against conninfo with args (NULL-terminated);
+ * returns its exit status (stderr is shown when it fails). */
+int testsrv_ctl(const char *conninfo, const char *const *args);
+
+/* A fresh database `dbname`, migrated, with store "shop" signed by secret.
+ * Fills conninfo. Returns 0, or -1. */
+int testsrv_prepare_db(const char *dbname, const char *secret, char *conninfo, size_t cap);
+
 #endif
