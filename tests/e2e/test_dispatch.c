@@ -374,6 +374,28 @@ static void test_permanent_failure_and_hanging_supplier(void)
 	proc_stop(hang.pid, SIGTERM, 5000);
 }
 
+/* Without allow_private_endpoints a loopback endpoint is refused (contract
+ * section 9): the message fails at once and nothing reaches the simulator. */
+static void test_private_endpoint_refused(void)
+{
+	struct sim s;
+	CU_ASSERT_EQUAL_FATAL(sim_start(&s, "gate", NULL), 0);
+	char conf[512];
+	snprintf(conf, sizeof conf, "[dispatch]\ntls_ca_file = %s/server.crt\n", tls_dir());
+	struct testsrv d;
+	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, conf, 1), 0);
+	CU_ASSERT_EQUAL(post_orders(&d.port, 1, "SKU-gate", "GATE", 3, 1), 3);
+	CU_ASSERT_TRUE(wait_settled("gate", 20000));
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox o JOIN suppliers s ON s.id = o.supplier_id"
+	                                 " WHERE s.code = 'gate' AND o.state = 'failed' AND o.attempts = 1"
+	                                 " AND o.last_error LIKE '%private or loopback address%'", 0, NULL), 3);
+	json_t *st = sim_stats(&s);
+	CU_ASSERT_EQUAL(stat_of(st, "requests"), 0);
+	json_decref(st);
+	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGTERM), 0);
+	proc_stop(s.pid, SIGTERM, 5000);
+}
+
 int main(void)
 {
 	static const struct harness_test tests[] = {
@@ -382,6 +404,7 @@ int main(void)
 		{ "SIGKILL mid-dispatch and restart: nothing lost, nothing stuck", test_sigkill_mid_dispatch },
 		{ "two dropshipd processes on one database: no request sent twice", test_two_processes },
 		{ "4xx fails at once; a hanging supplier does not block intake", test_permanent_failure_and_hanging_supplier },
+		{ "a loopback endpoint is refused unless allowed", test_private_endpoint_refused },
 		{ NULL, NULL },
 	};
 	return harness_main("dispatch", suite_init, suite_cleanup, tests);

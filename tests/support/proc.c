@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,8 @@ pid_t proc_spawn(const char *const argv[], const char *const env_extra[], const 
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
+		/* A suite that crashes must not leave servers behind to serve the next one. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (fd >= 0) {
 			dup2(fd, 1);
 			dup2(fd, 2);
