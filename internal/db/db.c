@@ -537,6 +537,14 @@ int db_pool_up(const struct db_pool *p)
 	return n;
 }
 
+static int pool_any_alive(const struct db_pool *p)
+{
+	for (int i = 0; i < p->opt.size; i++)
+		if (p->conns[i].state != DB_CONN_DOWN)
+			return 1;
+	return 0;
+}
+
 static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -547,8 +555,9 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 		for (int i = 0; i < p->opt.size && !free_conn; i++)
 			if (p->conns[i].state == DB_CONN_READY && !p->conns[i].leased)
 				free_conn = &p->conns[i];
-		/* Nothing up at all: answer now rather than make callers wait out a restart. */
-		if (!free_conn && db_pool_up(p) > 0 && !p->closing)
+		/* Wait while some connection is up or still connecting; when every
+		 * one is down, answer now rather than make callers wait out a restart. */
+		if (!free_conn && pool_any_alive(p) && !p->closing)
 			return;
 		struct db_waiter *w = p->wait_head;
 		waiter_remove(p, w);
