@@ -1,3 +1,5 @@
+#include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lifecycle/lifecycle.h"
@@ -76,4 +78,120 @@ int lifecycle_event_parse(const char *type, enum lifecycle_event *out)
 const char *lifecycle_event_name(enum lifecycle_event e)
 {
 	return (unsigned)e < LIFECYCLE_EVENT_MAX ? lifecycle_event_names[e] : "?";
+}
+
+static int lifecycle_fail(struct order_error *err, const char *code, const char *field, const char *message)
+{
+	err->code = code;
+	snprintf(err->field, sizeof err->field, "%s", field);
+	snprintf(err->message, sizeof err->message, "%s", message);
+	return -1;
+}
+
+/* 8-4-4-4-12 hex digits, copied lower-cased. */
+static int lifecycle_uuid(const char *s, char out[37])
+{
+	static const int dash[] = { 8, 13, 18, 23 };
+	if (strlen(s) != 36)
+		return 0;
+	for (int i = 0, d = 0; i < 36; i++) {
+		if (d < 4 && i == dash[d]) {
+			if (s[i] != '-')
+				return 0;
+			d++;
+		} else if (!isxdigit((unsigned char)s[i])) {
+			return 0;
+		}
+		out[i] = (char)tolower((unsigned char)s[i]);
+	}
+	out[36] = '\0';
+	return 1;
+}
+
+/* An optional string member: absent or null gives NULL; other types fail. */
+static int lifecycle_text(json_t *obj, const char *key, const char *field, size_t max, const char **out,
+                          struct order_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return lifecycle_fail(err, "invalid_field", field, "must be a string");
+	if (json_string_length(v) > max)
+		return lifecycle_fail(err, "invalid_field", field, "is too long");
+	*out = json_string_value(v);
+	return 0;
+}
+
+int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_callback *cb,
+                             struct order_error *err)
+{
+	memset(cb, 0, sizeof *cb);
+	json_error_t je;
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		char m[200];
+		snprintf(m, sizeof m, "%s (line %d, column %d)", je.text, je.line, je.column);
+		return lifecycle_fail(err, "invalid_json", "", m);
+	}
+	const char *type, *rid;
+	json_t *tracking = json_object_get(root, "tracking");
+	if (!json_is_object(root)) {
+		lifecycle_fail(err, "invalid_field", "", "the body must be a JSON object");
+		goto fail;
+	}
+	if (lifecycle_text(root, "type", "type", 64, &type, err) < 0)
+		goto fail;
+	if (!type || lifecycle_event_parse(type, &cb->event) < 0) {
+		lifecycle_fail(err, "invalid_field", "type", "must be fulfillment.accepted, .rejected, .shipped, "
+		                                             ".delivered or .cancelled");
+		goto fail;
+	}
+	if (lifecycle_text(root, "request_id", "request_id", 64, &rid, err) < 0)
+		goto fail;
+	if (!rid || !lifecycle_uuid(rid, cb->request_id_buf)) {
+		lifecycle_fail(err, "invalid_field", "request_id", "must be the request's id (a UUID)");
+		goto fail;
+	}
+	cb->request_id = cb->request_id_buf;
+	if (lifecycle_text(root, "occurred_at", "occurred_at", 64, &cb->occurred_at, err) < 0)
+		goto fail;
+	if (cb->occurred_at && !order_valid_timestamp(cb->occurred_at)) {
+		lifecycle_fail(err, "invalid_field", "occurred_at", "must be an RFC 3339 timestamp");
+		goto fail;
+	}
+	if (lifecycle_text(root, "reason", "reason", 256, &cb->reason, err) < 0)
+		goto fail;
+	if (tracking && !json_is_null(tracking) && !json_is_object(tracking)) {
+		lifecycle_fail(err, "invalid_field", "tracking", "must be an object");
+		goto fail;
+	}
+	if (json_is_object(tracking) &&
+	    (lifecycle_text(tracking, "carrier", "tracking.carrier", 128, &cb->carrier, err) < 0 ||
+	     lifecycle_text(tracking, "number", "tracking.number", 128, &cb->tracking_number, err) < 0 ||
+	     lifecycle_text(tracking, "url", "tracking.url", 2048, &cb->tracking_url, err) < 0))
+		goto fail;
+	if (cb->event == LIFECYCLE_EV_SHIPPED) {
+		if (!cb->carrier || !*cb->carrier) {
+			lifecycle_fail(err, "invalid_field", "tracking.carrier", "is required for fulfillment.shipped");
+			goto fail;
+		}
+		if (!cb->tracking_number || !*cb->tracking_number) {
+			lifecycle_fail(err, "invalid_field", "tracking.number", "is required for fulfillment.shipped");
+			goto fail;
+		}
+	}
+	cb->root = root;
+	return 0;
+fail:
+	json_decref(root);
+	memset(cb, 0, sizeof *cb);
+	return -1;
+}
+
+void lifecycle_callback_free(struct lifecycle_callback *cb)
+{
+	json_decref(cb->root);
+	memset(cb, 0, sizeof *cb);
 }

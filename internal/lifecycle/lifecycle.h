@@ -12,6 +12,10 @@
  * repeat (200, no change); anything else not listed is illegal (409). */
 #ifndef DROPSHIP_LIFECYCLE_H
 #define DROPSHIP_LIFECYCLE_H
+#include <stddef.h>
+#include <jansson.h>
+
+#include "order/order.h"
 
 #define LIFECYCLE_STATES(X) \
 	X(PENDING, "pending")     \
@@ -61,5 +65,24 @@ int lifecycle_state_parse(const char *name, enum lifecycle_state *out);
 /* Parses "fulfillment.accepted" etc. */
 int lifecycle_event_parse(const char *type, enum lifecycle_event *out);
 const char *lifecycle_event_name(enum lifecycle_event e);
+
+/* A supplier callback body (contract 5.2). Strings point into root. */
+struct lifecycle_callback {
+	enum lifecycle_event event;
+	const char *request_id;      /* UUID text, lower-cased */
+	const char *occurred_at;     /* RFC 3339 or NULL */
+	const char *carrier;         /* shipped: required */
+	const char *tracking_number; /* shipped: required */
+	const char *tracking_url;    /* optional */
+	const char *reason;          /* rejected: e.g. out_of_stock, cannot_ship, free text; else NULL */
+	json_t *root;
+	char request_id_buf[37];
+};
+
+/* Parses and validates; errors name the field (codes as in order.h).
+ * Returns 0, or -1 with err filled (nothing to free then). */
+int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_callback *cb,
+                             struct order_error *err);
+void lifecycle_callback_free(struct lifecycle_callback *cb);
 
 #endif

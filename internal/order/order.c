@@ -361,6 +361,11 @@ static int valid_timestamp(const char *s, size_t n)
 	       h <= 23 && mi <= 59 && sec <= 60 && oh <= 15 && om <= 59;
 }
 
+int order_valid_timestamp(const char *s)
+{
+	return s && valid_timestamp(s, strlen(s));
+}
+
 static int valid_email(const char *s)
 {
 	const char *at = strchr(s, '@');

@@ -65,6 +65,9 @@ int order_parse_native(const char *body, size_t len, struct order *o, struct ord
 /* Releases what order_parse_native allocated. Accepts a zeroed struct. */
 void order_free(struct order *o);
 
+/* True when s is an RFC 3339 timestamp PostgreSQL accepts. */
+int order_valid_timestamp(const char *s);
+
 /* True when code is an ISO 3166-1 alpha-2 country code (upper case). */
 int order_valid_country(const char *code);
 /* True when code is an active ISO 4217 currency code (upper case). */

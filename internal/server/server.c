@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "callback/callback.h"
 #include "client/client.h"
 #include "db/db.h"
 #include "dispatch/dispatch.h"
@@ -263,6 +264,12 @@ static void route(struct http_ctx *ctx)
 		intake_handle(ctx, code);
 		return;
 	}
+	if (match_code_path(ctx->path, "suppliers", "callbacks", code, sizeof code)) {
+		if (m != EVHTTP_REQ_POST)
+			return reply_method_not_allowed(ctx, "POST");
+		callback_handle(ctx, code);
+		return;
+	}
 	http_reply_error(ctx, 404, "not_found", "no such endpoint", NULL);
 }
 
@@ -472,7 +479,7 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 /* Concatenates the statement tables of every module the server hosts. */
 static struct db_stmt_def *collect_stmts(void)
 {
-	const struct db_stmt_def *tables[] = { intake_stmts, dispatch_stmts };
+	const struct db_stmt_def *tables[] = { intake_stmts, dispatch_stmts, callback_stmts };
 	size_t n = 0;
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 		for (const struct db_stmt_def *d = tables[t]; d->name; d++)

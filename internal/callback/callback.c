@@ -1,0 +1,339 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "callback/callback.h"
+#include "lifecycle/lifecycle.h"
+#include "log/log.h"
+#include "server/server.h"
+#include "sig/sig.h"
+
+#define CALLBACK_MAX_SECRETS 8
+
+const struct db_stmt_def callback_stmts[] = {
+	{ "callback_supplier",
+	  "SELECT id, array_to_string(secrets, E'\\n') FROM suppliers WHERE code = $1" },
+	/* The request, locked for the decision; and whether this delivery was seen. */
+	{ "callback_lock",
+	  "SELECT r.status, r.supplier_id, r.store_id, r.order_id,"
+	  "   EXISTS (SELECT 1 FROM request_events e WHERE e.supplier_id = $2 AND e.webhook_id = $3)"
+	  " FROM fulfillment_requests r WHERE r.id = $1::uuid FOR UPDATE" },
+	/* The event: request state and tracking, the audit row, the lines, and
+	 * for a rejection or cancellation the reserved stock given back (offers
+	 * locked in id order, as intake does). */
+	{ "callback_apply",
+	  "WITH r AS (UPDATE fulfillment_requests SET status = $6, reason = coalesce($12, reason),"
+	  "     carrier = coalesce($9, carrier), tracking_number = coalesce($10, tracking_number),"
+	  "     tracking_url = coalesce($11, tracking_url), updated_at = now()"
+	  "   WHERE id = $1::uuid RETURNING id),"
+	  " e AS (INSERT INTO request_events (request_id, supplier_id, webhook_id, type, from_status,"
+	  "     to_status, occurred_at, payload)"
+	  "   VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::timestamptz, $8::jsonb)),"
+	  " l AS MATERIALIZED (SELECT store_id, order_id, line_no, offer_id, reserved FROM order_lines"
+	  "   WHERE request_id = $1::uuid AND status IN ('routed', 'shipped') FOR UPDATE),"
+	  " lu AS (UPDATE order_lines x SET"
+	  "     status = CASE $6 WHEN 'shipped' THEN 'shipped' WHEN 'delivered' THEN 'delivered'"
+	  "       WHEN 'rejected' THEN 'unroutable' WHEN 'cancelled' THEN 'cancelled' ELSE x.status END,"
+	  "     reason = CASE WHEN $6 = 'rejected' THEN 'rejected' ELSE x.reason END,"
+	  "     reserved = CASE WHEN $6 IN ('rejected', 'cancelled') THEN 0 ELSE x.reserved END"
+	  "   FROM l WHERE x.store_id = l.store_id AND x.order_id = l.order_id AND x.line_no = l.line_no),"
+	  " give AS (SELECT offer_id, sum(reserved)::int AS qty FROM l"
+	  "   WHERE $6 IN ('rejected', 'cancelled') AND offer_id IS NOT NULL GROUP BY offer_id),"
+	  " locked AS MATERIALIZED (SELECT f.id FROM offers f WHERE f.id IN (SELECT offer_id FROM give)"
+	  "   ORDER BY f.id FOR UPDATE)"
+	  " UPDATE offers f SET stock = f.stock + give.qty, updated_at = now(),"
+	  "   available = CASE WHEN $12 IN ('out_of_stock', 'cannot_ship') THEN false ELSE f.available END"
+	  " FROM give WHERE f.id = give.offer_id AND f.id IN (SELECT id FROM locked)" },
+	/* The order's status, derived from its lines. */
+	{ "callback_order_status",
+	  "WITH s AS (SELECT CASE"
+	  "     WHEN o.status = 'cancelled' THEN 'cancelled'"
+	  "     WHEN bool_and(l.status IN ('delivered', 'cancelled')) AND bool_or(l.status = 'delivered')"
+	  "       THEN 'delivered'"
+	  "     WHEN bool_and(l.status IN ('shipped', 'delivered', 'cancelled'))"
+	  "       AND bool_or(l.status IN ('shipped', 'delivered')) THEN 'shipped'"
+	  "     WHEN bool_or(l.status IN ('shipped', 'delivered')) THEN 'partially_shipped'"
+	  "     WHEN bool_or(l.status = 'unroutable') AND ($3::boolean OR NOT bool_or(l.status = 'routed'))"
+	  "       THEN 'needs_attention'"
+	  "     ELSE o.status END AS status"
+	  "   FROM orders o JOIN order_lines l ON l.store_id = o.store_id AND l.order_id = o.id"
+	  "   WHERE o.store_id = $1 AND o.id = $2 GROUP BY o.status)"
+	  " UPDATE orders o SET status = s.status, updated_at = now() FROM s"
+	  " WHERE o.store_id = $1 AND o.id = $2 RETURNING o.status" },
+	/* Store notifications, when the store has a callback URL: each at most
+	 * once (the idempotency key is unique). */
+	{ "callback_notify_store",
+	  "INSERT INTO outbox (kind, store_id, idempotency_key, payload)"
+	  " SELECT k.kind, $1, k.key, jsonb_build_object('type', k.kind, 'store', st.code,"
+	  "   'order_id', o.id::text, 'external_order_id', o.external_id, 'status', o.status,"
+	  "   'request_id', r.id,"
+	  "   'tracking', CASE WHEN k.kind = 'order.shipped' THEN jsonb_build_object('carrier', r.carrier,"
+	  "     'number', r.tracking_number, 'url', r.tracking_url) END,"
+	  "   'lines', (SELECT jsonb_agg(jsonb_build_object('line', l.line_no, 'sku', l.sku,"
+	  "       'quantity', l.quantity, 'status', l.status) ORDER BY l.line_no)"
+	  "     FROM order_lines l WHERE l.store_id = $1 AND l.order_id = $2"
+	  "       AND (k.kind <> 'order.shipped' OR l.request_id = r.id)),"
+	  "   'created_at', now())"
+	  " FROM orders o JOIN stores st ON st.id = o.store_id"
+	  "   JOIN fulfillment_requests r ON r.id = $3::uuid,"
+	  "   LATERAL (VALUES ('order.shipped', r.id::text || '.shipped', $4 = 'shipped'),"
+	  "     ('order.delivered', 'order-' || o.id || '.delivered', o.status = 'delivered'),"
+	  "     ('order.needs_attention', 'order-' || o.id || '.needs_attention',"
+	  "       o.status = 'needs_attention')) AS k(kind, key, due)"
+	  " WHERE o.store_id = $1 AND o.id = $2 AND st.callback_url IS NOT NULL AND k.due"
+	  " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1" },
+	{ "callback_notify", "SELECT pg_notify('dropship_outbox', '')" },
+	{ NULL, NULL },
+};
+
+enum callback_state {
+	CALLBACK_ACQUIRE,   /* waiting for a pool connection */
+	CALLBACK_SUPPLIER,  /* supplier lookup in flight */
+	CALLBACK_LOCK,      /* BEGIN + request lock in flight */
+	CALLBACK_APPLY,     /* the event + COMMIT in flight */
+	CALLBACK_ROLLBACK,  /* ROLLBACK before a no-change answer */
+};
+
+/* One callback delivery. Allocated by callback_handle, freed by callback_free;
+ * every path replies exactly once. */
+struct callback {
+	enum callback_state state;
+	struct http_ctx *ctx;
+	struct db_conn *conn;
+	struct db_batch *batch;
+	char *body;
+	size_t body_len;
+	char supplier_id[24];
+	char webhook_id[256];
+	struct lifecycle_callback cb;
+	enum lifecycle_state from, to;
+	/* the answer once the transaction is over */
+	int status;
+	json_t *answer;
+};
+
+static void callback_free(struct callback *c)
+{
+	if (c->conn)
+		db_conn_release(c->conn);
+	db_batch_free(c->batch);
+	lifecycle_callback_free(&c->cb);
+	json_decref(c->answer);
+	free(c->body);
+	free(c);
+}
+
+static void callback_fail(struct callback *c, int status, const char *code, const char *message,
+                          const char *field)
+{
+	http_reply_error(c->ctx, status, code, message, field);
+	callback_free(c);
+}
+
+static void callback_db_fail(struct callback *c, const char *step)
+{
+	char q[300];
+	log_warn("callback database error", "request_id=%s supplier=%s step=%s sqlstate=%s error=%s",
+	         c->ctx->request_id, c->ctx->store, step, db_batch_sqlstate(c->batch),
+	         log_quote(q, sizeof q, db_batch_error(c->batch)));
+	if (db_batch_conn_failed(c->batch)) {
+		atomic_fetch_add(&c->ctx->worker->metrics.db_unavailable, 1);
+		http_reply_unavailable(c->ctx, 1);
+		return callback_free(c);
+	}
+	callback_fail(c, 500, "internal_error", "the callback could not be applied", NULL);
+}
+
+/* Answers with c->status / c->answer; the connection goes back first. */
+static void callback_answer(struct callback *c)
+{
+	db_conn_release(c->conn);
+	c->conn = NULL;
+	http_reply_json(c->ctx, c->status, c->answer);
+	callback_free(c);
+}
+
+static void callback_on_rollback(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	callback_answer(arg);
+}
+
+/* Ends the transaction without change, then answers. */
+static void callback_rollback_and_answer(struct callback *c)
+{
+	db_batch_reset(c->batch);
+	db_batch_add(c->batch, NULL, "ROLLBACK", 0, NULL);
+	c->state = CALLBACK_ROLLBACK;
+	db_conn_send(c->conn, c->batch, callback_on_rollback, c);
+}
+
+static void callback_on_apply(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct callback *c = arg;
+	if (!db_batch_ok(c->batch))
+		return callback_db_fail(c, "apply");
+	PGresult *st = db_batch_result(c->batch, 1);
+	log_info("callback applied", "request_id=%s supplier=%s fulfillment=%s from=%s to=%s order_status=%s",
+	         c->ctx->request_id, c->ctx->store, c->cb.request_id, lifecycle_state_name(c->from),
+	         lifecycle_state_name(c->to), PQntuples(st) ? PQgetvalue(st, 0, 0) : "?");
+	c->status = 200;
+	c->answer = json_pack("{s:s, s:s, s:s, s:b}", "request_id", c->cb.request_id,
+	                      "status", lifecycle_state_name(c->to),
+	                      "order_status", PQntuples(st) ? PQgetvalue(st, 0, 0) : "", "duplicate", 0);
+	callback_answer(c);
+}
+
+static void callback_on_lock(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct callback *c = arg;
+	if (!db_batch_ok(c->batch)) {
+		if (strcmp(db_batch_sqlstate(c->batch), "22P02") == 0)
+			return callback_fail(c, 404, "not_found", "no such request", "request_id");
+		return callback_db_fail(c, "lock");
+	}
+	PGresult *r = db_batch_result(c->batch, 1);
+	/* Another supplier's request is none of this one's business: same answer as unknown. */
+	if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 1), c->supplier_id) != 0) {
+		c->status = 404;
+		c->answer = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "not_found", "message",
+		                      "no such request for this supplier", "field", "request_id");
+		return callback_rollback_and_answer(c);
+	}
+	if (lifecycle_state_parse(PQgetvalue(r, 0, 0), &c->from) < 0)
+		return callback_fail(c, 500, "internal_error", "unknown request state", NULL);
+	int seen = PQgetvalue(r, 0, 4)[0] == 't';
+	enum lifecycle_result res = seen ? LIFECYCLE_REPEAT : lifecycle_apply(c->from, c->cb.event, &c->to);
+	if (res != LIFECYCLE_APPLY) {
+		if (res == LIFECYCLE_REPEAT) {
+			c->status = 200;
+			c->answer = json_pack("{s:s, s:s, s:b}", "request_id", c->cb.request_id, "status",
+			                      lifecycle_state_name(c->from), "duplicate", 1);
+		} else {
+			char msg[160];
+			snprintf(msg, sizeof msg, "%s is not allowed for a request that is %s",
+			         lifecycle_event_name(c->cb.event), lifecycle_state_name(c->from));
+			c->status = 409;
+			c->answer = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_transition",
+			                      "message", msg, "field", "type");
+		}
+		return callback_rollback_and_answer(c);
+	}
+
+	const char *store_id = PQgetvalue(r, 0, 2), *order_id = PQgetvalue(r, 0, 3);
+	const char *from = lifecycle_state_name(c->from), *to = lifecycle_state_name(c->to);
+	const char *type = lifecycle_event_name(c->cb.event);
+	const char *av[12] = { c->cb.request_id, c->supplier_id, c->webhook_id, type, from, to,
+	                       c->cb.occurred_at, c->body, c->cb.carrier, c->cb.tracking_number,
+	                       c->cb.tracking_url, c->cb.reason };
+	const char *sv[3] = { store_id, order_id, c->to == LIFECYCLE_REJECTED ? "true" : "false" };
+	const char *nv[4] = { store_id, order_id, c->cb.request_id, to };
+	/* The parameters are copied by db_batch_add, so the lock result may go. */
+	struct db_batch *b = db_batch_new();
+	if (!b)
+		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
+	db_batch_add(b, "callback_apply", NULL, 12, av);
+	db_batch_add(b, "callback_order_status", NULL, 3, sv);
+	db_batch_add(b, "callback_notify_store", NULL, 4, nv);
+	db_batch_add(b, "callback_notify", NULL, 0, NULL);
+	db_batch_add(b, NULL, "COMMIT", 0, NULL);
+	db_batch_free(c->batch);
+	c->batch = b;
+	c->state = CALLBACK_APPLY;
+	db_conn_send(c->conn, c->batch, callback_on_apply, c);
+}
+
+static size_t callback_split_secrets(char *joined, const char **out, size_t cap)
+{
+	size_t n = 0;
+	for (char *s = joined; s && *s && n < cap;) {
+		out[n++] = s;
+		char *nl = strchr(s, '\n');
+		if (!nl)
+			break;
+		*nl = '\0';
+		s = nl + 1;
+	}
+	return n;
+}
+
+static void callback_on_supplier(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct callback *c = arg;
+	if (!db_batch_ok(c->batch))
+		return callback_db_fail(c, "supplier");
+	PGresult *res = db_batch_result(c->batch, 0);
+	if (PQntuples(res) == 0)
+		return callback_fail(c, 404, "unknown_supplier", "no supplier with this code", NULL);
+	snprintf(c->supplier_id, sizeof c->supplier_id, "%s", PQgetvalue(res, 0, 0));
+	const char *secrets[CALLBACK_MAX_SECRETS];
+	size_t n = callback_split_secrets(PQgetvalue(res, 0, 1), secrets, CALLBACK_MAX_SECRETS);
+	const char *wid = http_header(c->ctx, "webhook-id");
+	enum sig_result sr = sig_verify_standard(secrets, n, wid, http_header(c->ctx, "webhook-timestamp"),
+	                                         http_header(c->ctx, "webhook-signature"), c->body,
+	                                         c->body_len, (int64_t)time(NULL), SIG_TOLERANCE_S);
+	if (sr != SIG_OK)
+		return callback_fail(c, 401, sr == SIG_MISSING ? "missing_signature"
+		                             : sr == SIG_STALE ? "stale_timestamp" : "invalid_signature",
+		                     sr == SIG_MISSING ? "webhook-id, webhook-timestamp and webhook-signature are required"
+		                     : sr == SIG_STALE ? "webhook-timestamp is more than 300 seconds from now"
+		                                       : "no signature matches the supplier's secret", NULL);
+	snprintf(c->webhook_id, sizeof c->webhook_id, "%s", wid);
+	struct order_error oe;
+	if (lifecycle_parse_callback(c->body, c->body_len, &c->cb, &oe) < 0)
+		return callback_fail(c, strcmp(oe.code, "invalid_json") == 0 ? 400 : 422, oe.code, oe.message,
+		                     oe.field);
+	const char *lv[3] = { c->cb.request_id, c->supplier_id, c->webhook_id };
+	db_batch_reset(c->batch);
+	db_batch_add(c->batch, NULL, "BEGIN", 0, NULL);
+	db_batch_add(c->batch, "callback_lock", NULL, 3, lv);
+	c->state = CALLBACK_LOCK;
+	db_conn_send(c->conn, c->batch, callback_on_lock, c);
+}
+
+static void callback_on_acquire(struct db_conn *conn, void *arg)
+{
+	struct callback *c = arg;
+	if (!conn) {
+		atomic_fetch_add(&c->ctx->worker->metrics.db_unavailable, 1);
+		http_reply_unavailable(c->ctx, 1);
+		return callback_free(c);
+	}
+	c->conn = conn;
+	const char *v[1] = { c->ctx->store };
+	db_batch_add(c->batch, "callback_supplier", NULL, 1, v);
+	c->state = CALLBACK_SUPPLIER;
+	db_conn_send(conn, c->batch, callback_on_supplier, c);
+}
+
+void callback_handle(struct http_ctx *ctx, const char *supplier_code)
+{
+	const char *ctype = http_header(ctx, "Content-Type");
+	if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
+		http_reply_error(ctx, 415, "unsupported_media_type", "Content-Type must be application/json", NULL);
+		return;
+	}
+	struct callback *c = calloc(1, sizeof *c);
+	if (c) {
+		c->ctx = ctx;
+		c->batch = db_batch_new();
+		c->body = http_body(ctx, &c->body_len);
+	}
+	if (!c || !c->batch || !c->body) {
+		if (c) {
+			db_batch_free(c->batch);
+			free(c->body);
+			free(c);
+		}
+		http_reply_error(ctx, 500, "internal_error", "out of memory", NULL);
+		return;
+	}
+	snprintf(ctx->store, sizeof ctx->store, "%s", supplier_code);
+	c->state = CALLBACK_ACQUIRE;
+	db_pool_acquire(ctx->worker->db, callback_on_acquire, c);
+}

@@ -1,0 +1,17 @@
+/* callback: POST /v1/suppliers/{supplier}/callbacks. Verifies the
+ * supplier's signature, applies the event through the request state machine
+ * (internal/lifecycle), records it in the append-only request_events,
+ * updates lines, stock and the order's status, queues store notifications,
+ * and answers only after COMMIT. */
+#ifndef DROPSHIP_CALLBACK_H
+#define DROPSHIP_CALLBACK_H
+#include "db/db.h"
+#include "http/http.h"
+
+/* Prepared statements the handler needs on every pool connection. */
+extern const struct db_stmt_def callback_stmts[];
+
+/* Handles one callback for supplier_code; replies and frees ctx. */
+void callback_handle(struct http_ctx *ctx, const char *supplier_code);
+
+#endif
