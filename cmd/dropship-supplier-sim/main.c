@@ -903,6 +903,14 @@ static void kick(struct sim *sim)
 
 /* ---- fulfillment endpoint ---- */
 
+/* A cancellation has its own key, "<request_id>.cancel", so a supplier that
+ * deduplicates on the key alone does not drop it as a repeat of the request. */
+static int cancel_key_matches(const char *key, const char *id)
+{
+	size_t n = strlen(id);
+	return strncmp(key, id, n) == 0 && strcmp(key + n, ".cancel") == 0;
+}
+
 static int valid_request_id(const char *s)
 {
 	size_t n = strlen(s);
@@ -1052,8 +1060,10 @@ static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size
 	else if (!id || !valid_request_id(id))
 		answer_error(sim, req, 422, "invalid_field",
 		             "request_id must be 1-128 printable characters without spaces", "request_id", s->code, NULL);
-	else if (strcmp(key, id) != 0)
-		answer_error(sim, req, 400, "invalid_idempotency_key", "Idempotency-Key must equal request_id", NULL, s->code, id);
+	else if (requested ? strcmp(key, id) != 0 : !cancel_key_matches(key, id))
+		answer_error(sim, req, 400, "invalid_idempotency_key",
+		             requested ? "Idempotency-Key must equal request_id"
+		                       : "Idempotency-Key must be request_id followed by .cancel", NULL, s->code, id);
 	else if (requested && (bad = check_items(json_object_get(doc, "items"), field, sizeof field)))
 		answer_error(sim, req, 422, "invalid_field", "items must be a non-empty array of {sku, quantity >= 1}", bad, s->code, id);
 	else if (requested)
@@ -1325,7 +1335,8 @@ static void usage(FILE *f)
 	        "A supplier simulator for demos, tests and benchmarks. Serves\n"
 	        "POST /suppliers/CODE/fulfillments over HTTPS for every --supplier, checks the\n"
 	        "Standard Webhooks signature dropshipd makes with that supplier's secret (401\n"
-	        "when it does not match), requires Idempotency-Key (= request_id), answers 202\n"
+	        "when it does not match), requires Idempotency-Key (= request_id, or\n"
+	        "request_id.cancel for a cancellation), answers 202\n"
 	        "{\"received\": true, \"request_id\": ...} and a repeat of the same key 200 with\n"
 	        "the same body. With --callback-url it then plays the supplier: signed callbacks\n"
 	        "fulfillment.accepted, .shipped (carrier SIMPOST) and .delivered, or .rejected\n"

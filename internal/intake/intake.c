@@ -105,8 +105,11 @@ const struct db_stmt_def intake_stmts[] = {
 	 * stock back (offers locked in id order, as when reserving). */
 	{ "intake_cancel",
 	  "WITH o AS ("
-	  "  UPDATE orders SET status = 'cancelled', updated_at = now()"
-	  "  WHERE store_id = $1 AND external_id = $2 AND status <> 'cancelled'"
+	  "  UPDATE orders x SET updated_at = now(),"
+	  "    status = CASE WHEN EXISTS (SELECT 1 FROM order_lines s WHERE s.store_id = x.store_id"
+	  "        AND s.order_id = x.id AND s.status IN ('shipped', 'delivered'))"
+	  "      THEN 'partially_shipped' ELSE 'cancelled' END" /* shipped lines stay shipped */
+	  "  WHERE store_id = $1 AND external_id = $2 AND status NOT IN ('cancelled', 'shipped', 'delivered')"
 	  "  RETURNING store_id, id),"
 	  " l AS MATERIALIZED (SELECT l.store_id, l.order_id, l.line_no, l.offer_id, l.reserved"
 	  "  FROM order_lines l JOIN o ON l.store_id = o.store_id AND l.order_id = o.id"
@@ -119,6 +122,24 @@ const struct db_stmt_def intake_stmts[] = {
 	  "  ORDER BY f.id FOR UPDATE)"
 	  " UPDATE offers f SET stock = f.stock + give.qty, updated_at = now() FROM give"
 	  " WHERE f.id = give.offer_id AND f.id IN (SELECT id FROM locked)" },
+	/* Each request not yet shipped: never sent → cancelled here, its message
+	 * withdrawn; sent or in flight → the supplier is asked to cancel. */
+	{ "intake_cancel_requests",
+	  "WITH o AS (SELECT id FROM orders WHERE store_id = $1 AND external_id = $2),"
+	  " r AS MATERIALIZED (SELECT r.id, r.status, r.supplier_id FROM fulfillment_requests r"
+	  "   JOIN o ON r.store_id = $1 AND r.order_id = o.id"
+	  "   WHERE r.status IN ('pending', 'sent', 'accepted') FOR UPDATE OF r),"
+	  " unsent AS (UPDATE outbox m SET state = 'failed', last_error = 'order cancelled before sending'"
+	  "   FROM r WHERE m.request_id = r.id AND r.status = 'pending' AND m.kind = 'fulfillment.requested'"
+	  "     AND m.state = 'pending' AND m.lease_token IS NULL RETURNING m.request_id),"
+	  " done AS (UPDATE fulfillment_requests x SET status = 'cancelled', reason = 'order_cancelled',"
+	  "   updated_at = now() FROM unsent WHERE x.id = unsent.request_id RETURNING x.id)"
+	  " INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
+	  " SELECT 'fulfillment.cancel_requested', r.id, r.supplier_id, $1, r.id::text || '.cancel',"
+	  "   jsonb_build_object('type', 'fulfillment.cancel_requested', 'request_id', r.id,"
+	  "     'store', st.code, 'order_id', o.id::text, 'external_order_id', $2::text, 'created_at', now())"
+	  " FROM r, o, stores st WHERE st.id = $1 AND r.id NOT IN (SELECT id FROM done)"
+	  " ON CONFLICT (idempotency_key) DO NOTHING" },
 	{ "intake_order",
 	  "SELECT id, status FROM orders WHERE store_id = $1 AND external_id = $2" },
 	{ "intake_lines",
@@ -689,6 +710,8 @@ static void intake_cancel(struct intake *in)
 	db_batch_reset(in->batch);
 	db_batch_add(in->batch, NULL, "BEGIN", 0, NULL);
 	db_batch_add(in->batch, "intake_cancel", NULL, 2, key);
+	db_batch_add(in->batch, "intake_cancel_requests", NULL, 2, key);
+	db_batch_add(in->batch, "intake_notify", NULL, 0, NULL);
 	db_batch_add(in->batch, NULL, "COMMIT", 0, NULL);
 	intake_add_readback(in);
 	intake_send(in, INTAKE_CANCEL, intake_on_done);

@@ -155,12 +155,15 @@ static int post_raw(int port, const char *secret, const char *key, const char *b
 	return https_once(port, "POST", FULFILL_PATH, hdrs, body, strlen(body), r);
 }
 
-/* Signed fulfillment message of type for id, with Idempotency-Key = id. Returns the status. */
+/* Signed fulfillment message of type for id, with the Idempotency-Key
+ * dropshipd uses (id; id.cancel for a cancellation). Returns the status. */
 static int post_type(int port, const char *type, const char *id)
 {
 	char *body = fulfillment_body(type, id);
+	char key[160];
+	snprintf(key, sizeof key, "%s%s", id, strcmp(type, "fulfillment.cancel_requested") == 0 ? ".cancel" : "");
 	struct https_resp r;
-	int rc = post_raw(port, SECRET, id, body, &r);
+	int rc = post_raw(port, SECRET, key, body, &r);
 	int status = rc == 0 ? r.status : 0;
 	https_resp_free(&r);
 	free(body);

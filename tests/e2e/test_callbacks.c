@@ -1,0 +1,350 @@
+/* End to end: supplier callbacks. Orders go in through the API and are
+ * forwarded to the simulator (which only acknowledges); the test then plays
+ * the supplier, signing callbacks itself, and checks the database. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/CUnit.h>
+#include <jansson.h>
+
+#include "support/harness.h"
+#include "support/https.h"
+#include "support/proc.h"
+#include "support/testdb.h"
+#include "support/testsrv.h"
+
+#define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define SUP_SECRET "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
+#define OTHER_SECRET "whsec_dGhpcmQtc2VjcmV0LW5ldmVyLWNvbmZpZ3VyZWQhIQ=="
+
+static char conninfo[512];
+static PGconn *db;
+static struct testsrv srv;
+static pid_t sim_pid;
+static unsigned long seq;
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static int suite_init(void)
+{
+	const char *tls = getenv("DROPSHIP_TEST_TLS_DIR");
+	char cert[300], key[300], log[300], conf[600], s1[200], s2[200];
+	snprintf(cert, sizeof cert, "%s/server.crt", tls ? tls : "/tmp");
+	snprintf(key, sizeof key, "%s/server.key", tls ? tls : "/tmp");
+	snprintf(log, sizeof log, "/tmp/dropship-sim-callbacks-%d.log", (int)getpid());
+	snprintf(s1, sizeof s1, "acme=%s", SUP_SECRET);
+	snprintf(s2, sizeof s2, "bolt=%s", OTHER_SECRET);
+	if (testsrv_prepare_db("dropship_callbacks", SECRET, conninfo, sizeof conninfo) < 0 ||
+	    !(db = testdb_connect(conninfo)))
+		return -1;
+	unlink(log);
+	const char *argv[] = { proc_build_path("dropship-supplier-sim"), "--listen", "127.0.0.1:0", "--tls-cert",
+	                       cert, "--tls-key", key, "--supplier", s1, "--supplier", s2, NULL };
+	sim_pid = proc_spawn(argv, NULL, log);
+	char line[512];
+	if (sim_pid <= 0 || proc_wait_line(log, "msg=\"listening\"", 10000, line, sizeof line) < 0)
+		return -1;
+	const char *p = strstr(line, "port=");
+	char port[16];
+	snprintf(port, sizeof port, "%ld", p ? strtol(p + 5, NULL, 10) : 0L);
+	const char *v[] = { port };
+	if (testdb_exec(db,
+	        "WITH s AS (INSERT INTO suppliers (code, endpoint, secrets) VALUES"
+	        "   ('acme', 'https://127.0.0.1:' || $1 || '/suppliers/acme/fulfillments', ARRAY['" SUP_SECRET "']),"
+	        "   ('bolt', 'https://127.0.0.1:' || $1 || '/suppliers/bolt/fulfillments', ARRAY['" OTHER_SECRET "'])"
+	        "   RETURNING id, code)"
+	        " INSERT INTO offers (supplier_id, sku, supplier_sku, cost, stock, lead_time_days)"
+	        " SELECT id, 'SKU-' || code, 'X', 1, 100, 1 FROM s", 1, v) != 0 ||
+	    testdb_exec(db, "UPDATE stores SET callback_url = 'https://store.example/hooks' WHERE code = 'shop'",
+	                0, NULL) != 0)
+		return -1;
+	snprintf(conf, sizeof conf, "[dispatch]\nallow_private_endpoints = true\ntls_ca_file = %s\n", cert);
+	return testsrv_start(&srv, conninfo, conf, 1);
+}
+
+static int suite_cleanup(void)
+{
+	int rc = srv.pid > 0 ? testsrv_stop(&srv, SIGTERM) : 0;
+	if (sim_pid > 0)
+		proc_stop(sim_pid, SIGTERM, 5000);
+	if (db)
+		PQfinish(db);
+	return rc == 0 ? 0 : -1;
+}
+
+/* Posts an order with one line per sku (quantity 2); returns the order id (malloc'd). */
+static char *order(const char *id, const char *sku1, const char *sku2)
+{
+	char body[1024], hdrs[1024], msg[64];
+	snprintf(body, sizeof body,
+	         "{\"type\":\"order.created\",\"order\":{\"id\":\"%s\",\"currency\":\"USD\","
+	         "\"shipping_address\":{\"line1\":\"1 Main St\",\"city\":\"Austin\",\"country\":\"US\"},"
+	         "\"items\":[{\"sku\":\"%s\",\"quantity\":2}%s%s%s]}}", id, sku1,
+	         sku2 ? ",{\"sku\":\"" : "", sku2 ? sku2 : "", sku2 ? "\",\"quantity\":2}" : "");
+	snprintf(msg, sizeof msg, "msg_cb_%lu", ++seq);
+	https_webhook_headers(SECRET, msg, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
+	struct https_resp r;
+	char *oid = NULL;
+	if (https_once(srv.port, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r) == 0 &&
+	    r.status == 202) {
+		json_t *j = json_loads(r.body, 0, NULL);
+		const char *s = json_string_value(json_object_get(j, "order_id"));
+		oid = s ? strdup(s) : NULL;
+		json_decref(j);
+	}
+	https_resp_free(&r);
+	return oid;
+}
+
+/* The request id of order_id's request to supplier, once it has been sent. */
+static char *request_of(const char *order_id, const char *supplier)
+{
+	const char *v[] = { order_id, supplier };
+	for (int i = 0; i < 100; i++) {
+		char *id = testdb_value(db, "SELECT r.id::text FROM fulfillment_requests r JOIN suppliers s"
+		                            " ON s.id = r.supplier_id WHERE r.order_id = $1 AND s.code = $2"
+		                            " AND r.status = 'sent'", 2, v);
+		if (id)
+			return id;
+		sleep_ms(100);
+	}
+	return NULL;
+}
+
+/* Sends a callback as `supplier` signed with secret; webhook_id NULL = fresh. */
+static int callback(const char *supplier, const char *secret, const char *webhook_id, const char *body,
+                    char *code, size_t cap)
+{
+	char path[128], hdrs[1024], msg[64];
+	snprintf(path, sizeof path, "/v1/suppliers/%s/callbacks", supplier);
+	if (!webhook_id) {
+		snprintf(msg, sizeof msg, "evt_test_%lu", ++seq);
+		webhook_id = msg;
+	}
+	https_webhook_headers(secret, webhook_id, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
+	struct https_resp r;
+	int status = 0;
+	if (code)
+		code[0] = '\0';
+	if (https_once(srv.port, "POST", path, hdrs, body, strlen(body), &r) == 0) {
+		status = r.status;
+		json_t *j = json_loads(r.body, 0, NULL);
+		const char *c = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+		if (!c)
+			c = json_string_value(json_object_get(j, "status"));
+		if (code && c)
+			snprintf(code, cap, "%s", c);
+		json_decref(j);
+	}
+	https_resp_free(&r);
+	return status;
+}
+
+static char *event_body(const char *type, const char *request_id, const char *extra)
+{
+	char *b = malloc(1024);
+	snprintf(b, 1024, "{\"type\":\"fulfillment.%s\",\"request_id\":\"%s\","
+	                  "\"occurred_at\":\"2026-11-23T08:00:00Z\"%s%s}",
+	         type, request_id, extra ? "," : "", extra ? extra : "");
+	return b;
+}
+
+static long events_of(const char *request_id)
+{
+	const char *v[] = { request_id };
+	return testdb_count(db, "SELECT count(*) FROM request_events WHERE request_id = $1::uuid", 1, v);
+}
+
+static char *order_status(const char *order_id)
+{
+	const char *v[] = { order_id };
+	return testdb_value(db, "SELECT status FROM orders WHERE id = $1", 1, v);
+}
+
+#define TRACKING "\"tracking\":{\"carrier\":\"UPS\",\"number\":\"1Z999\",\"url\":\"https://t.example/1Z999\"}"
+
+static void test_lifecycle_to_delivered(void)
+{
+	char *oid = order("CB-1", "SKU-acme", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
+	char *rid = request_of(oid, "acme");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rid);
+	char code[64];
+	char *accepted = event_body("accepted", rid, NULL);
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, "evt_cb1_accepted", accepted, code, sizeof code), 200);
+	CU_ASSERT_STRING_EQUAL(code, "accepted");
+	/* A replay (same delivery id) and a repeat (same type) change nothing. */
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, "evt_cb1_accepted", accepted, NULL, 0), 200);
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, accepted, NULL, 0), 200);
+	CU_ASSERT_EQUAL(events_of(rid), 1);
+
+	/* Illegal: delivered before shipped. */
+	char *delivered = event_body("delivered", rid, NULL);
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, delivered, code, sizeof code), 409);
+	CU_ASSERT_STRING_EQUAL(code, "invalid_transition");
+	CU_ASSERT_EQUAL(events_of(rid), 1);
+
+	/* shipped needs tracking. */
+	char *untracked = event_body("shipped", rid, NULL);
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, untracked, code, sizeof code), 422);
+	char *shipped = event_body("shipped", rid, TRACKING);
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, shipped, code, sizeof code), 200);
+	char *st = order_status(oid);
+	CU_ASSERT_STRING_EQUAL(st ? st : "", "shipped");
+	free(st);
+	const char *v[] = { rid, oid };
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests WHERE id = $1::uuid"
+	                                 " AND status = 'shipped' AND carrier = 'UPS' AND tracking_number = '1Z999'",
+	                             1, v), 1);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox WHERE kind = 'order.shipped'"
+	                                 " AND payload->'tracking'->>'number' = '1Z999'"
+	                                 " AND payload->>'order_id' = $2 AND request_id IS NULL"
+	                                 " AND $1 <> ''", 2, v), 1);
+
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, delivered, code, sizeof code), 200);
+	st = order_status(oid);
+	CU_ASSERT_STRING_EQUAL(st ? st : "", "delivered");
+	free(st);
+	CU_ASSERT_EQUAL(events_of(rid), 3);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox WHERE kind = 'order.delivered'"
+	                                 " AND payload->>'order_id' = $2 AND $1 <> ''", 2, v), 1);
+	/* The audit log cannot be rewritten. */
+	CU_ASSERT_NOT_EQUAL(testdb_exec(db, "UPDATE request_events SET type = 'x' WHERE request_id = $1::uuid",
+	                                1, v), 0);
+	free(accepted); free(delivered); free(untracked); free(shipped); free(rid); free(oid);
+}
+
+static void test_split_order_ships_in_parts(void)
+{
+	char *oid = order("CB-2", "SKU-acme", "SKU-bolt");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
+	char *ra = request_of(oid, "acme"), *rb = request_of(oid, "bolt");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ra);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rb);
+	const char *steps[] = { "accepted", "shipped" };
+	for (int i = 0; i < 2; i++) {
+		char *b = event_body(steps[i], ra, i ? TRACKING : NULL);
+		CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, b, NULL, 0), 200);
+		free(b);
+	}
+	char *st = order_status(oid);
+	CU_ASSERT_STRING_EQUAL(st ? st : "", "partially_shipped");
+	free(st);
+	for (int i = 0; i < 2; i++) {
+		char *b = event_body(steps[i], rb, i ? TRACKING : NULL);
+		CU_ASSERT_EQUAL(callback("bolt", OTHER_SECRET, NULL, b, NULL, 0), 200);
+		free(b);
+	}
+	st = order_status(oid);
+	CU_ASSERT_STRING_EQUAL(st ? st : "", "shipped");
+	free(st);
+	free(ra); free(rb); free(oid);
+}
+
+static void test_rejection_releases_stock(void)
+{
+	const char *sku[] = { "SKU-bolt" };
+	long before = testdb_count(db, "SELECT stock FROM offers WHERE sku = $1", 1, sku);
+	char *oid = order("CB-3", "SKU-bolt", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
+	char *rid = request_of(oid, "bolt");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rid);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT stock FROM offers WHERE sku = $1", 1, sku), before - 2);
+	char *b = event_body("rejected", rid, "\"reason\":\"out_of_stock\"");
+	CU_ASSERT_EQUAL(callback("bolt", OTHER_SECRET, NULL, b, NULL, 0), 200);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT stock FROM offers WHERE sku = $1", 1, sku), before);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM offers WHERE sku = $1 AND NOT available", 1, sku), 1);
+	char *st = order_status(oid);
+	CU_ASSERT_STRING_EQUAL(st ? st : "", "needs_attention");
+	free(st);
+	const char *v[] = { oid };
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM order_lines WHERE order_id = $1"
+	                                 " AND status = 'unroutable' AND reserved = 0", 1, v), 1);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox WHERE kind = 'order.needs_attention'"
+	                                 " AND payload->>'order_id' = $1", 1, v), 1);
+	testdb_exec(db, "UPDATE offers SET available = true WHERE sku = 'SKU-bolt'", 0, NULL);
+	free(b); free(rid); free(oid);
+}
+
+static void test_refusals(void)
+{
+	char *oid = order("CB-4", "SKU-acme", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
+	char *rid = request_of(oid, "acme");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rid);
+	char code[64];
+	char *b = event_body("accepted", rid, NULL);
+	/* Another supplier's request, even correctly signed by that other supplier. */
+	CU_ASSERT_EQUAL(callback("bolt", OTHER_SECRET, NULL, b, code, sizeof code), 404);
+	CU_ASSERT_EQUAL(callback("acme", OTHER_SECRET, NULL, b, code, sizeof code), 401);
+	CU_ASSERT_STRING_EQUAL(code, "invalid_signature");
+	CU_ASSERT_EQUAL(callback("nobody", SUP_SECRET, NULL, b, code, sizeof code), 404);
+	CU_ASSERT_STRING_EQUAL(code, "unknown_supplier");
+	char *unknown = event_body("accepted", "00000000-0000-4000-8000-000000000000", NULL);
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, unknown, code, sizeof code), 404);
+	char *garbage = event_body("accepted", "not-a-uuid", NULL);
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, garbage, code, sizeof code), 422);
+	char *badtype = event_body("teleported", rid, NULL);
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, badtype, code, sizeof code), 422);
+	CU_ASSERT_EQUAL(events_of(rid), 0);
+	const char *v[] = { rid };
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests WHERE id = $1::uuid"
+	                                 " AND status = 'sent'", 1, v), 1);
+	free(b); free(unknown); free(garbage); free(badtype); free(rid); free(oid);
+}
+
+/* The store cancels: the supplier is asked to cancel (same request id), the
+ * stock comes back, and the supplier's confirmation cancels the request. */
+static void test_cancellation_reaches_supplier(void)
+{
+	const char *sku[] = { "SKU-acme" };
+	long before = testdb_count(db, "SELECT stock FROM offers WHERE sku = $1", 1, sku);
+	char *oid = order("CB-5", "SKU-acme", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
+	char *rid = request_of(oid, "acme");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rid);
+	const char *body = "{\"type\":\"order.cancelled\",\"order\":{\"id\":\"CB-5\"}}";
+	char hdrs[1024];
+	https_webhook_headers(SECRET, "msg_cb_cancel", (int64_t)time(NULL), body, hdrs, sizeof hdrs);
+	struct https_resp r;
+	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	https_resp_free(&r);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT stock FROM offers WHERE sku = $1", 1, sku), before);
+	const char *v[] = { rid };
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox WHERE request_id = $1::uuid"
+	                                 " AND kind = 'fulfillment.cancel_requested'"
+	                                 " AND (payload->>'request_id')::uuid = $1::uuid", 1, v), 1);
+	char *confirm = event_body("cancelled", rid, NULL);
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, confirm, NULL, 0), 200);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests WHERE id = $1::uuid"
+	                                 " AND status = 'cancelled'", 1, v), 1);
+	char *st = order_status(oid);
+	CU_ASSERT_STRING_EQUAL(st ? st : "", "cancelled");
+	free(st);
+	/* Shipping after a cancellation is refused. */
+	char *shipped = event_body("shipped", rid, TRACKING);
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, shipped, NULL, 0), 409);
+	free(shipped); free(confirm); free(rid); free(oid);
+}
+
+int main(void)
+{
+	static const struct harness_test tests[] = {
+		{ "accepted, shipped, delivered; replays and repeats change nothing; 409 for illegal", test_lifecycle_to_delivered },
+		{ "an order split over two suppliers: partially_shipped then shipped", test_split_order_ships_in_parts },
+		{ "a rejection gives the stock back and the order needs attention", test_rejection_releases_stock },
+		{ "wrong supplier, bad signature, unknown request or type are refused", test_refusals },
+		{ "a cancellation reaches the supplier and frees the stock", test_cancellation_reaches_supplier },
+		{ NULL, NULL },
+	};
+	return harness_main("callbacks", suite_init, suite_cleanup, tests);
+}
