@@ -54,6 +54,52 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  "  FROM o WHERE r.id = o.request_id AND o.kind = 'fulfillment.requested'"
 	  "    AND r.status = 'pending' AND $3 <> 'pending')"
 	  " SELECT count(*) FROM o" },
+	/* Deadlines: a request not accepted within its supplier's accept_within,
+	 * or not shipped within ship_within, counts as rejected (reason timeout):
+	 * its stock comes back, its lines become unroutable, the order needs
+	 * attention, the supplier is asked to cancel and the store is told.
+	 * SKIP LOCKED lets every worker of every process sweep without waiting. */
+	{ "dispatch_deadlines",
+	  "WITH due AS MATERIALIZED (SELECT r.id, r.status, r.supplier_id, r.store_id, r.order_id,"
+	  "     CASE WHEN r.status = 'accepted' THEN 'ship_within' ELSE 'accept_within' END AS missed"
+	  "   FROM fulfillment_requests r JOIN suppliers s ON s.id = r.supplier_id"
+	  "   WHERE (r.status IN ('pending', 'sent') AND r.created_at + s.accept_within < now())"
+	  "      OR (r.status = 'accepted' AND r.created_at + s.ship_within < now())"
+	  "   ORDER BY r.id LIMIT 100 FOR UPDATE OF r SKIP LOCKED),"
+	  " upd AS (UPDATE fulfillment_requests x SET status = 'rejected', reason = 'timeout', updated_at = now()"
+	  "   FROM due WHERE x.id = due.id),"
+	  " ev AS (INSERT INTO request_events (request_id, supplier_id, webhook_id, type, from_status,"
+	  "     to_status, payload)"
+	  "   SELECT id, supplier_id, 'deadline:' || id, 'fulfillment.rejected', status, 'rejected',"
+	  "     jsonb_build_object('reason', 'timeout', 'missed', missed) FROM due),"
+	  " l AS MATERIALIZED (SELECT l.store_id, l.order_id, l.line_no, l.offer_id, l.reserved"
+	  "   FROM order_lines l JOIN due ON l.request_id = due.id WHERE l.status = 'routed' FOR UPDATE OF l),"
+	  " lu AS (UPDATE order_lines x SET status = 'unroutable', reason = 'timeout', reserved = 0 FROM l"
+	  "   WHERE x.store_id = l.store_id AND x.order_id = l.order_id AND x.line_no = l.line_no),"
+	  " give AS (SELECT offer_id, sum(reserved)::int AS qty FROM l WHERE offer_id IS NOT NULL"
+	  "   GROUP BY offer_id),"
+	  " locked AS MATERIALIZED (SELECT f.id FROM offers f WHERE f.id IN (SELECT offer_id FROM give)"
+	  "   ORDER BY f.id FOR UPDATE),"
+	  " back AS (UPDATE offers f SET stock = f.stock + give.qty, updated_at = now() FROM give"
+	  "   WHERE f.id = give.offer_id AND f.id IN (SELECT id FROM locked)),"
+	  " ord AS (UPDATE orders o SET status = 'needs_attention', updated_at = now()"
+	  "   FROM (SELECT DISTINCT store_id, order_id FROM due) d"
+	  "   WHERE o.store_id = d.store_id AND o.id = d.order_id"
+	  "     AND o.status NOT IN ('cancelled', 'shipped', 'delivered', 'partially_shipped')"
+	  "   RETURNING o.store_id, o.id, o.external_id),"
+	  " cancel AS (INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
+	  "   SELECT 'fulfillment.cancel_requested', due.id, due.supplier_id, due.store_id, due.id || '.cancel',"
+	  "     jsonb_build_object('type', 'fulfillment.cancel_requested', 'request_id', due.id,"
+	  "       'order_id', due.order_id::text, 'reason', 'timeout', 'created_at', now())"
+	  "   FROM due WHERE due.status IN ('sent', 'accepted') ON CONFLICT (idempotency_key) DO NOTHING),"
+	  " tell AS (INSERT INTO outbox (kind, store_id, idempotency_key, payload)"
+	  "   SELECT 'order.needs_attention', ord.store_id, 'order-' || ord.id || '.needs_attention',"
+	  "     jsonb_build_object('type', 'order.needs_attention', 'store', st.code,"
+	  "       'order_id', ord.id::text, 'external_order_id', ord.external_id,"
+	  "       'status', 'needs_attention', 'reason', 'timeout', 'created_at', now())"
+	  "   FROM ord JOIN stores st ON st.id = ord.store_id WHERE st.callback_url IS NOT NULL"
+	  "   ON CONFLICT (idempotency_key) DO NOTHING)"
+	  " SELECT count(*) FROM due" },
 	/* Gives a claim back unsent (its supplier's breaker is open). */
 	{ "dispatch_release",
 	  "UPDATE outbox SET attempts = attempts - 1, lease_token = NULL, lease_expires_at = NULL,"
@@ -83,6 +129,9 @@ struct dispatch {
 	size_t nbreakers;
 	struct db_batch *claim;
 	char claim_token[RETRY_LEASE_TOKEN_LEN];  /* lease of the claim in flight */
+	int sweeping;
+	long long next_sweep_ms;
+	struct db_batch *sweep;
 };
 
 enum dispatch_job_state {
@@ -368,10 +417,54 @@ static void dispatch_on_claim_conn(struct db_conn *conn, void *arg)
 	db_conn_send(conn, d->claim, dispatch_on_claimed, d);
 }
 
+static void dispatch_on_swept(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)batch;
+	struct dispatch *d = arg;
+	d->sweeping = 0;
+	if (!db_batch_ok(d->sweep)) {
+		char q[300];
+		log_warn("deadline sweep failed", "error=%s", log_quote(q, sizeof q, db_batch_error(d->sweep)));
+	} else {
+		const char *n = PQgetvalue(db_batch_result(d->sweep, 0), 0, 0);
+		if (strcmp(n, "0") != 0) {
+			log_info("deadlines missed", "requests=%s", n);
+			dispatch_kick(d); /* cancellations and notifications to send */
+		}
+	}
+	db_conn_release(conn);
+}
+
+static void dispatch_on_sweep_conn(struct db_conn *conn, void *arg)
+{
+	struct dispatch *d = arg;
+	if (!conn || d->stopping) {
+		d->sweeping = 0;
+		if (conn)
+			db_conn_release(conn);
+		return;
+	}
+	db_batch_reset(d->sweep);
+	db_batch_add(d->sweep, "dispatch_deadlines", NULL, 0, NULL);
+	db_conn_send(conn, d->sweep, dispatch_on_swept, d);
+}
+
+/* The deadline sweep runs at most every sweep_ms per worker. */
+static void dispatch_maybe_sweep(struct dispatch *d)
+{
+	long long now = dispatch_now_ms();
+	if (d->sweeping || d->stopping || d->freeing || now < d->next_sweep_ms)
+		return;
+	d->sweeping = 1;
+	d->next_sweep_ms = now + d->opt.sweep_ms;
+	db_pool_acquire(d->pool, dispatch_on_sweep_conn, d);
+}
+
 static void dispatch_on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
 	struct dispatch *d = arg;
+	dispatch_maybe_sweep(d);
 	if (d->claiming || d->stopping || d->freeing || d->inflight >= d->opt.max_inflight)
 		return;
 	d->claiming = 1;
@@ -413,10 +506,13 @@ struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, str
 		d->opt.poll_ms = 1000;
 	RAND_bytes((unsigned char *)&d->rng, sizeof d->rng);
 	d->rng |= 1; /* xorshift must not start at 0 */
+	if (d->opt.sweep_ms <= 0)
+		d->opt.sweep_ms = 5000;
 	d->claim = db_batch_new();
+	d->sweep = db_batch_new();
 	d->wake = event_new(base, -1, 0, dispatch_on_wake, d);
 	d->poll_timer = event_new(base, -1, EV_PERSIST, dispatch_on_wake, d);
-	if (!d->claim || !d->wake || !d->poll_timer) {
+	if (!d->claim || !d->sweep || !d->wake || !d->poll_timer) {
 		dispatch_free(d);
 		return NULL;
 	}
@@ -435,6 +531,7 @@ void dispatch_free(struct dispatch *d)
 	if (d->wake)
 		event_free(d->wake);
 	db_batch_free(d->claim);
+	db_batch_free(d->sweep);
 	free(d->breakers);
 	free(d);
 }

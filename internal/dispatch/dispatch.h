@@ -8,7 +8,8 @@
  * every update is fenced by the lease token. Each message is signed with its
  * target's current secret (Standard Webhooks) and carries Idempotency-Key.
  * Outcomes follow internal/retry; a per-supplier circuit breaker pauses a
- * failing supplier without slowing the others.
+ * failing supplier without slowing the others. The same loop sweeps for
+ * requests that missed their supplier's accept_within / ship_within.
  *
  * Not thread-safe: one dispatcher per worker event loop. */
 #ifndef DROPSHIP_DISPATCH_H
@@ -29,6 +30,7 @@ struct dispatch_options {
 	long long backoff_base_ms, backoff_max_ms;
 	int breaker_threshold;       /* consecutive failures that open a supplier's breaker */
 	int64_t breaker_cooldown_ms; /* before one probe is let through */
+	int sweep_ms;                /* deadline sweep interval (default 5000) */
 };
 
 /* Prepared statements the dispatcher needs on every pool connection. */

@@ -467,6 +467,7 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 		.backoff_max_ms = cfg->dispatch.backoff_max_ms,
 		.breaker_threshold = 5,
 		.breaker_cooldown_ms = 30000,
+		.sweep_ms = 1000,
 	};
 	w->dispatch = dispatch_new(w->base, w->db, w->client, &dopt);
 	if (!w->dispatch) {

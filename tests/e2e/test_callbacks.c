@@ -336,6 +336,43 @@ static void test_cancellation_reaches_supplier(void)
 	free(shipped); free(confirm); free(rid); free(oid);
 }
 
+/* A supplier that never accepts within its accept_within (1 s here; its
+ * endpoint is the simulator, which acknowledges and stays silent): the
+ * request counts as rejected for timeout, with no human step. */
+static void test_missed_deadline(void)
+{
+	CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+	        "WITH s AS (INSERT INTO suppliers (code, endpoint, secrets, accept_within)"
+	        "   SELECT 'snail', endpoint, secrets, '1 second'"
+	        "   FROM suppliers WHERE code = 'acme' RETURNING id)"
+	        " INSERT INTO offers (supplier_id, sku, supplier_sku, cost, stock, lead_time_days)"
+	        " SELECT id, 'SKU-snail', 'X', 1, 10, 1 FROM s", 0, NULL), 0);
+	char *oid = order("CB-6", "SKU-snail", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
+	const char *v[] = { oid };
+	int rejected = 0;
+	for (int i = 0; i < 100 && !rejected; i++) {
+		rejected = testdb_count(db, "SELECT count(*) FROM fulfillment_requests WHERE order_id = $1"
+		                            " AND status = 'rejected' AND reason = 'timeout'", 1, v) == 1;
+		if (!rejected)
+			sleep_ms(100);
+	}
+	CU_ASSERT_TRUE(rejected);
+	const char *sku[] = { "SKU-snail" };
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT stock FROM offers WHERE sku = $1", 1, sku), 10);
+	char *st = order_status(oid);
+	CU_ASSERT_STRING_EQUAL(st ? st : "", "needs_attention");
+	free(st);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM order_lines WHERE order_id = $1"
+	                                 " AND status = 'unroutable' AND reason = 'timeout'", 1, v), 1);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM request_events e JOIN fulfillment_requests r"
+	                                 " ON r.id = e.request_id WHERE r.order_id = $1 AND e.to_status = 'rejected'"
+	                                 " AND e.payload->>'missed' = 'accept_within'", 1, v), 1);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox WHERE kind = 'order.needs_attention'"
+	                                 " AND payload->>'order_id' = $1", 1, v), 1);
+	free(oid);
+}
+
 int main(void)
 {
 	static const struct harness_test tests[] = {
@@ -344,6 +381,7 @@ int main(void)
 		{ "a rejection gives the stock back and the order needs attention", test_rejection_releases_stock },
 		{ "wrong supplier, bad signature, unknown request or type are refused", test_refusals },
 		{ "a cancellation reaches the supplier and frees the stock", test_cancellation_reaches_supplier },
+		{ "a missed accept deadline counts as a rejection, with no human step", test_missed_deadline },
 		{ NULL, NULL },
 	};
 	return harness_main("callbacks", suite_init, suite_cleanup, tests);
