@@ -17,6 +17,7 @@
 #include "intake/intake.h"
 #include "log/log.h"
 #include "order/order.h"
+#include "plan/plan.h"
 #include "route/route.h"
 #include "server/server.h"
 #include "sig/sig.h"
@@ -150,9 +151,6 @@ const struct db_stmt_def intake_stmts[] = {
 	{ NULL, NULL },
 };
 
-/* Reservation rounds before the lines still short are given up as
- * out_of_stock: each round follows a concurrent order taking the stock. */
-#define INTAKE_MAX_ROUNDS 8
 /* Whole-transaction retries after a deadlock or serialization failure. */
 #define INTAKE_MAX_RESTARTS 3
 
@@ -164,13 +162,6 @@ enum intake_state {
 	INTAKE_FINISH,    /* lines, decisions, status, COMMIT, read-back in flight */
 	INTAKE_LOOKUP,    /* duplicate: ROLLBACK + read-back in flight */
 	INTAKE_CANCEL,    /* cancellation + COMMIT + read-back in flight */
-};
-
-/* Routing state of one order line across reservation rounds. */
-struct intake_line {
-	int offer;                /* index into the candidates; -1 none */
-	enum route_reason reason;
-	int done;                 /* reserved, or given up as unroutable */
 };
 
 /* One delivery. Allocated by intake_handle and freed by intake_free;
@@ -189,11 +180,8 @@ struct intake {
 	enum route_policy policy;
 	int split_tolerance_pct;
 	struct order order;
-	struct route_offer *offers;   /* candidates, from cand's result */
-	size_t noffers;
-	struct intake_line *lines;    /* order.nitems entries */
-	int round, restarts;
-	int search_exact, consolidated;
+	struct plan plan;             /* routing across reservation rounds; offers point into cand */
+	int restarts;
 	int i_write, i_order, i_lines;  /* statement indexes of the current flight */
 	int i_cand;                      /* candidates statement in `cand` */
 };
@@ -204,8 +192,7 @@ static void intake_free(struct intake *in)
 		db_conn_release(in->conn);
 	db_batch_free(in->batch);
 	db_batch_free(in->cand);
-	free(in->offers);
-	free(in->lines);
+	plan_free(&in->plan);
 	order_free(&in->order);
 	free(in->body);
 	free(in);
@@ -361,75 +348,7 @@ static char *intake_sku_array(const struct order *o)
 	return out;
 }
 
-/* Copies the candidate rows into engine offers (strings stay in the result). */
-static int intake_load_offers(struct intake *in, PGresult *res)
-{
-	int n = PQntuples(res);
-	free(in->offers);
-	in->offers = calloc((size_t)(n ? n : 1), sizeof *in->offers);
-	if (!in->offers)
-		return -1;
-	for (int r = 0; r < n; r++) {
-		struct route_offer *f = &in->offers[r];
-		f->offer_id = intake_ll(PQgetvalue(res, r, 0));
-		f->sku = PQgetvalue(res, r, 1);
-		f->supplier_code = PQgetvalue(res, r, 2);
-		f->supplier_priority = (int)intake_ll(PQgetvalue(res, r, 3));
-		f->supplier_active = PQgetvalue(res, r, 4)[0] == 't';
-		f->available = PQgetvalue(res, r, 5)[0] == 't';
-		f->unit_cost = intake_ll(PQgetvalue(res, r, 6));
-		f->shipping_cost = intake_ll(PQgetvalue(res, r, 7));
-		f->stock = (int)intake_ll(PQgetvalue(res, r, 8));
-		f->lead_time_days = (int)intake_ll(PQgetvalue(res, r, 9));
-		f->ships_to = PQgetisnull(res, r, 10) ? NULL : PQgetvalue(res, r, 10);
-	}
-	in->noffers = (size_t)n;
-	return 0;
-}
-
 static void intake_reserve(struct intake *in);
-
-/* Plans the lines not yet done with the current stock figures. */
-static int intake_plan(struct intake *in)
-{
-	const struct order *o = &in->order;
-	size_t n = 0;
-	struct route_line *rl = calloc(o->nitems, sizeof *rl);
-	size_t *map = calloc(o->nitems, sizeof *map);
-	struct route_choice *ch = calloc(o->nitems, sizeof *ch);
-	int rc = -1;
-	if (!rl || !map || !ch)
-		goto cleanup;
-	for (size_t i = 0; i < o->nitems; i++)
-		if (!in->lines[i].done) {
-			rl[n] = (struct route_line){ o->items[i].sku, o->items[i].quantity };
-			map[n++] = i;
-		}
-	struct route_request req = {
-		.lines = rl, .nlines = n, .offers = in->offers, .noffers = in->noffers,
-		.country = o->ship.country, .policy = in->policy,
-		.split_tolerance_pct = in->split_tolerance_pct,
-	};
-	struct route_plan plan = { .choices = ch };
-	if (route_plan_order(&req, &plan) < 0)
-		goto cleanup;
-	if (in->round == 0) {
-		in->search_exact = plan.search_exact;
-		in->consolidated = plan.consolidated;
-	}
-	for (size_t k = 0; k < n; k++) {
-		struct intake_line *l = &in->lines[map[k]];
-		l->offer = ch[k].offer;
-		l->reason = ch[k].reason;
-		l->done = ch[k].offer < 0; /* unroutable needs no reservation */
-	}
-	rc = 0;
-cleanup:
-	free(rl);
-	free(map);
-	free(ch);
-	return rc;
-}
 
 static void intake_on_begin(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
@@ -457,12 +376,16 @@ static void intake_on_begin(struct db_conn *conn, struct db_batch *batch, void *
 	struct db_batch *t = in->cand;
 	in->cand = in->batch;
 	in->batch = t ? t : db_batch_new();
-	if (!in->batch || intake_load_offers(in, db_batch_result(in->cand, in->i_cand)) < 0)
+	const struct order *o = &in->order;
+	plan_free(&in->plan);
+	if (!in->batch || plan_init(&in->plan, o->nitems, db_batch_result(in->cand, in->i_cand),
+	                            o->ship.country, in->policy, in->split_tolerance_pct) < 0)
 		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
-	for (size_t i = 0; i < in->order.nitems; i++)
-		in->lines[i] = (struct intake_line){ .offer = -1 };
-	in->round = 0;
-	if (intake_plan(in) < 0)
+	for (size_t i = 0; i < o->nitems; i++) {
+		in->plan.lines[i].sku = o->items[i].sku;
+		in->plan.lines[i].quantity = o->items[i].quantity;
+	}
+	if (plan_route(&in->plan) < 0)
 		return intake_fail(in, 500, "internal_error", "routing failed", NULL);
 	intake_reserve(in);
 }
@@ -494,21 +417,6 @@ static void intake_begin(struct intake *in)
 
 /* ---- reservation rounds ---- */
 
-/* "{1,2,3}" from n integers. */
-static char *intake_int_array(const long long *v, size_t n)
-{
-	size_t cap = n * 21 + 3;
-	char *out = malloc(cap), *p = out;
-	if (!out)
-		return NULL;
-	*p++ = '{';
-	for (size_t i = 0; i < n; i++)
-		p += snprintf(p, cap - (size_t)(p - out), i ? ",%lld" : "%lld", v[i]);
-	*p++ = '}';
-	*p = '\0';
-	return out;
-}
-
 static void intake_finish(struct intake *in);
 
 static void intake_on_reserve(struct db_conn *conn, struct db_batch *batch, void *arg)
@@ -523,78 +431,34 @@ static void intake_on_reserve(struct db_conn *conn, struct db_batch *batch, void
 	PGresult *got = db_batch_result(in->batch, in->i_write);
 	PGresult *stock = db_batch_result(in->batch, in->i_lines);
 	/* Fresh stock for the offers tried: ours already net of what we hold. */
-	for (int r = 0; r < PQntuples(stock); r++) {
-		long long id = intake_ll(PQgetvalue(stock, r, 0));
-		for (size_t k = 0; k < in->noffers; k++)
-			if (in->offers[k].offer_id == id) {
-				in->offers[k].stock = (int)intake_ll(PQgetvalue(stock, r, 1));
-				in->offers[k].available = PQgetvalue(stock, r, 2)[0] == 't';
-			}
-	}
-	int pending = 0;
-	for (size_t i = 0; i < in->order.nitems; i++) {
-		struct intake_line *l = &in->lines[i];
-		if (l->done)
-			continue;
-		for (int r = 0; r < PQntuples(got) && !l->done; r++)
-			l->done = in->offers[l->offer].offer_id == intake_ll(PQgetvalue(got, r, 0));
-		pending += !l->done;
-	}
-	if (!pending)
-		return intake_finish(in);
+	for (int r = 0; r < PQntuples(stock); r++)
+		plan_set_stock(&in->plan, intake_ll(PQgetvalue(stock, r, 0)),
+		               (int)intake_ll(PQgetvalue(stock, r, 1)), PQgetvalue(stock, r, 2)[0] == 't');
+	for (int r = 0; r < PQntuples(got); r++)
+		plan_reserved(&in->plan, intake_ll(PQgetvalue(got, r, 0)));
 	/* A concurrent order took stock we planned on: plan those lines again
 	 * among what is left. */
-	if (++in->round >= INTAKE_MAX_ROUNDS) {
-		for (size_t i = 0; i < in->order.nitems; i++)
-			if (!in->lines[i].done)
-				in->lines[i] = (struct intake_line){ -1, ROUTE_OUT_OF_STOCK, 1 };
+	if (!plan_next_round(&in->plan))
 		return intake_finish(in);
-	}
-	if (intake_plan(in) < 0)
+	if (plan_route(&in->plan) < 0)
 		return intake_fail(in, 500, "internal_error", "routing failed", NULL);
 	intake_reserve(in);
 }
 
 static void intake_reserve(struct intake *in)
 {
-	size_t n = 0;
-	long long *ids = calloc(in->order.nitems + 1, sizeof *ids);
-	long long *qty = calloc(in->order.nitems + 1, sizeof *qty);
-	char *ids_text = NULL, *qty_text = NULL;
-	int ok = 0;
-	if (!ids || !qty)
-		goto cleanup;
-	/* One entry per offer: two lines on one offer reserve their sum. */
-	for (size_t i = 0; i < in->order.nitems; i++) {
-		const struct intake_line *l = &in->lines[i];
-		if (l->done)
-			continue;
-		long long id = in->offers[l->offer].offer_id;
-		size_t k = 0;
-		while (k < n && ids[k] != id)
-			k++;
-		if (k == n)
-			ids[n++] = id;
-		qty[k] += in->order.items[i].quantity;
-	}
-	ids_text = intake_int_array(ids, n);
-	qty_text = intake_int_array(qty, n);
-	if (!ids_text || !qty_text)
-		goto cleanup;
-	ok = 1;
+	char *ids, *qty;
+	int n = plan_reservations(&in->plan, &ids, &qty);
+	if (n < 0)
+		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
 	if (n > 0) {
-		const char *v[2] = { ids_text, qty_text };
+		const char *v[2] = { ids, qty };
 		db_batch_reset(in->batch);
 		in->i_write = db_batch_add(in->batch, "intake_reserve", NULL, 2, v);
 		in->i_lines = db_batch_add(in->batch, "intake_stock", NULL, 1, v);
 	}
-cleanup:
 	free(ids);
 	free(qty);
-	free(ids_text);
-	free(qty_text);
-	if (!ok)
-		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
 	if (n == 0)
 		return intake_finish(in);
 	intake_send(in, INTAKE_RESERVE, intake_on_reserve);
@@ -602,78 +466,22 @@ cleanup:
 
 /* ---- finish: lines, decisions, status, COMMIT ---- */
 
-/* 1/10000 units as decimal text. */
-static json_t *intake_money(long long v)
-{
-	char buf[32];
-	snprintf(buf, sizeof buf, "%lld.%04lld", v / 10000, v % 10000);
-	return json_string(buf);
-}
-
-static const char *intake_why_not(const struct route_offer *f, const char *country, int quantity)
-{
-	if (!f->supplier_active)
-		return "supplier_inactive";
-	if (!f->available)
-		return "unavailable";
-	enum route_reason r = route_offer_check(f, country, quantity);
-	return r == ROUTE_ROUTED ? NULL : route_reason_name(r);
-}
-
-/* Every offer of the line's SKU, as the engine saw it. */
-static json_t *intake_candidates_json(const struct intake *in, size_t line)
-{
-	const struct order_item *it = &in->order.items[line];
-	json_t *arr = json_array();
-	for (size_t k = 0; k < in->noffers; k++) {
-		const struct route_offer *f = &in->offers[k];
-		if (strcmp(f->sku, it->sku) != 0)
-			continue;
-		const char *why = intake_why_not(f, in->order.ship.country, it->quantity);
-		json_array_append_new(arr, json_pack("{s:I, s:s, s:o, s:i, s:i, s:i, s:b, s:o}",
-		        "offer_id", (json_int_t)f->offer_id, "supplier", f->supplier_code,
-		        "unit_cost", intake_money(f->unit_cost + f->shipping_cost),
-		        "lead_time_days", f->lead_time_days, "priority", f->supplier_priority,
-		        "stock", f->stock, "eligible", why == NULL,
-		        "why_not", why ? json_string(why) : json_null()));
-	}
-	return arr;
-}
-
 static void intake_finish(struct intake *in)
 {
 	const struct order *o = &in->order;
-	PGresult *cand = db_batch_result(in->cand, in->i_cand);
 	json_t *lines = json_array(), *decisions = json_array();
-	size_t routed = 0;
+	size_t routed = plan_routed(&in->plan);
 	for (size_t i = 0; i < o->nitems; i++) {
-		const struct intake_line *l = &in->lines[i];
 		const struct order_item *it = &o->items[i];
-		json_t *line = json_pack("{s:i, s:s, s:i, s:s}", "line", (int)i + 1, "sku", it->sku,
-		                         "quantity", it->quantity, "status", l->offer >= 0 ? "routed" : "unroutable");
-		json_t *dec = json_pack("{s:i, s:o}", "line", (int)i + 1, "candidates", intake_candidates_json(in, i));
+		json_t *line = plan_line_json(&in->plan, i);
+		json_object_set_new(line, "sku", json_string(it->sku));
+		json_object_set_new(line, "quantity", json_integer(it->quantity));
 		if (it->unit_price)
 			json_object_set_new(line, "unit_price", json_string(it->unit_price));
 		if (it->title)
 			json_object_set_new(line, "title", json_string(it->title));
-		if (l->offer >= 0) {
-			const struct route_offer *f = &in->offers[l->offer];
-			json_t *sid = json_string(PQgetvalue(cand, l->offer, 11));
-			json_t *oid = json_integer((json_int_t)f->offer_id);
-			json_object_set(line, "supplier_id", sid);
-			json_object_set(line, "offer_id", oid);
-			json_object_set_new(line, "reserved", json_integer(it->quantity));
-			json_object_set_new(line, "unit_cost", intake_money(f->unit_cost + f->shipping_cost));
-			json_object_set_new(dec, "supplier_id", sid);
-			json_object_set_new(dec, "offer_id", oid);
-			routed++;
-		} else {
-			json_object_set_new(line, "reason", json_string(route_reason_name(l->reason)));
-			json_object_set_new(dec, "reason", json_string(route_reason_name(l->reason)));
-			json_object_set_new(line, "reserved", json_integer(0));
-		}
 		json_array_append_new(lines, line);
-		json_array_append_new(decisions, dec);
+		json_array_append_new(decisions, plan_decision_json(&in->plan, i));
 	}
 	const char *status = routed == o->nitems ? "routed" : routed ? "partially_routed" : "needs_attention";
 	char *lines_text = json_dumps(lines, JSON_COMPACT);
@@ -687,7 +495,8 @@ static void intake_finish(struct intake *in)
 	}
 	const char *lv[3] = { in->store_id, in->order_id, lines_text };
 	const char *dv[6] = { in->store_id, in->order_id, dec_text, route_policy_name(in->policy),
-	                      in->search_exact ? "exact" : "greedy", in->consolidated ? "true" : "false" };
+	                      in->plan.search_exact ? "exact" : "greedy",
+	                      in->plan.consolidated ? "true" : "false" };
 	const char *sv[3] = { in->store_id, in->order_id, status };
 	db_batch_reset(in->batch);
 	db_batch_add(in->batch, "intake_lines_insert", NULL, 3, lv);
@@ -770,9 +579,6 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 	if (route_policy_parse(PQgetvalue(res, 0, 3), &in->policy) < 0)
 		in->policy = ROUTE_CHEAPEST;
 	in->split_tolerance_pct = (int)intake_ll(PQgetvalue(res, 0, 4));
-	in->lines = calloc(in->order.nitems, sizeof *in->lines);
-	if (!in->lines)
-		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
 	intake_begin(in);
 }
 
