@@ -7,6 +7,8 @@
 #include "callback/callback.h"
 #include "lifecycle/lifecycle.h"
 #include "log/log.h"
+#include "plan/plan.h"
+#include "route/route.h"
 #include "server/server.h"
 #include "sig/sig.h"
 
@@ -85,6 +87,38 @@ const struct db_stmt_def callback_stmts[] = {
 	  " WHERE o.store_id = $1 AND o.id = $2 AND st.callback_url IS NOT NULL AND k.due"
 	  " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1" },
 	{ "callback_notify", "SELECT pg_notify('dropship_outbox', '')" },
+	/* Re-routing after a rejection: the lines, where they go, and every
+	 * offer of their SKUs except from suppliers that already rejected this
+	 * order (same columns as intake's candidates; see plan.h). */
+	{ "callback_reroute_lines",
+	  "SELECT line_no, sku, quantity FROM order_lines WHERE request_id = $1::uuid ORDER BY line_no" },
+	{ "callback_reroute_context",
+	  "SELECT o.ship_country, st.policy, st.split_tolerance_pct FROM orders o"
+	  " JOIN stores st ON st.id = o.store_id WHERE o.store_id = $1 AND o.id = $2" },
+	{ "callback_reroute_candidates",
+	  "SELECT o.id, o.sku, s.code, s.priority, s.active, o.available,"
+	  "   (LEAST(o.cost, 1000000) * 10000)::bigint, (LEAST(o.shipping_cost, 1000000) * 10000)::bigint,"
+	  "   o.stock, o.lead_time_days, array_to_string(o.ships_to, ';'), s.id"
+	  " FROM offers o JOIN suppliers s ON s.id = o.supplier_id"
+	  " WHERE o.sku IN (SELECT sku FROM order_lines WHERE request_id = $1::uuid)"
+	  "   AND o.supplier_id NOT IN (SELECT supplier_id FROM fulfillment_requests"
+	  "     WHERE store_id = $2 AND order_id = $3 AND status = 'rejected')"
+	  " ORDER BY o.id LIMIT 4096" },
+	{ "callback_reroute_update",
+	  "UPDATE order_lines l SET status = e->>'status', reason = e->>'reason',"
+	  "   supplier_id = (e->>'supplier_id')::bigint, offer_id = (e->>'offer_id')::bigint,"
+	  "   reserved = (e->>'reserved')::int, unit_cost = (e->>'unit_cost')::numeric, request_id = NULL"
+	  " FROM jsonb_array_elements($3::jsonb) AS e"
+	  " WHERE l.store_id = $1 AND l.order_id = $2 AND l.line_no = (e->>'line')::int" },
+	{ "callback_reroute_decisions",
+	  "INSERT INTO routing_decisions (store_id, order_id, line_no, attempt, policy, supplier_id,"
+	  "   offer_id, reason, candidates, search, consolidated)"
+	  " SELECT $1, $2, (e->>'line')::int,"
+	  "   (SELECT coalesce(max(d.attempt), 0) + 1 FROM routing_decisions d"
+	  "     WHERE d.store_id = $1 AND d.order_id = $2 AND d.line_no = (e->>'line')::int),"
+	  "   $4, (e->>'supplier_id')::bigint, (e->>'offer_id')::bigint, e->>'reason', e->'candidates',"
+	  "   $5, $6::boolean"
+	  " FROM jsonb_array_elements($3::jsonb) AS e" },
 	{ NULL, NULL },
 };
 
@@ -93,6 +127,8 @@ enum callback_state {
 	CALLBACK_SUPPLIER,  /* supplier lookup in flight */
 	CALLBACK_LOCK,      /* BEGIN + request lock in flight */
 	CALLBACK_APPLY,     /* the event + COMMIT in flight */
+	CALLBACK_REROUTE,   /* rejection applied; lines and candidates being read */
+	CALLBACK_RESERVE,   /* a stock reservation round for the re-routed lines */
 	CALLBACK_ROLLBACK,  /* ROLLBACK before a no-change answer */
 };
 
@@ -109,6 +145,11 @@ struct callback {
 	char webhook_id[256];
 	struct lifecycle_callback cb;
 	enum lifecycle_state from, to;
+	char store_id[24], order_id[24];
+	/* re-routing: cand keeps the lines and candidates the plan points into */
+	struct db_batch *cand;
+	struct plan plan;
+	int i_status;      /* order status statement in the final flight */
 	/* the answer once the transaction is over */
 	int status;
 	json_t *answer;
@@ -119,6 +160,8 @@ static void callback_free(struct callback *c)
 	if (c->conn)
 		db_conn_release(c->conn);
 	db_batch_free(c->batch);
+	db_batch_free(c->cand);
+	plan_free(&c->plan);
 	lifecycle_callback_free(&c->cb);
 	json_decref(c->answer);
 	free(c->body);
@@ -170,13 +213,16 @@ static void callback_rollback_and_answer(struct callback *c)
 	db_conn_send(c->conn, c->batch, callback_on_rollback, c);
 }
 
+static void callback_on_reroute_read(struct db_conn *conn, struct db_batch *batch, void *arg);
+static void callback_commit(struct callback *c, const char *lines_json, const char *decisions_json);
+
 static void callback_on_apply(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
 	struct callback *c = arg;
 	if (!db_batch_ok(c->batch))
 		return callback_db_fail(c, "apply");
-	PGresult *st = db_batch_result(c->batch, 1);
+	PGresult *st = db_batch_result(c->batch, c->i_status);
 	log_info("callback applied", "request_id=%s supplier=%s fulfillment=%s from=%s to=%s order_status=%s",
 	         c->ctx->request_id, c->ctx->store, c->cb.request_id, lifecycle_state_name(c->from),
 	         lifecycle_state_name(c->to), PQntuples(st) ? PQgetvalue(st, 0, 0) : "?");
@@ -185,6 +231,131 @@ static void callback_on_apply(struct db_conn *conn, struct db_batch *batch, void
 	                      "status", lifecycle_state_name(c->to),
 	                      "order_status", PQntuples(st) ? PQgetvalue(st, 0, 0) : "", "duplicate", 0);
 	callback_answer(c);
+}
+
+/* The last flight: (re-routed lines), the order's status, store
+ * notifications, NOTIFY, COMMIT. lines_json is NULL without re-routing. */
+static void callback_commit(struct callback *c, const char *lines_json, const char *decisions_json)
+{
+	struct db_batch *b = c->batch;
+	/* Without re-routing the apply statement is already in this batch. */
+	if (c->state == CALLBACK_REROUTE || c->state == CALLBACK_RESERVE)
+		db_batch_reset(b);
+	const char *ids[2] = { c->store_id, c->order_id };
+	if (lines_json) {
+		const char *uv[3] = { c->store_id, c->order_id, lines_json };
+		const char *dv[6] = { c->store_id, c->order_id, decisions_json, route_policy_name(c->plan.policy),
+		                      c->plan.search_exact ? "exact" : "greedy",
+		                      c->plan.consolidated ? "true" : "false" };
+		db_batch_add(b, "callback_reroute_update", NULL, 3, uv);
+		db_batch_add(b, "callback_reroute_decisions", NULL, 6, dv);
+		db_batch_add(b, "intake_requests_insert", NULL, 2, ids);
+	}
+	/* needs_attention when a rejection leaves a line without a supplier */
+	int stranded = c->to == LIFECYCLE_REJECTED && (!lines_json || plan_routed(&c->plan) < c->plan.nlines);
+	const char *sv[3] = { c->store_id, c->order_id, stranded ? "true" : "false" };
+	const char *nv[4] = { c->store_id, c->order_id, c->cb.request_id, lifecycle_state_name(c->to) };
+	c->i_status = db_batch_add(b, "callback_order_status", NULL, 3, sv);
+	db_batch_add(b, "callback_notify_store", NULL, 4, nv);
+	db_batch_add(b, "callback_notify", NULL, 0, NULL);
+	db_batch_add(b, NULL, "COMMIT", 0, NULL);
+	c->state = CALLBACK_APPLY;
+	db_conn_send(c->conn, b, callback_on_apply, c);
+}
+
+static void callback_reroute_finish(struct callback *c)
+{
+	json_t *lines = json_array(), *decisions = json_array();
+	for (size_t i = 0; i < c->plan.nlines; i++) {
+		json_array_append_new(lines, plan_line_json(&c->plan, i));
+		json_array_append_new(decisions, plan_decision_json(&c->plan, i));
+	}
+	char *lt = json_dumps(lines, JSON_COMPACT), *dt = json_dumps(decisions, JSON_COMPACT);
+	json_decref(lines);
+	json_decref(decisions);
+	if (!lt || !dt) {
+		free(lt);
+		free(dt);
+		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
+	}
+	log_info("lines re-routed", "request_id=%s fulfillment=%s lines=%zu routed=%zu", c->ctx->request_id,
+	         c->cb.request_id, c->plan.nlines, plan_routed(&c->plan));
+	callback_commit(c, lt, dt);
+	free(lt);
+	free(dt);
+}
+
+static void callback_reserve(struct callback *c);
+
+static void callback_on_reserve(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct callback *c = arg;
+	if (!db_batch_ok(c->batch))
+		return callback_db_fail(c, "reserve");
+	PGresult *got = db_batch_result(c->batch, 0), *stock = db_batch_result(c->batch, 1);
+	for (int r = 0; r < PQntuples(stock); r++)
+		plan_set_stock(&c->plan, strtoll(PQgetvalue(stock, r, 0), NULL, 10),
+		               (int)strtol(PQgetvalue(stock, r, 1), NULL, 10), PQgetvalue(stock, r, 2)[0] == 't');
+	for (int r = 0; r < PQntuples(got); r++)
+		plan_reserved(&c->plan, strtoll(PQgetvalue(got, r, 0), NULL, 10));
+	if (!plan_next_round(&c->plan))
+		return callback_reroute_finish(c);
+	if (plan_route(&c->plan) < 0)
+		return callback_fail(c, 500, "internal_error", "routing failed", NULL);
+	callback_reserve(c);
+}
+
+/* Reserves stock for the re-routed lines (intake's statements). */
+static void callback_reserve(struct callback *c)
+{
+	char *ids, *qty;
+	int n = plan_reservations(&c->plan, &ids, &qty);
+	if (n < 0)
+		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
+	if (n > 0) {
+		const char *v[2] = { ids, qty };
+		db_batch_reset(c->batch);
+		db_batch_add(c->batch, "intake_reserve", NULL, 2, v);
+		db_batch_add(c->batch, "intake_stock", NULL, 1, v);
+	}
+	free(ids);
+	free(qty);
+	if (n == 0)
+		return callback_reroute_finish(c);
+	c->state = CALLBACK_RESERVE;
+	db_conn_send(c->conn, c->batch, callback_on_reserve, c);
+}
+
+static void callback_on_reroute_read(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct callback *c = arg;
+	if (!db_batch_ok(c->batch))
+		return callback_db_fail(c, "reroute");
+	/* Keep this flight: the plan's strings point into its results. */
+	c->cand = c->batch;
+	c->batch = db_batch_new();
+	if (!c->batch)
+		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
+	PGresult *lines = db_batch_result(c->cand, 1), *ctx = db_batch_result(c->cand, 2);
+	PGresult *cand = db_batch_result(c->cand, 3);
+	enum route_policy policy = ROUTE_CHEAPEST;
+	if (PQntuples(ctx) == 0)
+		return callback_fail(c, 500, "internal_error", "order not found", NULL);
+	route_policy_parse(PQgetvalue(ctx, 0, 1), &policy);
+	if (plan_init(&c->plan, (size_t)PQntuples(lines), cand, PQgetvalue(ctx, 0, 0), policy,
+	              (int)strtol(PQgetvalue(ctx, 0, 2), NULL, 10)) < 0)
+		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
+	for (int i = 0; i < PQntuples(lines); i++) {
+		struct plan_line *l = &c->plan.lines[i];
+		l->line_no = (int)strtol(PQgetvalue(lines, i, 0), NULL, 10);
+		l->sku = PQgetvalue(lines, i, 1);
+		l->quantity = (int)strtol(PQgetvalue(lines, i, 2), NULL, 10);
+	}
+	if (plan_route(&c->plan) < 0)
+		return callback_fail(c, 500, "internal_error", "routing failed", NULL);
+	callback_reserve(c);
 }
 
 static void callback_on_lock(struct db_conn *conn, struct db_batch *batch, void *arg)
@@ -224,27 +395,34 @@ static void callback_on_lock(struct db_conn *conn, struct db_batch *batch, void 
 		return callback_rollback_and_answer(c);
 	}
 
-	const char *store_id = PQgetvalue(r, 0, 2), *order_id = PQgetvalue(r, 0, 3);
+	snprintf(c->store_id, sizeof c->store_id, "%s", PQgetvalue(r, 0, 2));
+	snprintf(c->order_id, sizeof c->order_id, "%s", PQgetvalue(r, 0, 3));
+	const char *store_id = c->store_id, *order_id = c->order_id;
 	const char *from = lifecycle_state_name(c->from), *to = lifecycle_state_name(c->to);
 	const char *type = lifecycle_event_name(c->cb.event);
 	const char *av[12] = { c->cb.request_id, c->supplier_id, c->webhook_id, type, from, to,
 	                       c->cb.occurred_at, c->body, c->cb.carrier, c->cb.tracking_number,
 	                       c->cb.tracking_url, c->cb.reason };
-	const char *sv[3] = { store_id, order_id, c->to == LIFECYCLE_REJECTED ? "true" : "false" };
-	const char *nv[4] = { store_id, order_id, c->cb.request_id, to };
 	/* The parameters are copied by db_batch_add, so the lock result may go. */
 	struct db_batch *b = db_batch_new();
 	if (!b)
 		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
 	db_batch_add(b, "callback_apply", NULL, 12, av);
-	db_batch_add(b, "callback_order_status", NULL, 3, sv);
-	db_batch_add(b, "callback_notify_store", NULL, 4, nv);
-	db_batch_add(b, "callback_notify", NULL, 0, NULL);
-	db_batch_add(b, NULL, "COMMIT", 0, NULL);
 	db_batch_free(c->batch);
 	c->batch = b;
-	c->state = CALLBACK_APPLY;
-	db_conn_send(c->conn, c->batch, callback_on_apply, c);
+	if (c->to == LIFECYCLE_REJECTED) {
+		/* Route the lines again, in this transaction, among the suppliers left. */
+		const char *lv[1] = { c->cb.request_id };
+		const char *ov[2] = { store_id, order_id };
+		const char *cv[3] = { c->cb.request_id, store_id, order_id };
+		db_batch_add(b, "callback_reroute_lines", NULL, 1, lv);
+		db_batch_add(b, "callback_reroute_context", NULL, 2, ov);
+		db_batch_add(b, "callback_reroute_candidates", NULL, 3, cv);
+		c->state = CALLBACK_REROUTE;
+		db_conn_send(c->conn, c->batch, callback_on_reroute_read, c);
+		return;
+	}
+	callback_commit(c, NULL, NULL);
 }
 
 static size_t callback_split_secrets(char *joined, const char **out, size_t cap)

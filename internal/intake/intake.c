@@ -72,17 +72,18 @@ const struct db_stmt_def intake_stmts[] = {
 	  " SELECT $1, $2, (e->>'line')::int, $4, (e->>'supplier_id')::bigint,"
 	  "   (e->>'offer_id')::bigint, e->>'reason', e->'candidates', $5, $6::boolean"
 	  " FROM jsonb_array_elements($3::jsonb) AS e" },
-	/* One fulfillment request per supplier of the order, and its outbox
-	 * message, in the intake transaction: nothing is sent that was not
-	 * committed, and nothing committed is forgotten. */
+	/* One fulfillment request per supplier for the routed lines that have
+	 * none yet, and its outbox message, in the same transaction: nothing is
+	 * sent that was not committed, and nothing committed is forgotten.
+	 * Re-routing after a rejection uses it too. */
 	{ "intake_requests_insert",
 	  "WITH g AS (SELECT DISTINCT supplier_id FROM order_lines"
-	  "   WHERE store_id = $1 AND order_id = $2 AND status = 'routed'),"
+	  "   WHERE store_id = $1 AND order_id = $2 AND status = 'routed' AND request_id IS NULL),"
 	  " r AS (INSERT INTO fulfillment_requests (store_id, order_id, supplier_id)"
 	  "   SELECT $1, $2, supplier_id FROM g RETURNING id, supplier_id),"
 	  " u AS (UPDATE order_lines l SET request_id = r.id FROM r"
 	  "   WHERE l.store_id = $1 AND l.order_id = $2 AND l.supplier_id = r.supplier_id"
-	  "     AND l.status = 'routed'),"
+	  "     AND l.status = 'routed' AND l.request_id IS NULL),"
 	  " m AS (INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
 	  "   SELECT 'fulfillment.requested', r.id, r.supplier_id, $1, r.id::text,"
 	  "     jsonb_build_object('type', 'fulfillment.requested', 'request_id', r.id,"
@@ -94,7 +95,7 @@ const struct db_stmt_def intake_stmts[] = {
 	  "                   'supplier_sku', f.supplier_sku, 'quantity', l.quantity) ORDER BY l.line_no)"
 	  "                 FROM order_lines l JOIN offers f ON f.id = l.offer_id"
 	  "                 WHERE l.store_id = $1 AND l.order_id = $2 AND l.supplier_id = r.supplier_id"
-	  "                   AND l.status = 'routed'),"
+	  "                   AND l.status = 'routed' AND l.request_id IS NULL),"
 	  "       'created_at', now())"
 	  "   FROM r JOIN orders o ON o.store_id = $1 AND o.id = $2 JOIN stores st ON st.id = $1"
 	  "   RETURNING 1)"

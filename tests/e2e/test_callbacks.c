@@ -373,6 +373,49 @@ static void test_missed_deadline(void)
 	free(oid);
 }
 
+/* A rejection re-routes the lines to the next supplier in the same
+ * transaction; when none is left the order needs attention. */
+static void test_rejection_reroutes(void)
+{
+	CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+	        "INSERT INTO offers (supplier_id, sku, supplier_sku, cost, stock, lead_time_days)"
+	        " SELECT id, 'SKU-multi', 'M', CASE code WHEN 'acme' THEN 1 ELSE 2 END, 10, 1"
+	        " FROM suppliers WHERE code IN ('acme', 'bolt')", 0, NULL), 0);
+	char *oid = order("CB-7", "SKU-multi", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
+	char *ra = request_of(oid, "acme");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ra);
+	char *b = event_body("rejected", ra, "\"reason\":\"out_of_stock\"");
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, b, NULL, 0), 200);
+	free(b);
+	const char *v[] = { oid };
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM order_lines l JOIN suppliers s ON s.id = l.supplier_id"
+	                                 " WHERE l.order_id = $1 AND s.code = 'bolt' AND l.status = 'routed'"
+	                                 " AND l.reserved = 2 AND l.request_id IS NOT NULL", 1, v), 1);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM routing_decisions WHERE order_id = $1 AND attempt = 2",
+	                             1, v), 1);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT stock FROM offers o JOIN suppliers s ON s.id = o.supplier_id"
+	                                 " WHERE s.code = 'acme' AND o.sku = 'SKU-multi' AND NOT o.available", 0, NULL), 10);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT stock FROM offers o JOIN suppliers s ON s.id = o.supplier_id"
+	                                 " WHERE s.code = 'bolt' AND o.sku = 'SKU-multi'", 0, NULL), 8);
+	char *st = order_status(oid);
+	CU_ASSERT_STRING_EQUAL(st ? st : "", "routed");
+	free(st);
+	/* The new request is forwarded; when bolt rejects too, nobody is left. */
+	char *rb = request_of(oid, "bolt");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rb);
+	b = event_body("rejected", rb, "\"reason\":\"cannot_ship\"");
+	CU_ASSERT_EQUAL(callback("bolt", OTHER_SECRET, NULL, b, NULL, 0), 200);
+	free(b);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM order_lines WHERE order_id = $1"
+	                                 " AND status = 'unroutable' AND reserved = 0 AND supplier_id IS NULL", 1, v), 1);
+	st = order_status(oid);
+	CU_ASSERT_STRING_EQUAL(st ? st : "", "needs_attention");
+	free(st);
+	testdb_exec(db, "UPDATE offers SET available = true", 0, NULL);
+	free(ra); free(rb); free(oid);
+}
+
 int main(void)
 {
 	static const struct harness_test tests[] = {
@@ -381,6 +424,7 @@ int main(void)
 		{ "a rejection gives the stock back and the order needs attention", test_rejection_releases_stock },
 		{ "wrong supplier, bad signature, unknown request or type are refused", test_refusals },
 		{ "a cancellation reaches the supplier and frees the stock", test_cancellation_reaches_supplier },
+		{ "a rejection re-routes to the next supplier, then needs attention", test_rejection_reroutes },
 		{ "a missed accept deadline counts as a rejection, with no human step", test_missed_deadline },
 		{ NULL, NULL },
 	};
