@@ -20,7 +20,9 @@ const struct db_stmt_def callback_stmts[] = {
 	/* The request, locked for the decision; and whether this delivery was seen. */
 	{ "callback_lock",
 	  "SELECT r.status, r.supplier_id, r.store_id, r.order_id,"
-	  "   EXISTS (SELECT 1 FROM request_events e WHERE e.supplier_id = $2 AND e.webhook_id = $3)"
+	  "   EXISTS (SELECT 1 FROM request_events e WHERE e.supplier_id = $2 AND e.webhook_id = $3),"
+	  "   (SELECT coalesce(string_agg(line_no::text, ',' ORDER BY line_no), '') FROM order_lines"
+	  "     WHERE request_id = $1::uuid AND status = 'routed')"
 	  " FROM fulfillment_requests r WHERE r.id = $1::uuid FOR UPDATE" },
 	/* The event: request state and tracking, the audit row, the lines, and
 	 * for a rejection or cancellation the reserved stock given back (offers
@@ -35,9 +37,18 @@ const struct db_stmt_def callback_stmts[] = {
 	  "   VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::timestamptz, $8::jsonb)),"
 	  " l AS MATERIALIZED (SELECT store_id, order_id, line_no, offer_id, reserved FROM order_lines"
 	  "   WHERE request_id = $1::uuid AND status IN ('routed', 'shipped') FOR UPDATE),"
+	  /* a shipment covers the lines it lists ($13), or all not shipped yet */
 	  " lu AS (UPDATE order_lines x SET"
-	  "     status = CASE $6 WHEN 'shipped' THEN 'shipped' WHEN 'delivered' THEN 'delivered'"
-	  "       WHEN 'rejected' THEN 'unroutable' WHEN 'cancelled' THEN 'cancelled' ELSE x.status END,"
+	  "     status = CASE WHEN $4 = 'fulfillment.shipped'"
+	  "         THEN CASE WHEN CASE WHEN $13::int[] IS NULL THEN x.status = 'routed' ELSE x.line_no = ANY ($13::int[]) END THEN 'shipped' ELSE x.status END"
+	  "       WHEN $6 = 'delivered' THEN 'delivered' WHEN $6 = 'rejected' THEN 'unroutable'"
+	  "       WHEN $6 = 'cancelled' THEN 'cancelled' ELSE x.status END,"
+	  "     carrier = CASE WHEN $4 = 'fulfillment.shipped' AND (CASE WHEN $13::int[] IS NULL THEN x.status = 'routed' ELSE x.line_no = ANY ($13::int[]) END)"
+	  "       THEN $9 ELSE x.carrier END,"
+	  "     tracking_number = CASE WHEN $4 = 'fulfillment.shipped' AND (CASE WHEN $13::int[] IS NULL THEN x.status = 'routed' ELSE x.line_no = ANY ($13::int[]) END)"
+	  "       THEN $10 ELSE x.tracking_number END,"
+	  "     tracking_url = CASE WHEN $4 = 'fulfillment.shipped' AND (CASE WHEN $13::int[] IS NULL THEN x.status = 'routed' ELSE x.line_no = ANY ($13::int[]) END)"
+	  "       THEN $11 ELSE x.tracking_url END,"
 	  "     reason = CASE WHEN $6 = 'rejected' THEN 'rejected' ELSE x.reason END,"
 	  "     reserved = CASE WHEN $6 IN ('rejected', 'cancelled') THEN 0 ELSE x.reserved END"
 	  "   FROM l WHERE x.store_id = l.store_id AND x.order_id = l.order_id AND x.line_no = l.line_no),"
@@ -74,13 +85,14 @@ const struct db_stmt_def callback_stmts[] = {
 	  "   'tracking', CASE WHEN k.kind = 'order.shipped' THEN jsonb_build_object('carrier', r.carrier,"
 	  "     'number', r.tracking_number, 'url', r.tracking_url) END,"
 	  "   'lines', (SELECT jsonb_agg(jsonb_build_object('line', l.line_no, 'sku', l.sku,"
-	  "       'quantity', l.quantity, 'status', l.status) ORDER BY l.line_no)"
+	  "       'quantity', l.quantity, 'status', l.status, 'carrier', l.carrier,"
+	  "       'tracking_number', l.tracking_number, 'tracking_url', l.tracking_url) ORDER BY l.line_no)"
 	  "     FROM order_lines l WHERE l.store_id = $1 AND l.order_id = $2"
 	  "       AND (k.kind <> 'order.shipped' OR l.request_id = r.id)),"
 	  "   'created_at', now())"
 	  " FROM orders o JOIN stores st ON st.id = o.store_id"
 	  "   JOIN fulfillment_requests r ON r.id = $3::uuid,"
-	  "   LATERAL (VALUES ('order.shipped', r.id::text || '.shipped', $4 = 'shipped'),"
+	  "   LATERAL (VALUES ('order.shipped', r.id::text || '.shipped.' || $5, $4 = 'shipped'),"
 	  "     ('order.delivered', 'order-' || o.id || '.delivered', o.status = 'delivered'),"
 	  "     ('order.needs_attention', 'order-' || o.id || '.needs_attention',"
 	  "       o.status = 'needs_attention')) AS k(kind, key, due)"
@@ -254,9 +266,12 @@ static void callback_commit(struct callback *c, const char *lines_json, const ch
 	/* needs_attention when a rejection leaves a line without a supplier */
 	int stranded = c->to == LIFECYCLE_REJECTED && (!lines_json || plan_routed(&c->plan) < c->plan.nlines);
 	const char *sv[3] = { c->store_id, c->order_id, stranded ? "true" : "false" };
-	const char *nv[4] = { c->store_id, c->order_id, c->cb.request_id, lifecycle_state_name(c->to) };
+	/* every shipment, partial or not, is told to the store */
+	const char *nv[5] = { c->store_id, c->order_id, c->cb.request_id,
+	                      c->cb.event == LIFECYCLE_EV_SHIPPED ? "shipped" : lifecycle_state_name(c->to),
+	                      c->webhook_id };
 	c->i_status = db_batch_add(b, "callback_order_status", NULL, 3, sv);
-	db_batch_add(b, "callback_notify_store", NULL, 4, nv);
+	db_batch_add(b, "callback_notify_store", NULL, 5, nv);
 	db_batch_add(b, "callback_notify", NULL, 0, NULL);
 	db_batch_add(b, NULL, "COMMIT", 0, NULL);
 	c->state = CALLBACK_APPLY;
@@ -395,19 +410,60 @@ static void callback_on_lock(struct db_conn *conn, struct db_batch *batch, void 
 		return callback_rollback_and_answer(c);
 	}
 
+	/* A shipment listing items: each must be an unshipped line of this
+	 * request; the request is shipped once none is left. */
+	char items_text[4096] = "";
+	if (c->cb.items) {
+		const char *open_lines = PQgetvalue(r, 0, 5);
+		size_t left = 0, w = 0;
+		for (const char *p = open_lines; *p;) {
+			int line = (int)strtol(p, NULL, 10);
+			int listed = 0;
+			for (size_t i = 0; i < c->cb.nitems; i++)
+				listed |= c->cb.items[i] == line;
+			left += !listed;
+			p += strcspn(p, ",");
+			p += *p == ',';
+		}
+		for (size_t i = 0; i < c->cb.nitems; i++) {
+			char want[16];
+			snprintf(want, sizeof want, "%d", c->cb.items[i]);
+			int found = 0;
+			for (const char *p = open_lines; *p && !found;) {
+				size_t n = strcspn(p, ",");
+				found = n == strlen(want) && strncmp(p, want, n) == 0;
+				p += n;
+				p += *p == ',';
+			}
+			if (!found) {
+				char field[48];
+				snprintf(field, sizeof field, "items[%zu].line", i);
+				c->status = 422;
+				c->answer = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_field", "message",
+				                      "is not an unshipped line of this request", "field", field);
+				return callback_rollback_and_answer(c);
+			}
+			w += (size_t)snprintf(items_text + w, sizeof items_text - w, "%s%s", i ? "," : "{", want);
+			if (w >= sizeof items_text - 8)
+				break;
+		}
+		snprintf(items_text + w, sizeof items_text - w, "}");
+		if (left > 0)
+			c->to = LIFECYCLE_ACCEPTED; /* more parcels to come */
+	}
 	snprintf(c->store_id, sizeof c->store_id, "%s", PQgetvalue(r, 0, 2));
 	snprintf(c->order_id, sizeof c->order_id, "%s", PQgetvalue(r, 0, 3));
 	const char *store_id = c->store_id, *order_id = c->order_id;
 	const char *from = lifecycle_state_name(c->from), *to = lifecycle_state_name(c->to);
 	const char *type = lifecycle_event_name(c->cb.event);
-	const char *av[12] = { c->cb.request_id, c->supplier_id, c->webhook_id, type, from, to,
+	const char *av[13] = { c->cb.request_id, c->supplier_id, c->webhook_id, type, from, to,
 	                       c->cb.occurred_at, c->body, c->cb.carrier, c->cb.tracking_number,
-	                       c->cb.tracking_url, c->cb.reason };
+	                       c->cb.tracking_url, c->cb.reason, c->cb.items ? items_text : NULL };
 	/* The parameters are copied by db_batch_add, so the lock result may go. */
 	struct db_batch *b = db_batch_new();
 	if (!b)
 		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
-	db_batch_add(b, "callback_apply", NULL, 12, av);
+	db_batch_add(b, "callback_apply", NULL, 13, av);
 	db_batch_free(c->batch);
 	c->batch = b;
 	if (c->to == LIFECYCLE_REJECTED) {

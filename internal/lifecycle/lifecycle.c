@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -172,6 +173,31 @@ int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_call
 	     lifecycle_text(tracking, "number", "tracking.number", 128, &cb->tracking_number, err) < 0 ||
 	     lifecycle_text(tracking, "url", "tracking.url", 2048, &cb->tracking_url, err) < 0))
 		goto fail;
+	json_t *items = json_object_get(root, "items");
+	if (items && !json_is_null(items)) {
+		if (cb->event != LIFECYCLE_EV_SHIPPED || !json_is_array(items) || json_array_size(items) == 0 ||
+		    json_array_size(items) > 500) {
+			lifecycle_fail(err, "invalid_field", "items",
+			               "must be a non-empty array of {\"line\": N}, with fulfillment.shipped only");
+			goto fail;
+		}
+		cb->nitems = json_array_size(items);
+		cb->items = calloc(cb->nitems, sizeof *cb->items);
+		if (!cb->items) {
+			lifecycle_fail(err, "internal_error", "", "out of memory");
+			goto fail;
+		}
+		for (size_t i = 0; i < cb->nitems; i++) {
+			json_t *line = json_object_get(json_array_get(items, i), "line");
+			if (!json_is_integer(line) || json_integer_value(line) < 1 || json_integer_value(line) > 500) {
+				char field[48];
+				snprintf(field, sizeof field, "items[%zu].line", i);
+				lifecycle_fail(err, "invalid_field", field, "must be an order line number");
+				goto fail;
+			}
+			cb->items[i] = (int)json_integer_value(line);
+		}
+	}
 	if (cb->event == LIFECYCLE_EV_SHIPPED) {
 		if (!cb->carrier || !*cb->carrier) {
 			lifecycle_fail(err, "invalid_field", "tracking.carrier", "is required for fulfillment.shipped");
@@ -186,6 +212,7 @@ int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_call
 	return 0;
 fail:
 	json_decref(root);
+	free(cb->items);
 	memset(cb, 0, sizeof *cb);
 	return -1;
 }
@@ -193,5 +220,6 @@ fail:
 void lifecycle_callback_free(struct lifecycle_callback *cb)
 {
 	json_decref(cb->root);
+	free(cb->items);
 	memset(cb, 0, sizeof *cb);
 }

@@ -75,6 +75,8 @@ struct lifecycle_callback {
 	const char *tracking_number; /* shipped: required */
 	const char *tracking_url;    /* optional */
 	const char *reason;          /* rejected: e.g. out_of_stock, cannot_ship, free text; else NULL */
+	int *items;                  /* shipped: line numbers of a partial shipment; NULL = every line */
+	size_t nitems;
 	json_t *root;
 	char request_id_buf[37];
 };

@@ -416,6 +416,47 @@ static void test_rejection_reroutes(void)
 	free(ra); free(rb); free(oid);
 }
 
+/* A request shipped in two parcels: the first lists its line, the order is
+ * partially shipped and the request stays accepted; the second ships the rest. */
+static void test_partial_shipment(void)
+{
+	char *oid = order("CB-8", "SKU-acme", "SKU-acme");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
+	char *rid = request_of(oid, "acme");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rid);
+	char *b = event_body("accepted", rid, NULL);
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, b, NULL, 0), 200);
+	free(b);
+	char code[64];
+	b = event_body("shipped", rid, TRACKING ",\"items\":[{\"line\":7}]");
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, b, code, sizeof code), 422);
+	free(b);
+	b = event_body("shipped", rid, TRACKING ",\"items\":[{\"line\":2}]");
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, b, code, sizeof code), 200);
+	CU_ASSERT_STRING_EQUAL(code, "accepted");
+	free(b);
+	char *st = order_status(oid);
+	CU_ASSERT_STRING_EQUAL(st ? st : "", "partially_shipped");
+	free(st);
+	const char *v[] = { oid };
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM order_lines WHERE order_id = $1 AND line_no = 2"
+	                                 " AND status = 'shipped' AND tracking_number = '1Z999'", 1, v), 1);
+	b = event_body("shipped", rid, "\"tracking\":{\"carrier\":\"DHL\",\"number\":\"JD01\"}");
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, b, code, sizeof code), 200);
+	CU_ASSERT_STRING_EQUAL(code, "shipped");
+	free(b);
+	st = order_status(oid);
+	CU_ASSERT_STRING_EQUAL(st ? st : "", "shipped");
+	free(st);
+	/* Each parcel keeps its own tracking; the store hears of both. */
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM order_lines WHERE order_id = $1 AND"
+	                                 " ((line_no = 1 AND tracking_number = 'JD01') OR"
+	                                 "  (line_no = 2 AND tracking_number = '1Z999'))", 1, v), 2);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox WHERE kind = 'order.shipped'"
+	                                 " AND payload->>'order_id' = $1", 1, v), 2);
+	free(rid); free(oid);
+}
+
 int main(void)
 {
 	static const struct harness_test tests[] = {
@@ -425,6 +466,7 @@ int main(void)
 		{ "wrong supplier, bad signature, unknown request or type are refused", test_refusals },
 		{ "a cancellation reaches the supplier and frees the stock", test_cancellation_reaches_supplier },
 		{ "a rejection re-routes to the next supplier, then needs attention", test_rejection_reroutes },
+		{ "a request shipped in two parcels", test_partial_shipment },
 		{ "a missed accept deadline counts as a rejection, with no human step", test_missed_deadline },
 		{ NULL, NULL },
 	};
