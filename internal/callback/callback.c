@@ -99,6 +99,12 @@ const struct db_stmt_def callback_stmts[] = {
 	  " WHERE o.store_id = $1 AND o.id = $2 AND st.callback_url IS NOT NULL AND k.due"
 	  " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1" },
 	{ "callback_notify", "SELECT pg_notify('dropship_outbox', '')" },
+	{ "callback_timeout_cancel",
+	  "INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
+	  " SELECT 'fulfillment.cancel_requested', r.id, r.supplier_id, r.store_id, r.id::text || '.cancel',"
+	  "   jsonb_build_object('type', 'fulfillment.cancel_requested', 'request_id', r.id,"
+	  "     'order_id', r.order_id::text, 'reason', 'timeout', 'created_at', now())"
+	  " FROM fulfillment_requests r WHERE r.id = $1::uuid ON CONFLICT (idempotency_key) DO NOTHING" },
 	/* Re-routing after a rejection: the lines, where they go, and every
 	 * offer of their SKUs except from suppliers that already rejected this
 	 * order (same columns as intake's candidates; see plan.h). */
@@ -158,6 +164,11 @@ struct callback {
 	struct lifecycle_callback cb;
 	enum lifecycle_state from, to;
 	char store_id[24], order_id[24];
+	char log_id[40], log_supplier[72];  /* for log lines: request id / supplier */
+	/* a deadline (no HTTP request): called when done instead of replying */
+	void (*done)(void *arg);
+	void *done_arg;
+	struct db_pool *pool;
 	/* re-routing: cand keeps the lines and candidates the plan points into */
 	struct db_batch *cand;
 	struct plan plan;
@@ -167,8 +178,12 @@ struct callback {
 	json_t *answer;
 };
 
+static void callback_begin(struct callback *c);
+
 static void callback_free(struct callback *c)
 {
+	void (*done)(void *) = c->done;
+	void *done_arg = c->done_arg;
 	if (c->conn)
 		db_conn_release(c->conn);
 	db_batch_free(c->batch);
@@ -178,12 +193,17 @@ static void callback_free(struct callback *c)
 	json_decref(c->answer);
 	free(c->body);
 	free(c);
+	if (done)
+		done(done_arg);
 }
 
 static void callback_fail(struct callback *c, int status, const char *code, const char *message,
                           const char *field)
 {
-	http_reply_error(c->ctx, status, code, message, field);
+	if (c->ctx)
+		http_reply_error(c->ctx, status, code, message, field);
+	else
+		log_warn("deadline not applied", "fulfillment=%s status=%d code=%s", c->cb.request_id, status, code);
 	callback_free(c);
 }
 
@@ -191,9 +211,9 @@ static void callback_db_fail(struct callback *c, const char *step)
 {
 	char q[300];
 	log_warn("callback database error", "request_id=%s supplier=%s step=%s sqlstate=%s error=%s",
-	         c->ctx->request_id, c->ctx->store, step, db_batch_sqlstate(c->batch),
+	         c->log_id, c->log_supplier, step, db_batch_sqlstate(c->batch),
 	         log_quote(q, sizeof q, db_batch_error(c->batch)));
-	if (db_batch_conn_failed(c->batch)) {
+	if (c->ctx && db_batch_conn_failed(c->batch)) {
 		atomic_fetch_add(&c->ctx->worker->metrics.db_unavailable, 1);
 		http_reply_unavailable(c->ctx, 1);
 		return callback_free(c);
@@ -206,7 +226,8 @@ static void callback_answer(struct callback *c)
 {
 	db_conn_release(c->conn);
 	c->conn = NULL;
-	http_reply_json(c->ctx, c->status, c->answer);
+	if (c->ctx)
+		http_reply_json(c->ctx, c->status, c->answer);
 	callback_free(c);
 }
 
@@ -236,7 +257,7 @@ static void callback_on_apply(struct db_conn *conn, struct db_batch *batch, void
 		return callback_db_fail(c, "apply");
 	PGresult *st = db_batch_result(c->batch, c->i_status);
 	log_info("callback applied", "request_id=%s supplier=%s fulfillment=%s from=%s to=%s order_status=%s",
-	         c->ctx->request_id, c->ctx->store, c->cb.request_id, lifecycle_state_name(c->from),
+	         c->log_id, c->log_supplier, c->cb.request_id, lifecycle_state_name(c->from),
 	         lifecycle_state_name(c->to), PQntuples(st) ? PQgetvalue(st, 0, 0) : "?");
 	c->status = 200;
 	c->answer = json_pack("{s:s, s:s, s:s, s:b}", "request_id", c->cb.request_id,
@@ -270,6 +291,11 @@ static void callback_commit(struct callback *c, const char *lines_json, const ch
 	const char *nv[5] = { c->store_id, c->order_id, c->cb.request_id,
 	                      c->cb.event == LIFECYCLE_EV_SHIPPED ? "shipped" : lifecycle_state_name(c->to),
 	                      c->webhook_id };
+	if (!c->ctx) {
+		/* The supplier may still act on it: ask it to cancel. */
+		const char *rv[1] = { c->cb.request_id };
+		db_batch_add(b, "callback_timeout_cancel", NULL, 1, rv);
+	}
 	c->i_status = db_batch_add(b, "callback_order_status", NULL, 3, sv);
 	db_batch_add(b, "callback_notify_store", NULL, 5, nv);
 	db_batch_add(b, "callback_notify", NULL, 0, NULL);
@@ -293,7 +319,7 @@ static void callback_reroute_finish(struct callback *c)
 		free(dt);
 		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
 	}
-	log_info("lines re-routed", "request_id=%s fulfillment=%s lines=%zu routed=%zu", c->ctx->request_id,
+	log_info("lines re-routed", "request_id=%s fulfillment=%s lines=%zu routed=%zu", c->log_id,
 	         c->cb.request_id, c->plan.nlines, plan_routed(&c->plan));
 	callback_commit(c, lt, dt);
 	free(lt);
@@ -481,6 +507,17 @@ static void callback_on_lock(struct db_conn *conn, struct db_batch *batch, void 
 	callback_commit(c, NULL, NULL);
 }
 
+/* BEGIN and lock the request: the decision is taken under the lock. */
+static void callback_begin(struct callback *c)
+{
+	const char *lv[3] = { c->cb.request_id, c->supplier_id, c->webhook_id };
+	db_batch_reset(c->batch);
+	db_batch_add(c->batch, NULL, "BEGIN", 0, NULL);
+	db_batch_add(c->batch, "callback_lock", NULL, 3, lv);
+	c->state = CALLBACK_LOCK;
+	db_conn_send(c->conn, c->batch, callback_on_lock, c);
+}
+
 static size_t callback_split_secrets(char *joined, const char **out, size_t cap)
 {
 	size_t n = 0;
@@ -522,23 +559,22 @@ static void callback_on_supplier(struct db_conn *conn, struct db_batch *batch, v
 	if (lifecycle_parse_callback(c->body, c->body_len, &c->cb, &oe) < 0)
 		return callback_fail(c, strcmp(oe.code, "invalid_json") == 0 ? 400 : 422, oe.code, oe.message,
 		                     oe.field);
-	const char *lv[3] = { c->cb.request_id, c->supplier_id, c->webhook_id };
-	db_batch_reset(c->batch);
-	db_batch_add(c->batch, NULL, "BEGIN", 0, NULL);
-	db_batch_add(c->batch, "callback_lock", NULL, 3, lv);
-	c->state = CALLBACK_LOCK;
-	db_conn_send(c->conn, c->batch, callback_on_lock, c);
+	callback_begin(c);
 }
 
 static void callback_on_acquire(struct db_conn *conn, void *arg)
 {
 	struct callback *c = arg;
 	if (!conn) {
-		atomic_fetch_add(&c->ctx->worker->metrics.db_unavailable, 1);
-		http_reply_unavailable(c->ctx, 1);
+		if (c->ctx) {
+			atomic_fetch_add(&c->ctx->worker->metrics.db_unavailable, 1);
+			http_reply_unavailable(c->ctx, 1);
+		}
 		return callback_free(c);
 	}
 	c->conn = conn;
+	if (!c->ctx)
+		return callback_begin(c); /* a deadline: nothing to authenticate */
 	const char *v[1] = { c->ctx->store };
 	db_batch_add(c->batch, "callback_supplier", NULL, 1, v);
 	c->state = CALLBACK_SUPPLIER;
@@ -568,6 +604,41 @@ void callback_handle(struct http_ctx *ctx, const char *supplier_code)
 		return;
 	}
 	snprintf(ctx->store, sizeof ctx->store, "%s", supplier_code);
+	snprintf(c->log_id, sizeof c->log_id, "%s", ctx->request_id);
+	snprintf(c->log_supplier, sizeof c->log_supplier, "%s", supplier_code);
+	c->pool = ctx->worker->db;
 	c->state = CALLBACK_ACQUIRE;
-	db_pool_acquire(ctx->worker->db, callback_on_acquire, c);
+	db_pool_acquire(c->pool, callback_on_acquire, c);
+}
+
+int callback_reject_overdue(struct db_pool *pool, const char *request_id, const char *supplier_id,
+                            const char *missed, void (*done)(void *arg), void *done_arg)
+{
+	struct callback *c = calloc(1, sizeof *c);
+	if (!c)
+		return -1;
+	c->batch = db_batch_new();
+	json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "type", "fulfillment.rejected", "request_id",
+	                         request_id, "reason", "timeout", "missed", missed);
+	c->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!c->batch || !c->body || lifecycle_parse_callback(c->body, strlen(c->body), &c->cb,
+	                                                      &(struct order_error){ 0 }) < 0) {
+		db_batch_free(c->batch);
+		free(c->body);
+		free(c);
+		return -1;
+	}
+	c->body_len = strlen(c->body);
+	c->pool = pool;
+	c->done = done;
+	c->done_arg = done_arg;
+	snprintf(c->supplier_id, sizeof c->supplier_id, "%s", supplier_id);
+	/* One deadline event per request: a second sweep finds it and changes nothing. */
+	snprintf(c->webhook_id, sizeof c->webhook_id, "deadline:%s", c->cb.request_id);
+	snprintf(c->log_id, sizeof c->log_id, "deadline");
+	snprintf(c->log_supplier, sizeof c->log_supplier, "%s", supplier_id);
+	c->state = CALLBACK_ACQUIRE;
+	db_pool_acquire(pool, callback_on_acquire, c);
+	return 0;
 }

@@ -14,4 +14,12 @@ extern const struct db_stmt_def callback_stmts[];
 /* Handles one callback for supplier_code; replies and frees ctx. */
 void callback_handle(struct http_ctx *ctx, const char *supplier_code);
 
+/* A request that missed its supplier's accept_within/ship_within (missed
+ * names which) is treated as rejected for "timeout": the same transaction as
+ * a supplier's rejection, re-routing included, plus a cancellation sent to
+ * that supplier. done(done_arg) runs when it is over. Returns 0, or -1 out of
+ * memory (done is then not called). */
+int callback_reject_overdue(struct db_pool *pool, const char *request_id, const char *supplier_id,
+                            const char *missed, void (*done)(void *arg), void *done_arg);
+
 #endif

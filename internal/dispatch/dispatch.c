@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include "breaker/breaker.h"
+#include "callback/callback.h"
 #include "dispatch/dispatch.h"
 #include "log/log.h"
 #include "retry/retry.h"
@@ -54,52 +55,19 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  "  FROM o WHERE r.id = o.request_id AND o.kind = 'fulfillment.requested'"
 	  "    AND r.status = 'pending' AND $3 <> 'pending')"
 	  " SELECT count(*) FROM o" },
-	/* Deadlines: a request not accepted within its supplier's accept_within,
-	 * or not shipped within ship_within, counts as rejected (reason timeout):
-	 * its stock comes back, its lines become unroutable, the order needs
-	 * attention, the supplier is asked to cancel and the store is told.
-	 * SKIP LOCKED lets every worker of every process sweep without waiting. */
+	/* Deadlines: requests sent but not accepted within their supplier's
+	 * accept_within, or accepted but not shipped within ship_within. Each is
+	 * then rejected for timeout through the callback path (re-routing
+	 * included); two sweepers finding the same one are harmless, since the
+	 * second finds its deadline event already recorded. */
 	{ "dispatch_deadlines",
-	  "WITH due AS MATERIALIZED (SELECT r.id, r.status, r.supplier_id, r.store_id, r.order_id,"
-	  "     CASE WHEN r.status = 'accepted' THEN 'ship_within' ELSE 'accept_within' END AS missed"
-	  "   FROM fulfillment_requests r JOIN suppliers s ON s.id = r.supplier_id"
-	  "   WHERE (r.status IN ('pending', 'sent') AND r.created_at + s.accept_within < now())"
-	  "      OR (r.status = 'accepted' AND r.created_at + s.ship_within < now())"
-	  "   ORDER BY r.id LIMIT 100 FOR UPDATE OF r SKIP LOCKED),"
-	  " upd AS (UPDATE fulfillment_requests x SET status = 'rejected', reason = 'timeout', updated_at = now()"
-	  "   FROM due WHERE x.id = due.id),"
-	  " ev AS (INSERT INTO request_events (request_id, supplier_id, webhook_id, type, from_status,"
-	  "     to_status, payload)"
-	  "   SELECT id, supplier_id, 'deadline:' || id, 'fulfillment.rejected', status, 'rejected',"
-	  "     jsonb_build_object('reason', 'timeout', 'missed', missed) FROM due),"
-	  " l AS MATERIALIZED (SELECT l.store_id, l.order_id, l.line_no, l.offer_id, l.reserved"
-	  "   FROM order_lines l JOIN due ON l.request_id = due.id WHERE l.status = 'routed' FOR UPDATE OF l),"
-	  " lu AS (UPDATE order_lines x SET status = 'unroutable', reason = 'timeout', reserved = 0 FROM l"
-	  "   WHERE x.store_id = l.store_id AND x.order_id = l.order_id AND x.line_no = l.line_no),"
-	  " give AS (SELECT offer_id, sum(reserved)::int AS qty FROM l WHERE offer_id IS NOT NULL"
-	  "   GROUP BY offer_id),"
-	  " locked AS MATERIALIZED (SELECT f.id FROM offers f WHERE f.id IN (SELECT offer_id FROM give)"
-	  "   ORDER BY f.id FOR UPDATE),"
-	  " back AS (UPDATE offers f SET stock = f.stock + give.qty, updated_at = now() FROM give"
-	  "   WHERE f.id = give.offer_id AND f.id IN (SELECT id FROM locked)),"
-	  " ord AS (UPDATE orders o SET status = 'needs_attention', updated_at = now()"
-	  "   FROM (SELECT DISTINCT store_id, order_id FROM due) d"
-	  "   WHERE o.store_id = d.store_id AND o.id = d.order_id"
-	  "     AND o.status NOT IN ('cancelled', 'shipped', 'delivered', 'partially_shipped')"
-	  "   RETURNING o.store_id, o.id, o.external_id),"
-	  " cancel AS (INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
-	  "   SELECT 'fulfillment.cancel_requested', due.id, due.supplier_id, due.store_id, due.id || '.cancel',"
-	  "     jsonb_build_object('type', 'fulfillment.cancel_requested', 'request_id', due.id,"
-	  "       'order_id', due.order_id::text, 'reason', 'timeout', 'created_at', now())"
-	  "   FROM due WHERE due.status IN ('sent', 'accepted') ON CONFLICT (idempotency_key) DO NOTHING),"
-	  " tell AS (INSERT INTO outbox (kind, store_id, idempotency_key, payload)"
-	  "   SELECT 'order.needs_attention', ord.store_id, 'order-' || ord.id || '.needs_attention',"
-	  "     jsonb_build_object('type', 'order.needs_attention', 'store', st.code,"
-	  "       'order_id', ord.id::text, 'external_order_id', ord.external_id,"
-	  "       'status', 'needs_attention', 'reason', 'timeout', 'created_at', now())"
-	  "   FROM ord JOIN stores st ON st.id = ord.store_id WHERE st.callback_url IS NOT NULL"
-	  "   ON CONFLICT (idempotency_key) DO NOTHING)"
-	  " SELECT count(*) FROM due" },
+	  "SELECT r.id, r.supplier_id,"
+	  "   CASE WHEN r.status = 'accepted' THEN 'ship_within' ELSE 'accept_within' END"
+	  " FROM fulfillment_requests r JOIN suppliers s ON s.id = r.supplier_id"
+	  " WHERE r.status IN ('sent', 'accepted')"
+	  "   AND r.created_at + CASE WHEN r.status = 'accepted' THEN s.ship_within ELSE s.accept_within END"
+	  "     < now()"
+	  " ORDER BY r.created_at LIMIT 20" },
 	/* Gives a claim back unsent (its supplier's breaker is open). */
 	{ "dispatch_release",
 	  "UPDATE outbox SET attempts = attempts - 1, lease_token = NULL, lease_expires_at = NULL,"
@@ -129,7 +97,7 @@ struct dispatch {
 	size_t nbreakers;
 	struct db_batch *claim;
 	char claim_token[RETRY_LEASE_TOKEN_LEN];  /* lease of the claim in flight */
-	int sweeping;
+	int sweeping;               /* sweep query or overdue requests in progress */
 	long long next_sweep_ms;
 	struct db_batch *sweep;
 };
@@ -417,22 +385,33 @@ static void dispatch_on_claim_conn(struct db_conn *conn, void *arg)
 	db_conn_send(conn, d->claim, dispatch_on_claimed, d);
 }
 
+static void dispatch_on_overdue_done(void *arg)
+{
+	struct dispatch *d = arg;
+	if (--d->sweeping == 0)
+		dispatch_kick(d); /* cancellations, new requests, notifications to send */
+}
+
 static void dispatch_on_swept(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)batch;
 	struct dispatch *d = arg;
-	d->sweeping = 0;
+	d->sweeping = 1; /* held while the overdue requests are handled */
 	if (!db_batch_ok(d->sweep)) {
 		char q[300];
 		log_warn("deadline sweep failed", "error=%s", log_quote(q, sizeof q, db_batch_error(d->sweep)));
 	} else {
-		const char *n = PQgetvalue(db_batch_result(d->sweep, 0), 0, 0);
-		if (strcmp(n, "0") != 0) {
-			log_info("deadlines missed", "requests=%s", n);
-			dispatch_kick(d); /* cancellations and notifications to send */
+		PGresult *res = db_batch_result(d->sweep, 0);
+		for (int r = 0; r < PQntuples(res); r++) {
+			log_info("deadline missed", "fulfillment=%s supplier_id=%s missed=%s", PQgetvalue(res, r, 0),
+			         PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
+			if (callback_reject_overdue(d->pool, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+			                            PQgetvalue(res, r, 2), dispatch_on_overdue_done, d) == 0)
+				d->sweeping++;
 		}
 	}
 	db_conn_release(conn);
+	dispatch_on_overdue_done(d);
 }
 
 static void dispatch_on_sweep_conn(struct db_conn *conn, void *arg)
