@@ -11,9 +11,11 @@
 #include <CUnit/CUnit.h>
 #include <jansson.h>
 
+#include "sig/sig.h"
 #include "support/harness.h"
 #include "support/https.h"
 #include "support/proc.h"
+#include "support/receiver.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
 
@@ -25,6 +27,7 @@ static char conninfo[512];
 static PGconn *db;
 static struct testsrv srv;
 static pid_t sim_pid;
+static struct receiver store_rx;   /* the store's webhook endpoint */
 static unsigned long seq;
 
 static void sleep_ms(int ms)
@@ -63,8 +66,13 @@ static int suite_init(void)
 	        "   RETURNING id, code)"
 	        " INSERT INTO offers (supplier_id, sku, supplier_sku, cost, stock, lead_time_days)"
 	        " SELECT id, 'SKU-' || code, 'X', 1, 100, 1 FROM s", 1, v) != 0 ||
-	    testdb_exec(db, "UPDATE stores SET callback_url = 'https://store.example/hooks' WHERE code = 'shop'",
-	                0, NULL) != 0)
+	    receiver_start(&store_rx, cert, key) < 0)
+		return -1;
+	char rx_port[16];
+	snprintf(rx_port, sizeof rx_port, "%d", store_rx.port);
+	const char *rv[] = { rx_port };
+	if (testdb_exec(db, "UPDATE stores SET callback_url = 'https://127.0.0.1:' || $1 || '/hooks'"
+	                    " WHERE code = 'shop'", 1, rv) != 0)
 		return -1;
 	snprintf(conf, sizeof conf, "[dispatch]\nallow_private_endpoints = true\ntls_ca_file = %s\n", cert);
 	return testsrv_start(&srv, conninfo, conf, 1);
@@ -75,6 +83,7 @@ static int suite_cleanup(void)
 	int rc = srv.pid > 0 ? testsrv_stop(&srv, SIGTERM) : 0;
 	if (sim_pid > 0)
 		proc_stop(sim_pid, SIGTERM, 5000);
+	receiver_stop(&store_rx);
 	if (db)
 		PQfinish(db);
 	return rc == 0 ? 0 : -1;
@@ -246,6 +255,47 @@ static void test_split_order_ships_in_parts(void)
 	st = order_status(oid);
 	CU_ASSERT_STRING_EQUAL(st ? st : "", "shipped");
 	free(st);
+	char *da = event_body("delivered", ra, NULL), *db_ = event_body("delivered", rb, NULL);
+	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, da, NULL, 0), 200);
+	CU_ASSERT_EQUAL(callback("bolt", OTHER_SECRET, NULL, db_, NULL, 0), 200);
+	st = order_status(oid);
+	CU_ASSERT_STRING_EQUAL(st ? st : "", "delivered");
+	free(st);
+	free(da);
+	free(db_);
+
+	/* The store's endpoint gets, signed with the store's secret: one
+	 * order.shipped per parcel (with tracking) and one order.delivered. */
+	char of_order[96];
+	snprintf(of_order, sizeof of_order, "\"order_id\": \"%s\"", oid);
+	size_t nship = 0, ndeliv = 0;
+	for (int i = 0; i < 100 && (nship < 2 || ndeliv < 1); i++) {
+		nship = ndeliv = 0;
+		pthread_mutex_lock(&store_rx.lock);
+		for (size_t k = 0; k < store_rx.n; k++) {
+			const char *body = store_rx.msgs[k].body;
+			if (!strstr(body, of_order))
+				continue;
+			nship += strstr(body, "\"order.shipped\"") != NULL;
+			ndeliv += strstr(body, "\"order.delivered\"") != NULL;
+		}
+		pthread_mutex_unlock(&store_rx.lock);
+		if (nship < 2 || ndeliv < 1)
+			sleep_ms(100);
+	}
+	CU_ASSERT_EQUAL(nship, 2);
+	CU_ASSERT_EQUAL(ndeliv, 1);
+	char *hdr = NULL, *body = NULL;
+	CU_ASSERT_FATAL(receiver_find(&store_rx, "\"order.delivered\"", &hdr, &body) >= 0);
+	struct https_resp fake = { .headers = hdr };
+	char id[128], ts[32], sig[256];
+	const char *secrets[] = { SECRET };
+	CU_ASSERT_EQUAL(sig_verify_standard(secrets, 1, https_header(&fake, "webhook-id", id, sizeof id),
+	                                    https_header(&fake, "webhook-timestamp", ts, sizeof ts),
+	                                    https_header(&fake, "webhook-signature", sig, sizeof sig),
+	                                    body, strlen(body), (int64_t)time(NULL), SIG_TOLERANCE_S), SIG_OK);
+	free(hdr);
+	free(body);
 	free(ra); free(rb); free(oid);
 }
 

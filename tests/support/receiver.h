@@ -1,0 +1,33 @@
+/* receiver: a small HTTPS server for end-to-end tests that records every
+ * POST it gets (headers and body) and answers 200, standing in for a store's
+ * webhook endpoint. One thread, one connection at a time. */
+#ifndef DROPSHIP_TEST_RECEIVER_H
+#define DROPSHIP_TEST_RECEIVER_H
+#include <pthread.h>
+#include <stddef.h>
+
+#define RECEIVER_MAX 256
+
+struct receiver_msg {
+	char *headers;   /* raw header block */
+	char *body;
+};
+
+struct receiver {
+	int fd;
+	int port;
+	int stop;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	struct receiver_msg msgs[RECEIVER_MAX];   /* read under lock */
+	size_t n;
+	void *ctx;       /* SSL_CTX */
+};
+
+/* Listens on 127.0.0.1 (free port) with the test certificate. Returns 0 or -1. */
+int receiver_start(struct receiver *r, const char *cert_file, const char *key_file);
+void receiver_stop(struct receiver *r);
+/* The first message whose body contains needle (copies, caller frees both), or -1. */
+int receiver_find(struct receiver *r, const char *needle, char **headers, char **body);
+
+#endif
