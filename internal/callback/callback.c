@@ -12,7 +12,6 @@
 #include "server/server.h"
 #include "sig/sig.h"
 
-#define CALLBACK_MAX_SECRETS 8
 
 const struct db_stmt_def callback_stmts[] = {
 	{ "callback_supplier",
@@ -518,20 +517,6 @@ static void callback_begin(struct callback *c)
 	db_conn_send(c->conn, c->batch, callback_on_lock, c);
 }
 
-static size_t callback_split_secrets(char *joined, const char **out, size_t cap)
-{
-	size_t n = 0;
-	for (char *s = joined; s && *s && n < cap;) {
-		out[n++] = s;
-		char *nl = strchr(s, '\n');
-		if (!nl)
-			break;
-		*nl = '\0';
-		s = nl + 1;
-	}
-	return n;
-}
-
 static void callback_on_supplier(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
@@ -542,18 +527,12 @@ static void callback_on_supplier(struct db_conn *conn, struct db_batch *batch, v
 	if (PQntuples(res) == 0)
 		return callback_fail(c, 404, "unknown_supplier", "no supplier with this code", NULL);
 	snprintf(c->supplier_id, sizeof c->supplier_id, "%s", PQgetvalue(res, 0, 0));
-	const char *secrets[CALLBACK_MAX_SECRETS];
-	size_t n = callback_split_secrets(PQgetvalue(res, 0, 1), secrets, CALLBACK_MAX_SECRETS);
+	enum sig_result sr = http_verify_webhook(c->ctx, PQgetvalue(res, 0, 1), c->body, c->body_len);
+	if (sr != SIG_OK) {
+		http_reply_signature_error(c->ctx, sr);
+		return callback_free(c);
+	}
 	const char *wid = http_header(c->ctx, "webhook-id");
-	enum sig_result sr = sig_verify_standard(secrets, n, wid, http_header(c->ctx, "webhook-timestamp"),
-	                                         http_header(c->ctx, "webhook-signature"), c->body,
-	                                         c->body_len, (int64_t)time(NULL), SIG_TOLERANCE_S);
-	if (sr != SIG_OK)
-		return callback_fail(c, 401, sr == SIG_MISSING ? "missing_signature"
-		                             : sr == SIG_STALE ? "stale_timestamp" : "invalid_signature",
-		                     sr == SIG_MISSING ? "webhook-id, webhook-timestamp and webhook-signature are required"
-		                     : sr == SIG_STALE ? "webhook-timestamp is more than 300 seconds from now"
-		                                       : "no signature matches the supplier's secret", NULL);
 	snprintf(c->webhook_id, sizeof c->webhook_id, "%s", wid);
 	struct order_error oe;
 	if (lifecycle_parse_callback(c->body, c->body_len, &c->cb, &oe) < 0)

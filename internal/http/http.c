@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -96,4 +97,38 @@ int http_secret_equal(const char *a, const char *b)
 	int diff = la != lb;
 	const char *cmp = la == lb ? b : a;
 	return !(CRYPTO_memcmp(a, cmp, la) | diff);
+}
+
+/* Secrets are kept joined by newlines (stores.secrets, suppliers.secrets). */
+#define HTTP_MAX_SECRETS 8
+
+enum sig_result http_verify_webhook(const struct http_ctx *ctx, char *secrets, const char *body, size_t len)
+{
+	const char *list[HTTP_MAX_SECRETS];
+	size_t n = 0;
+	for (char *s = secrets; s && *s && n < HTTP_MAX_SECRETS;) {
+		list[n++] = s;
+		char *nl = strchr(s, '\n');
+		if (!nl)
+			break;
+		*nl = '\0';
+		s = nl + 1;
+	}
+	return sig_verify_standard(list, n, http_header(ctx, "webhook-id"), http_header(ctx, "webhook-timestamp"),
+	                           http_header(ctx, "webhook-signature"), body, len, (int64_t)time(NULL),
+	                           SIG_TOLERANCE_S);
+}
+
+void http_reply_signature_error(struct http_ctx *ctx, enum sig_result r)
+{
+	switch (r) {
+	case SIG_MISSING:
+		return http_reply_error(ctx, 401, "missing_signature",
+		                        "webhook-id, webhook-timestamp and webhook-signature headers are required", NULL);
+	case SIG_STALE:
+		return http_reply_error(ctx, 401, "stale_timestamp",
+		                        "webhook-timestamp is more than 300 seconds from now", NULL);
+	default:
+		return http_reply_error(ctx, 401, "invalid_signature", "no signature matches the sender's secret", NULL);
+	}
 }

@@ -8,6 +8,8 @@
 #include <event2/http.h>
 #include <jansson.h>
 
+#include "sig/sig.h"
+
 struct server_worker;
 
 /* One in-flight request. Allocated by the server when a request arrives,
@@ -40,6 +42,13 @@ const char *http_header(const struct http_ctx *ctx, const char *name);
 
 /* Copies the request body into a NUL-terminated malloc'd buffer; *len gets its length. */
 char *http_body(const struct http_ctx *ctx, size_t *len);
+
+/* Checks the request's Standard Webhooks headers (webhook-id, -timestamp,
+ * -signature) and body against newline-separated secrets (split in place). */
+enum sig_result http_verify_webhook(const struct http_ctx *ctx, char *secrets, const char *body, size_t len);
+
+/* 401 missing_signature / stale_timestamp / invalid_signature for r. Frees ctx. */
+void http_reply_signature_error(struct http_ctx *ctx, enum sig_result r);
 
 /* Constant-time string equality for secrets (lengths may differ). */
 int http_secret_equal(const char *a, const char *b);

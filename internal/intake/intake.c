@@ -22,8 +22,6 @@
 #include "server/server.h"
 #include "sig/sig.h"
 
-/* Secrets per store (stores.secrets is capped at 8 by the schema). */
-#define INTAKE_MAX_SECRETS 8
 
 const struct db_stmt_def intake_stmts[] = {
 	{ "intake_store",
@@ -222,21 +220,6 @@ static void intake_db_fail(struct intake *in, const char *step)
 		http_reply_error(in->ctx, 500, "internal_error", "the order could not be stored", NULL);
 	}
 	intake_free(in);
-}
-
-static const char *intake_sig_code(enum sig_result r, const char **message)
-{
-	switch (r) {
-	case SIG_MISSING:
-		*message = "webhook-id, webhook-timestamp and webhook-signature headers are required";
-		return "missing_signature";
-	case SIG_STALE:
-		*message = "webhook-timestamp is more than 300 seconds from now";
-		return "stale_timestamp";
-	default:
-		*message = "no signature matches the store's secret";
-		return "invalid_signature";
-	}
 }
 
 /* Integers read back from PostgreSQL's text format (int4/int8 columns). */
@@ -526,21 +509,6 @@ static void intake_cancel(struct intake *in)
 	intake_add_readback(in);
 	intake_send(in, INTAKE_CANCEL, intake_on_done);
 }
-/* Splits the newline-joined secrets in place. */
-static size_t intake_split_secrets(char *joined, const char **out, size_t cap)
-{
-	size_t n = 0;
-	for (char *s = joined; s && *s && n < cap;) {
-		out[n++] = s;
-		char *nl = strchr(s, '\n');
-		if (!nl)
-			break;
-		*nl = '\0';
-		s = nl + 1;
-	}
-	return n;
-}
-
 static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
@@ -555,17 +523,10 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 		return intake_fail(in, 501, "not_implemented",
 		                   "this store's webhook format is not supported yet", NULL);
 
-	const char *secrets[INTAKE_MAX_SECRETS];
-	size_t nsecrets = intake_split_secrets(PQgetvalue(res, 0, 2), secrets, INTAKE_MAX_SECRETS);
-	enum sig_result sr = sig_verify_standard(secrets, nsecrets, http_header(in->ctx, "webhook-id"),
-	                                         http_header(in->ctx, "webhook-timestamp"),
-	                                         http_header(in->ctx, "webhook-signature"),
-	                                         in->body, in->body_len, (int64_t)time(NULL),
-	                                         SIG_TOLERANCE_S);
+	enum sig_result sr = http_verify_webhook(in->ctx, PQgetvalue(res, 0, 2), in->body, in->body_len);
 	if (sr != SIG_OK) {
-		const char *message;
-		const char *code = intake_sig_code(sr, &message);
-		return intake_fail(in, 401, code, message, NULL);
+		http_reply_signature_error(in->ctx, sr);
+		return intake_free(in);
 	}
 
 	struct order_error oe;
