@@ -373,6 +373,16 @@ static void test_cancellation_reaches_supplier(void)
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox WHERE request_id = $1::uuid"
 	                                 " AND kind = 'fulfillment.cancel_requested'"
 	                                 " AND (payload->>'request_id')::uuid = $1::uuid", 1, v), 1);
+	/* ...and is delivered to the supplier. */
+	int delivered = 0;
+	for (int i = 0; i < 100 && !delivered; i++) {
+		delivered = testdb_count(db, "SELECT count(*) FROM outbox WHERE request_id = $1::uuid"
+		                             " AND kind = 'fulfillment.cancel_requested' AND state = 'delivered'",
+		                         1, v) == 1;
+		if (!delivered)
+			sleep_ms(100);
+	}
+	CU_ASSERT_TRUE(delivered);
 	char *confirm = event_body("cancelled", rid, NULL);
 	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, confirm, NULL, 0), 200);
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests WHERE id = $1::uuid"
