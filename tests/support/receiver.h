@@ -1,5 +1,5 @@
 /* receiver: a small HTTPS server for end-to-end tests that records every
- * POST it gets (headers and body) and answers 200, standing in for a store's
+ * POST it receives (headers and body) and answers 200, standing in for a store's
  * webhook endpoint. One thread, one connection at a time. */
 #ifndef DROPSHIP_TEST_RECEIVER_H
 #define DROPSHIP_TEST_RECEIVER_H
