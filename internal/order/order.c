@@ -257,6 +257,40 @@ static int price_canon(const char *s, char out[32])
 	return (int)(last - first);
 }
 
+/* A price as canonical text in canon: a decimal string, or a JSON number.
+ * With round, a real with more than 4 fractional digits (WooCommerce sends
+ * line total / quantity) is rounded rather than refused. Returns 0, -1 when
+ * v is no such price, -2 when v is a real with more digits than a double
+ * keeps exactly. */
+static int price_value(const json_t *v, int round, char canon[32])
+{
+	char buf[64];
+	if (json_is_string(v))
+		return price_canon(json_string_value(v), canon) < 0 ? -1 : 0;
+	if (json_is_integer(v)) {
+		json_int_t n = json_integer_value(v);
+		if (n < 0 || n > PRICE_MAX_INT)
+			return -1;
+		snprintf(canon, 32, "%" JSON_INTEGER_FORMAT ".00", n);
+		return 0;
+	}
+	if (!json_is_real(v))
+		return -1;
+	double d = json_real_value(v);
+	if (!isfinite(d) || d < 0 || d >= 1e16)
+		return -1;
+	if (d == 0)
+		d = 0; /* drops the sign of -0.0 */
+	/* The sender's text is gone; accept the double only when it is exactly
+	 * the nearest one to a decimal with 4 fractional digits. The process
+	 * runs in the C locale, so '.' is the radix. */
+	snprintf(buf, sizeof buf, "%.*f", PRICE_FRAC_DIGITS, d);
+	int sig = price_canon(buf, canon);
+	if (sig < 0 || (!round && strtod(buf, NULL) != d))
+		return -1;
+	return sig > REAL_SIG_DIGITS ? -2 : 0;
+}
+
 /* unit_price: a decimal string or a JSON number, kept as canonical text. */
 static int get_price(struct order *o, json_t *item, const char *prefix, const char **out,
                      struct order_error *err)
@@ -264,45 +298,24 @@ static int get_price(struct order *o, json_t *item, const char *prefix, const ch
 	static const char rule[] =
 		"must be a non-negative decimal with at most 16 integer and 4 fractional digits";
 	json_t *v = json_object_get(item, "unit_price");
-	char buf[64], canon[32];
+	char canon[32];
 	*out = NULL;
 	if (absent(v))
 		return 0;
-	if (json_is_string(v)) {
-		if (price_canon(json_string_value(v), canon) < 0)
-			return fail(err, prefix, "unit_price", rule);
-	} else if (json_is_integer(v)) {
-		json_int_t n = json_integer_value(v);
-		if (n < 0 || n > PRICE_MAX_INT)
-			return fail(err, prefix, "unit_price", rule);
-		snprintf(canon, sizeof canon, "%" JSON_INTEGER_FORMAT ".00", n);
-	} else if (json_is_real(v)) {
-		double d = json_real_value(v);
-		if (!isfinite(d) || d < 0 || d >= 1e16)
-			return fail(err, prefix, "unit_price", rule);
-		if (d == 0)
-			d = 0; /* drops the sign of -0.0 */
-		/* The sender's text is gone; accept the double only when it is
-		 * exactly the nearest one to a decimal with 4 fractional digits.
-		 * The process runs in the C locale, so '.' is the radix. */
-		snprintf(buf, sizeof buf, "%.*f", PRICE_FRAC_DIGITS, d);
-		int sig = price_canon(buf, canon);
-		if (sig < 0 || strtod(buf, NULL) != d)
-			return fail(err, prefix, "unit_price", rule);
-		if (sig > REAL_SIG_DIGITS)
-			return fail(err, prefix, "unit_price",
-			            "has more digits than a JSON number keeps exactly; send it as a string");
-	} else {
+	int rc = price_value(v, 0, canon);
+	if (rc == -2)
+		return fail(err, prefix, "unit_price",
+		            "has more digits than a JSON number keeps exactly; send it as a string");
+	if (rc < 0)
 		return fail(err, prefix, "unit_price", rule);
-	}
 	*out = keep(o, canon);
 	return *out ? 0 : fail_oom(err);
 }
 
-/* order.id: a non-empty string, or an integer kept as its decimal text. */
-static int get_id(struct order *o, json_t *order, struct order_error *err)
+/* An order id: a non-empty string, or an integer kept as its decimal text. */
+static int get_id(struct order *o, json_t *obj, const char *prefix, struct order_error *err)
 {
-	json_t *v = json_object_get(order, "id");
+	json_t *v = json_object_get(obj, "id");
 	if (json_is_integer(v)) {
 		char buf[32];
 		snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -310,8 +323,8 @@ static int get_id(struct order *o, json_t *order, struct order_error *err)
 		return o->external_id ? 0 : fail_oom(err);
 	}
 	if (!absent(v) && !json_is_string(v))
-		return fail(err, "order", "id", "must be a string or an integer");
-	return get_text(order, "order", "id", 1, ORDER_MAX_ID, &o->external_id, err);
+		return fail(err, prefix, "id", "must be a string or an integer");
+	return get_text(obj, prefix, "id", 1, ORDER_MAX_ID, &o->external_id, err);
 }
 
 static int num2(const char *s, int *out)
@@ -414,15 +427,20 @@ static int parse_address(struct order *o, json_t *order, struct order_error *err
 	return 0;
 }
 
-static int parse_item(struct order *o, json_t *obj, size_t i, struct order_item *it,
-                      struct order_error *err)
+/* How one platform spells the fields of a line item. */
+struct platform_item_keys {
+	const char *title;              /* "title" (Shopify), "name" (WooCommerce) */
+	const char *variant, *product;  /* ids tried in turn for variant_id */
+	int has_requires_shipping;
+};
+
+/* Reads item i of an order's lines (native: k is NULL). */
+typedef int (*item_reader)(struct order *o, json_t *obj, size_t i,
+                           const struct platform_item_keys *k, struct order_item *it,
+                           struct order_error *err);
+
+static int get_quantity(json_t *obj, const char *prefix, int *out, struct order_error *err)
 {
-	char prefix[48];
-	snprintf(prefix, sizeof prefix, "order.items[%zu]", i);
-	if (!json_is_object(obj))
-		return fail(err, prefix, NULL, "must be an object");
-	if (get_text(obj, prefix, "sku", 1, ORDER_MAX_SKU, &it->sku, err) < 0)
-		return -1;
 	json_t *q = json_object_get(obj, "quantity");
 	if (absent(q))
 		return fail(err, prefix, "quantity", "is required");
@@ -431,26 +449,44 @@ static int parse_item(struct order *o, json_t *obj, size_t i, struct order_item 
 	    json_integer_value(q) > ORDER_MAX_QUANTITY)
 		return fail(err, prefix, "quantity", "must be an integer between 1 and %d",
 		            ORDER_MAX_QUANTITY);
-	it->quantity = (int)json_integer_value(q);
+	*out = (int)json_integer_value(q);
+	return 0;
+}
+
+static int parse_item(struct order *o, json_t *obj, size_t i, const struct platform_item_keys *k,
+                      struct order_item *it, struct order_error *err)
+{
+	(void)k; /* one spelling */
+	char prefix[48];
+	snprintf(prefix, sizeof prefix, "order.items[%zu]", i);
+	if (!json_is_object(obj))
+		return fail(err, prefix, NULL, "must be an object");
+	if (get_text(obj, prefix, "sku", 1, ORDER_MAX_SKU, &it->sku, err) < 0)
+		return -1;
+	if (get_quantity(obj, prefix, &it->quantity, err) < 0)
+		return -1;
+	it->requires_shipping = 1;
 	if (get_price(o, obj, prefix, &it->unit_price, err) < 0)
 		return -1;
 	return get_text(obj, prefix, "title", 0, ORDER_MAX_TITLE, &it->title, err);
 }
 
-static int parse_items(struct order *o, json_t *order, struct order_error *err)
+/* The items array at obj.key (error paths under prefix), each read by read. */
+static int get_items(struct order *o, json_t *obj, const char *prefix, const char *key,
+                     item_reader read, const struct platform_item_keys *k, struct order_error *err)
 {
-	json_t *items = json_object_get(order, "items");
+	json_t *items = json_object_get(obj, key);
 	if (absent(items))
-		return fail(err, "order", "items", "is required");
+		return fail(err, prefix, key, "is required");
 	size_t n = json_array_size(items);
 	if (!json_is_array(items) || n < 1 || n > ORDER_MAX_ITEMS)
-		return fail(err, "order", "items", "must be an array of 1 to %d items", ORDER_MAX_ITEMS);
+		return fail(err, prefix, key, "must be an array of 1 to %d items", ORDER_MAX_ITEMS);
 	o->items = calloc(n, sizeof *o->items);
 	if (!o->items)
 		return fail_oom(err);
 	o->nitems = n;
 	for (size_t i = 0; i < n; i++)
-		if (parse_item(o, json_array_get(items, i), i, &o->items[i], err) < 0)
+		if (read(o, json_array_get(items, i), i, k, &o->items[i], err) < 0)
 			return -1;
 	return 0;
 }
@@ -466,14 +502,12 @@ static int parse_created(struct order *o, json_t *order, struct order_error *err
 		            "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z");
 	if (parse_customer(o, order, err) < 0 || parse_address(o, order, err) < 0)
 		return -1;
-	return parse_items(o, order, err);
+	return get_items(o, order, "order", "items", parse_item, NULL, err);
 }
 
 static int parse_root(struct order *o, struct order_error *err)
 {
 	static const char rule[] = "must be \"order.created\" or \"order.cancelled\"";
-	if (!json_is_object(o->root))
-		return fail(err, "", NULL, "the body must be a JSON object");
 	json_t *type = json_object_get(o->root, "type");
 	if (absent(type))
 		return fail(err, "", "type", "is required");
@@ -490,29 +524,275 @@ static int parse_root(struct order *o, struct order_error *err)
 		return fail(err, "", "order", "is required");
 	if (!json_is_object(order))
 		return fail(err, "", "order", "must be an object");
-	if (get_id(o, order, err) < 0)
+	if (get_id(o, order, "order", err) < 0)
 		return -1;
 	/* A cancellation names the order; whatever else it carries is not ours. */
 	return o->event == ORDER_EVENT_CANCELLED ? 0 : parse_created(o, order, err);
 }
 
-int order_parse_native(const char *body, size_t len, struct order *o, struct order_error *err)
+/* ---- Shopify and WooCommerce ---- */
+
+/* Parses body into o->root. Returns 0, or -1 with err filled. */
+static int load_root(const char *body, size_t len, struct order *o, struct order_error *err)
 {
 	json_error_t je;
 	memset(o, 0, sizeof *o);
 	memset(err, 0, sizeof *err);
 	/* Duplicate keys would let two readers of one body see two orders.
-	 * DECODE_ANY: a scalar root is well-formed JSON, refused below as 422
-	 * like an array root rather than as unparsable. */
+	 * DECODE_ANY: a scalar root is well-formed JSON, refused as 422 like an
+	 * array root rather than as unparsable. */
 	o->root = json_loadb(body ? body : "", body ? len : 0,
 	                     JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (!o->root)
 		return fail_json(err, &je);
-	if (parse_root(o, err) < 0) {
+	if (!json_is_object(o->root)) {
+		order_free(o);
+		return fail(err, "", NULL, "the body must be a JSON object");
+	}
+	return 0;
+}
+
+/* Loads body and reads it with read; on error o is left empty. */
+static int parse_body(const char *body, size_t len, const char *topic,
+                      int (*read)(struct order *, const char *, struct order_error *),
+                      struct order *o, struct order_error *err)
+{
+	if (load_root(body, len, o, err) < 0)
+		return -1;
+	if (read(o, topic, err) < 0) {
 		order_free(o);
 		return -1;
 	}
 	return 0;
+}
+
+/* An optional platform text: NULL when absent, empty, not a string or
+ * longer than max (not needed to route or ship; the raw payload keeps it). */
+static const char *opt_text(json_t *obj, const char *key, size_t max)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max)
+		return NULL;
+	return json_string_value(v);
+}
+
+/* "first last" from two optional parts; NULL when both are absent. */
+static const char *join_name(struct order *o, const char *first, const char *last)
+{
+	char buf[2 * ORDER_MAX_TEXT + 2];
+	if (!first || !last)
+		return first ? first : last;
+	snprintf(buf, sizeof buf, "%s %s", first, last);
+	return keep(o, buf);
+}
+
+/* An id that may be an integer or a string, as text; NULL if neither. */
+static const char *opt_id_text(struct order *o, json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	if (json_is_integer(v) && json_integer_value(v) > 0) {
+		char buf[32];
+		snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return keep(o, buf);
+	}
+	return opt_text(obj, key, ORDER_MAX_ID);
+}
+
+static int platform_item(struct order *o, json_t *obj, size_t i, const struct platform_item_keys *k,
+                         struct order_item *it, struct order_error *err)
+{
+	char prefix[48], canon[32];
+	snprintf(prefix, sizeof prefix, "line_items[%zu]", i);
+	if (!json_is_object(obj))
+		return fail(err, prefix, NULL, "must be an object");
+	/* No SKU is kept as a line we cannot route; a SKU that is there must fit. */
+	json_t *sku = json_object_get(obj, "sku");
+	if (json_is_string(sku) && json_string_length(sku) > 0 &&
+	    get_text(obj, prefix, "sku", 1, ORDER_MAX_SKU, &it->sku, err) < 0)
+		return -1;
+	if (get_quantity(obj, prefix, &it->quantity, err) < 0)
+		return -1;
+	json_t *price = json_object_get(obj, "price");
+	if (!absent(price) && price_value(price, 1, canon) == 0 && !(it->unit_price = keep(o, canon)))
+		return fail_oom(err);
+	it->title = opt_text(obj, k->title, ORDER_MAX_TITLE);
+	it->variant_id = opt_id_text(o, obj, k->variant);
+	if (!it->variant_id && k->product)
+		it->variant_id = opt_id_text(o, obj, k->product);
+	json_t *rs = json_object_get(obj, "requires_shipping");
+	it->requires_shipping = k->has_requires_shipping && json_is_boolean(rs) ? json_is_true(rs) : 1;
+	return 0;
+}
+
+
+/* How one platform spells an address. */
+struct platform_address_keys {
+	const char *object;                      /* "shipping_address", "shipping" */
+	const char *line1, *line2, *city, *region, *postal_code, *country;
+	const char *name, *first_name, *last_name; /* name, else first + last */
+};
+
+/* An address is there when the object has a first line or a country:
+ * WooCommerce sends every field as "" for orders without one. Once there,
+ * what a parcel needs is required: first line, city, country. */
+static int platform_address(struct order *o, const struct platform_address_keys *k,
+                            struct order_error *err)
+{
+	struct order_address *a = &o->ship;
+	const char *p = k->object;
+	json_t *obj = json_object_get(o->root, p);
+	if (absent(obj))
+		return 0;
+	if (!json_is_object(obj))
+		return fail(err, p, NULL, "must be an object");
+	if (!opt_text(obj, k->line1, SIZE_MAX) && !opt_text(obj, k->country, SIZE_MAX))
+		return 0;
+	if (get_text(obj, p, k->line1, 1, ORDER_MAX_TEXT, &a->line1, err) < 0 ||
+	    get_text(obj, p, k->city, 1, ORDER_MAX_TEXT, &a->city, err) < 0 ||
+	    get_code(o, obj, p, k->country, 2, order_valid_country,
+	             "must be an ISO 3166-1 alpha-2 country code", &a->country, err) < 0)
+		return -1;
+	a->line2 = opt_text(obj, k->line2, ORDER_MAX_TEXT);
+	a->region = opt_text(obj, k->region, ORDER_MAX_TEXT);
+	a->postal_code = opt_text(obj, k->postal_code, ORDER_MAX_TEXT);
+	a->phone = opt_text(obj, "phone", ORDER_MAX_TEXT);
+	a->name = k->name ? opt_text(obj, k->name, ORDER_MAX_TEXT) : NULL;
+	if (!a->name)
+		a->name = join_name(o, opt_text(obj, k->first_name, ORDER_MAX_TEXT),
+		                    opt_text(obj, k->last_name, ORDER_MAX_TEXT));
+	o->has_ship = 1;
+	return 0;
+}
+
+/* Sets the event and, for one to act on, reads what every platform order
+ * has: id, name and (to create) currency. Returns 1 when nothing more is to
+ * be read (ignored, cancelled), 0 to go on, -1 on error. */
+static int platform_head(struct order *o, enum order_event event, const char *ignored,
+                         const char *name_key, struct order_error *err)
+{
+	o->event = event;
+	if (event == ORDER_EVENT_IGNORED) {
+		o->ignored = ignored;
+		return 1;
+	}
+	if (get_id(o, o->root, "", err) < 0)
+		return -1;
+	o->name = opt_text(o->root, name_key, ORDER_MAX_ID);
+	if (event == ORDER_EVENT_CANCELLED)
+		return 1;
+	return get_code(o, o->root, "", "currency", 3, order_valid_currency,
+	                "must be an ISO 4217 currency code", &o->currency, err);
+}
+
+/* The customer's name (from person's first and last name), the shipping
+ * address and the lines. */
+static int platform_rest(struct order *o, json_t *person, const struct platform_address_keys *addr,
+                         const struct platform_item_keys *item, struct order_error *err)
+{
+	o->customer_name = join_name(o, opt_text(person, "first_name", ORDER_MAX_TEXT),
+	                             opt_text(person, "last_name", ORDER_MAX_TEXT));
+	if (platform_address(o, addr, err) < 0)
+		return -1;
+	return get_items(o, o->root, "", "line_items", platform_item, item, err);
+}
+
+static int shopify_order(struct order *o, const char *topic, struct order_error *err)
+{
+	static const struct platform_address_keys addr = {
+		"shipping_address", "address1", "address2", "city", "province_code", "zip",
+		"country_code", "name", "first_name", "last_name",
+	};
+	static const struct platform_item_keys item = { "title", "variant_id", "product_id", 1 };
+	if (!topic || !*topic)
+		return fail(err, "", "X-Shopify-Topic", "is required");
+	enum order_event event = strcmp(topic, "orders/create") == 0      ? ORDER_EVENT_CREATED
+	                         : strcmp(topic, "orders/cancelled") == 0 ? ORDER_EVENT_CANCELLED
+	                                                                  : ORDER_EVENT_IGNORED;
+	int rc = platform_head(o, event, "topic", "name", err);
+	if (rc)
+		return rc < 0 ? -1 : 0;
+	const char *placed = opt_text(o->root, "created_at", 64);
+	o->placed_at = placed && order_valid_timestamp(placed) ? placed : NULL;
+	o->email = opt_text(o->root, "email", ORDER_MAX_EMAIL);
+	if (!o->email)
+		o->email = opt_text(o->root, "contact_email", ORDER_MAX_EMAIL);
+	return platform_rest(o, json_object_get(o->root, "customer"), &addr, &item, err);
+}
+
+int order_parse_shopify(const char *body, size_t len, const char *topic, struct order *o,
+                        struct order_error *err)
+{
+	return parse_body(body, len, topic, shopify_order, o, err);
+}
+
+/* WooCommerce statuses of a paid order, ready to ship. */
+static int woo_paid(const char *status)
+{
+	return strcmp(status, "processing") == 0 || strcmp(status, "completed") == 0;
+}
+
+static int woo_order(struct order *o, const char *topic, struct order_error *err)
+{
+	static const struct platform_address_keys addr = {
+		"shipping", "address_1", "address_2", "city", "state", "postcode",
+		"country", NULL, "first_name", "last_name",
+	};
+	static const struct platform_item_keys item = { "name", "variation_id", "product_id", 0 };
+	if (!topic || !*topic)
+		return fail(err, "", "X-WC-Webhook-Topic", "is required");
+	const char *status = NULL;
+	int ours = strcmp(topic, "order.created") == 0 || strcmp(topic, "order.updated") == 0;
+	if (ours && get_text(o->root, "", "status", 1, 64, &status, err) < 0)
+		return -1;
+	/* order.updated creates too: the update that marks an order paid is
+	 * when it first becomes ours to route. */
+	enum order_event event = !ours                             ? ORDER_EVENT_IGNORED
+	                         : strcmp(status, "cancelled") == 0 ? ORDER_EVENT_CANCELLED
+	                         : woo_paid(status)                 ? ORDER_EVENT_CREATED
+	                                                            : ORDER_EVENT_IGNORED;
+	int rc = platform_head(o, event, ours ? "not_paid" : "topic", "number", err);
+	if (rc)
+		return rc < 0 ? -1 : 0;
+	/* date_created_gmt is UTC without an offset. */
+	const char *gmt = opt_text(o->root, "date_created_gmt", 32);
+	char stamp[40];
+	if (gmt) {
+		snprintf(stamp, sizeof stamp, "%sZ", gmt);
+		if (order_valid_timestamp(stamp) && !(o->placed_at = keep(o, stamp)))
+			return fail_oom(err);
+	}
+	json_t *billing = json_object_get(o->root, "billing");
+	o->email = opt_text(billing, "email", ORDER_MAX_EMAIL);
+	return platform_rest(o, billing, &addr, &item, err);
+}
+
+int order_parse_woocommerce(const char *body, size_t len, const char *topic, struct order *o,
+                            struct order_error *err)
+{
+	return parse_body(body, len, topic, woo_order, o, err);
+}
+
+int order_is_woocommerce_ping(const char *body, size_t len)
+{
+	static const char key[] = "webhook_id=";
+	size_t k = sizeof key - 1;
+	if (!body || len <= k || len > k + 20 || memcmp(body, key, k) != 0)
+		return 0;
+	for (size_t i = k; i < len; i++)
+		if (!is_digit(body[i]))
+			return 0;
+	return 1;
+}
+
+static int native_order(struct order *o, const char *topic, struct order_error *err)
+{
+	(void)topic; /* the native body names its own event */
+	return parse_root(o, err);
+}
+
+int order_parse_native(const char *body, size_t len, struct order *o, struct order_error *err)
+{
+	return parse_body(body, len, NULL, native_order, o, err);
 }
 
 void order_free(struct order *o)

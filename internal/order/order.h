@@ -1,7 +1,10 @@
-/* order: reads and validates a native storefront webhook (contract 5.1)
- * into a normalized struct. Pure: JSON text in, struct or error out.
- * Unknown fields are ignored and null counts as absent, since storefronts
- * add fields and write null for values they lack. */
+/* order: reads and validates a storefront webhook (contract 5.1) into a
+ * normalized struct: the native format, Shopify's and WooCommerce's order
+ * webhooks. Pure: JSON text in, struct or error out. Unknown fields are
+ * ignored and null counts as absent, since storefronts add fields and write
+ * null for values they lack. Platform payloads are read leniently: only what
+ * routing and shipping need is required; an optional field that does not
+ * fit is left out (the raw payload keeps it). */
 #ifndef DROPSHIP_ORDER_H
 #define DROPSHIP_ORDER_H
 #include <stddef.h>
@@ -15,15 +18,18 @@
 enum order_event {
 	ORDER_EVENT_CREATED,    /* "order.created" */
 	ORDER_EVENT_CANCELLED,  /* "order.cancelled" */
+	ORDER_EVENT_IGNORED,    /* a platform event that changes nothing (see ignored) */
 };
 
 struct order_item {
-	const char *sku;
+	const char *sku;         /* NULL: a platform line without a SKU (unroutable, no_sku) */
 	int quantity;
 	const char *unit_price;  /* canonical decimal text, 2 to 4 fractional digits
 	                          * ("12.5", 12.5 and "012.50" give "12.50"); NULL if absent */
 	const char *title;       /* NULL if absent */
 	const char *supplier_hint; /* reserved; NULL */
+	const char *variant_id;  /* the platform's variant/product id as text; NULL if absent */
+	int requires_shipping;   /* 1 unless the platform says the line ships nothing */
 };
 
 /* Every field NULL if absent, "" kept as sent; country is upper-case
@@ -37,12 +43,14 @@ struct order_address {
 struct order {
 	enum order_event event;
 	const char *external_id;   /* as sent; an integer id as its decimal text */
+	const char *name;          /* the platform's order name ("#1001"); NULL if absent */
+	const char *ignored;       /* ORDER_EVENT_IGNORED: why, as a short snake_case word */
 	const char *currency;      /* upper-case ISO 4217 (any case accepted); NULL for cancellations */
 	const char *placed_at;     /* RFC 3339 text as sent; NULL if absent */
 	const char *email;         /* NULL if absent or "" */
 	const char *customer_name;
 	struct order_address ship;
-	int has_ship;              /* shipping_address present */
+	int has_ship;              /* shipping_address present (always, for native) */
 	struct order_item *items;
 	size_t nitems;
 	json_t *root;              /* the parsed document */
@@ -58,11 +66,29 @@ struct order_error {
 	char message[256];         /* printable ASCII, without the field name */
 };
 
-/* Parses and validates body. Returns 0 and fills o, or -1 and fills err
+/* Parses and validates a native body. Returns 0 and fills o, or -1 and fills err
  * (o is then empty and needs no free). */
 int order_parse_native(const char *body, size_t len, struct order *o, struct order_error *err);
 
-/* Releases what order_parse_native allocated. Accepts a zeroed struct. */
+/* Shopify order webhook; topic from X-Shopify-Topic: "orders/create" or
+ * "orders/cancelled" (others are ORDER_EVENT_IGNORED). Error fields are
+ * paths in Shopify's order ("line_items[0].quantity"), or the header name. */
+int order_parse_shopify(const char *body, size_t len, const char *topic, struct order *o,
+                        struct order_error *err);
+
+/* WooCommerce order webhook; topic from X-WC-Webhook-Topic: "order.created"
+ * or "order.updated". Status "cancelled" is a cancellation; "processing"
+ * and "completed" (paid) are orders to route; any other status (pending
+ * payment, on hold, failed...) is ORDER_EVENT_IGNORED until an update
+ * says the order is paid. */
+int order_parse_woocommerce(const char *body, size_t len, const char *topic, struct order *o,
+                            struct order_error *err);
+
+/* True for the unsigned ping WooCommerce sends when a webhook is created:
+ * a form body "webhook_id=<digits>". */
+int order_is_woocommerce_ping(const char *body, size_t len);
+
+/* Releases what an order_parse_* allocated. Accepts a zeroed struct. */
 void order_free(struct order *o);
 
 /* True when s is an RFC 3339 timestamp PostgreSQL accepts. */

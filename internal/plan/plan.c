@@ -70,6 +70,12 @@ int plan_route(struct plan *p)
 			rl[n] = (struct route_line){ p->lines[i].sku, p->lines[i].quantity };
 			map[n++] = i;
 		}
+	if (n == 0) { /* every line settled before routing (no_sku, no_address) */
+		if (p->round == 0)
+			p->search_exact = 1; /* no choice was made, so none was approximated */
+		rc = 0;
+		goto cleanup;
+	}
 	struct route_request req = {
 		.lines = rl, .nlines = n, .offers = p->offers, .noffers = p->noffers,
 		.country = p->country, .policy = p->policy, .split_tolerance_pct = p->tolerance_pct,
@@ -155,6 +161,13 @@ void plan_set_stock(struct plan *p, long long offer_id, int stock, int available
 		}
 }
 
+void plan_settle(struct plan *p, size_t i, enum route_reason reason)
+{
+	p->lines[i].offer = -1;
+	p->lines[i].reason = reason;
+	p->lines[i].done = 1;
+}
+
 void plan_reserved(struct plan *p, long long offer_id)
 {
 	for (size_t i = 0; i < p->nlines; i++) {
@@ -223,7 +236,7 @@ json_t *plan_decision_json(const struct plan *p, size_t i)
 	json_t *arr = json_array();
 	for (size_t k = 0; k < p->noffers; k++) {
 		const struct route_offer *f = &p->offers[k];
-		if (strcmp(f->sku, l->sku) != 0)
+		if (!l->sku || strcmp(f->sku, l->sku) != 0)
 			continue;
 		const char *why = plan_why_not(f, p->country, l->quantity);
 		json_array_append_new(arr, json_pack("{s:I, s:s, s:o, s:i, s:i, s:i, s:b, s:o}",

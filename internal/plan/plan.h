@@ -21,7 +21,7 @@
 
 struct plan_line {
 	int line_no;              /* the order line's number (plan_init: index + 1) */
-	const char *sku;
+	const char *sku;          /* NULL only for a line settled with ROUTE_NO_SKU */
 	int quantity;
 	int offer;                /* index into offers; -1 none */
 	enum route_reason reason;
@@ -48,6 +48,10 @@ struct plan {
 int plan_init(struct plan *p, size_t nlines, PGresult *candidates, const char *country,
               enum route_policy policy, int tolerance_pct);
 void plan_free(struct plan *p);
+
+/* Settles line i as unroutable for a reason found before routing (no_sku,
+ * no_address): plan_route leaves it alone. */
+void plan_settle(struct plan *p, size_t i, enum route_reason reason);
 
 /* Routes the lines not done. Returns 0, or -1 on bad input. */
 int plan_route(struct plan *p);

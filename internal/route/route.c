@@ -88,6 +88,8 @@ const char *route_reason_name(enum route_reason reason)
 	case ROUTE_NO_OFFER: return "no_offer";
 	case ROUTE_NO_REGION: return "no_region";
 	case ROUTE_OUT_OF_STOCK: return "out_of_stock";
+	case ROUTE_NO_SKU: return "no_sku";
+	case ROUTE_NO_ADDRESS: return "no_address";
 	}
 	return "unknown";
 }
@@ -102,10 +104,11 @@ static int route_is_space(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Whether a ships_to list names the country; NULL or a "*" entry: everywhere. */
+/* Whether a ships_to list names the country; NULL or a "*" entry: everywhere.
+ * No country (nothing to ship) is no constraint. */
 static int route_ships_to(const char *list, const char *country)
 {
-	if (!list)
+	if (!list || !country)
 		return 1;
 	size_t clen = strlen(country);
 	for (const char *p = list;; p++) {
@@ -138,7 +141,7 @@ enum route_reason route_offer_check(const struct route_offer *offer, const char 
 {
 	if (!offer->supplier_active || !offer->available)
 		return ROUTE_NO_OFFER;
-	if (!country || !route_ships_to(offer->ships_to, country))
+	if (!route_ships_to(offer->ships_to, country))
 		return ROUTE_NO_REGION;
 	return offer->stock < quantity ? ROUTE_OUT_OF_STOCK : ROUTE_ROUTED;
 }
@@ -220,7 +223,7 @@ static int route_valid_policy(enum route_policy policy)
 
 static int route_check(const struct route_request *req, const struct route_plan *plan)
 {
-	if (!req || !plan || !req->country || !route_valid_policy(req->policy) ||
+	if (!req || !plan || !route_valid_policy(req->policy) ||
 	    req->split_tolerance_pct < 0 || req->nlines > ROUTE_MAX_LINES ||
 	    req->noffers > ROUTE_MAX_OFFERS || (req->nlines && (!req->lines || !plan->choices)) ||
 	    (req->noffers && !req->offers))

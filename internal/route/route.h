@@ -71,6 +71,9 @@ enum route_reason {
 	ROUTE_NO_OFFER,      /* "no_offer": no active, available offer for the sku */
 	ROUTE_NO_REGION,     /* "no_region": none of those ships to the country */
 	ROUTE_OUT_OF_STOCK,  /* "out_of_stock": none of those has the stock left */
+	/* Set by callers for lines the engine never sees: */
+	ROUTE_NO_SKU,        /* "no_sku": the store sent the line without a SKU */
+	ROUTE_NO_ADDRESS,    /* "no_address": nothing to ship to, and the line needs shipping */
 };
 
 struct route_offer {
@@ -98,7 +101,8 @@ struct route_request {
 	size_t nlines;                      /* <= ROUTE_MAX_LINES */
 	const struct route_offer *offers;   /* candidates for the order's skus, any order */
 	size_t noffers;                     /* <= ROUTE_MAX_OFFERS */
-	const char *country;                /* ISO 3166-1 alpha-2 */
+	const char *country;                /* ISO 3166-1 alpha-2; NULL when nothing is
+	                                     * shipped (no ships_to constraint) */
 	enum route_policy policy;
 	int split_tolerance_pct;            /* >= 0 */
 };
@@ -125,7 +129,8 @@ int route_policy_parse(const char *s, enum route_policy *out);
 /* Policy name as route_policy_parse takes it (static string). */
 const char *route_policy_name(enum route_policy policy);
 
-/* "routed", "no_offer", "no_region", "out_of_stock" (static string). */
+/* "routed", "no_offer", "no_region", "out_of_stock", "no_sku", "no_address"
+ * (static string). */
 const char *route_reason_name(enum route_reason reason);
 
 /* Whether one offer, alone, could fill a line of quantity to country (its

@@ -791,6 +791,302 @@ static void test_code_tables(void)
 	CU_ASSERT(!order_valid_currency(NULL));
 }
 
+/* ---- Shopify and WooCommerce ---- */
+
+enum platform { SHOPIFY, WOO };
+
+/* A fixture from tests/fixtures as a JSON document (under DROPSHIP_TEST_ROOT,
+ * else the working directory, which tests/run.sh sets to the repository). */
+static json_t *fixture(const char *name)
+{
+	const char *root = getenv("DROPSHIP_TEST_ROOT");
+	char path[512];
+	snprintf(path, sizeof path, "%s/tests/fixtures/%s", root ? root : ".", name);
+	json_error_t je;
+	json_t *doc = json_load_file(path, 0, &je);
+	CHECK(doc != NULL, "%s: %s", path, je.text);
+	return doc;
+}
+
+/* Parses the platform's fixture, changed at path to the JSON text value
+ * (NULL: removed; path NULL: unchanged). Returns the parser's result. */
+static int parse_platform(enum platform pf, const char *topic, const char *path, const char *value,
+                          struct order *o, struct order_error *err)
+{
+	json_t *doc = fixture(pf == SHOPIFY ? "shopify-order.json" : "woocommerce-order.json");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	if (path) {
+		json_t *v = value ? json_loads(value, JSON_DECODE_ANY, NULL) : NULL;
+		CU_ASSERT_FATAL(!value || v);
+		CU_ASSERT_FATAL(set_path(doc, path, v) == 0);
+	}
+	char *body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+	memset(o, 0xa5, sizeof *o);
+	int rc = pf == SHOPIFY ? order_parse_shopify(body, strlen(body), topic, o, err)
+	                       : order_parse_woocommerce(body, strlen(body), topic, o, err);
+	free(body);
+	return rc;
+}
+
+/* The platform fixture changed at path must fail at field. */
+static void expect_platform_error(enum platform pf, const char *topic, const char *path,
+                                  const char *value, const char *field)
+{
+	struct order o;
+	struct order_error err;
+	int rc = parse_platform(pf, topic, path, value, &o, &err);
+	CHECK(rc == -1, "%s=%s: accepted", str_or_null(path), str_or_null(value));
+	if (rc == 0)
+		return order_free(&o);
+	CHECK(str_eq(err.code, "invalid_field"), "%s: code %s", str_or_null(path), str_or_null(err.code));
+	CHECK(strcmp(err.field, field) == 0, "%s=%s: field '%s', want '%s' (%s)", str_or_null(path),
+	      str_or_null(value), err.field, field, err.message);
+	CHECK(is_zeroed(&o), "%s: struct not zeroed after an error", str_or_null(path));
+}
+
+/* What a platform fixture must map to (ship.line2 is "" in both: absent). */
+struct want_head {
+	const char *external_id, *name, *placed_at, *email, *customer_name;
+	const char *ship_name, *line1, *city, *region, *postal_code, *phone;
+};
+
+static void check_head(const struct order *o, const struct want_head *w)
+{
+	CU_ASSERT_EQUAL(o->event, ORDER_EVENT_CREATED);
+	CU_ASSERT_STRING_EQUAL(o->currency, "USD");
+	CU_ASSERT(o->has_ship);
+	CU_ASSERT_STRING_EQUAL(o->ship.country, "US");
+	CU_ASSERT_PTR_NULL(o->ship.line2);
+	const char *got[] = { o->external_id, o->name, o->placed_at, o->email, o->customer_name,
+	                      o->ship.name, o->ship.line1, o->ship.city, o->ship.region,
+	                      o->ship.postal_code, o->ship.phone };
+	const char *want[] = { w->external_id, w->name, w->placed_at, w->email, w->customer_name,
+	                       w->ship_name, w->line1, w->city, w->region, w->postal_code, w->phone };
+	for (size_t i = 0; i < sizeof got / sizeof got[0]; i++)
+		CHECK(str_eq(got[i], want[i]), "field %zu: '%s', want '%s'", i, str_or_null(got[i]),
+		      str_or_null(want[i]));
+}
+
+static void test_shopify_fixture(void)
+{
+	static const struct want_head want = {
+		"450789469", "#1001", "2008-01-10T11:00:00-05:00", "bob.norman@mail.example.com",
+		"Bob Norman", "Bob Norman", "Chestnut Street 92", "Louisville", "KY", "40202",
+		"+1(502)-459-2181",
+	};
+	struct order o;
+	struct order_error err;
+	CU_ASSERT_EQUAL_FATAL(parse_platform(SHOPIFY, "orders/create", NULL, NULL, &o, &err), 0);
+	check_head(&o, &want);
+	CU_ASSERT_EQUAL_FATAL(o.nitems, 3);
+	static const char *const skus[] = { "IPOD2008GREEN", "IPOD2008RED", "IPOD2008BLACK" };
+	static const char *const variants[] = { "39072856", "49148385", "457924702" };
+	for (size_t i = 0; i < 3; i++) {
+		CU_ASSERT_STRING_EQUAL(o.items[i].sku, skus[i]);
+		CU_ASSERT_STRING_EQUAL(o.items[i].variant_id, variants[i]);
+		CU_ASSERT_EQUAL(o.items[i].quantity, 1);
+		CU_ASSERT_STRING_EQUAL(o.items[i].unit_price, "199.00");
+		CU_ASSERT_STRING_EQUAL(o.items[i].title, "IPod Nano - 8gb");
+		CU_ASSERT_EQUAL(o.items[i].requires_shipping, 1);
+	}
+	order_free(&o);
+}
+
+static void test_shopify_topics(void)
+{
+	struct order o;
+	struct order_error err;
+	CU_ASSERT_EQUAL_FATAL(parse_platform(SHOPIFY, "orders/cancelled", NULL, NULL, &o, &err), 0);
+	CU_ASSERT_EQUAL(o.event, ORDER_EVENT_CANCELLED);
+	CU_ASSERT_STRING_EQUAL(o.external_id, "450789469");
+	order_free(&o);
+	/* A cancellation needs the id only. */
+	CU_ASSERT_EQUAL(parse_platform(SHOPIFY, "orders/cancelled", "line_items", NULL, &o, &err), 0);
+	order_free(&o);
+	CU_ASSERT_EQUAL_FATAL(parse_platform(SHOPIFY, "orders/updated", NULL, NULL, &o, &err), 0);
+	CU_ASSERT_EQUAL(o.event, ORDER_EVENT_IGNORED);
+	CU_ASSERT_STRING_EQUAL(o.ignored, "topic");
+	order_free(&o);
+	expect_platform_error(SHOPIFY, NULL, NULL, NULL, "X-Shopify-Topic");
+	expect_platform_error(SHOPIFY, "", NULL, NULL, "X-Shopify-Topic");
+	expect_platform_error(SHOPIFY, "orders/cancelled", "id", NULL, "id");
+}
+
+static void test_shopify_lines(void)
+{
+	struct order o;
+	struct order_error err;
+	/* No SKU, in each spelling, is a line kept without one. */
+	static const char *const no_sku[] = { "null", "\"\"", NULL };
+	for (size_t i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL_FATAL(parse_platform(SHOPIFY, "orders/create", "line_items[1].sku", no_sku[i],
+		                                     &o, &err), 0);
+		CU_ASSERT_EQUAL(o.nitems, 3);
+		CU_ASSERT_PTR_NULL(o.items[1].sku);
+		CU_ASSERT_STRING_EQUAL(o.items[2].sku, "IPOD2008BLACK");
+		order_free(&o);
+	}
+	CU_ASSERT_EQUAL_FATAL(parse_platform(SHOPIFY, "orders/create", "line_items[0].requires_shipping",
+	                                     "false", &o, &err), 0);
+	CU_ASSERT_EQUAL(o.items[0].requires_shipping, 0);
+	CU_ASSERT_EQUAL(o.items[1].requires_shipping, 1);
+	order_free(&o);
+	/* Not needed to route or ship: left out rather than refused. */
+	CU_ASSERT_EQUAL_FATAL(parse_platform(SHOPIFY, "orders/create", "line_items[0].price", "\"n/a\"",
+	                                     &o, &err), 0);
+	CU_ASSERT_PTR_NULL(o.items[0].unit_price);
+	order_free(&o);
+	CU_ASSERT_EQUAL_FATAL(parse_platform(SHOPIFY, "orders/create", "created_at", "\"yesterday\"",
+	                                     &o, &err), 0);
+	CU_ASSERT_PTR_NULL(o.placed_at);
+	order_free(&o);
+	expect_platform_error(SHOPIFY, "orders/create", "line_items[2].quantity", "\"1\"",
+	                      "line_items[2].quantity");
+	expect_platform_error(SHOPIFY, "orders/create", "line_items[0].quantity", "0",
+	                      "line_items[0].quantity");
+	expect_platform_error(SHOPIFY, "orders/create", "line_items[1].sku", "\"" /* 129 bytes */
+	                      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	                      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"",
+	                      "line_items[1].sku");
+	expect_platform_error(SHOPIFY, "orders/create", "line_items", "[]", "line_items");
+	expect_platform_error(SHOPIFY, "orders/create", "line_items", NULL, "line_items");
+	expect_platform_error(SHOPIFY, "orders/create", "currency", "\"XYZ\"", "currency");
+}
+
+static void test_shopify_address(void)
+{
+	struct order o;
+	struct order_error err;
+	CU_ASSERT_EQUAL_FATAL(parse_platform(SHOPIFY, "orders/create", "shipping_address", "null",
+	                                     &o, &err), 0);
+	CU_ASSERT_EQUAL(o.has_ship, 0);
+	CU_ASSERT_PTR_NULL(o.ship.country);
+	order_free(&o);
+	CU_ASSERT_EQUAL_FATAL(parse_platform(SHOPIFY, "orders/create", "shipping_address.name", NULL,
+	                                     &o, &err), 0);
+	CU_ASSERT_STRING_EQUAL(o.ship.name, "Bob Norman"); /* from first_name + last_name */
+	order_free(&o);
+	CU_ASSERT_EQUAL_FATAL(parse_platform(SHOPIFY, "orders/create", "shipping_address.country_code",
+	                                     "\"gb\"", &o, &err), 0);
+	CU_ASSERT_STRING_EQUAL(o.ship.country, "GB");
+	order_free(&o);
+	expect_platform_error(SHOPIFY, "orders/create", "shipping_address.country_code", "\"UK\"",
+	                      "shipping_address.country_code");
+	expect_platform_error(SHOPIFY, "orders/create", "shipping_address.city", "\"\"",
+	                      "shipping_address.city");
+	expect_platform_error(SHOPIFY, "orders/create", "shipping_address", "\"Chestnut\"",
+	                      "shipping_address");
+}
+
+static void test_woo_fixture(void)
+{
+	static const struct want_head want = {
+		"727", "727", "2017-03-22T19:28:02Z", "john.doe@example.com", "John Doe", "John Doe",
+		"969 Market", "San Francisco", "CA", "94103", NULL,
+	};
+	struct order o;
+	struct order_error err;
+	CU_ASSERT_EQUAL_FATAL(parse_platform(WOO, "order.created", NULL, NULL, &o, &err), 0);
+	check_head(&o, &want);
+	CU_ASSERT_EQUAL_FATAL(o.nitems, 2);
+	CU_ASSERT_PTR_NULL(o.items[0].sku); /* the docs' example product has no SKU */
+	CU_ASSERT_EQUAL(o.items[0].quantity, 2);
+	CU_ASSERT_STRING_EQUAL(o.items[0].unit_price, "3.00");
+	CU_ASSERT_STRING_EQUAL(o.items[0].title, "Woo Single #1");
+	CU_ASSERT_STRING_EQUAL(o.items[0].variant_id, "93"); /* no variation: the product */
+	CU_ASSERT_STRING_EQUAL(o.items[1].sku, "Bar3");
+	CU_ASSERT_STRING_EQUAL(o.items[1].variant_id, "23");
+	CU_ASSERT_STRING_EQUAL(o.items[1].unit_price, "12.00");
+	CU_ASSERT_EQUAL(o.items[1].requires_shipping, 1);
+	order_free(&o);
+}
+
+static void test_woo_topics(void)
+{
+	struct order o;
+	struct order_error err;
+	static const struct {
+		const char *topic, *status;
+		enum order_event want;
+		const char *ignored;
+	} cases[] = {
+		{ "order.created", "\"processing\"", ORDER_EVENT_CREATED, NULL },
+		{ "order.updated", "\"processing\"", ORDER_EVENT_CREATED, NULL },
+		{ "order.updated", "\"completed\"", ORDER_EVENT_CREATED, NULL },
+		{ "order.updated", "\"cancelled\"", ORDER_EVENT_CANCELLED, NULL },
+		{ "order.created", "\"pending\"", ORDER_EVENT_IGNORED, "not_paid" },
+		{ "order.updated", "\"on-hold\"", ORDER_EVENT_IGNORED, "not_paid" },
+		{ "order.updated", "\"failed\"", ORDER_EVENT_IGNORED, "not_paid" },
+		{ "order.deleted", "\"trash\"", ORDER_EVENT_IGNORED, "topic" },
+		{ "product.created", "\"publish\"", ORDER_EVENT_IGNORED, "topic" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int rc = parse_platform(WOO, cases[i].topic, "status", cases[i].status, &o, &err);
+		CHECK(rc == 0, "%s %s: %s", cases[i].topic, cases[i].status, err.message);
+		if (rc)
+			continue;
+		CHECK(o.event == cases[i].want, "%s %s: event %d", cases[i].topic, cases[i].status, o.event);
+		CHECK(str_eq(o.ignored, cases[i].ignored), "%s %s: ignored %s", cases[i].topic,
+		      cases[i].status, str_or_null(o.ignored));
+		if (o.event == ORDER_EVENT_CANCELLED)
+			CU_ASSERT_STRING_EQUAL(o.external_id, "727");
+		order_free(&o);
+	}
+	expect_platform_error(WOO, NULL, NULL, NULL, "X-WC-Webhook-Topic");
+	expect_platform_error(WOO, "order.created", "status", NULL, "status");
+	expect_platform_error(WOO, "order.updated", "id", "[727]", "id");
+}
+
+static void test_woo_fields(void)
+{
+	struct order o;
+	struct order_error err;
+	/* WooCommerce writes "" in every field of an order without shipping. */
+	json_t *empty = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "first_name", "",
+	                          "last_name", "", "company", "", "address_1", "", "address_2", "",
+	                          "city", "", "state", "", "country", "");
+	char *text = json_dumps(empty, JSON_COMPACT);
+	json_decref(empty);
+	CU_ASSERT_EQUAL_FATAL(parse_platform(WOO, "order.created", "shipping", text, &o, &err), 0);
+	free(text);
+	CU_ASSERT_EQUAL(o.has_ship, 0);
+	order_free(&o);
+	/* Line total / quantity: rounded to what numeric(20, 4) keeps. */
+	CU_ASSERT_EQUAL_FATAL(parse_platform(WOO, "order.created", "line_items[0].price",
+	                                     "6.666666666666667", &o, &err), 0);
+	CU_ASSERT_STRING_EQUAL(o.items[0].unit_price, "6.6667");
+	order_free(&o);
+	CU_ASSERT_EQUAL_FATAL(parse_platform(WOO, "order.created", "date_created_gmt", "null", &o, &err), 0);
+	CU_ASSERT_PTR_NULL(o.placed_at);
+	order_free(&o);
+	expect_platform_error(WOO, "order.created", "shipping.country", "\"United States\"",
+	                      "shipping.country");
+	expect_platform_error(WOO, "order.created", "shipping.address_1", "\"\"", "shipping.address_1");
+	expect_platform_error(WOO, "order.created", "line_items[1].quantity", "1.5",
+	                      "line_items[1].quantity");
+	expect_platform_error(WOO, "order.created", "currency", NULL, "currency");
+}
+
+static void test_platform_bad_bodies(void)
+{
+	struct order o;
+	struct order_error err;
+	CU_ASSERT_EQUAL(order_parse_shopify("{\"id\":", 6, "orders/create", &o, &err), -1);
+	CU_ASSERT_STRING_EQUAL(err.code, "invalid_json");
+	CU_ASSERT_EQUAL(order_parse_woocommerce("[1]", 3, "order.created", &o, &err), -1);
+	CU_ASSERT_STRING_EQUAL(err.code, "invalid_field");
+	CU_ASSERT_STRING_EQUAL(err.field, "");
+	CU_ASSERT(is_zeroed(&o));
+	/* The ping is recognised; anything else is not. */
+	CU_ASSERT(order_is_woocommerce_ping("webhook_id=12", 13));
+	CU_ASSERT(!order_is_woocommerce_ping("webhook_id=", 11));
+	CU_ASSERT(!order_is_woocommerce_ping("webhook_id=12&x=1", 17));
+	CU_ASSERT(!order_is_woocommerce_ping("{\"webhook_id\":12}", 17));
+	CU_ASSERT(!order_is_woocommerce_ping(NULL, 0));
+}
+
 static const struct harness_test tests[] = {
 	{ "contract example", test_contract_example },
 	{ "cancellation", test_cancellation },
@@ -809,6 +1105,14 @@ static const struct harness_test tests[] = {
 	{ "unknown fields ignored", test_unknown_fields_ignored },
 	{ "duplicate sku kept", test_duplicate_sku_kept },
 	{ "code tables", test_code_tables },
+	{ "shopify: docs example mapped", test_shopify_fixture },
+	{ "shopify: topics", test_shopify_topics },
+	{ "shopify: lines", test_shopify_lines },
+	{ "shopify: shipping address", test_shopify_address },
+	{ "woocommerce: docs example mapped", test_woo_fixture },
+	{ "woocommerce: topics and statuses", test_woo_topics },
+	{ "woocommerce: fields", test_woo_fields },
+	{ "platforms: bad bodies and the ping", test_platform_bad_bodies },
 	{ NULL, NULL },
 };
 

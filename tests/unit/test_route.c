@@ -649,7 +649,9 @@ static void test_offer_check(void)
 		{ OX(1, "A", "s1", 0, 1, 1, 100, 0, 1, 1, "GB; us"), "US", 1, ROUTE_ROUTED },
 		{ OX(1, "A", "s1", 0, 1, 1, 100, 0, 1, 1, "*"), "JP", 1, ROUTE_ROUTED },
 		{ OX(1, "A", "s1", 0, 1, 1, 100, 0, 1, 1, ""), "JP", 1, ROUTE_NO_REGION },
-		{ OF(1, "A", "s1", 100, 1, 1), NULL, 1, ROUTE_NO_REGION },
+		/* No country: nothing is shipped, so ships_to does not apply. */
+		{ OX(1, "A", "s1", 0, 1, 1, 100, 0, 1, 1, "GB"), NULL, 1, ROUTE_ROUTED },
+		{ OX(1, "A", "s1", 0, 1, 1, 100, 0, 0, 1, "GB"), NULL, 1, ROUTE_OUT_OF_STOCK },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		CU_ASSERT_EQUAL(route_offer_check(&cases[i].offer, cases[i].country, cases[i].quantity),
@@ -736,7 +738,7 @@ static void test_bad_input(void)
 	CU_ASSERT_EQUAL(bad_input_rc(e_shipping_too_big), -1);
 	CU_ASSERT_EQUAL(bad_input_rc(e_tolerance_negative), -1);
 	CU_ASSERT_EQUAL(bad_input_rc(e_policy_unknown), -1);
-	CU_ASSERT_EQUAL(bad_input_rc(e_country_null), -1);
+	CU_ASSERT_EQUAL(bad_input_rc(e_country_null), 0); /* nothing to ship */
 	CU_ASSERT_EQUAL(bad_input_rc(e_lines_null), -1);
 	CU_ASSERT_EQUAL(bad_input_rc(e_offers_null), -1);
 	CU_ASSERT_EQUAL(bad_input_rc(e_choices_null), -1);
