@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every test executable: unit tests first, then end-to-end tests against
 # a throwaway PostgreSQL cluster. Sums CUnit results into `N passed, N failed`.
+# ONLY=word runs just the test executables whose name contains word.
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +18,7 @@ passed=0; failed=0; broken=""
 run_one() {
 	bin=$1
 	name=$(basename "$bin")
+	case "$name" in *"${ONLY:-}"*) ;; *) return ;; esac
 	log="$LOGDIR/$name.log"
 	echo "== $name"
 	"$bin" >"$log" 2>&1

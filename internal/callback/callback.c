@@ -527,9 +527,9 @@ static void callback_on_supplier(struct db_conn *conn, struct db_batch *batch, v
 	if (PQntuples(res) == 0)
 		return callback_fail(c, 404, "unknown_supplier", "no supplier with this code", NULL);
 	snprintf(c->supplier_id, sizeof c->supplier_id, "%s", PQgetvalue(res, 0, 0));
-	enum sig_result sr = http_verify_webhook(c->ctx, PQgetvalue(res, 0, 1), c->body, c->body_len);
+	enum sig_result sr = http_verify_webhook(c->ctx, PQgetvalue(res, 0, 1), c->body, c->body_len, NULL);
 	if (sr != SIG_OK) {
-		http_reply_signature_error(c->ctx, sr);
+		http_reply_signature_error(c->ctx, sr, NULL);
 		return callback_free(c);
 	}
 	const char *wid = http_header(c->ctx, "webhook-id");

@@ -102,7 +102,8 @@ int http_secret_equal(const char *a, const char *b)
 /* Secrets are kept joined by newlines (stores.secrets, suppliers.secrets). */
 #define HTTP_MAX_SECRETS 8
 
-enum sig_result http_verify_webhook(const struct http_ctx *ctx, char *secrets, const char *body, size_t len)
+enum sig_result http_verify_webhook(const struct http_ctx *ctx, char *secrets, const char *body, size_t len,
+                                    const char *hmac_header)
 {
 	const char *list[HTTP_MAX_SECRETS];
 	size_t n = 0;
@@ -114,15 +115,22 @@ enum sig_result http_verify_webhook(const struct http_ctx *ctx, char *secrets, c
 		*nl = '\0';
 		s = nl + 1;
 	}
+	if (hmac_header)
+		return sig_verify_hmac_b64(list, n, http_header(ctx, hmac_header), body, len);
 	return sig_verify_standard(list, n, http_header(ctx, "webhook-id"), http_header(ctx, "webhook-timestamp"),
 	                           http_header(ctx, "webhook-signature"), body, len, (int64_t)time(NULL),
 	                           SIG_TOLERANCE_S);
 }
 
-void http_reply_signature_error(struct http_ctx *ctx, enum sig_result r)
+void http_reply_signature_error(struct http_ctx *ctx, enum sig_result r, const char *hmac_header)
 {
+	char msg[128];
 	switch (r) {
 	case SIG_MISSING:
+		if (hmac_header) {
+			snprintf(msg, sizeof msg, "the %s header is required", hmac_header);
+			return http_reply_error(ctx, 401, "missing_signature", msg, NULL);
+		}
 		return http_reply_error(ctx, 401, "missing_signature",
 		                        "webhook-id, webhook-timestamp and webhook-signature headers are required", NULL);
 	case SIG_STALE:

@@ -43,12 +43,16 @@ const char *http_header(const struct http_ctx *ctx, const char *name);
 /* Copies the request body into a NUL-terminated malloc'd buffer; *len gets its length. */
 char *http_body(const struct http_ctx *ctx, size_t *len);
 
-/* Checks the request's Standard Webhooks headers (webhook-id, -timestamp,
- * -signature) and body against newline-separated secrets (split in place). */
-enum sig_result http_verify_webhook(const struct http_ctx *ctx, char *secrets, const char *body, size_t len);
+/* Checks the request's signature and body against newline-separated secrets
+ * (split in place): the Standard Webhooks headers (webhook-id, -timestamp,
+ * -signature) when hmac_header is NULL, else that header holding
+ * base64(HMAC-SHA256(secret, body)) as Shopify and WooCommerce send it. */
+enum sig_result http_verify_webhook(const struct http_ctx *ctx, char *secrets, const char *body, size_t len,
+                                    const char *hmac_header);
 
-/* 401 missing_signature / stale_timestamp / invalid_signature for r. Frees ctx. */
-void http_reply_signature_error(struct http_ctx *ctx, enum sig_result r);
+/* 401 missing_signature / stale_timestamp / invalid_signature for r, naming
+ * hmac_header when it was the one checked. Frees ctx. */
+void http_reply_signature_error(struct http_ctx *ctx, enum sig_result r, const char *hmac_header);
 
 /* Constant-time string equality for secrets (lengths may differ). */
 int http_secret_equal(const char *a, const char *b);

@@ -2,7 +2,8 @@
  *
  * Flow (each step runs from the worker's event loop, never blocking it):
  *   ACQUIRE  lease a pool connection (none up → 503 + Retry-After)
- *   STORE    look the store up, verify the signature, parse the order
+ *   STORE    look the store up, verify the signature the way the store's
+ *            format (native, Shopify, WooCommerce) signs, parse the order
  *   WRITE    one pipeline flight: BEGIN; insert order + lines (ON CONFLICT
  *            DO NOTHING); COMMIT; read the order back; then answer 202
  *            (new) or 200 duplicate:true (someone else's insert won).
@@ -32,9 +33,9 @@ const struct db_stmt_def intake_stmts[] = {
 	{ "intake_order_insert",
 	  "INSERT INTO orders (store_id, external_id, currency, placed_at, customer_email,"
 	  "   customer_name, ship_name, ship_line1, ship_line2, ship_city, ship_region,"
-	  "   ship_postal_code, ship_country, ship_phone, raw, webhook_id)"
+	  "   ship_postal_code, ship_country, ship_phone, raw, webhook_id, name, event_id)"
 	  " VALUES ($1, $2, $3, $4::timestamptz, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-	  "   $15::jsonb, $16)"
+	  "   $15::jsonb, $16, $17, $18)"
 	  " ON CONFLICT (store_id, external_id) DO NOTHING RETURNING id" },
 	/* Every offer of every SKU of the order, in one query. Costs in 1/10000
 	 * units, capped where the engine's arithmetic stops. */
@@ -58,11 +59,11 @@ const struct db_stmt_def intake_stmts[] = {
 	  "SELECT id, stock, available FROM offers WHERE id = ANY ($1::bigint[])" },
 	{ "intake_lines_insert",
 	  "INSERT INTO order_lines (store_id, order_id, line_no, sku, quantity, unit_price, title,"
-	  "   status, reason, supplier_id, offer_id, reserved, unit_cost)"
+	  "   status, reason, supplier_id, offer_id, reserved, unit_cost, variant_id, requires_shipping)"
 	  " SELECT $1, $2, (e->>'line')::int, e->>'sku', (e->>'quantity')::int,"
 	  "   (e->>'unit_price')::numeric, e->>'title', e->>'status', e->>'reason',"
 	  "   (e->>'supplier_id')::bigint, (e->>'offer_id')::bigint, (e->>'reserved')::int,"
-	  "   (e->>'unit_cost')::numeric"
+	  "   (e->>'unit_cost')::numeric, e->>'variant_id', (e->>'requires_shipping')::boolean"
 	  " FROM jsonb_array_elements($3::jsonb) AS e" },
 	{ "intake_decisions_insert",
 	  "INSERT INTO routing_decisions (store_id, order_id, line_no, policy, supplier_id,"
@@ -153,6 +154,25 @@ const struct db_stmt_def intake_stmts[] = {
 /* Whole-transaction retries after a deadlock or serialization failure. */
 #define INTAKE_MAX_RESTARTS 3
 
+enum intake_format_id { INTAKE_NATIVE, INTAKE_SHOPIFY, INTAKE_WOOCOMMERCE };
+
+/* How each store format (stores.format) arrives: its signature header (NULL:
+ * Standard Webhooks), topic header, and the delivery and event ids recorded
+ * with the order (orders.webhook_id, orders.event_id). */
+struct intake_format {
+	enum intake_format_id id;
+	const char *name;
+	const char *sig_header, *topic_header, *delivery_header, *event_header;
+};
+
+static const struct intake_format intake_formats[] = {
+	{ INTAKE_NATIVE, "native", NULL, NULL, "webhook-id", NULL },
+	{ INTAKE_SHOPIFY, "shopify", "X-Shopify-Hmac-Sha256", "X-Shopify-Topic", "X-Shopify-Webhook-Id",
+	  "X-Shopify-Event-Id" },
+	{ INTAKE_WOOCOMMERCE, "woocommerce", "X-WC-Webhook-Signature", "X-WC-Webhook-Topic",
+	  "X-WC-Webhook-Delivery-ID", NULL },
+};
+
 enum intake_state {
 	INTAKE_ACQUIRE,   /* waiting for a pool connection */
 	INTAKE_STORE,     /* store lookup in flight */
@@ -176,6 +196,7 @@ struct intake {
 	char store_code[72];
 	char store_id[24];
 	char order_id[24];
+	const struct intake_format *format;
 	enum route_policy policy;
 	int split_tolerance_pct;
 	struct order order;
@@ -235,9 +256,10 @@ static json_t *intake_response(PGresult *order, PGresult *lines, int duplicate)
 	for (int r = 0; r < PQntuples(lines); r++) {
 		json_t *reason = PQgetisnull(lines, r, 4) ? json_null() : json_string(PQgetvalue(lines, r, 4));
 		json_t *supplier = PQgetisnull(lines, r, 5) ? json_null() : json_string(PQgetvalue(lines, r, 5));
-		json_array_append_new(arr, json_pack("{s:I, s:s, s:I, s:o, s:s, s:o}",
+		json_t *sku = PQgetisnull(lines, r, 1) ? json_null() : json_string(PQgetvalue(lines, r, 1));
+		json_array_append_new(arr, json_pack("{s:I, s:o, s:I, s:o, s:s, s:o}",
 		        "line", (json_int_t)intake_ll(PQgetvalue(lines, r, 0)),
-		        "sku", PQgetvalue(lines, r, 1),
+		        "sku", sku,
 		        "quantity", (json_int_t)intake_ll(PQgetvalue(lines, r, 2)),
 		        "supplier", supplier,
 		        "status", PQgetvalue(lines, r, 3),
@@ -264,6 +286,23 @@ static int intake_is_retryable(const struct db_batch *b)
 
 static void intake_begin(struct intake *in);
 
+/* 200 and no change: a platform event dropship does not act on (reason:
+ * topic, not_paid, unknown_order, ping). */
+static void intake_ignored(struct intake *in, const char *reason)
+{
+	log_info("webhook ignored", "request_id=%s store=%s reason=%s", in->ctx->request_id,
+	         in->store_code, reason);
+	if (in->conn) {
+		db_conn_release(in->conn);
+		in->conn = NULL;
+	}
+	json_t *body = json_pack("{s:b, s:s}", "ignored", 1, "reason", reason);
+	http_reply_json(in->ctx, 200, body);
+	json_decref(body);
+	in->ctx = NULL;
+	intake_free(in);
+}
+
 /* Every flight ends here: check, then answer from the read-back. */
 static void intake_on_done(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
@@ -278,8 +317,14 @@ static void intake_on_done(struct db_conn *conn, struct db_batch *batch, void *a
 	}
 	PGresult *order = db_batch_result(in->batch, in->i_order);
 	PGresult *lines = db_batch_result(in->batch, in->i_lines);
-	if (PQntuples(order) == 0) /* a cancellation for an order we never received */
+	if (PQntuples(order) == 0) { /* a cancellation for an order we never received */
+		/* A platform retries a non-2xx for days, then drops the store's
+		 * webhook: an order placed before the store was connected must
+		 * not cost it that. */
+		if (in->format->id != INTAKE_NATIVE)
+			return intake_ignored(in, "unknown_order");
 		return intake_fail(in, 404, "not_found", "no order with this id for this store", "order.id");
+	}
 
 	int duplicate = in->state == INTAKE_LOOKUP;
 	int status = in->state == INTAKE_FINISH ? 202 : 200;
@@ -306,18 +351,21 @@ static void intake_send(struct intake *in, enum intake_state state, db_batch_cb 
 	db_conn_send(in->conn, in->batch, cb, in);
 }
 
-/* Text array literal of the order's SKUs for `= ANY ($1::text[])`. */
+/* Text array literal of the order's SKUs for `= ANY ($1::text[])`
+ * (lines without one have nothing to look up). */
 static char *intake_sku_array(const struct order *o)
 {
 	size_t cap = 3;
 	for (size_t i = 0; i < o->nitems; i++)
-		cap += 2 * strlen(o->items[i].sku) + 3;
+		cap += o->items[i].sku ? 2 * strlen(o->items[i].sku) + 3 : 0;
 	char *out = malloc(cap), *p = out;
 	if (!out)
 		return NULL;
 	*p++ = '{';
 	for (size_t i = 0; i < o->nitems; i++) {
-		if (i)
+		if (!o->items[i].sku)
+			continue;
+		if (p > out + 1)
 			*p++ = ',';
 		*p++ = '"';
 		for (const char *c = o->items[i].sku; *c; c++) {
@@ -365,9 +413,17 @@ static void intake_on_begin(struct db_conn *conn, struct db_batch *batch, void *
 	if (!in->batch || plan_init(&in->plan, o->nitems, db_batch_result(in->cand, in->i_cand),
 	                            o->ship.country, in->policy, in->split_tolerance_pct) < 0)
 		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
+	/* Without an address, only an order that ships nothing can be routed. */
+	int ships = 0;
+	for (size_t i = 0; i < o->nitems; i++)
+		ships |= o->items[i].requires_shipping;
 	for (size_t i = 0; i < o->nitems; i++) {
 		in->plan.lines[i].sku = o->items[i].sku;
 		in->plan.lines[i].quantity = o->items[i].quantity;
+		if (!o->items[i].sku)
+			plan_settle(&in->plan, i, ROUTE_NO_SKU);
+		else if (!o->has_ship && ships)
+			plan_settle(&in->plan, i, ROUTE_NO_ADDRESS);
 	}
 	if (plan_route(&in->plan) < 0)
 		return intake_fail(in, 500, "internal_error", "routing failed", NULL);
@@ -380,12 +436,13 @@ static void intake_begin(struct intake *in)
 	char *skus = intake_sku_array(o);
 	if (!skus)
 		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
-	const char *webhook_id = http_header(in->ctx, "webhook-id");
-	const char *v[16] = {
+	const struct intake_format *f = in->format;
+	const char *v[18] = {
 		in->store_id, o->external_id, o->currency, o->placed_at, o->email,
 		o->customer_name, o->ship.name, o->ship.line1, o->ship.line2, o->ship.city,
 		o->ship.region, o->ship.postal_code, o->ship.country, o->ship.phone,
-		in->body, webhook_id,
+		in->body, http_header(in->ctx, f->delivery_header),
+		o->name, f->event_header ? http_header(in->ctx, f->event_header) : NULL,
 	};
 	const char *sv[1] = { skus };
 	db_batch_reset(in->batch);
@@ -393,7 +450,7 @@ static void intake_begin(struct intake *in)
 	if (in->restarts)
 		db_batch_add(in->batch, NULL, "ROLLBACK", 0, NULL);
 	db_batch_add(in->batch, NULL, "BEGIN", 0, NULL);
-	in->i_write = db_batch_add(in->batch, "intake_order_insert", NULL, 16, v);
+	in->i_write = db_batch_add(in->batch, "intake_order_insert", NULL, 18, v);
 	in->i_cand = db_batch_add(in->batch, "intake_candidates", NULL, 1, sv);
 	free(skus);
 	intake_send(in, INTAKE_BEGIN, intake_on_begin);
@@ -458,8 +515,12 @@ static void intake_finish(struct intake *in)
 	for (size_t i = 0; i < o->nitems; i++) {
 		const struct order_item *it = &o->items[i];
 		json_t *line = plan_line_json(&in->plan, i);
-		json_object_set_new(line, "sku", json_string(it->sku));
+		if (it->sku)
+			json_object_set_new(line, "sku", json_string(it->sku));
 		json_object_set_new(line, "quantity", json_integer(it->quantity));
+		json_object_set_new(line, "requires_shipping", json_boolean(it->requires_shipping));
+		if (it->variant_id)
+			json_object_set_new(line, "variant_id", json_string(it->variant_id));
 		if (it->unit_price)
 			json_object_set_new(line, "unit_price", json_string(it->unit_price));
 		if (it->title)
@@ -509,6 +570,31 @@ static void intake_cancel(struct intake *in)
 	intake_add_readback(in);
 	intake_send(in, INTAKE_CANCEL, intake_on_done);
 }
+static const struct intake_format *intake_format_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof intake_formats / sizeof intake_formats[0]; i++)
+		if (strcmp(intake_formats[i].name, name) == 0)
+			return &intake_formats[i];
+	return NULL;
+}
+
+static int intake_parse(struct intake *in, struct order_error *oe)
+{
+	const struct intake_format *f = in->format;
+	const char *topic = f->topic_header ? http_header(in->ctx, f->topic_header) : NULL;
+	switch (f->id) {
+	case INTAKE_SHOPIFY:
+		return order_parse_shopify(in->body, in->body_len, topic, &in->order, oe);
+	case INTAKE_WOOCOMMERCE:
+		return order_parse_woocommerce(in->body, in->body_len, topic, &in->order, oe);
+	case INTAKE_NATIVE:
+		break;
+	}
+	return order_parse_native(in->body, in->body_len, &in->order, oe);
+}
+
+static int intake_is_json(const char *ctype);
+
 static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
@@ -519,23 +605,32 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 	if (PQntuples(res) == 0)
 		return intake_fail(in, 404, "unknown_store", "no store with this code", NULL);
 	snprintf(in->store_id, sizeof in->store_id, "%s", PQgetvalue(res, 0, 0));
-	if (strcmp(PQgetvalue(res, 0, 1), "native") != 0)
-		return intake_fail(in, 501, "not_implemented",
-		                   "this store's webhook format is not supported yet", NULL);
+	in->format = intake_format_find(PQgetvalue(res, 0, 1));
+	if (!in->format)
+		return intake_fail(in, 500, "internal_error", "the store's format is unknown", NULL);
+	/* WooCommerce checks a new webhook's URL with an unsigned form post. */
+	if (in->format->id == INTAKE_WOOCOMMERCE && order_is_woocommerce_ping(in->body, in->body_len))
+		return intake_ignored(in, "ping");
+	if (!intake_is_json(http_header(in->ctx, "Content-Type")))
+		return intake_fail(in, 415, "unsupported_media_type", "Content-Type must be application/json",
+		                   NULL);
 
-	enum sig_result sr = http_verify_webhook(in->ctx, PQgetvalue(res, 0, 2), in->body, in->body_len);
+	enum sig_result sr = http_verify_webhook(in->ctx, PQgetvalue(res, 0, 2), in->body, in->body_len,
+	                                         in->format->sig_header);
 	if (sr != SIG_OK) {
-		http_reply_signature_error(in->ctx, sr);
+		http_reply_signature_error(in->ctx, sr, in->format->sig_header);
 		return intake_free(in);
 	}
 
 	struct order_error oe;
-	if (order_parse_native(in->body, in->body_len, &in->order, &oe) < 0) {
+	if (intake_parse(in, &oe) < 0) {
 		int status = strcmp(oe.code, "invalid_json") == 0    ? 400
 		             : strcmp(oe.code, "invalid_field") == 0 ? 422
 		                                                     : 500;
 		return intake_fail(in, status, oe.code, oe.message, oe.field);
 	}
+	if (in->order.event == ORDER_EVENT_IGNORED)
+		return intake_ignored(in, in->order.ignored);
 	if (in->order.event == ORDER_EVENT_CANCELLED)
 		return intake_cancel(in);
 	if (route_policy_parse(PQgetvalue(res, 0, 3), &in->policy) < 0)
@@ -572,10 +667,6 @@ static int intake_is_json(const char *ctype)
 
 void intake_handle(struct http_ctx *ctx, const char *store_code)
 {
-	if (!intake_is_json(http_header(ctx, "Content-Type"))) {
-		http_reply_error(ctx, 415, "unsupported_media_type", "Content-Type must be application/json", NULL);
-		return;
-	}
 	struct intake *in = calloc(1, sizeof *in);
 	if (in) {
 		in->ctx = ctx;
