@@ -63,6 +63,7 @@ static const struct config_key config_keys[] = {
 	CONFIG_STR("server", "log_level", server.log_level, "debug|info|warn|error"),
 	CONFIG_STR("database", "url", database.url, NULL),
 	CONFIG_INT("database", "pool_size", database.pool_size, 1, 64),
+	CONFIG_INT("database", "group_commit_us", database.group_commit_us, 0, 2000),
 	CONFIG_INT("dispatch", "timeout_ms", dispatch.timeout_ms, 1, CONFIG_MS_MAX),
 	CONFIG_INT("dispatch", "max_attempts", dispatch.max_attempts, 1, 1000),
 	CONFIG_INT("dispatch", "backoff_base_ms", dispatch.backoff_base_ms, 1, CONFIG_MS_MAX),
@@ -113,6 +114,7 @@ void config_defaults(struct config *c)
 		.database = {
 			.url = "postgresql:///dropship",
 			.pool_size = 4,
+			.group_commit_us = 1000,
 		},
 		.dispatch = {
 			.timeout_ms = 10000,

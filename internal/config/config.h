@@ -24,6 +24,8 @@ struct config {
 	struct {
 		char url[CONFIG_STR_MAX];      /* libpq connection string or URI */
 		int pool_size;                 /* connections per worker, default 4 */
+		int group_commit_us;           /* window for orders to share a transaction,
+		                                * 0..2000, default 1000; 0 = no grouping wait */
 	} database;
 	struct {
 		int timeout_ms;                /* default 10000 */

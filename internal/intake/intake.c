@@ -4,9 +4,13 @@
  *   ACQUIRE  lease a pool connection (none up → 503 + Retry-After)
  *   STORE    look the store up, verify the signature the way the store's
  *            format (native, Shopify, WooCommerce) signs, parse the order
- *   WRITE    one pipeline flight: BEGIN; insert order + lines (ON CONFLICT
- *            DO NOTHING); COMMIT; read the order back; then answer 202
- *            (new) or 200 duplicate:true (someone else's insert won).
+ *   QUEUED   wait for a group (group commit, below); a cancellation runs
+ *            instead in its own transaction on the lookup's connection
+ *   GROUPED  the group's transaction, three pipeline flights for all its
+ *            orders: BEGIN + each order's insert (ON CONFLICT DO NOTHING)
+ *            and candidates; reservation rounds; lines, decisions, requests,
+ *            status, COMMIT and read-backs; then each order is answered 202
+ *            (new) or 200 duplicate:true (its insert found the order there).
  * A failure anywhere replies once and changes nothing: the transaction
  * either commits whole or is rolled back by the pool on release. */
 #include <stdio.h>
@@ -174,23 +178,22 @@ static const struct intake_format intake_formats[] = {
 };
 
 enum intake_state {
-	INTAKE_ACQUIRE,   /* waiting for a pool connection */
+	INTAKE_ACQUIRE,   /* waiting for a pool connection (store lookup) */
 	INTAKE_STORE,     /* store lookup in flight */
-	INTAKE_BEGIN,     /* BEGIN + order insert + candidates in flight */
-	INTAKE_RESERVE,   /* stock reservation round in flight */
-	INTAKE_FINISH,    /* lines, decisions, status, COMMIT, read-back in flight */
-	INTAKE_LOOKUP,    /* duplicate: ROLLBACK + read-back in flight */
+	INTAKE_QUEUED,    /* verified and parsed, waiting for its group to start */
+	INTAKE_GROUPED,   /* in a group's transaction */
 	INTAKE_CANCEL,    /* cancellation + COMMIT + read-back in flight */
 };
+
+struct intake_group;
 
 /* One delivery. Allocated by intake_handle and freed by intake_free;
  * every path replies exactly once (http_reply_* frees ctx). */
 struct intake {
 	enum intake_state state;
 	struct http_ctx *ctx;
-	struct db_conn *conn;
-	struct db_batch *batch;   /* the flight in progress */
-	struct db_batch *cand;    /* flight BEGIN, kept: candidates point into it */
+	struct db_conn *conn;     /* store lookup and cancellation only */
+	struct db_batch *batch;   /* store lookup and cancellation only */
 	char *body;
 	size_t body_len;
 	char store_code[72];
@@ -200,18 +203,56 @@ struct intake {
 	enum route_policy policy;
 	int split_tolerance_pct;
 	struct order order;
-	struct plan plan;             /* routing across reservation rounds; offers point into cand */
-	int restarts;
-	int i_write, i_order, i_lines;  /* statement indexes of the current flight */
-	int i_cand;                      /* candidates statement in `cand` */
+	struct plan plan;             /* routing across reservation rounds; offers point
+	                               * into the group's candidates batch */
+	int duplicate;                /* the insert found the order already there */
+	int i_write, i_order, i_lines;  /* statement indexes in the current flight */
+	int i_cand;                      /* candidates statement in the group's `cand` */
+	struct intake *next;          /* in the worker's queue */
 };
+
+/* Group commit: orders verified on one worker within a short window share
+ * one transaction on one connection, so N orders cost 3 flights and one
+ * COMMIT instead of 3N and N. Each is answered only after that COMMIT.
+ * A group that fails for something other than the connection or a
+ * deadlock is split: its orders run again one per transaction, so one bad
+ * order fails alone. */
+#define INTAKE_GROUP_MAX 64
+
+enum intake_group_state {
+	GROUP_ACQUIRE,    /* waiting for a pool connection */
+	GROUP_BEGIN,      /* BEGIN + each order's insert + candidates in flight */
+	GROUP_RESERVE,    /* a stock reservation round in flight */
+	GROUP_FINISH,     /* lines, decisions, requests, status, COMMIT, read-backs */
+};
+
+/* Owns its members until each is answered; freed by intake_group_free. */
+struct intake_group {
+	enum intake_group_state state;
+	struct server_worker *w;
+	struct db_conn *conn;
+	struct db_batch *batch;       /* the flight in progress */
+	struct db_batch *cand;        /* the BEGIN flight, kept: plans point into it */
+	struct intake *m[INTAKE_GROUP_MAX];
+	size_t n;
+	int restarts;
+};
+
+/* Per worker thread: orders waiting for a group, and groups running. */
+struct intake_queue {
+	struct intake *head, *tail;
+	size_t len;
+	int running;                  /* groups between acquire and answer */
+	struct event *timer;          /* the window; NULL when not armed */
+};
+
+static _Thread_local struct intake_queue intake_q;
 
 static void intake_free(struct intake *in)
 {
 	if (in->conn)
 		db_conn_release(in->conn);
 	db_batch_free(in->batch);
-	db_batch_free(in->cand);
 	plan_free(&in->plan);
 	order_free(&in->order);
 	free(in->body);
@@ -227,14 +268,14 @@ static void intake_fail(struct intake *in, int status, const char *code, const c
 
 /* A database failure: the connection itself → 503 (retryable), anything
  * else → 500 with the detail in the log only. */
-static void intake_db_fail(struct intake *in, const char *step)
+static void intake_db_fail(struct intake *in, const struct db_batch *b, const char *step)
 {
 	struct server_worker *w = in->ctx->worker;
 	char qerr[300];
 	log_warn("intake database error", "request_id=%s store=%s step=%s sqlstate=%s error=%s",
-	         in->ctx->request_id, in->store_code, step, db_batch_sqlstate(in->batch),
-	         log_quote(qerr, sizeof qerr, db_batch_error(in->batch)));
-	if (db_batch_conn_failed(in->batch)) {
+	         in->ctx->request_id, in->store_code, step, db_batch_sqlstate(b),
+	         log_quote(qerr, sizeof qerr, db_batch_error(b)));
+	if (db_batch_conn_failed(b)) {
 		atomic_fetch_add(&w->metrics.db_unavailable, 1);
 		http_reply_unavailable(in->ctx, 1);
 	} else {
@@ -270,12 +311,12 @@ static json_t *intake_response(PGresult *order, PGresult *lines, int duplicate)
 	                 "status", PQgetvalue(order, 0, 1), "duplicate", duplicate, "lines", arr);
 }
 
-/* Adds the read-back of the order and its lines to the current flight. */
-static void intake_add_readback(struct intake *in)
+/* Adds the read-back of the order and its lines to flight b. */
+static void intake_add_readback(struct intake *in, struct db_batch *b)
 {
 	const char *key[2] = { in->store_id, in->order.external_id };
-	in->i_order = db_batch_add(in->batch, "intake_order", NULL, 2, key);
-	in->i_lines = db_batch_add(in->batch, "intake_lines", NULL, 2, key);
+	in->i_order = db_batch_add(b, "intake_order", NULL, 2, key);
+	in->i_lines = db_batch_add(b, "intake_lines", NULL, 2, key);
 }
 
 static int intake_is_retryable(const struct db_batch *b)
@@ -283,8 +324,6 @@ static int intake_is_retryable(const struct db_batch *b)
 	const char *st = db_batch_sqlstate(b);
 	return strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0;
 }
-
-static void intake_begin(struct intake *in);
 
 /* 200 and no change: a platform event dropship does not act on (reason:
  * topic, not_paid, unknown_order, ping). */
@@ -303,20 +342,13 @@ static void intake_ignored(struct intake *in, const char *reason)
 	intake_free(in);
 }
 
-/* Every flight ends here: check, then answer from the read-back. */
-static void intake_on_done(struct db_conn *conn, struct db_batch *batch, void *arg)
+/* Answers from the read-back in b (after COMMIT): 202 for a new order,
+ * 200 for a duplicate or a cancellation. Frees in. */
+static void intake_answer(struct intake *in, struct db_batch *b)
 {
-	(void)conn, (void)batch;
-	struct intake *in = arg;
 	struct server_worker *w = in->ctx->worker;
-	if (!db_batch_ok(in->batch)) {
-		if (in->state == INTAKE_FINISH && intake_is_retryable(in->batch) &&
-		    in->restarts++ < INTAKE_MAX_RESTARTS)
-			return intake_begin(in);
-		return intake_db_fail(in, "write");
-	}
-	PGresult *order = db_batch_result(in->batch, in->i_order);
-	PGresult *lines = db_batch_result(in->batch, in->i_lines);
+	PGresult *order = db_batch_result(b, in->i_order);
+	PGresult *lines = db_batch_result(b, in->i_lines);
 	if (PQntuples(order) == 0) { /* a cancellation for an order we never received */
 		/* A platform retries a non-2xx for days, then drops the store's
 		 * webhook: an order placed before the store was connected must
@@ -325,30 +357,17 @@ static void intake_on_done(struct db_conn *conn, struct db_batch *batch, void *a
 			return intake_ignored(in, "unknown_order");
 		return intake_fail(in, 404, "not_found", "no order with this id for this store", "order.id");
 	}
-
-	int duplicate = in->state == INTAKE_LOOKUP;
-	int status = in->state == INTAKE_FINISH ? 202 : 200;
-	atomic_fetch_add(in->state == INTAKE_FINISH ? &w->metrics.orders_created
-	                 : duplicate ? &w->metrics.orders_duplicate : &w->metrics.orders_cancelled, 1);
-	json_t *body = intake_response(order, lines, duplicate);
-	log_info(in->state == INTAKE_FINISH ? "order stored" : duplicate ? "order duplicate" : "order cancelled",
+	int created = in->state == INTAKE_GROUPED && !in->duplicate;
+	atomic_fetch_add(created ? &w->metrics.orders_created
+	                 : in->duplicate ? &w->metrics.orders_duplicate : &w->metrics.orders_cancelled, 1);
+	json_t *body = intake_response(order, lines, in->duplicate);
+	log_info(created ? "order stored" : in->duplicate ? "order duplicate" : "order cancelled",
 	         "request_id=%s store=%s order_id=%s status=%s", in->ctx->request_id, in->store_code,
 	         PQgetvalue(order, 0, 0), PQgetvalue(order, 0, 1));
-	/* The connection goes back before the reply: nothing waits on the client. */
-	db_conn_release(in->conn);
-	in->conn = NULL;
-	http_reply_json(in->ctx, status, body);
+	http_reply_json(in->ctx, created ? 202 : 200, body);
 	json_decref(body);
 	in->ctx = NULL;
 	intake_free(in);
-}
-
-/* ---- created: BEGIN, insert, candidates ---- */
-
-static void intake_send(struct intake *in, enum intake_state state, db_batch_cb cb)
-{
-	in->state = state;
-	db_conn_send(in->conn, in->batch, cb, in);
 }
 
 /* Text array literal of the order's SKUs for `= ANY ($1::text[])`
@@ -380,39 +399,44 @@ static char *intake_sku_array(const struct order *o)
 	return out;
 }
 
-static void intake_reserve(struct intake *in);
+/* ---- one order's part of its group's flights ---- */
 
-static void intake_on_begin(struct db_conn *conn, struct db_batch *batch, void *arg)
+/* The order's insert and its candidates. Returns 0, or -1 out of memory. */
+static int intake_add_begin(struct intake *in, struct db_batch *b)
 {
-	(void)conn, (void)batch;
-	struct intake *in = arg;
-	if (!db_batch_ok(in->batch)) {
-		const char *state = db_batch_sqlstate(in->batch);
-		/* The parser checks placed_at's shape; PostgreSQL still knows
-		 * better about dates such as 2026-02-30. */
-		if (strcmp(state, "22007") == 0 || strcmp(state, "22008") == 0)
-			return intake_fail(in, 422, "invalid_field", "is not a valid RFC 3339 timestamp",
-			                   "order.placed_at");
-		return intake_db_fail(in, "begin");
-	}
-	PGresult *ins = db_batch_result(in->batch, in->i_write);
-	if (PQntuples(ins) == 0) {
-		/* Someone else stored this order first: answer with theirs. */
-		db_batch_reset(in->batch);
-		db_batch_add(in->batch, NULL, "ROLLBACK", 0, NULL);
-		intake_add_readback(in);
-		return intake_send(in, INTAKE_LOOKUP, intake_on_done);
-	}
-	snprintf(in->order_id, sizeof in->order_id, "%s", PQgetvalue(ins, 0, 0));
-	/* Keep this flight's results: the engine's offers point into them. */
-	struct db_batch *t = in->cand;
-	in->cand = in->batch;
-	in->batch = t ? t : db_batch_new();
 	const struct order *o = &in->order;
+	char *skus = intake_sku_array(o);
+	if (!skus)
+		return -1;
+	const struct intake_format *f = in->format;
+	const char *v[18] = {
+		in->store_id, o->external_id, o->currency, o->placed_at, o->email,
+		o->customer_name, o->ship.name, o->ship.line1, o->ship.line2, o->ship.city,
+		o->ship.region, o->ship.postal_code, o->ship.country, o->ship.phone,
+		in->body, http_header(in->ctx, f->delivery_header),
+		o->name, f->event_header ? http_header(in->ctx, f->event_header) : NULL,
+	};
+	const char *sv[1] = { skus };
+	in->i_write = db_batch_add(b, "intake_order_insert", NULL, 18, v);
+	in->i_cand = db_batch_add(b, "intake_candidates", NULL, 1, sv);
+	free(skus);
+	return 0;
+}
+
+/* Takes the insert's outcome and plans the order on its candidates (in
+ * cand). Returns 0, or -1 out of memory / routing failed. */
+static int intake_take_begin(struct intake *in, struct db_batch *cand)
+{
+	PGresult *ins = db_batch_result(cand, in->i_write);
 	plan_free(&in->plan);
-	if (!in->batch || plan_init(&in->plan, o->nitems, db_batch_result(in->cand, in->i_cand),
-	                            o->ship.country, in->policy, in->split_tolerance_pct) < 0)
-		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
+	in->duplicate = PQntuples(ins) == 0; /* someone else stored this order first */
+	if (in->duplicate)
+		return 0;
+	snprintf(in->order_id, sizeof in->order_id, "%s", PQgetvalue(ins, 0, 0));
+	const struct order *o = &in->order;
+	if (plan_init(&in->plan, o->nitems, db_batch_result(cand, in->i_cand), o->ship.country,
+	              in->policy, in->split_tolerance_pct) < 0)
+		return -1;
 	/* Without an address, only an order that ships nothing can be routed. */
 	int ships = 0;
 	for (size_t i = 0; i < o->nitems; i++)
@@ -425,52 +449,37 @@ static void intake_on_begin(struct db_conn *conn, struct db_batch *batch, void *
 		else if (!o->has_ship && ships)
 			plan_settle(&in->plan, i, ROUTE_NO_ADDRESS);
 	}
-	if (plan_route(&in->plan) < 0)
-		return intake_fail(in, 500, "internal_error", "routing failed", NULL);
-	intake_reserve(in);
+	return plan_route(&in->plan);
 }
 
-static void intake_begin(struct intake *in)
+/* This round's reservation, if the order has one. Returns 1 when added,
+ * 0 when the order has nothing left to reserve, -1 out of memory. */
+static int intake_add_reserve(struct intake *in, struct db_batch *b)
 {
-	const struct order *o = &in->order;
-	char *skus = intake_sku_array(o);
-	if (!skus)
-		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
-	const struct intake_format *f = in->format;
-	const char *v[18] = {
-		in->store_id, o->external_id, o->currency, o->placed_at, o->email,
-		o->customer_name, o->ship.name, o->ship.line1, o->ship.line2, o->ship.city,
-		o->ship.region, o->ship.postal_code, o->ship.country, o->ship.phone,
-		in->body, http_header(in->ctx, f->delivery_header),
-		o->name, f->event_header ? http_header(in->ctx, f->event_header) : NULL,
-	};
-	const char *sv[1] = { skus };
-	db_batch_reset(in->batch);
-	/* After a deadlock the connection still holds the failed transaction. */
-	if (in->restarts)
-		db_batch_add(in->batch, NULL, "ROLLBACK", 0, NULL);
-	db_batch_add(in->batch, NULL, "BEGIN", 0, NULL);
-	in->i_write = db_batch_add(in->batch, "intake_order_insert", NULL, 18, v);
-	in->i_cand = db_batch_add(in->batch, "intake_candidates", NULL, 1, sv);
-	free(skus);
-	intake_send(in, INTAKE_BEGIN, intake_on_begin);
-}
-
-/* ---- reservation rounds ---- */
-
-static void intake_finish(struct intake *in);
-
-static void intake_on_reserve(struct db_conn *conn, struct db_batch *batch, void *arg)
-{
-	(void)conn, (void)batch;
-	struct intake *in = arg;
-	if (!db_batch_ok(in->batch)) {
-		if (intake_is_retryable(in->batch) && in->restarts++ < INTAKE_MAX_RESTARTS)
-			return intake_begin(in);
-		return intake_db_fail(in, "reserve");
+	char *ids, *qty;
+	in->i_write = -1;
+	if (in->duplicate)
+		return 0;
+	int n = plan_reservations(&in->plan, &ids, &qty);
+	if (n < 0)
+		return -1;
+	if (n > 0) {
+		const char *v[2] = { ids, qty };
+		in->i_write = db_batch_add(b, "intake_reserve", NULL, 2, v);
+		in->i_lines = db_batch_add(b, "intake_stock", NULL, 1, v);
 	}
-	PGresult *got = db_batch_result(in->batch, in->i_write);
-	PGresult *stock = db_batch_result(in->batch, in->i_lines);
+	free(ids);
+	free(qty);
+	return n > 0;
+}
+
+/* Takes a reservation round's outcome. Returns 0, or -1 routing failed. */
+static int intake_take_reserve(struct intake *in, struct db_batch *b)
+{
+	if (in->i_write < 0)
+		return 0;
+	PGresult *got = db_batch_result(b, in->i_write);
+	PGresult *stock = db_batch_result(b, in->i_lines);
 	/* Fresh stock for the offers tried: ours already net of what we hold. */
 	for (int r = 0; r < PQntuples(stock); r++)
 		plan_set_stock(&in->plan, intake_ll(PQgetvalue(stock, r, 0)),
@@ -478,37 +487,16 @@ static void intake_on_reserve(struct db_conn *conn, struct db_batch *batch, void
 	for (int r = 0; r < PQntuples(got); r++)
 		plan_reserved(&in->plan, intake_ll(PQgetvalue(got, r, 0)));
 	/* A concurrent order took stock we planned on: plan those lines again
-	 * among what is left. */
-	if (!plan_next_round(&in->plan))
-		return intake_finish(in);
-	if (plan_route(&in->plan) < 0)
-		return intake_fail(in, 500, "internal_error", "routing failed", NULL);
-	intake_reserve(in);
+	 * among what is left (plan_reservations picks them up next round). */
+	return plan_next_round(&in->plan) ? plan_route(&in->plan) : 0;
 }
 
-static void intake_reserve(struct intake *in)
+/* Lines, decisions, requests and status. Returns 1 when a line was routed
+ * (the dispatcher is to be woken), 0 when none, -1 out of memory. */
+static int intake_add_finish(struct intake *in, struct db_batch *b)
 {
-	char *ids, *qty;
-	int n = plan_reservations(&in->plan, &ids, &qty);
-	if (n < 0)
-		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
-	if (n > 0) {
-		const char *v[2] = { ids, qty };
-		db_batch_reset(in->batch);
-		in->i_write = db_batch_add(in->batch, "intake_reserve", NULL, 2, v);
-		in->i_lines = db_batch_add(in->batch, "intake_stock", NULL, 1, v);
-	}
-	free(ids);
-	free(qty);
-	if (n == 0)
-		return intake_finish(in);
-	intake_send(in, INTAKE_RESERVE, intake_on_reserve);
-}
-
-/* ---- finish: lines, decisions, status, COMMIT ---- */
-
-static void intake_finish(struct intake *in)
-{
+	if (in->duplicate)
+		return 0;
 	const struct order *o = &in->order;
 	json_t *lines = json_array(), *decisions = json_array();
 	size_t routed = plan_routed(&in->plan);
@@ -533,29 +521,294 @@ static void intake_finish(struct intake *in)
 	char *dec_text = json_dumps(decisions, JSON_COMPACT);
 	json_decref(lines);
 	json_decref(decisions);
-	if (!lines_text || !dec_text) {
-		free(lines_text);
-		free(dec_text);
-		return intake_fail(in, 500, "internal_error", "out of memory", NULL);
+	int rc = -1;
+	if (lines_text && dec_text) {
+		const char *lv[3] = { in->store_id, in->order_id, lines_text };
+		const char *dv[6] = { in->store_id, in->order_id, dec_text, route_policy_name(in->policy),
+		                      in->plan.search_exact ? "exact" : "greedy",
+		                      in->plan.consolidated ? "true" : "false" };
+		const char *sv[3] = { in->store_id, in->order_id, status };
+		db_batch_add(b, "intake_lines_insert", NULL, 3, lv);
+		db_batch_add(b, "intake_decisions_insert", NULL, 6, dv);
+		db_batch_add(b, "intake_requests_insert", NULL, 2, lv);
+		db_batch_add(b, "intake_order_status", NULL, 3, sv);
+		rc = routed > 0;
 	}
-	const char *lv[3] = { in->store_id, in->order_id, lines_text };
-	const char *dv[6] = { in->store_id, in->order_id, dec_text, route_policy_name(in->policy),
-	                      in->plan.search_exact ? "exact" : "greedy",
-	                      in->plan.consolidated ? "true" : "false" };
-	const char *sv[3] = { in->store_id, in->order_id, status };
-	db_batch_reset(in->batch);
-	db_batch_add(in->batch, "intake_lines_insert", NULL, 3, lv);
-	db_batch_add(in->batch, "intake_decisions_insert", NULL, 6, dv);
-	db_batch_add(in->batch, "intake_requests_insert", NULL, 2, lv);
-	if (routed)
-		db_batch_add(in->batch, "intake_notify", NULL, 0, NULL);
-	db_batch_add(in->batch, "intake_order_status", NULL, 3, sv);
-	db_batch_add(in->batch, NULL, "COMMIT", 0, NULL);
-	/* Read back after COMMIT in the same flight. */
-	intake_add_readback(in);
 	free(lines_text);
 	free(dec_text);
-	intake_send(in, INTAKE_FINISH, intake_on_done);
+	return rc;
+}
+
+/* ---- groups ---- */
+
+static void intake_group_begin(struct intake_group *g);
+static void intake_queue_flush(void);
+
+static void intake_group_free(struct intake_group *g)
+{
+	if (g->conn)
+		db_conn_release(g->conn);
+	db_batch_free(g->batch);
+	db_batch_free(g->cand);
+	free(g);
+	intake_q.running--;
+	/* Nothing else running: orders waiting for the window need not wait. */
+	if (intake_q.running == 0 && intake_q.len > 0)
+		intake_queue_flush();
+}
+
+static void intake_group_send(struct intake_group *g, enum intake_group_state state, db_batch_cb cb)
+{
+	g->state = state;
+	db_conn_send(g->conn, g->batch, cb, g);
+}
+
+static void intake_group_start(struct intake *const *members, size_t n);
+
+/* The group's transaction failed. A lost connection fails every order
+ * (503, retryable); a deadlock restarts the group; anything else in a
+ * group of several splits it so that only the order at fault fails. */
+static void intake_group_fail(struct intake_group *g, const char *step)
+{
+	struct db_batch *b = g->batch;
+	if (!db_batch_conn_failed(b) && intake_is_retryable(b) && g->restarts++ < INTAKE_MAX_RESTARTS)
+		return intake_group_begin(g);
+	if (!db_batch_conn_failed(b) && g->n > 1) {
+		log_info("intake group split", "orders=%zu step=%s sqlstate=%s", g->n, step,
+		         db_batch_sqlstate(b));
+		for (size_t i = 0; i < g->n; i++)
+			intake_group_start(&g->m[i], 1);
+		g->n = 0;
+		return intake_group_free(g);
+	}
+	for (size_t i = 0; i < g->n; i++) {
+		struct intake *in = g->m[i];
+		const char *state = db_batch_sqlstate(b);
+		/* The parser checks placed_at's shape; PostgreSQL still knows
+		 * better about dates such as 2026-02-30. */
+		if (g->n == 1 && (strcmp(state, "22007") == 0 || strcmp(state, "22008") == 0))
+			intake_fail(in, 422, "invalid_field", "is not a valid RFC 3339 timestamp", "order.placed_at");
+		else
+			intake_db_fail(in, b, step);
+	}
+	g->n = 0;
+	intake_group_free(g);
+}
+
+/* Out of memory or a routing failure mid-group: nothing is committed. */
+static void intake_group_abort(struct intake_group *g)
+{
+	for (size_t i = 0; i < g->n; i++)
+		intake_fail(g->m[i], 500, "internal_error", "the order could not be routed", NULL);
+	g->n = 0;
+	intake_group_free(g);
+}
+
+static void intake_group_finish(struct intake_group *g);
+static void intake_group_on_reserve(struct db_conn *conn, struct db_batch *batch, void *arg);
+
+static void intake_group_reserve(struct intake_group *g)
+{
+	int any = 0;
+	db_batch_reset(g->batch);
+	for (size_t i = 0; i < g->n; i++) {
+		int rc = intake_add_reserve(g->m[i], g->batch);
+		if (rc < 0)
+			return intake_group_abort(g);
+		any |= rc;
+	}
+	if (!any)
+		return intake_group_finish(g);
+	intake_group_send(g, GROUP_RESERVE, intake_group_on_reserve);
+}
+
+static void intake_group_on_reserve(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct intake_group *g = arg;
+	if (!db_batch_ok(g->batch))
+		return intake_group_fail(g, "reserve");
+	for (size_t i = 0; i < g->n; i++)
+		if (intake_take_reserve(g->m[i], g->batch) < 0)
+			return intake_group_abort(g);
+	intake_group_reserve(g);
+}
+
+static void intake_group_on_finish(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct intake_group *g = arg;
+	if (!db_batch_ok(g->batch))
+		return intake_group_fail(g, "finish");
+	/* The connection goes back before the replies: nothing waits on clients. */
+	db_conn_release(g->conn);
+	g->conn = NULL;
+	for (size_t i = 0; i < g->n; i++)
+		intake_answer(g->m[i], g->batch);
+	g->n = 0;
+	intake_group_free(g);
+}
+
+static void intake_group_finish(struct intake_group *g)
+{
+	int wake = 0;
+	db_batch_reset(g->batch);
+	for (size_t i = 0; i < g->n; i++) {
+		int rc = intake_add_finish(g->m[i], g->batch);
+		if (rc < 0)
+			return intake_group_abort(g);
+		wake |= rc;
+	}
+	if (wake)
+		db_batch_add(g->batch, "intake_notify", NULL, 0, NULL);
+	db_batch_add(g->batch, NULL, "COMMIT", 0, NULL);
+	/* Read back after COMMIT in the same flight. */
+	for (size_t i = 0; i < g->n; i++)
+		intake_add_readback(g->m[i], g->batch);
+	intake_group_send(g, GROUP_FINISH, intake_group_on_finish);
+}
+
+static void intake_group_on_begin(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct intake_group *g = arg;
+	if (!db_batch_ok(g->batch))
+		return intake_group_fail(g, "begin");
+	/* Keep this flight's results: the plans' offers point into them. */
+	struct db_batch *t = g->cand;
+	g->cand = g->batch;
+	g->batch = t ? t : db_batch_new();
+	if (!g->batch)
+		return intake_group_abort(g);
+	for (size_t i = 0; i < g->n; i++)
+		if (intake_take_begin(g->m[i], g->cand) < 0)
+			return intake_group_abort(g);
+	intake_group_reserve(g);
+}
+
+static void intake_group_begin(struct intake_group *g)
+{
+	db_batch_reset(g->batch);
+	/* After a deadlock the connection still holds the failed transaction. */
+	if (g->restarts)
+		db_batch_add(g->batch, NULL, "ROLLBACK", 0, NULL);
+	db_batch_add(g->batch, NULL, "BEGIN", 0, NULL);
+	for (size_t i = 0; i < g->n; i++)
+		if (intake_add_begin(g->m[i], g->batch) < 0)
+			return intake_group_abort(g);
+	intake_group_send(g, GROUP_BEGIN, intake_group_on_begin);
+}
+
+static void intake_group_on_acquire(struct db_conn *conn, void *arg)
+{
+	struct intake_group *g = arg;
+	if (!conn) {
+		for (size_t i = 0; i < g->n; i++) {
+			struct intake *in = g->m[i];
+			atomic_fetch_add(&in->ctx->worker->metrics.db_unavailable, 1);
+			http_reply_unavailable(in->ctx, 1);
+			in->ctx = NULL;
+			intake_free(in);
+		}
+		g->n = 0;
+		return intake_group_free(g);
+	}
+	g->conn = conn;
+	intake_group_begin(g);
+}
+
+/* Starts a group of n orders on a connection of their worker's pool. */
+static void intake_group_start(struct intake *const *members, size_t n)
+{
+	struct intake_group *g = calloc(1, sizeof *g);
+	struct db_batch *b = g ? db_batch_new() : NULL;
+	intake_q.running++;
+	if (!b) {
+		for (size_t i = 0; i < n; i++)
+			intake_fail(members[i], 500, "internal_error", "out of memory", NULL);
+		free(g);
+		intake_q.running--;
+		return;
+	}
+	g->batch = b;
+	g->w = members[0]->ctx->worker;
+	for (size_t i = 0; i < n; i++) {
+		g->m[i] = members[i];
+		g->m[i]->state = INTAKE_GROUPED;
+	}
+	g->n = n;
+	g->state = GROUP_ACQUIRE;
+	db_pool_acquire(g->w->db, intake_group_on_acquire, g);
+}
+
+/* Starts a group with the orders waiting (at most INTAKE_GROUP_MAX). */
+static void intake_queue_flush(void)
+{
+	struct intake_queue *q = &intake_q;
+	struct intake *m[INTAKE_GROUP_MAX];
+	size_t n = 0;
+	if (q->timer) {
+		event_free(q->timer);
+		q->timer = NULL;
+	}
+	while (q->head && n < INTAKE_GROUP_MAX) {
+		m[n++] = q->head;
+		q->head = q->head->next;
+		q->len--;
+	}
+	if (!q->head)
+		q->tail = NULL;
+	if (n)
+		intake_group_start(m, n);
+	/* More than one group's worth waiting: the rest go at once too. */
+	if (q->head)
+		intake_queue_flush();
+}
+
+static void intake_on_window(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+	intake_queue_flush();
+}
+
+/* A verified, parsed order waits for its group: at once when nothing else
+ * is running on this worker (no wait when idle) or the group is full,
+ * else until the window closes. */
+static void intake_enqueue(struct intake *in)
+{
+	struct intake_queue *q = &intake_q;
+	struct server_worker *w = in->ctx->worker;
+	in->state = INTAKE_QUEUED;
+	in->next = NULL;
+	if (q->tail)
+		q->tail->next = in;
+	else
+		q->head = in;
+	q->tail = in;
+	q->len++;
+	int window_us = w->cfg->database.group_commit_us;
+	if (q->running == 0 || window_us == 0 || q->len >= INTAKE_GROUP_MAX)
+		return intake_queue_flush();
+	if (!q->timer) {
+		struct timeval tv = { 0, window_us };
+		q->timer = evtimer_new(w->base, intake_on_window, NULL);
+		if (!q->timer)
+			return intake_queue_flush();
+		evtimer_add(q->timer, &tv);
+	}
+}
+
+/* ---- cancellation: its own transaction ---- */
+
+static void intake_on_cancelled(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct intake *in = arg;
+	if (!db_batch_ok(in->batch))
+		return intake_db_fail(in, in->batch, "cancel");
+	db_conn_release(in->conn);
+	in->conn = NULL;
+	intake_answer(in, in->batch);
 }
 
 static void intake_cancel(struct intake *in)
@@ -567,9 +820,11 @@ static void intake_cancel(struct intake *in)
 	db_batch_add(in->batch, "intake_cancel_requests", NULL, 2, key);
 	db_batch_add(in->batch, "intake_notify", NULL, 0, NULL);
 	db_batch_add(in->batch, NULL, "COMMIT", 0, NULL);
-	intake_add_readback(in);
-	intake_send(in, INTAKE_CANCEL, intake_on_done);
+	intake_add_readback(in, in->batch);
+	in->state = INTAKE_CANCEL;
+	db_conn_send(in->conn, in->batch, intake_on_cancelled, in);
 }
+
 static const struct intake_format *intake_format_find(const char *name)
 {
 	for (size_t i = 0; i < sizeof intake_formats / sizeof intake_formats[0]; i++)
@@ -600,7 +855,7 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 	(void)conn, (void)batch;
 	struct intake *in = arg;
 	if (!db_batch_ok(in->batch))
-		return intake_db_fail(in, "store");
+		return intake_db_fail(in, in->batch, "store");
 	PGresult *res = db_batch_result(in->batch, 0);
 	if (PQntuples(res) == 0)
 		return intake_fail(in, 404, "unknown_store", "no store with this code", NULL);
@@ -636,7 +891,10 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 	if (route_policy_parse(PQgetvalue(res, 0, 3), &in->policy) < 0)
 		in->policy = ROUTE_CHEAPEST;
 	in->split_tolerance_pct = (int)intake_ll(PQgetvalue(res, 0, 4));
-	intake_begin(in);
+	/* The lookup's connection goes back: the order's group leases its own. */
+	db_conn_release(in->conn);
+	in->conn = NULL;
+	intake_enqueue(in);
 }
 
 static void intake_on_acquire(struct db_conn *conn, void *arg)

@@ -81,6 +81,7 @@ static void test_defaults(void)
 	CU_ASSERT_STRING_EQUAL(c.server.log_level, "info");
 	CU_ASSERT_STRING_EQUAL(c.database.url, "postgresql:///dropship");
 	CU_ASSERT_EQUAL(c.database.pool_size, 4);
+	CU_ASSERT_EQUAL(c.database.group_commit_us, 1000);
 	CU_ASSERT_EQUAL(c.dispatch.timeout_ms, 10000);
 	CU_ASSERT_EQUAL(c.dispatch.max_attempts, 12);
 	CU_ASSERT_EQUAL(c.dispatch.backoff_base_ms, 1000);
@@ -217,6 +218,8 @@ static void test_out_of_range(void)
 	parse_fails("[server]\nworkers = -1\n", "test.conf:2: [server] workers: out of range (0..256)");
 	parse_fails("[server]\nworkers = 99999999999999999999999\n",
 	            "test.conf:2: [server] workers: out of range (0..256)");
+	parse_fails("[database]\ngroup_commit_us = 2001\n",
+	            "test.conf:2: [database] group_commit_us: out of range (0..2000)");
 	parse_fails("[database]\npool_size = 0\n",
 	            "test.conf:2: [database] pool_size: out of range (1..64)");
 	parse_fails("[server]\nmax_body_bytes = 1023\n",
