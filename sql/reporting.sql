@@ -1,0 +1,210 @@
+-- The reporting schema: read-only views for operators, recreated by every
+-- `dropshipctl migrate` (so they may change without a migration file).
+-- The role dropship_reporting may read these views and nothing else: no
+-- secrets, no raw payloads, no base tables. Do not keep objects of your own
+-- in this schema: it is dropped and rebuilt.
+--
+-- Views that aggregate history look at a rolling window (named in their
+-- COMMENT), so they answer in well under a second on a database of
+-- millions of orders; sql/examples/ has queries over any period.
+
+DROP SCHEMA IF EXISTS reporting CASCADE;
+CREATE SCHEMA reporting;
+COMMENT ON SCHEMA reporting IS 'dropship operator reports (recreated by dropshipctl migrate)';
+
+-- Roles are cluster-wide: several databases (or concurrent migrations)
+-- may race to create it, and the loser must not fail.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dropship_reporting') THEN
+        CREATE ROLE dropship_reporting NOLOGIN;
+    END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
+END $$;
+
+-- Age of a point in time in hours, for the duration columns.
+CREATE FUNCTION reporting.hours(from_ts timestamptz, to_ts timestamptz) RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN round((extract(epoch FROM to_ts - from_ts) / 3600)::numeric, 2);
+
+CREATE VIEW reporting.daily_orders AS
+WITH o AS (
+    SELECT o.store_id, o.id, o.status, o.currency,
+           (o.created_at AT TIME ZONE 'UTC')::date AS day
+      FROM orders o
+     WHERE o.created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '89 days'
+), l AS (
+    SELECT o.store_id, o.id,
+           count(*) AS lines,
+           sum(l.quantity) AS units,
+           sum(l.quantity * l.unit_price) AS revenue,
+           sum(l.quantity * l.unit_cost) FILTER (WHERE l.supplier_id IS NOT NULL) AS cost,
+           count(*) FILTER (WHERE l.status = 'unroutable') AS unroutable_lines
+      FROM o JOIN order_lines l ON l.store_id = o.store_id AND l.order_id = o.id
+     GROUP BY o.store_id, o.id
+)
+SELECT o.day, s.code AS store, o.currency,
+       count(*) AS orders,
+       coalesce(sum(l.lines), 0)::bigint AS lines,
+       coalesce(sum(l.units), 0)::bigint AS units,
+       coalesce(sum(l.revenue), 0)::numeric(20, 2) AS revenue,
+       coalesce(sum(l.cost), 0)::numeric(20, 2) AS cost,
+       count(*) FILTER (WHERE o.status = 'cancelled') AS cancelled,
+       count(*) FILTER (WHERE o.status = 'needs_attention') AS needs_attention,
+       coalesce(sum(l.unroutable_lines), 0)::bigint AS unroutable_lines
+  FROM o
+  JOIN stores s ON s.id = o.store_id
+  LEFT JOIN l ON l.store_id = o.store_id AND l.id = o.id
+ GROUP BY o.day, s.code, o.currency
+ ORDER BY o.day DESC, s.code, o.currency;
+COMMENT ON VIEW reporting.daily_orders IS
+    'orders, lines, units, revenue and supplier cost per UTC day and store, last 90 days';
+
+CREATE VIEW reporting.order_status_summary AS
+SELECT o.status,
+       count(*) AS orders,
+       round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct,
+       min(o.updated_at) AS oldest_change,
+       reporting.hours(min(o.updated_at), now()) AS oldest_hours
+  FROM orders o
+ GROUP BY o.status
+ ORDER BY array_position(ARRAY['received', 'routed', 'partially_routed', 'needs_attention',
+                               'partially_shipped', 'shipped', 'delivered', 'cancelled'], o.status);
+COMMENT ON VIEW reporting.order_status_summary IS
+    'orders in each status, with the longest time one has been in it';
+
+CREATE VIEW reporting.supplier_performance AS
+WITH r AS (
+    SELECT r.supplier_id, r.created_at, r.accepted_at, r.shipped_at,
+           (r.status = 'rejected' OR r.rejected_at IS NOT NULL) AS rejected
+      FROM fulfillment_requests r
+     WHERE r.created_at >= now() - interval '30 days'
+)
+SELECT s.code AS supplier,
+       count(r.supplier_id) AS requests,
+       count(r.accepted_at) AS accepted,
+       count(*) FILTER (WHERE r.rejected) AS rejected,
+       count(r.shipped_at) AS shipped,
+       round(100.0 * count(r.accepted_at) / nullif(count(r.supplier_id), 0), 1) AS acceptance_rate,
+       round(100.0 * count(*) FILTER (WHERE r.rejected) / nullif(count(r.supplier_id), 0), 1) AS rejection_rate,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY reporting.hours(r.created_at, r.accepted_at))::numeric, 2)
+           AS median_hours_to_accept,
+       round(percentile_cont(0.9) WITHIN GROUP (ORDER BY reporting.hours(r.created_at, r.accepted_at))::numeric, 2)
+           AS p90_hours_to_accept,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY reporting.hours(r.created_at, r.shipped_at))::numeric, 2)
+           AS median_hours_to_ship,
+       round(percentile_cont(0.9) WITHIN GROUP (ORDER BY reporting.hours(r.created_at, r.shipped_at))::numeric, 2)
+           AS p90_hours_to_ship,
+       round(100.0 * count(*) FILTER (WHERE r.shipped_at <= r.created_at + s.ship_within)
+             / nullif(count(r.shipped_at), 0), 1) AS on_time_rate
+  FROM suppliers s
+  LEFT JOIN r ON r.supplier_id = s.id
+ GROUP BY s.id, s.code
+ ORDER BY s.code;
+COMMENT ON VIEW reporting.supplier_performance IS
+    'per supplier, requests of the last 30 days: acceptance, rejection, hours to accept and ship, on-time rate';
+
+CREATE VIEW reporting.unroutable_lines AS
+SELECT l.sku, l.reason,
+       count(*) AS lines,
+       count(DISTINCT (l.store_id, l.order_id)) AS orders,
+       sum(l.quantity) AS units,
+       max(o.created_at) AS last_seen
+  FROM order_lines l
+  JOIN orders o ON o.store_id = l.store_id AND o.id = l.order_id
+ WHERE l.status = 'unroutable'
+ GROUP BY l.sku, l.reason
+ ORDER BY count(*) DESC, l.sku NULLS FIRST, l.reason;
+COMMENT ON VIEW reporting.unroutable_lines IS
+    'lines waiting for a supplier, by SKU and reason (no_offer, no_region, out_of_stock, no_sku, no_address)';
+
+CREATE VIEW reporting.fulfillment_backlog AS
+WITH r AS (
+    SELECT r.supplier_id, r.status, r.created_at, now() - r.created_at AS age
+      FROM fulfillment_requests r
+     WHERE r.status IN ('pending', 'sent', 'accepted')
+), b AS (
+    SELECT r.*,
+           CASE WHEN age < interval '1 hour' THEN 1 WHEN age < interval '6 hours' THEN 2
+                WHEN age < interval '24 hours' THEN 3 WHEN age < interval '3 days' THEN 4
+                WHEN age < interval '7 days' THEN 5 ELSE 6 END AS bucket
+      FROM r
+)
+SELECT s.code AS supplier,
+       (ARRAY['< 1h', '1-6h', '6-24h', '1-3d', '3-7d', '>= 7d'])[b.bucket] AS age,
+       count(*) AS requests,
+       count(*) FILTER (WHERE b.status = 'pending') AS pending,
+       count(*) FILTER (WHERE b.status = 'sent') AS sent,
+       count(*) FILTER (WHERE b.status = 'accepted') AS accepted,
+       count(*) FILTER (WHERE b.age > s.ship_within) AS overdue,
+       min(b.created_at) AS oldest
+  FROM b JOIN suppliers s ON s.id = b.supplier_id
+ GROUP BY s.code, b.bucket
+ ORDER BY s.code, b.bucket;
+COMMENT ON VIEW reporting.fulfillment_backlog IS
+    'requests not yet shipped, by supplier and age; overdue = older than the supplier''s ship_within';
+
+CREATE VIEW reporting.failed_deliveries AS
+SELECT x.id AS outbox_id, x.kind,
+       coalesce(sp.code, st.code) AS recipient,
+       st.code AS store,
+       o.external_id AS external_order_id,
+       x.request_id,
+       x.attempts,
+       x.last_status,
+       x.last_error,
+       last.finished_at AS failed_at
+  FROM outbox x
+  JOIN stores st ON st.id = x.store_id
+  LEFT JOIN suppliers sp ON sp.id = x.supplier_id
+  LEFT JOIN fulfillment_requests r ON r.id = x.request_id
+  LEFT JOIN orders o ON o.store_id = r.store_id AND o.id = r.order_id
+  LEFT JOIN LATERAL (SELECT a.finished_at FROM outbox_attempts a WHERE a.outbox_id = x.id
+                      ORDER BY a.attempt DESC LIMIT 1) last ON true
+ WHERE x.state = 'failed'
+ ORDER BY last.finished_at DESC NULLS LAST, x.id DESC;
+COMMENT ON VIEW reporting.failed_deliveries IS
+    'outbound messages that were given up on (retries exhausted or refused), with the last error';
+
+CREATE VIEW reporting.routing_decisions AS
+SELECT d.decided_at,
+       st.code AS store,
+       o.external_id AS external_order_id,
+       d.line_no,
+       l.sku,
+       l.quantity,
+       d.attempt,
+       d.policy,
+       sp.code AS supplier,
+       (ch.cand->>'unit_cost')::numeric AS unit_cost,
+       ru.cand->>'supplier' AS runner_up,
+       (ru.cand->>'unit_cost')::numeric AS runner_up_unit_cost,
+       ((ru.cand->>'unit_cost')::numeric - (ch.cand->>'unit_cost')::numeric) * l.quantity AS cost_difference,
+       d.reason,
+       d.consolidated
+  FROM routing_decisions d
+  JOIN order_lines l ON l.store_id = d.store_id AND l.order_id = d.order_id AND l.line_no = d.line_no
+  JOIN orders o ON o.store_id = d.store_id AND o.id = d.order_id
+  JOIN stores st ON st.id = d.store_id
+  LEFT JOIN suppliers sp ON sp.id = d.supplier_id
+  LEFT JOIN LATERAL (SELECT x.cand FROM jsonb_array_elements(d.candidates) x(cand)
+                      WHERE (x.cand->>'offer_id')::bigint = d.offer_id LIMIT 1) ch ON true
+  -- The runner-up: the best other eligible offer under the line's policy.
+  LEFT JOIN LATERAL (SELECT y.cand FROM jsonb_array_elements(d.candidates) y(cand)
+                      WHERE (y.cand->>'eligible')::boolean
+                        AND (y.cand->>'offer_id')::bigint IS DISTINCT FROM d.offer_id
+                      ORDER BY CASE d.policy WHEN 'fastest' THEN (y.cand->>'lead_time_days')::numeric
+                                             WHEN 'priority' THEN (y.cand->>'priority')::numeric
+                                             ELSE (y.cand->>'unit_cost')::numeric END,
+                               (y.cand->>'unit_cost')::numeric, (y.cand->>'lead_time_days')::int,
+                               y.cand->>'supplier'
+                      LIMIT 1) ru ON true
+ WHERE d.decided_at >= now() - interval '7 days'
+ ORDER BY d.decided_at DESC, o.external_id, d.line_no, d.attempt;
+COMMENT ON VIEW reporting.routing_decisions IS
+    'per order line, last 7 days: chosen supplier, policy, runner-up and what it would have cost more';
+
+GRANT USAGE ON SCHEMA reporting TO dropship_reporting;
+GRANT SELECT ON ALL TABLES IN SCHEMA reporting TO dropship_reporting;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA reporting TO dropship_reporting;
