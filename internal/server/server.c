@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "admin/admin.h"
 #include "callback/callback.h"
 #include "client/client.h"
 #include "db/db.h"
@@ -270,6 +271,12 @@ static void route(struct http_ctx *ctx)
 		callback_handle(ctx, code);
 		return;
 	}
+	if (strncmp(ctx->path, "/v1/admin/orders/", 17) == 0 && !strchr(ctx->path + 17, '/')) {
+		if (m != EVHTTP_REQ_GET)
+			return reply_method_not_allowed(ctx, "GET");
+		admin_handle_order(ctx, ctx->path + 17);
+		return;
+	}
 	http_reply_error(ctx, 404, "not_found", "no such endpoint", NULL);
 }
 
@@ -480,7 +487,7 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 /* Concatenates the statement tables of every module the server hosts. */
 static struct db_stmt_def *collect_stmts(void)
 {
-	const struct db_stmt_def *tables[] = { intake_stmts, dispatch_stmts, callback_stmts };
+	const struct db_stmt_def *tables[] = { intake_stmts, dispatch_stmts, callback_stmts, admin_stmts };
 	size_t n = 0;
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 		for (const struct db_stmt_def *d = tables[t]; d->name; d++)
