@@ -350,23 +350,12 @@ int ctl_list(struct ctl *c, int argc, char **argv, const char *cmd, const char *
 		rc = ctl_pg_fail(conn, res, cmd);
 		goto cleanup;
 	}
-	int width[16];
-	if (ncols > 16)
-		ncols = 16;
-	for (int col = 0; col < ncols; col++) {
-		width[col] = (int)strlen(head[col]);
-		for (int row = 0; row < PQntuples(res); row++)
-			if (PQgetlength(res, row, col) > width[col])
-				width[col] = PQgetlength(res, row, col);
-	}
-	for (int row = -1; row < PQntuples(res); row++)
-		for (int col = 0; col < ncols; col++) {
-			const char *v = row < 0 ? head[col] : PQgetvalue(res, row, col);
-			if (col + 1 < ncols)
-				printf("%-*s  ", width[col], v);
-			else
-				printf("%s\n", v);
-		}
+	struct ctl_table t = { .ncols = ncols < CTL_TABLE_MAX_COLS ? ncols : CTL_TABLE_MAX_COLS, .head = head };
+	if (ctl_table_add_result(&t, res) < 0)
+		rc = ctl_fail("%s: out of memory", cmd);
+	else
+		ctl_table_print(&t, stdout, "");
+	ctl_table_free(&t);
 	if (PQntuples(res) == 0)
 		printf("%s\n", empty);
 cleanup:

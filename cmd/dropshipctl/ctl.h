@@ -3,6 +3,7 @@
 #ifndef DROPSHIP_CTL_H
 #define DROPSHIP_CTL_H
 #include <stddef.h>
+#include <stdio.h>
 #include <libpq-fe.h>
 
 #include "config/config.h"
@@ -100,10 +101,33 @@ void ctl_upsert_set(struct ctl_upsert *u, const char *col, const char *val);
 int ctl_upsert_row(struct ctl *c, struct ctl_upsert *u);
 
 /* The `NOUN list` commands: runs sql (no parameters) and prints its rows
- * aligned under head (ncols columns, at most 16), or the line empty when
+ * aligned under head (ncols columns), or the line empty when
  * there are none. argc/argv are the words after the command: none. */
 int ctl_list(struct ctl *c, int argc, char **argv, const char *cmd, const char *sql,
              const char *const *head, int ncols, const char *empty);
+
+/* Rows of text printed as aligned columns. The caller sets ncols (at most
+ * CTL_TABLE_MAX_COLS), head and right (NULL, or 1 per right-aligned column)
+ * and frees the cells with ctl_table_free. */
+#define CTL_TABLE_MAX_COLS 64
+struct ctl_table {
+	int ncols;
+	const char *const *head;
+	const int *right;
+	char **cells;                  /* nrows * ncols copies */
+	size_t nrows, cap;
+};
+
+/* Adds a row of ncols values (NULL prints empty). 0, or -1 out of memory. */
+int ctl_table_add(struct ctl_table *t, const char *const *row);
+/* Adds every row of res (its first ncols columns). 0, or -1 out of memory. */
+int ctl_table_add_result(struct ctl_table *t, const PGresult *res);
+/* Header line, then the rows, each line starting with indent. */
+void ctl_table_print(const struct ctl_table *t, FILE *f, const char *indent);
+void ctl_table_free(struct ctl_table *t);
+
+/* res as RFC 4180 CSV: a header line of column names, CRLF line ends, NULL as an empty field. */
+void ctl_csv_print(const PGresult *res, FILE *f);
 
 /* The commands; each gets the words after its name. */
 int ctl_cmd_store_add(struct ctl *c, int argc, char **argv);
@@ -111,5 +135,7 @@ int ctl_cmd_store_list(struct ctl *c, int argc, char **argv);
 int ctl_cmd_supplier_add(struct ctl *c, int argc, char **argv);
 int ctl_cmd_supplier_list(struct ctl *c, int argc, char **argv);
 int ctl_cmd_catalog_import(struct ctl *c, int argc, char **argv);
+int ctl_cmd_report(struct ctl *c, int argc, char **argv);
+int ctl_cmd_order_show(struct ctl *c, int argc, char **argv);
 
 #endif

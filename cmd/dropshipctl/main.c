@@ -95,6 +95,19 @@ static void ctl_usage(FILE *f)
 	        "      and makes the offer available again; offers not in the file are kept.\n"
 	        "      --dry-run           check and count, then change nothing\n"
 	        "\n"
+	        "  report [NAME] [--csv]\n"
+	        "      Without NAME: list the reports (the views of the reporting schema)\n"
+	        "      with what each shows. With NAME: print that view as an aligned table,\n"
+	        "      or with --csv as RFC 4180 CSV (header line, CRLF line ends, NULL as an\n"
+	        "      empty field) for spreadsheets and scripts. Read-only.\n"
+	        "\n"
+	        "  order show ID [--json]\n"
+	        "      One order: its lines, routing decisions (every candidate offer and why\n"
+	        "      it was passed over), fulfillment requests with the suppliers' callbacks\n"
+	        "      and the deliveries of our messages. ID is dropship's order id (the\n"
+	        "      order_id of the webhook's answer). --json: the document that\n"
+	        "      GET /v1/admin/orders/ID returns.\n"
+	        "\n"
 	        "  secret new\n"
 	        "      Print a fresh native secret: whsec_ + base64 of %d random bytes.\n"
 	        "\n"
@@ -111,7 +124,11 @@ static void ctl_usage(FILE *f)
 	        "  " CTL_PROG " supplier add acme --endpoint https://acme.example/orders --secret \"$("
 	        CTL_PROG " secret new)\"\n"
 	        "  " CTL_PROG " supplier add acme --priority 10 --ship-within 2d\n"
-	        "  " CTL_PROG " catalog import offers.csv\n",
+	        "  " CTL_PROG " catalog import offers.csv\n"
+	        "  " CTL_PROG " report\n"
+	        "  " CTL_PROG " report supplier_performance\n"
+	        "  " CTL_PROG " report daily_orders --csv > daily.csv\n"
+	        "  " CTL_PROG " order show 42\n",
 	        CTL_MAX_SECRETS, CTL_SECRET_MAX, CTL_MAX_SECRETS, CTL_NEW_KEY_BYTES);
 }
 
@@ -231,6 +248,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "supplier", "list", ctl_cmd_supplier_list },
 	{ "catalog", "import", ctl_cmd_catalog_import },
 	{ "secret", "new", ctl_cmd_secret_new },
+	{ "report", NULL, ctl_cmd_report },
+	{ "order", "show", ctl_cmd_order_show },
 	{ NULL, NULL, NULL },
 };
 
@@ -283,6 +302,6 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return ctl_usage_error("missing command (migrate, store add, store list, supplier add, "
-		                       "supplier list, catalog import, secret new)");
+		                       "supplier list, catalog import, report, order show, secret new)");
 	return ctl_dispatch(&c, argc - optind, argv + optind);
 }
