@@ -39,25 +39,14 @@ static void sleep_ms(int ms)
 static int suite_init(void)
 {
 	const char *tls = getenv("DROPSHIP_TEST_TLS_DIR");
-	char cert[300], key[300], log[300], conf[600], s1[200], s2[200];
+	char cert[300], key[300], conf[600], port[16];
 	snprintf(cert, sizeof cert, "%s/server.crt", tls ? tls : "/tmp");
 	snprintf(key, sizeof key, "%s/server.key", tls ? tls : "/tmp");
-	snprintf(log, sizeof log, "/tmp/dropship-sim-callbacks-%d.log", (int)getpid());
-	snprintf(s1, sizeof s1, "acme=%s", SUP_SECRET);
-	snprintf(s2, sizeof s2, "bolt=%s", OTHER_SECRET);
+	const char *sups[] = { "acme=" SUP_SECRET, "bolt=" OTHER_SECRET, NULL };
 	if (testsrv_prepare_db("dropship_callbacks", SECRET, conninfo, sizeof conninfo) < 0 ||
-	    !(db = testdb_connect(conninfo)))
+	    !(db = testdb_connect(conninfo)) ||
+	    (sim_pid = testsrv_start_sim("callbacks", sups, port, sizeof port)) <= 0)
 		return -1;
-	unlink(log);
-	const char *argv[] = { proc_build_path("dropship-supplier-sim"), "--listen", "127.0.0.1:0", "--tls-cert",
-	                       cert, "--tls-key", key, "--supplier", s1, "--supplier", s2, NULL };
-	sim_pid = proc_spawn(argv, NULL, log);
-	char line[512];
-	if (sim_pid <= 0 || proc_wait_line(log, "msg=\"listening\"", 10000, line, sizeof line) < 0)
-		return -1;
-	const char *p = strstr(line, "port=");
-	char port[16];
-	snprintf(port, sizeof port, "%ld", p ? strtol(p + 5, NULL, 10) : 0L);
 	const char *v[] = { port };
 	if (testdb_exec(db,
 	        "WITH s AS (INSERT INTO suppliers (code, endpoint, secrets) VALUES"

@@ -124,7 +124,7 @@ int testsrv_wait_status(const struct testsrv *s, const char *path, int want_stat
 	return 0;
 }
 
-int testsrv_ctl(const char *conninfo, const char *const *args)
+int testsrv_ctl_output(const char *conninfo, const char *const *args, char **out, char **err)
 {
 	char url[1100];
 	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", conninfo);
@@ -134,12 +134,45 @@ int testsrv_ctl(const char *conninfo, const char *const *args)
 	for (; args[n - 1] && n < 15; n++)
 		argv[n] = args[n - 1];
 	argv[n] = NULL;
+	return proc_run(argv, env, out, err);
+}
+
+int testsrv_ctl(const char *conninfo, const char *const *args)
+{
 	char *err = NULL;
-	int rc = proc_run(argv, env, NULL, &err);
+	int rc = testsrv_ctl_output(conninfo, args, NULL, &err);
 	if (rc != 0)
 		fprintf(stderr, "dropshipctl %s: exit %d: %s\n", args[0], rc, err ? err : "");
 	free(err);
 	return rc;
+}
+
+pid_t testsrv_start_sim(const char *name, const char *const *suppliers, char *port, size_t cap)
+{
+	const char *tls = getenv("DROPSHIP_TEST_TLS_DIR");
+	char cert[300], key[300], log[300];
+	snprintf(cert, sizeof cert, "%s/server.crt", tls ? tls : "/tmp");
+	snprintf(key, sizeof key, "%s/server.key", tls ? tls : "/tmp");
+	snprintf(log, sizeof log, "/tmp/dropship-sim-%s-%d.log", name, (int)getpid());
+	unlink(log);
+	const char *argv[32] = { proc_build_path("dropship-supplier-sim"), "--listen", "127.0.0.1:0",
+	                         "--tls-cert", cert, "--tls-key", key };
+	size_t n = 7;
+	for (size_t i = 0; suppliers[i] && n + 3 < sizeof argv / sizeof argv[0]; i++) {
+		argv[n++] = "--supplier";
+		argv[n++] = suppliers[i];
+	}
+	argv[n] = NULL;
+	pid_t pid = proc_spawn(argv, NULL, log);
+	char line[512];
+	if (pid <= 0 || proc_wait_line(log, "msg=\"listening\"", 10000, line, sizeof line) < 0) {
+		if (pid > 0)
+			proc_stop(pid, SIGKILL, 1000);
+		return -1;
+	}
+	const char *p = strstr(line, "port=");
+	snprintf(port, cap, "%ld", p ? strtol(p + 5, NULL, 10) : 0L);
+	return pid;
 }
 
 int testsrv_prepare_db(const char *dbname, const char *secret, char *conninfo, size_t cap)

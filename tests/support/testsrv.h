@@ -32,6 +32,15 @@ int testsrv_wait_status(const struct testsrv *s, const char *path, int want_stat
  * returns its exit status (stderr is shown when it fails). */
 int testsrv_ctl(const char *conninfo, const char *const *args);
 
+/* The same, capturing stdout and stderr into malloc'd strings (out/err may be NULL). */
+int testsrv_ctl_output(const char *conninfo, const char *const *args, char **out, char **err);
+
+/* Starts build/dropship-supplier-sim on a free port with the test
+ * certificate and one --supplier per entry of suppliers ("CODE=SECRET",
+ * NULL-terminated), logging to /tmp/dropship-sim-NAME-PID.log; writes the
+ * port into port. Returns the pid (stop it with proc_stop), or -1. */
+pid_t testsrv_start_sim(const char *name, const char *const *suppliers, char *port, size_t cap);
+
 /* A fresh database `dbname`, migrated, with store "shop" signed by secret.
  * Fills conninfo. Returns 0, or -1. */
 int testsrv_prepare_db(const char *dbname, const char *secret, char *conninfo, size_t cap);
