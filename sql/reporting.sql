@@ -167,7 +167,7 @@ SELECT x.id AS outbox_id, x.kind,
 COMMENT ON VIEW reporting.failed_deliveries IS
     'outbound messages that were given up on (retries exhausted or refused), with the last error';
 
-CREATE VIEW reporting.routing_decisions AS
+CREATE VIEW reporting.routing_history AS
 SELECT d.decided_at,
        st.code AS store,
        o.external_id AS external_order_id,
@@ -200,10 +200,52 @@ SELECT d.decided_at,
                                (y.cand->>'unit_cost')::numeric, (y.cand->>'lead_time_days')::int,
                                y.cand->>'supplier'
                       LIMIT 1) ru ON true
- WHERE d.decided_at >= now() - interval '7 days'
- ORDER BY d.decided_at DESC, o.external_id, d.line_no, d.attempt;
+;
+COMMENT ON VIEW reporting.routing_history IS
+    'rows: every routing decision with its runner-up; filter by decided_at';
+
+CREATE VIEW reporting.routing_decisions AS
+SELECT * FROM reporting.routing_history
+ WHERE decided_at >= now() - interval '7 days'
+ ORDER BY decided_at DESC, external_order_id, line_no, attempt;
 COMMENT ON VIEW reporting.routing_decisions IS
     'per order line, last 7 days: chosen supplier, policy, runner-up and what it would have cost more';
+
+-- Row-level views for questions of your own (sql/examples/): the facts of
+-- orders, lines and requests without secrets, payloads or customer contact
+-- details. Filter them by created_at: they cover all history.
+CREATE VIEW reporting.orders AS
+SELECT o.id AS order_id, s.code AS store, o.external_id, o.name, o.status, o.currency,
+       o.ship_country, o.created_at, o.updated_at
+  FROM orders o JOIN stores s ON s.id = o.store_id;
+COMMENT ON VIEW reporting.orders IS
+    'rows: every order (no customer details); filter by created_at';
+
+CREATE VIEW reporting.order_lines AS
+SELECT o.id AS order_id, s.code AS store, o.external_id AS external_order_id,
+       o.status AS order_status, o.currency, o.created_at,
+       l.line_no, l.sku, l.title, l.quantity, l.unit_price, l.status, l.reason,
+       sp.code AS supplier, l.unit_cost, l.request_id
+  FROM order_lines l
+  JOIN orders o ON o.store_id = l.store_id AND o.id = l.order_id
+  JOIN stores s ON s.id = l.store_id
+  LEFT JOIN suppliers sp ON sp.id = l.supplier_id;
+COMMENT ON VIEW reporting.order_lines IS
+    'rows: every order line with its price, supplier and landed unit cost; filter by created_at';
+
+CREATE VIEW reporting.requests AS
+SELECT r.id AS request_id, o.id AS order_id, s.code AS store, o.external_id AS external_order_id,
+       sp.code AS supplier,
+       r.status, r.reason, r.created_at, r.accepted_at, r.shipped_at, r.rejected_at,
+       r.created_at + sp.accept_within AS accept_deadline,
+       r.created_at + sp.ship_within AS ship_deadline,
+       r.carrier, r.tracking_number, r.updated_at
+  FROM fulfillment_requests r
+  JOIN orders o ON o.store_id = r.store_id AND o.id = r.order_id
+  JOIN stores s ON s.id = r.store_id
+  JOIN suppliers sp ON sp.id = r.supplier_id;
+COMMENT ON VIEW reporting.requests IS
+    'rows: every fulfillment request with its accept/ship times and deadlines; filter by created_at';
 
 GRANT USAGE ON SCHEMA reporting TO dropship_reporting;
 GRANT SELECT ON ALL TABLES IN SCHEMA reporting TO dropship_reporting;
