@@ -73,17 +73,23 @@ void ctl_table_print(const struct ctl_table *t, FILE *f, const char *indent)
 		}
 	}
 	for (size_t r = 0; r <= t->nrows; r++) {
+		/* Blanks are written only before a cell that has text: no trailing blanks. */
+		size_t pending = 0;
 		fputs(indent, f);
 		for (int c = 0; c < t->ncols; c++) {
 			const char *v = r == 0 ? t->head[c] : t->cells[(r - 1) * (size_t)t->ncols + c];
 			size_t pad = width[c] - ctl_width(v);
-			int last = c + 1 == t->ncols;
-			if (r > 0 && t->right && t->right[c])
-				fprintf(f, "%*s%s", (int)pad, "", v);
-			else
-				fprintf(f, "%s%*s", v, last ? 0 : (int)pad, "");
-			fputs(last ? "\n" : "  ", f);
+			int right = r > 0 && t->right && t->right[c];
+			if (*v) {
+				fprintf(f, "%*s%s", (int)(pending + (right ? pad : 0)), "", v);
+				pending = right ? 0 : pad;
+			} else {
+				pending += pad;
+			}
+			if (c + 1 < t->ncols)
+				pending += 2;
 		}
+		fputc('\n', f);
 	}
 }
 

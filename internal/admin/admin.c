@@ -8,6 +8,8 @@
 #include "log/log.h"
 #include "server/server.h"
 
+/* Money goes out as decimal text, as in the routing candidates: JSON numbers
+ * would invite clients to read it into floating point. */
 const char admin_order_sql[] =
 	"SELECT json_build_object("
 	"  'order_id', o.id::text, 'store', s.code, 'external_id', o.external_id, 'name', o.name,"
@@ -20,8 +22,8 @@ const char admin_order_sql[] =
 	"      'country', o.ship_country, 'phone', o.ship_phone),"
 	"  'lines', (SELECT coalesce(json_agg(json_build_object("
 	"      'line', l.line_no, 'sku', l.sku, 'title', l.title, 'quantity', l.quantity,"
-	"      'unit_price', l.unit_price, 'status', l.status, 'reason', l.reason,"
-	"      'supplier', sp.code, 'unit_cost', l.unit_cost, 'reserved', l.reserved,"
+	"      'unit_price', l.unit_price::text, 'status', l.status, 'reason', l.reason,"
+	"      'supplier', sp.code, 'unit_cost', l.unit_cost::text, 'reserved', l.reserved,"
 	"      'request_id', l.request_id, 'carrier', l.carrier, 'tracking_number', l.tracking_number,"
 	"      'tracking_url', l.tracking_url) ORDER BY l.line_no), '[]')"
 	"    FROM order_lines l LEFT JOIN suppliers sp ON sp.id = l.supplier_id"
