@@ -367,9 +367,8 @@ static void test_report_lists_and_aligns(void)
 
 	const char *perf[] = { "report", "supplier_performance", NULL };
 	CU_ASSERT_EQUAL(ctl(perf, &out, &err), 0);
-	/* Header, 3 rows, "(3 rows)": every table line as long as the header
-	 * (the last column is numeric, so right-aligned and padded), and the
-	 * numbers end where their header ends. */
+	/* Header, 3 rows, "(3 rows)". Numbers are right-aligned: each ends
+	 * where its column's name ends; no line ends in blanks. */
 	char *lines[8];
 	int n = 0;
 	for (char *s = out, *save = NULL, *l; n < 8 && (l = strtok_r(s, "\n", &save)); s = NULL)
@@ -377,11 +376,17 @@ static void test_report_lists_and_aligns(void)
 	CU_ASSERT_EQUAL_FATAL(n, 5);
 	CU_ASSERT_STRING_EQUAL(lines[4], "(3 rows)");
 	CU_ASSERT(strncmp(lines[0], "supplier  requests", 18) == 0);
-	size_t end = (size_t)(strstr(lines[0], "requests") - lines[0]) + strlen("requests");
-	for (int i = 1; i < 4; i++) {
-		CU_ASSERT_EQUAL(strlen(lines[i]), strlen(lines[0]));
-		CU_ASSERT(lines[i][end - 1] >= '0' && lines[i][end - 1] <= '9' && lines[i][end] == ' ');
+	static const char *const numeric[] = { "requests", "rejection_rate" };
+	for (size_t k = 0; k < 2; k++) {
+		size_t end = (size_t)(strstr(lines[0], numeric[k]) - lines[0]) + strlen(numeric[k]);
+		for (int i = 1; i < 4; i++) {
+			CU_ASSERT_FATAL(strlen(lines[i]) >= end);
+			CU_ASSERT(lines[i][end - 1] >= '0' && lines[i][end - 1] <= '9');
+			CU_ASSERT(lines[i][end] == ' ' || lines[i][end] == '\0');
+		}
 	}
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT(lines[i][strlen(lines[i]) - 1] != ' ');
 	CU_ASSERT(strncmp(lines[1], "acme    ", 8) == 0);
 	free(out), free(err);
 
@@ -462,6 +467,58 @@ static void test_report_csv_parses(void)
 	}
 	CU_ASSERT_EQUAL(records, 10);
 	free(out), free(err);
+}
+
+/* Runs sql/examples/NAME.sql with psql as the reporting role (vars: "-v"
+ * settings or NULL); returns psql's exit status, unaligned output in *out. */
+static int example(const char *name, const char *var, char **out)
+{
+	const char *bin = getenv("DROPSHIP_TEST_PGBIN"), *root = getenv("DROPSHIP_TEST_ROOT");
+	char psql[400], file[400];
+	snprintf(psql, sizeof psql, "%s/psql", bin ? bin : "/usr/bin");
+	snprintf(file, sizeof file, "%s/sql/examples/%s.sql", root ? root : ".", name);
+	const char *argv[] = { psql, "-X", "-q", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1", "-d", conninfo,
+	                       "-c", "SET ROLE dropship_reporting", "-f", file, var ? "-v" : NULL, var, NULL };
+	char *err = NULL;
+	int rc = proc_run(argv, NULL, out, &err);
+	if (rc != 0)
+		fprintf(stderr, "%s: exit %d: %s\n", name, rc, err ? err : "");
+	free(err);
+	return rc;
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+	for (; s && *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void test_examples_run_as_reporting_role(void)
+{
+	char *out = NULL;
+	/* acme: R-1 40/20, R-3 20/10, R-5 line 2 9.50/5 (R-7 went to bolt). */
+	CU_ASSERT_EQUAL(example("margin_per_supplier_per_week", "weeks=2", &out), 0);
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "|acme|USD|3|4|69.50|35.00|34.50|49.6\n"));
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "|bolt|USD|2|4|65.00|33.00|32.00|49.2\n"));
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "|ghost|USD|1|1|3.00|1.00|2.00|66.7\n"));
+	free(out);
+	CU_ASSERT_EQUAL(example("unroutable_skus", NULL, &out), 0);
+	CU_ASSERT_PTR_NOT_NULL(out && strncmp(out, GONE "|no_offer|2|2|3|", strlen(GONE) + 16) == 0);
+	CU_ASSERT_EQUAL(count_lines(out), 1);
+	free(out);
+	/* Not shipped, delivered or cancelled. */
+	CU_ASSERT_EQUAL(example("stuck_orders", "hours=0", &out), 0);
+	CU_ASSERT_EQUAL(count_lines(out), 5);
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "|R-2|"));
+	CU_ASSERT_PTR_NULL(out && strstr(out, "|R-1|"));
+	free(out);
+	CU_ASSERT_EQUAL(example("stuck_orders", NULL, &out), 0);
+	CU_ASSERT_EQUAL(count_lines(out), 0);
+	free(out);
+	CU_ASSERT_EQUAL(example("missed_ship_deadlines", NULL, &out), 0);
+	free(out);
 }
 
 static char *order_id_of(const char *ext)
@@ -601,6 +658,7 @@ int main(void)
 		{ "the reporting role reads reports, not secrets", test_reporting_role_reads_only_reports },
 		{ "report lists views and aligns columns", test_report_lists_and_aligns },
 		{ "report --csv is RFC 4180", test_report_csv_parses },
+		{ "sql/examples run as the reporting role", test_examples_run_as_reporting_role },
 		{ "GET /v1/admin/orders/{id}", test_admin_order_api },
 		{ "order show", test_order_show },
 		{ NULL, NULL },
