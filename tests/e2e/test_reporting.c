@@ -392,7 +392,7 @@ static void test_report_lists_and_aligns(void)
 
 	const char *bad[] = { "report", "secrets", NULL };
 	CU_ASSERT_EQUAL(ctl(bad, &out, &err), 2);
-	CU_ASSERT_PTR_NOT_NULL(err && strstr(err, "no report named 'secrets'"));
+	CU_ASSERT(err && strstr(err, "no report named 'secrets'"));
 	free(out), free(err);
 }
 
@@ -500,19 +500,19 @@ static void test_examples_run_as_reporting_role(void)
 	char *out = NULL;
 	/* acme: R-1 40/20, R-3 20/10, R-5 line 2 9.50/5 (R-7 went to bolt). */
 	CU_ASSERT_EQUAL(example("margin_per_supplier_per_week", "weeks=2", &out), 0);
-	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "|acme|USD|3|4|69.50|35.00|34.50|49.6\n"));
-	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "|bolt|USD|2|4|65.00|33.00|32.00|49.2\n"));
-	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "|ghost|USD|1|1|3.00|1.00|2.00|66.7\n"));
+	CU_ASSERT(out && strstr(out, "|acme|USD|3|4|69.50|35.00|34.50|49.6\n"));
+	CU_ASSERT(out && strstr(out, "|bolt|USD|2|4|65.00|33.00|32.00|49.2\n"));
+	CU_ASSERT(out && strstr(out, "|ghost|USD|1|1|3.00|1.00|2.00|66.7\n"));
 	free(out);
 	CU_ASSERT_EQUAL(example("unroutable_skus", NULL, &out), 0);
-	CU_ASSERT_PTR_NOT_NULL(out && strncmp(out, GONE "|no_offer|2|2|3|", strlen(GONE) + 16) == 0);
+	CU_ASSERT(out && strncmp(out, GONE "|no_offer|2|2|3|", strlen(GONE) + 16) == 0);
 	CU_ASSERT_EQUAL(count_lines(out), 1);
 	free(out);
 	/* Not shipped, delivered or cancelled. */
 	CU_ASSERT_EQUAL(example("stuck_orders", "hours=0", &out), 0);
 	CU_ASSERT_EQUAL(count_lines(out), 5);
-	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "|R-2|"));
-	CU_ASSERT_PTR_NULL(out && strstr(out, "|R-1|"));
+	CU_ASSERT(out && strstr(out, "|R-2|"));
+	CU_ASSERT(out && !strstr(out, "|R-1|"));
 	free(out);
 	CU_ASSERT_EQUAL(example("stuck_orders", NULL, &out), 0);
 	CU_ASSERT_EQUAL(count_lines(out), 0);
@@ -578,7 +578,7 @@ static void test_admin_order_api(void)
 	CU_ASSERT_EQUAL(admin_get(srv.port, path, NULL, &r), 0);
 	CU_ASSERT_EQUAL(r.status, 401);
 	CU_ASSERT_STRING_EQUAL(error_code(&r), "missing_token");
-	CU_ASSERT_PTR_NOT_NULL(r.headers && strstr(r.headers, "WWW-Authenticate: Bearer"));
+	CU_ASSERT(r.headers && strstr(r.headers, "WWW-Authenticate: Bearer"));
 	https_resp_free(&r);
 	CU_ASSERT_EQUAL(admin_get(srv.port, path, "Bearer " ADMIN_TOKEN "x", &r), 0);
 	CU_ASSERT_EQUAL(r.status, 401);
@@ -637,7 +637,7 @@ static void test_order_show(void)
 
 	const char *missing[] = { "order", "show", "999999999", NULL };
 	CU_ASSERT_EQUAL(ctl(missing, &out, &err), 1);
-	CU_ASSERT_PTR_NOT_NULL(err && strstr(err, "no order 999999999"));
+	CU_ASSERT(err && strstr(err, "no order 999999999"));
 	free(out), free(err);
 	const char *bad[] = { "order", "show", "R-5", NULL };
 	CU_ASSERT_EQUAL(ctl(bad, &out, &err), 2);
