@@ -153,7 +153,8 @@ SELECT x.id AS outbox_id, x.kind,
        x.request_id,
        x.attempts,
        x.last_status,
-       x.last_error,
+       -- A refusal has no transport error: show the status and what the peer said.
+       coalesce(x.last_error, 'HTTP ' || x.last_status || ': ' || left(x.last_response, 200)) AS last_error,
        last.finished_at AS failed_at
   FROM outbox x
   JOIN stores st ON st.id = x.store_id

@@ -126,8 +126,9 @@ int ctl_table_add_result(struct ctl_table *t, const PGresult *res);
 void ctl_table_print(const struct ctl_table *t, FILE *f, const char *indent);
 void ctl_table_free(struct ctl_table *t);
 
-/* res as RFC 4180 CSV: a header line of column names, CRLF line ends, NULL as an empty field. */
-void ctl_csv_print(const PGresult *res, FILE *f);
+/* The rows of res as RFC 4180 CSV (CRLF line ends, NULL as an empty field),
+ * after a header line of column names when header is set. */
+void ctl_csv_print(const PGresult *res, FILE *f, int header);
 
 /* The commands; each gets the words after its name. */
 int ctl_cmd_store_add(struct ctl *c, int argc, char **argv);

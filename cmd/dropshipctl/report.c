@@ -37,11 +37,37 @@ static int ctl_report_list(PGresult *views)
 	return rc;
 }
 
-static int ctl_report_print(PGresult *res, int csv)
+/* CSV is streamed a row at a time (single-row mode): a row-level view of
+ * millions of rows never has to fit in memory. */
+static int ctl_report_csv(PGconn *conn, const char *name, const char *sql)
 {
-	if (csv) {
-		ctl_csv_print(res, stdout);
-		return CTL_OK;
+	if (!PQsendQuery(conn, sql) || !PQsetSingleRowMode(conn))
+		return ctl_pg_fail(conn, NULL, name);
+	int rc = CTL_OK, header = 1;
+	PGresult *res;
+	while ((res = PQgetResult(conn))) {
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+			/* The final TUPLES_OK has no rows but still names the columns. */
+			if (rc == CTL_OK && (header || PQntuples(res) > 0)) {
+				ctl_csv_print(res, stdout, header);
+				header = 0;
+			}
+		} else if (rc == CTL_OK) {
+			rc = ctl_pg_fail(conn, res, name);
+		}
+		PQclear(res);
+	}
+	return rc;
+}
+
+static int ctl_report_table(PGconn *conn, const char *name, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		int rc = ctl_pg_fail(conn, res, name);
+		PQclear(res);
+		return rc;
 	}
 	int ncols = PQnfields(res);
 	if (ncols > CTL_TABLE_MAX_COLS)
@@ -61,6 +87,7 @@ static int ctl_report_print(PGresult *res, int csv)
 		printf("(%d row%s)\n", PQntuples(res), PQntuples(res) == 1 ? "" : "s");
 	}
 	ctl_table_free(&t);
+	PQclear(res);
 	return rc;
 }
 
@@ -109,13 +136,11 @@ int ctl_cmd_report(struct ctl *c, int argc, char **argv)
 	snprintf(sql, sizeof sql, "SELECT * FROM reporting.%s", ident ? ident : "\"\"");
 	/* A report is read-only whatever the role running it may do. */
 	res = PQexec(conn, "SET default_transaction_read_only = on");
-	PQclear(res);
-	res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		rc = ctl_pg_fail(conn, res, name);
 		goto cleanup;
 	}
-	rc = ctl_report_print(res, csv);
+	rc = csv ? ctl_report_csv(conn, name, sql) : ctl_report_table(conn, name, sql);
 	if (fflush(stdout) != 0)
 		rc = ctl_fail("report: cannot write the output");
 cleanup:

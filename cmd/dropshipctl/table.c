@@ -109,10 +109,10 @@ static void ctl_csv_field(FILE *f, const char *v)
 	fputc('"', f);
 }
 
-void ctl_csv_print(const PGresult *res, FILE *f)
+void ctl_csv_print(const PGresult *res, FILE *f, int header)
 {
 	int ncols = PQnfields(res);
-	for (int r = -1; r < PQntuples(res); r++) {
+	for (int r = header ? -1 : 0; r < PQntuples(res); r++) {
 		for (int c = 0; c < ncols; c++) {
 			if (c)
 				fputc(',', f);

@@ -295,6 +295,9 @@ static void test_failed_deliveries(void)
 	           "                WHERE o.external_id = 'R-6'), failed_at IS NOT NULL"
 	           " FROM reporting.failed_deliveries",
 	           "fulfillment.requested|ghost|shop|R-6|1|404|t|t\n");
+	/* The simulator's own answer for a supplier it does not know. */
+	check_rows("SELECT left(last_error, 9), last_error LIKE '%unknown_supplier%' FROM reporting.failed_deliveries",
+	           "HTTP 404:|t\n");
 }
 
 static void test_routing_decisions(void)
