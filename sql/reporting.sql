@@ -29,22 +29,7 @@ CREATE FUNCTION reporting.hours(from_ts timestamptz, to_ts timestamptz) RETURNS 
     RETURN round((extract(epoch FROM to_ts - from_ts) / 3600)::numeric, 2);
 
 CREATE VIEW reporting.daily_orders AS
-WITH o AS (
-    SELECT o.store_id, o.id, o.status, o.currency,
-           (o.created_at AT TIME ZONE 'UTC')::date AS day
-      FROM orders o
-     WHERE o.created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '89 days'
-), l AS (
-    SELECT o.store_id, o.id,
-           count(*) AS lines,
-           sum(l.quantity) AS units,
-           sum(l.quantity * l.unit_price) AS revenue,
-           sum(l.quantity * l.unit_cost) FILTER (WHERE l.supplier_id IS NOT NULL) AS cost,
-           count(*) FILTER (WHERE l.status = 'unroutable') AS unroutable_lines
-      FROM o JOIN order_lines l ON l.store_id = o.store_id AND l.order_id = o.id
-     GROUP BY o.store_id, o.id
-)
-SELECT o.day, s.code AS store, o.currency,
+SELECT (o.created_at AT TIME ZONE 'UTC')::date AS day, s.code AS store, o.currency,
        count(*) AS orders,
        coalesce(sum(l.lines), 0)::bigint AS lines,
        coalesce(sum(l.units), 0)::bigint AS units,
@@ -53,13 +38,23 @@ SELECT o.day, s.code AS store, o.currency,
        count(*) FILTER (WHERE o.status = 'cancelled') AS cancelled,
        count(*) FILTER (WHERE o.status = 'needs_attention') AS needs_attention,
        coalesce(sum(l.unroutable_lines), 0)::bigint AS unroutable_lines
-  FROM o
+  FROM orders o
   JOIN stores s ON s.id = o.store_id
-  LEFT JOIN l ON l.store_id = o.store_id AND l.id = o.id
- GROUP BY o.day, s.code, o.currency
- ORDER BY o.day DESC, s.code, o.currency;
+  -- Each order's lines through the primary key: a month of orders reads
+  -- only their lines, never the whole table.
+  CROSS JOIN LATERAL (
+      SELECT count(*) AS lines,
+             sum(l.quantity) AS units,
+             sum(l.quantity * l.unit_price) AS revenue,
+             sum(l.quantity * l.unit_cost) FILTER (WHERE l.supplier_id IS NOT NULL) AS cost,
+             count(*) FILTER (WHERE l.status = 'unroutable') AS unroutable_lines
+        FROM order_lines l
+       WHERE l.store_id = o.store_id AND l.order_id = o.id) l
+ WHERE o.created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '29 days'
+ GROUP BY 1, s.code, o.currency
+ ORDER BY 1 DESC, s.code, o.currency;
 COMMENT ON VIEW reporting.daily_orders IS
-    'orders, lines, units, revenue and supplier cost per UTC day and store, last 90 days';
+    'orders, lines, units, revenue and supplier cost per UTC day and store, last 30 days';
 
 CREATE VIEW reporting.order_status_summary AS
 SELECT o.status,
@@ -170,6 +165,7 @@ COMMENT ON VIEW reporting.failed_deliveries IS
 
 CREATE VIEW reporting.routing_history AS
 SELECT d.decided_at,
+       d.order_id,
        st.code AS store,
        o.external_id AS external_order_id,
        d.line_no,
@@ -208,7 +204,8 @@ COMMENT ON VIEW reporting.routing_history IS
 CREATE VIEW reporting.routing_decisions AS
 SELECT * FROM reporting.routing_history
  WHERE decided_at >= now() - interval '7 days'
- ORDER BY decided_at DESC, external_order_id, line_no, attempt;
+ -- decided_at first, from its index; one transaction's decisions share it.
+ ORDER BY decided_at DESC, order_id, line_no, attempt;
 COMMENT ON VIEW reporting.routing_decisions IS
     'per order line, last 7 days: chosen supplier, policy, runner-up and what it would have cost more';
 
