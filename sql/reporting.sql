@@ -203,11 +203,11 @@ COMMENT ON VIEW reporting.routing_history IS
 
 CREATE VIEW reporting.routing_decisions AS
 SELECT * FROM reporting.routing_history
- WHERE decided_at >= now() - interval '7 days'
+ WHERE decided_at >= now() - interval '24 hours'
  -- decided_at first, from its index; one transaction's decisions share it.
  ORDER BY decided_at DESC, order_id, line_no, attempt;
 COMMENT ON VIEW reporting.routing_decisions IS
-    'per order line, last 7 days: chosen supplier, policy, runner-up and what it would have cost more';
+    'per order line, last 24 hours: chosen supplier, policy, runner-up and what it would have cost more';
 
 -- Row-level views for questions of your own (sql/examples/): the facts of
 -- orders, lines and requests without secrets, payloads or customer contact
