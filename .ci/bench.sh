@@ -1,0 +1,389 @@
+#!/bin/sh
+# make bench: dropshipd's order throughput next to what PostgreSQL itself can
+# do for the same work, one order per transaction (docs/bench.md).
+#   .ci/bench.sh [BUILD]
+# Everything runs in a temporary folder with its own PostgreSQL cluster
+# (fsync and synchronous_commit on, as in production), supplier simulator and
+# dropshipd; all of it is stopped and removed on exit. Environment:
+#   BENCH_SECONDS       seconds per measurement (default 20)
+#   BENCH_SOAK_SECONDS  extra max-load run between the two RSS readings (default 30)
+#   BENCH_CONNECTIONS   dropship-bench connections (default 64)
+#   BENCH_IDLE          idle TLS connections for the memory reading (default 10000)
+#   BENCH_THREADS       dropship-bench threads (default 1)
+#   BENCH_PERF=1        record a perf profile of dropshipd during the max-load run
+#   BENCH_PG_PORT, BENCH_PORT, BENCH_SIM_PORT  ports (defaults 55433, 18443, 19443)
+#   BENCH_OUT           folder for the JSON result (default BUILD/bench)
+set -eu
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+SECS=${BENCH_SECONDS:-20}
+SOAK=${BENCH_SOAK_SECONDS:-30}
+CONNS=${BENCH_CONNECTIONS:-64}
+IDLE=${BENCH_IDLE:-10000}
+THREADS=${BENCH_THREADS:-1}
+PORT=${BENCH_PORT:-18443}
+SIM_PORT=${BENCH_SIM_PORT:-19443}
+OUTDIR=${BENCH_OUT:-$ROOT/$BUILD/bench}
+SKUS=100000
+DROPSHIP_PG_PORT=${BENCH_PG_PORT:-55433}
+export DROPSHIP_PG_PORT
+
+for b in dropshipd dropshipctl dropship-supplier-sim dropship-bench; do
+	[ -x "$BUILD/$b" ] || { echo "bench: $BUILD/$b missing (run make first)" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d /tmp/dropship-bench.XXXXXX)
+# The cluster runs as `postgres` when we are root: it must reach into TMP.
+chmod 711 "$TMP"
+PIDS=""
+PGREAL=""
+cleanup() {
+	trap - EXIT INT TERM
+	for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+	sh .ci/pg.sh stop "$TMP/pg" 2>/dev/null || true
+	[ -n "$PGREAL" ] && [ "$PGREAL" != "$TMP/pg" ] && rm -rf "$PGREAL"
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# A number from dropship-bench's one-line JSON: jnum KEY FILE.
+jnum() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$2" | head -n 1; }
+calc() { awk "BEGIN { printf \"%.${2:-1}f\", ($1) }"; }
+outbox_pending() { psql_q "SELECT count(*) FROM outbox WHERE state = 'pending'"; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# Waits up to $2 seconds for command $1 to succeed.
+wait_for() {
+	n=0
+	until eval "$1" >/dev/null 2>&1; do
+		n=$((n + 1))
+		[ "$n" -le $(($2 * 10)) ] || return 1
+		sleep 0.1
+	done
+}
+
+# Idle connections and the load generator need a descriptor each.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE + 200)) ]; then
+	say "open files limit $(ulimit -n) is below $IDLE idle connections; the memory reading may fail"
+fi
+
+# dropshipd binds with SO_REUSEPORT: a server left on the port would quietly
+# take half the load. curl exits 7 when nothing listens.
+for p in "$PORT" "$SIM_PORT"; do
+	rc=0; curl -sk -o /dev/null --max-time 2 "https://127.0.0.1:$p/healthz" || rc=$?
+	[ "$rc" -eq 7 ] || { echo "bench: port $p is in use; stop what runs there or set BENCH_PORT/BENCH_SIM_PORT" >&2; exit 1; }
+done
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# CPU time the hypervisor gave to others (steal) skews every figure: kept.
+cpu_stat() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
+CPU_START=$(cpu_stat)
+
+# ---- setup ----
+say "setting up in $TMP (PostgreSQL port $DROPSHIP_PG_PORT)"
+sh .ci/devcert.sh "$TMP/tls"
+sh .ci/pg.sh init "$TMP/pg"
+PGREAL=$(cd "$TMP/pg" && pwd -P)
+sh .ci/pg.sh start "$TMP/pg"
+PGBIN=$(sh .ci/pg.sh bin "$TMP/pg")
+PGHOST=$PGREAL
+export PGHOST PGPORT="$DROPSHIP_PG_PORT" PGUSER=postgres
+"$PGBIN/createdb" dropship
+psql_q() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d dropship -tAc "$1"; }
+FSYNC=$(psql_q "SHOW fsync")
+SYNC_COMMIT=$(psql_q "SHOW synchronous_commit")
+if [ "$FSYNC" != on ] || [ "$SYNC_COMMIT" != on ]; then
+	echo "bench: the cluster must be durable (fsync=$FSYNC synchronous_commit=$SYNC_COMMIT)" >&2
+	exit 1
+fi
+
+DROPSHIP_DATABASE_URL=$(sh .ci/pg.sh url "$TMP/pg" dropship)
+export DROPSHIP_DATABASE_URL
+CONF=$TMP/dropshipd.conf
+# Defaults everywhere but: loopback suppliers (the simulator), the dev CA,
+# and client timeouts long enough that 10000 idle connections stay open
+# while their memory is read.
+cat >"$CONF" <<EOF
+[server]
+listen = 127.0.0.1:$PORT
+tls_cert = $TMP/tls/server.crt
+tls_key = $TMP/tls/server.key
+read_timeout_ms = 600000
+request_timeout_ms = 600000
+max_connections = $((IDLE + 2000))
+
+[dispatch]
+tls_ca_file = $TMP/tls/server.crt
+allow_private_endpoints = true
+EOF
+CTL="$BUILD/dropshipctl -c $CONF"
+$CTL migrate >/dev/null
+STORE_SECRET=$($CTL secret new)
+SUP_SECRET=$($CTL secret new)
+$CTL store add bench --secret "$STORE_SECRET" >/dev/null
+for s in 1 2 3; do
+	$CTL supplier add "sup$s" --secret "$SUP_SECRET" \
+		--endpoint "https://127.0.0.1:$SIM_PORT/suppliers/sup$s/fulfillments" >/dev/null
+done
+say "importing a catalog of $SKUS SKUs x 3 suppliers"
+# Stock far above what any run can take, so no line is ever out of stock.
+sh tests/gen-catalog.sh $((SKUS * 3)) 3 100000000 >"$TMP/catalog.csv"
+$CTL catalog import "$TMP/catalog.csv" >/dev/null
+psql_q "VACUUM ANALYZE"
+
+# ---- (1) the ceiling: intake's SQL for one order per transaction ----
+# The statements are intake's (internal/intake/intake.c) with the same
+# parameters. Where intake's C code decides (which offer each line takes,
+# the JSON of lines and decisions), the candidates query does it in SQL
+# from the same rows, so the rows read and written per order are the same.
+cat >"$TMP/order.sql" <<'EOF'
+\set k1 random(0, :skus - 1)
+\set k2 random(0, :skus - 1)
+\set k3 random(0, :skus - 1)
+\set n random(1, 9000000000000000000)
+SELECT id AS store_id, format, array_to_string(secrets, E'\n') AS secrets, policy,
+       split_tolerance_pct
+  FROM stores WHERE code = :store \gset
+BEGIN;
+WITH l AS (SELECT u.sku, u.n FROM unnest(ARRAY[:prefix::text || lpad(:k1::text, 7, '0'),
+                                                 :prefix::text || lpad(:k2::text, 7, '0'),
+                                                 :prefix::text || lpad(:k3::text, 7, '0')])
+                                   WITH ORDINALITY AS u(sku, n)),
+ c AS MATERIALIZED (
+  SELECT o.id, o.sku, s.code, s.priority, s.active, o.available,
+     (LEAST(o.cost, 1000000) * 10000)::bigint AS cost,
+     (LEAST(o.shipping_cost, 1000000) * 10000)::bigint AS shipping,
+     o.stock, o.lead_time_days, array_to_string(o.ships_to, ';') AS ships_to, s.id AS supplier_id
+  FROM offers o JOIN suppliers s ON s.id = o.supplier_id
+  WHERE o.sku = ANY (ARRAY(SELECT sku FROM l)) ORDER BY o.id LIMIT 4096),
+ w AS (SELECT DISTINCT ON (c.sku) c.sku, c.id, c.supplier_id, c.cost + c.shipping AS landed
+         FROM c WHERE c.active AND c.available AND c.stock >= 1
+          AND (c.ships_to IS NULL OR c.ships_to = '' OR 'US' = ANY (string_to_array(c.ships_to, ';')))
+        ORDER BY c.sku, c.cost + c.shipping, c.id),
+ r AS (SELECT w.id, count(*) AS qty FROM l JOIN w ON w.sku = l.sku GROUP BY w.id),
+ e AS (SELECT format('pgbench-%s-%s-%s', :run::text, :client_id::text, :n::text) AS id)
+SELECT (SELECT '{' || string_agg(id::text, ',' ORDER BY id) || '}' FROM r) AS ids,
+       (SELECT '{' || string_agg(qty::text, ',' ORDER BY id) || '}' FROM r) AS qty,
+       (SELECT jsonb_agg(jsonb_build_object('line', l.n, 'sku', l.sku, 'quantity', 1,
+                 'unit_price', '9.99', 'title', 'Bench item', 'requires_shipping', true,
+                 'status', 'routed', 'reason', NULL, 'supplier_id', w.supplier_id,
+                 'offer_id', w.id, 'reserved', 1,
+                 'unit_cost', (w.landed / 10000.0)::numeric(20, 4)::text) ORDER BY l.n)
+          FROM l JOIN w ON w.sku = l.sku)::text AS lines,
+       (SELECT jsonb_agg(jsonb_build_object('line', l.n, 'supplier_id', w.supplier_id,
+                 'offer_id', w.id, 'candidates',
+                 (SELECT jsonb_agg(jsonb_build_object('offer_id', c.id, 'supplier', c.code,
+                      'unit_cost', ((c.cost + c.shipping) / 10000.0)::numeric(20, 4)::text,
+                      'lead_time_days', c.lead_time_days, 'priority', c.priority,
+                      'stock', c.stock, 'eligible', true, 'why_not', NULL) ORDER BY c.id)
+                    FROM c WHERE c.sku = l.sku)) ORDER BY l.n)
+          FROM l JOIN w ON w.sku = l.sku)::text AS decisions,
+       e.id AS ext, 'msg_' || e.id AS msg, now()::text AS placed_at,
+       jsonb_build_object('type', 'order.created', 'order', jsonb_build_object(
+           'id', e.id, 'currency', 'USD', 'placed_at', now(),
+           'customer', jsonb_build_object('email', 'bench@example.com', 'name', 'Bench Buyer'),
+           'shipping_address', jsonb_build_object('name', 'Bench Buyer', 'line1', '1 Main St',
+               'line2', '', 'city', 'Austin', 'region', 'TX', 'postal_code', '78701',
+               'country', 'US', 'phone', '+15125550100'),
+           'items', (SELECT jsonb_agg(jsonb_build_object('sku', sku, 'quantity', 1,
+                         'unit_price', '9.99', 'title', 'Bench item') ORDER BY n) FROM l)))::text AS raw
+  FROM e \gset
+INSERT INTO orders (store_id, external_id, currency, placed_at, customer_email,
+   customer_name, ship_name, ship_line1, ship_line2, ship_city, ship_region,
+   ship_postal_code, ship_country, ship_phone, raw, webhook_id, name, event_id)
+ VALUES (:store_id, :ext, 'USD', :placed_at::timestamptz, 'bench@example.com', 'Bench Buyer',
+   'Bench Buyer', '1 Main St', '', 'Austin', 'TX', '78701', 'US', '+15125550100',
+   :raw::jsonb, :msg, NULL, NULL)
+ ON CONFLICT (store_id, external_id) DO NOTHING RETURNING id AS order_id \gset
+\startpipeline
+WITH req AS (SELECT unnest(:ids::bigint[]) AS id, unnest(:qty::int[]) AS qty),
+ locked AS MATERIALIZED (SELECT o.id FROM offers o WHERE o.id IN (SELECT id FROM req)
+   ORDER BY o.id FOR UPDATE)
+ UPDATE offers o SET stock = o.stock - req.qty, updated_at = now() FROM req
+ WHERE o.id = req.id AND o.id IN (SELECT id FROM locked)
+   AND o.available AND o.stock >= req.qty RETURNING o.id;
+SELECT id, stock, available FROM offers WHERE id = ANY (:ids::bigint[]);
+\endpipeline
+\startpipeline
+INSERT INTO order_lines (store_id, order_id, line_no, sku, quantity, unit_price, title,
+   status, reason, supplier_id, offer_id, reserved, unit_cost, variant_id, requires_shipping)
+ SELECT :store_id, :order_id, (e->>'line')::int, e->>'sku', (e->>'quantity')::int,
+   (e->>'unit_price')::numeric, e->>'title', e->>'status', e->>'reason',
+   (e->>'supplier_id')::bigint, (e->>'offer_id')::bigint, (e->>'reserved')::int,
+   (e->>'unit_cost')::numeric, e->>'variant_id', (e->>'requires_shipping')::boolean
+ FROM jsonb_array_elements(:lines::jsonb) AS e;
+INSERT INTO routing_decisions (store_id, order_id, line_no, policy, supplier_id,
+   offer_id, reason, candidates, search, consolidated)
+ SELECT :store_id, :order_id, (e->>'line')::int, 'cheapest', (e->>'supplier_id')::bigint,
+   (e->>'offer_id')::bigint, e->>'reason', e->'candidates', 'exact', false
+ FROM jsonb_array_elements(:decisions::jsonb) AS e;
+WITH g AS (SELECT DISTINCT supplier_id FROM order_lines
+   WHERE store_id = :store_id AND order_id = :order_id AND status = 'routed' AND request_id IS NULL),
+ r AS (INSERT INTO fulfillment_requests (store_id, order_id, supplier_id)
+   SELECT :store_id, :order_id, supplier_id FROM g RETURNING id, supplier_id),
+ u AS (UPDATE order_lines l SET request_id = r.id FROM r
+   WHERE l.store_id = :store_id AND l.order_id = :order_id AND l.supplier_id = r.supplier_id
+     AND l.status = 'routed' AND l.request_id IS NULL),
+ m AS (INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)
+   SELECT 'fulfillment.requested', r.id, r.supplier_id, :store_id, r.id::text,
+     jsonb_build_object('type', 'fulfillment.requested', 'request_id', r.id,
+       'store', st.code, 'order_id', o.id::text, 'external_order_id', o.external_id,
+       'ship_to', jsonb_build_object('name', o.ship_name, 'line1', o.ship_line1,
+         'line2', o.ship_line2, 'city', o.ship_city, 'region', o.ship_region,
+         'postal_code', o.ship_postal_code, 'country', o.ship_country, 'phone', o.ship_phone),
+       'items', (SELECT jsonb_agg(jsonb_build_object('line', l.line_no, 'sku', l.sku,
+                   'supplier_sku', f.supplier_sku, 'quantity', l.quantity) ORDER BY l.line_no)
+                 FROM order_lines l JOIN offers f ON f.id = l.offer_id
+                 WHERE l.store_id = :store_id AND l.order_id = :order_id
+                   AND l.supplier_id = r.supplier_id
+                   AND l.status = 'routed' AND l.request_id IS NULL),
+       'created_at', now())
+   FROM r JOIN orders o ON o.store_id = :store_id AND o.id = :order_id
+   JOIN stores st ON st.id = :store_id
+   RETURNING 1)
+ SELECT count(*) FROM m;
+UPDATE orders SET status = 'routed', updated_at = now() WHERE store_id = :store_id AND id = :order_id;
+SELECT pg_notify('dropship_outbox', '');
+COMMIT;
+SELECT id, status FROM orders WHERE store_id = :store_id AND external_id = :ext;
+SELECT l.line_no, l.sku, l.quantity, l.status, l.reason, s.code
+ FROM orders o JOIN order_lines l ON l.store_id = o.store_id AND l.order_id = o.id
+ LEFT JOIN suppliers s ON s.id = l.supplier_id
+ WHERE o.store_id = :store_id AND o.external_id = :ext ORDER BY l.line_no;
+\endpipeline
+EOF
+
+# A short unmeasured run first: the first touches of the fresh catalog
+# (hint bits, cold caches) would otherwise count against 4 clients only.
+"$PGBIN/pgbench" -n -M prepared -f "$TMP/order.sql" -c 8 -j 2 -T 5 \
+	-D store=bench -D prefix=SKU- -D skus=$SKUS -D run="warm$$$(date +%s)" dropship >/dev/null 2>&1
+PG_BEST=0; PG_BEST_C=0; PG_ALL=""
+for c in 4 8 16; do
+	psql_q "CHECKPOINT"
+	"$PGBIN/pgbench" -n -M prepared -f "$TMP/order.sql" -c "$c" -j 2 -T "$SECS" \
+		-D store=bench -D prefix=SKU- -D skus=$SKUS -D run="$$$(date +%s)" dropship \
+		>"$TMP/pgbench-$c.log" 2>&1 || { tail -n 20 "$TMP/pgbench-$c.log" >&2; exit 1; }
+	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$TMP/pgbench-$c.log")
+	[ -n "$tps" ] || { tail -n 20 "$TMP/pgbench-$c.log" >&2; exit 1; }
+	say "pgbench $c clients: $tps orders/s"
+	PG_ALL="$PG_ALL\"$c\":$tps,"
+	if [ "$(calc "$tps > $PG_BEST" 0)" = 1 ]; then PG_BEST=$tps; PG_BEST_C=$c; fi
+done
+
+# pgbench's orders would otherwise be dispatched by dropshipd during its
+# runs; both start from the same empty order tables.
+psql_q "SET client_min_messages = warning; TRUNCATE orders CASCADE"
+psql_q "VACUUM ANALYZE"
+
+# ---- dropshipd and the supplier simulator ----
+"$BUILD/dropship-supplier-sim" --listen "127.0.0.1:$SIM_PORT" \
+	--tls-cert "$TMP/tls/server.crt" --tls-key "$TMP/tls/server.key" \
+	--supplier "sup1=$SUP_SECRET" --supplier "sup2=$SUP_SECRET" --supplier "sup3=$SUP_SECRET" \
+	--log-level warn 2>"$TMP/sim.log" &
+PIDS="$PIDS $!"
+"$BUILD/dropshipd" -c "$CONF" 2>"$TMP/dropshipd.log" &
+DPID=$!
+PIDS="$PIDS $DPID"
+wait_for "curl -sf --cacert $TMP/tls/server.crt https://127.0.0.1:$PORT/readyz" 30 || {
+	echo "bench: dropshipd did not become ready; log tail:" >&2; tail -n 20 "$TMP/dropshipd.log" >&2; exit 1; }
+wait_for "curl -sf --cacert $TMP/tls/server.crt https://127.0.0.1:$SIM_PORT/healthz" 10 || {
+	echo "bench: the simulator did not start; log tail:" >&2; tail -n 20 "$TMP/sim.log" >&2; exit 1; }
+RSS_START=$(rss_kib "$DPID")
+
+LOAD="$BUILD/dropship-bench --url https://127.0.0.1:$PORT --cafile $TMP/tls/server.crt
+	--store bench --secret $STORE_SECRET --skus $SKUS --lines 3 --threads $THREADS
+	--connections $CONNS --json"
+
+# ---- (2) dropshipd at full speed (closed loop) ----
+psql_q "CHECKPOINT"
+say "dropshipd, closed loop, $CONNS connections, ${SECS}s"
+if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null 2>&1; then
+	# After the warm-up, for the measured part only.
+	(sleep 5; perf record -g -o "$TMP/perf.data" -p "$DPID" -- sleep "$SECS") >/dev/null 2>&1 &
+	PERF=$!
+	PIDS="$PIDS $PERF"
+fi
+$LOAD --warmup 5 --duration "$SECS" >"$TMP/max.json"
+if [ -n "${PERF:-}" ]; then
+	wait "$PERF" || true
+	mkdir -p "$OUTDIR"
+	PERF_OUT="$OUTDIR/perf-$(date +%Y%m%d-%H%M%S).txt"
+	{ perf report -i "$TMP/perf.data" --stdio --no-children -g none --sort dso 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | head -n 15
+	  echo
+	  perf report -i "$TMP/perf.data" --stdio --no-children -g none 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | head -n 40; } >"$PERF_OUT" || true
+	say "perf report: $PERF_OUT"
+fi
+MAX=$(jnum orders_per_s "$TMP/max.json")
+say "dropshipd: $MAX orders/s ($(jnum errors_total "$TMP/max.json") errors)"
+RSS_AFTER_MAX=$(rss_kib "$DPID")
+# The outbox must not fall behind for good: what the full-speed run left
+# pending is delivered before latency is measured, so the next run sees
+# the steady state rather than this backlog.
+BACKLOG=$(outbox_pending)
+say "outbox: $BACKLOG requests pending after the full-speed run"
+wait_for '[ "$(outbox_pending)" -eq 0 ]' 120 || say "outbox still has $(outbox_pending) pending"
+
+# ---- (3) latency at half the maximum rate (open loop) ----
+RATE=$(calc "$MAX / 2" 0)
+say "dropshipd, open loop at $RATE orders/s, ${SECS}s"
+$LOAD --warmup 2 --duration "$SECS" --rate "$RATE" >"$TMP/half.json"
+
+# ---- soak: memory must not grow under sustained load ----
+say "soak: closed loop ${SOAK}s"
+$LOAD --warmup 0 --duration "$SOAK" >"$TMP/soak.json"
+RSS_AFTER_SOAK=$(rss_kib "$DPID")
+
+# ---- (4) memory with idle keep-alive TLS connections ----
+say "holding $IDLE idle TLS connections"
+"$BUILD/dropship-bench" --url "https://127.0.0.1:$PORT" --cafile "$TMP/tls/server.crt" \
+	--idle "$IDLE" --duration 600 --json >"$TMP/idle.json" 2>"$TMP/idle.log" &
+IPID=$!
+PIDS="$PIDS $IPID"
+wait_for "grep -q ready $TMP/idle.log" 120 || {
+	echo "bench: idle connections not ready; log tail:" >&2; tail -n 5 "$TMP/idle.log" >&2; exit 1; }
+sleep 2
+RSS_IDLE=$(rss_kib "$DPID")
+CONNS_OPEN=$(curl -sf --cacert "$TMP/tls/server.crt" "https://127.0.0.1:$PORT/metrics" |
+	awk '/^dropship_connections /{ print $2 }')
+kill -INT "$IPID"
+wait "$IPID" || true
+ESTABLISHED=$(jnum established "$TMP/idle.json")
+
+# ---- report ----
+STEAL=$(cpu_stat | { read -r s1 t1; echo "$CPU_START" | { read -r s0 t0; calc "100 * ($s1 - $s0) / ($t1 - $t0 + 1)"; }; })
+RATIO=$(calc "$MAX / $PG_BEST" 2)
+GROWTH=$((RSS_AFTER_SOAK - RSS_AFTER_MAX))
+P50=$(jnum p50 "$TMP/half.json"); P99=$(jnum p99 "$TMP/half.json"); P999=$(jnum p99.9 "$TMP/half.json")
+mkdir -p "$OUTDIR"
+OUT="$OUTDIR/bench-$(date +%Y%m%d-%H%M%S).json"
+cat >"$OUT" <<EOF
+{"pgbench_orders_per_s": $PG_BEST, "pgbench_best_clients": $PG_BEST_C,
+ "pgbench_by_clients": {${PG_ALL%,}},
+ "dropshipd_orders_per_s": $MAX, "ratio": $RATIO, "outbox_pending_after_max": $BACKLOG,
+ "half_rate": $RATE, "half_rate_latency_ms": {"p50": $P50, "p99": $P99, "p99.9": $P999},
+ "rss_start_kib": $RSS_START, "rss_after_max_kib": $RSS_AFTER_MAX,
+ "rss_after_soak_kib": $RSS_AFTER_SOAK, "rss_growth_kib": $GROWTH, "soak_s": $SOAK,
+ "idle_connections": ${ESTABLISHED:-0}, "rss_idle_kib": $RSS_IDLE,
+ "seconds_per_run": $SECS, "connections": $CONNS, "nproc": $(nproc),
+ "loadavg_before": "$LOAD_START", "cpu_steal_pct": $STEAL, "loadavg_after": "$(cut -d' ' -f1-3 /proc/loadavg)",
+ "fsync": "$FSYNC", "synchronous_commit": "$SYNC_COMMIT",
+ "max_run": $(cat "$TMP/max.json"), "half_rate_run": $(cat "$TMP/half.json"),
+ "soak_run": $(cat "$TMP/soak.json")}
+EOF
+
+row() { printf '  %-40s %s\n' "$1" "$2"; }
+echo
+echo "dropship bench ($(nproc) cores, load before $LOAD_START, CPU steal $STEAL%, fsync=$FSYNC, synchronous_commit=$SYNC_COMMIT, ${SECS}s per run)"
+row "pgbench ceiling (orders/s, $PG_BEST_C clients)" "$PG_BEST"
+row "dropshipd (orders/s, $CONNS connections)" "$MAX"
+row "ratio dropshipd / pgbench" "$RATIO"
+row "outbox pending after the full-speed run" "$BACKLOG"
+row "latency at $RATE orders/s (p50/p99/p99.9)" "$P50 / $P99 / $P999 ms"
+row "RSS with ${ESTABLISHED:-0} idle TLS connections" "$(calc "$RSS_IDLE / 1024") MiB (${CONNS_OPEN:-?} open; +$(calc "($RSS_IDLE - $RSS_AFTER_SOAK) / 1024") MiB over the $(calc "$RSS_AFTER_SOAK / 1024") before; $(calc "$RSS_START / 1024") at start)"
+row "RSS growth over a ${SOAK}s soak" "$(calc "$GROWTH / 1024") MiB ($(calc "$RSS_AFTER_MAX / 1024") -> $(calc "$RSS_AFTER_SOAK / 1024") MiB)"
+echo "  figures as JSON: $OUT"
