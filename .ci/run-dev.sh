@@ -26,6 +26,9 @@ CONF=config/dropshipd.conf
 for f in demo-secret supplier-secret; do
 	[ -s "var/$f" ] || (umask 077; "$BUILD/dropshipctl" secret new > "var/$f")
 done
+[ -s var/admin-token ] || (umask 077; openssl rand -hex 24 > var/admin-token)
+DROPSHIP_ADMIN_TOKEN=$(cat var/admin-token)
+export DROPSHIP_ADMIN_TOKEN
 SECRET=$(cat var/demo-secret)
 SUPPLIER_SECRET=$(cat var/supplier-secret)
 SIM_PORT=${DROPSHIP_SIM_PORT:-9443}
@@ -50,6 +53,8 @@ dropship is starting on https://127.0.0.1:$PORT (certificate: var/tls/server.crt
   send an order (in another terminal, from $ROOT):
     tests/send-order.sh https://127.0.0.1:$PORT/v1/stores/demo/webhooks $SECRET
   database:    $(sh .ci/pg.sh env var/pg); psql dropship
+  reports:     DROPSHIP_DATABASE_URL='$DROPSHIP_DATABASE_URL' $BUILD/dropshipctl report
+  one order:   curl -sk -H 'Authorization: Bearer $DROPSHIP_ADMIN_TOKEN' https://127.0.0.1:$PORT/v1/admin/orders/ID
 Ctrl-C stops dropshipd, the simulator and PostgreSQL.
 
 MSG
