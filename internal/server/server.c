@@ -44,6 +44,7 @@ struct conn_track {
 	struct server_worker *w;
 	struct bufferevent *bev;
 	struct event *deadline;    /* total time allowed to receive one request */
+	int nodelay;               /* TCP_NODELAY set on the socket */
 };
 
 static int track_index = -1;
@@ -287,6 +288,14 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (t) {
 		evtimer_del(t->deadline);
 		evhttp_request_set_on_complete_cb(req, on_response_sent, t);
+		/* An answer goes out as more than one TLS record: without this the
+		 * last one waits for the client's delayed ACK (40 ms a request). The
+		 * socket exists only once evhttp has accepted it, so here, once. */
+		if (!t->nodelay) {
+			int one = 1;
+			setsockopt(bufferevent_getfd(t->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			t->nodelay = 1;
+		}
 	}
 	struct http_ctx *ctx = calloc(1, sizeof *ctx);
 	if (!ctx) {
