@@ -1,7 +1,10 @@
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -16,8 +19,10 @@
 #include "netcheck/netcheck.h"
 #include "tls/tls.h"
 
-/* Idle connections kept per (host, port); more are closed after use. */
-#define CLIENT_IDLE_PER_KEY 4
+/* Idle connections kept per (host, port); more are closed after use. As
+ * many as the dispatcher has deliveries in flight: suppliers often share a
+ * host, and a connection closed here is a TLS handshake paid again later. */
+#define CLIENT_IDLE_PER_KEY 64
 
 enum client_conn_state {
 	CLIENT_CONN_IDLE,   /* connected, reusable */
@@ -30,6 +35,7 @@ struct client_conn {
 	struct evhttp_connection *evcon;
 	char key[300];                 /* host|port */
 	enum client_conn_state state;
+	int nodelay;                   /* TCP_NODELAY set on its socket */
 	struct client_conn *next;
 };
 
@@ -340,6 +346,15 @@ static void client_send(struct client_call *call, struct client_conn *cc)
 		call->conn = NULL;
 		client_conn_retire(cc);
 		client_fail_later(call, 1, "cannot send the request");
+		return;
+	}
+	/* The socket exists once the request is under way; a request body and
+	 * its headers must not wait for the peer's delayed ACK. */
+	int fd = bufferevent_getfd(evhttp_connection_get_bufferevent(cc->evcon));
+	if (!cc->nodelay && fd >= 0) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		cc->nodelay = 1;
 	}
 }
 

@@ -101,7 +101,10 @@ SSL_CTX *tls_client_ctx_new(const char *ca_file, char *err, size_t errlen)
 		         tls_last_error(ebuf, sizeof ebuf, "unknown error"));
 		goto fail;
 	}
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+	/* Sessions are not resumed (connections are kept alive instead), so a
+	 * cache would only hold every peer's session and certificate, up to
+	 * 20,480 of them. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
