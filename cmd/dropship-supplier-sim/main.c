@@ -12,6 +12,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1128,6 +1130,13 @@ static long match_supplier(const struct sim *sim, const char *path, int *is_shap
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct sim *sim = arg;
+	/* Answers must not wait for the caller's delayed ACK (40 ms each). */
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *conn_bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	if (conn_bev) {
+		int one = 1;
+		setsockopt(bufferevent_getfd(conn_bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	}
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
