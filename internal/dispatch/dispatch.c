@@ -59,12 +59,16 @@ const struct db_stmt_def dispatch_stmts[] = {
 	 * accept_within, or accepted but not shipped within ship_within. Each is
 	 * then rejected for timeout through the callback path (re-routing
 	 * included); two sweepers finding the same one are harmless, since the
-	 * second finds its deadline event already recorded. */
+	 * second finds its deadline event already recorded. Only requests older
+	 * than the shortest deadline of any supplier can be overdue: that bound
+	 * keeps the scan of the open-requests index to them, instead of every
+	 * open request on every sweep. */
 	{ "dispatch_deadlines",
 	  "SELECT r.id, r.supplier_id,"
 	  "   CASE WHEN r.status = 'accepted' THEN 'ship_within' ELSE 'accept_within' END"
 	  " FROM fulfillment_requests r JOIN suppliers s ON s.id = r.supplier_id"
 	  " WHERE r.status IN ('sent', 'accepted')"
+	  "   AND r.created_at < now() - (SELECT least(min(accept_within), min(ship_within)) FROM suppliers)"
 	  "   AND r.created_at + CASE WHEN r.status = 'accepted' THEN s.ship_within ELSE s.accept_within END"
 	  "     < now()"
 	  " ORDER BY r.created_at LIMIT 20" },
