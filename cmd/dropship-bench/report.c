@@ -40,7 +40,7 @@ static json_t *report_json(const struct bench_opts *o, const struct bench_result
 	json_t *status = json_object(), *errors = json_object(), *lat = json_object();
 	for (int s = 0; s < BENCH_STATUS_MAX; s++)
 		if (r->status[s]) {
-			char key[8];
+			char key[16];
 			snprintf(key, sizeof key, "%d", s);
 			json_object_set_new(status, key, json_integer((json_int_t)r->status[s]));
 		}
