@@ -12,22 +12,23 @@ ALTER TABLE fulfillment_requests
     ADD COLUMN shipped_at  timestamptz,
     ADD COLUMN rejected_at timestamptz;
 
+-- When an event happened, as the reports count it.
+CREATE FUNCTION request_event_at(request_created timestamptz, occurred timestamptz,
+                                 received timestamptz) RETURNS timestamptz
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN greatest(request_created, least(coalesce(occurred, received), received));
+
 CREATE FUNCTION request_events_stamp_request() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.to_status IN ('accepted', 'shipped', 'rejected') THEN
-        UPDATE fulfillment_requests r
-           SET accepted_at = CASE WHEN NEW.to_status = 'accepted' THEN coalesce(r.accepted_at, t.at)
-                                  ELSE r.accepted_at END,
-               shipped_at  = CASE WHEN NEW.to_status = 'shipped' THEN coalesce(r.shipped_at, t.at)
-                                  ELSE r.shipped_at END,
-               rejected_at = CASE WHEN NEW.to_status = 'rejected' THEN coalesce(r.rejected_at, t.at)
-                                  ELSE r.rejected_at END
-          FROM (SELECT greatest(r2.created_at,
-                                least(coalesce(NEW.occurred_at, NEW.received_at), NEW.received_at)) AS at
-                  FROM fulfillment_requests r2 WHERE r2.id = NEW.request_id) t
-         WHERE r.id = NEW.request_id;
-    END IF;
+    UPDATE fulfillment_requests r
+       SET accepted_at = CASE WHEN NEW.to_status = 'accepted' THEN coalesce(r.accepted_at,
+                             request_event_at(r.created_at, NEW.occurred_at, NEW.received_at)) ELSE r.accepted_at END,
+           shipped_at  = CASE WHEN NEW.to_status = 'shipped' THEN coalesce(r.shipped_at,
+                             request_event_at(r.created_at, NEW.occurred_at, NEW.received_at)) ELSE r.shipped_at END,
+           rejected_at = CASE WHEN NEW.to_status = 'rejected' THEN coalesce(r.rejected_at,
+                             request_event_at(r.created_at, NEW.occurred_at, NEW.received_at)) ELSE r.rejected_at END
+     WHERE r.id = NEW.request_id AND NEW.to_status IN ('accepted', 'shipped', 'rejected');
     RETURN NULL;
 END $$;
 CREATE TRIGGER request_events_stamp_request
@@ -37,12 +38,13 @@ CREATE TRIGGER request_events_stamp_request
 UPDATE fulfillment_requests r
    SET accepted_at = s.accepted_at, shipped_at = s.shipped_at, rejected_at = s.rejected_at
   FROM (SELECT e.request_id,
-               min(e.at) FILTER (WHERE e.to_status = 'accepted') AS accepted_at,
-               min(e.at) FILTER (WHERE e.to_status = 'shipped') AS shipped_at,
-               min(e.at) FILTER (WHERE e.to_status = 'rejected') AS rejected_at
-          FROM (SELECT e.request_id, e.to_status,
-                       greatest(r2.created_at, least(coalesce(e.occurred_at, e.received_at), e.received_at)) AS at
-                  FROM request_events e JOIN fulfillment_requests r2 ON r2.id = e.request_id) e
+               min(request_event_at(r2.created_at, e.occurred_at, e.received_at))
+                   FILTER (WHERE e.to_status = 'accepted') AS accepted_at,
+               min(request_event_at(r2.created_at, e.occurred_at, e.received_at))
+                   FILTER (WHERE e.to_status = 'shipped') AS shipped_at,
+               min(request_event_at(r2.created_at, e.occurred_at, e.received_at))
+                   FILTER (WHERE e.to_status = 'rejected') AS rejected_at
+          FROM request_events e JOIN fulfillment_requests r2 ON r2.id = e.request_id
          GROUP BY e.request_id) s
  WHERE r.id = s.request_id;
 

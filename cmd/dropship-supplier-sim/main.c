@@ -1130,13 +1130,6 @@ static long match_supplier(const struct sim *sim, const char *path, int *is_shap
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct sim *sim = arg;
-	/* Answers must not wait for the caller's delayed ACK (40 ms each). */
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *conn_bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-	if (conn_bev) {
-		int one = 1;
-		setsockopt(bufferevent_getfd(conn_bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	}
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -1295,7 +1288,11 @@ static int sim_init(struct sim *sim, const struct sim_opts *o, char *err, size_t
 	}
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
-	if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) < 0) {
+	int one = 1;
+	/* Accepted sockets inherit it: answers must not wait for the caller's
+	 * delayed ACK (40 ms each). */
+	if (setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
+	    getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) < 0) {
 		snprintf(err, errlen, "--listen: %s", strerror(errno));
 		return -1;
 	}

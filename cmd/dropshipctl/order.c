@@ -32,7 +32,7 @@ static const char *ctl_json_text(const json_t *v, char *buf, size_t cap)
 static int ctl_print_objects(const json_t *arr, const char *const *keys, const char *const *head,
                              int ncols, const char *indent)
 {
-	static char cells[CTL_TABLE_MAX_COLS][CTL_CELL];
+	char cells[CTL_TABLE_MAX_COLS][CTL_CELL];
 	const char *row[CTL_TABLE_MAX_COLS];
 	struct ctl_table t = { .ncols = ncols, .head = head };
 	size_t i;

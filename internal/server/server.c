@@ -44,7 +44,6 @@ struct conn_track {
 	struct server_worker *w;
 	struct bufferevent *bev;
 	struct event *deadline;    /* total time allowed to receive one request */
-	int nodelay;               /* TCP_NODELAY set on the socket */
 };
 
 static int track_index = -1;
@@ -288,14 +287,6 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (t) {
 		evtimer_del(t->deadline);
 		evhttp_request_set_on_complete_cb(req, on_response_sent, t);
-		/* An answer goes out as more than one TLS record: without this the
-		 * last one waits for the client's delayed ACK (40 ms a request). The
-		 * socket exists only once evhttp has accepted it, so here, once. */
-		if (!t->nodelay) {
-			int one = 1;
-			setsockopt(bufferevent_getfd(t->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-			t->nodelay = 1;
-		}
 	}
 	struct http_ctx *ctx = calloc(1, sizeof *ctx);
 	if (!ctx) {
@@ -353,8 +344,12 @@ static int bind_reuseport(const char *addr, int port_override, int *bound_port, 
 	}
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
+	/* TCP_NODELAY is inherited by every accepted socket: an answer goes out
+	 * as more than one TLS record, and with Nagle the last one would wait
+	 * for the client's delayed ACK (40 ms a request). */
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
 		snprintf(err, errlen, "[server] listen: cannot listen on %s: %s", addr, strerror(errno));
 		if (fd >= 0)
