@@ -19,7 +19,7 @@ OPT       ?= -O1
 SANFLAGS  := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
 
-WARN      := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Wformat=2 -Werror
+WARN      := -Wall -Wextra -Wpedantic -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Wformat=2 -Werror
 CPPFLAGS  += -D_GNU_SOURCE -Iinternal -Itests $(shell pkg-config --cflags $(PKGS) $(TEST_PKGS) 2>/dev/null)
 CFLAGS    ?= $(OPT) -g
 CFLAGS    += -std=c17 $(WARN) -pthread $(SANFLAGS) -MMD -MP

@@ -224,8 +224,10 @@ static void conn_close(struct conn *c, int err)
 		w->connecting--;
 		c->tries++;
 		if (w->o->idle > 0) {
-			if (c->tries >= LOAD_IDLE_TRIES)
-				return worker_settle(w, c, 0);
+			if (c->tries >= LOAD_IDLE_TRIES) {
+				worker_settle(w, c, 0);
+				return;
+			}
 		} else if (!c->settled) {
 			worker_settle(w, c, 0);  /* the run starts even if the server is down */
 		}
@@ -290,8 +292,10 @@ static void conn_send(struct conn *c, uint64_t start_ns)
 	c->body_left = -1;
 	c->close_after = 0;
 	w->in_flight++;
-	if (len < 0 || sig_sign_standard(w->o->secret, msg_id, ts, w->body, (size_t)len, sig, sizeof sig) < 0)
-		return conn_close(c, BENCH_ERR_PROTOCOL);  /* cannot happen with checked options */
+	if (len < 0 || sig_sign_standard(w->o->secret, msg_id, ts, w->body, (size_t)len, sig, sizeof sig) < 0) {
+		conn_close(c, BENCH_ERR_PROTOCOL);  /* cannot happen with checked options */
+		return;
+	}
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	evbuffer_add_printf(out,
 	                    "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
@@ -315,8 +319,10 @@ static void conn_done(struct conn *c)
 	w->in_flight--;
 	conn_set_state(c, CONN_IDLE);
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
-	if (c->close_after)
-		return conn_close(c, -1);
+	if (c->close_after) {
+		conn_close(c, -1);
+		return;
+	}
 	conn_ready(c);
 }
 
@@ -453,8 +459,10 @@ static void conn_on_event(struct bufferevent *bev, short what, void *arg)
 		bufferevent_set_timeouts(bev, NULL, NULL);
 		bufferevent_enable(bev, EV_READ);  /* also to see the server close it */
 		/* Settling may start the run, which puts c to work itself. */
-		if (!c->settled)
-			return worker_settle(w, c, 1);
+		if (!c->settled) {
+			worker_settle(w, c, 1);
+			return;
+		}
 		conn_ready(c);
 		return;
 	}
@@ -503,7 +511,8 @@ static void conn_open(struct conn *c)
 	if (!c->bev) {
 		SSL_free(ssl);
 		ERR_clear_error();
-		return conn_close(c, BENCH_ERR_TLS);
+		conn_close(c, BENCH_ERR_TLS);
+		return;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	bufferevent_setcb(c->bev, conn_on_read, NULL, conn_on_event, c);
@@ -633,8 +642,10 @@ static void worker_on_tick(evutil_socket_t fd, short what, void *arg)
 	int stop = atomic_load(&w->sh->stop);
 	switch (w->phase) {
 	case PHASE_CONNECT:
-		if (stop)
-			return worker_finish(w, now, 1);
+		if (stop) {
+			worker_finish(w, now, 1);
+			return;
+		}
 		/* Idle mode: the hold starts when every worker's connections are settled. */
 		if (w->o->idle > 0 && atomic_load(&w->sh->settled) >= w->o->idle) {
 			if (atomic_exchange(&w->sh->ready, 1) == 0) {

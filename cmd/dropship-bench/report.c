@@ -106,8 +106,10 @@ static void report_table(const struct bench_opts *o, const struct bench_result *
 
 void bench_report(const struct bench_opts *o, const struct bench_result *r)
 {
-	if (!o->json)
-		return report_table(o, r);
+	if (!o->json) {
+		report_table(o, r);
+		return;
+	}
 	json_t *j = report_json(o, r);
 	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
 	if (text)

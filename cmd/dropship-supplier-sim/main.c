@@ -954,16 +954,21 @@ static void take_requested(struct sim *sim, struct evhttp_request *req, size_t s
 {
 	const char *code = sim->o->suppliers[si].code;
 	struct ful *f = ful_find(sim, id);
-	if (f && f->supplier != si)
-		return answer_error(sim, req, 409, "request_id_conflict",
-		                    "request_id already used for another supplier", "request_id", code, id);
+	if (f && f->supplier != si) {
+		answer_error(sim, req, 409, "request_id_conflict",
+		             "request_id already used for another supplier", "request_id", code, id);
+		return;
+	}
 	if (f && f->requested) {
 		sim->stats.duplicates++;
 		f->deliveries++;
-		return answer(sim, req, 200, received_body(id), code, id);
+		answer(sim, req, 200, received_body(id), code, id);
+		return;
 	}
-	if (!f && !(f = ful_add(sim, id, si)))
-		return answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
+	if (!f && !(f = ful_add(sim, id, si))) {
+		answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
+		return;
+	}
 	f->requested = 1;
 	f->deliveries = 1;
 	sim->stats.accepted++;
@@ -978,18 +983,25 @@ static void take_cancel(struct sim *sim, struct evhttp_request *req, size_t si, 
 {
 	const char *code = sim->o->suppliers[si].code;
 	struct ful *f = ful_find(sim, id);
-	if (f && f->supplier != si)
-		return answer_error(sim, req, 409, "request_id_conflict",
-		                    "request_id already used for another supplier", "request_id", code, id);
+	if (f && f->supplier != si) {
+		answer_error(sim, req, 409, "request_id_conflict",
+		             "request_id already used for another supplier", "request_id", code, id);
+		return;
+	}
 	if (f && f->cancel_seen) {
 		sim->stats.duplicates++;
-		return answer(sim, req, 200, received_body(id), code, id);
+		answer(sim, req, 200, received_body(id), code, id);
+		return;
 	}
-	if (f && (f->state == FUL_SHIPPED || f->state == FUL_DELIVERED))
-		return answer_error(sim, req, 409, "already_shipped",
-		                    "the fulfillment has shipped and can no longer be cancelled", NULL, code, id);
-	if (!f && !(f = ful_add(sim, id, si)))
-		return answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
+	if (f && (f->state == FUL_SHIPPED || f->state == FUL_DELIVERED)) {
+		answer_error(sim, req, 409, "already_shipped",
+		             "the fulfillment has shipped and can no longer be cancelled", NULL, code, id);
+		return;
+	}
+	if (!f && !(f = ful_add(sim, id, si))) {
+		answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
+		return;
+	}
 	f->cancel_seen = 1;
 	sim->stats.cancels++;
 	if (f->state == FUL_RECEIVED || f->state == FUL_ACCEPTED) {
@@ -1009,19 +1021,22 @@ static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size
 	if (o->status) {
 		json_t *b = o->status >= 400 ? error_body("injected", "status forced by --status", NULL)
 		                             : json_pack("{s:b}", "received", 1);
-		return answer(sim, req, o->status, b, s->code, NULL);
+		answer(sim, req, o->status, b, s->code, NULL);
+		return;
 	}
 	if (roll(sim, o->fail_rate)) {
 		sim->stats.failed_injected++;
-		return answer_error(sim, req, 503, "unavailable", "failure injected by --fail-rate", NULL,
-		                    s->code, NULL);
+		answer_error(sim, req, 503, "unavailable", "failure injected by --fail-rate", NULL,
+		             s->code, NULL);
+		return;
 	}
 	if (roll(sim, o->hang_rate)) {
 		sim->stats.hung++;
 		char qpath[300];
 		log_info("request", "method=POST path=%s supplier=%s status=none hung=1",
 		         log_quote(qpath, sizeof qpath, evhttp_request_get_uri(req)), s->code);
-		return defer_answer(sim, req, 0, NULL, -1);
+		defer_answer(sim, req, 0, NULL, -1);
+		return;
 	}
 
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
@@ -1033,22 +1048,31 @@ static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size
 	                                         evhttp_find_header(in, "webhook-timestamp"),
 	                                         evhttp_find_header(in, "webhook-signature"),
 	                                         body, len, (int64_t)time(NULL), SIG_TOLERANCE_S);
-	if (sr == SIG_MISSING)
-		return answer_error(sim, req, 401, "missing_signature", "webhook-id, webhook-timestamp and webhook-signature are required", NULL, s->code, NULL);
-	if (sr == SIG_STALE)
-		return answer_error(sim, req, 401, "stale_timestamp", "webhook-timestamp is more than 300 s from now", NULL, s->code, NULL);
-	if (sr != SIG_OK)
-		return answer_error(sim, req, 401, "invalid_signature", "no webhook-signature entry matches", NULL, s->code, NULL);
+	if (sr == SIG_MISSING) {
+		answer_error(sim, req, 401, "missing_signature", "webhook-id, webhook-timestamp and webhook-signature are required", NULL, s->code, NULL);
+		return;
+	}
+	if (sr == SIG_STALE) {
+		answer_error(sim, req, 401, "stale_timestamp", "webhook-timestamp is more than 300 s from now", NULL, s->code, NULL);
+		return;
+	}
+	if (sr != SIG_OK) {
+		answer_error(sim, req, 401, "invalid_signature", "no webhook-signature entry matches", NULL, s->code, NULL);
+		return;
+	}
 
 	const char *key = evhttp_find_header(in, "Idempotency-Key");
-	if (!key || !*key)
-		return answer_error(sim, req, 400, "missing_idempotency_key", "the Idempotency-Key header is required", NULL, s->code, NULL);
+	if (!key || !*key) {
+		answer_error(sim, req, 400, "missing_idempotency_key", "the Idempotency-Key header is required", NULL, s->code, NULL);
+		return;
+	}
 
 	json_error_t jerr;
 	json_t *doc = json_loadb((const char *)body, len, 0, &jerr);
 	if (!json_is_object(doc)) {
 		json_decref(doc);
-		return answer_error(sim, req, 400, "invalid_json", "the body is not a JSON object", NULL, s->code, NULL);
+		answer_error(sim, req, 400, "invalid_json", "the body is not a JSON object", NULL, s->code, NULL);
+		return;
 	}
 	const char *type = json_string_value(json_object_get(doc, "type"));
 	const char *id = json_string_value(json_object_get(doc, "request_id"));
@@ -1136,24 +1160,35 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (!path || !*path)
 		path = "/";
 	if (strcmp(path, "/stats") == 0) {
-		if (m != EVHTTP_REQ_GET)
-			return reply_method_not_allowed(req, "GET");
-		return answer_plain(req, 200, stats_json(sim));
+		if (m != EVHTTP_REQ_GET) {
+			reply_method_not_allowed(req, "GET");
+			return;
+		}
+		answer_plain(req, 200, stats_json(sim));
+		return;
 	}
 	if (strcmp(path, "/healthz") == 0) {
-		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
-			return reply_method_not_allowed(req, "GET, HEAD");
-		return answer_plain(req, 200, json_pack("{s:s}", "status", "ok"));
+		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+			reply_method_not_allowed(req, "GET, HEAD");
+			return;
+		}
+		answer_plain(req, 200, json_pack("{s:s}", "status", "ok"));
+		return;
 	}
 	int shape;
 	long si = match_supplier(sim, path, &shape);
 	if (si >= 0) {
-		if (m != EVHTTP_REQ_POST)
-			return reply_method_not_allowed(req, "POST");
-		return handle_fulfillment(sim, req, (size_t)si);
+		if (m != EVHTTP_REQ_POST) {
+			reply_method_not_allowed(req, "POST");
+			return;
+		}
+		handle_fulfillment(sim, req, (size_t)si);
+		return;
 	}
-	if (shape)
-		return answer_plain(req, 404, error_body("unknown_supplier", "no such supplier", NULL));
+	if (shape) {
+		answer_plain(req, 404, error_body("unknown_supplier", "no such supplier", NULL));
+		return;
+	}
 	answer_plain(req, 404, error_body("not_found", "no such endpoint", NULL));
 }
 

@@ -62,7 +62,8 @@ static void ctl_usage(FILE *f)
 	        "\n"
 	        "  store list\n"
 	        "      Print every store (secrets are counted, never shown).\n"
-	        "\n"
+	        "\n", CTL_MAX_SECRETS, CTL_SECRET_MAX);
+	fprintf(f,
 	        "  supplier add CODE [--endpoint URL] [--secret S]... [--priority N]\n"
 	        "                    [--active true|false] [--accept-within DURATION]\n"
 	        "                    [--ship-within DURATION]\n"
@@ -107,7 +108,8 @@ static void ctl_usage(FILE *f)
 	        "      and the deliveries of our messages. ID is dropship's order id (the\n"
 	        "      order_id of the webhook's answer). --json: the document that\n"
 	        "      GET /v1/admin/orders/ID returns.\n"
-	        "\n"
+	        "\n", CTL_MAX_SECRETS);
+	fprintf(f,
 	        "  secret new\n"
 	        "      Print a fresh native secret: whsec_ + base64 of %d random bytes.\n"
 	        "\n"
@@ -129,7 +131,7 @@ static void ctl_usage(FILE *f)
 	        "  " CTL_PROG " report supplier_performance\n"
 	        "  " CTL_PROG " report daily_orders --csv > daily.csv\n"
 	        "  " CTL_PROG " order show 42\n",
-	        CTL_MAX_SECRETS, CTL_SECRET_MAX, CTL_MAX_SECRETS, CTL_NEW_KEY_BYTES);
+	        CTL_NEW_KEY_BYTES);
 }
 
 static int ctl_is_dir(const char *path)

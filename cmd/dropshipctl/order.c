@@ -58,9 +58,10 @@ static void ctl_candidates_text(const json_t *cands, char *buf, size_t cap)
 	buf[0] = '\0';
 	json_array_foreach(cands, i, c) {
 		const char *why = json_string_value(json_object_get(c, "why_not"));
+		const char *supplier = json_string_value(json_object_get(c, "supplier"));
+		const char *cost = json_string_value(json_object_get(c, "unit_cost"));
 		int w = snprintf(buf + n, cap - n, "%s%s %s%s%s%s", i ? ", " : "",
-		                 json_string_value(json_object_get(c, "supplier")) ?: "?",
-		                 json_string_value(json_object_get(c, "unit_cost")) ?: "?",
+		                 supplier ? supplier : "?", cost ? cost : "?",
 		                 why ? " (" : "", why ? why : "", why ? ")" : "");
 		if (w < 0 || (size_t)w >= cap - n)
 			break;

@@ -120,7 +120,8 @@ static void admin_on_conn(struct db_conn *conn, void *arg)
 	struct admin_req *a = arg;
 	if (!conn) {
 		http_reply_unavailable(a->ctx, 1);
-		return admin_finish(a);
+		admin_finish(a);
+		return;
 	}
 	a->conn = conn;
 	const char *params[] = { a->id };
@@ -144,25 +145,31 @@ void admin_handle_order(struct http_ctx *ctx, const char *id)
 {
 	const char *token = ctx->worker->cfg->admin.token;
 	/* With no token configured the admin API does not exist. */
-	if (!token[0])
-		return http_reply_error(ctx, 404, "not_found", "no such endpoint", NULL);
+	if (!token[0]) {
+		http_reply_error(ctx, 404, "not_found", "no such endpoint", NULL);
+		return;
+	}
 	const char *given = admin_bearer(ctx);
 	if (!given || !http_secret_equal(given, token)) {
 		evhttp_add_header(evhttp_request_get_output_headers(ctx->req), "WWW-Authenticate",
 		                  "Bearer realm=\"dropship admin\"");
-		return http_reply_error(ctx, 401, given ? "invalid_token" : "missing_token",
-		                        given ? "the bearer token is not valid"
-		                              : "an Authorization: Bearer token is required", NULL);
+		http_reply_error(ctx, 401, given ? "invalid_token" : "missing_token",
+		                 given ? "the bearer token is not valid"
+		                       : "an Authorization: Bearer token is required", NULL);
+		return;
 	}
 	long long v;
-	if (admin_parse_order_id(id, &v) < 0)
-		return http_reply_error(ctx, 404, "not_found", "no such order", NULL);
+	if (admin_parse_order_id(id, &v) < 0) {
+		http_reply_error(ctx, 404, "not_found", "no such order", NULL);
+		return;
+	}
 	struct admin_req *a = calloc(1, sizeof *a);
 	if (a)
 		a->batch = db_batch_new();
 	if (!a || !a->batch) {
 		free(a);
-		return http_reply_error(ctx, 500, "internal_error", "out of memory", NULL);
+		http_reply_error(ctx, 500, "internal_error", "out of memory", NULL);
+		return;
 	}
 	a->ctx = ctx;
 	snprintf(a->id, sizeof a->id, "%lld", v);

@@ -215,7 +215,8 @@ static void callback_db_fail(struct callback *c, const char *step)
 	if (c->ctx && db_batch_conn_failed(c->batch)) {
 		atomic_fetch_add(&c->ctx->worker->metrics.db_unavailable, 1);
 		http_reply_unavailable(c->ctx, 1);
-		return callback_free(c);
+		callback_free(c);
+		return;
 	}
 	callback_fail(c, 500, "internal_error", "the callback could not be applied", NULL);
 }
@@ -252,8 +253,10 @@ static void callback_on_apply(struct db_conn *conn, struct db_batch *batch, void
 {
 	(void)conn, (void)batch;
 	struct callback *c = arg;
-	if (!db_batch_ok(c->batch))
-		return callback_db_fail(c, "apply");
+	if (!db_batch_ok(c->batch)) {
+		callback_db_fail(c, "apply");
+		return;
+	}
 	PGresult *st = db_batch_result(c->batch, c->i_status);
 	log_info("callback applied", "request_id=%s supplier=%s fulfillment=%s from=%s to=%s order_status=%s",
 	         c->log_id, c->log_supplier, c->cb.request_id, lifecycle_state_name(c->from),
@@ -316,7 +319,8 @@ static void callback_reroute_finish(struct callback *c)
 	if (!lt || !dt) {
 		free(lt);
 		free(dt);
-		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
+		callback_fail(c, 500, "internal_error", "out of memory", NULL);
+		return;
 	}
 	log_info("lines re-routed", "request_id=%s fulfillment=%s lines=%zu routed=%zu", c->log_id,
 	         c->cb.request_id, c->plan.nlines, plan_routed(&c->plan));
@@ -331,18 +335,24 @@ static void callback_on_reserve(struct db_conn *conn, struct db_batch *batch, vo
 {
 	(void)conn, (void)batch;
 	struct callback *c = arg;
-	if (!db_batch_ok(c->batch))
-		return callback_db_fail(c, "reserve");
+	if (!db_batch_ok(c->batch)) {
+		callback_db_fail(c, "reserve");
+		return;
+	}
 	PGresult *got = db_batch_result(c->batch, 0), *stock = db_batch_result(c->batch, 1);
 	for (int r = 0; r < PQntuples(stock); r++)
 		plan_set_stock(&c->plan, strtoll(PQgetvalue(stock, r, 0), NULL, 10),
 		               (int)strtol(PQgetvalue(stock, r, 1), NULL, 10), PQgetvalue(stock, r, 2)[0] == 't');
 	for (int r = 0; r < PQntuples(got); r++)
 		plan_reserved(&c->plan, strtoll(PQgetvalue(got, r, 0), NULL, 10));
-	if (!plan_next_round(&c->plan))
-		return callback_reroute_finish(c);
-	if (plan_route(&c->plan) < 0)
-		return callback_fail(c, 500, "internal_error", "routing failed", NULL);
+	if (!plan_next_round(&c->plan)) {
+		callback_reroute_finish(c);
+		return;
+	}
+	if (plan_route(&c->plan) < 0) {
+		callback_fail(c, 500, "internal_error", "routing failed", NULL);
+		return;
+	}
 	callback_reserve(c);
 }
 
@@ -351,8 +361,10 @@ static void callback_reserve(struct callback *c)
 {
 	char *ids, *qty;
 	int n = plan_reservations(&c->plan, &ids, &qty);
-	if (n < 0)
-		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
+	if (n < 0) {
+		callback_fail(c, 500, "internal_error", "out of memory", NULL);
+		return;
+	}
 	if (n > 0) {
 		const char *v[2] = { ids, qty };
 		db_batch_reset(c->batch);
@@ -361,8 +373,10 @@ static void callback_reserve(struct callback *c)
 	}
 	free(ids);
 	free(qty);
-	if (n == 0)
-		return callback_reroute_finish(c);
+	if (n == 0) {
+		callback_reroute_finish(c);
+		return;
+	}
 	c->state = CALLBACK_RESERVE;
 	db_conn_send(c->conn, c->batch, callback_on_reserve, c);
 }
@@ -371,30 +385,40 @@ static void callback_on_reroute_read(struct db_conn *conn, struct db_batch *batc
 {
 	(void)conn, (void)batch;
 	struct callback *c = arg;
-	if (!db_batch_ok(c->batch))
-		return callback_db_fail(c, "reroute");
+	if (!db_batch_ok(c->batch)) {
+		callback_db_fail(c, "reroute");
+		return;
+	}
 	/* Keep this flight: the plan's strings point into its results. */
 	c->cand = c->batch;
 	c->batch = db_batch_new();
-	if (!c->batch)
-		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
+	if (!c->batch) {
+		callback_fail(c, 500, "internal_error", "out of memory", NULL);
+		return;
+	}
 	PGresult *lines = db_batch_result(c->cand, 1), *ctx = db_batch_result(c->cand, 2);
 	PGresult *cand = db_batch_result(c->cand, 3);
 	enum route_policy policy = ROUTE_CHEAPEST;
-	if (PQntuples(ctx) == 0)
-		return callback_fail(c, 500, "internal_error", "order not found", NULL);
+	if (PQntuples(ctx) == 0) {
+		callback_fail(c, 500, "internal_error", "order not found", NULL);
+		return;
+	}
 	route_policy_parse(PQgetvalue(ctx, 0, 1), &policy);
 	if (plan_init(&c->plan, (size_t)PQntuples(lines), cand, PQgetvalue(ctx, 0, 0), policy,
-	              (int)strtol(PQgetvalue(ctx, 0, 2), NULL, 10)) < 0)
-		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
+	              (int)strtol(PQgetvalue(ctx, 0, 2), NULL, 10)) < 0) {
+		callback_fail(c, 500, "internal_error", "out of memory", NULL);
+		return;
+	}
 	for (int i = 0; i < PQntuples(lines); i++) {
 		struct plan_line *l = &c->plan.lines[i];
 		l->line_no = (int)strtol(PQgetvalue(lines, i, 0), NULL, 10);
 		l->sku = PQgetvalue(lines, i, 1);
 		l->quantity = (int)strtol(PQgetvalue(lines, i, 2), NULL, 10);
 	}
-	if (plan_route(&c->plan) < 0)
-		return callback_fail(c, 500, "internal_error", "routing failed", NULL);
+	if (plan_route(&c->plan) < 0) {
+		callback_fail(c, 500, "internal_error", "routing failed", NULL);
+		return;
+	}
 	callback_reserve(c);
 }
 
@@ -403,9 +427,12 @@ static void callback_on_lock(struct db_conn *conn, struct db_batch *batch, void 
 	(void)conn, (void)batch;
 	struct callback *c = arg;
 	if (!db_batch_ok(c->batch)) {
-		if (strcmp(db_batch_sqlstate(c->batch), "22P02") == 0)
-			return callback_fail(c, 404, "not_found", "no such request", "request_id");
-		return callback_db_fail(c, "lock");
+		if (strcmp(db_batch_sqlstate(c->batch), "22P02") == 0) {
+			callback_fail(c, 404, "not_found", "no such request", "request_id");
+			return;
+		}
+		callback_db_fail(c, "lock");
+		return;
 	}
 	PGresult *r = db_batch_result(c->batch, 1);
 	/* Another supplier's request is none of this one's business: same answer as unknown. */
@@ -413,10 +440,13 @@ static void callback_on_lock(struct db_conn *conn, struct db_batch *batch, void 
 		c->status = 404;
 		c->answer = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "not_found", "message",
 		                      "no such request for this supplier", "field", "request_id");
-		return callback_rollback_and_answer(c);
+		callback_rollback_and_answer(c);
+		return;
 	}
-	if (lifecycle_state_parse(PQgetvalue(r, 0, 0), &c->from) < 0)
-		return callback_fail(c, 500, "internal_error", "unknown request state", NULL);
+	if (lifecycle_state_parse(PQgetvalue(r, 0, 0), &c->from) < 0) {
+		callback_fail(c, 500, "internal_error", "unknown request state", NULL);
+		return;
+	}
 	int seen = PQgetvalue(r, 0, 4)[0] == 't';
 	enum lifecycle_result res = seen ? LIFECYCLE_REPEAT : lifecycle_apply(c->from, c->cb.event, &c->to);
 	if (res != LIFECYCLE_APPLY) {
@@ -432,7 +462,8 @@ static void callback_on_lock(struct db_conn *conn, struct db_batch *batch, void 
 			c->answer = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_transition",
 			                      "message", msg, "field", "type");
 		}
-		return callback_rollback_and_answer(c);
+		callback_rollback_and_answer(c);
+		return;
 	}
 
 	/* A shipment listing items: each must be an unshipped line of this
@@ -466,7 +497,8 @@ static void callback_on_lock(struct db_conn *conn, struct db_batch *batch, void 
 				c->status = 422;
 				c->answer = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_field", "message",
 				                      "is not an unshipped line of this request", "field", field);
-				return callback_rollback_and_answer(c);
+				callback_rollback_and_answer(c);
+				return;
 			}
 			w += (size_t)snprintf(items_text + w, sizeof items_text - w, "%s%s", i ? "," : "{", want);
 			if (w >= sizeof items_text - 8)
@@ -486,8 +518,10 @@ static void callback_on_lock(struct db_conn *conn, struct db_batch *batch, void 
 	                       c->cb.tracking_url, c->cb.reason, c->cb.items ? items_text : NULL };
 	/* The parameters are copied by db_batch_add, so the lock result may go. */
 	struct db_batch *b = db_batch_new();
-	if (!b)
-		return callback_fail(c, 500, "internal_error", "out of memory", NULL);
+	if (!b) {
+		callback_fail(c, 500, "internal_error", "out of memory", NULL);
+		return;
+	}
 	db_batch_add(b, "callback_apply", NULL, 13, av);
 	db_batch_free(c->batch);
 	c->batch = b;
@@ -521,23 +555,30 @@ static void callback_on_supplier(struct db_conn *conn, struct db_batch *batch, v
 {
 	(void)conn, (void)batch;
 	struct callback *c = arg;
-	if (!db_batch_ok(c->batch))
-		return callback_db_fail(c, "supplier");
+	if (!db_batch_ok(c->batch)) {
+		callback_db_fail(c, "supplier");
+		return;
+	}
 	PGresult *res = db_batch_result(c->batch, 0);
-	if (PQntuples(res) == 0)
-		return callback_fail(c, 404, "unknown_supplier", "no supplier with this code", NULL);
+	if (PQntuples(res) == 0) {
+		callback_fail(c, 404, "unknown_supplier", "no supplier with this code", NULL);
+		return;
+	}
 	snprintf(c->supplier_id, sizeof c->supplier_id, "%s", PQgetvalue(res, 0, 0));
 	enum sig_result sr = http_verify_webhook(c->ctx, PQgetvalue(res, 0, 1), c->body, c->body_len, NULL);
 	if (sr != SIG_OK) {
 		http_reply_signature_error(c->ctx, sr, NULL);
-		return callback_free(c);
+		callback_free(c);
+		return;
 	}
 	const char *wid = http_header(c->ctx, "webhook-id");
 	snprintf(c->webhook_id, sizeof c->webhook_id, "%s", wid);
 	struct order_error oe;
-	if (lifecycle_parse_callback(c->body, c->body_len, &c->cb, &oe) < 0)
-		return callback_fail(c, strcmp(oe.code, "invalid_json") == 0 ? 400 : 422, oe.code, oe.message,
-		                     oe.field);
+	if (lifecycle_parse_callback(c->body, c->body_len, &c->cb, &oe) < 0) {
+		callback_fail(c, strcmp(oe.code, "invalid_json") == 0 ? 400 : 422, oe.code, oe.message,
+		              oe.field);
+		return;
+	}
 	callback_begin(c);
 }
 
@@ -549,11 +590,14 @@ static void callback_on_acquire(struct db_conn *conn, void *arg)
 			atomic_fetch_add(&c->ctx->worker->metrics.db_unavailable, 1);
 			http_reply_unavailable(c->ctx, 1);
 		}
-		return callback_free(c);
+		callback_free(c);
+		return;
 	}
 	c->conn = conn;
-	if (!c->ctx)
-		return callback_begin(c); /* a deadline: nothing to authenticate */
+	if (!c->ctx) {
+		callback_begin(c); /* a deadline: nothing to authenticate */
+		return;
+	}
 	const char *v[1] = { c->ctx->store };
 	db_batch_add(c->batch, "callback_supplier", NULL, 1, v);
 	c->state = CALLBACK_SUPPLIER;

@@ -275,7 +275,8 @@ static void client_on_done(struct evhttp_request *req, void *arg)
 			call->error = "connection or TLS error";
 			call->retryable = 1;
 		}
-		return client_finish(call, 0, NULL, NULL);
+		client_finish(call, 0, NULL, NULL);
+		return;
 	}
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t n = evbuffer_get_length(in);
@@ -325,7 +326,8 @@ static void client_send(struct client_call *call, struct client_conn *cc)
 	if (!req) {
 		call->conn = NULL;
 		client_conn_retire(cc);
-		return client_fail_later(call, 1, "out of memory");
+		client_fail_later(call, 1, "out of memory");
+		return;
 	}
 	evhttp_request_set_error_cb(req, client_on_error);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -372,7 +374,8 @@ static void client_on_resolved(int result, struct evutil_addrinfo *res, void *ar
 		evtimer_del(call->deadline);
 		if (res)
 			evutil_freeaddrinfo(res);
-		return client_finish(call, 0, NULL, NULL);
+		client_finish(call, 0, NULL, NULL);
+		return;
 	}
 	char ip[64] = "";
 	const struct sockaddr *sa = res->ai_addr;
@@ -389,7 +392,8 @@ static void client_on_resolved(int result, struct evutil_addrinfo *res, void *ar
 		         call->host, ip);
 		call->error = call->errbuf;
 		call->retryable = 0;
-		return client_finish(call, 0, NULL, NULL);
+		client_finish(call, 0, NULL, NULL);
+		return;
 	}
 	struct client_conn *cc = client_conn_new(call->c, call->host, ip,
 	                                         (int)strtol(call->port, NULL, 10), call->key);
@@ -397,7 +401,8 @@ static void client_on_resolved(int result, struct evutil_addrinfo *res, void *ar
 		evtimer_del(call->deadline);
 		call->error = "cannot create a TLS connection";
 		call->retryable = 1;
-		return client_finish(call, 0, NULL, NULL);
+		client_finish(call, 0, NULL, NULL);
+		return;
 	}
 	client_send(call, cc);
 }
@@ -445,8 +450,10 @@ void client_post(struct client *c, const char *url, const char *const *headers,
 
 	char err[256];
 	if (netcheck_url(url, call->host, sizeof call->host, call->port, sizeof call->port, call->path,
-	                 sizeof call->path, err, sizeof err) < 0)
-		return client_fail_later(call, 0, err);
+	                 sizeof call->path, err, sizeof err) < 0) {
+		client_fail_later(call, 0, err);
+		return;
+	}
 	snprintf(call->key, sizeof call->key, "%s|%s", call->host, call->port);
 	struct timeval tv = { c->opt.timeout_ms / 1000, (c->opt.timeout_ms % 1000) * 1000 };
 	evtimer_add(call->deadline, &tv);

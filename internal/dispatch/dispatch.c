@@ -203,7 +203,8 @@ static void dispatch_on_record_conn(struct db_conn *conn, void *arg)
 	if (!conn) {
 		/* The lease expires and the message is tried again: at least once. */
 		log_warn("dispatch cannot record outcome", "outbox_id=%s reason=\"database unavailable\"", job->id);
-		return dispatch_job_free(job);
+		dispatch_job_free(job);
+		return;
 	}
 	char status[16], started[24], latency[24], delay[24];
 	snprintf(status, sizeof status, "%d", job->status);
@@ -213,7 +214,8 @@ static void dispatch_on_record_conn(struct db_conn *conn, void *arg)
 	job->batch = db_batch_new();
 	if (!job->batch) {
 		db_conn_release(conn);
-		return dispatch_job_free(job);
+		dispatch_job_free(job);
+		return;
 	}
 	if (job->next_state) {
 		const char *v[9] = { job->id, job->token, job->next_state, job->status ? status : NULL,
@@ -229,8 +231,10 @@ static void dispatch_on_record_conn(struct db_conn *conn, void *arg)
 
 static void dispatch_record(struct dispatch_job *job)
 {
-	if (job->d->freeing)
-		return dispatch_job_free(job);
+	if (job->d->freeing) {
+		dispatch_job_free(job);
+		return;
+	}
 	db_pool_acquire(job->d->pool, dispatch_on_record_conn, job);
 }
 
@@ -284,8 +288,10 @@ static void dispatch_send(struct dispatch_job *job, const char *endpoint, const 
                           const char *idem, const char *payload)
 {
 	struct dispatch *d = job->d;
-	if (!endpoint || !*endpoint)
-		return dispatch_fail_now(job, "no endpoint configured for the target");
+	if (!endpoint || !*endpoint) {
+		dispatch_fail_now(job, "no endpoint configured for the target");
+		return;
+	}
 	if (job->supplier_id) {
 		struct breaker *b = dispatch_breaker(d, job->supplier_id);
 		if (b && !breaker_allow(b, dispatch_now_ms())) {
@@ -293,15 +299,18 @@ static void dispatch_send(struct dispatch_job *job, const char *endpoint, const 
 			job->next_state = NULL;
 			long long wait = breaker_retry_at_ms(b) - dispatch_now_ms();
 			job->delay_ms = wait > 0 ? wait : 0;
-			return dispatch_record(job);
+			dispatch_record(job);
+			return;
 		}
 	}
 	char msg_id[48], ts[24], sig[SIG_V1_MAX];
 	long long now_s = dispatch_now_ms() / 1000;
 	snprintf(msg_id, sizeof msg_id, "msg_%s", job->id);
 	snprintf(ts, sizeof ts, "%lld", now_s);
-	if (!secret || sig_sign_standard(secret, msg_id, now_s, payload, strlen(payload), sig, sizeof sig) < 0)
-		return dispatch_fail_now(job, "the target's secret cannot sign");
+	if (!secret || sig_sign_standard(secret, msg_id, now_s, payload, strlen(payload), sig, sizeof sig) < 0) {
+		dispatch_fail_now(job, "the target's secret cannot sign");
+		return;
+	}
 	const char *headers[] = {
 		"webhook-id", msg_id, "webhook-timestamp", ts, "webhook-signature", sig,
 		"Idempotency-Key", idem, NULL,

@@ -129,14 +129,18 @@ void http_reply_signature_error(struct http_ctx *ctx, enum sig_result r, const c
 	case SIG_MISSING:
 		if (hmac_header) {
 			snprintf(msg, sizeof msg, "the %s header is required", hmac_header);
-			return http_reply_error(ctx, 401, "missing_signature", msg, NULL);
+			http_reply_error(ctx, 401, "missing_signature", msg, NULL);
+			return;
 		}
-		return http_reply_error(ctx, 401, "missing_signature",
-		                        "webhook-id, webhook-timestamp and webhook-signature headers are required", NULL);
+		http_reply_error(ctx, 401, "missing_signature",
+		                 "webhook-id, webhook-timestamp and webhook-signature headers are required", NULL);
+		return;
 	case SIG_STALE:
-		return http_reply_error(ctx, 401, "stale_timestamp",
-		                        "webhook-timestamp is more than 300 seconds from now", NULL);
+		http_reply_error(ctx, 401, "stale_timestamp",
+		                 "webhook-timestamp is more than 300 seconds from now", NULL);
+		return;
 	default:
-		return http_reply_error(ctx, 401, "invalid_signature", "no signature matches the sender's secret", NULL);
+		http_reply_error(ctx, 401, "invalid_signature", "no signature matches the sender's secret", NULL);
+		return;
 	}
 }

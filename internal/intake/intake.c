@@ -353,9 +353,12 @@ static void intake_answer(struct intake *in, struct db_batch *b)
 		/* A platform retries a non-2xx for days, then drops the store's
 		 * webhook: an order placed before the store was connected must
 		 * not cost it that. */
-		if (in->format->id != INTAKE_NATIVE)
-			return intake_ignored(in, "unknown_order");
-		return intake_fail(in, 404, "not_found", "no order with this id for this store", "order.id");
+		if (in->format->id != INTAKE_NATIVE) {
+			intake_ignored(in, "unknown_order");
+			return;
+		}
+		intake_fail(in, 404, "not_found", "no order with this id for this store", "order.id");
+		return;
 	}
 	int created = in->state == INTAKE_GROUPED && !in->duplicate;
 	atomic_fetch_add(created ? &w->metrics.orders_created
@@ -571,15 +574,18 @@ static void intake_group_start(struct intake *const *members, size_t n);
 static void intake_group_fail(struct intake_group *g, const char *step)
 {
 	struct db_batch *b = g->batch;
-	if (!db_batch_conn_failed(b) && intake_is_retryable(b) && g->restarts++ < INTAKE_MAX_RESTARTS)
-		return intake_group_begin(g);
+	if (!db_batch_conn_failed(b) && intake_is_retryable(b) && g->restarts++ < INTAKE_MAX_RESTARTS) {
+		intake_group_begin(g);
+		return;
+	}
 	if (!db_batch_conn_failed(b) && g->n > 1) {
 		log_info("intake group split", "orders=%zu step=%s sqlstate=%s", g->n, step,
 		         db_batch_sqlstate(b));
 		for (size_t i = 0; i < g->n; i++)
 			intake_group_start(&g->m[i], 1);
 		g->n = 0;
-		return intake_group_free(g);
+		intake_group_free(g);
+		return;
 	}
 	for (size_t i = 0; i < g->n; i++) {
 		struct intake *in = g->m[i];
@@ -613,12 +619,16 @@ static void intake_group_reserve(struct intake_group *g)
 	db_batch_reset(g->batch);
 	for (size_t i = 0; i < g->n; i++) {
 		int rc = intake_add_reserve(g->m[i], g->batch);
-		if (rc < 0)
-			return intake_group_abort(g);
+		if (rc < 0) {
+			intake_group_abort(g);
+			return;
+		}
 		any |= rc;
 	}
-	if (!any)
-		return intake_group_finish(g);
+	if (!any) {
+		intake_group_finish(g);
+		return;
+	}
 	intake_group_send(g, GROUP_RESERVE, intake_group_on_reserve);
 }
 
@@ -626,11 +636,15 @@ static void intake_group_on_reserve(struct db_conn *conn, struct db_batch *batch
 {
 	(void)conn, (void)batch;
 	struct intake_group *g = arg;
-	if (!db_batch_ok(g->batch))
-		return intake_group_fail(g, "reserve");
+	if (!db_batch_ok(g->batch)) {
+		intake_group_fail(g, "reserve");
+		return;
+	}
 	for (size_t i = 0; i < g->n; i++)
-		if (intake_take_reserve(g->m[i], g->batch) < 0)
-			return intake_group_abort(g);
+		if (intake_take_reserve(g->m[i], g->batch) < 0) {
+			intake_group_abort(g);
+			return;
+		}
 	intake_group_reserve(g);
 }
 
@@ -638,8 +652,10 @@ static void intake_group_on_finish(struct db_conn *conn, struct db_batch *batch,
 {
 	(void)conn, (void)batch;
 	struct intake_group *g = arg;
-	if (!db_batch_ok(g->batch))
-		return intake_group_fail(g, "finish");
+	if (!db_batch_ok(g->batch)) {
+		intake_group_fail(g, "finish");
+		return;
+	}
 	/* The connection goes back before the replies: nothing waits on clients. */
 	db_conn_release(g->conn);
 	g->conn = NULL;
@@ -655,8 +671,10 @@ static void intake_group_finish(struct intake_group *g)
 	db_batch_reset(g->batch);
 	for (size_t i = 0; i < g->n; i++) {
 		int rc = intake_add_finish(g->m[i], g->batch);
-		if (rc < 0)
-			return intake_group_abort(g);
+		if (rc < 0) {
+			intake_group_abort(g);
+			return;
+		}
 		wake |= rc;
 	}
 	if (wake)
@@ -672,17 +690,23 @@ static void intake_group_on_begin(struct db_conn *conn, struct db_batch *batch, 
 {
 	(void)conn, (void)batch;
 	struct intake_group *g = arg;
-	if (!db_batch_ok(g->batch))
-		return intake_group_fail(g, "begin");
+	if (!db_batch_ok(g->batch)) {
+		intake_group_fail(g, "begin");
+		return;
+	}
 	/* Keep this flight's results: the plans' offers point into them. */
 	struct db_batch *t = g->cand;
 	g->cand = g->batch;
 	g->batch = t ? t : db_batch_new();
-	if (!g->batch)
-		return intake_group_abort(g);
+	if (!g->batch) {
+		intake_group_abort(g);
+		return;
+	}
 	for (size_t i = 0; i < g->n; i++)
-		if (intake_take_begin(g->m[i], g->cand) < 0)
-			return intake_group_abort(g);
+		if (intake_take_begin(g->m[i], g->cand) < 0) {
+			intake_group_abort(g);
+			return;
+		}
 	intake_group_reserve(g);
 }
 
@@ -694,8 +718,10 @@ static void intake_group_begin(struct intake_group *g)
 		db_batch_add(g->batch, NULL, "ROLLBACK", 0, NULL);
 	db_batch_add(g->batch, NULL, "BEGIN", 0, NULL);
 	for (size_t i = 0; i < g->n; i++)
-		if (intake_add_begin(g->m[i], g->batch) < 0)
-			return intake_group_abort(g);
+		if (intake_add_begin(g->m[i], g->batch) < 0) {
+			intake_group_abort(g);
+			return;
+		}
 	intake_group_send(g, GROUP_BEGIN, intake_group_on_begin);
 }
 
@@ -711,7 +737,8 @@ static void intake_group_on_acquire(struct db_conn *conn, void *arg)
 			intake_free(in);
 		}
 		g->n = 0;
-		return intake_group_free(g);
+		intake_group_free(g);
+		return;
 	}
 	g->conn = conn;
 	intake_group_begin(g);
@@ -787,13 +814,17 @@ static void intake_enqueue(struct intake *in)
 	q->tail = in;
 	q->len++;
 	int window_us = w->cfg->database.group_commit_us;
-	if (q->running == 0 || window_us == 0 || q->len >= INTAKE_GROUP_MAX)
-		return intake_queue_flush();
+	if (q->running == 0 || window_us == 0 || q->len >= INTAKE_GROUP_MAX) {
+		intake_queue_flush();
+		return;
+	}
 	if (!q->timer) {
 		struct timeval tv = { 0, window_us };
 		q->timer = evtimer_new(w->base, intake_on_window, NULL);
-		if (!q->timer)
-			return intake_queue_flush();
+		if (!q->timer) {
+			intake_queue_flush();
+			return;
+		}
 		evtimer_add(q->timer, &tv);
 	}
 }
@@ -804,8 +835,10 @@ static void intake_on_cancelled(struct db_conn *conn, struct db_batch *batch, vo
 {
 	(void)conn, (void)batch;
 	struct intake *in = arg;
-	if (!db_batch_ok(in->batch))
-		return intake_db_fail(in, in->batch, "cancel");
+	if (!db_batch_ok(in->batch)) {
+		intake_db_fail(in, in->batch, "cancel");
+		return;
+	}
 	db_conn_release(in->conn);
 	in->conn = NULL;
 	intake_answer(in, in->batch);
@@ -854,27 +887,38 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 {
 	(void)conn, (void)batch;
 	struct intake *in = arg;
-	if (!db_batch_ok(in->batch))
-		return intake_db_fail(in, in->batch, "store");
+	if (!db_batch_ok(in->batch)) {
+		intake_db_fail(in, in->batch, "store");
+		return;
+	}
 	PGresult *res = db_batch_result(in->batch, 0);
-	if (PQntuples(res) == 0)
-		return intake_fail(in, 404, "unknown_store", "no store with this code", NULL);
+	if (PQntuples(res) == 0) {
+		intake_fail(in, 404, "unknown_store", "no store with this code", NULL);
+		return;
+	}
 	snprintf(in->store_id, sizeof in->store_id, "%s", PQgetvalue(res, 0, 0));
 	in->format = intake_format_find(PQgetvalue(res, 0, 1));
-	if (!in->format)
-		return intake_fail(in, 500, "internal_error", "the store's format is unknown", NULL);
+	if (!in->format) {
+		intake_fail(in, 500, "internal_error", "the store's format is unknown", NULL);
+		return;
+	}
 	/* WooCommerce checks a new webhook's URL with an unsigned form post. */
-	if (in->format->id == INTAKE_WOOCOMMERCE && order_is_woocommerce_ping(in->body, in->body_len))
-		return intake_ignored(in, "ping");
-	if (!intake_is_json(http_header(in->ctx, "Content-Type")))
-		return intake_fail(in, 415, "unsupported_media_type", "Content-Type must be application/json",
-		                   NULL);
+	if (in->format->id == INTAKE_WOOCOMMERCE && order_is_woocommerce_ping(in->body, in->body_len)) {
+		intake_ignored(in, "ping");
+		return;
+	}
+	if (!intake_is_json(http_header(in->ctx, "Content-Type"))) {
+		intake_fail(in, 415, "unsupported_media_type", "Content-Type must be application/json",
+		            NULL);
+		return;
+	}
 
 	enum sig_result sr = http_verify_webhook(in->ctx, PQgetvalue(res, 0, 2), in->body, in->body_len,
 	                                         in->format->sig_header);
 	if (sr != SIG_OK) {
 		http_reply_signature_error(in->ctx, sr, in->format->sig_header);
-		return intake_free(in);
+		intake_free(in);
+		return;
 	}
 
 	struct order_error oe;
@@ -882,12 +926,17 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 		int status = strcmp(oe.code, "invalid_json") == 0    ? 400
 		             : strcmp(oe.code, "invalid_field") == 0 ? 422
 		                                                     : 500;
-		return intake_fail(in, status, oe.code, oe.message, oe.field);
+		intake_fail(in, status, oe.code, oe.message, oe.field);
+		return;
 	}
-	if (in->order.event == ORDER_EVENT_IGNORED)
-		return intake_ignored(in, in->order.ignored);
-	if (in->order.event == ORDER_EVENT_CANCELLED)
-		return intake_cancel(in);
+	if (in->order.event == ORDER_EVENT_IGNORED) {
+		intake_ignored(in, in->order.ignored);
+		return;
+	}
+	if (in->order.event == ORDER_EVENT_CANCELLED) {
+		intake_cancel(in);
+		return;
+	}
 	if (route_policy_parse(PQgetvalue(res, 0, 3), &in->policy) < 0)
 		in->policy = ROUTE_CHEAPEST;
 	in->split_tolerance_pct = (int)intake_ll(PQgetvalue(res, 0, 4));
@@ -904,7 +953,8 @@ static void intake_on_acquire(struct db_conn *conn, void *arg)
 		atomic_fetch_add(&in->ctx->worker->metrics.db_unavailable, 1);
 		http_reply_unavailable(in->ctx, 1);
 		in->ctx = NULL;
-		return intake_free(in);
+		intake_free(in);
+		return;
 	}
 	in->conn = conn;
 	in->state = INTAKE_STORE;

@@ -323,8 +323,8 @@ static int route_count_suppliers(struct route_work *w, const struct route_try *t
 static int route_within_tolerance(const struct route_work *w, long long cost)
 {
 	/* 128 bits: any tolerance up to INT_MAX times any plan total fits. */
-	return (__int128)cost * 100 <=
-	       (__int128)w->base->cost * (100 + (__int128)w->req->split_tolerance_pct);
+	__extension__ typedef __int128 wide;
+	return (wide)cost * 100 <= (wide)w->base->cost * (100 + (wide)w->req->split_tolerance_pct);
 }
 
 /* Keeps w->trial as w->best when it is feasible and beats it. Ties go to

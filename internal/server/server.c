@@ -231,16 +231,20 @@ static void route(struct http_ctx *ctx)
 	char code[72];
 
 	if (strcmp(ctx->path, "/healthz") == 0) {
-		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
-			return reply_method_not_allowed(ctx, "GET, HEAD");
+		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+			reply_method_not_allowed(ctx, "GET, HEAD");
+			return;
+		}
 		json_t *b = json_pack("{s:s}", "status", "ok");
 		http_reply_json(ctx, 200, b);
 		json_decref(b);
 		return;
 	}
 	if (strcmp(ctx->path, "/readyz") == 0) {
-		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
-			return reply_method_not_allowed(ctx, "GET, HEAD");
+		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+			reply_method_not_allowed(ctx, "GET, HEAD");
+			return;
+		}
 		int up = db_pool_up(w->db);
 		json_t *b = json_pack("{s:s, s:i}", "status", up ? "ready" : "database unavailable",
 		                      "db_connections_up", up);
@@ -251,29 +255,37 @@ static void route(struct http_ctx *ctx)
 		return;
 	}
 	if (strcmp(ctx->path, "/metrics") == 0) {
-		if (m != EVHTTP_REQ_GET)
-			return reply_method_not_allowed(ctx, "GET");
+		if (m != EVHTTP_REQ_GET) {
+			reply_method_not_allowed(ctx, "GET");
+			return;
+		}
 		char *text = server_metrics_text(w->srv);
 		http_reply_text(ctx, 200, "text/plain; version=0.0.4", text ? text : "", text ? strlen(text) : 0);
 		free(text);
 		return;
 	}
 	if (match_code_path(ctx->path, "stores", "webhooks", code, sizeof code)) {
-		if (m != EVHTTP_REQ_POST)
-			return reply_method_not_allowed(ctx, "POST");
+		if (m != EVHTTP_REQ_POST) {
+			reply_method_not_allowed(ctx, "POST");
+			return;
+		}
 		snprintf(ctx->store, sizeof ctx->store, "%s", code);
 		intake_handle(ctx, code);
 		return;
 	}
 	if (match_code_path(ctx->path, "suppliers", "callbacks", code, sizeof code)) {
-		if (m != EVHTTP_REQ_POST)
-			return reply_method_not_allowed(ctx, "POST");
+		if (m != EVHTTP_REQ_POST) {
+			reply_method_not_allowed(ctx, "POST");
+			return;
+		}
 		callback_handle(ctx, code);
 		return;
 	}
 	if (strncmp(ctx->path, "/v1/admin/orders/", 17) == 0 && !strchr(ctx->path + 17, '/')) {
-		if (m != EVHTTP_REQ_GET)
-			return reply_method_not_allowed(ctx, "GET");
+		if (m != EVHTTP_REQ_GET) {
+			reply_method_not_allowed(ctx, "GET");
+			return;
+		}
 		admin_handle_order(ctx, ctx->path + 17);
 		return;
 	}
