@@ -17,6 +17,7 @@
 
 #include "catalog/catalog.h"
 #include "ctl.h"
+#include "mem/mem.h"
 #include "migrate/migrate.h"
 #include "version/version.h"
 
@@ -283,6 +284,7 @@ static int ctl_dispatch(struct ctl *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	mem_use_for_libraries();
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },

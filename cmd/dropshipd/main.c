@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "log/log.h"
+#include "mem/mem.h"
 #include "server/server.h"
 #include "version/version.h"
 
@@ -49,6 +50,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 int main(int argc, char **argv)
 {
+	mem_use_for_libraries();
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'k' },

@@ -5,8 +5,9 @@
 #include <event2/http.h>
 
 #include "admin/admin.h"
+#include "config/config.h"
 #include "log/log.h"
-#include "server/server.h"
+#include "mem/mem.h"
 
 /* Money goes out as decimal text, as in the routing candidates: JSON numbers
  * would invite clients to read it into floating point. */
@@ -143,7 +144,7 @@ static const char *admin_bearer(const struct http_ctx *ctx)
 
 void admin_handle_order(struct http_ctx *ctx, const char *id)
 {
-	const char *token = ctx->worker->cfg->admin.token;
+	const char *token = ctx->env->cfg->admin.token;
 	/* With no token configured the admin API does not exist. */
 	if (!token[0]) {
 		http_reply_error(ctx, 404, "not_found", "no such endpoint", NULL);
@@ -163,15 +164,9 @@ void admin_handle_order(struct http_ctx *ctx, const char *id)
 		http_reply_error(ctx, 404, "not_found", "no such order", NULL);
 		return;
 	}
-	struct admin_req *a = calloc(1, sizeof *a);
-	if (a)
-		a->batch = db_batch_new();
-	if (!a || !a->batch) {
-		free(a);
-		http_reply_error(ctx, 500, "internal_error", "out of memory", NULL);
-		return;
-	}
+	struct admin_req *a = mem_calloc(1, sizeof *a);
+	a->batch = db_batch_new();
 	a->ctx = ctx;
 	snprintf(a->id, sizeof a->id, "%lld", v);
-	db_pool_acquire(ctx->worker->db, admin_on_conn, a);
+	db_pool_acquire(ctx->env->db, admin_on_conn, a);
 }

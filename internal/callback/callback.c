@@ -1,31 +1,69 @@
+/* callback: one supplier callback (or one missed deadline) applied to its
+ * fulfillment request, in one transaction answered only after COMMIT.
+ *
+ * Flow, each step a pipeline flight from the worker's loop:
+ *   ACQUIRE   lease a pool connection (none up → 503 + Retry-After)
+ *   SUPPLIER  look the supplier up, verify its signature, parse the body
+ *   LOCK      BEGIN; lock the request and read what the decision needs
+ *             (callback_decode_locked fills struct callback_locked)
+ *   decision  lifecycle_decide: pure, from the locked row and the callback
+ *   APPLY     the event: request, audit row, lines, stock; then the order's
+ *             status, store notifications, NOTIFY, COMMIT
+ * A rejection re-routes its lines in the same transaction (plan):
+ *   REROUTE   the event and the candidate offers, then reservation rounds
+ *             (RESERVE), then the final flight as above.
+ * Repeats and refusals roll back (ROLLBACK) before they are answered.
+ * Every path replies exactly once; a deadline (no HTTP request) calls its
+ * done() instead. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 #include "callback/callback.h"
 #include "lifecycle/lifecycle.h"
 #include "log/log.h"
+#include "mem/mem.h"
+#include "metrics/metrics.h"
 #include "plan/plan.h"
 #include "route/route.h"
-#include "server/server.h"
 #include "sig/sig.h"
 
+/* callback_lock's columns; callback_decode_locked reads them. */
+enum callback_lock_col {
+	CALLBACK_LOCK_STATUS,
+	CALLBACK_LOCK_SUPPLIER_ID,
+	CALLBACK_LOCK_STORE_ID,
+	CALLBACK_LOCK_ORDER_ID,
+	CALLBACK_LOCK_SEEN,          /* this delivery was applied before */
+	CALLBACK_LOCK_LINES,         /* jsonb: [{"line","sku","quantity"}] of lines still routed */
+	CALLBACK_LOCK_COUNTRY,       /* the order's ship-to country; NULL none */
+	CALLBACK_LOCK_POLICY,        /* the store's routing policy */
+	CALLBACK_LOCK_TOLERANCE,     /* the store's split tolerance, percent */
+	CALLBACK_LOCK_REJECTED,      /* jsonb: ids of suppliers that rejected this order */
+	CALLBACK_LOCK_NCOLS
+};
 
 const struct db_stmt_def callback_stmts[] = {
 	{ "callback_supplier",
 	  "SELECT id, array_to_string(secrets, E'\\n') FROM suppliers WHERE code = $1" },
-	/* The request, locked for the decision; and whether this delivery was seen. */
+	/* The request, locked for the decision, with all the decision and a
+	 * re-route need: whether this delivery was seen, the lines still open,
+	 * where the order goes, the store's policy, who rejected it already. */
 	{ "callback_lock",
 	  "SELECT r.status, r.supplier_id, r.store_id, r.order_id,"
 	  "   EXISTS (SELECT 1 FROM request_events e WHERE e.supplier_id = $2 AND e.webhook_id = $3),"
-	  "   (SELECT coalesce(string_agg(line_no::text, ',' ORDER BY line_no), '') FROM order_lines"
-	  "     WHERE request_id = $1::uuid AND status = 'routed')"
-	  " FROM fulfillment_requests r WHERE r.id = $1::uuid FOR UPDATE" },
+	  "   (SELECT coalesce(jsonb_agg(jsonb_build_object('line', l.line_no, 'sku', l.sku,"
+	  "       'quantity', l.quantity) ORDER BY l.line_no), '[]') FROM order_lines l"
+	  "     WHERE l.request_id = r.id AND l.status = 'routed'),"
+	  "   o.ship_country, st.policy, st.split_tolerance_pct,"
+	  "   (SELECT coalesce(jsonb_agg(DISTINCT x.supplier_id), '[]') FROM fulfillment_requests x"
+	  "     WHERE x.store_id = r.store_id AND x.order_id = r.order_id AND x.status = 'rejected')"
+	  " FROM fulfillment_requests r JOIN orders o ON o.store_id = r.store_id AND o.id = r.order_id"
+	  "   JOIN stores st ON st.id = r.store_id"
+	  " WHERE r.id = $1::uuid FOR UPDATE OF r" },
 	/* The event: request state and tracking, the audit row, the lines, and
 	 * for a rejection or cancellation the reserved stock given back (offers
-	 * locked in id order, as intake does). */
+	 * locked in id order, as plan reserves them). Shipped lines stay shipped. */
 	{ "callback_apply",
 	  "WITH r AS (UPDATE fulfillment_requests SET status = $6, reason = coalesce($12, reason),"
 	  "     carrier = coalesce($9, carrier), tracking_number = coalesce($10, tracking_number),"
@@ -34,25 +72,26 @@ const struct db_stmt_def callback_stmts[] = {
 	  " e AS (INSERT INTO request_events (request_id, supplier_id, webhook_id, type, from_status,"
 	  "     to_status, occurred_at, payload)"
 	  "   VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::timestamptz, $8::jsonb)),"
-	  " l AS MATERIALIZED (SELECT store_id, order_id, line_no, offer_id, reserved FROM order_lines"
+	  " l AS MATERIALIZED (SELECT store_id, order_id, line_no, offer_id, reserved, status FROM order_lines"
 	  "   WHERE request_id = $1::uuid AND status IN ('routed', 'shipped') FOR UPDATE),"
 	  /* a shipment covers the lines it lists ($13), or all not shipped yet */
 	  " lu AS (UPDATE order_lines x SET"
 	  "     status = CASE WHEN $4 = 'fulfillment.shipped'"
 	  "         THEN CASE WHEN CASE WHEN $13::int[] IS NULL THEN x.status = 'routed' ELSE x.line_no = ANY ($13::int[]) END THEN 'shipped' ELSE x.status END"
-	  "       WHEN $6 = 'delivered' THEN 'delivered' WHEN $6 = 'rejected' THEN 'unroutable'"
-	  "       WHEN $6 = 'cancelled' THEN 'cancelled' ELSE x.status END,"
+	  "       WHEN $6 = 'delivered' THEN 'delivered' WHEN x.status = 'shipped' THEN x.status"
+	  "       WHEN $6 = 'rejected' THEN 'unroutable' WHEN $6 = 'cancelled' THEN 'cancelled' ELSE x.status END,"
 	  "     carrier = CASE WHEN $4 = 'fulfillment.shipped' AND (CASE WHEN $13::int[] IS NULL THEN x.status = 'routed' ELSE x.line_no = ANY ($13::int[]) END)"
 	  "       THEN $9 ELSE x.carrier END,"
 	  "     tracking_number = CASE WHEN $4 = 'fulfillment.shipped' AND (CASE WHEN $13::int[] IS NULL THEN x.status = 'routed' ELSE x.line_no = ANY ($13::int[]) END)"
 	  "       THEN $10 ELSE x.tracking_number END,"
 	  "     tracking_url = CASE WHEN $4 = 'fulfillment.shipped' AND (CASE WHEN $13::int[] IS NULL THEN x.status = 'routed' ELSE x.line_no = ANY ($13::int[]) END)"
 	  "       THEN $11 ELSE x.tracking_url END,"
-	  "     reason = CASE WHEN $6 = 'rejected' THEN 'rejected' ELSE x.reason END,"
-	  "     reserved = CASE WHEN $6 IN ('rejected', 'cancelled') THEN 0 ELSE x.reserved END"
+	  "     reason = CASE WHEN $6 = 'rejected' AND x.status = 'routed' THEN 'rejected' ELSE x.reason END,"
+	  "     reserved = CASE WHEN $6 IN ('rejected', 'cancelled') AND x.status = 'routed' THEN 0 ELSE x.reserved END"
 	  "   FROM l WHERE x.store_id = l.store_id AND x.order_id = l.order_id AND x.line_no = l.line_no),"
 	  " give AS (SELECT offer_id, sum(reserved)::int AS qty FROM l"
-	  "   WHERE $6 IN ('rejected', 'cancelled') AND offer_id IS NOT NULL GROUP BY offer_id),"
+	  "   WHERE $6 IN ('rejected', 'cancelled') AND l.status = 'routed' AND offer_id IS NOT NULL"
+	  "   GROUP BY offer_id),"
 	  " locked AS MATERIALIZED (SELECT f.id FROM offers f WHERE f.id IN (SELECT offer_id FROM give)"
 	  "   ORDER BY f.id FOR UPDATE)"
 	  " UPDATE offers f SET stock = f.stock + give.qty, updated_at = now(),"
@@ -104,23 +143,7 @@ const struct db_stmt_def callback_stmts[] = {
 	  "   jsonb_build_object('type', 'fulfillment.cancel_requested', 'request_id', r.id,"
 	  "     'order_id', r.order_id::text, 'reason', 'timeout', 'created_at', now())"
 	  " FROM fulfillment_requests r WHERE r.id = $1::uuid ON CONFLICT (idempotency_key) DO NOTHING" },
-	/* Re-routing after a rejection: the lines, where they go, and every
-	 * offer of their SKUs except from suppliers that already rejected this
-	 * order (same columns as intake's candidates; see plan.h). */
-	{ "callback_reroute_lines",
-	  "SELECT line_no, sku, quantity FROM order_lines WHERE request_id = $1::uuid ORDER BY line_no" },
-	{ "callback_reroute_context",
-	  "SELECT o.ship_country, st.policy, st.split_tolerance_pct FROM orders o"
-	  " JOIN stores st ON st.id = o.store_id WHERE o.store_id = $1 AND o.id = $2" },
-	{ "callback_reroute_candidates",
-	  "SELECT o.id, o.sku, s.code, s.priority, s.active, o.available,"
-	  "   (LEAST(o.cost, 1000000) * 10000)::bigint, (LEAST(o.shipping_cost, 1000000) * 10000)::bigint,"
-	  "   o.stock, o.lead_time_days, array_to_string(o.ships_to, ';'), s.id"
-	  " FROM offers o JOIN suppliers s ON s.id = o.supplier_id"
-	  " WHERE o.sku IN (SELECT sku FROM order_lines WHERE request_id = $1::uuid)"
-	  "   AND o.supplier_id NOT IN (SELECT supplier_id FROM fulfillment_requests"
-	  "     WHERE store_id = $2 AND order_id = $3 AND status = 'rejected')"
-	  " ORDER BY o.id LIMIT 4096" },
+	/* Re-routed lines take their new supplier (or stay unroutable). */
 	{ "callback_reroute_update",
 	  "UPDATE order_lines l SET status = e->>'status', reason = e->>'reason',"
 	  "   supplier_id = (e->>'supplier_id')::bigint, offer_id = (e->>'offer_id')::bigint,"
@@ -143,41 +166,71 @@ enum callback_state {
 	CALLBACK_ACQUIRE,   /* waiting for a pool connection */
 	CALLBACK_SUPPLIER,  /* supplier lookup in flight */
 	CALLBACK_LOCK,      /* BEGIN + request lock in flight */
-	CALLBACK_APPLY,     /* the event + COMMIT in flight */
-	CALLBACK_REROUTE,   /* rejection applied; lines and candidates being read */
+	CALLBACK_REROUTE,   /* rejection applied; candidates being read */
 	CALLBACK_RESERVE,   /* a stock reservation round for the re-routed lines */
+	CALLBACK_APPLY,     /* the final flight + COMMIT in flight */
 	CALLBACK_ROLLBACK,  /* ROLLBACK before a no-change answer */
 };
 
-/* One callback delivery. Allocated by callback_handle, freed by callback_free;
- * every path replies exactly once. */
+/* The locked request, decoded from callback_lock's row. Strings and lines
+ * point into the row's result and `lines_json` (both kept by struct callback). */
+struct callback_locked {
+	enum lifecycle_state state;
+	const char *supplier_id, *store_id, *order_id;
+	int seen;
+	const char *country;              /* NULL: nothing to ship to */
+	enum route_policy policy;
+	int tolerance_pct;
+	json_t *lines_json;               /* owns: [{"line","sku","quantity"}] */
+	int *open_lines;                  /* owns: line numbers still routed */
+	size_t nopen;
+	long long *rejected;              /* owns: suppliers that rejected the order */
+	size_t nrejected;
+};
+
+/* One callback delivery or deadline. Allocated by callback_new, freed by
+ * callback_free; every path replies (or calls done) exactly once. */
 struct callback {
 	enum callback_state state;
-	struct http_ctx *ctx;
+	struct http_ctx *ctx;             /* NULL for a deadline */
+	struct db_pool *pool;
 	struct db_conn *conn;
-	struct db_batch *batch;
+	struct db_batch *batch;           /* the flight in progress */
+	struct db_batch *lock;            /* the LOCK flight, kept: `req` points into it */
+	struct db_batch *cand;            /* the REROUTE flight, kept: the plan points into it */
 	char *body;
 	size_t body_len;
 	char supplier_id[24];
 	char webhook_id[256];
 	struct lifecycle_callback cb;
-	enum lifecycle_state from, to;
-	char store_id[24], order_id[24];
+	struct callback_locked req;
+	struct lifecycle_decision decision;
 	char log_id[40], log_supplier[72];  /* for log lines: request id / supplier */
-	/* a deadline (no HTTP request): called when done instead of replying */
-	void (*done)(void *arg);
+	void (*done)(void *arg);          /* a deadline: called when over */
 	void *done_arg;
-	struct db_pool *pool;
-	/* re-routing: cand keeps the lines and candidates the plan points into */
-	struct db_batch *cand;
-	struct plan plan;
-	int i_status;      /* order status statement in the final flight */
-	/* the answer once the transaction is over */
-	int status;
+	struct plan plan;                 /* re-routing */
+	int i_status;                     /* the order status statement in the final flight */
+	int i_reserve;                    /* this round's reservation */
+	int status;                       /* the answer once the transaction is over */
 	json_t *answer;
 };
 
-static void callback_begin(struct callback *c);
+static struct callback *callback_new(struct db_pool *pool)
+{
+	struct callback *c = mem_calloc(1, sizeof *c);
+	c->pool = pool;
+	c->batch = db_batch_new();
+	c->state = CALLBACK_ACQUIRE;
+	return c;
+}
+
+static void callback_locked_free(struct callback_locked *r)
+{
+	json_decref(r->lines_json);
+	free(r->open_lines);
+	free(r->rejected);
+	memset(r, 0, sizeof *r);
+}
 
 static void callback_free(struct callback *c)
 {
@@ -186,8 +239,10 @@ static void callback_free(struct callback *c)
 	if (c->conn)
 		db_conn_release(c->conn);
 	db_batch_free(c->batch);
+	db_batch_free(c->lock);
 	db_batch_free(c->cand);
 	plan_free(&c->plan);
+	callback_locked_free(&c->req);
 	lifecycle_callback_free(&c->cb);
 	json_decref(c->answer);
 	free(c->body);
@@ -213,7 +268,7 @@ static void callback_db_fail(struct callback *c, const char *step)
 	         c->log_id, c->log_supplier, step, db_batch_sqlstate(c->batch),
 	         log_quote(q, sizeof q, db_batch_error(c->batch)));
 	if (c->ctx && db_batch_conn_failed(c->batch)) {
-		atomic_fetch_add(&c->ctx->worker->metrics.db_unavailable, 1);
+		metrics_inc(c->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
 		http_reply_unavailable(c->ctx, 1);
 		callback_free(c);
 		return;
@@ -231,25 +286,80 @@ static void callback_answer(struct callback *c)
 	callback_free(c);
 }
 
+static void callback_send(struct callback *c, enum callback_state state, db_batch_cb cb)
+{
+	c->state = state;
+	db_conn_send(c->conn, c->batch, cb, c);
+}
+
 static void callback_on_rollback(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
 	callback_answer(arg);
 }
 
-/* Ends the transaction without change, then answers. */
-static void callback_rollback_and_answer(struct callback *c)
+/* Ends the transaction without change, then answers status with body. */
+static void callback_refuse(struct callback *c, int status, json_t *body)
 {
+	c->status = status;
+	c->answer = body;
 	db_batch_reset(c->batch);
 	db_batch_add(c->batch, NULL, "ROLLBACK", 0, NULL);
-	c->state = CALLBACK_ROLLBACK;
-	db_conn_send(c->conn, c->batch, callback_on_rollback, c);
+	callback_send(c, CALLBACK_ROLLBACK, callback_on_rollback);
 }
 
-static void callback_on_reroute_read(struct db_conn *conn, struct db_batch *batch, void *arg);
-static void callback_commit(struct callback *c, const char *lines_json, const char *decisions_json);
+static json_t *callback_error_body(const char *code, const char *message, const char *field)
+{
+	return json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "message", message, "field", field);
+}
 
-static void callback_on_apply(struct db_conn *conn, struct db_batch *batch, void *arg)
+/* ---- decoding the locked request ---- */
+
+/* Integers of a JSON array into a new array; *n gets the count. */
+static long long *callback_json_ints(json_t *arr, size_t *n)
+{
+	*n = json_array_size(arr);
+	long long *v = mem_calloc(*n, sizeof *v);
+	for (size_t i = 0; i < *n; i++)
+		v[i] = json_integer_value(json_array_get(arr, i));
+	return v;
+}
+
+/* Fills r from callback_lock's row 0. Returns 0, or -1 when the row is not
+ * what the statement returns. */
+static int callback_decode_locked(const PGresult *res, struct callback_locked *r)
+{
+	memset(r, 0, sizeof *r);
+	if (PQnfields(res) != CALLBACK_LOCK_NCOLS || PQntuples(res) != 1 ||
+	    lifecycle_state_parse(PQgetvalue(res, 0, CALLBACK_LOCK_STATUS), &r->state) < 0)
+		return -1;
+	r->supplier_id = PQgetvalue(res, 0, CALLBACK_LOCK_SUPPLIER_ID);
+	r->store_id = PQgetvalue(res, 0, CALLBACK_LOCK_STORE_ID);
+	r->order_id = PQgetvalue(res, 0, CALLBACK_LOCK_ORDER_ID);
+	r->seen = PQgetvalue(res, 0, CALLBACK_LOCK_SEEN)[0] == 't';
+	r->country = PQgetisnull(res, 0, CALLBACK_LOCK_COUNTRY) ? NULL : PQgetvalue(res, 0, CALLBACK_LOCK_COUNTRY);
+	if (route_policy_parse(PQgetvalue(res, 0, CALLBACK_LOCK_POLICY), &r->policy) < 0)
+		r->policy = ROUTE_CHEAPEST;
+	r->tolerance_pct = (int)strtol(PQgetvalue(res, 0, CALLBACK_LOCK_TOLERANCE), NULL, 10);
+	r->lines_json = json_loads(PQgetvalue(res, 0, CALLBACK_LOCK_LINES), 0, NULL);
+	json_t *rejected = json_loads(PQgetvalue(res, 0, CALLBACK_LOCK_REJECTED), 0, NULL);
+	if (!json_is_array(r->lines_json) || !json_is_array(rejected)) {
+		json_decref(rejected);
+		callback_locked_free(r);
+		return -1;
+	}
+	r->rejected = callback_json_ints(rejected, &r->nrejected);
+	json_decref(rejected);
+	r->nopen = json_array_size(r->lines_json);
+	r->open_lines = mem_calloc(r->nopen, sizeof *r->open_lines);
+	for (size_t i = 0; i < r->nopen; i++)
+		r->open_lines[i] = (int)json_integer_value(json_object_get(json_array_get(r->lines_json, i), "line"));
+	return 0;
+}
+
+/* ---- the final flight ---- */
+
+static void callback_on_applied(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
 	struct callback *c = arg;
@@ -258,55 +368,36 @@ static void callback_on_apply(struct db_conn *conn, struct db_batch *batch, void
 		return;
 	}
 	PGresult *st = db_batch_result(c->batch, c->i_status);
+	const char *order_status = PQntuples(st) ? PQgetvalue(st, 0, 0) : "";
 	log_info("callback applied", "request_id=%s supplier=%s fulfillment=%s from=%s to=%s order_status=%s",
-	         c->log_id, c->log_supplier, c->cb.request_id, lifecycle_state_name(c->from),
-	         lifecycle_state_name(c->to), PQntuples(st) ? PQgetvalue(st, 0, 0) : "?");
+	         c->log_id, c->log_supplier, c->cb.request_id, lifecycle_state_name(c->req.state),
+	         lifecycle_state_name(c->decision.to), *order_status ? order_status : "?");
 	c->status = 200;
 	c->answer = json_pack("{s:s, s:s, s:s, s:b}", "request_id", c->cb.request_id,
-	                      "status", lifecycle_state_name(c->to),
-	                      "order_status", PQntuples(st) ? PQgetvalue(st, 0, 0) : "", "duplicate", 0);
+	                      "status", lifecycle_state_name(c->decision.to), "order_status", order_status,
+	                      "duplicate", 0);
 	callback_answer(c);
 }
 
-/* The last flight: (re-routed lines), the order's status, store
- * notifications, NOTIFY, COMMIT. lines_json is NULL without re-routing. */
-static void callback_commit(struct callback *c, const char *lines_json, const char *decisions_json)
+/* The event itself: request, audit row, lines, stock. */
+static void callback_add_apply(struct callback *c, struct db_batch *b)
 {
-	struct db_batch *b = c->batch;
-	/* Without re-routing the apply statement is already in this batch. */
-	if (c->state == CALLBACK_REROUTE || c->state == CALLBACK_RESERVE)
-		db_batch_reset(b);
-	const char *ids[2] = { c->store_id, c->order_id };
-	if (lines_json) {
-		const char *uv[3] = { c->store_id, c->order_id, lines_json };
-		const char *dv[6] = { c->store_id, c->order_id, decisions_json, route_policy_name(c->plan.policy),
-		                      c->plan.search_exact ? "exact" : "greedy",
-		                      c->plan.consolidated ? "true" : "false" };
-		db_batch_add(b, "callback_reroute_update", NULL, 3, uv);
-		db_batch_add(b, "callback_reroute_decisions", NULL, 6, dv);
-		db_batch_add(b, "intake_requests_insert", NULL, 2, ids);
+	char items[8 * 500 + 3] = "";
+	if (c->cb.items) {
+		size_t w = 0;
+		for (size_t i = 0; i < c->cb.nitems; i++)
+			w += (size_t)snprintf(items + w, sizeof items - w, "%s%d", i ? "," : "{", c->cb.items[i]);
+		snprintf(items + w, sizeof items - w, "}");
 	}
-	/* needs_attention when a rejection leaves a line without a supplier */
-	int stranded = c->to == LIFECYCLE_REJECTED && (!lines_json || plan_routed(&c->plan) < c->plan.nlines);
-	const char *sv[3] = { c->store_id, c->order_id, stranded ? "true" : "false" };
-	/* every shipment, partial or not, is told to the store */
-	const char *nv[5] = { c->store_id, c->order_id, c->cb.request_id,
-	                      c->cb.event == LIFECYCLE_EV_SHIPPED ? "shipped" : lifecycle_state_name(c->to),
-	                      c->webhook_id };
-	if (!c->ctx) {
-		/* The supplier may still act on it: ask it to cancel. */
-		const char *rv[1] = { c->cb.request_id };
-		db_batch_add(b, "callback_timeout_cancel", NULL, 1, rv);
-	}
-	c->i_status = db_batch_add(b, "callback_order_status", NULL, 3, sv);
-	db_batch_add(b, "callback_notify_store", NULL, 5, nv);
-	db_batch_add(b, "callback_notify", NULL, 0, NULL);
-	db_batch_add(b, NULL, "COMMIT", 0, NULL);
-	c->state = CALLBACK_APPLY;
-	db_conn_send(c->conn, b, callback_on_apply, c);
+	const char *av[13] = { c->cb.request_id, c->supplier_id, c->webhook_id, lifecycle_event_name(c->cb.event),
+	                       lifecycle_state_name(c->req.state), lifecycle_state_name(c->decision.to),
+	                       c->cb.occurred_at, c->body, c->cb.carrier, c->cb.tracking_number,
+	                       c->cb.tracking_url, c->cb.reason, c->cb.items ? items : NULL };
+	db_batch_add(b, "callback_apply", NULL, 13, av);
 }
 
-static void callback_reroute_finish(struct callback *c)
+/* The re-routed lines and their decisions, and the requests for them. */
+static void callback_add_reroute(struct callback *c, struct db_batch *b)
 {
 	json_t *lines = json_array(), *decisions = json_array();
 	for (size_t i = 0; i < c->plan.nlines; i++) {
@@ -316,22 +407,50 @@ static void callback_reroute_finish(struct callback *c)
 	char *lt = json_dumps(lines, JSON_COMPACT), *dt = json_dumps(decisions, JSON_COMPACT);
 	json_decref(lines);
 	json_decref(decisions);
-	if (!lt || !dt) {
-		free(lt);
-		free(dt);
-		callback_fail(c, 500, "internal_error", "out of memory", NULL);
-		return;
-	}
-	log_info("lines re-routed", "request_id=%s fulfillment=%s lines=%zu routed=%zu", c->log_id,
-	         c->cb.request_id, c->plan.nlines, plan_routed(&c->plan));
-	callback_commit(c, lt, dt);
+	const char *uv[3] = { c->req.store_id, c->req.order_id, lt };
+	const char *dv[6] = { c->req.store_id, c->req.order_id, dt, route_policy_name(c->plan.policy),
+	                      c->plan.search_exact ? "exact" : "greedy", c->plan.consolidated ? "true" : "false" };
+	db_batch_add(b, "callback_reroute_update", NULL, 3, uv);
+	db_batch_add(b, "callback_reroute_decisions", NULL, 6, dv);
+	plan_add_requests(b, c->req.store_id, c->req.order_id);
 	free(lt);
 	free(dt);
+	log_info("lines re-routed", "request_id=%s fulfillment=%s lines=%zu routed=%zu", c->log_id,
+	         c->cb.request_id, c->plan.nlines, plan_routed(&c->plan));
 }
+
+/* The order's status, store notifications, NOTIFY, COMMIT: appended to the
+ * batch (which already holds the event when nothing was re-routed). */
+static void callback_commit(struct callback *c)
+{
+	struct db_batch *b = c->batch;
+	int rerouted = c->decision.to == LIFECYCLE_REJECTED;
+	if (rerouted)
+		callback_add_reroute(c, b);
+	/* needs_attention when a rejection leaves a line without a supplier */
+	int stranded = rerouted && plan_routed(&c->plan) < c->plan.nlines;
+	const char *sv[3] = { c->req.store_id, c->req.order_id, stranded ? "true" : "false" };
+	/* every shipment, partial or not, is told to the store */
+	const char *nv[5] = { c->req.store_id, c->req.order_id, c->cb.request_id,
+	                      c->cb.event == LIFECYCLE_EV_SHIPPED ? "shipped" : lifecycle_state_name(c->decision.to),
+	                      c->webhook_id };
+	if (!c->ctx) {
+		/* A missed deadline: the supplier may still act on it, so ask it to cancel. */
+		const char *rv[1] = { c->cb.request_id };
+		db_batch_add(b, "callback_timeout_cancel", NULL, 1, rv);
+	}
+	c->i_status = db_batch_add(b, "callback_order_status", NULL, 3, sv);
+	db_batch_add(b, "callback_notify_store", NULL, 5, nv);
+	db_batch_add(b, "callback_notify", NULL, 0, NULL);
+	db_batch_add(b, NULL, "COMMIT", 0, NULL);
+	callback_send(c, CALLBACK_APPLY, callback_on_applied);
+}
+
+/* ---- re-routing a rejection ---- */
 
 static void callback_reserve(struct callback *c);
 
-static void callback_on_reserve(struct db_conn *conn, struct db_batch *batch, void *arg)
+static void callback_on_reserved(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
 	struct callback *c = arg;
@@ -339,49 +458,27 @@ static void callback_on_reserve(struct db_conn *conn, struct db_batch *batch, vo
 		callback_db_fail(c, "reserve");
 		return;
 	}
-	PGresult *got = db_batch_result(c->batch, 0), *stock = db_batch_result(c->batch, 1);
-	for (int r = 0; r < PQntuples(stock); r++)
-		plan_set_stock(&c->plan, strtoll(PQgetvalue(stock, r, 0), NULL, 10),
-		               (int)strtol(PQgetvalue(stock, r, 1), NULL, 10), PQgetvalue(stock, r, 2)[0] == 't');
-	for (int r = 0; r < PQntuples(got); r++)
-		plan_reserved(&c->plan, strtoll(PQgetvalue(got, r, 0), NULL, 10));
-	if (!plan_next_round(&c->plan)) {
-		callback_reroute_finish(c);
-		return;
-	}
-	if (plan_route(&c->plan) < 0) {
+	int more = plan_take_reserve(&c->plan, c->batch, c->i_reserve);
+	if (more < 0) {
 		callback_fail(c, 500, "internal_error", "routing failed", NULL);
 		return;
 	}
 	callback_reserve(c);
 }
 
-/* Reserves stock for the re-routed lines (intake's statements). */
+/* A reservation round, or the final flight when nothing is left to reserve. */
 static void callback_reserve(struct callback *c)
 {
-	char *ids, *qty;
-	int n = plan_reservations(&c->plan, &ids, &qty);
-	if (n < 0) {
-		callback_fail(c, 500, "internal_error", "out of memory", NULL);
+	db_batch_reset(c->batch);
+	c->i_reserve = plan_add_reserve(&c->plan, c->batch);
+	if (c->i_reserve < 0) {
+		callback_commit(c);
 		return;
 	}
-	if (n > 0) {
-		const char *v[2] = { ids, qty };
-		db_batch_reset(c->batch);
-		db_batch_add(c->batch, "intake_reserve", NULL, 2, v);
-		db_batch_add(c->batch, "intake_stock", NULL, 1, v);
-	}
-	free(ids);
-	free(qty);
-	if (n == 0) {
-		callback_reroute_finish(c);
-		return;
-	}
-	c->state = CALLBACK_RESERVE;
-	db_conn_send(c->conn, c->batch, callback_on_reserve, c);
+	callback_send(c, CALLBACK_RESERVE, callback_on_reserved);
 }
 
-static void callback_on_reroute_read(struct db_conn *conn, struct db_batch *batch, void *arg)
+static void callback_on_candidates(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
 	struct callback *c = arg;
@@ -389,31 +486,23 @@ static void callback_on_reroute_read(struct db_conn *conn, struct db_batch *batc
 		callback_db_fail(c, "reroute");
 		return;
 	}
-	/* Keep this flight: the plan's strings point into its results. */
+	/* Keep this flight: the plan's offers point into its results. */
 	c->cand = c->batch;
 	c->batch = db_batch_new();
-	if (!c->batch) {
-		callback_fail(c, 500, "internal_error", "out of memory", NULL);
+	const struct callback_locked *r = &c->req;
+	if (plan_init(&c->plan, r->nopen, db_batch_result(c->cand, 1), r->country, r->policy,
+	              r->tolerance_pct) < 0) {
+		callback_fail(c, 500, "internal_error", "routing failed", NULL);
 		return;
 	}
-	PGresult *lines = db_batch_result(c->cand, 1), *ctx = db_batch_result(c->cand, 2);
-	PGresult *cand = db_batch_result(c->cand, 3);
-	enum route_policy policy = ROUTE_CHEAPEST;
-	if (PQntuples(ctx) == 0) {
-		callback_fail(c, 500, "internal_error", "order not found", NULL);
-		return;
-	}
-	route_policy_parse(PQgetvalue(ctx, 0, 1), &policy);
-	if (plan_init(&c->plan, (size_t)PQntuples(lines), cand, PQgetvalue(ctx, 0, 0), policy,
-	              (int)strtol(PQgetvalue(ctx, 0, 2), NULL, 10)) < 0) {
-		callback_fail(c, 500, "internal_error", "out of memory", NULL);
-		return;
-	}
-	for (int i = 0; i < PQntuples(lines); i++) {
+	for (size_t i = 0; i < r->nopen; i++) {
+		json_t *line = json_array_get(r->lines_json, i);
 		struct plan_line *l = &c->plan.lines[i];
-		l->line_no = (int)strtol(PQgetvalue(lines, i, 0), NULL, 10);
-		l->sku = PQgetvalue(lines, i, 1);
-		l->quantity = (int)strtol(PQgetvalue(lines, i, 2), NULL, 10);
+		l->line_no = r->open_lines[i];
+		l->sku = json_string_value(json_object_get(line, "sku"));
+		l->quantity = (int)json_integer_value(json_object_get(line, "quantity"));
+		if (!l->sku)
+			plan_settle(&c->plan, i, ROUTE_NO_SKU);
 	}
 	if (plan_route(&c->plan) < 0) {
 		callback_fail(c, 500, "internal_error", "routing failed", NULL);
@@ -422,122 +511,82 @@ static void callback_on_reroute_read(struct db_conn *conn, struct db_batch *batc
 	callback_reserve(c);
 }
 
+/* The rejection and, in the same flight, the offers its lines may go to:
+ * every offer of their SKUs except from suppliers that rejected the order
+ * (this one included). */
+static void callback_reroute(struct callback *c)
+{
+	const struct callback_locked *r = &c->req;
+	const char **skus = mem_calloc(r->nopen, sizeof *skus);
+	size_t n = 0;
+	for (size_t i = 0; i < r->nopen; i++) {
+		const char *sku = json_string_value(json_object_get(json_array_get(r->lines_json, i), "sku"));
+		if (sku)
+			skus[n++] = sku;
+	}
+	long long *exclude = mem_calloc(r->nrejected + 1, sizeof *exclude);
+	memcpy(exclude, r->rejected, r->nrejected * sizeof *exclude);
+	exclude[r->nrejected] = strtoll(r->supplier_id, NULL, 10);
+	db_batch_reset(c->batch);
+	callback_add_apply(c, c->batch);
+	plan_add_candidates(c->batch, skus, n, exclude, r->nrejected + 1);
+	free(skus);
+	free(exclude);
+	callback_send(c, CALLBACK_REROUTE, callback_on_candidates);
+}
+
+/* ---- the decision ---- */
+
 static void callback_on_lock(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
 	struct callback *c = arg;
 	if (!db_batch_ok(c->batch)) {
-		if (strcmp(db_batch_sqlstate(c->batch), "22P02") == 0) {
-			callback_fail(c, 404, "not_found", "no such request", "request_id");
-			return;
-		}
 		callback_db_fail(c, "lock");
 		return;
 	}
-	PGresult *r = db_batch_result(c->batch, 1);
+	/* Keep the row: c->req points into it. */
+	c->lock = c->batch;
+	c->batch = db_batch_new();
+	PGresult *res = db_batch_result(c->lock, 1);
 	/* Another supplier's request is none of this one's business: same answer as unknown. */
-	if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 1), c->supplier_id) != 0) {
-		c->status = 404;
-		c->answer = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "not_found", "message",
-		                      "no such request for this supplier", "field", "request_id");
-		callback_rollback_and_answer(c);
+	if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, CALLBACK_LOCK_SUPPLIER_ID), c->supplier_id) != 0) {
+		callback_refuse(c, 404, callback_error_body("not_found", "no such request for this supplier",
+		                                            "request_id"));
 		return;
 	}
-	if (lifecycle_state_parse(PQgetvalue(r, 0, 0), &c->from) < 0) {
-		callback_fail(c, 500, "internal_error", "unknown request state", NULL);
+	if (callback_decode_locked(res, &c->req) < 0) {
+		callback_fail(c, 500, "internal_error", "the request could not be read", NULL);
 		return;
 	}
-	int seen = PQgetvalue(r, 0, 4)[0] == 't';
-	enum lifecycle_result res = seen ? LIFECYCLE_REPEAT : lifecycle_apply(c->from, c->cb.event, &c->to);
-	if (res != LIFECYCLE_APPLY) {
-		if (res == LIFECYCLE_REPEAT) {
-			c->status = 200;
-			c->answer = json_pack("{s:s, s:s, s:b}", "request_id", c->cb.request_id, "status",
-			                      lifecycle_state_name(c->from), "duplicate", 1);
-		} else {
-			char msg[160];
-			snprintf(msg, sizeof msg, "%s is not allowed for a request that is %s",
-			         lifecycle_event_name(c->cb.event), lifecycle_state_name(c->from));
-			c->status = 409;
-			c->answer = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_transition",
-			                      "message", msg, "field", "type");
-		}
-		callback_rollback_and_answer(c);
+	struct lifecycle_request rq = { c->req.state, c->req.seen, c->req.open_lines, c->req.nopen };
+	lifecycle_decide(&rq, &c->cb, &c->decision);
+	char msg[160], field[48];
+	switch (c->decision.result) {
+	case LIFECYCLE_REPEAT:
+		callback_refuse(c, 200, json_pack("{s:s, s:s, s:b}", "request_id", c->cb.request_id, "status",
+		                                  lifecycle_state_name(c->req.state), "duplicate", 1));
+		return;
+	case LIFECYCLE_ILLEGAL:
+		snprintf(msg, sizeof msg, "%s is not allowed for a request that is %s",
+		         lifecycle_event_name(c->cb.event), lifecycle_state_name(c->req.state));
+		callback_refuse(c, 409, callback_error_body("invalid_transition", msg, "type"));
+		return;
+	case LIFECYCLE_BAD_ITEM:
+		snprintf(field, sizeof field, "items[%zu].line", c->decision.bad_item);
+		callback_refuse(c, 422, callback_error_body("invalid_field", "is not an unshipped line of this request",
+		                                            field));
+		return;
+	case LIFECYCLE_APPLY:
+		break;
+	}
+	/* A rejection routes the lines again, in this transaction, among the suppliers left. */
+	if (c->decision.to == LIFECYCLE_REJECTED) {
+		callback_reroute(c);
 		return;
 	}
-
-	/* A shipment listing items: each must be an unshipped line of this
-	 * request; the request is shipped once none is left. */
-	char items_text[4096] = "";
-	if (c->cb.items) {
-		const char *open_lines = PQgetvalue(r, 0, 5);
-		size_t left = 0, w = 0;
-		for (const char *p = open_lines; *p;) {
-			int line = (int)strtol(p, NULL, 10);
-			int listed = 0;
-			for (size_t i = 0; i < c->cb.nitems; i++)
-				listed |= c->cb.items[i] == line;
-			left += !listed;
-			p += strcspn(p, ",");
-			p += *p == ',';
-		}
-		for (size_t i = 0; i < c->cb.nitems; i++) {
-			char want[16];
-			snprintf(want, sizeof want, "%d", c->cb.items[i]);
-			int found = 0;
-			for (const char *p = open_lines; *p && !found;) {
-				size_t n = strcspn(p, ",");
-				found = n == strlen(want) && strncmp(p, want, n) == 0;
-				p += n;
-				p += *p == ',';
-			}
-			if (!found) {
-				char field[48];
-				snprintf(field, sizeof field, "items[%zu].line", i);
-				c->status = 422;
-				c->answer = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_field", "message",
-				                      "is not an unshipped line of this request", "field", field);
-				callback_rollback_and_answer(c);
-				return;
-			}
-			w += (size_t)snprintf(items_text + w, sizeof items_text - w, "%s%s", i ? "," : "{", want);
-			if (w >= sizeof items_text - 8)
-				break;
-		}
-		snprintf(items_text + w, sizeof items_text - w, "}");
-		if (left > 0)
-			c->to = LIFECYCLE_ACCEPTED; /* more parcels to come */
-	}
-	snprintf(c->store_id, sizeof c->store_id, "%s", PQgetvalue(r, 0, 2));
-	snprintf(c->order_id, sizeof c->order_id, "%s", PQgetvalue(r, 0, 3));
-	const char *store_id = c->store_id, *order_id = c->order_id;
-	const char *from = lifecycle_state_name(c->from), *to = lifecycle_state_name(c->to);
-	const char *type = lifecycle_event_name(c->cb.event);
-	const char *av[13] = { c->cb.request_id, c->supplier_id, c->webhook_id, type, from, to,
-	                       c->cb.occurred_at, c->body, c->cb.carrier, c->cb.tracking_number,
-	                       c->cb.tracking_url, c->cb.reason, c->cb.items ? items_text : NULL };
-	/* The parameters are copied by db_batch_add, so the lock result may go. */
-	struct db_batch *b = db_batch_new();
-	if (!b) {
-		callback_fail(c, 500, "internal_error", "out of memory", NULL);
-		return;
-	}
-	db_batch_add(b, "callback_apply", NULL, 13, av);
-	db_batch_free(c->batch);
-	c->batch = b;
-	if (c->to == LIFECYCLE_REJECTED) {
-		/* Route the lines again, in this transaction, among the suppliers left. */
-		const char *lv[1] = { c->cb.request_id };
-		const char *ov[2] = { store_id, order_id };
-		const char *cv[3] = { c->cb.request_id, store_id, order_id };
-		db_batch_add(b, "callback_reroute_lines", NULL, 1, lv);
-		db_batch_add(b, "callback_reroute_context", NULL, 2, ov);
-		db_batch_add(b, "callback_reroute_candidates", NULL, 3, cv);
-		c->state = CALLBACK_REROUTE;
-		db_conn_send(c->conn, c->batch, callback_on_reroute_read, c);
-		return;
-	}
-	callback_commit(c, NULL, NULL);
+	callback_add_apply(c, c->batch);
+	callback_commit(c);
 }
 
 /* BEGIN and lock the request: the decision is taken under the lock. */
@@ -547,9 +596,10 @@ static void callback_begin(struct callback *c)
 	db_batch_reset(c->batch);
 	db_batch_add(c->batch, NULL, "BEGIN", 0, NULL);
 	db_batch_add(c->batch, "callback_lock", NULL, 3, lv);
-	c->state = CALLBACK_LOCK;
-	db_conn_send(c->conn, c->batch, callback_on_lock, c);
+	callback_send(c, CALLBACK_LOCK, callback_on_lock);
 }
+
+/* ---- authentication ---- */
 
 static void callback_on_supplier(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
@@ -571,12 +621,10 @@ static void callback_on_supplier(struct db_conn *conn, struct db_batch *batch, v
 		callback_free(c);
 		return;
 	}
-	const char *wid = http_header(c->ctx, "webhook-id");
-	snprintf(c->webhook_id, sizeof c->webhook_id, "%s", wid);
+	snprintf(c->webhook_id, sizeof c->webhook_id, "%s", http_header(c->ctx, "webhook-id"));
 	struct order_error oe;
 	if (lifecycle_parse_callback(c->body, c->body_len, &c->cb, &oe) < 0) {
-		callback_fail(c, strcmp(oe.code, "invalid_json") == 0 ? 400 : 422, oe.code, oe.message,
-		              oe.field);
+		callback_fail(c, strcmp(oe.code, "invalid_json") == 0 ? 400 : 422, oe.code, oe.message, oe.field);
 		return;
 	}
 	callback_begin(c);
@@ -587,7 +635,7 @@ static void callback_on_acquire(struct db_conn *conn, void *arg)
 	struct callback *c = arg;
 	if (!conn) {
 		if (c->ctx) {
-			atomic_fetch_add(&c->ctx->worker->metrics.db_unavailable, 1);
+			metrics_inc(c->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
 			http_reply_unavailable(c->ctx, 1);
 		}
 		callback_free(c);
@@ -598,62 +646,39 @@ static void callback_on_acquire(struct db_conn *conn, void *arg)
 		callback_begin(c); /* a deadline: nothing to authenticate */
 		return;
 	}
-	const char *v[1] = { c->ctx->store };
+	const char *v[1] = { c->log_supplier };
 	db_batch_add(c->batch, "callback_supplier", NULL, 1, v);
-	c->state = CALLBACK_SUPPLIER;
-	db_conn_send(conn, c->batch, callback_on_supplier, c);
+	callback_send(c, CALLBACK_SUPPLIER, callback_on_supplier);
 }
 
 void callback_handle(struct http_ctx *ctx, const char *supplier_code)
 {
-	const char *ctype = http_header(ctx, "Content-Type");
-	if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
-		http_reply_error(ctx, 415, "unsupported_media_type", "Content-Type must be application/json", NULL);
-		return;
-	}
-	struct callback *c = calloc(1, sizeof *c);
-	if (c) {
-		c->ctx = ctx;
-		c->batch = db_batch_new();
-		c->body = http_body(ctx, &c->body_len);
-	}
-	if (!c || !c->batch || !c->body) {
-		if (c) {
-			db_batch_free(c->batch);
-			free(c->body);
-			free(c);
-		}
-		http_reply_error(ctx, 500, "internal_error", "out of memory", NULL);
-		return;
-	}
 	snprintf(ctx->store, sizeof ctx->store, "%s", supplier_code);
+	if (!http_is_json(ctx)) {
+		http_reply_not_json(ctx);
+		return;
+	}
+	struct callback *c = callback_new(ctx->env->db);
+	c->ctx = ctx;
+	c->body = http_body(ctx, &c->body_len);
 	snprintf(c->log_id, sizeof c->log_id, "%s", ctx->request_id);
 	snprintf(c->log_supplier, sizeof c->log_supplier, "%s", supplier_code);
-	c->pool = ctx->worker->db;
-	c->state = CALLBACK_ACQUIRE;
 	db_pool_acquire(c->pool, callback_on_acquire, c);
 }
 
 int callback_reject_overdue(struct db_pool *pool, const char *request_id, const char *supplier_id,
                             const char *missed, void (*done)(void *arg), void *done_arg)
 {
-	struct callback *c = calloc(1, sizeof *c);
-	if (!c)
-		return -1;
-	c->batch = db_batch_new();
+	struct callback *c = callback_new(pool);
 	json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "type", "fulfillment.rejected", "request_id",
 	                         request_id, "reason", "timeout", "missed", missed);
-	c->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	c->body = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	if (!c->batch || !c->body || lifecycle_parse_callback(c->body, strlen(c->body), &c->cb,
-	                                                      &(struct order_error){ 0 }) < 0) {
-		db_batch_free(c->batch);
-		free(c->body);
-		free(c);
+	c->body_len = strlen(c->body);
+	if (lifecycle_parse_callback(c->body, c->body_len, &c->cb, &(struct order_error){ 0 }) < 0) {
+		callback_free(c);
 		return -1;
 	}
-	c->body_len = strlen(c->body);
-	c->pool = pool;
 	c->done = done;
 	c->done_arg = done_arg;
 	snprintf(c->supplier_id, sizeof c->supplier_id, "%s", supplier_id);
@@ -661,7 +686,6 @@ int callback_reject_overdue(struct db_pool *pool, const char *request_id, const 
 	snprintf(c->webhook_id, sizeof c->webhook_id, "deadline:%s", c->cb.request_id);
 	snprintf(c->log_id, sizeof c->log_id, "deadline");
 	snprintf(c->log_supplier, sizeof c->log_supplier, "%s", supplier_id);
-	c->state = CALLBACK_ACQUIRE;
 	db_pool_acquire(pool, callback_on_acquire, c);
 	return 0;
 }

@@ -17,8 +17,8 @@ void callback_handle(struct http_ctx *ctx, const char *supplier_code);
 /* A request that missed its supplier's accept_within/ship_within (missed
  * names which) is treated as rejected for "timeout": the same transaction as
  * a supplier's rejection, re-routing included, plus a cancellation sent to
- * that supplier. done(done_arg) runs when it is over. Returns 0, or -1 out of
- * memory (done is then not called). */
+ * that supplier. done(done_arg) runs when it is over. Returns 0, or -1 when
+ * request_id is not a request id (done is then not called). */
 int callback_reject_overdue(struct db_pool *pool, const char *request_id, const char *supplier_id,
                             const char *missed, void (*done)(void *arg), void *done_arg);
 

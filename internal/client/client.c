@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "client/client.h"
+#include "mem/mem.h"
 #include "netcheck/netcheck.h"
 #include "tls/tls.h"
 
@@ -145,8 +146,8 @@ static int client_conn_count(struct client *c, const char *key, enum client_conn
 static struct client_conn *client_conn_new(struct client *c, const char *host, const char *ip,
                                            int port, const char *key)
 {
-	struct client_conn *cc = calloc(1, sizeof *cc);
-	SSL *ssl = cc ? tls_client_ssl_new(c->ctx, host) : NULL;
+	struct client_conn *cc = mem_calloc(1, sizeof *cc);
+	SSL *ssl = tls_client_ssl_new(c->ctx, host);
 	struct bufferevent *bev = ssl ? bufferevent_openssl_socket_new(c->base, -1, ssl,
 	        BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS) : NULL;
 	if (!bev) {
@@ -280,11 +281,9 @@ static void client_on_done(struct evhttp_request *req, void *arg)
 	}
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t n = evbuffer_get_length(in);
-	char *body = malloc(n + 1);
-	if (body) {
-		evbuffer_copyout(in, body, n);
-		body[n] = '\0';
-	}
+	char *body = mem_alloc(n + 1);
+	evbuffer_copyout(in, body, n);
+	body[n] = '\0';
 	const char *ra = evhttp_find_header(evhttp_request_get_input_headers(req), "Retry-After");
 	char retry_after[64];
 	if (ra)
@@ -322,13 +321,8 @@ static void client_send(struct client_call *call, struct client_conn *cc)
 	call->state = CLIENT_CALL_SENDING;
 	call->conn = cc;
 	cc->state = CLIENT_CONN_BUSY;
+	/* libevent allocates through mem (mem_use_for_libraries): never NULL. */
 	struct evhttp_request *req = evhttp_request_new(client_on_done, call);
-	if (!req) {
-		call->conn = NULL;
-		client_conn_retire(cc);
-		client_fail_later(call, 1, "out of memory");
-		return;
-	}
 	evhttp_request_set_error_cb(req, client_on_error);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	char host[300], len[24];
@@ -424,9 +418,7 @@ static void client_resolve(evutil_socket_t fd, short what, void *arg)
 void client_post(struct client *c, const char *url, const char *const *headers,
                  const char *body, size_t len, client_cb cb, void *arg)
 {
-	struct client_call *call = calloc(1, sizeof *call);
-	if (!call)
-		abort(); /* out of memory: nothing sensible left to do */
+	struct client_call *call = mem_calloc(1, sizeof *call);
 	call->c = c;
 	call->cb = cb;
 	call->arg = arg;
@@ -437,14 +429,11 @@ void client_post(struct client *c, const char *url, const char *const *headers,
 	size_t nh = 0;
 	while (headers && headers[nh])
 		nh++;
-	call->headers = calloc(nh + 1, sizeof *call->headers);
-	call->body = malloc(len + 1);
+	call->headers = mem_calloc(nh + 1, sizeof *call->headers);
+	call->body = mem_alloc(len + 1);
 	call->deadline = evtimer_new(c->base, client_on_deadline, call);
-	if (!call->headers || !call->body || !call->deadline)
-		abort();
 	for (size_t i = 0; i < nh; i++)
-		if (!(call->headers[i] = strdup(headers[i])))
-			abort();
+		call->headers[i] = mem_strdup(headers[i]);
 	memcpy(call->body, body, len);
 	call->len = len;
 
@@ -466,8 +455,7 @@ void client_post(struct client *c, const char *url, const char *const *headers,
 	call->state = CLIENT_CALL_RESOLVING;
 	/* Resolve from the next loop iteration, so that no callback runs inside client_post. */
 	struct timeval zero = { 0, 0 };
-	if (event_base_once(c->base, -1, EV_TIMEOUT, client_resolve, call, &zero) < 0)
-		abort();
+	event_base_once(c->base, -1, EV_TIMEOUT, client_resolve, call, &zero);
 }
 
 int client_inflight(const struct client *c)
@@ -478,11 +466,7 @@ int client_inflight(const struct client *c)
 struct client *client_new(struct event_base *base, const struct client_options *opt,
                           char *err, size_t errlen)
 {
-	struct client *c = calloc(1, sizeof *c);
-	if (!c) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
+	struct client *c = mem_calloc(1, sizeof *c);
 	c->base = base;
 	c->opt = *opt;
 	if (c->opt.timeout_ms <= 0)

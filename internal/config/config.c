@@ -10,6 +10,7 @@
 #include <ini.h>
 
 #include "config/config.h"
+#include "mem/mem.h"
 
 /* A config file larger than this is a mistake (wrong path), not a config. */
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -340,10 +341,8 @@ int config_parse_string(struct config *c, const char *text, const char *filename
 		config_err(err, errlen, "%s:%d: syntax error", filename, line);
 		return -1;
 	}
-	if (line < 0) {
-		config_err(err, errlen, "%s: out of memory", filename);
-		return -1;
-	}
+	if (line < 0)
+		mem_oom();
 	if (p.err_line) {
 		config_err(err, errlen, "%s:%d: %s", filename, p.err_line, p.err);
 		return -1;
@@ -440,12 +439,11 @@ static char *config_read_file(const char *path, char *err, size_t errlen)
 	for (;;) {
 		if (cap - len < 2) {
 			size_t bigger = cap ? cap * 2 : 4096;
-			char *p = bigger > CONFIG_FILE_MAX ? NULL : realloc(text, bigger);
-			if (!p) {
-				why = bigger > CONFIG_FILE_MAX ? "file too large" : strerror(ENOMEM);
+			if (bigger > CONFIG_FILE_MAX) {
+				why = "file too large";
 				break;
 			}
-			text = p;
+			text = mem_realloc(text, bigger);
 			cap = bigger;
 		}
 		errno = 0;

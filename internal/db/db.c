@@ -9,6 +9,7 @@
 
 #include "db/db.h"
 #include "log/log.h"
+#include "mem/mem.h"
 
 /* State of the libpq connection itself; whether someone leases it is kept
  * apart in `leased`, so a lessee learns of a dead connection on its next
@@ -109,7 +110,7 @@ static struct timeval ms_tv(int ms)
 
 struct db_batch *db_batch_new(void)
 {
-	return calloc(1, sizeof(struct db_batch));
+	return mem_calloc(1, sizeof(struct db_batch));
 }
 
 static void batch_clear_results(struct db_batch *b)
@@ -149,38 +150,22 @@ void db_batch_free(struct db_batch *b)
 	free(b);
 }
 
-static char *dup_or_null(const char *s)
-{
-	if (!s)
-		return NULL;
-	char *d = strdup(s);
-	if (!d)
-		abort(); /* out of memory: nothing sensible to do in a server */
-	return d;
-}
-
 int db_batch_add(struct db_batch *b, const char *name, const char *sql,
                  int nparams, const char *const *values)
 {
 	if (b->n == b->cap) {
 		int cap = b->cap ? b->cap * 2 : 8;
-		struct db_stmt *st = realloc(b->stmts, (size_t)cap * sizeof *st);
-		PGresult **rs = realloc(b->results, (size_t)cap * sizeof *rs);
-		if (!st || !rs)
-			abort();
-		b->stmts = st;
-		b->results = rs;
+		b->stmts = mem_realloc(b->stmts, (size_t)cap * sizeof *b->stmts);
+		b->results = mem_realloc(b->results, (size_t)cap * sizeof *b->results);
 		b->cap = cap;
 	}
 	struct db_stmt *s = &b->stmts[b->n];
-	s->name = dup_or_null(name);
-	s->sql = dup_or_null(sql);
+	s->name = mem_strdup_or_null(name);
+	s->sql = mem_strdup_or_null(sql);
 	s->nparams = nparams;
-	s->values = nparams ? calloc((size_t)nparams, sizeof(char *)) : NULL;
-	if (nparams && !s->values)
-		abort();
+	s->values = nparams ? mem_calloc((size_t)nparams, sizeof(char *)) : NULL;
 	for (int i = 0; i < nparams; i++)
-		s->values[i] = dup_or_null(values[i]);
+		s->values[i] = mem_strdup_or_null(values[i]);
 	b->results[b->n] = NULL;
 	return b->n++;
 }
@@ -578,9 +563,7 @@ static void pool_kick(struct db_pool *p)
 
 struct db_pool *db_pool_new(struct event_base *base, const struct db_pool_options *opt)
 {
-	struct db_pool *p = calloc(1, sizeof *p);
-	if (!p)
-		return NULL;
+	struct db_pool *p = mem_calloc(1, sizeof *p);
 	p->base = base;
 	p->opt = *opt;
 	if (p->opt.size < 1)
@@ -589,23 +572,15 @@ struct db_pool *db_pool_new(struct event_base *base, const struct db_pool_option
 		p->opt.acquire_timeout_ms = 5000;
 	if (p->opt.batch_timeout_ms <= 0)
 		p->opt.batch_timeout_ms = 15000;
-	p->conninfo = strdup(opt->conninfo);
-	p->conns = calloc((size_t)p->opt.size, sizeof *p->conns);
+	p->conninfo = mem_strdup(opt->conninfo);
+	p->conns = mem_calloc((size_t)p->opt.size, sizeof *p->conns);
 	p->kick = event_new(base, -1, 0, on_kick, p);
-	if (!p->conninfo || !p->conns || !p->kick) {
-		db_pool_free(p);
-		return NULL;
-	}
 	for (int i = 0; i < p->opt.size; i++) {
 		struct db_conn *c = &p->conns[i];
 		c->pool = p;
 		c->index = i;
 		c->timer = evtimer_new(base, on_timer, c);
 		c->own = db_batch_new();
-		if (!c->timer || !c->own) {
-			db_pool_free(p);
-			return NULL;
-		}
 		conn_connect(c);
 	}
 	return p;
@@ -641,9 +616,7 @@ void db_pool_free(struct db_pool *p)
 
 void db_pool_acquire(struct db_pool *p, db_acquire_cb cb, void *arg)
 {
-	struct db_waiter *w = calloc(1, sizeof *w);
-	if (!w)
-		abort();
+	struct db_waiter *w = mem_calloc(1, sizeof *w);
 	w->pool = p;
 	w->cb = cb;
 	w->arg = arg;
@@ -712,9 +685,7 @@ void db_conn_send(struct db_conn *c, struct db_batch *b, db_batch_cb cb, void *a
 	batch_clear_results(b);
 	batch_set_error(b, "database connection lost", "08006");
 	b->conn_failed = 1;
-	struct deferred_fail *d = malloc(sizeof *d);
-	if (!d)
-		abort();
+	struct deferred_fail *d = mem_alloc(sizeof *d);
 	*d = (struct deferred_fail){ c, b, cb, arg };
 	struct timeval zero = { 0, 0 };
 	event_base_once(c->pool->base, -1, EV_TIMEOUT, on_deferred_fail, d, &zero);

@@ -9,6 +9,7 @@
 #include "callback/callback.h"
 #include "dispatch/dispatch.h"
 #include "log/log.h"
+#include "mem/mem.h"
 #include "retry/retry.h"
 #include "sig/sig.h"
 
@@ -155,9 +156,7 @@ static struct breaker *dispatch_breaker(struct dispatch *d, long long supplier_i
 			return &d->breakers[i].b;
 	if (d->nbreakers == DISPATCH_MAX_BREAKERS)
 		return NULL;
-	struct dispatch_breaker *nb = realloc(d->breakers, (d->nbreakers + 1) * sizeof *nb);
-	if (!nb)
-		return NULL;
+	struct dispatch_breaker *nb = mem_realloc(d->breakers, (d->nbreakers + 1) * sizeof *nb);
 	d->breakers = nb;
 	nb[d->nbreakers].supplier_id = supplier_id;
 	breaker_init(&nb[d->nbreakers].b, d->opt.breaker_threshold, d->opt.breaker_cooldown_ms);
@@ -250,7 +249,7 @@ static void dispatch_on_sent(const struct client_response *resp, void *arg)
 		snprintf(job->error, sizeof job->error, "%s", resp->error);
 	if (resp->body && *resp->body) {
 		size_t n = strlen(resp->body);
-		job->response = strndup(resp->body, n > DISPATCH_RESPONSE_KEEP ? DISPATCH_RESPONSE_KEEP : n);
+		job->response = mem_strndup(resp->body, n > DISPATCH_RESPONSE_KEEP ? DISPATCH_RESPONSE_KEEP : n);
 	}
 	enum retry_outcome outcome = resp->status ? retry_classify(resp->status)
 	                             : resp->retryable ? RETRY_AGAIN : RETRY_FAILED;
@@ -336,9 +335,7 @@ static void dispatch_on_claimed(struct db_conn *conn, struct db_batch *batch, vo
 	PGresult *res = db_batch_result(d->claim, 0);
 	int n = PQntuples(res);
 	for (int r = 0; r < n; r++) {
-		struct dispatch_job *job = calloc(1, sizeof *job);
-		if (!job)
-			break; /* the rest are retried once their leases expire */
+		struct dispatch_job *job = mem_calloc(1, sizeof *job);
 		job->d = d;
 		d->inflight++;
 		snprintf(job->id, sizeof job->id, "%s", PQgetvalue(res, r, 0));
@@ -378,12 +375,7 @@ static void dispatch_on_claim_conn(struct db_conn *conn, void *arg)
 	/* Suppliers whose breaker is open are left alone until it lets a probe through. */
 	long long now = dispatch_now_ms();
 	size_t cap = 3 + d->nbreakers * 21;
-	char *excluded = malloc(cap), *p = excluded;
-	if (!excluded) {
-		d->claiming = 0;
-		db_conn_release(conn);
-		return;
-	}
+	char *excluded = mem_alloc(cap), *p = excluded;
 	*p++ = '{';
 	for (size_t i = 0; i < d->nbreakers; i++)
 		if (breaker_retry_at_ms(&d->breakers[i].b) > now)
@@ -485,9 +477,7 @@ int dispatch_inflight(const struct dispatch *d)
 struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, struct client *client,
                               const struct dispatch_options *opt)
 {
-	struct dispatch *d = calloc(1, sizeof *d);
-	if (!d)
-		return NULL;
+	struct dispatch *d = mem_calloc(1, sizeof *d);
 	d->base = base;
 	d->pool = pool;
 	d->client = client;
@@ -504,10 +494,6 @@ struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, str
 	d->sweep = db_batch_new();
 	d->wake = event_new(base, -1, 0, dispatch_on_wake, d);
 	d->poll_timer = event_new(base, -1, EV_PERSIST, dispatch_on_wake, d);
-	if (!d->claim || !d->sweep || !d->wake || !d->poll_timer) {
-		dispatch_free(d);
-		return NULL;
-	}
 	struct timeval tv = { d->opt.poll_ms / 1000, (d->opt.poll_ms % 1000) * 1000 };
 	evtimer_add(d->poll_timer, &tv);
 	return d;

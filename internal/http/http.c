@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -10,7 +11,8 @@
 
 #include "http/http.h"
 #include "log/log.h"
-#include "server/server.h"
+#include "mem/mem.h"
+#include "metrics/metrics.h"
 
 static long elapsed_us(const struct timespec *start)
 {
@@ -24,10 +26,10 @@ static void finish(struct http_ctx *ctx, int status, const char *ctype, const ch
 	struct evkeyvalq *h = evhttp_request_get_output_headers(ctx->req);
 	evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "X-Request-Id", ctx->request_id);
-	if (ctx->worker->draining)
+	if (ctx->env->draining)
 		evhttp_add_header(h, "Connection", "close");
 	struct evbuffer *out = evbuffer_new();
-	if (out && len)
+	if (len)
 		evbuffer_add(out, body, len);
 	/* evhttp picks the reason phrase for the status code. */
 	evhttp_send_reply(ctx->req, status, NULL, out);
@@ -37,7 +39,9 @@ static void finish(struct http_ctx *ctx, int status, const char *ctype, const ch
 	log_info("request", "request_id=%s method=%s path=%s store=%s status=%d duration_us=%ld",
 	         ctx->request_id, ctx->method, log_quote(qpath, sizeof qpath, ctx->path),
 	         ctx->store[0] ? ctx->store : "-", status, elapsed_us(&ctx->start));
-	server_request_done(ctx->worker, status);
+	metrics_count_status(ctx->env->metrics, status);
+	if (ctx->env->request_done)
+		ctx->env->request_done(ctx->env->request_done_arg, status);
 	free(ctx);
 }
 
@@ -77,13 +81,24 @@ const char *http_header(const struct http_ctx *ctx, const char *name)
 	return evhttp_find_header(evhttp_request_get_input_headers(ctx->req), name);
 }
 
+int http_is_json(const struct http_ctx *ctx)
+{
+	const char *ctype = http_header(ctx, "Content-Type");
+	size_t n = strlen("application/json");
+	return ctype && strncasecmp(ctype, "application/json", n) == 0 &&
+	       (ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ');
+}
+
+void http_reply_not_json(struct http_ctx *ctx)
+{
+	http_reply_error(ctx, 415, "unsupported_media_type", "Content-Type must be application/json", NULL);
+}
+
 char *http_body(const struct http_ctx *ctx, size_t *len)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(ctx->req);
 	size_t n = evbuffer_get_length(in);
-	char *buf = malloc(n + 1);
-	if (!buf)
-		return NULL;
+	char *buf = mem_alloc(n + 1);
 	evbuffer_copyout(in, buf, n);
 	buf[n] = '\0';
 	*len = n;

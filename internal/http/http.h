@@ -1,6 +1,10 @@
 /* http: per-request context and replies for dropshipd handlers. Every reply
  * goes through here, so each request gets exactly one access-log line with
- * its request id, store, status and duration. */
+ * its request id, store, status and duration.
+ *
+ * Handlers see the server only through struct http_env: what a worker
+ * offers them (its pool, outbound client, config, metrics, loop). They
+ * never include server/server.h. */
 #ifndef DROPSHIP_HTTP_H
 #define DROPSHIP_HTTP_H
 #include <stddef.h>
@@ -10,13 +14,30 @@
 
 #include "sig/sig.h"
 
-struct server_worker;
+struct db_pool;
+struct client;
+struct config;
+struct metrics;
+
+/* A worker's resources, as its request handlers may use them. Owned by the
+ * server, lives as long as the worker; used only from the worker's loop. */
+struct http_env {
+	struct event_base *base;
+	struct db_pool *db;
+	struct client *client;       /* outbound HTTPS */
+	const struct config *cfg;
+	struct metrics *metrics;
+	int draining;                /* set by the server: answers say Connection: close */
+	/* Called once per answer, after it is sent (server accounting). */
+	void (*request_done)(void *arg, int status);
+	void *request_done_arg;
+};
 
 /* One in-flight request. Allocated by the server when a request arrives,
  * freed by http_reply_*; handlers own it in between and must reply once. */
 struct http_ctx {
 	struct evhttp_request *req;
-	struct server_worker *worker;
+	struct http_env *env;
 	char request_id[40];
 	char store[72];            /* store or supplier code, for the log */
 	struct timespec start;
@@ -39,6 +60,13 @@ void http_reply_text(struct http_ctx *ctx, int status, const char *content_type,
 
 /* The request header value, or NULL. */
 const char *http_header(const struct http_ctx *ctx, const char *name);
+
+/* True when the request's Content-Type is application/json (parameters
+ * such as "; charset=utf-8" allowed). */
+int http_is_json(const struct http_ctx *ctx);
+
+/* 415 unsupported_media_type. Frees ctx. */
+void http_reply_not_json(struct http_ctx *ctx);
 
 /* Copies the request body into a NUL-terminated malloc'd buffer; *len gets its length. */
 char *http_body(const struct http_ctx *ctx, size_t *len);

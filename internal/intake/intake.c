@@ -19,12 +19,14 @@
 #include <strings.h>
 #include <time.h>
 
+#include "config/config.h"
 #include "intake/intake.h"
 #include "log/log.h"
+#include "mem/mem.h"
+#include "metrics/metrics.h"
 #include "order/order.h"
 #include "plan/plan.h"
 #include "route/route.h"
-#include "server/server.h"
 #include "sig/sig.h"
 
 
@@ -41,26 +43,6 @@ const struct db_stmt_def intake_stmts[] = {
 	  " VALUES ($1, $2, $3, $4::timestamptz, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
 	  "   $15::jsonb, $16, $17, $18)"
 	  " ON CONFLICT (store_id, external_id) DO NOTHING RETURNING id" },
-	/* Every offer of every SKU of the order, in one query. Costs in 1/10000
-	 * units, capped where the engine's arithmetic stops. */
-	{ "intake_candidates",
-	  "SELECT o.id, o.sku, s.code, s.priority, s.active, o.available,"
-	  "   (LEAST(o.cost, 1000000) * 10000)::bigint, (LEAST(o.shipping_cost, 1000000) * 10000)::bigint,"
-	  "   o.stock, o.lead_time_days, array_to_string(o.ships_to, ';'), s.id"
-	  " FROM offers o JOIN suppliers s ON s.id = o.supplier_id"
-	  " WHERE o.sku = ANY ($1::text[]) ORDER BY o.id LIMIT 4096" },
-	/* Reserves stock by conditional update, never below zero. Rows are
-	 * locked in id order first so concurrent orders cannot deadlock. */
-	{ "intake_reserve",
-	  "WITH req AS (SELECT unnest($1::bigint[]) AS id, unnest($2::int[]) AS qty),"
-	  " locked AS MATERIALIZED (SELECT o.id FROM offers o WHERE o.id IN (SELECT id FROM req)"
-	  "   ORDER BY o.id FOR UPDATE)"
-	  " UPDATE offers o SET stock = o.stock - req.qty, updated_at = now() FROM req"
-	  " WHERE o.id = req.id AND o.id IN (SELECT id FROM locked)"
-	  "   AND o.available AND o.stock >= req.qty RETURNING o.id" },
-	/* Stock as committed now (a new snapshot per statement), for re-planning. */
-	{ "intake_stock",
-	  "SELECT id, stock, available FROM offers WHERE id = ANY ($1::bigint[])" },
 	{ "intake_lines_insert",
 	  "INSERT INTO order_lines (store_id, order_id, line_no, sku, quantity, unit_price, title,"
 	  "   status, reason, supplier_id, offer_id, reserved, unit_cost, variant_id, requires_shipping)"
@@ -75,34 +57,6 @@ const struct db_stmt_def intake_stmts[] = {
 	  " SELECT $1, $2, (e->>'line')::int, $4, (e->>'supplier_id')::bigint,"
 	  "   (e->>'offer_id')::bigint, e->>'reason', e->'candidates', $5, $6::boolean"
 	  " FROM jsonb_array_elements($3::jsonb) AS e" },
-	/* One fulfillment request per supplier for the routed lines that have
-	 * none yet, and its outbox message, in the same transaction: nothing is
-	 * sent that was not committed, and nothing committed is forgotten.
-	 * Re-routing after a rejection uses it too. */
-	{ "intake_requests_insert",
-	  "WITH g AS (SELECT DISTINCT supplier_id FROM order_lines"
-	  "   WHERE store_id = $1 AND order_id = $2 AND status = 'routed' AND request_id IS NULL),"
-	  " r AS (INSERT INTO fulfillment_requests (store_id, order_id, supplier_id)"
-	  "   SELECT $1, $2, supplier_id FROM g RETURNING id, supplier_id),"
-	  " u AS (UPDATE order_lines l SET request_id = r.id FROM r"
-	  "   WHERE l.store_id = $1 AND l.order_id = $2 AND l.supplier_id = r.supplier_id"
-	  "     AND l.status = 'routed' AND l.request_id IS NULL),"
-	  " m AS (INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
-	  "   SELECT 'fulfillment.requested', r.id, r.supplier_id, $1, r.id::text,"
-	  "     jsonb_build_object('type', 'fulfillment.requested', 'request_id', r.id,"
-	  "       'store', st.code, 'order_id', o.id::text, 'external_order_id', o.external_id,"
-	  "       'ship_to', jsonb_build_object('name', o.ship_name, 'line1', o.ship_line1,"
-	  "         'line2', o.ship_line2, 'city', o.ship_city, 'region', o.ship_region,"
-	  "         'postal_code', o.ship_postal_code, 'country', o.ship_country, 'phone', o.ship_phone),"
-	  "       'items', (SELECT jsonb_agg(jsonb_build_object('line', l.line_no, 'sku', l.sku,"
-	  "                   'supplier_sku', f.supplier_sku, 'quantity', l.quantity) ORDER BY l.line_no)"
-	  "                 FROM order_lines l JOIN offers f ON f.id = l.offer_id"
-	  "                 WHERE l.store_id = $1 AND l.order_id = $2 AND l.supplier_id = r.supplier_id"
-	  "                   AND l.status = 'routed' AND l.request_id IS NULL),"
-	  "       'created_at', now())"
-	  "   FROM r JOIN orders o ON o.store_id = $1 AND o.id = $2 JOIN stores st ON st.id = $1"
-	  "   RETURNING 1)"
-	  " SELECT count(*) FROM m" },
 	{ "intake_notify", "SELECT pg_notify('dropship_outbox', '')" },
 	{ "intake_order_status",
 	  "UPDATE orders SET status = $3, updated_at = now() WHERE store_id = $1 AND id = $2" },
@@ -207,8 +161,10 @@ struct intake {
 	                               * into the group's candidates batch */
 	int duplicate;                /* the insert found the order already there */
 	int i_write, i_order, i_lines;  /* statement indexes in the current flight */
+	int i_reserve;                   /* this round's reservation, -1 none */
 	int i_cand;                      /* candidates statement in the group's `cand` */
-	struct intake *next;          /* in the worker's queue */
+	struct intake_queue *q;       /* its worker's queue */
+	struct intake *next;          /* in the queue */
 };
 
 /* Group commit: orders verified on one worker within a short window share
@@ -229,7 +185,7 @@ enum intake_group_state {
 /* Owns its members until each is answered; freed by intake_group_free. */
 struct intake_group {
 	enum intake_group_state state;
-	struct server_worker *w;
+	struct intake_queue *q;
 	struct db_conn *conn;
 	struct db_batch *batch;       /* the flight in progress */
 	struct db_batch *cand;        /* the BEGIN flight, kept: plans point into it */
@@ -238,15 +194,14 @@ struct intake_group {
 	int restarts;
 };
 
-/* Per worker thread: orders waiting for a group, and groups running. */
+/* One per worker: orders waiting for a group, and groups running. */
 struct intake_queue {
+	struct http_env *env;
 	struct intake *head, *tail;
 	size_t len;
 	int running;                  /* groups between acquire and answer */
-	struct event *timer;          /* the window; NULL when not armed */
+	struct event *timer;          /* the window */
 };
-
-static _Thread_local struct intake_queue intake_q;
 
 static void intake_free(struct intake *in)
 {
@@ -270,13 +225,12 @@ static void intake_fail(struct intake *in, int status, const char *code, const c
  * else → 500 with the detail in the log only. */
 static void intake_db_fail(struct intake *in, const struct db_batch *b, const char *step)
 {
-	struct server_worker *w = in->ctx->worker;
 	char qerr[300];
 	log_warn("intake database error", "request_id=%s store=%s step=%s sqlstate=%s error=%s",
 	         in->ctx->request_id, in->store_code, step, db_batch_sqlstate(b),
 	         log_quote(qerr, sizeof qerr, db_batch_error(b)));
 	if (db_batch_conn_failed(b)) {
-		atomic_fetch_add(&w->metrics.db_unavailable, 1);
+		metrics_inc(in->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
 		http_reply_unavailable(in->ctx, 1);
 	} else {
 		http_reply_error(in->ctx, 500, "internal_error", "the order could not be stored", NULL);
@@ -346,7 +300,7 @@ static void intake_ignored(struct intake *in, const char *reason)
  * 200 for a duplicate or a cancellation. Frees in. */
 static void intake_answer(struct intake *in, struct db_batch *b)
 {
-	struct server_worker *w = in->ctx->worker;
+	struct metrics *m = in->ctx->env->metrics;
 	PGresult *order = db_batch_result(b, in->i_order);
 	PGresult *lines = db_batch_result(b, in->i_lines);
 	if (PQntuples(order) == 0) { /* a cancellation for an order we never received */
@@ -361,8 +315,8 @@ static void intake_answer(struct intake *in, struct db_batch *b)
 		return;
 	}
 	int created = in->state == INTAKE_GROUPED && !in->duplicate;
-	atomic_fetch_add(created ? &w->metrics.orders_created
-	                 : in->duplicate ? &w->metrics.orders_duplicate : &w->metrics.orders_cancelled, 1);
+	metrics_inc(m, created ? METRICS_ORDERS_CREATED : in->duplicate ? METRICS_ORDERS_DUPLICATE
+	                                                                : METRICS_ORDERS_CANCELLED);
 	json_t *body = intake_response(order, lines, in->duplicate);
 	log_info(created ? "order stored" : in->duplicate ? "order duplicate" : "order cancelled",
 	         "request_id=%s store=%s order_id=%s status=%s", in->ctx->request_id, in->store_code,
@@ -373,44 +327,12 @@ static void intake_answer(struct intake *in, struct db_batch *b)
 	intake_free(in);
 }
 
-/* Text array literal of the order's SKUs for `= ANY ($1::text[])`
- * (lines without one have nothing to look up). */
-static char *intake_sku_array(const struct order *o)
-{
-	size_t cap = 3;
-	for (size_t i = 0; i < o->nitems; i++)
-		cap += o->items[i].sku ? 2 * strlen(o->items[i].sku) + 3 : 0;
-	char *out = malloc(cap), *p = out;
-	if (!out)
-		return NULL;
-	*p++ = '{';
-	for (size_t i = 0; i < o->nitems; i++) {
-		if (!o->items[i].sku)
-			continue;
-		if (p > out + 1)
-			*p++ = ',';
-		*p++ = '"';
-		for (const char *c = o->items[i].sku; *c; c++) {
-			if (*c == '"' || *c == '\\')
-				*p++ = '\\';
-			*p++ = *c;
-		}
-		*p++ = '"';
-	}
-	*p++ = '}';
-	*p = '\0';
-	return out;
-}
-
 /* ---- one order's part of its group's flights ---- */
 
-/* The order's insert and its candidates. Returns 0, or -1 out of memory. */
-static int intake_add_begin(struct intake *in, struct db_batch *b)
+/* The order's insert and its candidates. */
+static void intake_add_begin(struct intake *in, struct db_batch *b)
 {
 	const struct order *o = &in->order;
-	char *skus = intake_sku_array(o);
-	if (!skus)
-		return -1;
 	const struct intake_format *f = in->format;
 	const char *v[18] = {
 		in->store_id, o->external_id, o->currency, o->placed_at, o->email,
@@ -419,15 +341,19 @@ static int intake_add_begin(struct intake *in, struct db_batch *b)
 		in->body, http_header(in->ctx, f->delivery_header),
 		o->name, f->event_header ? http_header(in->ctx, f->event_header) : NULL,
 	};
-	const char *sv[1] = { skus };
+	/* Lines without a SKU have nothing to look up. */
+	const char **skus = mem_calloc(o->nitems, sizeof *skus);
+	size_t n = 0;
+	for (size_t i = 0; i < o->nitems; i++)
+		if (o->items[i].sku)
+			skus[n++] = o->items[i].sku;
 	in->i_write = db_batch_add(b, "intake_order_insert", NULL, 18, v);
-	in->i_cand = db_batch_add(b, "intake_candidates", NULL, 1, sv);
+	in->i_cand = plan_add_candidates(b, skus, n, NULL, 0);
 	free(skus);
-	return 0;
 }
 
 /* Takes the insert's outcome and plans the order on its candidates (in
- * cand). Returns 0, or -1 out of memory / routing failed. */
+ * cand). Returns 0, or -1 when routing failed. */
 static int intake_take_begin(struct intake *in, struct db_batch *cand)
 {
 	PGresult *ins = db_batch_result(cand, in->i_write);
@@ -455,47 +381,8 @@ static int intake_take_begin(struct intake *in, struct db_batch *cand)
 	return plan_route(&in->plan);
 }
 
-/* This round's reservation, if the order has one. Returns 1 when added,
- * 0 when the order has nothing left to reserve, -1 out of memory. */
-static int intake_add_reserve(struct intake *in, struct db_batch *b)
-{
-	char *ids, *qty;
-	in->i_write = -1;
-	if (in->duplicate)
-		return 0;
-	int n = plan_reservations(&in->plan, &ids, &qty);
-	if (n < 0)
-		return -1;
-	if (n > 0) {
-		const char *v[2] = { ids, qty };
-		in->i_write = db_batch_add(b, "intake_reserve", NULL, 2, v);
-		in->i_lines = db_batch_add(b, "intake_stock", NULL, 1, v);
-	}
-	free(ids);
-	free(qty);
-	return n > 0;
-}
-
-/* Takes a reservation round's outcome. Returns 0, or -1 routing failed. */
-static int intake_take_reserve(struct intake *in, struct db_batch *b)
-{
-	if (in->i_write < 0)
-		return 0;
-	PGresult *got = db_batch_result(b, in->i_write);
-	PGresult *stock = db_batch_result(b, in->i_lines);
-	/* Fresh stock for the offers tried: ours already net of what we hold. */
-	for (int r = 0; r < PQntuples(stock); r++)
-		plan_set_stock(&in->plan, intake_ll(PQgetvalue(stock, r, 0)),
-		               (int)intake_ll(PQgetvalue(stock, r, 1)), PQgetvalue(stock, r, 2)[0] == 't');
-	for (int r = 0; r < PQntuples(got); r++)
-		plan_reserved(&in->plan, intake_ll(PQgetvalue(got, r, 0)));
-	/* A concurrent order took stock we planned on: plan those lines again
-	 * among what is left (plan_reservations picks them up next round). */
-	return plan_next_round(&in->plan) ? plan_route(&in->plan) : 0;
-}
-
 /* Lines, decisions, requests and status. Returns 1 when a line was routed
- * (the dispatcher is to be woken), 0 when none, -1 out of memory. */
+ * (the dispatcher is to be woken), 0 when none. */
 static int intake_add_finish(struct intake *in, struct db_batch *b)
 {
 	if (in->duplicate)
@@ -524,40 +411,37 @@ static int intake_add_finish(struct intake *in, struct db_batch *b)
 	char *dec_text = json_dumps(decisions, JSON_COMPACT);
 	json_decref(lines);
 	json_decref(decisions);
-	int rc = -1;
-	if (lines_text && dec_text) {
-		const char *lv[3] = { in->store_id, in->order_id, lines_text };
-		const char *dv[6] = { in->store_id, in->order_id, dec_text, route_policy_name(in->policy),
-		                      in->plan.search_exact ? "exact" : "greedy",
-		                      in->plan.consolidated ? "true" : "false" };
-		const char *sv[3] = { in->store_id, in->order_id, status };
-		db_batch_add(b, "intake_lines_insert", NULL, 3, lv);
-		db_batch_add(b, "intake_decisions_insert", NULL, 6, dv);
-		db_batch_add(b, "intake_requests_insert", NULL, 2, lv);
-		db_batch_add(b, "intake_order_status", NULL, 3, sv);
-		rc = routed > 0;
-	}
+	const char *lv[3] = { in->store_id, in->order_id, lines_text };
+	const char *dv[6] = { in->store_id, in->order_id, dec_text, route_policy_name(in->policy),
+	                      in->plan.search_exact ? "exact" : "greedy",
+	                      in->plan.consolidated ? "true" : "false" };
+	const char *sv[3] = { in->store_id, in->order_id, status };
+	db_batch_add(b, "intake_lines_insert", NULL, 3, lv);
+	db_batch_add(b, "intake_decisions_insert", NULL, 6, dv);
+	plan_add_requests(b, in->store_id, in->order_id);
+	db_batch_add(b, "intake_order_status", NULL, 3, sv);
 	free(lines_text);
 	free(dec_text);
-	return rc;
+	return routed > 0;
 }
 
 /* ---- groups ---- */
 
 static void intake_group_begin(struct intake_group *g);
-static void intake_queue_flush(void);
+static void intake_queue_flush(struct intake_queue *q);
 
 static void intake_group_free(struct intake_group *g)
 {
+	struct intake_queue *q = g->q;
 	if (g->conn)
 		db_conn_release(g->conn);
 	db_batch_free(g->batch);
 	db_batch_free(g->cand);
 	free(g);
-	intake_q.running--;
+	q->running--;
 	/* Nothing else running: orders waiting for the window need not wait. */
-	if (intake_q.running == 0 && intake_q.len > 0)
-		intake_queue_flush();
+	if (q->running == 0 && q->len > 0)
+		intake_queue_flush(q);
 }
 
 static void intake_group_send(struct intake_group *g, enum intake_group_state state, db_batch_cb cb)
@@ -566,7 +450,7 @@ static void intake_group_send(struct intake_group *g, enum intake_group_state st
 	db_conn_send(g->conn, g->batch, cb, g);
 }
 
-static void intake_group_start(struct intake *const *members, size_t n);
+static void intake_group_start(struct intake_queue *q, struct intake *const *members, size_t n);
 
 /* The group's transaction failed. A lost connection fails every order
  * (503, retryable); a deadlock restarts the group; anything else in a
@@ -582,7 +466,7 @@ static void intake_group_fail(struct intake_group *g, const char *step)
 		log_info("intake group split", "orders=%zu step=%s sqlstate=%s", g->n, step,
 		         db_batch_sqlstate(b));
 		for (size_t i = 0; i < g->n; i++)
-			intake_group_start(&g->m[i], 1);
+			intake_group_start(g->q, &g->m[i], 1);
 		g->n = 0;
 		intake_group_free(g);
 		return;
@@ -601,7 +485,7 @@ static void intake_group_fail(struct intake_group *g, const char *step)
 	intake_group_free(g);
 }
 
-/* Out of memory or a routing failure mid-group: nothing is committed. */
+/* A routing failure mid-group: nothing is committed. */
 static void intake_group_abort(struct intake_group *g)
 {
 	for (size_t i = 0; i < g->n; i++)
@@ -613,17 +497,15 @@ static void intake_group_abort(struct intake_group *g)
 static void intake_group_finish(struct intake_group *g);
 static void intake_group_on_reserve(struct db_conn *conn, struct db_batch *batch, void *arg);
 
+/* A reservation round for every order with lines left to reserve. */
 static void intake_group_reserve(struct intake_group *g)
 {
 	int any = 0;
 	db_batch_reset(g->batch);
 	for (size_t i = 0; i < g->n; i++) {
-		int rc = intake_add_reserve(g->m[i], g->batch);
-		if (rc < 0) {
-			intake_group_abort(g);
-			return;
-		}
-		any |= rc;
+		struct intake *in = g->m[i];
+		in->i_reserve = in->duplicate ? -1 : plan_add_reserve(&in->plan, g->batch);
+		any |= in->i_reserve >= 0;
 	}
 	if (!any) {
 		intake_group_finish(g);
@@ -640,11 +522,13 @@ static void intake_group_on_reserve(struct db_conn *conn, struct db_batch *batch
 		intake_group_fail(g, "reserve");
 		return;
 	}
-	for (size_t i = 0; i < g->n; i++)
-		if (intake_take_reserve(g->m[i], g->batch) < 0) {
+	for (size_t i = 0; i < g->n; i++) {
+		struct intake *in = g->m[i];
+		if (in->i_reserve >= 0 && plan_take_reserve(&in->plan, g->batch, in->i_reserve) < 0) {
 			intake_group_abort(g);
 			return;
 		}
+	}
 	intake_group_reserve(g);
 }
 
@@ -669,14 +553,8 @@ static void intake_group_finish(struct intake_group *g)
 {
 	int wake = 0;
 	db_batch_reset(g->batch);
-	for (size_t i = 0; i < g->n; i++) {
-		int rc = intake_add_finish(g->m[i], g->batch);
-		if (rc < 0) {
-			intake_group_abort(g);
-			return;
-		}
-		wake |= rc;
-	}
+	for (size_t i = 0; i < g->n; i++)
+		wake |= intake_add_finish(g->m[i], g->batch);
 	if (wake)
 		db_batch_add(g->batch, "intake_notify", NULL, 0, NULL);
 	db_batch_add(g->batch, NULL, "COMMIT", 0, NULL);
@@ -698,10 +576,6 @@ static void intake_group_on_begin(struct db_conn *conn, struct db_batch *batch, 
 	struct db_batch *t = g->cand;
 	g->cand = g->batch;
 	g->batch = t ? t : db_batch_new();
-	if (!g->batch) {
-		intake_group_abort(g);
-		return;
-	}
 	for (size_t i = 0; i < g->n; i++)
 		if (intake_take_begin(g->m[i], g->cand) < 0) {
 			intake_group_abort(g);
@@ -718,10 +592,7 @@ static void intake_group_begin(struct intake_group *g)
 		db_batch_add(g->batch, NULL, "ROLLBACK", 0, NULL);
 	db_batch_add(g->batch, NULL, "BEGIN", 0, NULL);
 	for (size_t i = 0; i < g->n; i++)
-		if (intake_add_begin(g->m[i], g->batch) < 0) {
-			intake_group_abort(g);
-			return;
-		}
+		intake_add_begin(g->m[i], g->batch);
 	intake_group_send(g, GROUP_BEGIN, intake_group_on_begin);
 }
 
@@ -731,7 +602,7 @@ static void intake_group_on_acquire(struct db_conn *conn, void *arg)
 	if (!conn) {
 		for (size_t i = 0; i < g->n; i++) {
 			struct intake *in = g->m[i];
-			atomic_fetch_add(&in->ctx->worker->metrics.db_unavailable, 1);
+			metrics_inc(in->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
 			http_reply_unavailable(in->ctx, 1);
 			in->ctx = NULL;
 			intake_free(in);
@@ -744,58 +615,44 @@ static void intake_group_on_acquire(struct db_conn *conn, void *arg)
 	intake_group_begin(g);
 }
 
-/* Starts a group of n orders on a connection of their worker's pool. */
-static void intake_group_start(struct intake *const *members, size_t n)
+/* Starts a group of n orders (of queue q) on a connection of q's pool. */
+static void intake_group_start(struct intake_queue *q, struct intake *const *members, size_t n)
 {
-	struct intake_group *g = calloc(1, sizeof *g);
-	struct db_batch *b = g ? db_batch_new() : NULL;
-	intake_q.running++;
-	if (!b) {
-		for (size_t i = 0; i < n; i++)
-			intake_fail(members[i], 500, "internal_error", "out of memory", NULL);
-		free(g);
-		intake_q.running--;
-		return;
-	}
-	g->batch = b;
-	g->w = members[0]->ctx->worker;
+	struct intake_group *g = mem_calloc(1, sizeof *g);
+	q->running++;
+	g->q = q;
+	g->batch = db_batch_new();
 	for (size_t i = 0; i < n; i++) {
 		g->m[i] = members[i];
 		g->m[i]->state = INTAKE_GROUPED;
 	}
 	g->n = n;
 	g->state = GROUP_ACQUIRE;
-	db_pool_acquire(g->w->db, intake_group_on_acquire, g);
+	db_pool_acquire(q->env->db, intake_group_on_acquire, g);
 }
 
-/* Starts a group with the orders waiting (at most INTAKE_GROUP_MAX). */
-static void intake_queue_flush(void)
+/* Starts groups with every order waiting (at most INTAKE_GROUP_MAX each). */
+static void intake_queue_flush(struct intake_queue *q)
 {
-	struct intake_queue *q = &intake_q;
-	struct intake *m[INTAKE_GROUP_MAX];
-	size_t n = 0;
-	if (q->timer) {
-		event_free(q->timer);
-		q->timer = NULL;
+	evtimer_del(q->timer);
+	while (q->head) {
+		struct intake *m[INTAKE_GROUP_MAX];
+		size_t n = 0;
+		while (q->head && n < INTAKE_GROUP_MAX) {
+			m[n++] = q->head;
+			q->head = q->head->next;
+			q->len--;
+		}
+		if (!q->head)
+			q->tail = NULL;
+		intake_group_start(q, m, n);
 	}
-	while (q->head && n < INTAKE_GROUP_MAX) {
-		m[n++] = q->head;
-		q->head = q->head->next;
-		q->len--;
-	}
-	if (!q->head)
-		q->tail = NULL;
-	if (n)
-		intake_group_start(m, n);
-	/* More than one group's worth waiting: the rest go at once too. */
-	if (q->head)
-		intake_queue_flush();
 }
 
 static void intake_on_window(evutil_socket_t fd, short what, void *arg)
 {
-	(void)fd, (void)what, (void)arg;
-	intake_queue_flush();
+	(void)fd, (void)what;
+	intake_queue_flush(arg);
 }
 
 /* A verified, parsed order waits for its group: at once when nothing else
@@ -803,8 +660,7 @@ static void intake_on_window(evutil_socket_t fd, short what, void *arg)
  * else until the window closes. */
 static void intake_enqueue(struct intake *in)
 {
-	struct intake_queue *q = &intake_q;
-	struct server_worker *w = in->ctx->worker;
+	struct intake_queue *q = in->q;
 	in->state = INTAKE_QUEUED;
 	in->next = NULL;
 	if (q->tail)
@@ -813,18 +669,13 @@ static void intake_enqueue(struct intake *in)
 		q->head = in;
 	q->tail = in;
 	q->len++;
-	int window_us = w->cfg->database.group_commit_us;
+	int window_us = q->env->cfg->database.group_commit_us;
 	if (q->running == 0 || window_us == 0 || q->len >= INTAKE_GROUP_MAX) {
-		intake_queue_flush();
+		intake_queue_flush(q);
 		return;
 	}
-	if (!q->timer) {
+	if (!evtimer_pending(q->timer, NULL)) {
 		struct timeval tv = { 0, window_us };
-		q->timer = evtimer_new(w->base, intake_on_window, NULL);
-		if (!q->timer) {
-			intake_queue_flush();
-			return;
-		}
 		evtimer_add(q->timer, &tv);
 	}
 }
@@ -881,8 +732,6 @@ static int intake_parse(struct intake *in, struct order_error *oe)
 	return order_parse_native(in->body, in->body_len, &in->order, oe);
 }
 
-static int intake_is_json(const char *ctype);
-
 static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
@@ -907,9 +756,9 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 		intake_ignored(in, "ping");
 		return;
 	}
-	if (!intake_is_json(http_header(in->ctx, "Content-Type"))) {
-		intake_fail(in, 415, "unsupported_media_type", "Content-Type must be application/json",
-		            NULL);
+	if (!http_is_json(in->ctx)) {
+		http_reply_not_json(in->ctx);
+		intake_free(in);
 		return;
 	}
 
@@ -923,10 +772,7 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 
 	struct order_error oe;
 	if (intake_parse(in, &oe) < 0) {
-		int status = strcmp(oe.code, "invalid_json") == 0    ? 400
-		             : strcmp(oe.code, "invalid_field") == 0 ? 422
-		                                                     : 500;
-		intake_fail(in, status, oe.code, oe.message, oe.field);
+		intake_fail(in, strcmp(oe.code, "invalid_json") == 0 ? 400 : 422, oe.code, oe.message, oe.field);
 		return;
 	}
 	if (in->order.event == ORDER_EVENT_IGNORED) {
@@ -950,7 +796,7 @@ static void intake_on_acquire(struct db_conn *conn, void *arg)
 {
 	struct intake *in = arg;
 	if (!conn) {
-		atomic_fetch_add(&in->ctx->worker->metrics.db_unavailable, 1);
+		metrics_inc(in->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
 		http_reply_unavailable(in->ctx, 1);
 		in->ctx = NULL;
 		intake_free(in);
@@ -963,33 +809,30 @@ static void intake_on_acquire(struct db_conn *conn, void *arg)
 	db_conn_send(conn, in->batch, intake_on_store, in);
 }
 
-static int intake_is_json(const char *ctype)
+struct intake_queue *intake_queue_new(struct http_env *env)
 {
-	if (!ctype)
-		return 0;
-	size_t n = strlen("application/json");
-	/* Parameters such as "; charset=utf-8" are fine. */
-	return strncasecmp(ctype, "application/json", n) == 0 &&
-	       (ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ');
+	struct intake_queue *q = mem_calloc(1, sizeof *q);
+	q->env = env;
+	q->timer = evtimer_new(env->base, intake_on_window, q);
+	return q;
 }
 
-void intake_handle(struct http_ctx *ctx, const char *store_code)
+void intake_queue_free(struct intake_queue *q)
 {
-	struct intake *in = calloc(1, sizeof *in);
-	if (in) {
-		in->ctx = ctx;
-		in->batch = db_batch_new();
-		in->body = http_body(ctx, &in->body_len);
-	}
-	if (!in || !in->batch || !in->body) {
-		if (in) {
-			in->ctx = NULL;
-			intake_free(in);
-		}
-		http_reply_error(ctx, 500, "internal_error", "out of memory", NULL);
+	if (!q)
 		return;
-	}
+	event_free(q->timer);
+	free(q);
+}
+
+void intake_handle(struct intake_queue *q, struct http_ctx *ctx, const char *store_code)
+{
+	struct intake *in = mem_calloc(1, sizeof *in);
+	in->ctx = ctx;
+	in->q = q;
+	in->batch = db_batch_new();
+	in->body = http_body(ctx, &in->body_len);
 	snprintf(in->store_code, sizeof in->store_code, "%s", store_code);
 	in->state = INTAKE_ACQUIRE;
-	db_pool_acquire(ctx->worker->db, intake_on_acquire, in);
+	db_pool_acquire(q->env->db, intake_on_acquire, in);
 }

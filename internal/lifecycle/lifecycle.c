@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lifecycle/lifecycle.h"
+#include "mem/mem.h"
 
 static const char *const lifecycle_state_names[] = {
 #define X(id, name) name,
@@ -79,6 +80,50 @@ int lifecycle_event_parse(const char *type, enum lifecycle_event *out)
 const char *lifecycle_event_name(enum lifecycle_event e)
 {
 	return (unsigned)e < LIFECYCLE_EVENT_MAX ? lifecycle_event_names[e] : "?";
+}
+
+int lifecycle_check_items(const int *open_lines, size_t nopen, const int *items, size_t nitems,
+                          size_t *left, size_t *bad)
+{
+	for (size_t i = 0; i < nitems; i++) {
+		size_t k = 0;
+		while (k < nopen && open_lines[k] != items[i])
+			k++;
+		if (k == nopen) {
+			*bad = i;
+			return -1;
+		}
+	}
+	*left = 0;
+	for (size_t k = 0; k < nopen; k++) {
+		size_t i = 0;
+		while (i < nitems && items[i] != open_lines[k])
+			i++;
+		*left += i == nitems;
+	}
+	return 0;
+}
+
+void lifecycle_decide(const struct lifecycle_request *rq, const struct lifecycle_callback *cb,
+                      struct lifecycle_decision *d)
+{
+	memset(d, 0, sizeof *d);
+	d->to = rq->state;
+	if (rq->seen) {
+		d->result = LIFECYCLE_REPEAT;
+		return;
+	}
+	d->result = lifecycle_apply(rq->state, cb->event, &d->to);
+	if (d->result != LIFECYCLE_APPLY || !cb->items)
+		return;
+	size_t left;
+	if (lifecycle_check_items(rq->open_lines, rq->nopen, cb->items, cb->nitems, &left, &d->bad_item) < 0) {
+		d->result = LIFECYCLE_BAD_ITEM;
+		d->to = rq->state;
+		return;
+	}
+	if (left > 0)
+		d->to = LIFECYCLE_ACCEPTED; /* more parcels to come */
 }
 
 static int lifecycle_fail(struct order_error *err, const char *code, const char *field, const char *message)
@@ -182,11 +227,7 @@ int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_call
 			goto fail;
 		}
 		cb->nitems = json_array_size(items);
-		cb->items = calloc(cb->nitems, sizeof *cb->items);
-		if (!cb->items) {
-			lifecycle_fail(err, "internal_error", "", "out of memory");
-			goto fail;
-		}
+		cb->items = mem_calloc(cb->nitems, sizeof *cb->items);
 		for (size_t i = 0; i < cb->nitems; i++) {
 			json_t *line = json_object_get(json_array_get(items, i), "line");
 			if (!json_is_integer(line) || json_integer_value(line) < 1 || json_integer_value(line) > 500) {

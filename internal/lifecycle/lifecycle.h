@@ -1,5 +1,6 @@
-/* lifecycle: the state machine of a fulfillment request (contract 5.2), as
- * a transition table. Pure: no I/O.
+/* lifecycle: the state machine of a fulfillment request (docs/callbacks.md),
+ * as a transition table, and the decision a supplier callback takes on a
+ * request. Pure: no I/O.
  *
  *   pending → sent → accepted → shipped → delivered
  *   sent | accepted → rejected
@@ -53,6 +54,8 @@ enum lifecycle_result {
 	LIFECYCLE_APPLY,    /* move to *to */
 	LIFECYCLE_REPEAT,   /* already there: answer 200, change nothing */
 	LIFECYCLE_ILLEGAL,  /* answer 409 invalid_transition, change nothing */
+	LIFECYCLE_BAD_ITEM, /* a parcel lists a line that is not an unshipped line
+	                     * of the request: answer 422, change nothing */
 };
 
 /* Decides what event ev does to a request in state from. */
@@ -66,7 +69,7 @@ int lifecycle_state_parse(const char *name, enum lifecycle_state *out);
 int lifecycle_event_parse(const char *type, enum lifecycle_event *out);
 const char *lifecycle_event_name(enum lifecycle_event e);
 
-/* A supplier callback body (contract 5.2). Strings point into root. */
+/* A supplier callback body (docs/callbacks.md). Strings point into root. */
 struct lifecycle_callback {
 	enum lifecycle_event event;
 	const char *request_id;      /* UUID text, lower-cased */
@@ -80,6 +83,34 @@ struct lifecycle_callback {
 	json_t *root;
 	char request_id_buf[37];
 };
+
+/* A request as its callback finds it (read under the request's lock). */
+struct lifecycle_request {
+	enum lifecycle_state state;
+	int seen;                    /* this delivery (webhook-id) was applied before */
+	const int *open_lines;       /* its lines not yet shipped */
+	size_t nopen;
+};
+
+/* What a callback does to a request. */
+struct lifecycle_decision {
+	enum lifecycle_result result;
+	enum lifecycle_state to;     /* LIFECYCLE_APPLY: the new state */
+	size_t bad_item;             /* LIFECYCLE_BAD_ITEM: index into the callback's items */
+};
+
+/* Decides a callback against the request: a delivery seen before is a
+ * repeat; otherwise the transition table decides, and a shipment that lists
+ * items must name unshipped lines of the request — when some are left
+ * unshipped, the request stays accepted (more parcels to come). */
+void lifecycle_decide(const struct lifecycle_request *rq, const struct lifecycle_callback *cb,
+                      struct lifecycle_decision *d);
+
+/* A parcel's items against a request's unshipped lines: 0 with *left = the
+ * unshipped lines the parcel does not list, or -1 with *bad = the index of
+ * the first item that is not an unshipped line. */
+int lifecycle_check_items(const int *open_lines, size_t nopen, const int *items, size_t nitems,
+                          size_t *left, size_t *bad);
 
 /* Parses and validates; errors name the field (codes as in order.h).
  * Returns 0, or -1 with err filled (nothing to free then). */

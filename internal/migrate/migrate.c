@@ -5,6 +5,7 @@
 
 #include <openssl/evp.h>
 
+#include "mem/mem.h"
 #include "migrate/migrate.h"
 
 /* "dropship" in ASCII, read as a bigint: the advisory lock every migrate
@@ -78,10 +79,10 @@ static int migrate_read_file(const char *path, struct migrate_file *f, char *err
 {
 	int rc = -1;
 	size_t cap = 8192;
-	char *buf = malloc(cap);
+	char *buf = mem_alloc(cap);
 	FILE *fp = fopen(path, "rb");
-	if (!buf || !fp) {
-		snprintf(err, errlen, "%s: %s", path, strerror(buf ? errno : ENOMEM));
+	if (!fp) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto cleanup;
 	}
 	size_t got;
@@ -89,12 +90,7 @@ static int migrate_read_file(const char *path, struct migrate_file *f, char *err
 	while ((got = fread(buf + f->len, 1, cap - f->len - 1, fp)) > 0) {
 		f->len += got;
 		if (cap - f->len - 1 == 0) {
-			char *bigger = realloc(buf, cap * 2);
-			if (!bigger) {
-				snprintf(err, errlen, "%s: out of memory", path);
-				goto cleanup;
-			}
-			buf = bigger;
+			buf = mem_realloc(buf, cap * 2);
 			cap *= 2;
 		}
 	}
@@ -159,21 +155,12 @@ static int migrate_list_dir(const char *dir, int strict, struct migrate_list *l,
 		}
 		if (l->n == l->cap) {
 			size_t cap = l->cap ? l->cap * 2 : 16;
-			struct migrate_file *v = realloc(l->v, cap * sizeof *v);
-			if (!v) {
-				snprintf(err, errlen, "out of memory");
-				goto cleanup;
-			}
-			l->v = v;
+			l->v = mem_realloc(l->v, cap * sizeof *l->v);
 			l->cap = cap;
 		}
 		struct migrate_file *f = &l->v[l->n];
 		memset(f, 0, sizeof *f);
-		f->name = strdup(de->d_name);
-		if (!f->name) {
-			snprintf(err, errlen, "out of memory");
-			goto cleanup;
-		}
+		f->name = mem_strdup(de->d_name);
 		l->n++;
 		if (migrate_read_file(path, f, err, errlen) < 0)
 			goto cleanup;
@@ -408,11 +395,7 @@ int migrate_run(PGconn *conn, const char *dir, const char *sql_dir, FILE *out,
 		goto cleanup;
 	if (sql_dir && migrate_list_dir(sql_dir, 0, &views, err, errlen) < 0)
 		goto cleanup;
-	done = calloc(files.n + 1, 1);
-	if (!done) {
-		snprintf(err, errlen, "out of memory");
-		goto cleanup;
-	}
+	done = mem_calloc(files.n + 1, 1);
 	/* "already exists, skipping" notices are noise; warnings still show. */
 	if (migrate_run_sql(conn, "SET client_min_messages = warning", err, errlen) < 0)
 		goto cleanup;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem/mem.h"
 #include "order/order.h"
 
 #define ORDER_MAX_TITLE 1024
@@ -121,20 +122,13 @@ static int fail(struct order_error *err, const char *prefix, const char *key, co
 	return -1;
 }
 
-static int fail_oom(struct order_error *err)
-{
-	err->code = "internal_error";
-	err->field[0] = '\0';
-	snprintf(err->message, sizeof err->message, "out of memory");
-	return -1;
-}
 
 /* Jansson quotes the offending input in its text; keep the message plain
  * ASCII so it is safe to log and to embed in a JSON reply. */
 static int fail_json(struct order_error *err, const json_error_t *je)
 {
 	if (json_error_code(je) == json_error_out_of_memory)
-		return fail_oom(err);
+		mem_oom();
 	err->code = "invalid_json";
 	err->field[0] = '\0';
 	snprintf(err->message, sizeof err->message, "%s (line %d, column %d, byte %d)",
@@ -145,14 +139,15 @@ static int fail_json(struct order_error *err, const json_error_t *je)
 	return -1;
 }
 
-/* Keeps a normalized copy alive in o->strings; NULL when out of memory. */
+/* A copy of text that lives as long as the order. Text is valid UTF-8
+ * (it comes from the JSON or is ASCII built here), so a NULL is want of memory. */
 static const char *keep(struct order *o, const char *text)
 {
 	if (!o->strings && !(o->strings = json_array()))
-		return NULL;
+		mem_oom();
 	json_t *s = json_string(text);
 	if (!s || json_array_append_new(o->strings, s) < 0)
-		return NULL;
+		mem_oom();
 	return json_string_value(s);
 }
 
@@ -211,7 +206,7 @@ static int get_code(struct order *o, json_t *obj, const char *prefix, const char
 	if (!valid(up))
 		return fail(err, prefix, key, "%s", rule);
 	*out = memcmp(up, s, len) == 0 ? s : keep(o, up);
-	return *out ? 0 : fail_oom(err);
+	return 0;
 }
 
 /* Writes the canonical form of the decimal text s ([0-9]+(.[0-9]+)?): no
@@ -309,7 +304,7 @@ static int get_price(struct order *o, json_t *item, const char *prefix, const ch
 	if (rc < 0)
 		return fail(err, prefix, "unit_price", rule);
 	*out = keep(o, canon);
-	return *out ? 0 : fail_oom(err);
+	return 0;
 }
 
 /* An order id: a non-empty string, or an integer kept as its decimal text. */
@@ -320,7 +315,7 @@ static int get_id(struct order *o, json_t *obj, const char *prefix, struct order
 		char buf[32];
 		snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		o->external_id = keep(o, buf);
-		return o->external_id ? 0 : fail_oom(err);
+		return 0;
 	}
 	if (!absent(v) && !json_is_string(v))
 		return fail(err, prefix, "id", "must be a string or an integer");
@@ -481,9 +476,7 @@ static int get_items(struct order *o, json_t *obj, const char *prefix, const cha
 	size_t n = json_array_size(items);
 	if (!json_is_array(items) || n < 1 || n > ORDER_MAX_ITEMS)
 		return fail(err, prefix, key, "must be an array of 1 to %d items", ORDER_MAX_ITEMS);
-	o->items = calloc(n, sizeof *o->items);
-	if (!o->items)
-		return fail_oom(err);
+	o->items = mem_calloc(n, sizeof *o->items);
 	o->nitems = n;
 	for (size_t i = 0; i < n; i++)
 		if (read(o, json_array_get(items, i), i, k, &o->items[i], err) < 0)
@@ -613,8 +606,8 @@ static int platform_item(struct order *o, json_t *obj, size_t i, const struct pl
 	if (get_quantity(obj, prefix, &it->quantity, err) < 0)
 		return -1;
 	json_t *price = json_object_get(obj, "price");
-	if (!absent(price) && price_value(price, 1, canon) == 0 && !(it->unit_price = keep(o, canon)))
-		return fail_oom(err);
+	if (!absent(price) && price_value(price, 1, canon) == 0)
+		it->unit_price = keep(o, canon);
 	it->title = opt_text(obj, k->title, ORDER_MAX_TITLE);
 	it->variant_id = opt_id_text(o, obj, k->variant);
 	if (!it->variant_id && k->product)
@@ -758,8 +751,8 @@ static int woo_order(struct order *o, const char *topic, struct order_error *err
 	char stamp[40];
 	if (gmt) {
 		snprintf(stamp, sizeof stamp, "%sZ", gmt);
-		if (order_valid_timestamp(stamp) && !(o->placed_at = keep(o, stamp)))
-			return fail_oom(err);
+		if (order_valid_timestamp(stamp))
+			o->placed_at = keep(o, stamp);
 	}
 	json_t *billing = json_object_get(o->root, "billing");
 	o->email = opt_text(billing, "email", ORDER_MAX_EMAIL);

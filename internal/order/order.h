@@ -59,8 +59,7 @@ struct order {
 
 /* Error: code per contract section 3, the JSON path at fault, a message. */
 struct order_error {
-	const char *code;          /* "invalid_json" (400), "invalid_field" (422), or
-	                            * "internal_error" when out of memory */
+	const char *code;          /* "invalid_json" (400) or "invalid_field" (422) */
 	char field[160];           /* e.g. "order.items[2].quantity"; "" when none
 	                            * (invalid_json, or a root that is not an object) */
 	char message[256];         /* printable ASCII, without the field name */

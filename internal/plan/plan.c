@@ -2,40 +2,165 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem/mem.h"
 #include "plan/plan.h"
+
+/* The candidates statement's columns, in order; plan_decode_offer reads them. */
+enum plan_cand_col {
+	PLAN_CAND_OFFER_ID,
+	PLAN_CAND_SKU,
+	PLAN_CAND_SUPPLIER_CODE,
+	PLAN_CAND_SUPPLIER_PRIORITY,
+	PLAN_CAND_SUPPLIER_ACTIVE,
+	PLAN_CAND_AVAILABLE,
+	PLAN_CAND_UNIT_COST,        /* bigint, 1/10000 units */
+	PLAN_CAND_SHIPPING_COST,    /* bigint, 1/10000 units */
+	PLAN_CAND_STOCK,
+	PLAN_CAND_LEAD_TIME_DAYS,
+	PLAN_CAND_SHIPS_TO,         /* ';'-joined country codes; NULL = everywhere */
+	PLAN_CAND_SUPPLIER_ID,
+	PLAN_CAND_NCOLS
+};
+
+/* The stock statement's columns. */
+enum plan_stock_col { PLAN_STOCK_OFFER_ID, PLAN_STOCK_STOCK, PLAN_STOCK_AVAILABLE, PLAN_STOCK_NCOLS };
+
+const struct db_stmt_def plan_stmts[] = {
+	/* Every offer of the given SKUs, except from excluded suppliers (those
+	 * that already rejected the order being re-routed). Costs in 1/10000
+	 * units, capped where the engine's arithmetic stops. */
+	{ "plan_candidates",
+	  "SELECT o.id, o.sku, s.code, s.priority, s.active, o.available,"
+	  "   (LEAST(o.cost, 1000000) * 10000)::bigint, (LEAST(o.shipping_cost, 1000000) * 10000)::bigint,"
+	  "   o.stock, o.lead_time_days, array_to_string(o.ships_to, ';'), s.id"
+	  " FROM offers o JOIN suppliers s ON s.id = o.supplier_id"
+	  " WHERE o.sku = ANY ($1::text[]) AND NOT (o.supplier_id = ANY ($2::bigint[]))"
+	  " ORDER BY o.id LIMIT 4096" },
+	/* Reserves stock by conditional update, never below zero. Rows are
+	 * locked in id order first so concurrent orders cannot deadlock. */
+	{ "plan_reserve",
+	  "WITH req AS (SELECT unnest($1::bigint[]) AS id, unnest($2::int[]) AS qty),"
+	  " locked AS MATERIALIZED (SELECT o.id FROM offers o WHERE o.id IN (SELECT id FROM req)"
+	  "   ORDER BY o.id FOR UPDATE)"
+	  " UPDATE offers o SET stock = o.stock - req.qty, updated_at = now() FROM req"
+	  " WHERE o.id = req.id AND o.id IN (SELECT id FROM locked)"
+	  "   AND o.available AND o.stock >= req.qty RETURNING o.id" },
+	/* Stock as committed now (a new snapshot per statement), for re-planning. */
+	{ "plan_stock",
+	  "SELECT id, stock, available FROM offers WHERE id = ANY ($1::bigint[])" },
+	/* One fulfillment request per supplier for the routed lines that have
+	 * none yet, and its outbox message, in the same transaction: nothing is
+	 * sent that was not committed, and nothing committed is forgotten. */
+	{ "plan_requests_insert",
+	  "WITH g AS (SELECT DISTINCT supplier_id FROM order_lines"
+	  "   WHERE store_id = $1 AND order_id = $2 AND status = 'routed' AND request_id IS NULL),"
+	  " r AS (INSERT INTO fulfillment_requests (store_id, order_id, supplier_id)"
+	  "   SELECT $1, $2, supplier_id FROM g RETURNING id, supplier_id),"
+	  " u AS (UPDATE order_lines l SET request_id = r.id FROM r"
+	  "   WHERE l.store_id = $1 AND l.order_id = $2 AND l.supplier_id = r.supplier_id"
+	  "     AND l.status = 'routed' AND l.request_id IS NULL),"
+	  " m AS (INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
+	  "   SELECT 'fulfillment.requested', r.id, r.supplier_id, $1, r.id::text,"
+	  "     jsonb_build_object('type', 'fulfillment.requested', 'request_id', r.id,"
+	  "       'store', st.code, 'order_id', o.id::text, 'external_order_id', o.external_id,"
+	  "       'ship_to', jsonb_build_object('name', o.ship_name, 'line1', o.ship_line1,"
+	  "         'line2', o.ship_line2, 'city', o.ship_city, 'region', o.ship_region,"
+	  "         'postal_code', o.ship_postal_code, 'country', o.ship_country, 'phone', o.ship_phone),"
+	  "       'items', (SELECT jsonb_agg(jsonb_build_object('line', l.line_no, 'sku', l.sku,"
+	  "                   'supplier_sku', f.supplier_sku, 'quantity', l.quantity) ORDER BY l.line_no)"
+	  "                 FROM order_lines l JOIN offers f ON f.id = l.offer_id"
+	  "                 WHERE l.store_id = $1 AND l.order_id = $2 AND l.supplier_id = r.supplier_id"
+	  "                   AND l.status = 'routed' AND l.request_id IS NULL),"
+	  "       'created_at', now())"
+	  "   FROM r JOIN orders o ON o.store_id = $1 AND o.id = $2 JOIN stores st ON st.id = $1"
+	  "   RETURNING 1)"
+	  " SELECT count(*) FROM m" },
+	{ NULL, NULL },
+};
 
 static long long plan_ll(const char *text)
 {
 	return strtoll(text, NULL, 10);
 }
 
-int plan_init(struct plan *p, size_t nlines, PGresult *candidates, const char *country,
+/* "{1,2,3}" from n integers (malloc'd). */
+static char *plan_int_array(const long long *v, size_t n)
+{
+	size_t cap = n * 21 + 3;
+	char *out = mem_alloc(cap), *w = out;
+	*w++ = '{';
+	for (size_t i = 0; i < n; i++)
+		w += snprintf(w, cap - (size_t)(w - out), i ? ",%lld" : "%lld", v[i]);
+	*w++ = '}';
+	*w = '\0';
+	return out;
+}
+
+/* Text array literal {"a","b"} of n strings, quoted and escaped (malloc'd). */
+static char *plan_text_array(const char *const *v, size_t n)
+{
+	size_t cap = 3;
+	for (size_t i = 0; i < n; i++)
+		cap += 2 * strlen(v[i]) + 3;
+	char *out = mem_alloc(cap), *p = out;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			*p++ = ',';
+		*p++ = '"';
+		for (const char *c = v[i]; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				*p++ = '\\';
+			*p++ = *c;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}
+
+int plan_add_candidates(struct db_batch *b, const char *const *skus, size_t n,
+                        const long long *exclude, size_t nexclude)
+{
+	char *sku_text = plan_text_array(skus, n);
+	char *ex_text = plan_int_array(exclude, exclude ? nexclude : 0);
+	const char *v[2] = { sku_text, ex_text };
+	int i = db_batch_add(b, "plan_candidates", NULL, 2, v);
+	free(sku_text);
+	free(ex_text);
+	return i;
+}
+
+/* Row r of a candidates result into f and its supplier's id. */
+static void plan_decode_offer(const PGresult *res, int r, struct route_offer *f, long long *supplier_id)
+{
+	f->offer_id = plan_ll(PQgetvalue(res, r, PLAN_CAND_OFFER_ID));
+	f->sku = PQgetvalue(res, r, PLAN_CAND_SKU);
+	f->supplier_code = PQgetvalue(res, r, PLAN_CAND_SUPPLIER_CODE);
+	f->supplier_priority = (int)plan_ll(PQgetvalue(res, r, PLAN_CAND_SUPPLIER_PRIORITY));
+	f->supplier_active = PQgetvalue(res, r, PLAN_CAND_SUPPLIER_ACTIVE)[0] == 't';
+	f->available = PQgetvalue(res, r, PLAN_CAND_AVAILABLE)[0] == 't';
+	f->unit_cost = plan_ll(PQgetvalue(res, r, PLAN_CAND_UNIT_COST));
+	f->shipping_cost = plan_ll(PQgetvalue(res, r, PLAN_CAND_SHIPPING_COST));
+	f->stock = (int)plan_ll(PQgetvalue(res, r, PLAN_CAND_STOCK));
+	f->lead_time_days = (int)plan_ll(PQgetvalue(res, r, PLAN_CAND_LEAD_TIME_DAYS));
+	f->ships_to = PQgetisnull(res, r, PLAN_CAND_SHIPS_TO) ? NULL : PQgetvalue(res, r, PLAN_CAND_SHIPS_TO);
+	*supplier_id = plan_ll(PQgetvalue(res, r, PLAN_CAND_SUPPLIER_ID));
+}
+
+int plan_init(struct plan *p, size_t nlines, const PGresult *candidates, const char *country,
               enum route_policy policy, int tolerance_pct)
 {
 	memset(p, 0, sizeof *p);
-	int n = PQntuples(candidates);
-	p->offers = calloc((size_t)(n ? n : 1), sizeof *p->offers);
-	p->supplier_ids = calloc((size_t)(n ? n : 1), sizeof *p->supplier_ids);
-	p->lines = calloc(nlines ? nlines : 1, sizeof *p->lines);
-	if (!p->offers || !p->supplier_ids || !p->lines) {
-		plan_free(p);
+	if (PQnfields(candidates) != PLAN_CAND_NCOLS)
 		return -1;
-	}
-	for (int r = 0; r < n; r++) {
-		struct route_offer *f = &p->offers[r];
-		f->offer_id = plan_ll(PQgetvalue(candidates, r, 0));
-		f->sku = PQgetvalue(candidates, r, 1);
-		f->supplier_code = PQgetvalue(candidates, r, 2);
-		f->supplier_priority = (int)plan_ll(PQgetvalue(candidates, r, 3));
-		f->supplier_active = PQgetvalue(candidates, r, 4)[0] == 't';
-		f->available = PQgetvalue(candidates, r, 5)[0] == 't';
-		f->unit_cost = plan_ll(PQgetvalue(candidates, r, 6));
-		f->shipping_cost = plan_ll(PQgetvalue(candidates, r, 7));
-		f->stock = (int)plan_ll(PQgetvalue(candidates, r, 8));
-		f->lead_time_days = (int)plan_ll(PQgetvalue(candidates, r, 9));
-		f->ships_to = PQgetisnull(candidates, r, 10) ? NULL : PQgetvalue(candidates, r, 10);
-		p->supplier_ids[r] = plan_ll(PQgetvalue(candidates, r, 11));
-	}
+	int n = PQntuples(candidates);
+	p->offers = mem_calloc((size_t)n, sizeof *p->offers);
+	p->supplier_ids = mem_calloc((size_t)n, sizeof *p->supplier_ids);
+	p->lines = mem_calloc(nlines, sizeof *p->lines);
+	for (int r = 0; r < n; r++)
+		plan_decode_offer(candidates, r, &p->offers[r], &p->supplier_ids[r]);
 	p->noffers = (size_t)n;
 	p->nlines = nlines;
 	for (size_t i = 0; i < nlines; i++) {
@@ -59,12 +184,10 @@ void plan_free(struct plan *p)
 int plan_route(struct plan *p)
 {
 	size_t n = 0;
-	struct route_line *rl = calloc(p->nlines + 1, sizeof *rl);
-	size_t *map = calloc(p->nlines + 1, sizeof *map);
-	struct route_choice *ch = calloc(p->nlines + 1, sizeof *ch);
+	struct route_line *rl = mem_calloc(p->nlines, sizeof *rl);
+	size_t *map = mem_calloc(p->nlines, sizeof *map);
+	struct route_choice *ch = mem_calloc(p->nlines, sizeof *ch);
 	int rc = -1;
-	if (!rl || !map || !ch)
-		goto cleanup;
 	for (size_t i = 0; i < p->nlines; i++)
 		if (!p->lines[i].done) {
 			rl[n] = (struct route_line){ p->lines[i].sku, p->lines[i].quantity };
@@ -101,30 +224,11 @@ cleanup:
 	return rc;
 }
 
-/* "{1,2,3}" from n integers. */
-static char *plan_int_array(const long long *v, size_t n)
-{
-	size_t cap = n * 21 + 3;
-	char *out = malloc(cap), *w = out;
-	if (!out)
-		return NULL;
-	*w++ = '{';
-	for (size_t i = 0; i < n; i++)
-		w += snprintf(w, cap - (size_t)(w - out), i ? ",%lld" : "%lld", v[i]);
-	*w++ = '}';
-	*w = '\0';
-	return out;
-}
-
 int plan_reservations(const struct plan *p, char **ids_text, char **qty_text)
 {
 	size_t n = 0;
-	long long *ids = calloc(p->nlines + 1, sizeof *ids);
-	long long *qty = calloc(p->nlines + 1, sizeof *qty);
-	int rc = -1;
-	*ids_text = *qty_text = NULL;
-	if (!ids || !qty)
-		goto cleanup;
+	long long *ids = mem_calloc(p->nlines, sizeof *ids);
+	long long *qty = mem_calloc(p->nlines, sizeof *qty);
 	for (size_t i = 0; i < p->nlines; i++) {
 		const struct plan_line *l = &p->lines[i];
 		if (l->done)
@@ -139,17 +243,48 @@ int plan_reservations(const struct plan *p, char **ids_text, char **qty_text)
 	}
 	*ids_text = plan_int_array(ids, n);
 	*qty_text = plan_int_array(qty, n);
-	if (!*ids_text || !*qty_text) {
-		free(*ids_text);
-		free(*qty_text);
-		*ids_text = *qty_text = NULL;
-		goto cleanup;
-	}
-	rc = (int)n;
-cleanup:
 	free(ids);
 	free(qty);
-	return rc;
+	return (int)n;
+}
+
+int plan_add_reserve(const struct plan *p, struct db_batch *b)
+{
+	char *ids, *qty;
+	int i = -1;
+	if (plan_reservations(p, &ids, &qty) > 0) {
+		const char *v[2] = { ids, qty };
+		i = db_batch_add(b, "plan_reserve", NULL, 2, v);
+		db_batch_add(b, "plan_stock", NULL, 1, v);
+	}
+	free(ids);
+	free(qty);
+	return i;
+}
+
+int plan_take_reserve(struct plan *p, const struct db_batch *b, int i)
+{
+	const PGresult *got = db_batch_result(b, i), *stock = db_batch_result(b, i + 1);
+	if (!got || !stock || PQnfields(stock) != PLAN_STOCK_NCOLS)
+		return -1;
+	/* Fresh stock for the offers tried: ours already net of what we hold. */
+	for (int r = 0; r < PQntuples(stock); r++)
+		plan_set_stock(p, plan_ll(PQgetvalue(stock, r, PLAN_STOCK_OFFER_ID)),
+		               (int)plan_ll(PQgetvalue(stock, r, PLAN_STOCK_STOCK)),
+		               PQgetvalue(stock, r, PLAN_STOCK_AVAILABLE)[0] == 't');
+	for (int r = 0; r < PQntuples(got); r++)
+		plan_reserved(p, plan_ll(PQgetvalue(got, r, 0)));
+	/* A concurrent order took stock we planned on: plan those lines again
+	 * among what is left (plan_add_reserve picks them up). */
+	if (!plan_next_round(p))
+		return 0;
+	return plan_route(p) < 0 ? -1 : 1;
+}
+
+int plan_add_requests(struct db_batch *b, const char *store_id, const char *order_id)
+{
+	const char *v[2] = { store_id, order_id };
+	return db_batch_add(b, "plan_requests_insert", NULL, 2, v);
 }
 
 void plan_set_stock(struct plan *p, long long offer_id, int stock, int available)

@@ -1,5 +1,7 @@
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -25,8 +27,38 @@
 #include "http/http.h"
 #include "intake/intake.h"
 #include "log/log.h"
+#include "mem/mem.h"
+#include "metrics/metrics.h"
+#include "plan/plan.h"
 #include "server/server.h"
 #include "tls/tls.h"
+
+/* One worker thread: its loop, listener, pool, client, dispatcher, and
+ * the environment its request handlers see (env). */
+struct server_worker {
+	struct server *srv;
+	int index;
+	pthread_t thread;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	int listen_fd;
+	struct db_pool *db;
+	struct client *client;     /* outbound HTTPS */
+	struct dispatch *dispatch; /* outbox delivery */
+	struct intake_queue *intake; /* group commit of storefront orders */
+	const struct config *cfg;
+	SSL_CTX *ssl;
+	int conns;                 /* open connections on this worker */
+	int conn_cap;              /* this worker's share of max_connections */
+	int listener_paused;
+	int inflight;              /* requests handed to a handler, not yet answered */
+	struct event *stop_ev;     /* activated from the main thread */
+	unsigned long next_request; /* for request ids */
+	unsigned int id_salt;
+	struct metrics metrics;
+	struct http_env env;       /* what handlers see of this worker */
+};
 
 struct server {
 	const struct config *cfg;
@@ -50,6 +82,7 @@ static int track_index = -1;
 static pthread_once_t track_once = PTHREAD_ONCE_INIT;
 
 static void worker_listener_update(struct server_worker *w);
+static char *server_metrics_text(const struct server *srv);
 
 static void conn_track_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
@@ -106,12 +139,9 @@ static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
 {
 	struct server_worker *w = arg;
 	SSL *ssl = SSL_new(w->ssl);
-	struct conn_track *t = calloc(1, sizeof *t);
-	if (!ssl || !t) {
-		free(t);
-		SSL_free(ssl);
+	if (!ssl)
 		return NULL;
-	}
+	struct conn_track *t = mem_calloc(1, sizeof *t);
 	struct bufferevent *bev = bufferevent_openssl_socket_new(
 		base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (!bev) {
@@ -137,7 +167,7 @@ static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
  * instead of taking memory here. */
 static void worker_listener_update(struct server_worker *w)
 {
-	if (!w->bound || w->draining)
+	if (!w->bound || w->env.draining)
 		return;
 	struct evconnlistener *l = evhttp_bound_socket_get_listener(w->bound);
 	if (!w->listener_paused && w->conns >= w->conn_cap) {
@@ -158,16 +188,13 @@ static void on_response_sent(struct evhttp_request *req, void *arg)
 	track_arm(t);
 }
 
-void server_request_done(struct server_worker *w, int status)
+/* http calls this once per answer (struct http_env's request_done). */
+static void worker_request_done(void *arg, int status)
 {
-	if (status >= 500)
-		atomic_fetch_add(&w->metrics.requests_5xx, 1);
-	else if (status >= 400)
-		atomic_fetch_add(&w->metrics.requests_4xx, 1);
-	else
-		atomic_fetch_add(&w->metrics.requests_2xx, 1);
+	(void)status;
+	struct server_worker *w = arg;
 	w->inflight--;
-	if (w->draining && w->inflight == 0) {
+	if (w->env.draining && w->inflight == 0) {
 		/* Give the last replies a moment to flush before the loop ends. */
 		struct timeval grace = { 0, 300000 };
 		event_base_loopexit(w->base, &grace);
@@ -224,9 +251,8 @@ static int match_code_path(const char *path, const char *kind, const char *tail,
 	return 1;
 }
 
-static void route(struct http_ctx *ctx)
+static void route(struct server_worker *w, struct http_ctx *ctx)
 {
-	struct server_worker *w = ctx->worker;
 	enum evhttp_cmd_type m = evhttp_request_get_command(ctx->req);
 	char code[72];
 
@@ -270,7 +296,7 @@ static void route(struct http_ctx *ctx)
 			return;
 		}
 		snprintf(ctx->store, sizeof ctx->store, "%s", code);
-		intake_handle(ctx, code);
+		intake_handle(w->intake, ctx, code);
 		return;
 	}
 	if (match_code_path(ctx->path, "suppliers", "callbacks", code, sizeof code)) {
@@ -300,13 +326,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 		evtimer_del(t->deadline);
 		evhttp_request_set_on_complete_cb(req, on_response_sent, t);
 	}
-	struct http_ctx *ctx = calloc(1, sizeof *ctx);
-	if (!ctx) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
+	struct http_ctx *ctx = mem_calloc(1, sizeof *ctx);
 	ctx->req = req;
-	ctx->worker = w;
+	ctx->env = &w->env;
 	clock_gettime(CLOCK_MONOTONIC, &ctx->start);
 	ctx->method = method_name(evhttp_request_get_command(req));
 	w->inflight++;
@@ -314,7 +336,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	snprintf(ctx->path, sizeof ctx->path, "%s", path && *path ? path : "/");
-	route(ctx);
+	route(w, ctx);
 }
 
 /* ---- sockets ---- */
@@ -384,9 +406,9 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
 	struct server_worker *w = arg;
-	if (w->draining)
+	if (w->env.draining)
 		return;
-	w->draining = 1;
+	w->env.draining = 1;
 	dispatch_stop(w->dispatch);
 	if (w->bound) {
 		evhttp_del_accept_socket(w->http, w->bound); /* closes the listening socket */
@@ -409,6 +431,8 @@ static void *worker_main(void *arg)
 	/* The client's pending callbacks still reach the dispatcher and the pool. */
 	client_free(w->client);
 	w->client = NULL;
+	intake_queue_free(w->intake);
+	w->intake = NULL;
 	db_pool_free(w->db);
 	w->db = NULL;
 	dispatch_free(w->dispatch);
@@ -497,20 +521,24 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 		snprintf(err, errlen, "cannot create the dispatcher for worker %d", index);
 		return -1;
 	}
+	w->env = (struct http_env){
+		.base = w->base, .db = w->db, .client = w->client, .cfg = cfg, .metrics = &w->metrics,
+		.request_done = worker_request_done, .request_done_arg = w,
+	};
+	w->intake = intake_queue_new(&w->env);
 	return 0;
 }
 
 /* Concatenates the statement tables of every module the server hosts. */
 static struct db_stmt_def *collect_stmts(void)
 {
-	const struct db_stmt_def *tables[] = { intake_stmts, dispatch_stmts, callback_stmts, admin_stmts };
+	const struct db_stmt_def *tables[] = { intake_stmts, plan_stmts, dispatch_stmts, callback_stmts,
+	                                       admin_stmts };
 	size_t n = 0;
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 		for (const struct db_stmt_def *d = tables[t]; d->name; d++)
 			n++;
-	struct db_stmt_def *all = calloc(n + 1, sizeof *all);
-	if (!all)
-		return NULL;
+	struct db_stmt_def *all = mem_calloc(n + 1, sizeof *all);
 	n = 0;
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 		for (const struct db_stmt_def *d = tables[t]; d->name; d++)
@@ -525,21 +553,13 @@ struct server *server_new(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "libevent: no pthreads support");
 		return NULL;
 	}
-	struct server *srv = calloc(1, sizeof *srv);
-	if (!srv) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
+	struct server *srv = mem_calloc(1, sizeof *srv);
 	srv->cfg = cfg;
 	srv->nworkers = cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (srv->nworkers < 1)
 		srv->nworkers = 1;
-	srv->workers = calloc((size_t)srv->nworkers, sizeof *srv->workers);
+	srv->workers = mem_calloc((size_t)srv->nworkers, sizeof *srv->workers);
 	srv->stmts = collect_stmts();
-	if (!srv->workers || !srv->stmts) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
 	srv->ssl = tls_server_ctx_new(cfg->server.tls_cert, cfg->server.tls_key, err, errlen);
 	if (!srv->ssl)
 		goto fail;
@@ -594,6 +614,7 @@ void server_free(struct server *srv)
 		if (w->http)
 			evhttp_free(w->http);
 		client_free(w->client);
+		intake_queue_free(w->intake);
 		db_pool_free(w->db);
 		dispatch_free(w->dispatch);
 		if (w->stop_ev)
@@ -609,26 +630,22 @@ void server_free(struct server *srv)
 	free(srv);
 }
 
-char *server_metrics_text(const struct server *srv)
+/* Sums the metrics of every worker into Prometheus text (malloc'd). */
+static char *server_metrics_text(const struct server *srv)
 {
-	unsigned long r2 = 0, r4 = 0, r5 = 0, oc = 0, od = 0, ox = 0, du = 0;
+	const struct metrics **ms = mem_calloc((size_t)srv->nworkers, sizeof *ms);
 	long conns = 0;
 	for (int i = 0; i < srv->nworkers; i++) {
-		const struct server_metrics *m = &srv->workers[i].metrics;
-		r2 += atomic_load(&m->requests_2xx);
-		r4 += atomic_load(&m->requests_4xx);
-		r5 += atomic_load(&m->requests_5xx);
-		oc += atomic_load(&m->orders_created);
-		od += atomic_load(&m->orders_duplicate);
-		ox += atomic_load(&m->orders_cancelled);
-		du += atomic_load(&m->db_unavailable);
-		conns += atomic_load(&m->connections);
+		ms[i] = &srv->workers[i].metrics;
+		conns += atomic_load(&ms[i]->connections);
 	}
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
-	if (!f)
+	if (!f) {
+		free(ms);
 		return NULL;
+	}
 	fprintf(f,
 	        "# HELP dropship_http_requests_total HTTP requests answered, by status class.\n"
 	        "# TYPE dropship_http_requests_total counter\n"
@@ -649,7 +666,14 @@ char *server_metrics_text(const struct server *srv)
 	        "# HELP dropship_workers Worker threads.\n"
 	        "# TYPE dropship_workers gauge\n"
 	        "dropship_workers %d\n",
-	        r2, r4, r5, oc, od, ox, du, conns, srv->nworkers);
+	        metrics_sum(ms, srv->nworkers, METRICS_REQUESTS_2XX),
+	        metrics_sum(ms, srv->nworkers, METRICS_REQUESTS_4XX),
+	        metrics_sum(ms, srv->nworkers, METRICS_REQUESTS_5XX),
+	        metrics_sum(ms, srv->nworkers, METRICS_ORDERS_CREATED),
+	        metrics_sum(ms, srv->nworkers, METRICS_ORDERS_DUPLICATE),
+	        metrics_sum(ms, srv->nworkers, METRICS_ORDERS_CANCELLED),
+	        metrics_sum(ms, srv->nworkers, METRICS_DB_UNAVAILABLE), conns, srv->nworkers);
 	fclose(f);
+	free(ms);
 	return text;
 }
