@@ -1,5 +1,5 @@
-/* catalog: the offer CSV of `dropshipctl catalog import` (contract section
- * 6). Pure: splits RFC 4180 records off a buffer, validates one row into
+/* catalog: the offer CSV of `dropshipctl catalog import` (docs/cli.md,
+ * catalog import). Pure: splits RFC 4180 records off a buffer, validates one row into
  * typed values, and writes a valid row as a line of COPY text. No I/O and
  * no allocation; the caller reads the file and talks to PostgreSQL. */
 #ifndef DROPSHIP_CATALOG_H

@@ -2,7 +2,7 @@
  * bufferevent_openssl). Peer verification is always on (CA file or the
  * system bundle, host name checked, SNI sent). The host is resolved
  * asynchronously and the connection is made to the address that passed the
- * private-address rule (contract section 9), so a DNS answer cannot change
+ * private-address rule (docs/dispatch.md), so a DNS answer cannot change
  * between the check and the connect. Idle keep-alive connections are reused
  * per (host, port).
  *

@@ -1,4 +1,4 @@
-/* config: the dropshipd/dropshipctl INI file (contract section 2), with
+/* config: the dropshipd/dropshipctl INI file (docs/config.md), with
  * DROPSHIP_<SECTION>_<KEY> environment overrides. Parsing is pure: text in,
  * struct out; only config_load() touches the file system and environment. */
 #ifndef DROPSHIP_CONFIG_H

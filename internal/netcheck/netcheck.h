@@ -1,4 +1,5 @@
-/* netcheck: outbound safety checks of contract section 9 (SSRF).
+/* netcheck: outbound safety checks for supplier and store endpoints (SSRF;
+ * docs/dispatch.md, Outbound HTTPS).
  * Pure: no I/O and no name resolution. The dispatcher checks the URL with
  * netcheck_url, resolves host itself, refuses (unless allow_private_endpoints)
  * any address for which netcheck_addr_private says 1, and connects to the

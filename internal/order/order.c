@@ -1,4 +1,4 @@
-/* order: validation of native storefront webhook bodies (contract 5.1).
+/* order: validation of native storefront webhook bodies (docs/api.md).
  * The first rule a body breaks is reported, in document order. */
 #include <math.h>
 #include <stdarg.h>

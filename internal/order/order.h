@@ -1,4 +1,4 @@
-/* order: reads and validates a storefront webhook (contract 5.1) into a
+/* order: reads and validates a storefront webhook (docs/api.md) into a
  * normalized struct: the native format, Shopify's and WooCommerce's order
  * webhooks. Pure: JSON text in, struct or error out. Unknown fields are
  * ignored and null counts as absent, since storefronts add fields and write
@@ -57,7 +57,7 @@ struct order {
 	json_t *strings;           /* normalized copies (array) kept alive here */
 };
 
-/* Error: code per contract section 3, the JSON path at fault, a message. */
+/* Error: code as docs/api.md lists them, the JSON path at fault, a message. */
 struct order_error {
 	const char *code;          /* "invalid_json" (400) or "invalid_field" (422) */
 	char field[160];           /* e.g. "order.items[2].quantity"; "" when none

@@ -1,4 +1,4 @@
-/* retry: when the outbound dispatcher tries a delivery again (contract 7).
+/* retry: when the outbound dispatcher tries a delivery again (docs/dispatch.md).
  * Pure: no I/O, no clock, no global PRNG; callers pass `now` and random bits.
  *
  * Lease fencing, as the dispatcher uses the lease helpers below:

@@ -1,5 +1,7 @@
 /* The request state machine: every state × event pair against the table
- * written out independently here from contract section 5.2. */
+ * written out independently here from docs/callbacks.md; the callback
+ * parser's table of cases; a parcel's items; the decision as a whole. */
+#include <stdio.h>
 #include <string.h>
 
 #include <CUnit/CUnit.h>
@@ -82,12 +84,170 @@ static void test_out_of_range(void)
 	CU_ASSERT_EQUAL(to, LIFECYCLE_PENDING);
 }
 
+#define RID "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+/* One parser case: a body and the field it must be refused for ("" for
+ * the body as a whole), or NULL when it must parse. */
+struct parse_case {
+	const char *body;
+	const char *code;   /* NULL: parses */
+	const char *field;
+};
+
+static const struct parse_case parse_cases[] = {
+	{ "{\"type\":\"fulfillment.accepted\",\"request_id\":\"" RID "\"}", NULL, NULL },
+	{ "{\"type\":\"fulfillment.rejected\",\"request_id\":\"" RID "\",\"reason\":\"out_of_stock\"}", NULL, NULL },
+	{ "{\"type\":\"fulfillment.shipped\",\"request_id\":\"" RID "\",\"occurred_at\":\"2026-11-23T08:00:00Z\","
+	  "\"tracking\":{\"carrier\":\"UPS\",\"number\":\"1Z9\",\"url\":null},\"items\":[{\"line\":2},{\"line\":1}]}",
+	  NULL, NULL },
+	{ "{\"type\":\"fulfillment.delivered\",\"request_id\":\"" RID "\",\"tracking\":null,\"items\":null}", NULL, NULL },
+	{ "{\"type\":", "invalid_json", "" },
+	{ "{\"type\":\"fulfillment.accepted\",\"type\":\"fulfillment.accepted\",\"request_id\":\"" RID "\"}",
+	  "invalid_json", "" },
+	{ "[1,2]", "invalid_field", "" },
+	{ "{\"request_id\":\"" RID "\"}", "invalid_field", "type" },
+	{ "{\"type\":\"fulfillment.requested\",\"request_id\":\"" RID "\"}", "invalid_field", "type" },
+	{ "{\"type\":7,\"request_id\":\"" RID "\"}", "invalid_field", "type" },
+	{ "{\"type\":\"fulfillment.accepted\"}", "invalid_field", "request_id" },
+	{ "{\"type\":\"fulfillment.accepted\",\"request_id\":\"42\"}", "invalid_field", "request_id" },
+	{ "{\"type\":\"fulfillment.accepted\",\"request_id\":\"0f8fad5b-d9cb-469f-a165-70867728950z\"}",
+	  "invalid_field", "request_id" },
+	{ "{\"type\":\"fulfillment.accepted\",\"request_id\":\"" RID "\",\"occurred_at\":\"yesterday\"}",
+	  "invalid_field", "occurred_at" },
+	{ "{\"type\":\"fulfillment.shipped\",\"request_id\":\"" RID "\",\"tracking\":{\"number\":\"1Z9\"}}",
+	  "invalid_field", "tracking.carrier" },
+	{ "{\"type\":\"fulfillment.shipped\",\"request_id\":\"" RID "\",\"tracking\":{\"carrier\":\"UPS\",\"number\":\"\"}}",
+	  "invalid_field", "tracking.number" },
+	{ "{\"type\":\"fulfillment.shipped\",\"request_id\":\"" RID "\",\"tracking\":\"UPS 1Z9\"}",
+	  "invalid_field", "tracking" },
+	{ "{\"type\":\"fulfillment.shipped\",\"request_id\":\"" RID "\",\"tracking\":{\"carrier\":1,\"number\":\"1\"}}",
+	  "invalid_field", "tracking.carrier" },
+	{ "{\"type\":\"fulfillment.accepted\",\"request_id\":\"" RID "\",\"items\":[{\"line\":1}]}",
+	  "invalid_field", "items" },
+	{ "{\"type\":\"fulfillment.shipped\",\"request_id\":\"" RID "\",\"tracking\":{\"carrier\":\"UPS\",\"number\":\"1\"},"
+	  "\"items\":[]}", "invalid_field", "items" },
+	{ "{\"type\":\"fulfillment.shipped\",\"request_id\":\"" RID "\",\"tracking\":{\"carrier\":\"UPS\",\"number\":\"1\"},"
+	  "\"items\":[{\"line\":1},{\"line\":0}]}", "invalid_field", "items[1].line" },
+	{ "{\"type\":\"fulfillment.shipped\",\"request_id\":\"" RID "\",\"tracking\":{\"carrier\":\"UPS\",\"number\":\"1\"},"
+	  "\"items\":[{\"line\":\"1\"}]}", "invalid_field", "items[0].line" },
+	{ "{\"type\":\"fulfillment.rejected\",\"request_id\":\"" RID "\",\"reason\":[\"oos\"]}",
+	  "invalid_field", "reason" },
+};
+
+static void test_parse_cases(void)
+{
+	for (size_t i = 0; i < sizeof parse_cases / sizeof parse_cases[0]; i++) {
+		const struct parse_case *pc = &parse_cases[i];
+		struct lifecycle_callback cb;
+		struct order_error err = { 0 };
+		int rc = lifecycle_parse_callback(pc->body, strlen(pc->body), &cb, &err);
+		if (!pc->code) {
+			if (rc != 0)
+				printf("case %zu: refused: %s %s %s\n", i, err.code, err.field, err.message);
+			CU_ASSERT_EQUAL(rc, 0);
+			if (rc == 0)
+				lifecycle_callback_free(&cb);
+			continue;
+		}
+		if (rc == 0 || strcmp(err.code, pc->code) != 0 || strcmp(err.field, pc->field) != 0)
+			printf("case %zu: want %s %s, got rc=%d %s %s\n", i, pc->code, pc->field, rc,
+			       rc ? err.code : "", rc ? err.field : "");
+		CU_ASSERT_EQUAL(rc, -1);
+		if (rc == -1) {
+			CU_ASSERT_STRING_EQUAL(err.code, pc->code);
+			CU_ASSERT_STRING_EQUAL(err.field, pc->field);
+			CU_ASSERT(err.message[0] != '\0');
+		}
+	}
+}
+
+static void test_parse_values(void)
+{
+	const char *body = "{\"type\":\"fulfillment.shipped\",\"request_id\":\"0F8FAD5B-D9CB-469F-A165-70867728950E\","
+	                   "\"occurred_at\":\"2026-11-23T08:00:00+01:00\","
+	                   "\"tracking\":{\"carrier\":\"DHL\",\"number\":\"JD01\",\"url\":\"https://t.example/JD01\"},"
+	                   "\"items\":[{\"line\":3},{\"line\":1}],\"extra\":true}";
+	struct lifecycle_callback cb;
+	struct order_error err;
+	CU_ASSERT_FATAL(lifecycle_parse_callback(body, strlen(body), &cb, &err) == 0);
+	CU_ASSERT_EQUAL(cb.event, LIFECYCLE_EV_SHIPPED);
+	CU_ASSERT_STRING_EQUAL(cb.request_id, RID); /* lower-cased */
+	CU_ASSERT_STRING_EQUAL(cb.occurred_at, "2026-11-23T08:00:00+01:00");
+	CU_ASSERT_STRING_EQUAL(cb.carrier, "DHL");
+	CU_ASSERT_STRING_EQUAL(cb.tracking_number, "JD01");
+	CU_ASSERT_STRING_EQUAL(cb.tracking_url, "https://t.example/JD01");
+	CU_ASSERT_PTR_NULL(cb.reason);
+	CU_ASSERT_EQUAL(cb.nitems, 2);
+	CU_ASSERT_EQUAL(cb.items[0], 3);
+	CU_ASSERT_EQUAL(cb.items[1], 1);
+	lifecycle_callback_free(&cb);
+	CU_ASSERT_PTR_NULL(cb.items);
+}
+
+static void test_check_items(void)
+{
+	static const int open[] = { 1, 2, 4 };
+	size_t left = 99, bad = 99;
+	CU_ASSERT_EQUAL(lifecycle_check_items(open, 3, (const int[]){ 2 }, 1, &left, &bad), 0);
+	CU_ASSERT_EQUAL(left, 2);
+	CU_ASSERT_EQUAL(lifecycle_check_items(open, 3, (const int[]){ 4, 1, 2 }, 3, &left, &bad), 0);
+	CU_ASSERT_EQUAL(left, 0);
+	/* the same line twice in one parcel is still that line */
+	CU_ASSERT_EQUAL(lifecycle_check_items(open, 3, (const int[]){ 1, 1 }, 2, &left, &bad), 0);
+	CU_ASSERT_EQUAL(left, 2);
+	CU_ASSERT_EQUAL(lifecycle_check_items(open, 3, (const int[]){ 2, 3, 5 }, 3, &left, &bad), -1);
+	CU_ASSERT_EQUAL(bad, 1);
+	CU_ASSERT_EQUAL(lifecycle_check_items(NULL, 0, (const int[]){ 1 }, 1, &left, &bad), -1);
+	CU_ASSERT_EQUAL(bad, 0);
+}
+
+static void test_decide(void)
+{
+	static const int open[] = { 1, 2 };
+	struct lifecycle_callback cb = { .event = LIFECYCLE_EV_SHIPPED };
+	struct lifecycle_decision d;
+	struct lifecycle_request rq = { LIFECYCLE_ACCEPTED, 0, open, 2 };
+
+	lifecycle_decide(&rq, &cb, &d); /* a shipment of every line */
+	CU_ASSERT_EQUAL(d.result, LIFECYCLE_APPLY);
+	CU_ASSERT_EQUAL(d.to, LIFECYCLE_SHIPPED);
+
+	int one[] = { 2 };
+	cb.items = one;
+	cb.nitems = 1;
+	lifecycle_decide(&rq, &cb, &d); /* one parcel of two: stays accepted */
+	CU_ASSERT_EQUAL(d.result, LIFECYCLE_APPLY);
+	CU_ASSERT_EQUAL(d.to, LIFECYCLE_ACCEPTED);
+
+	int wrong[] = { 2, 7 };
+	cb.items = wrong;
+	cb.nitems = 2;
+	lifecycle_decide(&rq, &cb, &d);
+	CU_ASSERT_EQUAL(d.result, LIFECYCLE_BAD_ITEM);
+	CU_ASSERT_EQUAL(d.bad_item, 1);
+	CU_ASSERT_EQUAL(d.to, LIFECYCLE_ACCEPTED);
+
+	rq.seen = 1; /* the same delivery again: a repeat, whatever it says */
+	lifecycle_decide(&rq, &cb, &d);
+	CU_ASSERT_EQUAL(d.result, LIFECYCLE_REPEAT);
+
+	struct lifecycle_callback del = { .event = LIFECYCLE_EV_DELIVERED };
+	struct lifecycle_request sent = { LIFECYCLE_SENT, 0, open, 2 };
+	lifecycle_decide(&sent, &del, &d);
+	CU_ASSERT_EQUAL(d.result, LIFECYCLE_ILLEGAL);
+	CU_ASSERT_EQUAL(d.to, LIFECYCLE_SENT);
+}
+
 int main(void)
 {
 	static const struct harness_test tests[] = {
-		{ "every state x event pair matches the contract", test_every_pair },
+		{ "every state x event pair matches the documented table", test_every_pair },
 		{ "state and event names round-trip", test_names_round_trip },
 		{ "out-of-range input is illegal", test_out_of_range },
+		{ "callback bodies: table of accepted and refused cases", test_parse_cases },
+		{ "callback body values", test_parse_values },
+		{ "a parcel's items against the unshipped lines", test_check_items },
+		{ "the decision: repeat, illegal, partial shipment, bad item", test_decide },
 		{ NULL, NULL },
 	};
 	return harness_main("lifecycle", NULL, NULL, tests);
