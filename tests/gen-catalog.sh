@@ -1,5 +1,5 @@
 #!/bin/sh
-# Writes a catalog CSV (contract section 6) on stdout, for tests and for
+# Writes a catalog CSV (the format of docs/cli.md, catalog import) on stdout, for tests and for
 # timing `dropshipctl catalog import`:
 #   tests/gen-catalog.sh ROWS [SUPPLIERS] [STOCK_BASE]
 # Rows go round the suppliers sup1..supN (default 3), so every SKU is

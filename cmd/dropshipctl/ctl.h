@@ -15,7 +15,8 @@
 #define CTL_NATIVE_KEY_MIN 16      /* whsec_ keys, in decoded bytes */
 #define CTL_NATIVE_KEY_MAX 64
 
-/* Exit codes of contract section 1. */
+/* Exit codes, as docs/cli.md lists them: 0 success, 1 runtime failure,
+ * 2 usage or configuration error (nothing written to the database). */
 enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
 
 struct ctl {

@@ -1,7 +1,8 @@
 /* dropshipctl: the admin CLI. Talks to PostgreSQL directly with blocking
  * libpq: applies migrations, manages stores and suppliers, imports the
- * catalog, makes webhook secrets. The commands live in store.c,
- * supplier.c and import.c; what they share in ctl.c. */
+ * catalog, prints reports and orders, makes webhook secrets. The commands
+ * live in store.c, supplier.c, import.c, report.c and order.c; what they
+ * share in ctl.c and table.c. docs/cli.md describes each one. */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>

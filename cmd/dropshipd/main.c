@@ -17,13 +17,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: dropshipd -c FILE [--check-config]\n"
+	        "usage: dropshipd [-c FILE] [--check-config]\n"
 	        "\n"
 	        "The dropship order-routing server: takes storefront order webhooks over\n"
 	        "HTTPS, stores them in PostgreSQL and answers only after COMMIT.\n"
 	        "\n"
 	        "options:\n"
-	        "  -c, --config FILE   configuration file (INI; see config/dropshipd.conf).\n"
+	        "  -c, --config FILE   configuration file (INI; see config/dropshipd.conf and\n"
+	        "                      docs/config.md for every key).\n"
 	        "                      Every key can be overridden by DROPSHIP_<SECTION>_<KEY>,\n"
 	        "                      e.g. DROPSHIP_DATABASE_URL. Without -c: defaults + environment.\n"
 	        "      --check-config  validate the configuration, print the result and exit\n"
@@ -33,7 +34,8 @@ static void usage(FILE *f)
 	        "\n"
 	        "signals: SIGTERM or SIGINT stop accepting connections, finish the requests in\n"
 	        "flight and exit 0.\n"
-	        "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.\n"
+	        "exit codes: 0 success, 1 runtime failure (cannot start: certificate, key,\n"
+	        "address in use), 2 usage or configuration error.\n"
 	        "\n"
 	        "example:\n"
 	        "  dropshipd -c config/dropshipd.conf\n");
