@@ -92,11 +92,13 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh .ci/bench.sh $(BUILD)
 
-# Banned calls: unbounded copies and unchecked conversions.
+# Banned calls: unbounded copies and unchecked conversions. Then the module
+# include graph: no cycles, server/server.h for the server only.
 lint:
 	@! grep -rnE '\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|gets)[[:space:]]*\(' \
 		--include='*.c' --include='*.h' cmd internal tests || \
 		{ echo "lint: banned function (use snprintf, explicit lengths, strtol with checks)"; exit 1; }
+	@sh .ci/include-graph.sh internal
 	@echo "lint: ok"
 
 install: all
