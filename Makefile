@@ -1,12 +1,14 @@
 # dropship — one Makefile for binaries, tests, sanitizer builds and install.
 # Modules are found by convention: internal/<mod>/*.c go into one static
 # library, cmd/<bin>/*.c become build/<bin>, tests/unit/test_*.c and
-# tests/e2e/test_*.c become one CUnit executable each.
+# tests/e2e/test_*.c become one CUnit executable each, tests/fuzz/fuzz_*.c
+# one libFuzzer harness each (build-fuzz/fuzz/).
 
 CC        ?= cc
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 SANITIZE  ?=
+FUZZ_SECONDS ?= 60
 PKGS      := libevent libevent_openssl libevent_pthreads openssl libpq jansson inih
 TEST_PKGS := cunit
 
@@ -38,11 +40,12 @@ TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_SUPPORT_OBJS := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%) \
              $(E2E_SRCS:tests/e2e/%.c=$(BUILD)/tests/e2e/%)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 # Objects are never deleted as intermediates: rebuilds stay incremental.
 .SECONDARY:
 
-.PHONY: all deps run test test-only check lint clean install bench tests
+.PHONY: all deps run test test-only check lint clean install bench tests fuzz fuzz-build
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -69,6 +72,10 @@ $(BUILD)/tests/e2e/%: $(BUILD)/obj/tests/e2e/%.o $(TEST_SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(TEST_LIBS) $(LDLIBS)
 
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
+
 tests: $(BINS) $(TEST_BINS)
 
 # Installs missing Debian packages (apt-get as root, else sudo); silent when all present.
@@ -92,6 +99,16 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh .ci/bench.sh $(BUILD)
 
+# Every harness for FUZZ_SECONDS from its seeds in tests/fuzz/corpus/ (.ci/fuzz.sh).
+# Its own build: clang, libFuzzer's coverage hooks in every object, ASan+UBSan.
+fuzz:
+	@sh .ci/deps.sh clang
+	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz \
+		SANITIZE=fuzzer-no-link,address,undefined fuzz-build
+	@sh .ci/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+fuzz-build: $(FUZZ_BINS)
+
 # Banned calls: unbounded copies and unchecked conversions. Then the module
 # include graph: no cycles, server/server.h for the server only.
 lint:
@@ -108,6 +125,6 @@ install: all
 	cp -R sql/. $(DESTDIR)$(PREFIX)/share/dropship/sql/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz build-clang
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
