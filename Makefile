@@ -2,7 +2,8 @@
 # Modules are found by convention: internal/<mod>/*.c go into one static
 # library, cmd/<bin>/*.c become build/<bin>, tests/unit/test_*.c and
 # tests/e2e/test_*.c become one CUnit executable each, tests/fuzz/fuzz_*.c
-# one libFuzzer harness each (build-fuzz/fuzz/).
+# one libFuzzer harness each (build-fuzz/fuzz/), tests/bench/bench_*.c one
+# micro-benchmark each (build/bench/).
 
 CC        ?= cc
 PREFIX    ?= /usr/local
@@ -45,7 +46,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuz
 # Objects are never deleted as intermediates: rebuilds stay incremental.
 .SECONDARY:
 
-.PHONY: all deps run test test-only check lint clean install bench tests fuzz fuzz-build
+.PHONY: all deps run test test-only check lint clean install bench tests fuzz fuzz-build bench-route
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -76,6 +77,10 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
 
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
+
 tests: $(BINS) $(TEST_BINS)
 
 # Installs missing Debian packages (apt-get as root, else sudo); silent when all present.
@@ -98,6 +103,11 @@ check: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh .ci/bench.sh $(BUILD)
+
+# route_plan_order alone, ns per order (docs/bench.md); BENCH_ROUTE_ITERS per scenario.
+bench-route: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_route
+	$(BUILD)/bench/bench_route $(BENCH_ROUTE_ITERS)
 
 # Every harness for FUZZ_SECONDS from its seeds in tests/fuzz/corpus/ (.ci/fuzz.sh).
 # Its own build: clang, libFuzzer's coverage hooks in every object, ASan+UBSan.
