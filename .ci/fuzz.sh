@@ -10,7 +10,7 @@
 set -u
 BUILD=${1:-build-fuzz}
 SECS=${2:-60}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 ran=0; failed=""
 for bin in "$BUILD"/fuzz/fuzz_*; do
@@ -37,7 +37,7 @@ for bin in "$BUILD"/fuzz/fuzz_*; do
 		echo "!! $name exited $rc; log tail ($log):"
 		tail -n 40 "$log"
 		echo "!! failing input(s), replay with: $bin FILE"
-		ls -1 "$crashes"/* 2>/dev/null | sed 's/^/   /'
+		find "$crashes" -type f | sed 's/^/   /'
 		failed="$failed $name"
 	else
 		grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1
