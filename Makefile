@@ -1,12 +1,15 @@
 # dropship — one Makefile for binaries, tests, sanitizer builds and install.
 # Modules are found by convention: internal/<mod>/*.c go into one static
 # library, cmd/<bin>/*.c become build/<bin>, tests/unit/test_*.c and
-# tests/e2e/test_*.c become one CUnit executable each.
+# tests/e2e/test_*.c become one CUnit executable each, tests/fuzz/fuzz_*.c
+# one libFuzzer harness each (build-fuzz/fuzz/), tests/bench/bench_*.c one
+# micro-benchmark each (build/bench/).
 
 CC        ?= cc
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 SANITIZE  ?=
+FUZZ_SECONDS ?= 60
 PKGS      := libevent libevent_openssl libevent_pthreads openssl libpq jansson inih
 TEST_PKGS := cunit
 
@@ -38,11 +41,12 @@ TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_SUPPORT_OBJS := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%) \
              $(E2E_SRCS:tests/e2e/%.c=$(BUILD)/tests/e2e/%)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 # Objects are never deleted as intermediates: rebuilds stay incremental.
 .SECONDARY:
 
-.PHONY: all deps run test test-only check lint clean install bench tests
+.PHONY: all deps run test test-only check lint clean install bench tests fuzz fuzz-build bench-route
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -69,6 +73,14 @@ $(BUILD)/tests/e2e/%: $(BUILD)/obj/tests/e2e/%.o $(TEST_SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(TEST_LIBS) $(LDLIBS)
 
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
+
 tests: $(BINS) $(TEST_BINS)
 
 # Installs missing Debian packages (apt-get as root, else sudo); silent when all present.
@@ -92,11 +104,28 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh .ci/bench.sh $(BUILD)
 
-# Banned calls: unbounded copies and unchecked conversions.
+# route_plan_order alone, ns per order (docs/bench.md); BENCH_ROUTE_ITERS per scenario.
+bench-route: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_route
+	$(BUILD)/bench/bench_route $(BENCH_ROUTE_ITERS)
+
+# Every harness for FUZZ_SECONDS from its seeds in tests/fuzz/corpus/ (.ci/fuzz.sh).
+# Its own build: clang, libFuzzer's coverage hooks in every object, ASan+UBSan.
+fuzz:
+	@sh .ci/deps.sh clang
+	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz \
+		SANITIZE=fuzzer-no-link,address,undefined fuzz-build
+	@sh .ci/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Banned calls: unbounded copies and unchecked conversions. Then the module
+# include graph: no cycles, server/server.h for the server only.
 lint:
 	@! grep -rnE '\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|gets)[[:space:]]*\(' \
 		--include='*.c' --include='*.h' cmd internal tests || \
 		{ echo "lint: banned function (use snprintf, explicit lengths, strtol with checks)"; exit 1; }
+	@sh .ci/include-graph.sh internal
 	@echo "lint: ok"
 
 install: all
@@ -106,6 +135,6 @@ install: all
 	cp -R sql/. $(DESTDIR)$(PREFIX)/share/dropship/sql/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz build-clang
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

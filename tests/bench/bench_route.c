@@ -1,6 +1,5 @@
-/* Micro-benchmark of route_plan_order. Build and run by hand:
- *   cc -O2 -std=c17 -D_GNU_SOURCE -Iinternal internal/route/route.c \
- *      tests/bench/bench_route.c -o /tmp/bench_route && /tmp/bench_route [iterations]
+/* Micro-benchmark of route_plan_order: `make bench-route` builds it at -O2
+ * (build/bench/bench_route) and runs it; by hand: bench_route [iterations].
  * Prints ns per order for each scenario. */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* libFuzzer harness for the order parsers (native, Shopify, WooCommerce; the
- * first byte picks one and its topic). Not part of `make test`; build with
- *   clang -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinternal \
- *     internal/order/order.c tests/fuzz/fuzz_order.c $(pkg-config --cflags --libs jansson)
+ * first byte picks one and its topic: seeds start with A to E). Not part of
+ * `make test`; `make fuzz` builds it with ASan and UBSan and runs it from the
+ * seeds in tests/fuzz/corpus/fuzz_order/.
  * Besides memory errors it traps when a result breaks the header's promises. */
 #include <stdint.h>
 #include <stdlib.h>
