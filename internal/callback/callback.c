@@ -40,6 +40,15 @@ enum callback_lock_col {
 	CALLBACK_LOCK_POLICY,        /* the store's routing policy */
 	CALLBACK_LOCK_TOLERANCE,     /* the store's split tolerance, percent */
 	CALLBACK_LOCK_REJECTED,      /* jsonb: ids of suppliers that rejected this order */
+	CALLBACK_LOCK_STORE_CODE,
+	CALLBACK_LOCK_EXTERNAL_ID,
+	CALLBACK_LOCK_SHIP_NAME,     /* ... through CALLBACK_LOCK_SHIP_PHONE: where the order ships */
+	CALLBACK_LOCK_SHIP_LINE1,
+	CALLBACK_LOCK_SHIP_LINE2,
+	CALLBACK_LOCK_SHIP_CITY,
+	CALLBACK_LOCK_SHIP_REGION,
+	CALLBACK_LOCK_SHIP_POSTAL_CODE,
+	CALLBACK_LOCK_SHIP_PHONE,
 	CALLBACK_LOCK_NCOLS
 };
 
@@ -57,7 +66,9 @@ const struct db_stmt_def callback_stmts[] = {
 	  "     WHERE l.request_id = r.id AND l.status = 'routed'),"
 	  "   o.ship_country, st.policy, st.split_tolerance_pct,"
 	  "   (SELECT coalesce(jsonb_agg(DISTINCT x.supplier_id), '[]') FROM fulfillment_requests x"
-	  "     WHERE x.store_id = r.store_id AND x.order_id = r.order_id AND x.status = 'rejected')"
+	  "     WHERE x.store_id = r.store_id AND x.order_id = r.order_id AND x.status = 'rejected'),"
+	  "   st.code, o.external_id, o.ship_name, o.ship_line1, o.ship_line2, o.ship_city, o.ship_region,"
+	  "   o.ship_postal_code, o.ship_phone"
 	  " FROM fulfillment_requests r JOIN orders o ON o.store_id = r.store_id AND o.id = r.order_id"
 	  "   JOIN stores st ON st.id = r.store_id"
 	  " WHERE r.id = $1::uuid FOR UPDATE OF r" },
@@ -143,22 +154,22 @@ const struct db_stmt_def callback_stmts[] = {
 	  "   jsonb_build_object('type', 'fulfillment.cancel_requested', 'request_id', r.id,"
 	  "     'order_id', r.order_id::text, 'reason', 'timeout', 'created_at', now())"
 	  " FROM fulfillment_requests r WHERE r.id = $1::uuid ON CONFLICT (idempotency_key) DO NOTHING" },
-	/* Re-routed lines take their new supplier (or stay unroutable). */
+	/* Re-routed lines take their new supplier and request (or stay unroutable). */
 	{ "callback_reroute_update",
-	  "UPDATE order_lines l SET status = e->>'status', reason = e->>'reason',"
-	  "   supplier_id = (e->>'supplier_id')::bigint, offer_id = (e->>'offer_id')::bigint,"
-	  "   reserved = (e->>'reserved')::int, unit_cost = (e->>'unit_cost')::numeric, request_id = NULL"
-	  " FROM jsonb_array_elements($3::jsonb) AS e"
-	  " WHERE l.store_id = $1 AND l.order_id = $2 AND l.line_no = (e->>'line')::int" },
+	  "UPDATE order_lines l SET status = u.st, reason = u.re, supplier_id = u.su, offer_id = u.f,"
+	  "   reserved = u.rs, unit_cost = u.uc, request_id = u.rq"
+	  " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::bigint[],"
+	  "   $7::bigint[], $8::int[], $9::numeric[], $10::uuid[]) AS u(s, o, n, st, re, su, f, rs, uc, rq)"
+	  " WHERE l.store_id = u.s AND l.order_id = u.o AND l.line_no = u.n" },
 	{ "callback_reroute_decisions",
 	  "INSERT INTO routing_decisions (store_id, order_id, line_no, attempt, policy, supplier_id,"
 	  "   offer_id, reason, candidates, search, consolidated)"
-	  " SELECT $1, $2, (e->>'line')::int,"
+	  " SELECT u.s, u.o, u.n,"
 	  "   (SELECT coalesce(max(d.attempt), 0) + 1 FROM routing_decisions d"
-	  "     WHERE d.store_id = $1 AND d.order_id = $2 AND d.line_no = (e->>'line')::int),"
-	  "   $4, (e->>'supplier_id')::bigint, (e->>'offer_id')::bigint, e->>'reason', e->'candidates',"
-	  "   $5, $6::boolean"
-	  " FROM jsonb_array_elements($3::jsonb) AS e" },
+	  "     WHERE d.store_id = u.s AND d.order_id = u.o AND d.line_no = u.n),"
+	  "   u.p, u.su, u.f, u.re, u.c::jsonb, u.se, u.co"
+	  " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::bigint[],"
+	  "   $7::text[], $8::text[], $9::text[], $10::boolean[]) AS u(s, o, n, p, su, f, re, c, se, co)" },
 	{ NULL, NULL },
 };
 
@@ -186,6 +197,7 @@ struct callback_locked {
 	size_t nopen;
 	long long *rejected;              /* owns: suppliers that rejected the order */
 	size_t nrejected;
+	struct plan_order order;          /* where a re-routed request ships */
 };
 
 /* One callback delivery or deadline. Allocated by callback_new, freed by
@@ -208,7 +220,8 @@ struct callback {
 	char log_id[40], log_supplier[72];  /* for log lines: request id / supplier */
 	void (*done)(void *arg);          /* a deadline: called when over */
 	void *done_arg;
-	struct plan plan;                 /* re-routing */
+	struct plan_pool offers;          /* re-routing: the candidate offers */
+	struct plan plan;                 /* re-routing: the lines */
 	int i_status;                     /* the order status statement in the final flight */
 	int i_reserve;                    /* this round's reservation */
 	int status;                       /* the answer once the transaction is over */
@@ -242,6 +255,7 @@ static void callback_free(struct callback *c)
 	db_batch_free(c->lock);
 	db_batch_free(c->cand);
 	plan_free(&c->plan);
+	plan_pool_free(&c->offers);
 	callback_locked_free(&c->req);
 	lifecycle_callback_free(&c->cb);
 	json_decref(c->answer);
@@ -325,6 +339,12 @@ static long long *callback_json_ints(json_t *arr, size_t *n)
 	return v;
 }
 
+/* Column c of row 0, or NULL for SQL NULL. */
+static const char *callback_text(const PGresult *res, int c)
+{
+	return PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c);
+}
+
 /* Fills r from callback_lock's row 0. Returns 0, or -1 when the row is not
  * what the statement returns. */
 static int callback_decode_locked(const PGresult *res, struct callback_locked *r)
@@ -337,7 +357,7 @@ static int callback_decode_locked(const PGresult *res, struct callback_locked *r
 	r->store_id = PQgetvalue(res, 0, CALLBACK_LOCK_STORE_ID);
 	r->order_id = PQgetvalue(res, 0, CALLBACK_LOCK_ORDER_ID);
 	r->seen = PQgetvalue(res, 0, CALLBACK_LOCK_SEEN)[0] == 't';
-	r->country = PQgetisnull(res, 0, CALLBACK_LOCK_COUNTRY) ? NULL : PQgetvalue(res, 0, CALLBACK_LOCK_COUNTRY);
+	r->country = callback_text(res, CALLBACK_LOCK_COUNTRY);
 	if (route_policy_parse(PQgetvalue(res, 0, CALLBACK_LOCK_POLICY), &r->policy) < 0)
 		r->policy = ROUTE_CHEAPEST;
 	r->tolerance_pct = (int)strtol(PQgetvalue(res, 0, CALLBACK_LOCK_TOLERANCE), NULL, 10);
@@ -350,6 +370,14 @@ static int callback_decode_locked(const PGresult *res, struct callback_locked *r
 	}
 	r->rejected = callback_json_ints(rejected, &r->nrejected);
 	json_decref(rejected);
+	r->order = (struct plan_order){
+		r->store_id, PQgetvalue(res, 0, CALLBACK_LOCK_STORE_CODE), r->order_id,
+		PQgetvalue(res, 0, CALLBACK_LOCK_EXTERNAL_ID), callback_text(res, CALLBACK_LOCK_SHIP_NAME),
+		callback_text(res, CALLBACK_LOCK_SHIP_LINE1), callback_text(res, CALLBACK_LOCK_SHIP_LINE2),
+		callback_text(res, CALLBACK_LOCK_SHIP_CITY), callback_text(res, CALLBACK_LOCK_SHIP_REGION),
+		callback_text(res, CALLBACK_LOCK_SHIP_POSTAL_CODE), r->country,
+		callback_text(res, CALLBACK_LOCK_SHIP_PHONE),
+	};
 	r->nopen = json_array_size(r->lines_json);
 	r->open_lines = mem_calloc(r->nopen, sizeof *r->open_lines);
 	for (size_t i = 0; i < r->nopen; i++)
@@ -396,27 +424,49 @@ static void callback_add_apply(struct callback *c, struct db_batch *b)
 	db_batch_add(b, "callback_apply", NULL, 13, av);
 }
 
-/* The re-routed lines and their decisions, and the requests for them. */
+/* The requests for the re-routed lines (first: the lines refer to them),
+ * the lines and their decisions, and the requests' messages. */
 static void callback_add_reroute(struct callback *c, struct db_batch *b)
 {
-	json_t *lines = json_array(), *decisions = json_array();
-	for (size_t i = 0; i < c->plan.nlines; i++) {
-		json_array_append_new(lines, plan_line_json(&c->plan, i));
-		json_array_append_new(decisions, plan_decision_json(&c->plan, i));
+	const struct callback_locked *r = &c->req;
+	struct plan *p = &c->plan;
+	struct plan_requests reqs;
+	struct db_columns lines, decisions;
+	plan_requests_init(&reqs);
+	db_columns_init(&lines, 10);
+	db_columns_init(&decisions, 10);
+	plan_requests_add(&reqs, p, &r->order);
+	for (size_t i = 0; i < p->nlines; i++) {
+		struct plan_line_result lr;
+		plan_line_result(p, i, &lr);
+		char line_no[16], sid[24], oid[24], reserved[16];
+		snprintf(line_no, sizeof line_no, "%d", p->lines[i].line_no);
+		snprintf(sid, sizeof sid, "%lld", lr.supplier_id);
+		snprintf(oid, sizeof oid, "%lld", lr.offer_id);
+		snprintf(reserved, sizeof reserved, "%d", lr.reserved);
+		int ok = lr.supplier_code != NULL;
+		const char *lv[10] = { r->store_id, r->order_id, line_no, lr.status, lr.reason,
+		                       ok ? sid : NULL, ok ? oid : NULL, reserved, ok ? lr.unit_cost : NULL,
+		                       p->lines[i].request_id[0] ? p->lines[i].request_id : NULL };
+		db_columns_add(&lines, lv);
+		char *cands = plan_candidates_text(p, i);
+		const char *dv[10] = { r->store_id, r->order_id, line_no, route_policy_name(p->policy),
+		                       ok ? sid : NULL, ok ? oid : NULL, lr.reason, cands,
+		                       p->search_exact ? "exact" : "greedy", p->consolidated ? "true" : "false" };
+		db_columns_add(&decisions, dv);
+		free(cands);
 	}
-	char *lt = json_dumps(lines, JSON_COMPACT), *dt = json_dumps(decisions, JSON_COMPACT);
-	json_decref(lines);
-	json_decref(decisions);
-	const char *uv[3] = { c->req.store_id, c->req.order_id, lt };
-	const char *dv[6] = { c->req.store_id, c->req.order_id, dt, route_policy_name(c->plan.policy),
-	                      c->plan.search_exact ? "exact" : "greedy", c->plan.consolidated ? "true" : "false" };
-	db_batch_add(b, "callback_reroute_update", NULL, 3, uv);
-	db_batch_add(b, "callback_reroute_decisions", NULL, 6, dv);
-	plan_add_requests(b, c->req.store_id, c->req.order_id);
-	free(lt);
-	free(dt);
+	plan_requests_add_insert(&reqs, b);
+	if (lines.nrows) {
+		db_batch_add_columns(b, "callback_reroute_update", &lines);
+		db_batch_add_columns(b, "callback_reroute_decisions", &decisions);
+	}
+	plan_requests_add_outbox(&reqs, b);
+	plan_requests_free(&reqs);
+	db_columns_free(&lines);
+	db_columns_free(&decisions);
 	log_info("lines re-routed", "request_id=%s fulfillment=%s lines=%zu routed=%zu", c->log_id,
-	         c->cb.request_id, c->plan.nlines, plan_routed(&c->plan));
+	         c->cb.request_id, p->nlines, plan_routed(p));
 }
 
 /* The order's status, store notifications, NOTIFY, COMMIT: appended to the
@@ -458,8 +508,8 @@ static void callback_on_reserved(struct db_conn *conn, struct db_batch *batch, v
 		callback_db_fail(c, "reserve");
 		return;
 	}
-	int more = plan_take_reserve(&c->plan, c->batch, c->i_reserve);
-	if (more < 0) {
+	struct plan *plans[1] = { &c->plan };
+	if (plan_pool_take_reserve(&c->offers, plans, 1, db_batch_result(c->batch, c->i_reserve)) < 0) {
 		callback_fail(c, 500, "internal_error", "routing failed", NULL);
 		return;
 	}
@@ -470,7 +520,7 @@ static void callback_on_reserved(struct db_conn *conn, struct db_batch *batch, v
 static void callback_reserve(struct callback *c)
 {
 	db_batch_reset(c->batch);
-	c->i_reserve = plan_add_reserve(&c->plan, c->batch);
+	c->i_reserve = plan_pool_add_reserve(&c->offers, c->batch);
 	if (c->i_reserve < 0) {
 		callback_commit(c);
 		return;
@@ -490,11 +540,11 @@ static void callback_on_candidates(struct db_conn *conn, struct db_batch *batch,
 	c->cand = c->batch;
 	c->batch = db_batch_new();
 	const struct callback_locked *r = &c->req;
-	if (plan_init(&c->plan, r->nopen, db_batch_result(c->cand, 1), r->country, r->policy,
-	              r->tolerance_pct) < 0) {
+	if (plan_pool_init(&c->offers, db_batch_result(c->cand, 1)) < 0) {
 		callback_fail(c, 500, "internal_error", "routing failed", NULL);
 		return;
 	}
+	plan_init(&c->plan, &c->offers, r->nopen, r->country, r->policy, r->tolerance_pct);
 	for (size_t i = 0; i < r->nopen; i++) {
 		json_t *line = json_array_get(r->lines_json, i);
 		struct plan_line *l = &c->plan.lines[i];

@@ -170,6 +170,83 @@ int db_batch_add(struct db_batch *b, const char *name, const char *sql,
 	return b->n++;
 }
 
+/* ---- array parameters ---- */
+
+void db_columns_init(struct db_columns *c, int ncols)
+{
+	assert(ncols > 0 && ncols <= DB_COLUMNS_MAX);
+	memset(c, 0, sizeof *c);
+	c->ncols = ncols;
+}
+
+static void column_put(struct db_column_text *t, const char *s, size_t n)
+{
+	if (t->len + n + 2 > t->cap) {
+		size_t cap = t->cap ? t->cap : 256;
+		while (t->len + n + 2 > cap)
+			cap *= 2;
+		t->buf = mem_realloc(t->buf, cap);
+		t->cap = cap;
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+	t->buf[t->len] = '\0';
+}
+
+/* One element: NULL, or the value in double quotes with " and \ escaped. */
+static void column_element(struct db_column_text *t, const char *v, int first)
+{
+	column_put(t, first ? "{" : ",", 1);
+	if (!v) {
+		column_put(t, "NULL", 4);
+		return;
+	}
+	column_put(t, "\"", 1);
+	for (const char *p = v;;) {
+		size_t run = strcspn(p, "\"\\");
+		column_put(t, p, run);
+		p += run;
+		if (!*p)
+			break;
+		column_put(t, "\\", 1);
+		column_put(t, p, 1);
+		p++;
+	}
+	column_put(t, "\"", 1);
+}
+
+void db_columns_add(struct db_columns *c, const char *const *values)
+{
+	for (int i = 0; i < c->ncols; i++) {
+		c->col[i].len = c->nrows ? c->col[i].len - 1 : 0; /* reopen the closing brace */
+		column_element(&c->col[i], values[i], c->nrows == 0);
+		column_put(&c->col[i], "}", 1);
+	}
+	c->nrows++;
+}
+
+void db_columns_reset(struct db_columns *c)
+{
+	for (int i = 0; i < c->ncols; i++)
+		c->col[i].len = 0;
+	c->nrows = 0;
+}
+
+void db_columns_free(struct db_columns *c)
+{
+	for (int i = 0; i < c->ncols; i++)
+		free(c->col[i].buf);
+	memset(c, 0, sizeof *c);
+}
+
+int db_batch_add_columns(struct db_batch *b, const char *name, struct db_columns *c)
+{
+	const char *v[DB_COLUMNS_MAX];
+	for (int i = 0; i < c->ncols; i++)
+		v[i] = c->nrows ? c->col[i].buf : "{}";
+	return db_batch_add(b, name, NULL, c->ncols, v);
+}
+
 int db_batch_ok(const struct db_batch *b) { return !b->failed; }
 PGresult *db_batch_result(const struct db_batch *b, int i) { return i >= 0 && i < b->n ? b->results[i] : NULL; }
 const char *db_batch_error(const struct db_batch *b) { return b->error; }

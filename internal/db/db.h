@@ -74,6 +74,32 @@ void db_batch_reset(struct db_batch *batch);
 int db_batch_add(struct db_batch *batch, const char *name, const char *sql,
                  int nparams, const char *const *values);
 
+/* Set-based statements take one array parameter per column and unnest
+ * them: `INSERT ... SELECT * FROM unnest($1::bigint[], $2::text[], ...)`.
+ * db_columns builds those parameters a row at a time, as PostgreSQL array
+ * literals in text format (elements quoted and escaped; NULL as NULL). */
+#define DB_COLUMNS_MAX 24
+
+struct db_columns {
+	int ncols;
+	size_t nrows;
+	struct db_column_text {
+		char *buf;
+		size_t len, cap;
+	} col[DB_COLUMNS_MAX];
+};
+
+/* Empty columns, ncols of them (<= DB_COLUMNS_MAX). */
+void db_columns_init(struct db_columns *c, int ncols);
+/* Appends a row of ncols values (text; NULL = SQL NULL). */
+void db_columns_add(struct db_columns *c, const char *const *values);
+/* Drops the rows (keeps the buffers). */
+void db_columns_reset(struct db_columns *c);
+void db_columns_free(struct db_columns *c);
+/* Adds prepared statement name with the columns as its parameters $1..$ncols
+ * (the statement takes exactly those). Returns the statement's index. */
+int db_batch_add_columns(struct db_batch *b, const char *name, struct db_columns *c);
+
 /* True when every statement succeeded. */
 int db_batch_ok(const struct db_batch *batch);
 /* The result of statement i (NULL if none); owned by the batch. */

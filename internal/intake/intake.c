@@ -6,18 +6,19 @@
  *            format (native, Shopify, WooCommerce) signs, parse the order
  *   QUEUED   wait for a group (group commit, below); a cancellation runs
  *            instead in its own transaction on the lookup's connection
- *   GROUPED  the group's transaction, three pipeline flights for all its
- *            orders: BEGIN + each order's insert (ON CONFLICT DO NOTHING)
- *            and candidates; reservation rounds; lines, decisions, requests,
- *            status, COMMIT and read-backs; then each order is answered 202
- *            (new) or 200 duplicate:true (its insert found the order there).
+ *   GROUPED  the group's transaction: three pipeline flights for all its
+ *            orders, each statement set-based (one per kind of row):
+ *            BEGIN, the orders already stored, every candidate offer of
+ *            the group's SKUs, ids for the new orders; reservation rounds
+ *            (one statement each); then orders, requests, lines, decisions
+ *            and outbox messages, NOTIFY, COMMIT. Each order is answered
+ *            from what the transaction wrote, 202 (new) or 200 with
+ *            duplicate:true (stored before, or twice in the group).
  * A failure anywhere replies once and changes nothing: the transaction
  * either commits whole or is rolled back by the pool on release. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 #include "config/config.h"
 #include "intake/intake.h"
@@ -29,37 +30,60 @@
 #include "route/route.h"
 #include "sig/sig.h"
 
+/* intake_existing's columns. */
+enum intake_existing_col {
+	INTAKE_EXISTING_INDEX,      /* 1-based position of the key in the statement's arrays */
+	INTAKE_EXISTING_ORDER_ID,
+	INTAKE_EXISTING_STATUS,
+	INTAKE_EXISTING_LINES,      /* jsonb: the answer's lines */
+	INTAKE_EXISTING_NCOLS
+};
 
 const struct db_stmt_def intake_stmts[] = {
 	{ "intake_store",
 	  "SELECT id, format, array_to_string(secrets, E'\\n'), policy, split_tolerance_pct"
 	  " FROM stores WHERE code = $1" },
-	/* A redelivery (or a racing identical delivery) inserts nothing and
-	 * returns no row; a racing one waits here for the winner's COMMIT. */
-	{ "intake_order_insert",
-	  "INSERT INTO orders (store_id, external_id, currency, placed_at, customer_email,"
-	  "   customer_name, ship_name, ship_line1, ship_line2, ship_city, ship_region,"
-	  "   ship_postal_code, ship_country, ship_phone, raw, webhook_id, name, event_id)"
-	  " VALUES ($1, $2, $3, $4::timestamptz, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-	  "   $15::jsonb, $16, $17, $18)"
-	  " ON CONFLICT (store_id, external_id) DO NOTHING RETURNING id" },
+	/* Orders of these (store, external id) keys that are stored already,
+	 * with the lines an answer shows. */
+	{ "intake_existing",
+	  "SELECT k.i, o.id, o.status,"
+	  "   (SELECT coalesce(jsonb_agg(jsonb_build_object('line', l.line_no, 'sku', l.sku,"
+	  "       'quantity', l.quantity, 'supplier', s.code, 'status', l.status, 'reason', l.reason)"
+	  "       ORDER BY l.line_no), '[]')"
+	  "     FROM order_lines l LEFT JOIN suppliers s ON s.id = l.supplier_id"
+	  "     WHERE l.store_id = o.store_id AND l.order_id = o.id)"
+	  " FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS k(store_id, external_id, i)"
+	  " JOIN orders o ON o.store_id = k.store_id AND o.external_id = k.external_id" },
+	{ "intake_order_ids",
+	  "SELECT nextval('orders_id_seq') FROM generate_series(1, $1::int)" },
+	/* New orders with the status routing gave them. An identical delivery
+	 * racing in another transaction makes this fail (unique (store_id,
+	 * external_id)) once that one commits: the group then starts over and
+	 * finds the order stored. */
+	{ "intake_orders_insert",
+	  "INSERT INTO orders (store_id, id, external_id, status, currency, placed_at, customer_email,"
+	  "   customer_name, ship_name, ship_line1, ship_line2, ship_city, ship_region, ship_postal_code,"
+	  "   ship_country, ship_phone, raw, webhook_id, name, event_id)"
+	  " OVERRIDING SYSTEM VALUE"
+	  " SELECT s, i, e, st, c, p::timestamptz, em, cn, n, l1, l2, ci, re, pc, co, ph, r::jsonb, w, na, ev"
+	  " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],"
+	  "   $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
+	  "   $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])"
+	  "   AS t(s, i, e, st, c, p, em, cn, n, l1, l2, ci, re, pc, co, ph, r, w, na, ev)" },
 	{ "intake_lines_insert",
 	  "INSERT INTO order_lines (store_id, order_id, line_no, sku, quantity, unit_price, title,"
-	  "   status, reason, supplier_id, offer_id, reserved, unit_cost, variant_id, requires_shipping)"
-	  " SELECT $1, $2, (e->>'line')::int, e->>'sku', (e->>'quantity')::int,"
-	  "   (e->>'unit_price')::numeric, e->>'title', e->>'status', e->>'reason',"
-	  "   (e->>'supplier_id')::bigint, (e->>'offer_id')::bigint, (e->>'reserved')::int,"
-	  "   (e->>'unit_cost')::numeric, e->>'variant_id', (e->>'requires_shipping')::boolean"
-	  " FROM jsonb_array_elements($3::jsonb) AS e" },
+	  "   status, reason, supplier_id, offer_id, reserved, unit_cost, variant_id, requires_shipping,"
+	  "   request_id)"
+	  " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::int[],"
+	  "   $6::numeric[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::int[],"
+	  "   $13::numeric[], $14::text[], $15::boolean[], $16::uuid[])" },
 	{ "intake_decisions_insert",
 	  "INSERT INTO routing_decisions (store_id, order_id, line_no, policy, supplier_id,"
 	  "   offer_id, reason, candidates, search, consolidated)"
-	  " SELECT $1, $2, (e->>'line')::int, $4, (e->>'supplier_id')::bigint,"
-	  "   (e->>'offer_id')::bigint, e->>'reason', e->'candidates', $5, $6::boolean"
-	  " FROM jsonb_array_elements($3::jsonb) AS e" },
+	  " SELECT s, o, l, p, su, f, r, c::jsonb, se, co"
+	  " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::bigint[],"
+	  "   $7::text[], $8::text[], $9::text[], $10::boolean[]) AS t(s, o, l, p, su, f, r, c, se, co)" },
 	{ "intake_notify", "SELECT pg_notify('dropship_outbox', '')" },
-	{ "intake_order_status",
-	  "UPDATE orders SET status = $3, updated_at = now() WHERE store_id = $1 AND id = $2" },
 	/* Cancels the order and its unshipped lines, and gives their reserved
 	 * stock back (offers locked in id order, as when reserving). */
 	{ "intake_cancel",
@@ -99,17 +123,11 @@ const struct db_stmt_def intake_stmts[] = {
 	  "     'store', st.code, 'order_id', o.id::text, 'external_order_id', $2::text, 'created_at', now())"
 	  " FROM r, o, stores st WHERE st.id = $1 AND r.id NOT IN (SELECT id FROM done)"
 	  " ON CONFLICT (idempotency_key) DO NOTHING" },
-	{ "intake_order",
-	  "SELECT id, status FROM orders WHERE store_id = $1 AND external_id = $2" },
-	{ "intake_lines",
-	  "SELECT l.line_no, l.sku, l.quantity, l.status, l.reason, s.code"
-	  " FROM orders o JOIN order_lines l ON l.store_id = o.store_id AND l.order_id = o.id"
-	  " LEFT JOIN suppliers s ON s.id = l.supplier_id"
-	  " WHERE o.store_id = $1 AND o.external_id = $2 ORDER BY l.line_no" },
 	{ NULL, NULL },
 };
 
-/* Whole-transaction retries after a deadlock or serialization failure. */
+/* Whole-transaction restarts after a deadlock, a serialization failure or
+ * an identical delivery stored concurrently. */
 #define INTAKE_MAX_RESTARTS 3
 
 enum intake_format_id { INTAKE_NATIVE, INTAKE_SHOPIFY, INTAKE_WOOCOMMERCE };
@@ -139,8 +157,6 @@ enum intake_state {
 	INTAKE_CANCEL,    /* cancellation + COMMIT + read-back in flight */
 };
 
-struct intake_group;
-
 /* One delivery. Allocated by intake_handle and freed by intake_free;
  * every path replies exactly once (http_reply_* frees ctx). */
 struct intake {
@@ -157,29 +173,27 @@ struct intake {
 	enum route_policy policy;
 	int split_tolerance_pct;
 	struct order order;
-	struct plan plan;             /* routing across reservation rounds; offers point
-	                               * into the group's candidates batch */
-	int duplicate;                /* the insert found the order already there */
-	int i_write, i_order, i_lines;  /* statement indexes in the current flight */
-	int i_reserve;                   /* this round's reservation, -1 none */
-	int i_cand;                      /* candidates statement in the group's `cand` */
+	struct plan plan;             /* routing across reservation rounds, on the group's pool */
+	int duplicate;                /* stored before: answered with `answer` */
+	struct intake *dup_of;        /* the same order earlier in this group */
+	json_t *answer;               /* the body to send after COMMIT */
 	struct intake_queue *q;       /* its worker's queue */
 	struct intake *next;          /* in the queue */
 };
 
 /* Group commit: orders verified on one worker within a short window share
- * one transaction on one connection, so N orders cost 3 flights and one
- * COMMIT instead of 3N and N. Each is answered only after that COMMIT.
- * A group that fails for something other than the connection or a
- * deadlock is split: its orders run again one per transaction, so one bad
- * order fails alone. */
+ * one transaction on one connection, so N orders cost 3 flights, a dozen
+ * statements and one COMMIT instead of that many per order. Each is
+ * answered only after that COMMIT. A group that fails for something other
+ * than the connection or a restartable conflict is split: its orders run
+ * again one per transaction, so one bad order fails alone. */
 #define INTAKE_GROUP_MAX 64
 
 enum intake_group_state {
 	GROUP_ACQUIRE,    /* waiting for a pool connection */
-	GROUP_BEGIN,      /* BEGIN + each order's insert + candidates in flight */
+	GROUP_BEGIN,      /* BEGIN, stored orders, candidates, new ids in flight */
 	GROUP_RESERVE,    /* a stock reservation round in flight */
-	GROUP_FINISH,     /* lines, decisions, requests, status, COMMIT, read-backs */
+	GROUP_FINISH,     /* the writes and COMMIT in flight */
 };
 
 /* Owns its members until each is answered; freed by intake_group_free. */
@@ -188,10 +202,12 @@ struct intake_group {
 	struct intake_queue *q;
 	struct db_conn *conn;
 	struct db_batch *batch;       /* the flight in progress */
-	struct db_batch *cand;        /* the BEGIN flight, kept: plans point into it */
+	struct db_batch *cand;        /* the BEGIN flight, kept: the pool points into it */
+	struct plan_pool pool;        /* every candidate offer of the group */
 	struct intake *m[INTAKE_GROUP_MAX];
 	size_t n;
 	int restarts;
+	int i_reserve;                /* the reservation in the current flight */
 };
 
 /* One per worker: orders waiting for a group, and groups running. */
@@ -210,6 +226,7 @@ static void intake_free(struct intake *in)
 	db_batch_free(in->batch);
 	plan_free(&in->plan);
 	order_free(&in->order);
+	json_decref(in->answer);
 	free(in->body);
 	free(in);
 }
@@ -238,45 +255,12 @@ static void intake_db_fail(struct intake *in, const struct db_batch *b, const ch
 	intake_free(in);
 }
 
-/* Integers read back from PostgreSQL's text format (int4/int8 columns). */
-static long long intake_ll(const char *text)
-{
-	return strtoll(text, NULL, 10);
-}
-
-/* Builds the response from the order and lines read back after COMMIT. */
-static json_t *intake_response(PGresult *order, PGresult *lines, int duplicate)
-{
-	json_t *arr = json_array();
-	for (int r = 0; r < PQntuples(lines); r++) {
-		json_t *reason = PQgetisnull(lines, r, 4) ? json_null() : json_string(PQgetvalue(lines, r, 4));
-		json_t *supplier = PQgetisnull(lines, r, 5) ? json_null() : json_string(PQgetvalue(lines, r, 5));
-		json_t *sku = PQgetisnull(lines, r, 1) ? json_null() : json_string(PQgetvalue(lines, r, 1));
-		json_array_append_new(arr, json_pack("{s:I, s:o, s:I, s:o, s:s, s:o}",
-		        "line", (json_int_t)intake_ll(PQgetvalue(lines, r, 0)),
-		        "sku", sku,
-		        "quantity", (json_int_t)intake_ll(PQgetvalue(lines, r, 2)),
-		        "supplier", supplier,
-		        "status", PQgetvalue(lines, r, 3),
-		        "reason", reason));
-	}
-	/* Order ids are bigint: sent as strings so no client loses precision. */
-	return json_pack("{s:s, s:s, s:b, s:o}", "order_id", PQgetvalue(order, 0, 0),
-	                 "status", PQgetvalue(order, 0, 1), "duplicate", duplicate, "lines", arr);
-}
-
-/* Adds the read-back of the order and its lines to flight b. */
-static void intake_add_readback(struct intake *in, struct db_batch *b)
-{
-	const char *key[2] = { in->store_id, in->order.external_id };
-	in->i_order = db_batch_add(b, "intake_order", NULL, 2, key);
-	in->i_lines = db_batch_add(b, "intake_lines", NULL, 2, key);
-}
-
+/* Deadlock, serialization failure, or the unique key of an order another
+ * transaction stored meanwhile: the whole group can start over. */
 static int intake_is_retryable(const struct db_batch *b)
 {
 	const char *st = db_batch_sqlstate(b);
-	return strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0;
+	return strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0 || strcmp(st, "23505") == 0;
 }
 
 /* 200 and no change: a platform event dropship does not act on (reason:
@@ -296,76 +280,42 @@ static void intake_ignored(struct intake *in, const char *reason)
 	intake_free(in);
 }
 
-/* Answers from the read-back in b (after COMMIT): 202 for a new order,
- * 200 for a duplicate or a cancellation. Frees in. */
-static void intake_answer(struct intake *in, struct db_batch *b)
+/* The answer of an order read by intake_existing (row r): order id and
+ * status, and the lines as stored. */
+static json_t *intake_existing_answer(const PGresult *res, int r)
 {
-	struct metrics *m = in->ctx->env->metrics;
-	PGresult *order = db_batch_result(b, in->i_order);
-	PGresult *lines = db_batch_result(b, in->i_lines);
-	if (PQntuples(order) == 0) { /* a cancellation for an order we never received */
-		/* A platform retries a non-2xx for days, then drops the store's
-		 * webhook: an order placed before the store was connected must
-		 * not cost it that. */
-		if (in->format->id != INTAKE_NATIVE) {
-			intake_ignored(in, "unknown_order");
-			return;
-		}
-		intake_fail(in, 404, "not_found", "no order with this id for this store", "order.id");
-		return;
-	}
+	json_t *lines = json_loads(PQgetvalue(res, r, INTAKE_EXISTING_LINES), 0, NULL);
+	/* Order ids are bigint: sent as strings so no client loses precision. */
+	return json_pack("{s:s, s:s, s:b, s:o}", "order_id", PQgetvalue(res, r, INTAKE_EXISTING_ORDER_ID),
+	                 "status", PQgetvalue(res, r, INTAKE_EXISTING_STATUS), "duplicate", 0,
+	                 "lines", lines ? lines : json_array());
+}
+
+/* Sends in->answer after COMMIT: 202 for a new order, 200 for a duplicate
+ * or a cancellation. Frees in. */
+static void intake_reply(struct intake *in)
+{
 	int created = in->state == INTAKE_GROUPED && !in->duplicate;
-	metrics_inc(m, created ? METRICS_ORDERS_CREATED : in->duplicate ? METRICS_ORDERS_DUPLICATE
-	                                                                : METRICS_ORDERS_CANCELLED);
-	json_t *body = intake_response(order, lines, in->duplicate);
+	metrics_inc(in->ctx->env->metrics, created ? METRICS_ORDERS_CREATED
+	                                   : in->duplicate ? METRICS_ORDERS_DUPLICATE : METRICS_ORDERS_CANCELLED);
+	json_object_set_new(in->answer, "duplicate", json_boolean(in->duplicate));
 	log_info(created ? "order stored" : in->duplicate ? "order duplicate" : "order cancelled",
 	         "request_id=%s store=%s order_id=%s status=%s", in->ctx->request_id, in->store_code,
-	         PQgetvalue(order, 0, 0), PQgetvalue(order, 0, 1));
-	http_reply_json(in->ctx, created ? 202 : 200, body);
-	json_decref(body);
+	         json_string_value(json_object_get(in->answer, "order_id")),
+	         json_string_value(json_object_get(in->answer, "status")));
+	http_reply_json(in->ctx, created ? 202 : 200, in->answer);
 	in->ctx = NULL;
 	intake_free(in);
 }
 
 /* ---- one order's part of its group's flights ---- */
 
-/* The order's insert and its candidates. */
-static void intake_add_begin(struct intake *in, struct db_batch *b)
+/* Plans a new order on the group's pool. Returns 0, or -1 when routing failed. */
+static int intake_plan(struct intake *in, struct plan_pool *pool)
 {
 	const struct order *o = &in->order;
-	const struct intake_format *f = in->format;
-	const char *v[18] = {
-		in->store_id, o->external_id, o->currency, o->placed_at, o->email,
-		o->customer_name, o->ship.name, o->ship.line1, o->ship.line2, o->ship.city,
-		o->ship.region, o->ship.postal_code, o->ship.country, o->ship.phone,
-		in->body, http_header(in->ctx, f->delivery_header),
-		o->name, f->event_header ? http_header(in->ctx, f->event_header) : NULL,
-	};
-	/* Lines without a SKU have nothing to look up. */
-	const char **skus = mem_calloc(o->nitems, sizeof *skus);
-	size_t n = 0;
-	for (size_t i = 0; i < o->nitems; i++)
-		if (o->items[i].sku)
-			skus[n++] = o->items[i].sku;
-	in->i_write = db_batch_add(b, "intake_order_insert", NULL, 18, v);
-	in->i_cand = plan_add_candidates(b, skus, n, NULL, 0);
-	free(skus);
-}
-
-/* Takes the insert's outcome and plans the order on its candidates (in
- * cand). Returns 0, or -1 when routing failed. */
-static int intake_take_begin(struct intake *in, struct db_batch *cand)
-{
-	PGresult *ins = db_batch_result(cand, in->i_write);
 	plan_free(&in->plan);
-	in->duplicate = PQntuples(ins) == 0; /* someone else stored this order first */
-	if (in->duplicate)
-		return 0;
-	snprintf(in->order_id, sizeof in->order_id, "%s", PQgetvalue(ins, 0, 0));
-	const struct order *o = &in->order;
-	if (plan_init(&in->plan, o->nitems, db_batch_result(cand, in->i_cand), o->ship.country,
-	              in->policy, in->split_tolerance_pct) < 0)
-		return -1;
+	plan_init(&in->plan, pool, o->nitems, o->ship.country, in->policy, in->split_tolerance_pct);
 	/* Without an address, only an order that ships nothing can be routed. */
 	int ships = 0;
 	for (size_t i = 0; i < o->nitems; i++)
@@ -381,47 +331,69 @@ static int intake_take_begin(struct intake *in, struct db_batch *cand)
 	return plan_route(&in->plan);
 }
 
-/* Lines, decisions, requests and status. Returns 1 when a line was routed
- * (the dispatcher is to be woken), 0 when none. */
-static int intake_add_finish(struct intake *in, struct db_batch *b)
+/* The rows of the group's set-based inserts. */
+struct intake_rows {
+	struct db_columns orders, lines, decisions;
+	struct plan_requests requests;
+};
+
+/* A new order's rows: the order, its requests, lines and decisions; and
+ * its answer. Returns 1 when a line was routed (the dispatcher is to be
+ * woken), 0 when none. */
+static int intake_add_rows(struct intake *in, struct intake_rows *rows)
 {
-	if (in->duplicate)
-		return 0;
 	const struct order *o = &in->order;
-	json_t *lines = json_array(), *decisions = json_array();
-	size_t routed = plan_routed(&in->plan);
+	const struct intake_format *f = in->format;
+	struct plan *p = &in->plan;
+	size_t routed = plan_routed(p);
+	const char *status = routed == o->nitems ? "routed" : routed ? "partially_routed" : "needs_attention";
+	struct plan_order po = {
+		in->store_id, in->store_code, in->order_id, o->external_id,
+		o->ship.name, o->ship.line1, o->ship.line2, o->ship.city, o->ship.region,
+		o->ship.postal_code, o->ship.country, o->ship.phone,
+	};
+	plan_requests_add(&rows->requests, p, &po);
+	const char *ov[20] = {
+		in->store_id, in->order_id, o->external_id, status, o->currency, o->placed_at, o->email,
+		o->customer_name, o->ship.name, o->ship.line1, o->ship.line2, o->ship.city, o->ship.region,
+		o->ship.postal_code, o->ship.country, o->ship.phone, in->body,
+		http_header(in->ctx, f->delivery_header), o->name,
+		f->event_header ? http_header(in->ctx, f->event_header) : NULL,
+	};
+	db_columns_add(&rows->orders, ov);
+	json_t *answer_lines = json_array();
 	for (size_t i = 0; i < o->nitems; i++) {
 		const struct order_item *it = &o->items[i];
-		json_t *line = plan_line_json(&in->plan, i);
-		if (it->sku)
-			json_object_set_new(line, "sku", json_string(it->sku));
-		json_object_set_new(line, "quantity", json_integer(it->quantity));
-		json_object_set_new(line, "requires_shipping", json_boolean(it->requires_shipping));
-		if (it->variant_id)
-			json_object_set_new(line, "variant_id", json_string(it->variant_id));
-		if (it->unit_price)
-			json_object_set_new(line, "unit_price", json_string(it->unit_price));
-		if (it->title)
-			json_object_set_new(line, "title", json_string(it->title));
-		json_array_append_new(lines, line);
-		json_array_append_new(decisions, plan_decision_json(&in->plan, i));
+		struct plan_line_result lr;
+		plan_line_result(p, i, &lr);
+		char line_no[16], qty[16], sid[24], oid[24], reserved[16];
+		snprintf(line_no, sizeof line_no, "%d", p->lines[i].line_no);
+		snprintf(qty, sizeof qty, "%d", it->quantity);
+		snprintf(sid, sizeof sid, "%lld", lr.supplier_id);
+		snprintf(oid, sizeof oid, "%lld", lr.offer_id);
+		snprintf(reserved, sizeof reserved, "%d", lr.reserved);
+		int ok = lr.supplier_code != NULL;
+		const char *lv[16] = {
+			in->store_id, in->order_id, line_no, it->sku, qty, it->unit_price, it->title, lr.status,
+			lr.reason, ok ? sid : NULL, ok ? oid : NULL, reserved, ok ? lr.unit_cost : NULL,
+			it->variant_id, it->requires_shipping ? "true" : "false",
+			p->lines[i].request_id[0] ? p->lines[i].request_id : NULL,
+		};
+		db_columns_add(&rows->lines, lv);
+		char *cands = plan_candidates_text(p, i);
+		const char *dv[10] = {
+			in->store_id, in->order_id, line_no, route_policy_name(in->policy), ok ? sid : NULL,
+			ok ? oid : NULL, lr.reason, cands, p->search_exact ? "exact" : "greedy",
+			p->consolidated ? "true" : "false",
+		};
+		db_columns_add(&rows->decisions, dv);
+		free(cands);
+		json_array_append_new(answer_lines, json_pack("{s:i, s:s?, s:i, s:s?, s:s, s:s?}",
+		        "line", p->lines[i].line_no, "sku", it->sku, "quantity", it->quantity,
+		        "supplier", lr.supplier_code, "status", lr.status, "reason", lr.reason));
 	}
-	const char *status = routed == o->nitems ? "routed" : routed ? "partially_routed" : "needs_attention";
-	char *lines_text = json_dumps(lines, JSON_COMPACT);
-	char *dec_text = json_dumps(decisions, JSON_COMPACT);
-	json_decref(lines);
-	json_decref(decisions);
-	const char *lv[3] = { in->store_id, in->order_id, lines_text };
-	const char *dv[6] = { in->store_id, in->order_id, dec_text, route_policy_name(in->policy),
-	                      in->plan.search_exact ? "exact" : "greedy",
-	                      in->plan.consolidated ? "true" : "false" };
-	const char *sv[3] = { in->store_id, in->order_id, status };
-	db_batch_add(b, "intake_lines_insert", NULL, 3, lv);
-	db_batch_add(b, "intake_decisions_insert", NULL, 6, dv);
-	plan_add_requests(b, in->store_id, in->order_id);
-	db_batch_add(b, "intake_order_status", NULL, 3, sv);
-	free(lines_text);
-	free(dec_text);
+	in->answer = json_pack("{s:s, s:s, s:o}", "order_id", in->order_id, "status", status,
+	                       "lines", answer_lines);
 	return routed > 0;
 }
 
@@ -437,6 +409,7 @@ static void intake_group_free(struct intake_group *g)
 		db_conn_release(g->conn);
 	db_batch_free(g->batch);
 	db_batch_free(g->cand);
+	plan_pool_free(&g->pool);
 	free(g);
 	q->running--;
 	/* Nothing else running: orders waiting for the window need not wait. */
@@ -453,8 +426,9 @@ static void intake_group_send(struct intake_group *g, enum intake_group_state st
 static void intake_group_start(struct intake_queue *q, struct intake *const *members, size_t n);
 
 /* The group's transaction failed. A lost connection fails every order
- * (503, retryable); a deadlock restarts the group; anything else in a
- * group of several splits it so that only the order at fault fails. */
+ * (503, retryable); a deadlock or a concurrent identical order restarts the
+ * group; anything else in a group of several splits it so that only the
+ * order at fault fails. */
 static void intake_group_fail(struct intake_group *g, const char *step)
 {
 	struct db_batch *b = g->batch;
@@ -494,20 +468,79 @@ static void intake_group_abort(struct intake_group *g)
 	intake_group_free(g);
 }
 
-static void intake_group_finish(struct intake_group *g);
-static void intake_group_on_reserve(struct db_conn *conn, struct db_batch *batch, void *arg);
-
-/* A reservation round for every order with lines left to reserve. */
-static void intake_group_reserve(struct intake_group *g)
+/* The group's orders still to be written, in order, as plans on its pool. */
+static size_t intake_group_plans(struct intake_group *g, struct plan **plans)
 {
-	int any = 0;
-	db_batch_reset(g->batch);
+	size_t n = 0;
+	for (size_t i = 0; i < g->n; i++)
+		if (!g->m[i]->duplicate && !g->m[i]->dup_of)
+			plans[n++] = &g->m[i]->plan;
+	return n;
+}
+
+static void intake_group_on_finish(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct intake_group *g = arg;
+	if (!db_batch_ok(g->batch)) {
+		intake_group_fail(g, "finish");
+		return;
+	}
+	/* The connection goes back before the replies: nothing waits on clients. */
+	db_conn_release(g->conn);
+	g->conn = NULL;
 	for (size_t i = 0; i < g->n; i++) {
 		struct intake *in = g->m[i];
-		in->i_reserve = in->duplicate ? -1 : plan_add_reserve(&in->plan, g->batch);
-		any |= in->i_reserve >= 0;
+		if (in->dup_of) { /* the same order earlier in the group: its answer, as a duplicate */
+			in->answer = json_deep_copy(in->dup_of->answer);
+			in->duplicate = 1;
+		}
 	}
-	if (!any) {
+	for (size_t i = 0; i < g->n; i++)
+		intake_reply(g->m[i]);
+	g->n = 0;
+	intake_group_free(g);
+}
+
+/* Every new order's rows, set-based: orders, then requests (lines refer
+ * to them), lines, decisions, messages; NOTIFY; COMMIT. */
+static void intake_group_finish(struct intake_group *g)
+{
+	struct intake_rows rows;
+	db_columns_init(&rows.orders, 20);
+	db_columns_init(&rows.lines, 16);
+	db_columns_init(&rows.decisions, 10);
+	plan_requests_init(&rows.requests);
+	int wake = 0;
+	for (size_t i = 0; i < g->n; i++)
+		if (!g->m[i]->duplicate && !g->m[i]->dup_of)
+			wake |= intake_add_rows(g->m[i], &rows);
+	db_batch_reset(g->batch);
+	if (rows.orders.nrows) {
+		db_batch_add_columns(g->batch, "intake_orders_insert", &rows.orders);
+		plan_requests_add_insert(&rows.requests, g->batch);
+		db_batch_add_columns(g->batch, "intake_lines_insert", &rows.lines);
+		db_batch_add_columns(g->batch, "intake_decisions_insert", &rows.decisions);
+		plan_requests_add_outbox(&rows.requests, g->batch);
+	}
+	if (wake)
+		db_batch_add(g->batch, "intake_notify", NULL, 0, NULL);
+	db_batch_add(g->batch, NULL, "COMMIT", 0, NULL);
+	db_columns_free(&rows.orders);
+	db_columns_free(&rows.lines);
+	db_columns_free(&rows.decisions);
+	plan_requests_free(&rows.requests);
+	intake_group_send(g, GROUP_FINISH, intake_group_on_finish);
+}
+
+static void intake_group_on_reserve(struct db_conn *conn, struct db_batch *batch, void *arg);
+
+/* A reservation round for everything planned, or the writes when none is left. */
+static void intake_group_reserve(struct intake_group *g)
+{
+	db_batch_reset(g->batch);
+	g->i_reserve = plan_pool_add_reserve(&g->pool, g->batch);
+	if (g->i_reserve < 0) {
 		intake_group_finish(g);
 		return;
 	}
@@ -522,46 +555,19 @@ static void intake_group_on_reserve(struct db_conn *conn, struct db_batch *batch
 		intake_group_fail(g, "reserve");
 		return;
 	}
-	for (size_t i = 0; i < g->n; i++) {
-		struct intake *in = g->m[i];
-		if (in->i_reserve >= 0 && plan_take_reserve(&in->plan, g->batch, in->i_reserve) < 0) {
-			intake_group_abort(g);
-			return;
-		}
+	struct plan *plans[INTAKE_GROUP_MAX];
+	size_t n = intake_group_plans(g, plans);
+	if (plan_pool_take_reserve(&g->pool, plans, n, db_batch_result(g->batch, g->i_reserve)) < 0) {
+		intake_group_abort(g);
+		return;
 	}
 	intake_group_reserve(g);
 }
 
-static void intake_group_on_finish(struct db_conn *conn, struct db_batch *batch, void *arg)
+/* Same store and external id: the same order. */
+static int intake_same_order(const struct intake *a, const struct intake *b)
 {
-	(void)conn, (void)batch;
-	struct intake_group *g = arg;
-	if (!db_batch_ok(g->batch)) {
-		intake_group_fail(g, "finish");
-		return;
-	}
-	/* The connection goes back before the replies: nothing waits on clients. */
-	db_conn_release(g->conn);
-	g->conn = NULL;
-	for (size_t i = 0; i < g->n; i++)
-		intake_answer(g->m[i], g->batch);
-	g->n = 0;
-	intake_group_free(g);
-}
-
-static void intake_group_finish(struct intake_group *g)
-{
-	int wake = 0;
-	db_batch_reset(g->batch);
-	for (size_t i = 0; i < g->n; i++)
-		wake |= intake_add_finish(g->m[i], g->batch);
-	if (wake)
-		db_batch_add(g->batch, "intake_notify", NULL, 0, NULL);
-	db_batch_add(g->batch, NULL, "COMMIT", 0, NULL);
-	/* Read back after COMMIT in the same flight. */
-	for (size_t i = 0; i < g->n; i++)
-		intake_add_readback(g->m[i], g->batch);
-	intake_group_send(g, GROUP_FINISH, intake_group_on_finish);
+	return strcmp(a->store_id, b->store_id) == 0 && strcmp(a->order.external_id, b->order.external_id) == 0;
 }
 
 static void intake_group_on_begin(struct db_conn *conn, struct db_batch *batch, void *arg)
@@ -572,27 +578,78 @@ static void intake_group_on_begin(struct db_conn *conn, struct db_batch *batch, 
 		intake_group_fail(g, "begin");
 		return;
 	}
-	/* Keep this flight's results: the plans' offers point into them. */
+	/* Keep this flight's results: the pool points into them. */
 	struct db_batch *t = g->cand;
 	g->cand = g->batch;
 	g->batch = t ? t : db_batch_new();
-	for (size_t i = 0; i < g->n; i++)
-		if (intake_take_begin(g->m[i], g->cand) < 0) {
+	int base = g->restarts ? 2 : 1; /* after ROLLBACK and BEGIN */
+	const PGresult *existing = db_batch_result(g->cand, base);
+	const PGresult *ids = db_batch_result(g->cand, base + 2);
+	plan_pool_free(&g->pool);
+	if (PQnfields(existing) != INTAKE_EXISTING_NCOLS ||
+	    plan_pool_init(&g->pool, db_batch_result(g->cand, base + 1)) < 0) {
+		intake_group_abort(g);
+		return;
+	}
+	for (size_t i = 0; i < g->n; i++) {
+		struct intake *in = g->m[i];
+		in->duplicate = 0;
+		in->dup_of = NULL;
+		json_decref(in->answer);
+		in->answer = NULL;
+	}
+	for (int r = 0; r < PQntuples(existing); r++) {
+		struct intake *in = g->m[strtol(PQgetvalue(existing, r, INTAKE_EXISTING_INDEX), NULL, 10) - 1];
+		in->duplicate = 1;
+		in->answer = intake_existing_answer(existing, r);
+	}
+	int next_id = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		struct intake *in = g->m[i];
+		for (size_t j = 0; j < i && !in->duplicate && !in->dup_of; j++)
+			if (!g->m[j]->duplicate && !g->m[j]->dup_of && intake_same_order(in, g->m[j]))
+				in->dup_of = g->m[j];
+		if (in->duplicate || in->dup_of)
+			continue;
+		snprintf(in->order_id, sizeof in->order_id, "%s", PQgetvalue(ids, next_id++, 0));
+		if (intake_plan(in, &g->pool) < 0) {
 			intake_group_abort(g);
 			return;
 		}
+	}
 	intake_group_reserve(g);
 }
 
+/* BEGIN; which orders are stored already; every offer of the group's SKUs;
+ * an id for each order that may be new. */
 static void intake_group_begin(struct intake_group *g)
 {
+	struct db_columns keys, skus;
+	db_columns_init(&keys, 2);
+	db_columns_init(&skus, 1);
+	for (size_t i = 0; i < g->n; i++) {
+		const struct order *o = &g->m[i]->order;
+		const char *k[2] = { g->m[i]->store_id, o->external_id };
+		db_columns_add(&keys, k);
+		for (size_t j = 0; j < o->nitems; j++)
+			if (o->items[j].sku)
+				db_columns_add(&skus, &o->items[j].sku);
+	}
+	char n[16];
+	snprintf(n, sizeof n, "%zu", g->n);
+	const char *nv[1] = { n };
 	db_batch_reset(g->batch);
 	/* After a deadlock the connection still holds the failed transaction. */
 	if (g->restarts)
 		db_batch_add(g->batch, NULL, "ROLLBACK", 0, NULL);
 	db_batch_add(g->batch, NULL, "BEGIN", 0, NULL);
-	for (size_t i = 0; i < g->n; i++)
-		intake_add_begin(g->m[i], g->batch);
+	db_batch_add_columns(g->batch, "intake_existing", &keys);
+	const char *sku_text = skus.nrows ? skus.col[0].buf : "{}";
+	const char *cv[2] = { sku_text, "{}" };
+	db_batch_add(g->batch, "plan_candidates", NULL, 2, cv);
+	db_batch_add(g->batch, "intake_order_ids", NULL, 1, nv);
+	db_columns_free(&keys);
+	db_columns_free(&skus);
 	intake_group_send(g, GROUP_BEGIN, intake_group_on_begin);
 }
 
@@ -692,19 +749,37 @@ static void intake_on_cancelled(struct db_conn *conn, struct db_batch *batch, vo
 	}
 	db_conn_release(in->conn);
 	in->conn = NULL;
-	intake_answer(in, in->batch);
+	const PGresult *res = db_batch_result(in->batch, 5);
+	if (PQntuples(res) == 0) { /* a cancellation for an order we never received */
+		/* A platform retries a non-2xx for days, then drops the store's
+		 * webhook: an order placed before the store was connected must
+		 * not cost it that. */
+		if (in->format->id != INTAKE_NATIVE) {
+			intake_ignored(in, "unknown_order");
+			return;
+		}
+		intake_fail(in, 404, "not_found", "no order with this id for this store", "order.id");
+		return;
+	}
+	in->answer = intake_existing_answer(res, 0);
+	intake_reply(in);
 }
 
 static void intake_cancel(struct intake *in)
 {
 	const char *key[2] = { in->store_id, in->order.external_id };
+	struct db_columns keys;
+	db_columns_init(&keys, 2);
+	db_columns_add(&keys, key);
 	db_batch_reset(in->batch);
 	db_batch_add(in->batch, NULL, "BEGIN", 0, NULL);
 	db_batch_add(in->batch, "intake_cancel", NULL, 2, key);
 	db_batch_add(in->batch, "intake_cancel_requests", NULL, 2, key);
 	db_batch_add(in->batch, "intake_notify", NULL, 0, NULL);
 	db_batch_add(in->batch, NULL, "COMMIT", 0, NULL);
-	intake_add_readback(in, in->batch);
+	/* Read back after COMMIT in the same flight (index 5). */
+	db_batch_add_columns(in->batch, "intake_existing", &keys);
+	db_columns_free(&keys);
 	in->state = INTAKE_CANCEL;
 	db_conn_send(in->conn, in->batch, intake_on_cancelled, in);
 }
@@ -785,7 +860,7 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 	}
 	if (route_policy_parse(PQgetvalue(res, 0, 3), &in->policy) < 0)
 		in->policy = ROUTE_CHEAPEST;
-	in->split_tolerance_pct = (int)intake_ll(PQgetvalue(res, 0, 4));
+	in->split_tolerance_pct = (int)strtol(PQgetvalue(res, 0, 4), NULL, 10);
 	/* The lookup's connection goes back: the order's group leases its own. */
 	db_conn_release(in->conn);
 	in->conn = NULL;

@@ -1,6 +1,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
 
 #include "mem/mem.h"
 #include "plan/plan.h"
@@ -19,11 +22,18 @@ enum plan_cand_col {
 	PLAN_CAND_LEAD_TIME_DAYS,
 	PLAN_CAND_SHIPS_TO,         /* ';'-joined country codes; NULL = everywhere */
 	PLAN_CAND_SUPPLIER_ID,
+	PLAN_CAND_SUPPLIER_SKU,
 	PLAN_CAND_NCOLS
 };
 
-/* The stock statement's columns. */
-enum plan_stock_col { PLAN_STOCK_OFFER_ID, PLAN_STOCK_STOCK, PLAN_STOCK_AVAILABLE, PLAN_STOCK_NCOLS };
+/* The reservation statement's columns: one row per offer tried. */
+enum plan_reserve_col {
+	PLAN_RESERVE_OFFER_ID,
+	PLAN_RESERVE_RESERVED,      /* the units asked for were taken */
+	PLAN_RESERVE_STOCK,         /* stock now (after our update when it took) */
+	PLAN_RESERVE_AVAILABLE,
+	PLAN_RESERVE_NCOLS
+};
 
 const struct db_stmt_def plan_stmts[] = {
 	/* Every offer of the given SKUs, except from excluded suppliers (those
@@ -32,49 +42,31 @@ const struct db_stmt_def plan_stmts[] = {
 	{ "plan_candidates",
 	  "SELECT o.id, o.sku, s.code, s.priority, s.active, o.available,"
 	  "   (LEAST(o.cost, 1000000) * 10000)::bigint, (LEAST(o.shipping_cost, 1000000) * 10000)::bigint,"
-	  "   o.stock, o.lead_time_days, array_to_string(o.ships_to, ';'), s.id"
+	  "   o.stock, o.lead_time_days, array_to_string(o.ships_to, ';'), s.id, o.supplier_sku"
 	  " FROM offers o JOIN suppliers s ON s.id = o.supplier_id"
 	  " WHERE o.sku = ANY ($1::text[]) AND NOT (o.supplier_id = ANY ($2::bigint[]))"
 	  " ORDER BY o.id LIMIT 4096" },
-	/* Reserves stock by conditional update, never below zero. Rows are
-	 * locked in id order first so concurrent orders cannot deadlock. */
+	/* Reserves by conditional update, never below zero, and reads the stock
+	 * of every offer tried (ids distinct). Rows are locked in id order
+	 * first so that concurrent reservations cannot deadlock. */
 	{ "plan_reserve",
-	  "WITH req AS (SELECT unnest($1::bigint[]) AS id, unnest($2::int[]) AS qty),"
-	  " locked AS MATERIALIZED (SELECT o.id FROM offers o WHERE o.id IN (SELECT id FROM req)"
-	  "   ORDER BY o.id FOR UPDATE)"
-	  " UPDATE offers o SET stock = o.stock - req.qty, updated_at = now() FROM req"
-	  " WHERE o.id = req.id AND o.id IN (SELECT id FROM locked)"
-	  "   AND o.available AND o.stock >= req.qty RETURNING o.id" },
-	/* Stock as committed now (a new snapshot per statement), for re-planning. */
-	{ "plan_stock",
-	  "SELECT id, stock, available FROM offers WHERE id = ANY ($1::bigint[])" },
-	/* One fulfillment request per supplier for the routed lines that have
-	 * none yet, and its outbox message, in the same transaction: nothing is
-	 * sent that was not committed, and nothing committed is forgotten. */
+	  "WITH req AS (SELECT * FROM unnest($1::bigint[], $2::int[]) AS t(id, qty)),"
+	  " locked AS MATERIALIZED (SELECT o.id, o.stock, o.available FROM offers o"
+	  "   WHERE o.id IN (SELECT id FROM req) ORDER BY o.id FOR UPDATE),"
+	  " upd AS (UPDATE offers o SET stock = o.stock - req.qty, updated_at = now()"
+	  "   FROM req JOIN locked l ON l.id = req.id"
+	  "   WHERE o.id = req.id AND l.available AND l.stock >= req.qty RETURNING o.id, o.stock)"
+	  " SELECT l.id, upd.id IS NOT NULL, coalesce(upd.stock, l.stock), l.available"
+	  " FROM locked l LEFT JOIN upd ON upd.id = l.id" },
 	{ "plan_requests_insert",
-	  "WITH g AS (SELECT DISTINCT supplier_id FROM order_lines"
-	  "   WHERE store_id = $1 AND order_id = $2 AND status = 'routed' AND request_id IS NULL),"
-	  " r AS (INSERT INTO fulfillment_requests (store_id, order_id, supplier_id)"
-	  "   SELECT $1, $2, supplier_id FROM g RETURNING id, supplier_id),"
-	  " u AS (UPDATE order_lines l SET request_id = r.id FROM r"
-	  "   WHERE l.store_id = $1 AND l.order_id = $2 AND l.supplier_id = r.supplier_id"
-	  "     AND l.status = 'routed' AND l.request_id IS NULL),"
-	  " m AS (INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
-	  "   SELECT 'fulfillment.requested', r.id, r.supplier_id, $1, r.id::text,"
-	  "     jsonb_build_object('type', 'fulfillment.requested', 'request_id', r.id,"
-	  "       'store', st.code, 'order_id', o.id::text, 'external_order_id', o.external_id,"
-	  "       'ship_to', jsonb_build_object('name', o.ship_name, 'line1', o.ship_line1,"
-	  "         'line2', o.ship_line2, 'city', o.ship_city, 'region', o.ship_region,"
-	  "         'postal_code', o.ship_postal_code, 'country', o.ship_country, 'phone', o.ship_phone),"
-	  "       'items', (SELECT jsonb_agg(jsonb_build_object('line', l.line_no, 'sku', l.sku,"
-	  "                   'supplier_sku', f.supplier_sku, 'quantity', l.quantity) ORDER BY l.line_no)"
-	  "                 FROM order_lines l JOIN offers f ON f.id = l.offer_id"
-	  "                 WHERE l.store_id = $1 AND l.order_id = $2 AND l.supplier_id = r.supplier_id"
-	  "                   AND l.status = 'routed' AND l.request_id IS NULL),"
-	  "       'created_at', now())"
-	  "   FROM r JOIN orders o ON o.store_id = $1 AND o.id = $2 JOIN stores st ON st.id = $1"
-	  "   RETURNING 1)"
-	  " SELECT count(*) FROM m" },
+	  "INSERT INTO fulfillment_requests (id, store_id, order_id, supplier_id)"
+	  " SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[])" },
+	/* Each request's message, in the transaction that made the request:
+	 * nothing is sent that was not committed, nothing committed is forgotten. */
+	{ "plan_outbox_insert",
+	  "INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
+	  " SELECT 'fulfillment.requested', r, s, t, r::text, p::jsonb"
+	  " FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[]) AS u(r, s, t, p)" },
 	{ NULL, NULL },
 };
 
@@ -96,45 +88,33 @@ static char *plan_int_array(const long long *v, size_t n)
 	return out;
 }
 
-/* Text array literal {"a","b"} of n strings, quoted and escaped (malloc'd). */
-static char *plan_text_array(const char *const *v, size_t n)
+/* 1/10000 units as decimal text. */
+static void plan_money(long long v, char *buf, size_t cap)
 {
-	size_t cap = 3;
-	for (size_t i = 0; i < n; i++)
-		cap += 2 * strlen(v[i]) + 3;
-	char *out = mem_alloc(cap), *p = out;
-	*p++ = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			*p++ = ',';
-		*p++ = '"';
-		for (const char *c = v[i]; *c; c++) {
-			if (*c == '"' || *c == '\\')
-				*p++ = '\\';
-			*p++ = *c;
-		}
-		*p++ = '"';
-	}
-	*p++ = '}';
-	*p = '\0';
-	return out;
+	snprintf(buf, cap, "%lld.%04lld", v / 10000, v % 10000);
 }
 
 int plan_add_candidates(struct db_batch *b, const char *const *skus, size_t n,
                         const long long *exclude, size_t nexclude)
 {
-	char *sku_text = plan_text_array(skus, n);
+	struct db_columns sku;
+	db_columns_init(&sku, 1);
+	for (size_t i = 0; i < n; i++)
+		db_columns_add(&sku, &skus[i]);
 	char *ex_text = plan_int_array(exclude, exclude ? nexclude : 0);
-	const char *v[2] = { sku_text, ex_text };
+	const char *v[2] = { sku.nrows ? sku.col[0].buf : "{}", ex_text };
 	int i = db_batch_add(b, "plan_candidates", NULL, 2, v);
-	free(sku_text);
+	db_columns_free(&sku);
 	free(ex_text);
 	return i;
 }
 
-/* Row r of a candidates result into f and its supplier's id. */
-static void plan_decode_offer(const PGresult *res, int r, struct route_offer *f, long long *supplier_id)
+/* ---- the pool ---- */
+
+/* Row r of a candidates result into pool entry r. */
+static void plan_decode_offer(const PGresult *res, int r, struct plan_pool *pool)
 {
+	struct route_offer *f = &pool->offers[r];
 	f->offer_id = plan_ll(PQgetvalue(res, r, PLAN_CAND_OFFER_ID));
 	f->sku = PQgetvalue(res, r, PLAN_CAND_SKU);
 	f->supplier_code = PQgetvalue(res, r, PLAN_CAND_SUPPLIER_CODE);
@@ -146,22 +126,129 @@ static void plan_decode_offer(const PGresult *res, int r, struct route_offer *f,
 	f->stock = (int)plan_ll(PQgetvalue(res, r, PLAN_CAND_STOCK));
 	f->lead_time_days = (int)plan_ll(PQgetvalue(res, r, PLAN_CAND_LEAD_TIME_DAYS));
 	f->ships_to = PQgetisnull(res, r, PLAN_CAND_SHIPS_TO) ? NULL : PQgetvalue(res, r, PLAN_CAND_SHIPS_TO);
-	*supplier_id = plan_ll(PQgetvalue(res, r, PLAN_CAND_SUPPLIER_ID));
+	pool->supplier_ids[r] = plan_ll(PQgetvalue(res, r, PLAN_CAND_SUPPLIER_ID));
+	pool->supplier_skus[r] = PQgetvalue(res, r, PLAN_CAND_SUPPLIER_SKU);
 }
 
-int plan_init(struct plan *p, size_t nlines, const PGresult *candidates, const char *country,
-              enum route_policy policy, int tolerance_pct)
+int plan_pool_init(struct plan_pool *pool, const PGresult *candidates)
 {
-	memset(p, 0, sizeof *p);
+	memset(pool, 0, sizeof *pool);
 	if (PQnfields(candidates) != PLAN_CAND_NCOLS)
 		return -1;
-	int n = PQntuples(candidates);
-	p->offers = mem_calloc((size_t)n, sizeof *p->offers);
-	p->supplier_ids = mem_calloc((size_t)n, sizeof *p->supplier_ids);
+	size_t n = (size_t)PQntuples(candidates);
+	pool->offers = mem_calloc(n, sizeof *pool->offers);
+	pool->supplier_ids = mem_calloc(n, sizeof *pool->supplier_ids);
+	pool->supplier_skus = mem_calloc(n, sizeof *pool->supplier_skus);
+	pool->planned = mem_calloc(n, sizeof *pool->planned);
+	for (size_t r = 0; r < n; r++)
+		plan_decode_offer(candidates, (int)r, pool);
+	pool->n = n;
+	return 0;
+}
+
+void plan_pool_free(struct plan_pool *pool)
+{
+	free(pool->offers);
+	free(pool->supplier_ids);
+	free(pool->supplier_skus);
+	free(pool->planned);
+	memset(pool, 0, sizeof *pool);
+}
+
+static long plan_pool_find(const struct plan_pool *pool, long long offer_id)
+{
+	for (size_t k = 0; k < pool->n; k++)
+		if (pool->offers[k].offer_id == offer_id)
+			return (long)k;
+	return -1;
+}
+
+int plan_pool_add_reserve(struct plan_pool *pool, struct db_batch *b)
+{
+	struct db_columns c;
+	db_columns_init(&c, 2);
+	for (size_t k = 0; k < pool->n; k++) {
+		if (pool->planned[k] <= 0)
+			continue;
+		char id[24], qty[16];
+		snprintf(id, sizeof id, "%lld", pool->offers[k].offer_id);
+		snprintf(qty, sizeof qty, "%d", pool->planned[k]);
+		const char *row[2] = { id, qty };
+		db_columns_add(&c, row);
+	}
+	int i = c.nrows ? db_batch_add_columns(b, "plan_reserve", &c) : -1;
+	db_columns_free(&c);
+	return i;
+}
+
+/* Marks done p's pending lines that were planned on pool offer k. */
+static void plan_reserved(struct plan *p, size_t k)
+{
+	for (size_t i = 0; i < p->nlines; i++) {
+		struct plan_line *l = &p->lines[i];
+		if (!l->done && l->offer >= 0 && p->pool_index[l->offer] == k)
+			l->done = 1;
+	}
+}
+
+/* After a round: lines still pending are routed again (returns 1), or
+ * given up as out_of_stock past PLAN_MAX_ROUNDS (returns 0). */
+static int plan_next_round(struct plan *p)
+{
+	int pending = 0;
+	for (size_t i = 0; i < p->nlines; i++)
+		pending += !p->lines[i].done;
+	if (!pending)
+		return 0;
+	if (++p->round < PLAN_MAX_ROUNDS)
+		return 1;
+	for (size_t i = 0; i < p->nlines; i++)
+		if (!p->lines[i].done)
+			plan_settle(p, i, ROUTE_OUT_OF_STOCK);
+	return 0;
+}
+
+int plan_pool_take_reserve(struct plan_pool *pool, struct plan *const *plans, size_t n,
+                           const PGresult *res)
+{
+	if (!res || PQnfields(res) != PLAN_RESERVE_NCOLS)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++) {
+		long k = plan_pool_find(pool, plan_ll(PQgetvalue(res, r, PLAN_RESERVE_OFFER_ID)));
+		if (k < 0)
+			continue;
+		/* Fresh stock: ours already net of what this transaction holds. */
+		pool->offers[k].stock = (int)plan_ll(PQgetvalue(res, r, PLAN_RESERVE_STOCK));
+		pool->offers[k].available = PQgetvalue(res, r, PLAN_RESERVE_AVAILABLE)[0] == 't';
+		if (PQgetvalue(res, r, PLAN_RESERVE_RESERVED)[0] == 't')
+			for (size_t j = 0; j < n; j++)
+				plan_reserved(plans[j], (size_t)k);
+	}
+	memset(pool->planned, 0, pool->n * sizeof *pool->planned);
+	/* A concurrent transaction took stock we planned on: those lines are
+	 * routed again among what is left, in the same order as before. */
+	int more = 0;
+	for (size_t j = 0; j < n; j++) {
+		if (!plan_next_round(plans[j]))
+			continue;
+		if (plan_route(plans[j]) < 0)
+			return -1;
+		more = 1;
+	}
+	for (size_t k = 0; k < pool->n && more; k++)
+		if (pool->planned[k] > 0)
+			return 1;
+	return 0;
+}
+
+/* ---- one order's plan ---- */
+
+void plan_init(struct plan *p, struct plan_pool *pool, size_t nlines, const char *country,
+               enum route_policy policy, int tolerance_pct)
+{
+	memset(p, 0, sizeof *p);
+	p->pool = pool;
 	p->lines = mem_calloc(nlines, sizeof *p->lines);
-	for (int r = 0; r < n; r++)
-		plan_decode_offer(candidates, r, &p->offers[r], &p->supplier_ids[r]);
-	p->noffers = (size_t)n;
 	p->nlines = nlines;
 	for (size_t i = 0; i < nlines; i++) {
 		p->lines[i].offer = -1;
@@ -170,19 +257,52 @@ int plan_init(struct plan *p, size_t nlines, const PGresult *candidates, const c
 	p->country = country;
 	p->policy = policy;
 	p->tolerance_pct = tolerance_pct;
-	return 0;
 }
 
 void plan_free(struct plan *p)
 {
 	free(p->offers);
-	free(p->supplier_ids);
+	free(p->pool_index);
 	free(p->lines);
 	memset(p, 0, sizeof *p);
 }
 
+void plan_settle(struct plan *p, size_t i, enum route_reason reason)
+{
+	p->lines[i].offer = -1;
+	p->lines[i].reason = reason;
+	p->lines[i].done = 1;
+}
+
+/* The pool's offers of the order's SKUs become the plan's. */
+static void plan_take_offers(struct plan *p)
+{
+	const struct plan_pool *pool = p->pool;
+	p->offers = mem_calloc(pool->n, sizeof *p->offers);
+	p->pool_index = mem_calloc(pool->n, sizeof *p->pool_index);
+	for (size_t k = 0; k < pool->n; k++) {
+		int mine = 0;
+		for (size_t i = 0; i < p->nlines && !mine; i++)
+			mine = p->lines[i].sku && strcmp(p->lines[i].sku, pool->offers[k].sku) == 0;
+		if (mine) {
+			p->pool_index[p->noffers] = k;
+			p->offers[p->noffers++] = pool->offers[k];
+		}
+	}
+}
+
 int plan_route(struct plan *p)
 {
+	if (!p->routed_once) {
+		plan_take_offers(p);
+		p->routed_once = 1;
+	}
+	/* What the orders routed before this one in this round left. */
+	for (size_t k = 0; k < p->noffers; k++) {
+		size_t at = p->pool_index[k];
+		p->offers[k].stock = p->pool->offers[at].stock - p->pool->planned[at];
+		p->offers[k].available = p->pool->offers[at].available;
+	}
 	size_t n = 0;
 	struct route_line *rl = mem_calloc(p->nlines, sizeof *rl);
 	size_t *map = mem_calloc(p->nlines, sizeof *map);
@@ -215,6 +335,8 @@ int plan_route(struct plan *p)
 		l->offer = ch[k].offer;
 		l->reason = ch[k].reason;
 		l->done = ch[k].offer < 0; /* unroutable needs no reservation */
+		if (l->offer >= 0)
+			p->pool->planned[p->pool_index[l->offer]] += l->quantity;
 	}
 	rc = 0;
 cleanup:
@@ -224,118 +346,30 @@ cleanup:
 	return rc;
 }
 
-int plan_reservations(const struct plan *p, char **ids_text, char **qty_text)
+size_t plan_routed(const struct plan *p)
 {
 	size_t n = 0;
-	long long *ids = mem_calloc(p->nlines, sizeof *ids);
-	long long *qty = mem_calloc(p->nlines, sizeof *qty);
-	for (size_t i = 0; i < p->nlines; i++) {
-		const struct plan_line *l = &p->lines[i];
-		if (l->done)
-			continue;
-		long long id = p->offers[l->offer].offer_id;
-		size_t k = 0;
-		while (k < n && ids[k] != id)
-			k++;
-		if (k == n)
-			ids[n++] = id;
-		qty[k] += l->quantity;
-	}
-	*ids_text = plan_int_array(ids, n);
-	*qty_text = plan_int_array(qty, n);
-	free(ids);
-	free(qty);
-	return (int)n;
-}
-
-int plan_add_reserve(const struct plan *p, struct db_batch *b)
-{
-	char *ids, *qty;
-	int i = -1;
-	if (plan_reservations(p, &ids, &qty) > 0) {
-		const char *v[2] = { ids, qty };
-		i = db_batch_add(b, "plan_reserve", NULL, 2, v);
-		db_batch_add(b, "plan_stock", NULL, 1, v);
-	}
-	free(ids);
-	free(qty);
-	return i;
-}
-
-int plan_take_reserve(struct plan *p, const struct db_batch *b, int i)
-{
-	const PGresult *got = db_batch_result(b, i), *stock = db_batch_result(b, i + 1);
-	if (!got || !stock || PQnfields(stock) != PLAN_STOCK_NCOLS)
-		return -1;
-	/* Fresh stock for the offers tried: ours already net of what we hold. */
-	for (int r = 0; r < PQntuples(stock); r++)
-		plan_set_stock(p, plan_ll(PQgetvalue(stock, r, PLAN_STOCK_OFFER_ID)),
-		               (int)plan_ll(PQgetvalue(stock, r, PLAN_STOCK_STOCK)),
-		               PQgetvalue(stock, r, PLAN_STOCK_AVAILABLE)[0] == 't');
-	for (int r = 0; r < PQntuples(got); r++)
-		plan_reserved(p, plan_ll(PQgetvalue(got, r, 0)));
-	/* A concurrent order took stock we planned on: plan those lines again
-	 * among what is left (plan_add_reserve picks them up). */
-	if (!plan_next_round(p))
-		return 0;
-	return plan_route(p) < 0 ? -1 : 1;
-}
-
-int plan_add_requests(struct db_batch *b, const char *store_id, const char *order_id)
-{
-	const char *v[2] = { store_id, order_id };
-	return db_batch_add(b, "plan_requests_insert", NULL, 2, v);
-}
-
-void plan_set_stock(struct plan *p, long long offer_id, int stock, int available)
-{
-	for (size_t k = 0; k < p->noffers; k++)
-		if (p->offers[k].offer_id == offer_id) {
-			p->offers[k].stock = stock;
-			p->offers[k].available = available;
-		}
-}
-
-void plan_settle(struct plan *p, size_t i, enum route_reason reason)
-{
-	p->lines[i].offer = -1;
-	p->lines[i].reason = reason;
-	p->lines[i].done = 1;
-}
-
-void plan_reserved(struct plan *p, long long offer_id)
-{
-	for (size_t i = 0; i < p->nlines; i++) {
-		struct plan_line *l = &p->lines[i];
-		if (!l->done && l->offer >= 0 && p->offers[l->offer].offer_id == offer_id)
-			l->done = 1;
-	}
-}
-
-int plan_next_round(struct plan *p)
-{
-	int pending = 0;
 	for (size_t i = 0; i < p->nlines; i++)
-		pending += !p->lines[i].done;
-	if (!pending)
-		return 0;
-	if (++p->round < PLAN_MAX_ROUNDS)
-		return 1;
-	for (size_t i = 0; i < p->nlines; i++)
-		if (!p->lines[i].done) {
-			p->lines[i].offer = -1;
-			p->lines[i].reason = ROUTE_OUT_OF_STOCK;
-			p->lines[i].done = 1;
-		}
-	return 0;
+		n += p->lines[i].offer >= 0;
+	return n;
 }
 
-/* 1/10000 units as decimal text. */
-static json_t *plan_money(long long v)
+void plan_line_result(const struct plan *p, size_t i, struct plan_line_result *out)
 {
-	char buf[32];
-	snprintf(buf, sizeof buf, "%lld.%04lld", v / 10000, v % 10000);
-	return json_string(buf);
+	const struct plan_line *l = &p->lines[i];
+	memset(out, 0, sizeof *out);
+	if (l->offer < 0) {
+		out->status = "unroutable";
+		out->reason = route_reason_name(l->reason);
+		return;
+	}
+	const struct route_offer *f = &p->offers[l->offer];
+	out->status = "routed";
+	out->supplier_id = p->pool->supplier_ids[p->pool_index[l->offer]];
+	out->offer_id = f->offer_id;
+	out->supplier_code = f->supplier_code;
+	out->reserved = l->quantity;
+	plan_money(f->unit_cost + f->shipping_cost, out->unit_cost, sizeof out->unit_cost);
 }
 
 static const char *plan_why_not(const struct route_offer *f, const char *country, int quantity)
@@ -348,24 +382,7 @@ static const char *plan_why_not(const struct route_offer *f, const char *country
 	return r == ROUTE_ROUTED ? NULL : route_reason_name(r);
 }
 
-json_t *plan_line_json(const struct plan *p, size_t i)
-{
-	const struct plan_line *l = &p->lines[i];
-	json_t *line = json_pack("{s:i, s:s}", "line", l->line_no, "status", l->offer >= 0 ? "routed" : "unroutable");
-	if (l->offer >= 0) {
-		const struct route_offer *f = &p->offers[l->offer];
-		json_object_set_new(line, "supplier_id", json_integer((json_int_t)p->supplier_ids[l->offer]));
-		json_object_set_new(line, "offer_id", json_integer((json_int_t)f->offer_id));
-		json_object_set_new(line, "reserved", json_integer(l->quantity));
-		json_object_set_new(line, "unit_cost", plan_money(f->unit_cost + f->shipping_cost));
-	} else {
-		json_object_set_new(line, "reason", json_string(route_reason_name(l->reason)));
-		json_object_set_new(line, "reserved", json_integer(0));
-	}
-	return line;
-}
-
-json_t *plan_decision_json(const struct plan *p, size_t i)
+char *plan_candidates_text(const struct plan *p, size_t i)
 {
 	const struct plan_line *l = &p->lines[i];
 	json_t *arr = json_array();
@@ -374,27 +391,123 @@ json_t *plan_decision_json(const struct plan *p, size_t i)
 		if (!l->sku || strcmp(f->sku, l->sku) != 0)
 			continue;
 		const char *why = plan_why_not(f, p->country, l->quantity);
-		json_array_append_new(arr, json_pack("{s:I, s:s, s:o, s:i, s:i, s:i, s:b, s:o}",
-		        "offer_id", (json_int_t)f->offer_id, "supplier", f->supplier_code,
-		        "unit_cost", plan_money(f->unit_cost + f->shipping_cost),
+		char cost[32];
+		plan_money(f->unit_cost + f->shipping_cost, cost, sizeof cost);
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:i, s:i, s:i, s:b, s:o}",
+		        "offer_id", (json_int_t)f->offer_id, "supplier", f->supplier_code, "unit_cost", cost,
 		        "lead_time_days", f->lead_time_days, "priority", f->supplier_priority,
 		        "stock", f->stock, "eligible", why == NULL,
 		        "why_not", why ? json_string(why) : json_null()));
 	}
-	json_t *dec = json_pack("{s:i, s:o}", "line", l->line_no, "candidates", arr);
-	if (l->offer >= 0) {
-		json_object_set_new(dec, "supplier_id", json_integer((json_int_t)p->supplier_ids[l->offer]));
-		json_object_set_new(dec, "offer_id", json_integer((json_int_t)p->offers[l->offer].offer_id));
-	} else {
-		json_object_set_new(dec, "reason", json_string(route_reason_name(l->reason)));
-	}
-	return dec;
+	char *text = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	return text;
 }
 
-size_t plan_routed(const struct plan *p)
+/* ---- requests and their messages ---- */
+
+void plan_requests_init(struct plan_requests *r)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < p->nlines; i++)
-		n += p->lines[i].offer >= 0;
-	return n;
+	db_columns_init(&r->requests, 4);
+	db_columns_init(&r->outbox, 4);
+}
+
+void plan_requests_free(struct plan_requests *r)
+{
+	db_columns_free(&r->requests);
+	db_columns_free(&r->outbox);
+}
+
+/* A random (version 4) UUID as text. */
+static void plan_uuid(char out[PLAN_UUID_LEN])
+{
+	unsigned char b[16];
+	if (RAND_bytes(b, sizeof b) != 1)
+		mem_oom(); /* no randomness left is as fatal as no memory */
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, PLAN_UUID_LEN, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+	         b[14], b[15]);
+}
+
+/* The fulfillment.requested message of request_id (p's lines carrying it). */
+static char *plan_request_payload(const struct plan *p, const char *request_id,
+                                  const struct plan_order *o, const char *created_at)
+{
+	json_t *items = json_array();
+	for (size_t i = 0; i < p->nlines; i++) {
+		const struct plan_line *l = &p->lines[i];
+		if (l->offer < 0 || strcmp(l->request_id, request_id) != 0)
+			continue;
+		size_t at = p->pool_index[l->offer];
+		json_array_append_new(items, json_pack("{s:i, s:s, s:s, s:i}", "line", l->line_no, "sku", l->sku,
+		                                       "supplier_sku", p->pool->supplier_skus[at],
+		                                       "quantity", l->quantity));
+	}
+	json_t *ship = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}",
+	                         "name", o->ship_name, "line1", o->ship_line1, "line2", o->ship_line2,
+	                         "city", o->ship_city, "region", o->ship_region,
+	                         "postal_code", o->ship_postal_code, "country", o->ship_country,
+	                         "phone", o->ship_phone);
+	json_t *msg = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s}", "type", "fulfillment.requested",
+	                        "request_id", request_id, "store", o->store_code, "order_id", o->order_id,
+	                        "external_order_id", o->external_id, "ship_to", ship, "items", items,
+	                        "created_at", created_at);
+	char *text = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	return text;
+}
+
+/* Now as RFC 3339 UTC with microseconds, as PostgreSQL writes timestamps. */
+static void plan_now(char *buf, size_t cap)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, cap - n, ".%06ld+00:00", ts.tv_nsec / 1000);
+}
+
+size_t plan_requests_add(struct plan_requests *r, struct plan *p, const struct plan_order *o)
+{
+	size_t made = 0;
+	char created_at[48];
+	plan_now(created_at, sizeof created_at);
+	for (size_t i = 0; i < p->nlines; i++) {
+		struct plan_line *l = &p->lines[i];
+		if (l->offer < 0 || l->request_id[0])
+			continue;
+		long long sid = p->pool->supplier_ids[p->pool_index[l->offer]];
+		char id[PLAN_UUID_LEN], sid_text[24];
+		plan_uuid(id);
+		/* This line and every later one of the same supplier share the request. */
+		for (size_t j = i; j < p->nlines; j++) {
+			struct plan_line *m = &p->lines[j];
+			if (m->offer >= 0 && !m->request_id[0] && p->pool->supplier_ids[p->pool_index[m->offer]] == sid)
+				memcpy(m->request_id, id, PLAN_UUID_LEN);
+		}
+		snprintf(sid_text, sizeof sid_text, "%lld", sid);
+		const char *req[4] = { id, o->store_id, o->order_id, sid_text };
+		db_columns_add(&r->requests, req);
+		char *payload = plan_request_payload(p, id, o, created_at);
+		const char *msg[4] = { id, sid_text, o->store_id, payload };
+		db_columns_add(&r->outbox, msg);
+		free(payload);
+		made++;
+	}
+	return made;
+}
+
+void plan_requests_add_insert(struct plan_requests *r, struct db_batch *b)
+{
+	if (r->requests.nrows)
+		db_batch_add_columns(b, "plan_requests_insert", &r->requests);
+}
+
+void plan_requests_add_outbox(struct plan_requests *r, struct db_batch *b)
+{
+	if (r->outbox.nrows)
+		db_batch_add_columns(b, "plan_outbox_insert", &r->outbox);
 }

@@ -1,17 +1,20 @@
-/* plan: routing an order's lines across stock-reservation rounds, and the
- * SQL that feeds it. plan owns the routing statements (candidate offers,
- * reservation with fresh stock, fulfillment requests with their outbox
- * messages) and decodes their results here, in one place, into the typed
- * rows the engine reads (struct route_offer). Everything between decoding
- * and the next statement is pure: plan_route, plan_reservations,
- * plan_set_stock, plan_reserved, plan_next_round take and give plain data.
- * intake (new orders) and callback (re-routing after a rejection) drive it;
- * neither runs the other's statements.
+/* plan: routing orders' lines across stock-reservation rounds, and the SQL
+ * that feeds and records it. plan owns the routing statements (candidate
+ * offers; the reservation, which also returns fresh stock; fulfillment
+ * requests and their outbox messages) and decodes their results here, in
+ * one place, into the typed rows the engine reads (struct route_offer).
+ * Between decoding and the next statement everything is plain data.
+ * intake (a group of new orders) and callback (one order's lines re-routed
+ * after a rejection) drive it; neither runs the other's statements.
  *
- * A round: plan_route picks an offer per line; plan_add_reserve sends the
- * conditional stock updates; plan_take_reserve reads which succeeded and the
- * offers' fresh stock, and says whether lines that lost their stock to a
- * concurrent order need another round (then plan_add_reserve again). */
+ * A pool holds the offers of a set of orders, read once. Each order's plan
+ * takes from it in turn: plan_route routes the order's pending lines on
+ * the stock the orders before it in this round have not planned on, so one
+ * reservation statement for the whole set cannot oversell between them.
+ * plan_pool_add_reserve sends that statement; plan_pool_take_reserve
+ * settles the lines whose offers were reserved, takes the fresh stock of
+ * the others (a concurrent transaction took it) and routes those lines
+ * again, until every line is reserved or given up (PLAN_MAX_ROUNDS). */
 #ifndef DROPSHIP_PLAN_H
 #define DROPSHIP_PLAN_H
 #include <stddef.h>
@@ -23,24 +26,38 @@
 
 /* Reservation rounds before the lines still short are given up as out_of_stock. */
 #define PLAN_MAX_ROUNDS 8
+/* Text of a request id (a UUID) with its NUL. */
+#define PLAN_UUID_LEN 37
 
 /* Prepared statements of routing, for every pool connection ({NULL} ends). */
 extern const struct db_stmt_def plan_stmts[];
+
+/* The offers a set of orders is planned on. Strings point into the
+ * candidates result, which must outlive the pool. */
+struct plan_pool {
+	struct route_offer *offers;   /* stock: as last read, net of what this transaction holds */
+	long long *supplier_ids;
+	const char **supplier_skus;
+	int *planned;                 /* units planned on each offer this round, not yet reserved */
+	size_t n;
+};
 
 struct plan_line {
 	int line_no;              /* the order line's number (plan_init: index + 1) */
 	const char *sku;          /* NULL only for a line settled with ROUTE_NO_SKU */
 	int quantity;
-	int offer;                /* index into offers; -1 none */
+	int offer;                /* index into the plan's offers; -1 none */
 	enum route_reason reason;
 	int done;                 /* reserved, or given up as unroutable */
+	char request_id[PLAN_UUID_LEN]; /* set by plan_requests_add; "" none */
 };
 
-/* Owns its arrays; strings are borrowed (the candidates result and the
- * caller's lines must outlive it). */
+/* One order's routing. Owns its arrays; lines' skus are the caller's. */
 struct plan {
-	struct route_offer *offers;
-	long long *supplier_ids;
+	struct plan_pool *pool;
+	struct route_offer *offers;   /* the pool's offers of this order's SKUs, with the
+	                               * stock this order may take; built by the first route */
+	size_t *pool_index;           /* offers[k] is pool->offers[pool_index[k]] */
 	size_t noffers;
 	struct plan_line *lines;
 	size_t nlines;
@@ -48,7 +65,31 @@ struct plan {
 	enum route_policy policy;
 	int tolerance_pct;
 	int round;
+	int routed_once;
 	int search_exact, consolidated;   /* of the first round's plan */
+};
+
+/* Where a routed order's fulfillment requests ship, as suppliers are told. */
+struct plan_order {
+	const char *store_id, *store_code, *order_id, *external_id;
+	const char *ship_name, *ship_line1, *ship_line2, *ship_city, *ship_region,
+	           *ship_postal_code, *ship_country, *ship_phone;
+};
+
+/* The rows of the requests and outbox inserts, for a set of orders. */
+struct plan_requests {
+	struct db_columns requests;   /* id, store_id, order_id, supplier_id */
+	struct db_columns outbox;     /* request_id, supplier_id, store_id, payload */
+};
+
+/* A line's outcome, as the order line records it. */
+struct plan_line_result {
+	const char *status;           /* "routed" or "unroutable" */
+	const char *reason;           /* unroutable: the reason; NULL when routed */
+	long long supplier_id, offer_id;  /* 0 when unroutable */
+	const char *supplier_code;    /* NULL when unroutable */
+	int reserved;                 /* units held */
+	char unit_cost[32];           /* landed cost per unit, decimal text; "" when unroutable */
 };
 
 /* Adds the candidates statement to b: every offer of the n skus, with its
@@ -57,55 +98,56 @@ struct plan {
 int plan_add_candidates(struct db_batch *b, const char *const *skus, size_t n,
                         const long long *exclude, size_t nexclude);
 
-/* Sets up nlines lines (fill sku/quantity after) and decodes the offers of
- * a candidates result (plan_add_candidates). Returns 0, or -1 when the
- * result is not a candidates result. */
-int plan_init(struct plan *p, size_t nlines, const PGresult *candidates, const char *country,
-              enum route_policy policy, int tolerance_pct);
+/* Decodes a candidates result into pool. Returns 0, or -1 when the result
+ * is not a candidates result. */
+int plan_pool_init(struct plan_pool *pool, const PGresult *candidates);
+void plan_pool_free(struct plan_pool *pool);
+
+/* Sets up an order's plan of nlines lines on pool (fill sku/quantity after). */
+void plan_init(struct plan *p, struct plan_pool *pool, size_t nlines, const char *country,
+               enum route_policy policy, int tolerance_pct);
 void plan_free(struct plan *p);
 
 /* Settles line i as unroutable for a reason found before routing (no_sku,
  * no_address): plan_route leaves it alone. */
 void plan_settle(struct plan *p, size_t i, enum route_reason reason);
 
-/* Routes the lines not done. Returns 0, or -1 on bad input. */
+/* Routes the lines not done on the stock the pool has left this round, and
+ * plans on it. Returns 0, or -1 on bad input. */
 int plan_route(struct plan *p);
 
-/* Offers to reserve now and how many units, one entry per offer (lines
- * sharing an offer add up), as PostgreSQL array literals "{..}" (malloc'd).
- * Returns the number of offers (0: nothing to reserve). */
-int plan_reservations(const struct plan *p, char **ids, char **qty);
+/* Adds this round's reservation of everything planned on the pool (one
+ * statement) to b. Returns its index, or -1 when nothing is planned. */
+int plan_pool_add_reserve(struct plan_pool *pool, struct db_batch *b);
 
-/* Adds this round's reservation (and the fresh stock of the offers tried)
- * to b. Returns the index of its first statement, or -1 when nothing is
- * left to reserve. */
-int plan_add_reserve(const struct plan *p, struct db_batch *b);
+/* Takes a reservation's result (of the statement plan_pool_add_reserve
+ * added) for the n plans on pool, in the order they were routed. Returns 1
+ * when lines were routed again and another round is due
+ * (plan_pool_add_reserve), 0 when every line is settled, -1 when res is
+ * not the reservation's result or routing failed. */
+int plan_pool_take_reserve(struct plan_pool *pool, struct plan *const *plans, size_t n,
+                           const PGresult *res);
 
-/* Takes the outcome of the reservation added at index i of b. Returns 1
- * when lines were re-planned for another round (plan_add_reserve again),
- * 0 when every line is settled, -1 when routing failed. */
-int plan_take_reserve(struct plan *p, const struct db_batch *b, int i);
-
-/* Takes fresh stock for an offer (after a reservation round). */
-void plan_set_stock(struct plan *p, long long offer_id, int stock, int available);
-/* Marks done the lines whose offer was reserved. */
-void plan_reserved(struct plan *p, long long offer_id);
-/* After a round: lines still pending are re-planned (returns 1), or given up
- * as out_of_stock past PLAN_MAX_ROUNDS (returns 0). */
-int plan_next_round(struct plan *p);
-
-/* Adds to b: one fulfillment request per supplier for the order's routed
- * lines that have none yet, with its fulfillment.requested outbox message
- * (store_id, order_id as decimal text). Returns the statement's index. */
-int plan_add_requests(struct db_batch *b, const char *store_id, const char *order_id);
-
-/* Line i's routing as JSON: {"line", "status", "reason", "supplier_id",
- * "offer_id", "reserved", "unit_cost"} (new reference). */
-json_t *plan_line_json(const struct plan *p, size_t i);
-/* Line i's decision: {"line", "supplier_id", "offer_id", "reason",
- * "candidates": [every offer of its sku, as the engine saw it]}. */
-json_t *plan_decision_json(const struct plan *p, size_t i);
 /* Lines routed. */
 size_t plan_routed(const struct plan *p);
+/* Line i's outcome. */
+void plan_line_result(const struct plan *p, size_t i, struct plan_line_result *out);
+/* Line i's candidates as the engine saw them, a JSON array text (malloc'd):
+ * [{"offer_id","supplier","unit_cost","lead_time_days","priority","stock",
+ *   "eligible","why_not"}]: every offer of the line's SKU and why it lost. */
+char *plan_candidates_text(const struct plan *p, size_t i);
+
+void plan_requests_init(struct plan_requests *r);
+void plan_requests_free(struct plan_requests *r);
+/* Gives p's routed lines without a request one fulfillment request per
+ * supplier (their lines' request_id is set) and queues the requests with
+ * their fulfillment.requested messages for order o, created now. Returns
+ * the number of requests queued. */
+size_t plan_requests_add(struct plan_requests *r, struct plan *p, const struct plan_order *o);
+/* Adds the insert of the queued requests (before lines refer to them), or
+ * nothing when none is queued. */
+void plan_requests_add_insert(struct plan_requests *r, struct db_batch *b);
+/* Adds the insert of the queued messages, or nothing when none is queued. */
+void plan_requests_add_outbox(struct plan_requests *r, struct db_batch *b);
 
 #endif
