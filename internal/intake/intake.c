@@ -106,7 +106,10 @@ const struct db_stmt_def intake_stmts[] = {
 	  " UPDATE offers f SET stock = f.stock + give.qty, updated_at = now() FROM give"
 	  " WHERE f.id = give.offer_id AND f.id IN (SELECT id FROM locked)" },
 	/* Each request not yet shipped: never sent → cancelled here, its message
-	 * withdrawn; sent or in flight → the supplier is asked to cancel. */
+	 * withdrawn; sent or in flight → the supplier is asked to cancel. The
+	 * message is found by its request: `state NOT IN (delivered, failed)`
+	 * (i.e. pending) is written so that the claim index of every pending
+	 * message can never be the plan. */
 	{ "intake_cancel_requests",
 	  "WITH o AS (SELECT id FROM orders WHERE store_id = $1 AND external_id = $2),"
 	  " r AS MATERIALIZED (SELECT r.id, r.status, r.supplier_id FROM fulfillment_requests r"
@@ -114,7 +117,7 @@ const struct db_stmt_def intake_stmts[] = {
 	  "   WHERE r.status IN ('pending', 'sent', 'accepted') FOR UPDATE OF r),"
 	  " unsent AS (UPDATE outbox m SET state = 'failed', last_error = 'order cancelled before sending'"
 	  "   FROM r WHERE m.request_id = r.id AND r.status = 'pending' AND m.kind = 'fulfillment.requested'"
-	  "     AND m.state = 'pending' AND m.lease_token IS NULL RETURNING m.request_id),"
+	  "     AND m.state NOT IN ('delivered', 'failed') AND m.lease_token IS NULL RETURNING m.request_id),"
 	  " done AS (UPDATE fulfillment_requests x SET status = 'cancelled', reason = 'order_cancelled',"
 	  "   updated_at = now() FROM unsent WHERE x.id = unsent.request_id RETURNING x.id)"
 	  " INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
