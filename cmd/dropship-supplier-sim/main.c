@@ -43,10 +43,10 @@
 #include "tls/tls.h"
 #include "version/version.h"
 
-#define SIM_NAME "dropship-supplier-sim"
+#include "sim.h"
+
 #define SIM_MAX_BODY (1 << 20)
 #define SIM_ID_MAX 128
-#define SIM_CODE_MAX 64
 #define SIM_MS_MAX 86400000L          /* one day: any longer delay is a typo */
 #define SIM_STATS_CAP 100000          /* by_request entries shown by /stats */
 #define SIM_CB_RETRIES 10             /* retries after the first attempt */
@@ -56,29 +56,6 @@
 #define SIM_CB_IDLE_MAX 32            /* keep-alive connections kept for reuse */
 #define SIM_CB_TIMEOUT_S 10
 #define SIM_IDLE_TIMEOUT_S 60         /* inbound keep-alive connections */
-
-/* ---- options ---- */
-
-struct sim_supplier {
-	char code[SIM_CODE_MAX + 1];
-	const char *secret;            /* whsec_..., points into argv */
-};
-
-struct sim_opts {
-	const char *listen;
-	const char *tls_cert, *tls_key;
-	struct sim_supplier *suppliers;
-	size_t nsuppliers;
-	double fail_rate, hang_rate, reject_rate;
-	long slow_ms;
-	int status;                    /* 0: no override */
-	uint64_t seed;
-	int seed_given;
-	const char *callback_url;
-	const char *ca_file;
-	long accept_ms, ship_ms, deliver_ms;
-	const char *log_level;
-};
 
 /* ---- fulfillment state, one per request id ---- */
 
@@ -204,27 +181,6 @@ struct sim {
 static void kick(struct sim *sim);
 
 /* ---- small helpers ---- */
-
-/* xorshift64*: tiny, and the same seed gives the same run. */
-static uint64_t rng_next(struct sim *sim)
-{
-	uint64_t x = sim->rng;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	sim->rng = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* True with probability p. 0 and 1 draw nothing, so they never shift the sequence. */
-static int roll(struct sim *sim, double p)
-{
-	if (p <= 0)
-		return 0;
-	if (p >= 1)
-		return 1;
-	return (double)(rng_next(sim) >> 11) / 9007199254740992.0 < p;
-}
 
 static uint64_t fnv1a(const char *s)
 {
@@ -972,7 +928,7 @@ static void take_requested(struct sim *sim, struct evhttp_request *req, size_t s
 	f->requested = 1;
 	f->deliveries = 1;
 	sim->stats.accepted++;
-	f->reject = (unsigned)roll(sim, sim->o->reject_rate);
+	f->reject = (unsigned)sim_fault_reject(sim->o, &sim->rng);
 	/* A cancel that overtook its request already ended this one. */
 	if (f->state == FUL_RECEIVED && sim->o->callback_url)
 		step_arm(f, sim->o->accept_ms);
@@ -1018,25 +974,28 @@ static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size
 	const struct sim_supplier *s = &o->suppliers[si];
 	sim->stats.requests++;
 
-	if (o->status) {
+	switch (sim_fault_pick(o, &sim->rng)) {
+	case SIM_FAULT_STATUS: {
 		json_t *b = o->status >= 400 ? error_body("injected", "status forced by --status", NULL)
 		                             : json_pack("{s:b}", "received", 1);
 		answer(sim, req, o->status, b, s->code, NULL);
 		return;
 	}
-	if (roll(sim, o->fail_rate)) {
+	case SIM_FAULT_FAIL:
 		sim->stats.failed_injected++;
 		answer_error(sim, req, 503, "unavailable", "failure injected by --fail-rate", NULL,
 		             s->code, NULL);
 		return;
-	}
-	if (roll(sim, o->hang_rate)) {
+	case SIM_FAULT_HANG: {
 		sim->stats.hung++;
 		char qpath[300];
 		log_info("request", "method=POST path=%s supplier=%s status=none hung=1",
 		         log_quote(qpath, sizeof qpath, evhttp_request_get_uri(req)), s->code);
 		defer_answer(sim, req, 0, NULL, -1);
 		return;
+	}
+	case SIM_FAULT_NONE:
+		break;
 	}
 
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
@@ -1288,7 +1247,7 @@ done:
 static int sim_init(struct sim *sim, const struct sim_opts *o, char *err, size_t errlen)
 {
 	sim->o = o;
-	sim->rng = o->seed ? o->seed : 0x9E3779B97F4A7C15ULL; /* xorshift must not start at 0 */
+	sim->rng = sim_fault_rng_init(o->seed);
 	char host[256];
 	unsigned short port;
 	if (split_listen(o->listen, host, sizeof host, &port) < 0) {
@@ -1578,7 +1537,7 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
 	if (!o->seed_given) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		o->seed = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+		o->seed = sim_fault_seed_default(&ts, getpid());
 	}
 	return -1;
 }
