@@ -46,7 +46,6 @@
 #include "sim.h"
 
 #define SIM_MAX_BODY (1 << 20)
-#define SIM_ID_MAX 128
 #define SIM_MS_MAX 86400000L          /* one day: any longer delay is a typo */
 #define SIM_STATS_CAP 100000          /* by_request entries shown by /stats */
 #define SIM_CB_RETRIES 10             /* retries after the first attempt */
@@ -57,29 +56,6 @@
 #define SIM_CB_TIMEOUT_S 10
 #define SIM_IDLE_TIMEOUT_S 60         /* inbound keep-alive connections */
 
-/* ---- fulfillment state, one per request id ---- */
-
-#define FUL_STATES(X) \
-	X(RECEIVED,  "received")   /* fulfillment.requested taken, nothing decided yet */ \
-	X(ACCEPTED,  "accepted")   \
-	X(SHIPPED,   "shipped")    \
-	X(DELIVERED, "delivered")  \
-	X(REJECTED,  "rejected")   /* out of stock, chosen by --reject-rate */ \
-	X(CANCELLED, "cancelled")  /* dropshipd cancelled before shipping */
-
-enum ful_state {
-#define X(name, text) FUL_##name,
-	FUL_STATES(X)
-#undef X
-	FUL_STATE_MAX
-};
-
-static const char *const ful_state_names[] = {
-#define X(name, text) text,
-	FUL_STATES(X)
-#undef X
-};
-
 /* Callback types, in the order a happy fulfillment sends them. */
 enum cb_type { CB_ACCEPTED, CB_SHIPPED, CB_DELIVERED, CB_REJECTED, CB_CANCELLED };
 
@@ -89,108 +65,41 @@ static const char *const cb_type_names[] = {
 };
 
 /* One callback waiting in a fulfillment's outbox. */
-struct cb_event {
-	struct cb_event *next;
+struct sim_cb_event {
+	struct sim_cb_event *next;
 	enum cb_type type;
 	int attempts;                  /* made so far */
 	char *body;                    /* built once: every retry sends the same bytes */
 	size_t len;
 };
 
-struct sim;
-
-struct ful {
-	struct sim *sim;
-	char *id;                      /* request_id */
-	size_t supplier;               /* index into opts.suppliers */
-	enum ful_state state;
-	unsigned requested : 1;        /* a fulfillment.requested was taken */
-	unsigned cancel_seen : 1;      /* a fulfillment.cancel_requested was taken */
-	unsigned reject : 1;           /* will reject instead of accept */
-	unsigned busy : 1;             /* outbox head is queued, on the wire or backing off */
-	unsigned long deliveries;      /* fulfillment.requested deliveries, repeats included */
-	struct event *step;            /* next timeline step; NULL when none is due */
-	struct event *retry;           /* backoff before the next attempt */
-	struct cb_event *out_head, *out_tail;
-	struct ful *ready_next;        /* in sim.ready */
-};
-
 /* An answer held back by --slow-ms, or never given (--hang-rate). */
-struct pending {
+struct sim_held {
 	struct sim *sim;
 	struct evhttp_request *req;
 	struct event *timer;           /* NULL: hung, answered never */
 	struct event *watch;           /* hung: fires when the client hangs up */
 	int status;
 	char *body;
-	struct pending *prev, *next;
+	struct sim_held *prev, *next;
 };
 
 /* An outbound connection to dropshipd for callbacks. */
-struct cb_conn {
+struct sim_cb_conn {
 	struct sim *sim;
 	struct evhttp_connection *evcon;
-	struct ful *ful;               /* whose callback is on the wire; NULL when idle */
+	struct sim_ful *ful;           /* whose callback is on the wire; NULL when idle */
 	int dead;                      /* closed or failed: never reused, freed by the reaper */
 	int idle;                      /* in sim.idle */
 	enum evhttp_request_error err; /* last error libevent reported */
 	int err_set;
-	struct cb_conn *prev, *next;   /* all connections */
-	struct cb_conn *idle_next;
-};
-
-struct sim_stats {
-	unsigned long requests;        /* attempts on fulfillment endpoints */
-	unsigned long accepted;        /* unique request ids requested */
-	unsigned long duplicates;
-	unsigned long failed_injected;
-	unsigned long hung;
-	unsigned long cancels;
-	unsigned long callbacks_sent;
-	unsigned long callbacks_failed;
-	unsigned long callbacks_retried;
-};
-
-struct sim {
-	const struct sim_opts *o;
-	struct event_base *base;
-	struct evhttp *http;
-	SSL_CTX *server_ctx, *client_ctx;
-	struct event *sigterm, *sigint, *kick;
-	uint64_t rng;
-	int port;
-	/* request ids, in arrival order, with an open-addressing index */
-	struct ful **fuls;
-	size_t nfuls, capfuls;
-	uint32_t *table;               /* slot = index + 1, 0 = empty */
-	size_t table_cap;
-	struct pending *pending;
-	/* callbacks */
-	char cb_host[256];             /* to connect to and verify (no brackets) */
-	char cb_host_header[300];
-	int cb_port;
-	char cb_path[512];             /* base path without a trailing slash */
-	struct ful *ready_head, *ready_tail;
-	int cb_inflight;
-	struct cb_conn *conns;
-	struct cb_conn *idle;
-	int nidle;
-	struct sim_stats stats;
+	struct sim_cb_conn *prev, *next; /* all connections */
+	struct sim_cb_conn *idle_next;
 };
 
 static void kick(struct sim *sim);
 
 /* ---- small helpers ---- */
-
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
 
 static struct timeval ms_tv(long ms)
 {
@@ -204,104 +113,6 @@ static void iso_now(char *buf, size_t cap)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* ---- request id index ---- */
-
-static struct ful *ful_find(struct sim *sim, const char *id)
-{
-	if (!sim->table_cap)
-		return NULL;
-	size_t mask = sim->table_cap - 1;
-	for (size_t i = fnv1a(id) & mask;; i = (i + 1) & mask) {
-		uint32_t slot = sim->table[i];
-		if (!slot)
-			return NULL;
-		if (strcmp(sim->fuls[slot - 1]->id, id) == 0)
-			return sim->fuls[slot - 1];
-	}
-}
-
-static int table_grow(struct sim *sim)
-{
-	size_t cap = sim->table_cap ? sim->table_cap * 2 : 1024;
-	uint32_t *t = calloc(cap, sizeof *t);
-	if (!t)
-		return -1;
-	for (size_t k = 0; k < sim->nfuls; k++)
-		for (size_t i = fnv1a(sim->fuls[k]->id) & (cap - 1);; i = (i + 1) & (cap - 1))
-			if (!t[i]) {
-				t[i] = (uint32_t)(k + 1);
-				break;
-			}
-	free(sim->table);
-	sim->table = t;
-	sim->table_cap = cap;
-	return 0;
-}
-
-static struct ful *ful_add(struct sim *sim, const char *id, size_t supplier)
-{
-	if (sim->nfuls >= UINT32_MAX - 1)
-		return NULL;
-	if ((sim->nfuls + 1) * 10 > sim->table_cap * 7 && table_grow(sim) < 0)
-		return NULL;
-	if (sim->nfuls == sim->capfuls) {
-		size_t cap = sim->capfuls ? sim->capfuls * 2 : 1024;
-		struct ful **a = realloc(sim->fuls, cap * sizeof *a);
-		if (!a)
-			return NULL;
-		sim->fuls = a;
-		sim->capfuls = cap;
-	}
-	struct ful *f = calloc(1, sizeof *f);
-	if (!f || !(f->id = strdup(id))) {
-		free(f);
-		return NULL;
-	}
-	f->sim = sim;
-	f->supplier = supplier;
-	f->state = FUL_RECEIVED;
-	size_t mask = sim->table_cap - 1;
-	size_t i = fnv1a(id) & mask;
-	while (sim->table[i])
-		i = (i + 1) & mask;
-	sim->table[i] = (uint32_t)(sim->nfuls + 1);
-	sim->fuls[sim->nfuls++] = f;
-	return f;
-}
-
-static void ful_free(struct ful *f)
-{
-	if (!f)
-		return;
-	if (f->step)
-		event_free(f->step);
-	if (f->retry)
-		event_free(f->retry);
-	while (f->out_head) {
-		struct cb_event *e = f->out_head;
-		f->out_head = e->next;
-		free(e->body);
-		free(e);
-	}
-	free(f->id);
-	free(f);
-}
-
-/* The only place a fulfillment changes state: a supplier never goes back. */
-static void ful_set_state(struct ful *f, enum ful_state to)
-{
-	enum ful_state from = f->state;
-	int legal = (from == FUL_RECEIVED && (to == FUL_ACCEPTED || to == FUL_REJECTED || to == FUL_CANCELLED)) ||
-	            (from == FUL_ACCEPTED && (to == FUL_SHIPPED || to == FUL_CANCELLED)) ||
-	            (from == FUL_SHIPPED && to == FUL_DELIVERED);
-	assert(legal && to < FUL_STATE_MAX);
-	(void)legal;
-	char qid[SIM_ID_MAX + 8];
-	log_debug("state", "request_id=%s from=%s to=%s", log_quote(qid, sizeof qid, f->id),
-	          ful_state_names[from], ful_state_names[to]);
-	f->state = to;
 }
 
 /* ---- answers ---- */
@@ -321,7 +132,7 @@ static void send_answer(struct evhttp_request *req, int status, const char *body
 		evbuffer_free(b);
 }
 
-static void pending_unlink_free(struct pending *p)
+static void pending_unlink_free(struct sim_held *p)
 {
 	if (p->prev)
 		p->prev->next = p->next;
@@ -340,7 +151,7 @@ static void pending_unlink_free(struct pending *p)
 static void on_pending_due(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
-	struct pending *p = arg;
+	struct sim_held *p = arg;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
 	if (evcon)
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
@@ -353,7 +164,7 @@ static void on_pending_due(evutil_socket_t fd, short what, void *arg)
 static void on_client_gone(struct evhttp_connection *evcon, void *arg)
 {
 	(void)evcon;
-	struct pending *p = arg;
+	struct sim_held *p = arg;
 	log_debug("client gave up", "status=%d hung=%d", p->status, p->timer == NULL);
 	if (!evhttp_request_get_connection(p->req))
 		evhttp_request_free(p->req);
@@ -367,7 +178,7 @@ static void on_client_gone(struct evhttp_connection *evcon, void *arg)
 static void on_hung_client_closed(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
-	struct pending *p = arg;
+	struct sim_held *p = arg;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
 	if (evcon)
 		evhttp_connection_free(evcon);
@@ -375,7 +186,7 @@ static void on_hung_client_closed(evutil_socket_t fd, short what, void *arg)
 		on_client_gone(NULL, p);
 }
 
-static void watch_hung(struct sim *sim, struct pending *p, struct evhttp_connection *evcon)
+static void watch_hung(struct sim *sim, struct sim_held *p, struct evhttp_connection *evcon)
 {
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
 	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
@@ -392,7 +203,7 @@ static void watch_hung(struct sim *sim, struct pending *p, struct evhttp_connect
 static void defer_answer(struct sim *sim, struct evhttp_request *req, int status, char *body, long delay_ms)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct pending *p = evcon ? calloc(1, sizeof *p) : NULL;
+	struct sim_held *p = evcon ? calloc(1, sizeof *p) : NULL;
 	if (p && delay_ms >= 0) {
 		p->timer = evtimer_new(sim->base, on_pending_due, p);
 		struct timeval tv = ms_tv(delay_ms);
@@ -466,7 +277,7 @@ static void answer_plain(struct evhttp_request *req, int status, json_t *body)
 
 /* ---- callbacks: outbox, timeline, connections ---- */
 
-static char *cb_body(const struct ful *f, enum cb_type type, size_t *len)
+static char *cb_body(const struct sim_ful *f, enum cb_type type, size_t *len)
 {
 	char when[32];
 	iso_now(when, sizeof when);
@@ -474,7 +285,7 @@ static char *cb_body(const struct ful *f, enum cb_type type, size_t *len)
 	if (type == CB_SHIPPED) {
 		char number[32], url[80];
 		/* Stable per request id, so repeated runs print the same numbers. */
-		snprintf(number, sizeof number, "SIM%016" PRIX64, fnv1a(f->id));
+		snprintf(number, sizeof number, "SIM%016" PRIX64, sim_id_hash(f->id));
 		snprintf(url, sizeof url, "https://track.example/%s", number);
 		json_decref(tracking);
 		tracking = json_pack("{s:s, s:s, s:s}", "carrier", "SIMPOST", "number", number, "url", url);
@@ -489,7 +300,7 @@ static char *cb_body(const struct ful *f, enum cb_type type, size_t *len)
 	return text;
 }
 
-static void ready_push(struct sim *sim, struct ful *f)
+static void ready_push(struct sim *sim, struct sim_ful *f)
 {
 	f->ready_next = NULL;
 	if (sim->ready_tail)
@@ -502,13 +313,13 @@ static void ready_push(struct sim *sim, struct ful *f)
 
 /* Queues a callback behind the others of the same request: dropshipd must
  * see accepted before shipped, so one request has one callback in flight. */
-static void cb_queue(struct ful *f, enum cb_type type)
+static void cb_queue(struct sim_ful *f, enum cb_type type)
 {
 	struct sim *sim = f->sim;
 	if (!sim->o->callback_url)
 		return;
 	char qid[SIM_ID_MAX + 8];
-	struct cb_event *e = calloc(1, sizeof *e);
+	struct sim_cb_event *e = calloc(1, sizeof *e);
 	if (!e || !(e->body = cb_body(f, type, &e->len))) {
 		free(e);
 		sim->stats.callbacks_failed++;
@@ -528,31 +339,31 @@ static void cb_queue(struct ful *f, enum cb_type type)
 	}
 }
 
-static void step_arm(struct ful *f, long delay_ms);
+static void step_arm(struct sim_ful *f, long delay_ms);
 
 static void on_step(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
-	struct ful *f = arg;
+	struct sim_ful *f = arg;
 	const struct sim_opts *o = f->sim->o;
 	switch (f->state) {
-	case FUL_RECEIVED:
+	case SIM_FUL_RECEIVED:
 		if (f->reject) {
-			ful_set_state(f, FUL_REJECTED);
+			sim_ful_set_state(f, SIM_FUL_REJECTED);
 			cb_queue(f, CB_REJECTED);
 			break;
 		}
-		ful_set_state(f, FUL_ACCEPTED);
+		sim_ful_set_state(f, SIM_FUL_ACCEPTED);
 		cb_queue(f, CB_ACCEPTED);
 		step_arm(f, o->ship_ms - o->accept_ms);
 		return;
-	case FUL_ACCEPTED:
-		ful_set_state(f, FUL_SHIPPED);
+	case SIM_FUL_ACCEPTED:
+		sim_ful_set_state(f, SIM_FUL_SHIPPED);
 		cb_queue(f, CB_SHIPPED);
 		step_arm(f, o->deliver_ms - o->ship_ms);
 		return;
-	case FUL_SHIPPED:
-		ful_set_state(f, FUL_DELIVERED);
+	case SIM_FUL_SHIPPED:
+		sim_ful_set_state(f, SIM_FUL_DELIVERED);
 		cb_queue(f, CB_DELIVERED);
 		break;
 	default:
@@ -565,7 +376,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
 
 /* Schedules the next timeline step delay_ms from now (the delays on the
  * command line count from receipt, so steps subtract the previous one). */
-static void step_arm(struct ful *f, long delay_ms)
+static void step_arm(struct sim_ful *f, long delay_ms)
 {
 	struct timeval tv = ms_tv(delay_ms > 0 ? delay_ms : 0);
 	if (!f->step)
@@ -576,7 +387,21 @@ static void step_arm(struct ful *f, long delay_ms)
 	}
 }
 
-static void step_stop(struct ful *f)
+void sim_cb_forget(struct sim_ful *f)
+{
+	if (f->step)
+		event_free(f->step);
+	if (f->retry)
+		event_free(f->retry);
+	while (f->out_head) {
+		struct sim_cb_event *e = f->out_head;
+		f->out_head = e->next;
+		free(e->body);
+		free(e);
+	}
+}
+
+static void step_stop(struct sim_ful *f)
 {
 	if (f->step) {
 		event_free(f->step);
@@ -587,16 +412,16 @@ static void step_stop(struct ful *f)
 static void on_retry_due(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
-	struct ful *f = arg;
+	struct sim_ful *f = arg;
 	ready_push(f->sim, f);
 }
 
 /* Ends the attempt on the outbox head: done (sent, conflict, given up) or
  * retried after a backoff. status 0 = no HTTP answer. */
-static void cb_attempt_done(struct ful *f, int status, const char *error)
+static void cb_attempt_done(struct sim_ful *f, int status, const char *error)
 {
 	struct sim *sim = f->sim;
-	struct cb_event *e = f->out_head;
+	struct sim_cb_event *e = f->out_head;
 	const char *supplier = sim->o->suppliers[f->supplier].code;
 	char qid[SIM_ID_MAX + 8], qerr[300];
 	log_quote(qid, sizeof qid, f->id);
@@ -647,9 +472,9 @@ static void cb_attempt_done(struct ful *f, int status, const char *error)
 	}
 }
 
-static void conn_idle_remove(struct sim *sim, struct cb_conn *c)
+static void conn_idle_remove(struct sim *sim, struct sim_cb_conn *c)
 {
-	for (struct cb_conn **pp = &sim->idle; *pp; pp = &(*pp)->idle_next)
+	for (struct sim_cb_conn **pp = &sim->idle; *pp; pp = &(*pp)->idle_next)
 		if (*pp == c) {
 			*pp = c->idle_next;
 			sim->nidle--;
@@ -663,14 +488,14 @@ static void conn_idle_remove(struct sim *sim, struct cb_conn *c)
 static void on_conn_closed(struct evhttp_connection *evcon, void *arg)
 {
 	(void)evcon;
-	struct cb_conn *c = arg;
+	struct sim_cb_conn *c = arg;
 	c->dead = 1;
 	if (c->idle)
 		conn_idle_remove(c->sim, c);
 	kick(c->sim);
 }
 
-static void conn_free(struct cb_conn *c)
+static void conn_free(struct sim_cb_conn *c)
 {
 	struct sim *sim = c->sim;
 	if (c->idle)
@@ -688,9 +513,9 @@ static void conn_free(struct cb_conn *c)
 	free(c);
 }
 
-static struct cb_conn *conn_new(struct sim *sim)
+static struct sim_cb_conn *conn_new(struct sim *sim)
 {
-	struct cb_conn *c = calloc(1, sizeof *c);
+	struct sim_cb_conn *c = calloc(1, sizeof *c);
 	SSL *ssl = c ? tls_client_ssl_new(sim->client_ctx, sim->cb_host) : NULL;
 	struct bufferevent *bev = ssl ? bufferevent_openssl_socket_new(sim->base, -1, ssl,
 		BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS) : NULL;
@@ -720,7 +545,7 @@ static struct cb_conn *conn_new(struct sim *sim)
 }
 
 /* What went wrong on a connection, in words: TLS verification first. */
-static void conn_error_text(const struct cb_conn *c, char *buf, size_t cap)
+static void conn_error_text(const struct sim_cb_conn *c, char *buf, size_t cap)
 {
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
 	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
@@ -746,16 +571,16 @@ static void conn_error_text(const struct cb_conn *c, char *buf, size_t cap)
 
 static void on_cb_error(enum evhttp_request_error err, void *arg)
 {
-	struct cb_conn *c = arg;
+	struct sim_cb_conn *c = arg;
 	c->err = err;
 	c->err_set = 1;
 }
 
 static void on_cb_done(struct evhttp_request *req, void *arg)
 {
-	struct cb_conn *c = arg;
+	struct sim_cb_conn *c = arg;
 	struct sim *sim = c->sim;
-	struct ful *f = c->ful;
+	struct sim_ful *f = c->ful;
 	int status = req ? evhttp_request_get_response_code(req) : 0;
 	char err[256] = "";
 	c->ful = NULL;
@@ -779,11 +604,11 @@ static void on_cb_done(struct evhttp_request *req, void *arg)
 	kick(sim);
 }
 
-static void cb_send(struct sim *sim, struct ful *f)
+static void cb_send(struct sim *sim, struct sim_ful *f)
 {
-	struct cb_event *e = f->out_head;
+	struct sim_cb_event *e = f->out_head;
 	const struct sim_supplier *s = &sim->o->suppliers[f->supplier];
-	struct cb_conn *c = sim->idle;
+	struct sim_cb_conn *c = sim->idle;
 	if (c)
 		conn_idle_remove(sim, c);
 	else
@@ -839,13 +664,13 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
 	struct sim *sim = arg;
-	for (struct cb_conn *c = sim->conns, *next; c; c = next) {
+	for (struct sim_cb_conn *c = sim->conns, *next; c; c = next) {
 		next = c->next;
 		if (c->dead && !c->ful)
 			conn_free(c);
 	}
 	while (sim->cb_inflight < SIM_CB_INFLIGHT_MAX && sim->ready_head) {
-		struct ful *f = sim->ready_head;
+		struct sim_ful *f = sim->ready_head;
 		sim->ready_head = f->ready_next;
 		if (!sim->ready_head)
 			sim->ready_tail = NULL;
@@ -909,7 +734,7 @@ static json_t *received_body(const char *request_id)
 static void take_requested(struct sim *sim, struct evhttp_request *req, size_t si, const char *id)
 {
 	const char *code = sim->o->suppliers[si].code;
-	struct ful *f = ful_find(sim, id);
+	struct sim_ful *f = sim_ful_find(sim, id);
 	if (f && f->supplier != si) {
 		answer_error(sim, req, 409, "request_id_conflict",
 		             "request_id already used for another supplier", "request_id", code, id);
@@ -921,7 +746,7 @@ static void take_requested(struct sim *sim, struct evhttp_request *req, size_t s
 		answer(sim, req, 200, received_body(id), code, id);
 		return;
 	}
-	if (!f && !(f = ful_add(sim, id, si))) {
+	if (!f && !(f = sim_ful_add(sim, id, si))) {
 		answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
 		return;
 	}
@@ -930,7 +755,7 @@ static void take_requested(struct sim *sim, struct evhttp_request *req, size_t s
 	sim->stats.accepted++;
 	f->reject = (unsigned)sim_fault_reject(sim->o, &sim->rng);
 	/* A cancel that overtook its request already ended this one. */
-	if (f->state == FUL_RECEIVED && sim->o->callback_url)
+	if (f->state == SIM_FUL_RECEIVED && sim->o->callback_url)
 		step_arm(f, sim->o->accept_ms);
 	answer(sim, req, 202, received_body(id), code, id);
 }
@@ -938,7 +763,7 @@ static void take_requested(struct sim *sim, struct evhttp_request *req, size_t s
 static void take_cancel(struct sim *sim, struct evhttp_request *req, size_t si, const char *id)
 {
 	const char *code = sim->o->suppliers[si].code;
-	struct ful *f = ful_find(sim, id);
+	struct sim_ful *f = sim_ful_find(sim, id);
 	if (f && f->supplier != si) {
 		answer_error(sim, req, 409, "request_id_conflict",
 		             "request_id already used for another supplier", "request_id", code, id);
@@ -949,20 +774,20 @@ static void take_cancel(struct sim *sim, struct evhttp_request *req, size_t si, 
 		answer(sim, req, 200, received_body(id), code, id);
 		return;
 	}
-	if (f && (f->state == FUL_SHIPPED || f->state == FUL_DELIVERED)) {
+	if (f && (f->state == SIM_FUL_SHIPPED || f->state == SIM_FUL_DELIVERED)) {
 		answer_error(sim, req, 409, "already_shipped",
 		             "the fulfillment has shipped and can no longer be cancelled", NULL, code, id);
 		return;
 	}
-	if (!f && !(f = ful_add(sim, id, si))) {
+	if (!f && !(f = sim_ful_add(sim, id, si))) {
 		answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
 		return;
 	}
 	f->cancel_seen = 1;
 	sim->stats.cancels++;
-	if (f->state == FUL_RECEIVED || f->state == FUL_ACCEPTED) {
+	if (f->state == SIM_FUL_RECEIVED || f->state == SIM_FUL_ACCEPTED) {
 		step_stop(f);
-		ful_set_state(f, FUL_CANCELLED);
+		sim_ful_set_state(f, SIM_FUL_CANCELLED);
 		cb_queue(f, CB_CANCELLED);
 	}
 	answer(sim, req, 202, received_body(id), code, id);
@@ -1066,7 +891,7 @@ static json_t *stats_json(const struct sim *sim)
 	json_t *by = json_object();
 	size_t shown = 0, total = 0;
 	for (size_t i = 0; by && i < sim->nfuls; i++) {
-		const struct ful *f = sim->fuls[i];
+		const struct sim_ful *f = sim->fuls[i];
 		if (!f->deliveries)
 			continue;
 		total++;
@@ -1304,10 +1129,7 @@ static void sim_free(struct sim *sim)
 		pending_unlink_free(sim->pending);
 	while (sim->conns)
 		conn_free(sim->conns);
-	for (size_t i = 0; i < sim->nfuls; i++)
-		ful_free(sim->fuls[i]);
-	free(sim->fuls);
-	free(sim->table);
+	sim_ful_free_all(sim);
 	if (sim->kick)
 		event_free(sim->kick);
 	if (sim->sigterm)

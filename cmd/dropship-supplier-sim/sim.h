@@ -1,6 +1,7 @@
 /* dropship-supplier-sim: what its files share. main.c parses the options
  * and wires the loop; faults.c decides which attempts fail, hang or are
- * rejected. The behaviour is described in docs/simulator.md. */
+ * rejected; ful.c keeps every request id and its state. The behaviour is
+ * described in docs/simulator.md. */
 #ifndef DROPSHIP_SIM_H
 #define DROPSHIP_SIM_H
 #include <stddef.h>
@@ -8,7 +9,10 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <openssl/ssl.h>
+
 #define SIM_NAME "dropship-supplier-sim"
+#define SIM_ID_MAX 128
 #define SIM_CODE_MAX 64
 
 struct sim_supplier {
@@ -33,6 +37,88 @@ struct sim_opts {
 	const char *log_level;
 };
 
+/* ---- the simulator ---- */
+
+#define SIM_FUL_STATES(X) \
+	X(RECEIVED,  "received")   /* fulfillment.requested taken, nothing decided yet */ \
+	X(ACCEPTED,  "accepted")   \
+	X(SHIPPED,   "shipped")    \
+	X(DELIVERED, "delivered")  \
+	X(REJECTED,  "rejected")   /* out of stock, chosen by --reject-rate */ \
+	X(CANCELLED, "cancelled")  /* dropshipd cancelled before shipping */
+
+enum sim_ful_state {
+#define X(name, text) SIM_FUL_##name,
+	SIM_FUL_STATES(X)
+#undef X
+	SIM_FUL_STATE_MAX
+};
+
+struct event;
+struct event_base;
+struct evhttp;
+struct sim;
+struct sim_held;                   /* an answer held back */
+struct sim_cb_conn;                /* a connection to dropshipd for callbacks */
+struct sim_cb_event;               /* a callback waiting in an outbox */
+
+/* A fulfillment, one per request id. */
+struct sim_ful {
+	struct sim *sim;
+	char *id;                      /* request_id */
+	size_t supplier;               /* index into opts.suppliers */
+	enum sim_ful_state state;
+	unsigned requested : 1;        /* a fulfillment.requested was taken */
+	unsigned cancel_seen : 1;      /* a fulfillment.cancel_requested was taken */
+	unsigned reject : 1;           /* will reject instead of accept */
+	unsigned busy : 1;             /* outbox head is queued, on the wire or backing off */
+	unsigned long deliveries;      /* fulfillment.requested deliveries, repeats included */
+	struct event *step;            /* next timeline step; NULL when none is due */
+	struct event *retry;           /* backoff before the next attempt */
+	struct sim_cb_event *out_head, *out_tail;
+	struct sim_ful *ready_next;    /* in sim.ready */
+};
+
+struct sim_stats {
+	unsigned long requests;        /* attempts on fulfillment endpoints */
+	unsigned long accepted;        /* unique request ids requested */
+	unsigned long duplicates;
+	unsigned long failed_injected;
+	unsigned long hung;
+	unsigned long cancels;
+	unsigned long callbacks_sent;
+	unsigned long callbacks_failed;
+	unsigned long callbacks_retried;
+};
+
+/* The context every callback gets: one per process, no globals. */
+struct sim {
+	const struct sim_opts *o;
+	struct event_base *base;
+	struct evhttp *http;
+	SSL_CTX *server_ctx, *client_ctx;
+	struct event *sigterm, *sigint, *kick;
+	uint64_t rng;
+	int port;
+	/* request ids, in arrival order, with an open-addressing index */
+	struct sim_ful **fuls;
+	size_t nfuls, capfuls;
+	uint32_t *table;               /* slot = index + 1, 0 = empty */
+	size_t table_cap;
+	struct sim_held *pending;
+	/* callbacks */
+	char cb_host[256];             /* to connect to and verify (no brackets) */
+	char cb_host_header[300];
+	int cb_port;
+	char cb_path[512];             /* base path without a trailing slash */
+	struct sim_ful *ready_head, *ready_tail;
+	int cb_inflight;
+	struct sim_cb_conn *conns;
+	struct sim_cb_conn *idle;
+	int nidle;
+	struct sim_stats stats;
+};
+
 /* ---- faults.c: pure, no I/O and no clock ---- */
 
 /* What happens to an attempt on a fulfillment endpoint before it is read. */
@@ -51,5 +137,23 @@ uint64_t sim_fault_rng_init(uint64_t seed);
 enum sim_fault sim_fault_pick(const struct sim_opts *o, uint64_t *rng);
 /* 1 when a new request is to be rejected (out of stock) rather than accepted. */
 int sim_fault_reject(const struct sim_opts *o, uint64_t *rng);
+
+/* ---- ful.c ---- */
+
+/* FNV-1a of a request id: the index's hash, and stable across runs. */
+uint64_t sim_id_hash(const char *id);
+/* The fulfillment of request id id; NULL when it has not been seen. */
+struct sim_ful *sim_ful_find(struct sim *sim, const char *id);
+/* A new fulfillment for id, in state received, owned by sim; NULL when out of memory. */
+struct sim_ful *sim_ful_add(struct sim *sim, const char *id, size_t supplier);
+/* The only place a fulfillment changes state; asserts the change is legal. */
+void sim_ful_set_state(struct sim_ful *f, enum sim_ful_state to);
+/* Frees every fulfillment and the index. */
+void sim_ful_free_all(struct sim *sim);
+
+/* ---- callbacks ---- */
+
+/* Releases what the callbacks hold for f: its timers and its outbox. */
+void sim_cb_forget(struct sim_ful *f);
 
 #endif
