@@ -73,17 +73,6 @@ struct sim_cb_event {
 	size_t len;
 };
 
-/* An answer held back by --slow-ms, or never given (--hang-rate). */
-struct sim_held {
-	struct sim *sim;
-	struct evhttp_request *req;
-	struct event *timer;           /* NULL: hung, answered never */
-	struct event *watch;           /* hung: fires when the client hangs up */
-	int status;
-	char *body;
-	struct sim_held *prev, *next;
-};
-
 /* An outbound connection to dropshipd for callbacks. */
 struct sim_cb_conn {
 	struct sim *sim;
@@ -101,178 +90,12 @@ static void kick(struct sim *sim);
 
 /* ---- small helpers ---- */
 
-static struct timeval ms_tv(long ms)
-{
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-	return tv;
-}
-
 static void iso_now(char *buf, size_t cap)
 {
 	time_t t = time(NULL);
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* ---- answers ---- */
-
-static void send_answer(struct evhttp_request *req, int status, const char *body)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Content-Type", "application/json");
-	if (status == 503)
-		evhttp_add_header(h, "Retry-After", "1");
-	struct evbuffer *b = evbuffer_new();
-	if (b && body)
-		evbuffer_add(b, body, strlen(body));
-	/* Also frees a request whose client has gone (it has no connection left). */
-	evhttp_send_reply(req, status, NULL, b);
-	if (b)
-		evbuffer_free(b);
-}
-
-static void pending_unlink_free(struct sim_held *p)
-{
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		p->sim->pending = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
-	if (p->timer)
-		event_free(p->timer);
-	if (p->watch)
-		event_free(p->watch);
-	free(p->body);
-	free(p);
-}
-
-static void on_pending_due(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd, (void)what;
-	struct sim_held *p = arg;
-	struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
-	if (evcon)
-		evhttp_connection_set_closecb(evcon, NULL, NULL);
-	send_answer(p->req, p->status, p->body);
-	pending_unlink_free(p);
-}
-
-/* The client closed while its answer was held back. A request still on its
- * connection is freed by libevent with it; a detached one is ours to free. */
-static void on_client_gone(struct evhttp_connection *evcon, void *arg)
-{
-	(void)evcon;
-	struct sim_held *p = arg;
-	log_debug("client gave up", "status=%d hung=%d", p->status, p->timer == NULL);
-	if (!evhttp_request_get_connection(p->req))
-		evhttp_request_free(p->req);
-	pending_unlink_free(p);
-}
-
-/* libevent does not read a connection whose request awaits its answer, so
- * it would not notice the client leave: without this a hung request would
- * hold its socket until the simulator stops. Freeing the connection runs
- * on_client_gone, which frees p. */
-static void on_hung_client_closed(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd, (void)what;
-	struct sim_held *p = arg;
-	struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
-	if (evcon)
-		evhttp_connection_free(evcon);
-	else
-		on_client_gone(NULL, p);
-}
-
-static void watch_hung(struct sim *sim, struct sim_held *p, struct evhttp_connection *evcon)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-	if (fd < 0 || !(event_base_get_features(sim->base) & EV_FEATURE_EARLY_CLOSE))
-		return; /* held until the simulator stops */
-	p->watch = event_new(sim->base, fd, EV_CLOSED | EV_PERSIST, on_hung_client_closed, p);
-	if (p->watch && event_add(p->watch, NULL) < 0) {
-		event_free(p->watch);
-		p->watch = NULL;
-	}
-}
-
-/* Holds req: answered after delay_ms, or never when delay_ms < 0. */
-static void defer_answer(struct sim *sim, struct evhttp_request *req, int status, char *body, long delay_ms)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct sim_held *p = evcon ? calloc(1, sizeof *p) : NULL;
-	if (p && delay_ms >= 0) {
-		p->timer = evtimer_new(sim->base, on_pending_due, p);
-		struct timeval tv = ms_tv(delay_ms);
-		if (!p->timer || evtimer_add(p->timer, &tv) < 0) {
-			if (p->timer)
-				event_free(p->timer);
-			free(p);
-			p = NULL;
-		}
-	}
-	if (!p) {
-		/* No memory to wait with: answering at once beats leaking the request. */
-		send_answer(req, delay_ms >= 0 ? status : 503, body);
-		free(body);
-		return;
-	}
-	p->sim = sim;
-	p->req = req;
-	p->status = status;
-	p->body = body;
-	p->next = sim->pending;
-	if (sim->pending)
-		sim->pending->prev = p;
-	sim->pending = p;
-	evhttp_connection_set_closecb(evcon, on_client_gone, p);
-	if (!p->timer)
-		watch_hung(sim, p, evcon);
-}
-
-/* Answers a fulfillment request (after --slow-ms) and writes its access-log line. */
-static void answer(struct sim *sim, struct evhttp_request *req, int status, json_t *body,
-                   const char *supplier, const char *request_id)
-{
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_decref(body);
-	char qpath[300], qid[SIM_ID_MAX + 8];
-	log_info("request", "method=POST path=%s supplier=%s request_id=%s status=%d delay_ms=%ld",
-	         log_quote(qpath, sizeof qpath, evhttp_request_get_uri(req)), supplier,
-	         log_quote(qid, sizeof qid, request_id ? request_id : "-"), status, sim->o->slow_ms);
-	if (sim->o->slow_ms > 0) {
-		defer_answer(sim, req, status, text, sim->o->slow_ms);
-		return;
-	}
-	send_answer(req, status, text);
-	free(text);
-}
-
-static json_t *error_body(const char *code, const char *message, const char *field)
-{
-	json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
-	if (err && field)
-		json_object_set_new(err, "field", json_string(field));
-	return json_pack("{s:o*}", "error", err);
-}
-
-static void answer_error(struct sim *sim, struct evhttp_request *req, int status, const char *code,
-                         const char *message, const char *field, const char *supplier,
-                         const char *request_id)
-{
-	answer(sim, req, status, error_body(code, message, field), supplier, request_id);
-}
-
-/* Plain answers (stats, health, routing errors): never delayed. */
-static void answer_plain(struct evhttp_request *req, int status, json_t *body)
-{
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_decref(body);
-	send_answer(req, status, text);
-	free(text);
 }
 
 /* ---- callbacks: outbox, timeline, connections ---- */
@@ -378,7 +201,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
  * command line count from receipt, so steps subtract the previous one). */
 static void step_arm(struct sim_ful *f, long delay_ms)
 {
-	struct timeval tv = ms_tv(delay_ms > 0 ? delay_ms : 0);
+	struct timeval tv = sim_ms_tv(delay_ms > 0 ? delay_ms : 0);
 	if (!f->step)
 		f->step = evtimer_new(f->sim->base, on_step, f);
 	if (!f->step || evtimer_add(f->step, &tv) < 0) {
@@ -444,7 +267,7 @@ static void cb_attempt_done(struct sim_ful *f, int status, const char *error)
 		sim->stats.callbacks_retried++;
 		log_warn("callback failed", "supplier=%s request_id=%s type=%s status=%d error=%s attempt=%d retry_in_ms=%ld",
 		         supplier, qid, cb_type_names[e->type], status, qerr, e->attempts, delay);
-		struct timeval tv = ms_tv(delay);
+		struct timeval tv = sim_ms_tv(delay);
 		if (!f->retry)
 			f->retry = evtimer_new(sim->base, on_retry_due, f);
 		if (f->retry && evtimer_add(f->retry, &tv) == 0)
@@ -736,18 +559,18 @@ static void take_requested(struct sim *sim, struct evhttp_request *req, size_t s
 	const char *code = sim->o->suppliers[si].code;
 	struct sim_ful *f = sim_ful_find(sim, id);
 	if (f && f->supplier != si) {
-		answer_error(sim, req, 409, "request_id_conflict",
+		sim_answer_error(sim, req, 409, "request_id_conflict",
 		             "request_id already used for another supplier", "request_id", code, id);
 		return;
 	}
 	if (f && f->requested) {
 		sim->stats.duplicates++;
 		f->deliveries++;
-		answer(sim, req, 200, received_body(id), code, id);
+		sim_answer(sim, req, 200, received_body(id), code, id);
 		return;
 	}
 	if (!f && !(f = sim_ful_add(sim, id, si))) {
-		answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
+		sim_answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
 		return;
 	}
 	f->requested = 1;
@@ -757,7 +580,7 @@ static void take_requested(struct sim *sim, struct evhttp_request *req, size_t s
 	/* A cancel that overtook its request already ended this one. */
 	if (f->state == SIM_FUL_RECEIVED && sim->o->callback_url)
 		step_arm(f, sim->o->accept_ms);
-	answer(sim, req, 202, received_body(id), code, id);
+	sim_answer(sim, req, 202, received_body(id), code, id);
 }
 
 static void take_cancel(struct sim *sim, struct evhttp_request *req, size_t si, const char *id)
@@ -765,22 +588,22 @@ static void take_cancel(struct sim *sim, struct evhttp_request *req, size_t si, 
 	const char *code = sim->o->suppliers[si].code;
 	struct sim_ful *f = sim_ful_find(sim, id);
 	if (f && f->supplier != si) {
-		answer_error(sim, req, 409, "request_id_conflict",
+		sim_answer_error(sim, req, 409, "request_id_conflict",
 		             "request_id already used for another supplier", "request_id", code, id);
 		return;
 	}
 	if (f && f->cancel_seen) {
 		sim->stats.duplicates++;
-		answer(sim, req, 200, received_body(id), code, id);
+		sim_answer(sim, req, 200, received_body(id), code, id);
 		return;
 	}
 	if (f && (f->state == SIM_FUL_SHIPPED || f->state == SIM_FUL_DELIVERED)) {
-		answer_error(sim, req, 409, "already_shipped",
+		sim_answer_error(sim, req, 409, "already_shipped",
 		             "the fulfillment has shipped and can no longer be cancelled", NULL, code, id);
 		return;
 	}
 	if (!f && !(f = sim_ful_add(sim, id, si))) {
-		answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
+		sim_answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
 		return;
 	}
 	f->cancel_seen = 1;
@@ -790,7 +613,7 @@ static void take_cancel(struct sim *sim, struct evhttp_request *req, size_t si, 
 		sim_ful_set_state(f, SIM_FUL_CANCELLED);
 		cb_queue(f, CB_CANCELLED);
 	}
-	answer(sim, req, 202, received_body(id), code, id);
+	sim_answer(sim, req, 202, received_body(id), code, id);
 }
 
 static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size_t si)
@@ -801,24 +624,20 @@ static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size
 
 	switch (sim_fault_pick(o, &sim->rng)) {
 	case SIM_FAULT_STATUS: {
-		json_t *b = o->status >= 400 ? error_body("injected", "status forced by --status", NULL)
+		json_t *b = o->status >= 400 ? sim_error_body("injected", "status forced by --status", NULL)
 		                             : json_pack("{s:b}", "received", 1);
-		answer(sim, req, o->status, b, s->code, NULL);
+		sim_answer(sim, req, o->status, b, s->code, NULL);
 		return;
 	}
 	case SIM_FAULT_FAIL:
 		sim->stats.failed_injected++;
-		answer_error(sim, req, 503, "unavailable", "failure injected by --fail-rate", NULL,
+		sim_answer_error(sim, req, 503, "unavailable", "failure injected by --fail-rate", NULL,
 		             s->code, NULL);
 		return;
-	case SIM_FAULT_HANG: {
+	case SIM_FAULT_HANG:
 		sim->stats.hung++;
-		char qpath[300];
-		log_info("request", "method=POST path=%s supplier=%s status=none hung=1",
-		         log_quote(qpath, sizeof qpath, evhttp_request_get_uri(req)), s->code);
-		defer_answer(sim, req, 0, NULL, -1);
+		sim_answer_never(sim, req, s->code);
 		return;
-	}
 	case SIM_FAULT_NONE:
 		break;
 	}
@@ -833,21 +652,21 @@ static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size
 	                                         evhttp_find_header(in, "webhook-signature"),
 	                                         body, len, (int64_t)time(NULL), SIG_TOLERANCE_S);
 	if (sr == SIG_MISSING) {
-		answer_error(sim, req, 401, "missing_signature", "webhook-id, webhook-timestamp and webhook-signature are required", NULL, s->code, NULL);
+		sim_answer_error(sim, req, 401, "missing_signature", "webhook-id, webhook-timestamp and webhook-signature are required", NULL, s->code, NULL);
 		return;
 	}
 	if (sr == SIG_STALE) {
-		answer_error(sim, req, 401, "stale_timestamp", "webhook-timestamp is more than 300 s from now", NULL, s->code, NULL);
+		sim_answer_error(sim, req, 401, "stale_timestamp", "webhook-timestamp is more than 300 s from now", NULL, s->code, NULL);
 		return;
 	}
 	if (sr != SIG_OK) {
-		answer_error(sim, req, 401, "invalid_signature", "no webhook-signature entry matches", NULL, s->code, NULL);
+		sim_answer_error(sim, req, 401, "invalid_signature", "no webhook-signature entry matches", NULL, s->code, NULL);
 		return;
 	}
 
 	const char *key = evhttp_find_header(in, "Idempotency-Key");
 	if (!key || !*key) {
-		answer_error(sim, req, 400, "missing_idempotency_key", "the Idempotency-Key header is required", NULL, s->code, NULL);
+		sim_answer_error(sim, req, 400, "missing_idempotency_key", "the Idempotency-Key header is required", NULL, s->code, NULL);
 		return;
 	}
 
@@ -855,7 +674,7 @@ static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size
 	json_t *doc = json_loadb((const char *)body, len, 0, &jerr);
 	if (!json_is_object(doc)) {
 		json_decref(doc);
-		answer_error(sim, req, 400, "invalid_json", "the body is not a JSON object", NULL, s->code, NULL);
+		sim_answer_error(sim, req, 400, "invalid_json", "the body is not a JSON object", NULL, s->code, NULL);
 		return;
 	}
 	const char *type = json_string_value(json_object_get(doc, "type"));
@@ -865,17 +684,17 @@ static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size
 	int requested = type && strcmp(type, "fulfillment.requested") == 0;
 	int cancel = type && strcmp(type, "fulfillment.cancel_requested") == 0;
 	if (!requested && !cancel)
-		answer_error(sim, req, 422, "invalid_field",
+		sim_answer_error(sim, req, 422, "invalid_field",
 		             "type must be fulfillment.requested or fulfillment.cancel_requested", "type", s->code, NULL);
 	else if (!id || !valid_request_id(id))
-		answer_error(sim, req, 422, "invalid_field",
+		sim_answer_error(sim, req, 422, "invalid_field",
 		             "request_id must be 1-128 printable characters without spaces", "request_id", s->code, NULL);
 	else if (requested ? strcmp(key, id) != 0 : !cancel_key_matches(key, id))
-		answer_error(sim, req, 400, "invalid_idempotency_key",
+		sim_answer_error(sim, req, 400, "invalid_idempotency_key",
 		             requested ? "Idempotency-Key must equal request_id"
 		                       : "Idempotency-Key must be request_id followed by .cancel", NULL, s->code, id);
 	else if (requested && (bad = check_items(json_object_get(doc, "items"), field, sizeof field)))
-		answer_error(sim, req, 422, "invalid_field", "items must be a non-empty array of {sku, quantity >= 1}", bad, s->code, id);
+		sim_answer_error(sim, req, 422, "invalid_field", "items must be a non-empty array of {sku, quantity >= 1}", bad, s->code, id);
 	else if (requested)
 		take_requested(sim, req, si, id);
 	else
@@ -910,12 +729,6 @@ static json_t *stats_json(const struct sim *sim)
 	                 "by_request_truncated", total > shown);
 }
 
-static void reply_method_not_allowed(struct evhttp_request *req, const char *allow)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-	answer_plain(req, 405, error_body("method_not_allowed", "method not allowed for this path", NULL));
-}
-
 /* Matches /suppliers/CODE/fulfillments to a configured supplier; -1 when none. */
 static long match_supplier(const struct sim *sim, const char *path, int *is_shape)
 {
@@ -945,35 +758,35 @@ static void on_request(struct evhttp_request *req, void *arg)
 		path = "/";
 	if (strcmp(path, "/stats") == 0) {
 		if (m != EVHTTP_REQ_GET) {
-			reply_method_not_allowed(req, "GET");
+			sim_answer_not_allowed(req, "GET");
 			return;
 		}
-		answer_plain(req, 200, stats_json(sim));
+		sim_answer_plain(req, 200, stats_json(sim));
 		return;
 	}
 	if (strcmp(path, "/healthz") == 0) {
 		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-			reply_method_not_allowed(req, "GET, HEAD");
+			sim_answer_not_allowed(req, "GET, HEAD");
 			return;
 		}
-		answer_plain(req, 200, json_pack("{s:s}", "status", "ok"));
+		sim_answer_plain(req, 200, json_pack("{s:s}", "status", "ok"));
 		return;
 	}
 	int shape;
 	long si = match_supplier(sim, path, &shape);
 	if (si >= 0) {
 		if (m != EVHTTP_REQ_POST) {
-			reply_method_not_allowed(req, "POST");
+			sim_answer_not_allowed(req, "POST");
 			return;
 		}
 		handle_fulfillment(sim, req, (size_t)si);
 		return;
 	}
 	if (shape) {
-		answer_plain(req, 404, error_body("unknown_supplier", "no such supplier", NULL));
+		sim_answer_plain(req, 404, sim_error_body("unknown_supplier", "no such supplier", NULL));
 		return;
 	}
-	answer_plain(req, 404, error_body("not_found", "no such endpoint", NULL));
+	sim_answer_plain(req, 404, sim_error_body("not_found", "no such endpoint", NULL));
 }
 
 static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
@@ -1125,8 +938,7 @@ static void sim_free(struct sim *sim)
 	/* Closing the inbound connections settles every held answer (on_client_gone). */
 	if (sim->http)
 		evhttp_free(sim->http);
-	while (sim->pending)
-		pending_unlink_free(sim->pending);
+	sim_answer_free_held(sim);
 	while (sim->conns)
 		conn_free(sim->conns);
 	sim_ful_free_all(sim);

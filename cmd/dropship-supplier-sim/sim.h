@@ -1,14 +1,17 @@
 /* dropship-supplier-sim: what its files share. main.c parses the options
  * and wires the loop; faults.c decides which attempts fail, hang or are
- * rejected; ful.c keeps every request id and its state. The behaviour is
- * described in docs/simulator.md. */
+ * rejected; answer.c answers inbound requests, at once or held back;
+ * ful.c keeps every request id and its state. The behaviour is described
+ * in docs/simulator.md. */
 #ifndef DROPSHIP_SIM_H
 #define DROPSHIP_SIM_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <openssl/ssl.h>
 
 #define SIM_NAME "dropship-supplier-sim"
@@ -57,6 +60,7 @@ enum sim_ful_state {
 struct event;
 struct event_base;
 struct evhttp;
+struct evhttp_request;
 struct sim;
 struct sim_held;                   /* an answer held back */
 struct sim_cb_conn;                /* a connection to dropshipd for callbacks */
@@ -105,7 +109,7 @@ struct sim {
 	size_t nfuls, capfuls;
 	uint32_t *table;               /* slot = index + 1, 0 = empty */
 	size_t table_cap;
-	struct sim_held *pending;
+	struct sim_held *held;         /* answers held back, newest first */
 	/* callbacks */
 	char cb_host[256];             /* to connect to and verify (no brackets) */
 	char cb_host_header[300];
@@ -118,6 +122,13 @@ struct sim {
 	int nidle;
 	struct sim_stats stats;
 };
+
+/* ms milliseconds as a timeval, for evtimer_add. */
+static inline struct timeval sim_ms_tv(long ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	return tv;
+}
 
 /* ---- faults.c: pure, no I/O and no clock ---- */
 
@@ -137,6 +148,27 @@ uint64_t sim_fault_rng_init(uint64_t seed);
 enum sim_fault sim_fault_pick(const struct sim_opts *o, uint64_t *rng);
 /* 1 when a new request is to be rejected (out of stock) rather than accepted. */
 int sim_fault_reject(const struct sim_opts *o, uint64_t *rng);
+
+/* ---- answer.c ---- */
+
+/* Answers a fulfillment request (after --slow-ms) and writes its access-log
+ * line. Takes body (NULL for none); supplier and request_id are for the log. */
+void sim_answer(struct sim *sim, struct evhttp_request *req, int status, json_t *body,
+                const char *supplier, const char *request_id);
+/* sim_answer with {"error": {code, message[, field]}}. */
+void sim_answer_error(struct sim *sim, struct evhttp_request *req, int status, const char *code,
+                      const char *message, const char *field, const char *supplier,
+                      const char *request_id);
+/* Never answers req (--hang-rate): held until its client leaves or the simulator stops. */
+void sim_answer_never(struct sim *sim, struct evhttp_request *req, const char *supplier);
+/* Plain answers (stats, health, routing errors): never delayed. Takes body. */
+void sim_answer_plain(struct evhttp_request *req, int status, json_t *body);
+/* 405 with an Allow header listing the methods the path takes. */
+void sim_answer_not_allowed(struct evhttp_request *req, const char *allow);
+/* A new {"error": {code, message[, field]}} object; the caller owns it. */
+json_t *sim_error_body(const char *code, const char *message, const char *field);
+/* Frees the answers still held; after evhttp_free, which settles those on a connection. */
+void sim_answer_free_held(struct sim *sim);
 
 /* ---- ful.c ---- */
 
