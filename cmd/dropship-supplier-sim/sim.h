@@ -1,8 +1,9 @@
 /* dropship-supplier-sim: what its files share. main.c parses the options
  * and wires the loop; faults.c decides which attempts fail, hang or are
  * rejected; answer.c answers inbound requests, at once or held back;
- * ful.c keeps every request id and its state. The behaviour is described
- * in docs/simulator.md. */
+ * ful.c keeps every request id and its state; callbacks.c plays each
+ * fulfillment back to dropshipd as signed callbacks. The behaviour is
+ * described in docs/simulator.md. */
 #ifndef DROPSHIP_SIM_H
 #define DROPSHIP_SIM_H
 #include <stddef.h>
@@ -15,8 +16,12 @@
 #include <openssl/ssl.h>
 
 #define SIM_NAME "dropship-supplier-sim"
+#define SIM_MAX_BODY (1 << 20)
 #define SIM_ID_MAX 128
 #define SIM_CODE_MAX 64
+#define SIM_CB_RETRIES 10             /* retries after the first attempt */
+#define SIM_CB_BACKOFF_MS 100         /* first retry delay, doubled each time */
+#define SIM_CB_BACKOFF_MAX_MS 5000
 
 struct sim_supplier {
 	char code[SIM_CODE_MAX + 1];
@@ -183,9 +188,20 @@ void sim_ful_set_state(struct sim_ful *f, enum sim_ful_state to);
 /* Frees every fulfillment and the index. */
 void sim_ful_free_all(struct sim *sim);
 
-/* ---- callbacks ---- */
+/* ---- callbacks.c ---- */
 
+/* Splits --callback-url into sim's callback target; -1 with a message in err. */
+int sim_cb_parse_url(struct sim *sim, const char *url, char *err, size_t errlen);
+/* Creates the kick event on sim->base; -1 when out of memory. */
+int sim_cb_init(struct sim *sim);
+/* Starts f's timeline: accepted (or rejected) after --accept-after-ms, then
+ * shipped and delivered. Does nothing without --callback-url. */
+void sim_cb_play(struct sim_ful *f);
+/* Stops f's timeline, moves it to cancelled and sends fulfillment.cancelled. */
+void sim_cb_cancel(struct sim_ful *f);
 /* Releases what the callbacks hold for f: its timers and its outbox. */
 void sim_cb_forget(struct sim_ful *f);
+/* Frees the connections to dropshipd and the kick event. */
+void sim_cb_free(struct sim *sim);
 
 #endif
