@@ -46,7 +46,6 @@
 #include "sim.h"
 
 #define SIM_MS_MAX 86400000L          /* one day: any longer delay is a typo */
-#define SIM_STATS_CAP 100000          /* by_request entries shown by /stats */
 #define SIM_IDLE_TIMEOUT_S 60         /* inbound keep-alive connections */
 
 /* ---- fulfillment endpoint ---- */
@@ -243,31 +242,6 @@ static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size
 
 /* ---- other endpoints and routing ---- */
 
-static json_t *stats_json(const struct sim *sim)
-{
-	const struct sim_stats *st = &sim->stats;
-	json_t *by = json_object();
-	size_t shown = 0, total = 0;
-	for (size_t i = 0; by && i < sim->nfuls; i++) {
-		const struct sim_ful *f = sim->fuls[i];
-		if (!f->deliveries)
-			continue;
-		total++;
-		if (shown < SIM_STATS_CAP) {
-			json_object_set_new(by, f->id, json_integer((json_int_t)f->deliveries));
-			shown++;
-		}
-	}
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, s:b}",
-	                 "requests", (json_int_t)st->requests, "accepted", (json_int_t)st->accepted,
-	                 "duplicates", (json_int_t)st->duplicates,
-	                 "failed_injected", (json_int_t)st->failed_injected, "hung", (json_int_t)st->hung,
-	                 "cancels", (json_int_t)st->cancels, "callbacks_sent", (json_int_t)st->callbacks_sent,
-	                 "callbacks_failed", (json_int_t)st->callbacks_failed,
-	                 "callbacks_retried", (json_int_t)st->callbacks_retried, "by_request", by,
-	                 "by_request_truncated", total > shown);
-}
-
 /* Matches /suppliers/CODE/fulfillments to a configured supplier; -1 when none. */
 static long match_supplier(const struct sim *sim, const char *path, int *is_shape)
 {
@@ -296,11 +270,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (!path || !*path)
 		path = "/";
 	if (strcmp(path, "/stats") == 0) {
-		if (m != EVHTTP_REQ_GET) {
-			sim_answer_not_allowed(req, "GET");
-			return;
-		}
-		sim_answer_plain(req, 200, stats_json(sim));
+		sim_stats_serve(sim, req);
 		return;
 	}
 	if (strcmp(path, "/healthz") == 0) {

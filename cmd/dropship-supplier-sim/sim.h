@@ -2,8 +2,8 @@
  * and wires the loop; faults.c decides which attempts fail, hang or are
  * rejected; answer.c answers inbound requests, at once or held back;
  * ful.c keeps every request id and its state; callbacks.c plays each
- * fulfillment back to dropshipd as signed callbacks. The behaviour is
- * described in docs/simulator.md. */
+ * fulfillment back to dropshipd as signed callbacks; stats.c serves
+ * /stats. The behaviour is described in docs/simulator.md. */
 #ifndef DROPSHIP_SIM_H
 #define DROPSHIP_SIM_H
 #include <stddef.h>
@@ -88,6 +88,7 @@ struct sim_ful {
 	struct sim_ful *ready_next;    /* in sim.ready */
 };
 
+/* Counters shown by /stats; each is bumped where its event happens. */
 struct sim_stats {
 	unsigned long requests;        /* attempts on fulfillment endpoints */
 	unsigned long accepted;        /* unique request ids requested */
@@ -203,5 +204,10 @@ void sim_cb_cancel(struct sim_ful *f);
 void sim_cb_forget(struct sim_ful *f);
 /* Frees the connections to dropshipd and the kick event. */
 void sim_cb_free(struct sim *sim);
+
+/* ---- stats.c ---- */
+
+/* Answers a request for /stats: the counters as JSON, or 405 but for GET. */
+void sim_stats_serve(struct sim *sim, struct evhttp_request *req);
 
 #endif
