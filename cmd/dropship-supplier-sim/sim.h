@@ -1,6 +1,7 @@
 /* dropship-supplier-sim: what its files share. main.c parses the options
- * and wires the loop; faults.c decides which attempts fail, hang or are
- * rejected; answer.c answers inbound requests, at once or held back;
+ * and wires the loop; server.c serves the endpoints and takes fulfillment
+ * requests; faults.c decides which attempts fail, hang or are rejected;
+ * answer.c answers inbound requests, at once or held back;
  * ful.c keeps every request id and its state; callbacks.c plays each
  * fulfillment back to dropshipd as signed callbacks; stats.c serves
  * /stats. The behaviour is described in docs/simulator.md. */
@@ -204,6 +205,14 @@ void sim_cb_cancel(struct sim_ful *f);
 void sim_cb_forget(struct sim_ful *f);
 /* Frees the connections to dropshipd and the kick event. */
 void sim_cb_free(struct sim *sim);
+
+/* ---- server.c ---- */
+
+/* Listens on host:port with sim->server_ctx and sets sim->port to the port
+ * bound; -1 with a message in err. */
+int sim_server_start(struct sim *sim, const char *host, unsigned short port, char *err, size_t errlen);
+/* Closes the listener and every inbound connection; settles held answers. */
+void sim_server_stop(struct sim *sim);
 
 /* ---- stats.c ---- */
 
