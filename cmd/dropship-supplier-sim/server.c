@@ -46,7 +46,8 @@ static int valid_request_id(const char *s)
 	return 1;
 }
 
-/* Items as docs/simulator.md has them: a non-empty array of {sku, quantity}. NULL or the bad field. */
+/* Items as docs/simulator.md has them: a non-empty array of {sku, quantity}.
+ * NULL or the bad field. */
 static const char *check_items(json_t *items, char *field, size_t cap)
 {
 	if (!json_is_array(items) || json_array_size(items) == 0)
@@ -72,25 +73,44 @@ static json_t *received_body(const char *request_id)
 	return json_pack("{s:b, s:s}", "received", 1, "request_id", request_id);
 }
 
+/* 1 after answering 409: another supplier has used the request id of f. */
+static int answer_conflict(struct sim *sim, struct evhttp_request *req, const struct sim_ful *f,
+                           size_t si, const char *id)
+{
+	if (!f || f->supplier == si)
+		return 0;
+	sim_answer_error(sim, req, 409, "request_id_conflict", "request_id already used for another supplier",
+	                 "request_id", sim->o->suppliers[si].code, id);
+	return 1;
+}
+
+/* f, or a new fulfillment for id when f is NULL; NULL after answering 503. */
+static struct sim_ful *ful_or_add(struct sim *sim, struct evhttp_request *req, struct sim_ful *f,
+                                  size_t si, const char *id)
+{
+	if (f)
+		return f;
+	f = sim_ful_add(sim, id, si);
+	if (!f)
+		sim_answer_error(sim, req, 503, "unavailable", "out of memory", NULL,
+		                 sim->o->suppliers[si].code, id);
+	return f;
+}
+
 static void take_requested(struct sim *sim, struct evhttp_request *req, size_t si, const char *id)
 {
 	const char *code = sim->o->suppliers[si].code;
 	struct sim_ful *f = sim_ful_find(sim, id);
-	if (f && f->supplier != si) {
-		sim_answer_error(sim, req, 409, "request_id_conflict",
-		                 "request_id already used for another supplier", "request_id", code, id);
+	if (answer_conflict(sim, req, f, si, id))
 		return;
-	}
 	if (f && f->requested) {
 		sim->stats.duplicates++;
 		f->deliveries++;
 		sim_answer(sim, req, 200, received_body(id), code, id);
 		return;
 	}
-	if (!f && !(f = sim_ful_add(sim, id, si))) {
-		sim_answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
+	if (!(f = ful_or_add(sim, req, f, si, id)))
 		return;
-	}
 	f->requested = 1;
 	f->deliveries = 1;
 	sim->stats.accepted++;
@@ -105,11 +125,8 @@ static void take_cancel(struct sim *sim, struct evhttp_request *req, size_t si, 
 {
 	const char *code = sim->o->suppliers[si].code;
 	struct sim_ful *f = sim_ful_find(sim, id);
-	if (f && f->supplier != si) {
-		sim_answer_error(sim, req, 409, "request_id_conflict",
-		                 "request_id already used for another supplier", "request_id", code, id);
+	if (answer_conflict(sim, req, f, si, id))
 		return;
-	}
 	if (f && f->cancel_seen) {
 		sim->stats.duplicates++;
 		sim_answer(sim, req, 200, received_body(id), code, id);
@@ -120,10 +137,8 @@ static void take_cancel(struct sim *sim, struct evhttp_request *req, size_t si, 
 		                 "the fulfillment has shipped and can no longer be cancelled", NULL, code, id);
 		return;
 	}
-	if (!f && !(f = sim_ful_add(sim, id, si))) {
-		sim_answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
+	if (!(f = ful_or_add(sim, req, f, si, id)))
 		return;
-	}
 	f->cancel_seen = 1;
 	sim->stats.cancels++;
 	if (f->state == SIM_FUL_RECEIVED || f->state == SIM_FUL_ACCEPTED)
@@ -131,67 +146,65 @@ static void take_cancel(struct sim *sim, struct evhttp_request *req, size_t si, 
 	sim_answer(sim, req, 202, received_body(id), code, id);
 }
 
-static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size_t si)
+/* Carries out the fault faults.c picks for this attempt: 1 when it has
+ * answered (or never will), 0 when the request is to be processed. */
+static int answer_fault(struct sim *sim, struct evhttp_request *req, const struct sim_supplier *s)
 {
 	const struct sim_opts *o = sim->o;
-	const struct sim_supplier *s = &o->suppliers[si];
-	sim->stats.requests++;
-
 	switch (sim_fault_pick(o, &sim->rng)) {
 	case SIM_FAULT_STATUS: {
 		json_t *b = o->status >= 400 ? sim_error_body("injected", "status forced by --status", NULL)
-		                                 : json_pack("{s:b}", "received", 1);
+		                             : json_pack("{s:b}", "received", 1);
 		sim_answer(sim, req, o->status, b, s->code, NULL);
-		return;
+		return 1;
 	}
 	case SIM_FAULT_FAIL:
 		sim->stats.failed_injected++;
 		sim_answer_error(sim, req, 503, "unavailable", "failure injected by --fail-rate", NULL,
 		                 s->code, NULL);
-		return;
+		return 1;
 	case SIM_FAULT_HANG:
 		sim->stats.hung++;
 		sim_answer_never(sim, req, s->code);
-		return;
+		return 1;
 	case SIM_FAULT_NONE:
 		break;
 	}
+	return 0;
+}
 
+/* Checks dropshipd's Standard Webhooks signature with the supplier's
+ * secret: 0, or -1 after answering 401. */
+static int check_signature(struct sim *sim, struct evhttp_request *req, const struct sim_supplier *s,
+                           const unsigned char *body, size_t len)
+{
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(buf);
-	const unsigned char *body = len ? evbuffer_pullup(buf, -1) : (const unsigned char *)"";
 	const char *secrets[] = { s->secret };
 	enum sig_result sr = sig_verify_standard(secrets, 1, evhttp_find_header(in, "webhook-id"),
 	                                         evhttp_find_header(in, "webhook-timestamp"),
 	                                         evhttp_find_header(in, "webhook-signature"),
 	                                         body, len, (int64_t)time(NULL), SIG_TOLERANCE_S);
-	if (sr == SIG_MISSING) {
-		sim_answer_error(sim, req, 401, "missing_signature", "webhook-id, webhook-timestamp and webhook-signature are required", NULL, s->code, NULL);
-		return;
-	}
-	if (sr == SIG_STALE) {
-		sim_answer_error(sim, req, 401, "stale_timestamp", "webhook-timestamp is more than 300 s from now", NULL, s->code, NULL);
-		return;
-	}
-	if (sr != SIG_OK) {
-		sim_answer_error(sim, req, 401, "invalid_signature", "no webhook-signature entry matches", NULL, s->code, NULL);
-		return;
-	}
+	if (sr == SIG_OK)
+		return 0;
+	if (sr == SIG_MISSING)
+		sim_answer_error(sim, req, 401, "missing_signature",
+		                 "webhook-id, webhook-timestamp and webhook-signature are required", NULL,
+		                 s->code, NULL);
+	else if (sr == SIG_STALE)
+		sim_answer_error(sim, req, 401, "stale_timestamp",
+		                 "webhook-timestamp is more than 300 s from now", NULL, s->code, NULL);
+	else
+		sim_answer_error(sim, req, 401, "invalid_signature", "no webhook-signature entry matches",
+		                 NULL, s->code, NULL);
+	return -1;
+}
 
-	const char *key = evhttp_find_header(in, "Idempotency-Key");
-	if (!key || !*key) {
-		sim_answer_error(sim, req, 400, "missing_idempotency_key", "the Idempotency-Key header is required", NULL, s->code, NULL);
-		return;
-	}
-
-	json_error_t jerr;
-	json_t *doc = json_loadb((const char *)body, len, 0, &jerr);
-	if (!json_is_object(doc)) {
-		json_decref(doc);
-		sim_answer_error(sim, req, 400, "invalid_json", "the body is not a JSON object", NULL, s->code, NULL);
-		return;
-	}
+/* Checks the fields of a signed JSON object and hands it to take_requested
+ * or take_cancel; else answers 400 or 422 naming the field. */
+static void take_body(struct sim *sim, struct evhttp_request *req, size_t si, const char *key,
+                      json_t *doc)
+{
+	const char *code = sim->o->suppliers[si].code;
 	const char *type = json_string_value(json_object_get(doc, "type"));
 	const char *id = json_string_value(json_object_get(doc, "request_id"));
 	char field[48];
@@ -200,20 +213,54 @@ static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size
 	int cancel = type && strcmp(type, "fulfillment.cancel_requested") == 0;
 	if (!requested && !cancel)
 		sim_answer_error(sim, req, 422, "invalid_field",
-		                 "type must be fulfillment.requested or fulfillment.cancel_requested", "type", s->code, NULL);
+		                 "type must be fulfillment.requested or fulfillment.cancel_requested", "type",
+		                 code, NULL);
 	else if (!id || !valid_request_id(id))
 		sim_answer_error(sim, req, 422, "invalid_field",
-		                 "request_id must be 1-128 printable characters without spaces", "request_id", s->code, NULL);
+		                 "request_id must be 1-128 printable characters without spaces", "request_id",
+		                 code, NULL);
 	else if (requested ? strcmp(key, id) != 0 : !cancel_key_matches(key, id))
 		sim_answer_error(sim, req, 400, "invalid_idempotency_key",
 		                 requested ? "Idempotency-Key must equal request_id"
-		                           : "Idempotency-Key must be request_id followed by .cancel", NULL, s->code, id);
+		                           : "Idempotency-Key must be request_id followed by .cancel",
+		                 NULL, code, id);
 	else if (requested && (bad = check_items(json_object_get(doc, "items"), field, sizeof field)))
-		sim_answer_error(sim, req, 422, "invalid_field", "items must be a non-empty array of {sku, quantity >= 1}", bad, s->code, id);
+		sim_answer_error(sim, req, 422, "invalid_field",
+		                 "items must be a non-empty array of {sku, quantity >= 1}", bad, code, id);
 	else if (requested)
 		take_requested(sim, req, si, id);
 	else
 		take_cancel(sim, req, si, id);
+}
+
+/* POST /suppliers/CODE/fulfillments: faults first, then the checks in the
+ * order docs/simulator.md lists them, then dedupe by request id. */
+static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size_t si)
+{
+	const struct sim_supplier *s = &sim->o->suppliers[si];
+	sim->stats.requests++;
+	if (answer_fault(sim, req, s))
+		return;
+	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(buf);
+	const unsigned char *body = len ? evbuffer_pullup(buf, -1) : (const unsigned char *)"";
+	if (check_signature(sim, req, s, body, len) < 0)
+		return;
+	const char *key = evhttp_find_header(evhttp_request_get_input_headers(req), "Idempotency-Key");
+	if (!key || !*key) {
+		sim_answer_error(sim, req, 400, "missing_idempotency_key",
+		                 "the Idempotency-Key header is required", NULL, s->code, NULL);
+		return;
+	}
+	json_error_t jerr;
+	json_t *doc = json_loadb((const char *)body, len, 0, &jerr);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		sim_answer_error(sim, req, 400, "invalid_json", "the body is not a JSON object", NULL,
+		                 s->code, NULL);
+		return;
+	}
+	take_body(sim, req, si, key, doc);
 	json_decref(doc);
 }
 
