@@ -249,6 +249,54 @@ enum {
 	OPT_STATUS, OPT_SEED, OPT_CB_URL, OPT_CA, OPT_ACCEPT, OPT_SHIP, OPT_DELIVER, OPT_LOG_LEVEL,
 };
 
+/* --seed: any 64-bit number, without a sign (strtoull would take one). */
+static int parse_seed(const char *s, struct sim_opts *o)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-')
+		return usage_error("--seed", "expected a whole number from 0 to 18446744073709551615", s);
+	o->seed = (uint64_t)v;
+	o->seed_given = 1;
+	return 0;
+}
+
+/* Stores the value of one flag in o; -1 after a usage message when it is bad. */
+static int parse_flag(int opt, const char *arg, struct sim_opts *o)
+{
+	static const char ms_range[] = "expected whole milliseconds from 0 to 86400000";
+	long v;
+	switch (opt) {
+	case OPT_LISTEN: o->listen = arg; return 0;
+	case OPT_CERT: o->tls_cert = arg; return 0;
+	case OPT_KEY: o->tls_key = arg; return 0;
+	case OPT_SUPPLIER: return parse_supplier(arg, o);
+	case OPT_FAIL: return parse_rate("--fail-rate", arg, &o->fail_rate);
+	case OPT_HANG: return parse_rate("--hang-rate", arg, &o->hang_rate);
+	case OPT_REJECT: return parse_rate("--reject-rate", arg, &o->reject_rate);
+	case OPT_SLOW: return parse_long("--slow-ms", arg, 0, SIM_MS_MAX, ms_range, &o->slow_ms);
+	case OPT_ACCEPT: return parse_long("--accept-after-ms", arg, 0, SIM_MS_MAX, ms_range, &o->accept_ms);
+	case OPT_SHIP: return parse_long("--ship-after-ms", arg, 0, SIM_MS_MAX, ms_range, &o->ship_ms);
+	case OPT_DELIVER: return parse_long("--deliver-after-ms", arg, 0, SIM_MS_MAX, ms_range, &o->deliver_ms);
+	case OPT_STATUS:
+		if (parse_long("--status", arg, 100, 599, "expected an HTTP status from 100 to 599", &v) < 0)
+			return -1;
+		o->status = (int)v;
+		return 0;
+	case OPT_SEED: return parse_seed(arg, o);
+	case OPT_CB_URL: o->callback_url = arg; return 0;
+	case OPT_CA: o->ca_file = arg; return 0;
+	case OPT_LOG_LEVEL:
+		o->log_level = arg;
+		if (log_set_level_name(arg) < 0)
+			return usage_error("--log-level", "expected debug, info, warn or error", arg);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
 /* Fills o from argv. Returns -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, struct sim_opts *o)
 {
@@ -273,59 +321,30 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char ms_range[] = "expected whole milliseconds from 0 to 86400000";
 	memset(o, 0, sizeof *o);
 	o->listen = "127.0.0.1:9443";
 	o->accept_ms = 200;
 	o->ship_ms = 1000;
 	o->deliver_ms = 2000;
 	o->log_level = "info";
-	int opt, bad = 0;
-	long v;
-	while (!bad && (opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
-		switch (opt) {
-		case OPT_LISTEN: o->listen = optarg; break;
-		case OPT_CERT: o->tls_cert = optarg; break;
-		case OPT_KEY: o->tls_key = optarg; break;
-		case OPT_SUPPLIER: bad = parse_supplier(optarg, o) < 0; break;
-		case OPT_FAIL: bad = parse_rate("--fail-rate", optarg, &o->fail_rate) < 0; break;
-		case OPT_HANG: bad = parse_rate("--hang-rate", optarg, &o->hang_rate) < 0; break;
-		case OPT_REJECT: bad = parse_rate("--reject-rate", optarg, &o->reject_rate) < 0; break;
-		case OPT_SLOW: bad = parse_long("--slow-ms", optarg, 0, SIM_MS_MAX, ms_range, &o->slow_ms) < 0; break;
-		case OPT_ACCEPT: bad = parse_long("--accept-after-ms", optarg, 0, SIM_MS_MAX, ms_range, &o->accept_ms) < 0; break;
-		case OPT_SHIP: bad = parse_long("--ship-after-ms", optarg, 0, SIM_MS_MAX, ms_range, &o->ship_ms) < 0; break;
-		case OPT_DELIVER: bad = parse_long("--deliver-after-ms", optarg, 0, SIM_MS_MAX, ms_range, &o->deliver_ms) < 0; break;
-		case OPT_STATUS:
-			bad = parse_long("--status", optarg, 100, 599, "expected an HTTP status from 100 to 599", &v) < 0;
-			o->status = (int)v;
-			break;
-		case OPT_SEED: {
-			char *end;
-			errno = 0;
-			unsigned long long s = strtoull(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-')
-				bad = usage_error("--seed", "expected a whole number from 0 to 18446744073709551615", optarg) < 0;
-			o->seed = (uint64_t)s;
-			o->seed_given = 1;
-			break;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			usage(stdout);
+			return 0;
 		}
-		case OPT_CB_URL: o->callback_url = optarg; break;
-		case OPT_CA: o->ca_file = optarg; break;
-		case OPT_LOG_LEVEL:
-			o->log_level = optarg;
-			if (log_set_level_name(optarg) < 0)
-				bad = usage_error("--log-level", "expected debug, info, warn or error", optarg) < 0;
-			break;
-		case 'h': usage(stdout); return 0;
-		case 'V': printf(SIM_NAME " %s\n", DROPSHIP_VERSION); return 0;
-		default:
+		if (opt == 'V') {
+			printf(SIM_NAME " %s\n", DROPSHIP_VERSION);
+			return 0;
+		}
+		if (opt < OPT_LISTEN) {
 			/* getopt has named the flag already. */
 			fprintf(stderr, SIM_NAME ": see --help\n");
 			return 2;
 		}
+		if (parse_flag(opt, optarg, o) < 0)
+			return 2;
 	}
-	if (bad)
-		return 2;
 	if (optind < argc) {
 		fprintf(stderr, SIM_NAME ": unexpected argument '%s'; see --help\n", argv[optind]);
 		return 2;
