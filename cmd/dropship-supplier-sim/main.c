@@ -4,39 +4,24 @@
  * injects failures on request, and plays the supplier's side of each
  * fulfillment back to dropshipd as signed callbacks. One thread, one loop.
  *
- * Everything lives in this one file, static: it is a test tool, and the
- * pieces it shares with dropshipd (TLS contexts, signatures, logging) come
- * from internal/. */
-#include <assert.h>
+ * This file reads the command line into struct sim_opts, builds the event
+ * loop and tears it down; sim.h says which file does the rest. The pieces
+ * it shares with dropshipd (TLS contexts, signatures, logging) come from
+ * internal/. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/util.h>
-#include <jansson.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "log/log.h"
 #include "sig/sig.h"
@@ -46,86 +31,6 @@
 #include "sim.h"
 
 #define SIM_MS_MAX 86400000L          /* one day: any longer delay is a typo */
-
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	(void)what;
-	struct sim *sim = arg;
-	log_info("stopping", "signal=%d requests=%lu accepted=%lu callbacks_sent=%lu",
-	         (int)sig, sim->stats.requests, sim->stats.accepted, sim->stats.callbacks_sent);
-	event_base_loopbreak(sim->base);
-}
-
-/* ---- setup ---- */
-
-/* HOST:PORT, or [IPV6]:PORT, into a host for getaddrinfo and a port. */
-static int split_listen(const char *addr, char *host, size_t hcap, unsigned short *port)
-{
-	const char *colon = strrchr(addr, ':');
-	size_t hl = colon ? (size_t)(colon - addr) : 0;
-	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
-		addr++;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= hcap)
-		return -1;
-	long p;
-	char *end;
-	errno = 0;
-	p = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
-		return -1;
-	memcpy(host, addr, hl);
-	host[hl] = '\0';
-	*port = (unsigned short)p;
-	return 0;
-}
-
-static int sim_init(struct sim *sim, const struct sim_opts *o, char *err, size_t errlen)
-{
-	sim->o = o;
-	sim->rng = sim_fault_rng_init(o->seed);
-	char host[256];
-	unsigned short port;
-	if (split_listen(o->listen, host, sizeof host, &port) < 0) {
-		snprintf(err, errlen, "--listen: expected HOST:PORT, got '%s'", o->listen);
-		return -1;
-	}
-	sim->server_ctx = tls_server_ctx_new(o->tls_cert, o->tls_key, err, errlen);
-	if (!sim->server_ctx)
-		return -1;
-	if (o->callback_url && !(sim->client_ctx = tls_client_ctx_new(o->ca_file, err, errlen)))
-		return -1;
-	sim->base = event_base_new();
-	sim->sigterm = sim->base ? evsignal_new(sim->base, SIGTERM, on_signal, sim) : NULL;
-	sim->sigint = sim->base ? evsignal_new(sim->base, SIGINT, on_signal, sim) : NULL;
-	if (!sim->base || sim_cb_init(sim) < 0 || !sim->sigterm || !sim->sigint ||
-	    evsignal_add(sim->sigterm, NULL) < 0 || evsignal_add(sim->sigint, NULL) < 0) {
-		snprintf(err, errlen, "cannot create the event loop");
-		return -1;
-	}
-	return sim_server_start(sim, host, port, err, errlen);
-}
-
-static void sim_free(struct sim *sim)
-{
-	sim_server_stop(sim);
-	sim_cb_free(sim);
-	sim_ful_free_all(sim);
-	if (sim->sigterm)
-		event_free(sim->sigterm);
-	if (sim->sigint)
-		event_free(sim->sigint);
-	/* A freed bufferevent with deferred callbacks queued is released by one
-	 * of those callbacks: let them run, or it leaks (and its SSL with it). */
-	for (int i = 0; sim->base && i < 100 &&
-	     event_base_get_num_events(sim->base, EVENT_BASE_COUNT_ACTIVE) > 0; i++)
-		event_base_loop(sim->base, EVLOOP_NONBLOCK);
-	SSL_CTX_free(sim->client_ctx);
-	SSL_CTX_free(sim->server_ctx);
-	if (sim->base)
-		event_base_free(sim->base);
-}
 
 /* ---- command line ---- */
 
@@ -363,37 +268,117 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
 	return -1;
 }
 
+/* HOST:PORT, or [IPV6]:PORT, into a host for getaddrinfo and a port. */
+static int split_listen(const char *addr, char *host, size_t hcap, unsigned short *port)
+{
+	const char *colon = strrchr(addr, ':');
+	size_t hl = colon ? (size_t)(colon - addr) : 0;
+	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+		addr++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= hcap)
+		return -1;
+	long p;
+	char *end;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
+		return -1;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	*port = (unsigned short)p;
+	return 0;
+}
+
+/* Malformed addresses are usage errors (exit 2), caught before any setup:
+ * --listen into host and port, --callback-url into sim's callback target. */
+static int parse_addresses(const struct sim_opts *o, struct sim *sim, char *host, size_t hcap,
+                           unsigned short *port)
+{
+	char err[1024];
+	if (split_listen(o->listen, host, hcap, port) < 0)
+		return usage_error("--listen", "expected HOST:PORT", o->listen);
+	if (o->callback_url && sim_cb_parse_url(sim, o->callback_url, err, sizeof err) < 0) {
+		fprintf(stderr, SIM_NAME ": %s; see --help\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the loop ---- */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct sim *sim = arg;
+	log_info("stopping", "signal=%d requests=%lu accepted=%lu callbacks_sent=%lu",
+	         (int)sig, sim->stats.requests, sim->stats.accepted, sim->stats.callbacks_sent);
+	event_base_loopbreak(sim->base);
+}
+
+/* Builds the loop: TLS contexts, event base, signals, callbacks, listener.
+ * -1 with a message in err; sim_free undoes any part of it. */
+static int sim_init(struct sim *sim, const struct sim_opts *o, const char *host, unsigned short port,
+                    char *err, size_t errlen)
+{
+	sim->o = o;
+	sim->rng = sim_fault_rng_init(o->seed);
+	sim->server_ctx = tls_server_ctx_new(o->tls_cert, o->tls_key, err, errlen);
+	if (!sim->server_ctx)
+		return -1;
+	if (o->callback_url && !(sim->client_ctx = tls_client_ctx_new(o->ca_file, err, errlen)))
+		return -1;
+	sim->base = event_base_new();
+	sim->sigterm = sim->base ? evsignal_new(sim->base, SIGTERM, on_signal, sim) : NULL;
+	sim->sigint = sim->base ? evsignal_new(sim->base, SIGINT, on_signal, sim) : NULL;
+	if (!sim->base || sim_cb_init(sim) < 0 || !sim->sigterm || !sim->sigint ||
+	    evsignal_add(sim->sigterm, NULL) < 0 || evsignal_add(sim->sigint, NULL) < 0) {
+		snprintf(err, errlen, "cannot create the event loop");
+		return -1;
+	}
+	return sim_server_start(sim, host, port, err, errlen);
+}
+
+static void sim_free(struct sim *sim)
+{
+	sim_server_stop(sim);
+	sim_cb_free(sim);
+	sim_ful_free_all(sim);
+	if (sim->sigterm)
+		event_free(sim->sigterm);
+	if (sim->sigint)
+		event_free(sim->sigint);
+	/* A freed bufferevent with deferred callbacks queued is released by one
+	 * of those callbacks: let them run, or it leaks (and its SSL with it). */
+	for (int i = 0; sim->base && i < 100 &&
+	     event_base_get_num_events(sim->base, EVENT_BASE_COUNT_ACTIVE) > 0; i++)
+		event_base_loop(sim->base, EVLOOP_NONBLOCK);
+	SSL_CTX_free(sim->client_ctx);
+	SSL_CTX_free(sim->server_ctx);
+	if (sim->base)
+		event_base_free(sim->base);
+}
+
 int main(int argc, char **argv)
 {
 	struct sim_opts o;
+	struct sim sim;
+	char host[256], err[1024], qerr[1100], qurl[600];
+	unsigned short port;
+	memset(&sim, 0, sizeof sim);
 	int rc = parse_args(argc, argv, &o);
-	if (rc >= 0) {
-		free(o.suppliers);
-		return rc;
-	}
+	if (rc >= 0)
+		goto cleanup;
+	rc = 2;
+	if (parse_addresses(&o, &sim, host, sizeof host, &port) < 0)
+		goto cleanup;
 	signal(SIGPIPE, SIG_IGN);
 	rc = 1;
-	struct sim sim;
-	memset(&sim, 0, sizeof sim);
-	char err[1024], qerr[1100], host[256];
-	unsigned short port;
-	/* Malformed addresses are usage errors (exit 2), caught before any setup. */
-	int bad_usage = 1;
-	if (split_listen(o.listen, host, sizeof host, &port) < 0)
-		usage_error("--listen", "expected HOST:PORT", o.listen);
-	else if (o.callback_url && sim_cb_parse_url(&sim, o.callback_url, err, sizeof err) < 0)
-		fprintf(stderr, SIM_NAME ": %s; see --help\n", err);
-	else
-		bad_usage = 0;
-	if (bad_usage) {
-		free(o.suppliers);
-		return 2;
-	}
-	if (sim_init(&sim, &o, err, sizeof err) < 0) {
+	if (sim_init(&sim, &o, host, port, err, sizeof err) < 0) {
 		log_error("cannot start", "error=%s", log_quote(qerr, sizeof qerr, err));
 		goto cleanup;
 	}
-	char qurl[600];
 	log_info("starting", "suppliers=%zu seed=%" PRIu64 " fail_rate=%g hang_rate=%g reject_rate=%g "
 	         "slow_ms=%ld status=%d callback_url=%s", o.nsuppliers, o.seed, o.fail_rate,
 	         o.hang_rate, o.reject_rate, o.slow_ms, o.status,
