@@ -2,8 +2,8 @@
  * (--fail-rate), hang (--hang-rate), and which new requests are rejected
  * (--reject-rate). Pure: the random state and the clock come from the
  * caller, so one seed and one arrival order always give the same run.
- * Carrying the decisions out (503, holding an answer back for --slow-ms or
- * forever) is the server's job. */
+ * Carrying them out is server.c's job (and answer.c's, which also holds
+ * every answer back for --slow-ms). */
 #include "sim.h"
 
 /* xorshift64*: tiny, and the same seed gives the same run. */

@@ -1,10 +1,13 @@
-/* dropship-supplier-sim: what its files share. main.c parses the options
- * and wires the loop; server.c serves the endpoints and takes fulfillment
- * requests; faults.c decides which attempts fail, hang or are rejected;
- * answer.c answers inbound requests, at once or held back;
- * ful.c keeps every request id and its state; callbacks.c plays each
- * fulfillment back to dropshipd as signed callbacks; stats.c serves
- * /stats. The behaviour is described in docs/simulator.md. */
+/* dropship-supplier-sim: what its files share. What it does, flag by flag
+ * and answer by answer, is in docs/simulator.md. The files:
+ *   main.c       command line, event loop, signals, cleanup
+ *   server.c     the HTTPS endpoint: routing, signature, body checks, dedupe
+ *   faults.c     which attempts get --status, fail or hang, which requests
+ *                are rejected; pure
+ *   answer.c     answers to inbound requests: at once, after --slow-ms, or never
+ *   ful.c        every request id seen, and the state of its fulfillment
+ *   callbacks.c  the signed callbacks to dropshipd: timeline, retries, connections
+ *   stats.c      GET /stats */
 #ifndef DROPSHIP_SIM_H
 #define DROPSHIP_SIM_H
 #include <stddef.h>
@@ -17,7 +20,7 @@
 #include <openssl/ssl.h>
 
 #define SIM_NAME "dropship-supplier-sim"
-#define SIM_MAX_BODY (1 << 20)
+#define SIM_MAX_BODY (1 << 20)        /* inbound requests and callback answers */
 #define SIM_ID_MAX 128
 #define SIM_CODE_MAX 64
 #define SIM_CB_RETRIES 10             /* retries after the first attempt */
@@ -83,6 +86,7 @@ struct sim_ful {
 	unsigned reject : 1;           /* will reject instead of accept */
 	unsigned busy : 1;             /* outbox head is queued, on the wire or backing off */
 	unsigned long deliveries;      /* fulfillment.requested deliveries, repeats included */
+	/* callbacks.c's */
 	struct event *step;            /* next timeline step; NULL when none is due */
 	struct event *retry;           /* backoff before the next attempt */
 	struct sim_cb_event *out_head, *out_tail;
@@ -106,18 +110,19 @@ struct sim_stats {
 struct sim {
 	const struct sim_opts *o;
 	struct event_base *base;
-	struct evhttp *http;
+	struct evhttp *http;           /* server.c's listener */
 	SSL_CTX *server_ctx, *client_ctx;
-	struct event *sigterm, *sigint, *kick;
-	uint64_t rng;
-	int port;
-	/* request ids, in arrival order, with an open-addressing index */
+	struct event *sigterm, *sigint;
+	uint64_t rng;                  /* faults.c's random state, from --seed */
+	int port;                      /* the port bound, for the "listening" line */
+	/* request ids, in arrival order, with an open-addressing index (ful.c) */
 	struct sim_ful **fuls;
 	size_t nfuls, capfuls;
 	uint32_t *table;               /* slot = index + 1, 0 = empty */
 	size_t table_cap;
-	struct sim_held *held;         /* answers held back, newest first */
-	/* callbacks */
+	struct sim_held *held;         /* answers held back, newest first (answer.c) */
+	/* callbacks (callbacks.c) */
+	struct event *kick;            /* frees and starts connections outside libevent's callbacks */
 	char cb_host[256];             /* to connect to and verify (no brackets) */
 	char cb_host_header[300];
 	int cb_port;
