@@ -236,6 +236,16 @@ static void on_retry_due(evutil_socket_t fd, short what, void *arg)
 	ready_push(f->sim, f);
 }
 
+/* The wait after attempt number attempts failed: 100 ms doubling up to 5 s,
+ * without jitter so that a run can be reproduced. */
+static long backoff_ms(int attempts)
+{
+	long delay = SIM_CB_BACKOFF_MS;
+	for (int i = 1; i < attempts && delay < SIM_CB_BACKOFF_MAX_MS; i++)
+		delay *= 2;
+	return delay < SIM_CB_BACKOFF_MAX_MS ? delay : SIM_CB_BACKOFF_MAX_MS;
+}
+
 /* Ends the attempt on the outbox head: done (sent, conflict, given up) or
  * retried after a backoff. status 0 = no HTTP answer. */
 static void cb_attempt_done(struct sim_ful *f, int status, const char *error)
@@ -256,11 +266,7 @@ static void cb_attempt_done(struct sim_ful *f, int status, const char *error)
 		log_warn("callback refused", "supplier=%s request_id=%s type=%s status=409 attempt=%d",
 		         supplier, qid, cb_type_names[e->type], e->attempts);
 	} else if (e->attempts <= SIM_CB_RETRIES) {
-		long delay = SIM_CB_BACKOFF_MS;
-		for (int i = 1; i < e->attempts && delay < SIM_CB_BACKOFF_MAX_MS; i++)
-			delay *= 2;
-		if (delay > SIM_CB_BACKOFF_MAX_MS)
-			delay = SIM_CB_BACKOFF_MAX_MS;
+		long delay = backoff_ms(e->attempts);
 		sim->stats.callbacks_retried++;
 		log_warn("callback failed", "supplier=%s request_id=%s type=%s status=%d error=%s attempt=%d retry_in_ms=%ld",
 		         supplier, qid, cb_type_names[e->type], status, qerr, e->attempts, delay);
