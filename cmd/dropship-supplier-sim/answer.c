@@ -3,13 +3,11 @@
  * held answer lives in sim.held until it is sent or its client leaves. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
 #include "log/log.h"
