@@ -4,1367 +4,33 @@
  * injects failures on request, and plays the supplier's side of each
  * fulfillment back to dropshipd as signed callbacks. One thread, one loop.
  *
- * Everything lives in this one file, static: it is a test tool, and the
- * pieces it shares with dropshipd (TLS contexts, signatures, logging) come
- * from internal/. */
-#include <assert.h>
+ * This file reads the command line into struct sim_opts, builds the event
+ * loop and tears it down; sim.h says which file does the rest. The pieces
+ * it shares with dropshipd (TLS contexts, signatures, logging) come from
+ * internal/. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/util.h>
-#include <jansson.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "log/log.h"
 #include "sig/sig.h"
 #include "tls/tls.h"
 #include "version/version.h"
 
-#define SIM_NAME "dropship-supplier-sim"
-#define SIM_MAX_BODY (1 << 20)
-#define SIM_ID_MAX 128
-#define SIM_CODE_MAX 64
+#include "sim.h"
+
 #define SIM_MS_MAX 86400000L          /* one day: any longer delay is a typo */
-#define SIM_STATS_CAP 100000          /* by_request entries shown by /stats */
-#define SIM_CB_RETRIES 10             /* retries after the first attempt */
-#define SIM_CB_BACKOFF_MS 100         /* first retry delay, doubled each time */
-#define SIM_CB_BACKOFF_MAX_MS 5000
-#define SIM_CB_INFLIGHT_MAX 64        /* callbacks on the wire at once */
-#define SIM_CB_IDLE_MAX 32            /* keep-alive connections kept for reuse */
-#define SIM_CB_TIMEOUT_S 10
-#define SIM_IDLE_TIMEOUT_S 60         /* inbound keep-alive connections */
-
-/* ---- options ---- */
-
-struct sim_supplier {
-	char code[SIM_CODE_MAX + 1];
-	const char *secret;            /* whsec_..., points into argv */
-};
-
-struct sim_opts {
-	const char *listen;
-	const char *tls_cert, *tls_key;
-	struct sim_supplier *suppliers;
-	size_t nsuppliers;
-	double fail_rate, hang_rate, reject_rate;
-	long slow_ms;
-	int status;                    /* 0: no override */
-	uint64_t seed;
-	int seed_given;
-	const char *callback_url;
-	const char *ca_file;
-	long accept_ms, ship_ms, deliver_ms;
-	const char *log_level;
-};
-
-/* ---- fulfillment state, one per request id ---- */
-
-#define FUL_STATES(X) \
-	X(RECEIVED,  "received")   /* fulfillment.requested taken, nothing decided yet */ \
-	X(ACCEPTED,  "accepted")   \
-	X(SHIPPED,   "shipped")    \
-	X(DELIVERED, "delivered")  \
-	X(REJECTED,  "rejected")   /* out of stock, chosen by --reject-rate */ \
-	X(CANCELLED, "cancelled")  /* dropshipd cancelled before shipping */
-
-enum ful_state {
-#define X(name, text) FUL_##name,
-	FUL_STATES(X)
-#undef X
-	FUL_STATE_MAX
-};
-
-static const char *const ful_state_names[] = {
-#define X(name, text) text,
-	FUL_STATES(X)
-#undef X
-};
-
-/* Callback types, in the order a happy fulfillment sends them. */
-enum cb_type { CB_ACCEPTED, CB_SHIPPED, CB_DELIVERED, CB_REJECTED, CB_CANCELLED };
-
-static const char *const cb_type_names[] = {
-	"fulfillment.accepted", "fulfillment.shipped", "fulfillment.delivered",
-	"fulfillment.rejected", "fulfillment.cancelled",
-};
-
-/* One callback waiting in a fulfillment's outbox. */
-struct cb_event {
-	struct cb_event *next;
-	enum cb_type type;
-	int attempts;                  /* made so far */
-	char *body;                    /* built once: every retry sends the same bytes */
-	size_t len;
-};
-
-struct sim;
-
-struct ful {
-	struct sim *sim;
-	char *id;                      /* request_id */
-	size_t supplier;               /* index into opts.suppliers */
-	enum ful_state state;
-	unsigned requested : 1;        /* a fulfillment.requested was taken */
-	unsigned cancel_seen : 1;      /* a fulfillment.cancel_requested was taken */
-	unsigned reject : 1;           /* will reject instead of accept */
-	unsigned busy : 1;             /* outbox head is queued, on the wire or backing off */
-	unsigned long deliveries;      /* fulfillment.requested deliveries, repeats included */
-	struct event *step;            /* next timeline step; NULL when none is due */
-	struct event *retry;           /* backoff before the next attempt */
-	struct cb_event *out_head, *out_tail;
-	struct ful *ready_next;        /* in sim.ready */
-};
-
-/* An answer held back by --slow-ms, or never given (--hang-rate). */
-struct pending {
-	struct sim *sim;
-	struct evhttp_request *req;
-	struct event *timer;           /* NULL: hung, answered never */
-	struct event *watch;           /* hung: fires when the client hangs up */
-	int status;
-	char *body;
-	struct pending *prev, *next;
-};
-
-/* An outbound connection to dropshipd for callbacks. */
-struct cb_conn {
-	struct sim *sim;
-	struct evhttp_connection *evcon;
-	struct ful *ful;               /* whose callback is on the wire; NULL when idle */
-	int dead;                      /* closed or failed: never reused, freed by the reaper */
-	int idle;                      /* in sim.idle */
-	enum evhttp_request_error err; /* last error libevent reported */
-	int err_set;
-	struct cb_conn *prev, *next;   /* all connections */
-	struct cb_conn *idle_next;
-};
-
-struct sim_stats {
-	unsigned long requests;        /* attempts on fulfillment endpoints */
-	unsigned long accepted;        /* unique request ids requested */
-	unsigned long duplicates;
-	unsigned long failed_injected;
-	unsigned long hung;
-	unsigned long cancels;
-	unsigned long callbacks_sent;
-	unsigned long callbacks_failed;
-	unsigned long callbacks_retried;
-};
-
-struct sim {
-	const struct sim_opts *o;
-	struct event_base *base;
-	struct evhttp *http;
-	SSL_CTX *server_ctx, *client_ctx;
-	struct event *sigterm, *sigint, *kick;
-	uint64_t rng;
-	int port;
-	/* request ids, in arrival order, with an open-addressing index */
-	struct ful **fuls;
-	size_t nfuls, capfuls;
-	uint32_t *table;               /* slot = index + 1, 0 = empty */
-	size_t table_cap;
-	struct pending *pending;
-	/* callbacks */
-	char cb_host[256];             /* to connect to and verify (no brackets) */
-	char cb_host_header[300];
-	int cb_port;
-	char cb_path[512];             /* base path without a trailing slash */
-	struct ful *ready_head, *ready_tail;
-	int cb_inflight;
-	struct cb_conn *conns;
-	struct cb_conn *idle;
-	int nidle;
-	struct sim_stats stats;
-};
-
-static void kick(struct sim *sim);
-
-/* ---- small helpers ---- */
-
-/* xorshift64*: tiny, and the same seed gives the same run. */
-static uint64_t rng_next(struct sim *sim)
-{
-	uint64_t x = sim->rng;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	sim->rng = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* True with probability p. 0 and 1 draw nothing, so they never shift the sequence. */
-static int roll(struct sim *sim, double p)
-{
-	if (p <= 0)
-		return 0;
-	if (p >= 1)
-		return 1;
-	return (double)(rng_next(sim) >> 11) / 9007199254740992.0 < p;
-}
-
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-static struct timeval ms_tv(long ms)
-{
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-	return tv;
-}
-
-static void iso_now(char *buf, size_t cap)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* ---- request id index ---- */
-
-static struct ful *ful_find(struct sim *sim, const char *id)
-{
-	if (!sim->table_cap)
-		return NULL;
-	size_t mask = sim->table_cap - 1;
-	for (size_t i = fnv1a(id) & mask;; i = (i + 1) & mask) {
-		uint32_t slot = sim->table[i];
-		if (!slot)
-			return NULL;
-		if (strcmp(sim->fuls[slot - 1]->id, id) == 0)
-			return sim->fuls[slot - 1];
-	}
-}
-
-static int table_grow(struct sim *sim)
-{
-	size_t cap = sim->table_cap ? sim->table_cap * 2 : 1024;
-	uint32_t *t = calloc(cap, sizeof *t);
-	if (!t)
-		return -1;
-	for (size_t k = 0; k < sim->nfuls; k++)
-		for (size_t i = fnv1a(sim->fuls[k]->id) & (cap - 1);; i = (i + 1) & (cap - 1))
-			if (!t[i]) {
-				t[i] = (uint32_t)(k + 1);
-				break;
-			}
-	free(sim->table);
-	sim->table = t;
-	sim->table_cap = cap;
-	return 0;
-}
-
-static struct ful *ful_add(struct sim *sim, const char *id, size_t supplier)
-{
-	if (sim->nfuls >= UINT32_MAX - 1)
-		return NULL;
-	if ((sim->nfuls + 1) * 10 > sim->table_cap * 7 && table_grow(sim) < 0)
-		return NULL;
-	if (sim->nfuls == sim->capfuls) {
-		size_t cap = sim->capfuls ? sim->capfuls * 2 : 1024;
-		struct ful **a = realloc(sim->fuls, cap * sizeof *a);
-		if (!a)
-			return NULL;
-		sim->fuls = a;
-		sim->capfuls = cap;
-	}
-	struct ful *f = calloc(1, sizeof *f);
-	if (!f || !(f->id = strdup(id))) {
-		free(f);
-		return NULL;
-	}
-	f->sim = sim;
-	f->supplier = supplier;
-	f->state = FUL_RECEIVED;
-	size_t mask = sim->table_cap - 1;
-	size_t i = fnv1a(id) & mask;
-	while (sim->table[i])
-		i = (i + 1) & mask;
-	sim->table[i] = (uint32_t)(sim->nfuls + 1);
-	sim->fuls[sim->nfuls++] = f;
-	return f;
-}
-
-static void ful_free(struct ful *f)
-{
-	if (!f)
-		return;
-	if (f->step)
-		event_free(f->step);
-	if (f->retry)
-		event_free(f->retry);
-	while (f->out_head) {
-		struct cb_event *e = f->out_head;
-		f->out_head = e->next;
-		free(e->body);
-		free(e);
-	}
-	free(f->id);
-	free(f);
-}
-
-/* The only place a fulfillment changes state: a supplier never goes back. */
-static void ful_set_state(struct ful *f, enum ful_state to)
-{
-	enum ful_state from = f->state;
-	int legal = (from == FUL_RECEIVED && (to == FUL_ACCEPTED || to == FUL_REJECTED || to == FUL_CANCELLED)) ||
-	            (from == FUL_ACCEPTED && (to == FUL_SHIPPED || to == FUL_CANCELLED)) ||
-	            (from == FUL_SHIPPED && to == FUL_DELIVERED);
-	assert(legal && to < FUL_STATE_MAX);
-	(void)legal;
-	char qid[SIM_ID_MAX + 8];
-	log_debug("state", "request_id=%s from=%s to=%s", log_quote(qid, sizeof qid, f->id),
-	          ful_state_names[from], ful_state_names[to]);
-	f->state = to;
-}
-
-/* ---- answers ---- */
-
-static void send_answer(struct evhttp_request *req, int status, const char *body)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Content-Type", "application/json");
-	if (status == 503)
-		evhttp_add_header(h, "Retry-After", "1");
-	struct evbuffer *b = evbuffer_new();
-	if (b && body)
-		evbuffer_add(b, body, strlen(body));
-	/* Also frees a request whose client has gone (it has no connection left). */
-	evhttp_send_reply(req, status, NULL, b);
-	if (b)
-		evbuffer_free(b);
-}
-
-static void pending_unlink_free(struct pending *p)
-{
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		p->sim->pending = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
-	if (p->timer)
-		event_free(p->timer);
-	if (p->watch)
-		event_free(p->watch);
-	free(p->body);
-	free(p);
-}
-
-static void on_pending_due(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd, (void)what;
-	struct pending *p = arg;
-	struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
-	if (evcon)
-		evhttp_connection_set_closecb(evcon, NULL, NULL);
-	send_answer(p->req, p->status, p->body);
-	pending_unlink_free(p);
-}
-
-/* The client closed while its answer was held back. A request still on its
- * connection is freed by libevent with it; a detached one is ours to free. */
-static void on_client_gone(struct evhttp_connection *evcon, void *arg)
-{
-	(void)evcon;
-	struct pending *p = arg;
-	log_debug("client gave up", "status=%d hung=%d", p->status, p->timer == NULL);
-	if (!evhttp_request_get_connection(p->req))
-		evhttp_request_free(p->req);
-	pending_unlink_free(p);
-}
-
-/* libevent does not read a connection whose request awaits its answer, so
- * it would not notice the client leave: without this a hung request would
- * hold its socket until the simulator stops. Freeing the connection runs
- * on_client_gone, which frees p. */
-static void on_hung_client_closed(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd, (void)what;
-	struct pending *p = arg;
-	struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
-	if (evcon)
-		evhttp_connection_free(evcon);
-	else
-		on_client_gone(NULL, p);
-}
-
-static void watch_hung(struct sim *sim, struct pending *p, struct evhttp_connection *evcon)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-	if (fd < 0 || !(event_base_get_features(sim->base) & EV_FEATURE_EARLY_CLOSE))
-		return; /* held until the simulator stops */
-	p->watch = event_new(sim->base, fd, EV_CLOSED | EV_PERSIST, on_hung_client_closed, p);
-	if (p->watch && event_add(p->watch, NULL) < 0) {
-		event_free(p->watch);
-		p->watch = NULL;
-	}
-}
-
-/* Holds req: answered after delay_ms, or never when delay_ms < 0. */
-static void defer_answer(struct sim *sim, struct evhttp_request *req, int status, char *body, long delay_ms)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct pending *p = evcon ? calloc(1, sizeof *p) : NULL;
-	if (p && delay_ms >= 0) {
-		p->timer = evtimer_new(sim->base, on_pending_due, p);
-		struct timeval tv = ms_tv(delay_ms);
-		if (!p->timer || evtimer_add(p->timer, &tv) < 0) {
-			if (p->timer)
-				event_free(p->timer);
-			free(p);
-			p = NULL;
-		}
-	}
-	if (!p) {
-		/* No memory to wait with: answering at once beats leaking the request. */
-		send_answer(req, delay_ms >= 0 ? status : 503, body);
-		free(body);
-		return;
-	}
-	p->sim = sim;
-	p->req = req;
-	p->status = status;
-	p->body = body;
-	p->next = sim->pending;
-	if (sim->pending)
-		sim->pending->prev = p;
-	sim->pending = p;
-	evhttp_connection_set_closecb(evcon, on_client_gone, p);
-	if (!p->timer)
-		watch_hung(sim, p, evcon);
-}
-
-/* Answers a fulfillment request (after --slow-ms) and writes its access-log line. */
-static void answer(struct sim *sim, struct evhttp_request *req, int status, json_t *body,
-                   const char *supplier, const char *request_id)
-{
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_decref(body);
-	char qpath[300], qid[SIM_ID_MAX + 8];
-	log_info("request", "method=POST path=%s supplier=%s request_id=%s status=%d delay_ms=%ld",
-	         log_quote(qpath, sizeof qpath, evhttp_request_get_uri(req)), supplier,
-	         log_quote(qid, sizeof qid, request_id ? request_id : "-"), status, sim->o->slow_ms);
-	if (sim->o->slow_ms > 0) {
-		defer_answer(sim, req, status, text, sim->o->slow_ms);
-		return;
-	}
-	send_answer(req, status, text);
-	free(text);
-}
-
-static json_t *error_body(const char *code, const char *message, const char *field)
-{
-	json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
-	if (err && field)
-		json_object_set_new(err, "field", json_string(field));
-	return json_pack("{s:o*}", "error", err);
-}
-
-static void answer_error(struct sim *sim, struct evhttp_request *req, int status, const char *code,
-                         const char *message, const char *field, const char *supplier,
-                         const char *request_id)
-{
-	answer(sim, req, status, error_body(code, message, field), supplier, request_id);
-}
-
-/* Plain answers (stats, health, routing errors): never delayed. */
-static void answer_plain(struct evhttp_request *req, int status, json_t *body)
-{
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_decref(body);
-	send_answer(req, status, text);
-	free(text);
-}
-
-/* ---- callbacks: outbox, timeline, connections ---- */
-
-static char *cb_body(const struct ful *f, enum cb_type type, size_t *len)
-{
-	char when[32];
-	iso_now(when, sizeof when);
-	json_t *tracking = json_null();
-	if (type == CB_SHIPPED) {
-		char number[32], url[80];
-		/* Stable per request id, so repeated runs print the same numbers. */
-		snprintf(number, sizeof number, "SIM%016" PRIX64, fnv1a(f->id));
-		snprintf(url, sizeof url, "https://track.example/%s", number);
-		json_decref(tracking);
-		tracking = json_pack("{s:s, s:s, s:s}", "carrier", "SIMPOST", "number", number, "url", url);
-	}
-	json_t *reason = type == CB_REJECTED ? json_string("out_of_stock") : json_null();
-	json_t *b = json_pack("{s:s, s:s, s:s, s:o*, s:o*}", "type", cb_type_names[type],
-	                      "request_id", f->id, "occurred_at", when, "tracking", tracking,
-	                      "reason", reason);
-	char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
-	json_decref(b);
-	*len = text ? strlen(text) : 0;
-	return text;
-}
-
-static void ready_push(struct sim *sim, struct ful *f)
-{
-	f->ready_next = NULL;
-	if (sim->ready_tail)
-		sim->ready_tail->ready_next = f;
-	else
-		sim->ready_head = f;
-	sim->ready_tail = f;
-	kick(sim);
-}
-
-/* Queues a callback behind the others of the same request: dropshipd must
- * see accepted before shipped, so one request has one callback in flight. */
-static void cb_queue(struct ful *f, enum cb_type type)
-{
-	struct sim *sim = f->sim;
-	if (!sim->o->callback_url)
-		return;
-	char qid[SIM_ID_MAX + 8];
-	struct cb_event *e = calloc(1, sizeof *e);
-	if (!e || !(e->body = cb_body(f, type, &e->len))) {
-		free(e);
-		sim->stats.callbacks_failed++;
-		log_error("callback dropped", "request_id=%s type=%s error=\"out of memory\"",
-		          log_quote(qid, sizeof qid, f->id), cb_type_names[type]);
-		return;
-	}
-	e->type = type;
-	if (f->out_tail)
-		f->out_tail->next = e;
-	else
-		f->out_head = e;
-	f->out_tail = e;
-	if (!f->busy) {
-		f->busy = 1;
-		ready_push(sim, f);
-	}
-}
-
-static void step_arm(struct ful *f, long delay_ms);
-
-static void on_step(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd, (void)what;
-	struct ful *f = arg;
-	const struct sim_opts *o = f->sim->o;
-	switch (f->state) {
-	case FUL_RECEIVED:
-		if (f->reject) {
-			ful_set_state(f, FUL_REJECTED);
-			cb_queue(f, CB_REJECTED);
-			break;
-		}
-		ful_set_state(f, FUL_ACCEPTED);
-		cb_queue(f, CB_ACCEPTED);
-		step_arm(f, o->ship_ms - o->accept_ms);
-		return;
-	case FUL_ACCEPTED:
-		ful_set_state(f, FUL_SHIPPED);
-		cb_queue(f, CB_SHIPPED);
-		step_arm(f, o->deliver_ms - o->ship_ms);
-		return;
-	case FUL_SHIPPED:
-		ful_set_state(f, FUL_DELIVERED);
-		cb_queue(f, CB_DELIVERED);
-		break;
-	default:
-		break;
-	}
-	/* The timeline is over: the timer is not pending, so it may go now. */
-	event_free(f->step);
-	f->step = NULL;
-}
-
-/* Schedules the next timeline step delay_ms from now (the delays on the
- * command line count from receipt, so steps subtract the previous one). */
-static void step_arm(struct ful *f, long delay_ms)
-{
-	struct timeval tv = ms_tv(delay_ms > 0 ? delay_ms : 0);
-	if (!f->step)
-		f->step = evtimer_new(f->sim->base, on_step, f);
-	if (!f->step || evtimer_add(f->step, &tv) < 0) {
-		char qid[SIM_ID_MAX + 8];
-		log_error("cannot schedule callback", "request_id=%s", log_quote(qid, sizeof qid, f->id));
-	}
-}
-
-static void step_stop(struct ful *f)
-{
-	if (f->step) {
-		event_free(f->step);
-		f->step = NULL;
-	}
-}
-
-static void on_retry_due(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd, (void)what;
-	struct ful *f = arg;
-	ready_push(f->sim, f);
-}
-
-/* Ends the attempt on the outbox head: done (sent, conflict, given up) or
- * retried after a backoff. status 0 = no HTTP answer. */
-static void cb_attempt_done(struct ful *f, int status, const char *error)
-{
-	struct sim *sim = f->sim;
-	struct cb_event *e = f->out_head;
-	const char *supplier = sim->o->suppliers[f->supplier].code;
-	char qid[SIM_ID_MAX + 8], qerr[300];
-	log_quote(qid, sizeof qid, f->id);
-	log_quote(qerr, sizeof qerr, error ? error : "");
-	if (status >= 200 && status < 300) {
-		sim->stats.callbacks_sent++;
-		log_info("callback sent", "supplier=%s request_id=%s type=%s status=%d attempt=%d",
-		         supplier, qid, cb_type_names[e->type], status, e->attempts);
-	} else if (status == 409) {
-		/* dropshipd refuses the transition; sending it again cannot help. */
-		sim->stats.callbacks_failed++;
-		log_warn("callback refused", "supplier=%s request_id=%s type=%s status=409 attempt=%d",
-		         supplier, qid, cb_type_names[e->type], e->attempts);
-	} else if (e->attempts <= SIM_CB_RETRIES) {
-		long delay = SIM_CB_BACKOFF_MS;
-		for (int i = 1; i < e->attempts && delay < SIM_CB_BACKOFF_MAX_MS; i++)
-			delay *= 2;
-		if (delay > SIM_CB_BACKOFF_MAX_MS)
-			delay = SIM_CB_BACKOFF_MAX_MS;
-		sim->stats.callbacks_retried++;
-		log_warn("callback failed", "supplier=%s request_id=%s type=%s status=%d error=%s attempt=%d retry_in_ms=%ld",
-		         supplier, qid, cb_type_names[e->type], status, qerr, e->attempts, delay);
-		struct timeval tv = ms_tv(delay);
-		if (!f->retry)
-			f->retry = evtimer_new(sim->base, on_retry_due, f);
-		if (f->retry && evtimer_add(f->retry, &tv) == 0)
-			return;
-		ready_push(sim, f); /* no timer: retry at once rather than never */
-		return;
-	} else {
-		sim->stats.callbacks_failed++;
-		log_error("callback given up", "supplier=%s request_id=%s type=%s status=%d error=%s attempts=%d",
-		          supplier, qid, cb_type_names[e->type], status, qerr, e->attempts);
-	}
-	f->out_head = e->next;
-	if (!f->out_head)
-		f->out_tail = NULL;
-	free(e->body);
-	free(e);
-	if (f->out_head) {
-		ready_push(sim, f);
-	} else {
-		f->busy = 0;
-		if (f->retry) {
-			event_free(f->retry);
-			f->retry = NULL;
-		}
-	}
-}
-
-static void conn_idle_remove(struct sim *sim, struct cb_conn *c)
-{
-	for (struct cb_conn **pp = &sim->idle; *pp; pp = &(*pp)->idle_next)
-		if (*pp == c) {
-			*pp = c->idle_next;
-			sim->nidle--;
-			break;
-		}
-	c->idle = 0;
-	c->idle_next = NULL;
-}
-
-/* libevent is inside the connection: mark it, the reaper frees it. */
-static void on_conn_closed(struct evhttp_connection *evcon, void *arg)
-{
-	(void)evcon;
-	struct cb_conn *c = arg;
-	c->dead = 1;
-	if (c->idle)
-		conn_idle_remove(c->sim, c);
-	kick(c->sim);
-}
-
-static void conn_free(struct cb_conn *c)
-{
-	struct sim *sim = c->sim;
-	if (c->idle)
-		conn_idle_remove(sim, c);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		sim->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	if (c->evcon) {
-		evhttp_connection_set_closecb(c->evcon, NULL, NULL);
-		evhttp_connection_free(c->evcon); /* frees the bufferevent and its SSL */
-	}
-	free(c);
-}
-
-static struct cb_conn *conn_new(struct sim *sim)
-{
-	struct cb_conn *c = calloc(1, sizeof *c);
-	SSL *ssl = c ? tls_client_ssl_new(sim->client_ctx, sim->cb_host) : NULL;
-	struct bufferevent *bev = ssl ? bufferevent_openssl_socket_new(sim->base, -1, ssl,
-		BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS) : NULL;
-	if (!bev) {
-		SSL_free(ssl);
-		free(c);
-		return NULL;
-	}
-	/* A server that closes an idle connection without close_notify is normal. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	c->evcon = evhttp_connection_base_bufferevent_new(sim->base, NULL, bev, sim->cb_host,
-	                                                  (unsigned short)sim->cb_port);
-	if (!c->evcon) {
-		bufferevent_free(bev);
-		free(c);
-		return NULL;
-	}
-	evhttp_connection_set_timeout(c->evcon, SIM_CB_TIMEOUT_S);
-	evhttp_connection_set_max_body_size(c->evcon, SIM_MAX_BODY);
-	evhttp_connection_set_closecb(c->evcon, on_conn_closed, c);
-	c->sim = sim;
-	c->next = sim->conns;
-	if (sim->conns)
-		sim->conns->prev = c;
-	sim->conns = c;
-	return c;
-}
-
-/* What went wrong on a connection, in words: TLS verification first. */
-static void conn_error_text(const struct cb_conn *c, char *buf, size_t cap)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
-	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-	long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-	unsigned long e = 0, last;
-	while (bev && (last = bufferevent_get_openssl_error(bev)) != 0)
-		e = last;
-	if (vr != X509_V_OK) {
-		snprintf(buf, cap, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
-		return;
-	}
-	if (e) {
-		ERR_error_string_n(e, buf, cap);
-		return;
-	}
-	static const char *const names[] = { "timeout", "connection closed", "buffer error",
-	                                     "request cancelled", "data too long" };
-	if (c->err_set && (unsigned)c->err < sizeof names / sizeof names[0])
-		snprintf(buf, cap, "%s", names[c->err]);
-	else
-		snprintf(buf, cap, "connection failed");
-}
-
-static void on_cb_error(enum evhttp_request_error err, void *arg)
-{
-	struct cb_conn *c = arg;
-	c->err = err;
-	c->err_set = 1;
-}
-
-static void on_cb_done(struct evhttp_request *req, void *arg)
-{
-	struct cb_conn *c = arg;
-	struct sim *sim = c->sim;
-	struct ful *f = c->ful;
-	int status = req ? evhttp_request_get_response_code(req) : 0;
-	char err[256] = "";
-	c->ful = NULL;
-	sim->cb_inflight--;
-	if (status == 0) {
-		conn_error_text(c, err, sizeof err);
-		c->dead = 1;
-	} else if (!c->dead && sim->nidle < SIM_CB_IDLE_MAX) {
-		c->idle = 1;
-		c->idle_next = sim->idle;
-		sim->idle = c;
-		sim->nidle++;
-	} else {
-		c->dead = 1;
-	}
-	if (status != 0 && (status < 200 || status >= 300))
-		snprintf(err, sizeof err, "HTTP %d", status);
-	if (f)
-		cb_attempt_done(f, status, err);
-	/* Freeing or reusing the connection waits until libevent has left it. */
-	kick(sim);
-}
-
-static void cb_send(struct sim *sim, struct ful *f)
-{
-	struct cb_event *e = f->out_head;
-	const struct sim_supplier *s = &sim->o->suppliers[f->supplier];
-	struct cb_conn *c = sim->idle;
-	if (c)
-		conn_idle_remove(sim, c);
-	else
-		c = conn_new(sim);
-	e->attempts++;
-	if (!c) {
-		cb_attempt_done(f, 0, "cannot create a connection");
-		return;
-	}
-	char id[SIM_ID_MAX + 32], ts[24], sigv[SIG_V1_MAX], path[700];
-	const char *suffix = strchr(cb_type_names[e->type], '.') + 1;
-	snprintf(id, sizeof id, "evt_%s_%s", f->id, suffix);
-	int64_t now = (int64_t)time(NULL);
-	snprintf(ts, sizeof ts, "%" PRId64, now);
-	snprintf(path, sizeof path, "%s/v1/suppliers/%s/callbacks", sim->cb_path, s->code);
-	struct evhttp_request *req = evhttp_request_new(on_cb_done, c);
-	if (!req || sig_sign_standard(s->secret, id, now, e->body, e->len, sigv, sizeof sigv) < 0) {
-		if (req)
-			evhttp_request_free(req);
-		c->dead = 1;
-		kick(sim);
-		cb_attempt_done(f, 0, "cannot build the request");
-		return;
-	}
-	evhttp_request_set_error_cb(req, on_cb_error);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Host", sim->cb_host_header);
-	evhttp_add_header(h, "Content-Type", "application/json");
-	evhttp_add_header(h, "User-Agent", SIM_NAME "/" DROPSHIP_VERSION);
-	evhttp_add_header(h, "webhook-id", id);
-	evhttp_add_header(h, "webhook-timestamp", ts);
-	evhttp_add_header(h, "webhook-signature", sigv);
-	evbuffer_add(evhttp_request_get_output_buffer(req), e->body, e->len);
-	c->ful = f;
-	c->err_set = 0;
-	sim->cb_inflight++;
-	char qid[SIM_ID_MAX + 8];
-	log_debug("callback sending", "supplier=%s request_id=%s type=%s attempt=%d", s->code,
-	          log_quote(qid, sizeof qid, f->id), cb_type_names[e->type], e->attempts);
-	if (evhttp_make_request(c->evcon, req, EVHTTP_REQ_POST, path) < 0 && c->ful == f) {
-		/* Refused before any callback ran: the attempt failed here. */
-		c->ful = NULL;
-		c->dead = 1;
-		sim->cb_inflight--;
-		kick(sim);
-		cb_attempt_done(f, 0, "cannot start the request");
-	}
-}
-
-/* Runs outside libevent's own callbacks: frees dead connections, then
- * starts queued callbacks up to the in-flight cap. */
-static void on_kick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd, (void)what;
-	struct sim *sim = arg;
-	for (struct cb_conn *c = sim->conns, *next; c; c = next) {
-		next = c->next;
-		if (c->dead && !c->ful)
-			conn_free(c);
-	}
-	while (sim->cb_inflight < SIM_CB_INFLIGHT_MAX && sim->ready_head) {
-		struct ful *f = sim->ready_head;
-		sim->ready_head = f->ready_next;
-		if (!sim->ready_head)
-			sim->ready_tail = NULL;
-		f->ready_next = NULL;
-		cb_send(sim, f);
-	}
-}
-
-static void kick(struct sim *sim)
-{
-	event_active(sim->kick, EV_TIMEOUT, 0);
-}
-
-/* ---- fulfillment endpoint ---- */
-
-/* A cancellation has its own key, "<request_id>.cancel", so a supplier that
- * deduplicates on the key alone does not drop it as a repeat of the request. */
-static int cancel_key_matches(const char *key, const char *id)
-{
-	size_t n = strlen(id);
-	return strncmp(key, id, n) == 0 && strcmp(key + n, ".cancel") == 0;
-}
-
-static int valid_request_id(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > SIM_ID_MAX)
-		return 0;
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
-			return 0;
-	return 1;
-}
-
-/* Items per contract section 7: a non-empty array of {sku, quantity}. NULL or the bad field. */
-static const char *check_items(json_t *items, char *field, size_t cap)
-{
-	if (!json_is_array(items) || json_array_size(items) == 0)
-		return "items";
-	size_t i;
-	json_t *it;
-	json_array_foreach(items, i, it) {
-		json_t *sku = json_object_get(it, "sku"), *qty = json_object_get(it, "quantity");
-		if (!json_is_string(sku) || json_string_length(sku) == 0) {
-			snprintf(field, cap, "items[%zu].sku", i);
-			return field;
-		}
-		if (!json_is_integer(qty) || json_integer_value(qty) < 1) {
-			snprintf(field, cap, "items[%zu].quantity", i);
-			return field;
-		}
-	}
-	return NULL;
-}
-
-static json_t *received_body(const char *request_id)
-{
-	return json_pack("{s:b, s:s}", "received", 1, "request_id", request_id);
-}
-
-static void take_requested(struct sim *sim, struct evhttp_request *req, size_t si, const char *id)
-{
-	const char *code = sim->o->suppliers[si].code;
-	struct ful *f = ful_find(sim, id);
-	if (f && f->supplier != si) {
-		answer_error(sim, req, 409, "request_id_conflict",
-		             "request_id already used for another supplier", "request_id", code, id);
-		return;
-	}
-	if (f && f->requested) {
-		sim->stats.duplicates++;
-		f->deliveries++;
-		answer(sim, req, 200, received_body(id), code, id);
-		return;
-	}
-	if (!f && !(f = ful_add(sim, id, si))) {
-		answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
-		return;
-	}
-	f->requested = 1;
-	f->deliveries = 1;
-	sim->stats.accepted++;
-	f->reject = (unsigned)roll(sim, sim->o->reject_rate);
-	/* A cancel that overtook its request already ended this one. */
-	if (f->state == FUL_RECEIVED && sim->o->callback_url)
-		step_arm(f, sim->o->accept_ms);
-	answer(sim, req, 202, received_body(id), code, id);
-}
-
-static void take_cancel(struct sim *sim, struct evhttp_request *req, size_t si, const char *id)
-{
-	const char *code = sim->o->suppliers[si].code;
-	struct ful *f = ful_find(sim, id);
-	if (f && f->supplier != si) {
-		answer_error(sim, req, 409, "request_id_conflict",
-		             "request_id already used for another supplier", "request_id", code, id);
-		return;
-	}
-	if (f && f->cancel_seen) {
-		sim->stats.duplicates++;
-		answer(sim, req, 200, received_body(id), code, id);
-		return;
-	}
-	if (f && (f->state == FUL_SHIPPED || f->state == FUL_DELIVERED)) {
-		answer_error(sim, req, 409, "already_shipped",
-		             "the fulfillment has shipped and can no longer be cancelled", NULL, code, id);
-		return;
-	}
-	if (!f && !(f = ful_add(sim, id, si))) {
-		answer_error(sim, req, 503, "unavailable", "out of memory", NULL, code, id);
-		return;
-	}
-	f->cancel_seen = 1;
-	sim->stats.cancels++;
-	if (f->state == FUL_RECEIVED || f->state == FUL_ACCEPTED) {
-		step_stop(f);
-		ful_set_state(f, FUL_CANCELLED);
-		cb_queue(f, CB_CANCELLED);
-	}
-	answer(sim, req, 202, received_body(id), code, id);
-}
-
-static void handle_fulfillment(struct sim *sim, struct evhttp_request *req, size_t si)
-{
-	const struct sim_opts *o = sim->o;
-	const struct sim_supplier *s = &o->suppliers[si];
-	sim->stats.requests++;
-
-	if (o->status) {
-		json_t *b = o->status >= 400 ? error_body("injected", "status forced by --status", NULL)
-		                             : json_pack("{s:b}", "received", 1);
-		answer(sim, req, o->status, b, s->code, NULL);
-		return;
-	}
-	if (roll(sim, o->fail_rate)) {
-		sim->stats.failed_injected++;
-		answer_error(sim, req, 503, "unavailable", "failure injected by --fail-rate", NULL,
-		             s->code, NULL);
-		return;
-	}
-	if (roll(sim, o->hang_rate)) {
-		sim->stats.hung++;
-		char qpath[300];
-		log_info("request", "method=POST path=%s supplier=%s status=none hung=1",
-		         log_quote(qpath, sizeof qpath, evhttp_request_get_uri(req)), s->code);
-		defer_answer(sim, req, 0, NULL, -1);
-		return;
-	}
-
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(buf);
-	const unsigned char *body = len ? evbuffer_pullup(buf, -1) : (const unsigned char *)"";
-	const char *secrets[] = { s->secret };
-	enum sig_result sr = sig_verify_standard(secrets, 1, evhttp_find_header(in, "webhook-id"),
-	                                         evhttp_find_header(in, "webhook-timestamp"),
-	                                         evhttp_find_header(in, "webhook-signature"),
-	                                         body, len, (int64_t)time(NULL), SIG_TOLERANCE_S);
-	if (sr == SIG_MISSING) {
-		answer_error(sim, req, 401, "missing_signature", "webhook-id, webhook-timestamp and webhook-signature are required", NULL, s->code, NULL);
-		return;
-	}
-	if (sr == SIG_STALE) {
-		answer_error(sim, req, 401, "stale_timestamp", "webhook-timestamp is more than 300 s from now", NULL, s->code, NULL);
-		return;
-	}
-	if (sr != SIG_OK) {
-		answer_error(sim, req, 401, "invalid_signature", "no webhook-signature entry matches", NULL, s->code, NULL);
-		return;
-	}
-
-	const char *key = evhttp_find_header(in, "Idempotency-Key");
-	if (!key || !*key) {
-		answer_error(sim, req, 400, "missing_idempotency_key", "the Idempotency-Key header is required", NULL, s->code, NULL);
-		return;
-	}
-
-	json_error_t jerr;
-	json_t *doc = json_loadb((const char *)body, len, 0, &jerr);
-	if (!json_is_object(doc)) {
-		json_decref(doc);
-		answer_error(sim, req, 400, "invalid_json", "the body is not a JSON object", NULL, s->code, NULL);
-		return;
-	}
-	const char *type = json_string_value(json_object_get(doc, "type"));
-	const char *id = json_string_value(json_object_get(doc, "request_id"));
-	char field[48];
-	const char *bad = NULL;
-	int requested = type && strcmp(type, "fulfillment.requested") == 0;
-	int cancel = type && strcmp(type, "fulfillment.cancel_requested") == 0;
-	if (!requested && !cancel)
-		answer_error(sim, req, 422, "invalid_field",
-		             "type must be fulfillment.requested or fulfillment.cancel_requested", "type", s->code, NULL);
-	else if (!id || !valid_request_id(id))
-		answer_error(sim, req, 422, "invalid_field",
-		             "request_id must be 1-128 printable characters without spaces", "request_id", s->code, NULL);
-	else if (requested ? strcmp(key, id) != 0 : !cancel_key_matches(key, id))
-		answer_error(sim, req, 400, "invalid_idempotency_key",
-		             requested ? "Idempotency-Key must equal request_id"
-		                       : "Idempotency-Key must be request_id followed by .cancel", NULL, s->code, id);
-	else if (requested && (bad = check_items(json_object_get(doc, "items"), field, sizeof field)))
-		answer_error(sim, req, 422, "invalid_field", "items must be a non-empty array of {sku, quantity >= 1}", bad, s->code, id);
-	else if (requested)
-		take_requested(sim, req, si, id);
-	else
-		take_cancel(sim, req, si, id);
-	json_decref(doc);
-}
-
-/* ---- other endpoints and routing ---- */
-
-static json_t *stats_json(const struct sim *sim)
-{
-	const struct sim_stats *st = &sim->stats;
-	json_t *by = json_object();
-	size_t shown = 0, total = 0;
-	for (size_t i = 0; by && i < sim->nfuls; i++) {
-		const struct ful *f = sim->fuls[i];
-		if (!f->deliveries)
-			continue;
-		total++;
-		if (shown < SIM_STATS_CAP) {
-			json_object_set_new(by, f->id, json_integer((json_int_t)f->deliveries));
-			shown++;
-		}
-	}
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, s:b}",
-	                 "requests", (json_int_t)st->requests, "accepted", (json_int_t)st->accepted,
-	                 "duplicates", (json_int_t)st->duplicates,
-	                 "failed_injected", (json_int_t)st->failed_injected, "hung", (json_int_t)st->hung,
-	                 "cancels", (json_int_t)st->cancels, "callbacks_sent", (json_int_t)st->callbacks_sent,
-	                 "callbacks_failed", (json_int_t)st->callbacks_failed,
-	                 "callbacks_retried", (json_int_t)st->callbacks_retried, "by_request", by,
-	                 "by_request_truncated", total > shown);
-}
-
-static void reply_method_not_allowed(struct evhttp_request *req, const char *allow)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-	answer_plain(req, 405, error_body("method_not_allowed", "method not allowed for this path", NULL));
-}
-
-/* Matches /suppliers/CODE/fulfillments to a configured supplier; -1 when none. */
-static long match_supplier(const struct sim *sim, const char *path, int *is_shape)
-{
-	static const char prefix[] = "/suppliers/", tail[] = "/fulfillments";
-	*is_shape = 0;
-	if (strncmp(path, prefix, sizeof prefix - 1) != 0)
-		return -1;
-	const char *code = path + sizeof prefix - 1;
-	const char *slash = strchr(code, '/');
-	if (!slash || strcmp(slash, tail) != 0)
-		return -1;
-	*is_shape = 1;
-	size_t n = (size_t)(slash - code);
-	for (size_t i = 0; i < sim->o->nsuppliers; i++)
-		if (strlen(sim->o->suppliers[i].code) == n && strncmp(sim->o->suppliers[i].code, code, n) == 0)
-			return (long)i;
-	return -1;
-}
-
-static void on_request(struct evhttp_request *req, void *arg)
-{
-	struct sim *sim = arg;
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-	if (!path || !*path)
-		path = "/";
-	if (strcmp(path, "/stats") == 0) {
-		if (m != EVHTTP_REQ_GET) {
-			reply_method_not_allowed(req, "GET");
-			return;
-		}
-		answer_plain(req, 200, stats_json(sim));
-		return;
-	}
-	if (strcmp(path, "/healthz") == 0) {
-		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-			reply_method_not_allowed(req, "GET, HEAD");
-			return;
-		}
-		answer_plain(req, 200, json_pack("{s:s}", "status", "ok"));
-		return;
-	}
-	int shape;
-	long si = match_supplier(sim, path, &shape);
-	if (si >= 0) {
-		if (m != EVHTTP_REQ_POST) {
-			reply_method_not_allowed(req, "POST");
-			return;
-		}
-		handle_fulfillment(sim, req, (size_t)si);
-		return;
-	}
-	if (shape) {
-		answer_plain(req, 404, error_body("unknown_supplier", "no such supplier", NULL));
-		return;
-	}
-	answer_plain(req, 404, error_body("not_found", "no such endpoint", NULL));
-}
-
-static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
-{
-	struct sim *sim = arg;
-	SSL *ssl = SSL_new(sim->server_ctx);
-	if (!ssl)
-		return NULL;
-	struct bufferevent *bev = bufferevent_openssl_socket_new(
-		base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (!bev) {
-		SSL_free(ssl);
-		return NULL;
-	}
-	/* A peer that vanishes without close_notify is normal for HTTP clients. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return bev;
-}
-
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	(void)what;
-	struct sim *sim = arg;
-	log_info("stopping", "signal=%d requests=%lu accepted=%lu callbacks_sent=%lu",
-	         (int)sig, sim->stats.requests, sim->stats.accepted, sim->stats.callbacks_sent);
-	event_base_loopbreak(sim->base);
-}
-
-/* ---- setup ---- */
-
-/* HOST:PORT, or [IPV6]:PORT, into a host for getaddrinfo and a port. */
-static int split_listen(const char *addr, char *host, size_t hcap, unsigned short *port)
-{
-	const char *colon = strrchr(addr, ':');
-	size_t hl = colon ? (size_t)(colon - addr) : 0;
-	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
-		addr++;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= hcap)
-		return -1;
-	long p;
-	char *end;
-	errno = 0;
-	p = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
-		return -1;
-	memcpy(host, addr, hl);
-	host[hl] = '\0';
-	*port = (unsigned short)p;
-	return 0;
-}
-
-/* Splits --callback-url into what the connections need. */
-static int parse_callback_url(struct sim *sim, const char *url, char *err, size_t errlen)
-{
-	struct evhttp_uri *u = evhttp_uri_parse(url);
-	const char *scheme = u ? evhttp_uri_get_scheme(u) : NULL;
-	const char *host = u ? evhttp_uri_get_host(u) : NULL;
-	int rc = -1;
-	if (!scheme || strcasecmp(scheme, "https") != 0 || !host || !*host) {
-		snprintf(err, errlen, "--callback-url: expected https://HOST[:PORT][/PATH], got '%s'", url);
-		goto done;
-	}
-	if (evhttp_uri_get_query(u) || evhttp_uri_get_fragment(u) || evhttp_uri_get_userinfo(u)) {
-		snprintf(err, errlen, "--callback-url: no user, query or fragment allowed, got '%s'", url);
-		goto done;
-	}
-	size_t hl = strlen(host);
-	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']')
-		snprintf(sim->cb_host, sizeof sim->cb_host, "%.*s", (int)(hl - 2), host + 1);
-	else
-		snprintf(sim->cb_host, sizeof sim->cb_host, "%s", host);
-	int port = evhttp_uri_get_port(u);
-	sim->cb_port = port > 0 ? port : 443;
-	if (strchr(sim->cb_host, ':'))
-		snprintf(sim->cb_host_header, sizeof sim->cb_host_header, "[%s]:%d", sim->cb_host, sim->cb_port);
-	else
-		snprintf(sim->cb_host_header, sizeof sim->cb_host_header, "%s:%d", sim->cb_host, sim->cb_port);
-	const char *path = evhttp_uri_get_path(u);
-	size_t pl = path ? strlen(path) : 0;
-	while (pl > 0 && path[pl - 1] == '/')
-		pl--;
-	if (pl >= sizeof sim->cb_path) {
-		snprintf(err, errlen, "--callback-url: path too long");
-		goto done;
-	}
-	snprintf(sim->cb_path, sizeof sim->cb_path, "%.*s", (int)pl, path ? path : "");
-	rc = 0;
-done:
-	if (u)
-		evhttp_uri_free(u);
-	return rc;
-}
-
-static int sim_init(struct sim *sim, const struct sim_opts *o, char *err, size_t errlen)
-{
-	sim->o = o;
-	sim->rng = o->seed ? o->seed : 0x9E3779B97F4A7C15ULL; /* xorshift must not start at 0 */
-	char host[256];
-	unsigned short port;
-	if (split_listen(o->listen, host, sizeof host, &port) < 0) {
-		snprintf(err, errlen, "--listen: expected HOST:PORT, got '%s'", o->listen);
-		return -1;
-	}
-	sim->server_ctx = tls_server_ctx_new(o->tls_cert, o->tls_key, err, errlen);
-	if (!sim->server_ctx)
-		return -1;
-	if (o->callback_url && !(sim->client_ctx = tls_client_ctx_new(o->ca_file, err, errlen)))
-		return -1;
-	sim->base = event_base_new();
-	sim->http = sim->base ? evhttp_new(sim->base) : NULL;
-	sim->kick = sim->base ? event_new(sim->base, -1, 0, on_kick, sim) : NULL;
-	sim->sigterm = sim->base ? evsignal_new(sim->base, SIGTERM, on_signal, sim) : NULL;
-	sim->sigint = sim->base ? evsignal_new(sim->base, SIGINT, on_signal, sim) : NULL;
-	if (!sim->http || !sim->kick || !sim->sigterm || !sim->sigint ||
-	    evsignal_add(sim->sigterm, NULL) < 0 || evsignal_add(sim->sigint, NULL) < 0) {
-		snprintf(err, errlen, "cannot create the event loop");
-		return -1;
-	}
-	evhttp_set_bevcb(sim->http, on_new_connection, sim);
-	evhttp_set_gencb(sim->http, on_request, sim);
-	evhttp_set_max_body_size(sim->http, SIM_MAX_BODY);
-	evhttp_set_timeout(sim->http, SIM_IDLE_TIMEOUT_S);
-	evhttp_set_allowed_methods(sim->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-	                           EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
-	struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(sim->http, host, port);
-	if (!bound) {
-		snprintf(err, errlen, "--listen: cannot listen on %s: %s", o->listen, strerror(errno));
-		return -1;
-	}
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	int one = 1;
-	/* Accepted sockets inherit it: answers must not wait for the caller's
-	 * delayed ACK (40 ms each). */
-	if (setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
-	    getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) < 0) {
-		snprintf(err, errlen, "--listen: %s", strerror(errno));
-		return -1;
-	}
-	sim->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-	                                     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return 0;
-}
-
-static void sim_free(struct sim *sim)
-{
-	/* Closing the inbound connections settles every held answer (on_client_gone). */
-	if (sim->http)
-		evhttp_free(sim->http);
-	while (sim->pending)
-		pending_unlink_free(sim->pending);
-	while (sim->conns)
-		conn_free(sim->conns);
-	for (size_t i = 0; i < sim->nfuls; i++)
-		ful_free(sim->fuls[i]);
-	free(sim->fuls);
-	free(sim->table);
-	if (sim->kick)
-		event_free(sim->kick);
-	if (sim->sigterm)
-		event_free(sim->sigterm);
-	if (sim->sigint)
-		event_free(sim->sigint);
-	/* A freed bufferevent with deferred callbacks queued is released by one
-	 * of those callbacks: let them run, or it leaks (and its SSL with it). */
-	for (int i = 0; sim->base && i < 100 &&
-	     event_base_get_num_events(sim->base, EVENT_BASE_COUNT_ACTIVE) > 0; i++)
-		event_base_loop(sim->base, EVLOOP_NONBLOCK);
-	SSL_CTX_free(sim->client_ctx);
-	SSL_CTX_free(sim->server_ctx);
-	if (sim->base)
-		event_base_free(sim->base);
-}
 
 /* ---- command line ---- */
 
@@ -1488,6 +154,54 @@ enum {
 	OPT_STATUS, OPT_SEED, OPT_CB_URL, OPT_CA, OPT_ACCEPT, OPT_SHIP, OPT_DELIVER, OPT_LOG_LEVEL,
 };
 
+/* --seed: any 64-bit number, without a sign (strtoull would take one). */
+static int parse_seed(const char *s, struct sim_opts *o)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-')
+		return usage_error("--seed", "expected a whole number from 0 to 18446744073709551615", s);
+	o->seed = (uint64_t)v;
+	o->seed_given = 1;
+	return 0;
+}
+
+/* Stores the value of one flag in o; -1 after a usage message when it is bad. */
+static int parse_flag(int opt, const char *arg, struct sim_opts *o)
+{
+	static const char ms_range[] = "expected whole milliseconds from 0 to 86400000";
+	long v;
+	switch (opt) {
+	case OPT_LISTEN: o->listen = arg; return 0;
+	case OPT_CERT: o->tls_cert = arg; return 0;
+	case OPT_KEY: o->tls_key = arg; return 0;
+	case OPT_SUPPLIER: return parse_supplier(arg, o);
+	case OPT_FAIL: return parse_rate("--fail-rate", arg, &o->fail_rate);
+	case OPT_HANG: return parse_rate("--hang-rate", arg, &o->hang_rate);
+	case OPT_REJECT: return parse_rate("--reject-rate", arg, &o->reject_rate);
+	case OPT_SLOW: return parse_long("--slow-ms", arg, 0, SIM_MS_MAX, ms_range, &o->slow_ms);
+	case OPT_ACCEPT: return parse_long("--accept-after-ms", arg, 0, SIM_MS_MAX, ms_range, &o->accept_ms);
+	case OPT_SHIP: return parse_long("--ship-after-ms", arg, 0, SIM_MS_MAX, ms_range, &o->ship_ms);
+	case OPT_DELIVER: return parse_long("--deliver-after-ms", arg, 0, SIM_MS_MAX, ms_range, &o->deliver_ms);
+	case OPT_STATUS:
+		if (parse_long("--status", arg, 100, 599, "expected an HTTP status from 100 to 599", &v) < 0)
+			return -1;
+		o->status = (int)v;
+		return 0;
+	case OPT_SEED: return parse_seed(arg, o);
+	case OPT_CB_URL: o->callback_url = arg; return 0;
+	case OPT_CA: o->ca_file = arg; return 0;
+	case OPT_LOG_LEVEL:
+		o->log_level = arg;
+		if (log_set_level_name(arg) < 0)
+			return usage_error("--log-level", "expected debug, info, warn or error", arg);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
 /* Fills o from argv. Returns -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, struct sim_opts *o)
 {
@@ -1512,59 +226,30 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char ms_range[] = "expected whole milliseconds from 0 to 86400000";
 	memset(o, 0, sizeof *o);
 	o->listen = "127.0.0.1:9443";
 	o->accept_ms = 200;
 	o->ship_ms = 1000;
 	o->deliver_ms = 2000;
 	o->log_level = "info";
-	int opt, bad = 0;
-	long v;
-	while (!bad && (opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
-		switch (opt) {
-		case OPT_LISTEN: o->listen = optarg; break;
-		case OPT_CERT: o->tls_cert = optarg; break;
-		case OPT_KEY: o->tls_key = optarg; break;
-		case OPT_SUPPLIER: bad = parse_supplier(optarg, o) < 0; break;
-		case OPT_FAIL: bad = parse_rate("--fail-rate", optarg, &o->fail_rate) < 0; break;
-		case OPT_HANG: bad = parse_rate("--hang-rate", optarg, &o->hang_rate) < 0; break;
-		case OPT_REJECT: bad = parse_rate("--reject-rate", optarg, &o->reject_rate) < 0; break;
-		case OPT_SLOW: bad = parse_long("--slow-ms", optarg, 0, SIM_MS_MAX, ms_range, &o->slow_ms) < 0; break;
-		case OPT_ACCEPT: bad = parse_long("--accept-after-ms", optarg, 0, SIM_MS_MAX, ms_range, &o->accept_ms) < 0; break;
-		case OPT_SHIP: bad = parse_long("--ship-after-ms", optarg, 0, SIM_MS_MAX, ms_range, &o->ship_ms) < 0; break;
-		case OPT_DELIVER: bad = parse_long("--deliver-after-ms", optarg, 0, SIM_MS_MAX, ms_range, &o->deliver_ms) < 0; break;
-		case OPT_STATUS:
-			bad = parse_long("--status", optarg, 100, 599, "expected an HTTP status from 100 to 599", &v) < 0;
-			o->status = (int)v;
-			break;
-		case OPT_SEED: {
-			char *end;
-			errno = 0;
-			unsigned long long s = strtoull(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-')
-				bad = usage_error("--seed", "expected a whole number from 0 to 18446744073709551615", optarg) < 0;
-			o->seed = (uint64_t)s;
-			o->seed_given = 1;
-			break;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			usage(stdout);
+			return 0;
 		}
-		case OPT_CB_URL: o->callback_url = optarg; break;
-		case OPT_CA: o->ca_file = optarg; break;
-		case OPT_LOG_LEVEL:
-			o->log_level = optarg;
-			if (log_set_level_name(optarg) < 0)
-				bad = usage_error("--log-level", "expected debug, info, warn or error", optarg) < 0;
-			break;
-		case 'h': usage(stdout); return 0;
-		case 'V': printf(SIM_NAME " %s\n", DROPSHIP_VERSION); return 0;
-		default:
+		if (opt == 'V') {
+			printf(SIM_NAME " %s\n", DROPSHIP_VERSION);
+			return 0;
+		}
+		if (opt < OPT_LISTEN) {
 			/* getopt has named the flag already. */
 			fprintf(stderr, SIM_NAME ": see --help\n");
 			return 2;
 		}
+		if (parse_flag(opt, optarg, o) < 0)
+			return 2;
 	}
-	if (bad)
-		return 2;
 	if (optind < argc) {
 		fprintf(stderr, SIM_NAME ": unexpected argument '%s'; see --help\n", argv[optind]);
 		return 2;
@@ -1578,42 +263,122 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
 	if (!o->seed_given) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		o->seed = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+		o->seed = sim_fault_seed_default(&ts, getpid());
 	}
 	return -1;
+}
+
+/* HOST:PORT, or [IPV6]:PORT, into a host for getaddrinfo and a port. */
+static int split_listen(const char *addr, char *host, size_t hcap, unsigned short *port)
+{
+	const char *colon = strrchr(addr, ':');
+	size_t hl = colon ? (size_t)(colon - addr) : 0;
+	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+		addr++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= hcap)
+		return -1;
+	long p;
+	char *end;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
+		return -1;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	*port = (unsigned short)p;
+	return 0;
+}
+
+/* Malformed addresses are usage errors (exit 2), caught before any setup:
+ * --listen into host and port, --callback-url into sim's callback target. */
+static int parse_addresses(const struct sim_opts *o, struct sim *sim, char *host, size_t hcap,
+                           unsigned short *port)
+{
+	char err[1024];
+	if (split_listen(o->listen, host, hcap, port) < 0)
+		return usage_error("--listen", "expected HOST:PORT", o->listen);
+	if (o->callback_url && sim_cb_parse_url(sim, o->callback_url, err, sizeof err) < 0) {
+		fprintf(stderr, SIM_NAME ": %s; see --help\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the loop ---- */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct sim *sim = arg;
+	log_info("stopping", "signal=%d requests=%lu accepted=%lu callbacks_sent=%lu",
+	         (int)sig, sim->stats.requests, sim->stats.accepted, sim->stats.callbacks_sent);
+	event_base_loopbreak(sim->base);
+}
+
+/* Builds the loop: TLS contexts, event base, signals, callbacks, listener.
+ * -1 with a message in err; sim_free undoes any part of it. */
+static int sim_init(struct sim *sim, const struct sim_opts *o, const char *host, unsigned short port,
+                    char *err, size_t errlen)
+{
+	sim->o = o;
+	sim->rng = sim_fault_rng_init(o->seed);
+	sim->server_ctx = tls_server_ctx_new(o->tls_cert, o->tls_key, err, errlen);
+	if (!sim->server_ctx)
+		return -1;
+	if (o->callback_url && !(sim->client_ctx = tls_client_ctx_new(o->ca_file, err, errlen)))
+		return -1;
+	sim->base = event_base_new();
+	sim->sigterm = sim->base ? evsignal_new(sim->base, SIGTERM, on_signal, sim) : NULL;
+	sim->sigint = sim->base ? evsignal_new(sim->base, SIGINT, on_signal, sim) : NULL;
+	if (!sim->base || sim_cb_init(sim) < 0 || !sim->sigterm || !sim->sigint ||
+	    evsignal_add(sim->sigterm, NULL) < 0 || evsignal_add(sim->sigint, NULL) < 0) {
+		snprintf(err, errlen, "cannot create the event loop");
+		return -1;
+	}
+	return sim_server_start(sim, host, port, err, errlen);
+}
+
+static void sim_free(struct sim *sim)
+{
+	sim_server_stop(sim);
+	sim_cb_free(sim);
+	sim_ful_free_all(sim);
+	if (sim->sigterm)
+		event_free(sim->sigterm);
+	if (sim->sigint)
+		event_free(sim->sigint);
+	/* A freed bufferevent with deferred callbacks queued is released by one
+	 * of those callbacks: let them run, or it leaks (and its SSL with it). */
+	for (int i = 0; sim->base && i < 100 &&
+	     event_base_get_num_events(sim->base, EVENT_BASE_COUNT_ACTIVE) > 0; i++)
+		event_base_loop(sim->base, EVLOOP_NONBLOCK);
+	SSL_CTX_free(sim->client_ctx);
+	SSL_CTX_free(sim->server_ctx);
+	if (sim->base)
+		event_base_free(sim->base);
 }
 
 int main(int argc, char **argv)
 {
 	struct sim_opts o;
+	struct sim sim;
+	char host[256], err[1024], qerr[1100], qurl[600];
+	unsigned short port;
+	memset(&sim, 0, sizeof sim);
 	int rc = parse_args(argc, argv, &o);
-	if (rc >= 0) {
-		free(o.suppliers);
-		return rc;
-	}
+	if (rc >= 0)
+		goto cleanup;
+	rc = 2;
+	if (parse_addresses(&o, &sim, host, sizeof host, &port) < 0)
+		goto cleanup;
 	signal(SIGPIPE, SIG_IGN);
 	rc = 1;
-	struct sim sim;
-	memset(&sim, 0, sizeof sim);
-	char err[1024], qerr[1100], host[256];
-	unsigned short port;
-	/* Malformed addresses are usage errors (exit 2), caught before any setup. */
-	int bad_usage = 1;
-	if (split_listen(o.listen, host, sizeof host, &port) < 0)
-		usage_error("--listen", "expected HOST:PORT", o.listen);
-	else if (o.callback_url && parse_callback_url(&sim, o.callback_url, err, sizeof err) < 0)
-		fprintf(stderr, SIM_NAME ": %s; see --help\n", err);
-	else
-		bad_usage = 0;
-	if (bad_usage) {
-		free(o.suppliers);
-		return 2;
-	}
-	if (sim_init(&sim, &o, err, sizeof err) < 0) {
+	if (sim_init(&sim, &o, host, port, err, sizeof err) < 0) {
 		log_error("cannot start", "error=%s", log_quote(qerr, sizeof qerr, err));
 		goto cleanup;
 	}
-	char qurl[600];
 	log_info("starting", "suppliers=%zu seed=%" PRIu64 " fail_rate=%g hang_rate=%g reject_rate=%g "
 	         "slow_ms=%ld status=%d callback_url=%s", o.nsuppliers, o.seed, o.fail_rate,
 	         o.hang_rate, o.reject_rate, o.slow_ms, o.status,
