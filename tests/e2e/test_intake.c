@@ -13,6 +13,7 @@
 #include <CUnit/CUnit.h>
 #include <jansson.h>
 
+#include "support/ctl.h"
 #include "support/harness.h"
 #include "support/https.h"
 #include "support/proc.h"
@@ -40,8 +41,7 @@ static int suite_init(void)
 		return -1;
 	db = testdb_connect(conninfo);
 	/* A store in the middle of a key rotation: both secrets are valid. */
-	const char *rot[] = { "store", "add", "rot", "--secret", SECRET, "--secret", SECRET2, NULL };
-	if (!db || testsrv_ctl(conninfo, rot) != 0)
+	if (!db || ctl_rc(conninfo, "store", "add", "rot", "--secret", SECRET, "--secret", SECRET2, NULL) != 0)
 		return -1;
 	return testsrv_start(&srv, conninfo, NULL, 1);
 }

@@ -27,6 +27,7 @@
 #include <CUnit/CUnit.h>
 #include <jansson.h>
 
+#include "support/ctl.h"
 #include "support/harness.h"
 #include "support/https.h"
 #include "support/proc.h"
@@ -347,34 +348,28 @@ static void test_reporting_role_reads_only_reports(void)
 	                                 "   AND column_name IN ('secrets', 'raw', 'payload', 'endpoint')", 0, NULL), 0);
 }
 
-static int ctl(const char *const *args, char **out, char **err)
-{
-	return testsrv_ctl_output(conninfo, args, out, err);
-}
-
 static void test_report_lists_and_aligns(void)
 {
-	char *out = NULL, *err = NULL;
-	const char *list[] = { "report", NULL };
-	CU_ASSERT_EQUAL(ctl(list, &out, &err), 0);
+	struct ctl_run r = ctl(conninfo, "report", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
 	static const char *const views[] = { "daily_orders", "failed_deliveries", "fulfillment_backlog",
 	                                     "order_status_summary", "routing_decisions",
 	                                     "supplier_performance", "unroutable_lines" };
 	for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
-		const char *at = out ? strstr(out, views[i]) : NULL;
+		const char *at = r.out ? strstr(r.out, views[i]) : NULL;
 		CU_ASSERT_PTR_NOT_NULL(at);
 		/* Each name comes with its description on the same line. */
 		CU_ASSERT(at && strcspn(at, "\n") > strlen(views[i]) + 10);
 	}
-	free(out), free(err);
+	ctl_run_free(&r);
 
-	const char *perf[] = { "report", "supplier_performance", NULL };
-	CU_ASSERT_EQUAL(ctl(perf, &out, &err), 0);
+	r = ctl(conninfo, "report", "supplier_performance", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
 	/* Header, 3 rows, "(3 rows)". Numbers are right-aligned: each ends
 	 * where its column's name ends; no line ends in blanks. */
 	char *lines[8];
 	int n = 0;
-	for (char *s = out, *save = NULL, *l; n < 8 && (l = strtok_r(s, "\n", &save)); s = NULL)
+	for (char *s = r.out, *save = NULL, *l; n < 8 && (l = strtok_r(s, "\n", &save)); s = NULL)
 		lines[n++] = l;
 	CU_ASSERT_EQUAL_FATAL(n, 5);
 	CU_ASSERT_STRING_EQUAL(lines[4], "(3 rows)");
@@ -391,12 +386,12 @@ static void test_report_lists_and_aligns(void)
 	for (int i = 0; i < 4; i++)
 		CU_ASSERT(lines[i][strlen(lines[i]) - 1] != ' ');
 	CU_ASSERT(strncmp(lines[1], "acme    ", 8) == 0);
-	free(out), free(err);
+	ctl_run_free(&r);
 
-	const char *bad[] = { "report", "secrets", NULL };
-	CU_ASSERT_EQUAL(ctl(bad, &out, &err), 2);
-	CU_ASSERT(err && strstr(err, "no report named 'secrets'"));
-	free(out), free(err);
+	r = ctl(conninfo, "report", "secrets", NULL);
+	CU_ASSERT_EQUAL(r.rc, 2);
+	CU_ASSERT(r.err && strstr(r.err, "no report named 'secrets'"));
+	ctl_run_free(&r);
 }
 
 /* Splits one RFC 4180 record at *p (ending in CRLF) into fields; moves *p past it. */
@@ -437,12 +432,11 @@ static int csv_record(const char **p, char fields[][128], int max)
 
 static void test_report_csv_parses(void)
 {
-	char *out = NULL, *err = NULL;
-	const char *args[] = { "report", "unroutable_lines", "--csv", NULL };
-	CU_ASSERT_EQUAL(ctl(args, &out, &err), 0);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	struct ctl_run r = ctl(conninfo, "report", "unroutable_lines", "--csv", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r.out);
 	char f[8][128];
-	const char *p = out;
+	const char *p = r.out;
 	CU_ASSERT_EQUAL_FATAL(csv_record(&p, f, 8), 6);
 	CU_ASSERT_STRING_EQUAL(f[0], "sku");
 	CU_ASSERT_STRING_EQUAL(f[5], "last_seen");
@@ -453,13 +447,13 @@ static void test_report_csv_parses(void)
 	CU_ASSERT_STRING_EQUAL(f[3], "2");
 	CU_ASSERT_STRING_EQUAL(f[4], "3");
 	CU_ASSERT_STRING_EQUAL(p, "");
-	free(out), free(err);
+	ctl_run_free(&r);
 
 	/* A NULL is an empty field; 9 decisions and the header. */
-	const char *dec[] = { "report", "routing_decisions", "--csv", NULL };
-	CU_ASSERT_EQUAL(ctl(dec, &out, &err), 0);
+	r = ctl(conninfo, "report", "routing_decisions", "--csv", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
 	int records = 0, fields = -1;
-	p = out ? out : "";
+	p = r.out ? r.out : "";
 	char g[20][128];
 	while (*p) {
 		int n = csv_record(&p, g, 20);
@@ -469,7 +463,7 @@ static void test_report_csv_parses(void)
 		records++;
 	}
 	CU_ASSERT_EQUAL(records, 10);
-	free(out), free(err);
+	ctl_run_free(&r);
 }
 
 /* Runs sql/examples/NAME.sql with psql as the reporting role (vars: "-v"
@@ -616,10 +610,11 @@ static void test_admin_order_api(void)
 
 static void test_order_show(void)
 {
-	char *id = order_id_of("R-5"), *out = NULL, *err = NULL;
+	char *id = order_id_of("R-5");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(id);
-	const char *args[] = { "order", "show", id, NULL };
-	CU_ASSERT_EQUAL(ctl(args, &out, &err), 0);
+	struct ctl_run r = ctl(conninfo, "order", "show", id, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	const char *out = r.out;
 	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "external id R-5"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "status      partially_routed"));
@@ -629,23 +624,21 @@ static void test_order_show(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "no_offer"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "acme 5.0000"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "fulfillment.accepted"));
-	free(out), free(err);
+	ctl_run_free(&r);
 
-	const char *json[] = { "order", "show", id, "--json", NULL };
-	CU_ASSERT_EQUAL(ctl(json, &out, &err), 0);
-	json_t *doc = out ? json_loads(out, 0, NULL) : NULL;
+	r = ctl(conninfo, "order", "show", id, "--json", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	json_t *doc = r.out ? json_loads(r.out, 0, NULL) : NULL;
 	CU_ASSERT_PTR_NOT_NULL(doc);
 	CU_ASSERT_EQUAL(json_array_size(json_object_get(doc, "lines")), 2);
 	json_decref(doc);
-	free(out), free(err);
+	ctl_run_free(&r);
 
-	const char *missing[] = { "order", "show", "999999999", NULL };
-	CU_ASSERT_EQUAL(ctl(missing, &out, &err), 1);
-	CU_ASSERT(err && strstr(err, "no order 999999999"));
-	free(out), free(err);
-	const char *bad[] = { "order", "show", "R-5", NULL };
-	CU_ASSERT_EQUAL(ctl(bad, &out, &err), 2);
-	free(out), free(err);
+	r = ctl(conninfo, "order", "show", "999999999", NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(r.err && strstr(r.err, "no order 999999999"));
+	ctl_run_free(&r);
+	CU_ASSERT_EQUAL(ctl_rc(conninfo, "order", "show", "R-5", NULL), 2);
 	free(id);
 }
 

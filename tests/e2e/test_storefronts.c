@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "sig/sig.h"
+#include "support/ctl.h"
 #include "support/harness.h"
 #include "support/https.h"
 #include "support/receiver.h"
@@ -44,10 +45,11 @@ static int suite_init(void)
 	char cert[300], key[300], conf[600];
 	snprintf(cert, sizeof cert, "%s/server.crt", tls ? tls : "/tmp");
 	snprintf(key, sizeof key, "%s/server.key", tls ? tls : "/tmp");
-	const char *shopify[] = { "store", "add", "shopi", "--secret", SHOPIFY_SECRET, "--format", "shopify", NULL };
-	const char *woo[] = { "store", "add", "woo", "--secret", WOO_SECRET, "--format", "woocommerce", NULL };
 	if (testsrv_prepare_db("dropship_storefronts", NATIVE_SECRET, conninfo, sizeof conninfo) < 0 ||
-	    testsrv_ctl(conninfo, shopify) != 0 || testsrv_ctl(conninfo, woo) != 0 ||
+	    ctl_rc(conninfo, "store", "add", "shopi", "--secret", SHOPIFY_SECRET, "--format", "shopify",
+	           NULL) != 0 ||
+	    ctl_rc(conninfo, "store", "add", "woo", "--secret", WOO_SECRET, "--format", "woocommerce",
+	           NULL) != 0 ||
 	    !(db = testdb_connect(conninfo)) || receiver_start(&supplier_rx, cert, key) < 0)
 		return -1;
 	char port[16];

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "support/ctl.h"
 #include "support/https.h"
 #include "support/proc.h"
 #include "support/testdb.h"
@@ -124,29 +125,6 @@ int testsrv_wait_status(const struct testsrv *s, const char *path, int want_stat
 	return 0;
 }
 
-int testsrv_ctl_output(const char *conninfo, const char *const *args, char **out, char **err)
-{
-	char url[1100];
-	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", conninfo);
-	const char *env[] = { url, NULL };
-	const char *argv[16] = { proc_build_path("dropshipctl") };
-	size_t n = 1;
-	for (; args[n - 1] && n < 15; n++)
-		argv[n] = args[n - 1];
-	argv[n] = NULL;
-	return proc_run(argv, env, out, err);
-}
-
-int testsrv_ctl(const char *conninfo, const char *const *args)
-{
-	char *err = NULL;
-	int rc = testsrv_ctl_output(conninfo, args, NULL, &err);
-	if (rc != 0)
-		fprintf(stderr, "dropshipctl %s: exit %d: %s\n", args[0], rc, err ? err : "");
-	free(err);
-	return rc;
-}
-
 pid_t testsrv_start_sim(const char *name, const char *const *suppliers, char *port, size_t cap)
 {
 	const char *tls = getenv("DROPSHIP_TEST_TLS_DIR");
@@ -177,10 +155,8 @@ pid_t testsrv_start_sim(const char *name, const char *const *suppliers, char *po
 
 int testsrv_prepare_db(const char *dbname, const char *secret, char *conninfo, size_t cap)
 {
-	const char *migrate[] = { "migrate", NULL };
-	const char *store[] = { "store", "add", "shop", "--secret", secret, NULL };
-	if (testdb_create(dbname, conninfo, cap) < 0 || testsrv_ctl(conninfo, migrate) != 0 ||
-	    testsrv_ctl(conninfo, store) != 0)
+	if (testdb_create(dbname, conninfo, cap) < 0 || ctl_rc(conninfo, "migrate", NULL) != 0 ||
+	    ctl_rc(conninfo, "store", "add", "shop", "--secret", secret, NULL) != 0)
 		return -1;
 	return 0;
 }

@@ -28,13 +28,6 @@ int testsrv_log_contains(const struct testsrv *s, const char *needle);
 /* Polls GET path until it answers want_status or timeout_ms passes. Returns 1 on success. */
 int testsrv_wait_status(const struct testsrv *s, const char *path, int want_status, int timeout_ms);
 
-/* Runs build/dropshipctl against conninfo with args (NULL-terminated);
- * returns its exit status (stderr is shown when it fails). */
-int testsrv_ctl(const char *conninfo, const char *const *args);
-
-/* The same, capturing stdout and stderr into malloc'd strings (out/err may be NULL). */
-int testsrv_ctl_output(const char *conninfo, const char *const *args, char **out, char **err);
-
 /* Starts build/dropship-supplier-sim on a free port with the test
  * certificate and one --supplier per entry of suppliers ("CODE=SECRET",
  * NULL-terminated), logging to /tmp/dropship-sim-NAME-PID.log; writes the
