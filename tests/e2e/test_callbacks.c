@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <CUnit/CUnit.h>
 #include <jansson.h>
@@ -14,7 +13,6 @@
 #include "sig/sig.h"
 #include "support/harness.h"
 #include "support/https.h"
-#include "support/proc.h"
 #include "support/receiver.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
@@ -26,7 +24,7 @@
 static char conninfo[512];
 static PGconn *db;
 static struct testsrv srv;
-static pid_t sim_pid;
+static struct testsrv sim;
 static struct receiver store_rx;   /* the store's webhook endpoint */
 static unsigned long seq;
 
@@ -44,9 +42,9 @@ static int suite_init(void)
 	snprintf(key, sizeof key, "%s/server.key", tls ? tls : "/tmp");
 	const char *sups[] = { "acme=" SUP_SECRET, "bolt=" OTHER_SECRET, NULL };
 	if (testsrv_prepare_db("dropship_callbacks", SECRET, conninfo, sizeof conninfo) < 0 ||
-	    !(db = testdb_connect(conninfo)) ||
-	    (sim_pid = testsrv_start_sim("callbacks", sups, port, sizeof port)) <= 0)
+	    !(db = testdb_connect(conninfo)) || testsrv_start_sim(&sim, sups, NULL, 10000) < 0)
 		return -1;
+	snprintf(port, sizeof port, "%d", sim.port);
 	const char *v[] = { port };
 	if (testdb_exec(db,
 	        "WITH s AS (INSERT INTO suppliers (code, endpoint, secrets) VALUES"
@@ -70,8 +68,7 @@ static int suite_init(void)
 static int suite_cleanup(void)
 {
 	int rc = srv.pid > 0 ? testsrv_stop(&srv, SIGTERM) : 0;
-	if (sim_pid > 0)
-		proc_stop(sim_pid, SIGTERM, 5000);
+	testsrv_stop_sim(&sim, 5000);
 	receiver_stop(&store_rx);
 	if (db)
 		PQfinish(db);

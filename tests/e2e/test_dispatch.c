@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <CUnit/CUnit.h>
 #include <jansson.h>
@@ -25,46 +24,24 @@ static char conninfo[512];
 static PGconn *db;
 static char dispatch_conf[1024];
 
-struct sim {
-	pid_t pid;
-	int port;
-	char log[300];
-};
-
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL);
 }
 
-static const char *tls_dir(void)
+/* Starts the simulator serving supplier `code` (seed 7, then the extra
+ * flags, NULL-terminated) and adds the supplier with one offer for SKU-<code>. */
+static int start_supplier(struct testsrv *s, const char *code, const char *const *flags)
 {
-	const char *d = getenv("DROPSHIP_TEST_TLS_DIR");
-	return d && *d ? d : "/tmp";
-}
-
-/* Starts the simulator serving `code` with the extra flags (NULL-terminated). */
-static int sim_start(struct sim *s, const char *code, const char *const *flags)
-{
-	memset(s, 0, sizeof *s);
-	snprintf(s->log, sizeof s->log, "/tmp/dropship-sim-%s-%d.log", code, (int)getpid());
-	unlink(s->log);
-	char cert[300], key[300], sup[200];
-	snprintf(cert, sizeof cert, "%s/server.crt", tls_dir());
-	snprintf(key, sizeof key, "%s/server.key", tls_dir());
+	char sup[200];
 	snprintf(sup, sizeof sup, "%s=%s", code, SUP_SECRET);
-	const char *argv[32] = { proc_build_path("dropship-supplier-sim"), "--listen", "127.0.0.1:0",
-	                         "--tls-cert", cert, "--tls-key", key, "--supplier", sup, "--seed", "7" };
-	int n = 11;
-	for (int i = 0; flags && flags[i] && n < 31; i++)
-		argv[n++] = flags[i];
-	argv[n] = NULL;
-	s->pid = proc_spawn(argv, NULL, s->log);
-	char line[512];
-	if (s->pid <= 0 || proc_wait_line(s->log, "msg=\"listening\"", 10000, line, sizeof line) < 0)
+	const char *sups[] = { sup, NULL };
+	const char *extra[24] = { "--seed", "7" };
+	for (size_t i = 0, n = 2; flags && flags[i] && n < sizeof extra / sizeof extra[0] - 1; i++)
+		extra[n++] = flags[i];
+	if (testsrv_start_sim(s, sups, extra, 10000) < 0)
 		return -1;
-	const char *p = strstr(line, "port=");
-	s->port = p ? (int)strtol(p + 5, NULL, 10) : 0;
 	/* The supplier and one offer for SKU-<code>, pointing at this simulator. */
 	char endpoint[200], sku[64];
 	snprintf(endpoint, sizeof endpoint, "https://127.0.0.1:%d/suppliers/%s/fulfillments", s->port, code);
@@ -75,21 +52,6 @@ static int sim_start(struct sim *s, const char *code, const char *const *flags)
 	        "  RETURNING id)"
 	        " INSERT INTO offers (supplier_id, sku, supplier_sku, cost, stock, lead_time_days)"
 	        " SELECT id, $3, 'X-' || $3, 1, 1000000, 1 FROM s", 3, v);
-}
-
-static json_t *sim_stats(const struct sim *s)
-{
-	struct https_resp r;
-	json_t *j = NULL;
-	if (https_once(s->port, "GET", "/stats", NULL, NULL, 0, &r) == 0 && r.status == 200)
-		j = json_loads(r.body, 0, NULL);
-	https_resp_free(&r);
-	return j;
-}
-
-static long stat_of(json_t *stats, const char *key)
-{
-	return (long)json_integer_value(json_object_get(stats, key));
 }
 
 /* Every request id delivered exactly `times` times (0 = at least once). */
@@ -118,7 +80,7 @@ static int suite_init(void)
 	snprintf(dispatch_conf, sizeof dispatch_conf,
 	         "[dispatch]\nallow_private_endpoints = true\ntls_ca_file = %s/server.crt\n"
 	         "timeout_ms = 1500\nbackoff_base_ms = 20\nbackoff_max_ms = 200\nmax_attempts = 40\n",
-	         tls_dir());
+	         testsrv_tls_dir());
 	return 0;
 }
 
@@ -230,19 +192,19 @@ static long outbox_count(const char *code, const char *state)
 /* 1,000 orders, nothing failing: each request arrives exactly once. */
 static void test_exactly_once_when_nothing_fails(void)
 {
-	struct sim s;
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, "acme", NULL), 0);
+	struct testsrv s;
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&s, "acme", NULL), 0);
 	struct testsrv d;
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_EQUAL(post_orders(&d.port, 1, "SKU-acme", "ONE", 1000, 8), 1000);
 	CU_ASSERT_TRUE(wait_settled("acme", 60000));
 	CU_ASSERT_EQUAL(outbox_count("acme", "delivered"), 1000);
-	json_t *st = sim_stats(&s);
+	json_t *st = testsrv_sim_stats(s.port);
 	long n;
 	CU_ASSERT_TRUE(by_request_all(st, 1, &n));
 	CU_ASSERT_EQUAL(n, 1000);
-	CU_ASSERT_EQUAL(stat_of(st, "duplicates"), 0);
-	CU_ASSERT_EQUAL(stat_of(st, "requests"), 1000);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "duplicates"), 0);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "requests"), 1000);
 	/* Every request is `sent`, every attempt recorded. */
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests r JOIN suppliers s"
 	                                 " ON s.id = r.supplier_id WHERE s.code = 'acme' AND r.status = 'sent'",
@@ -252,45 +214,45 @@ static void test_exactly_once_when_nothing_fails(void)
 	                             0, NULL), 1000);
 	json_decref(st);
 	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGTERM), 0);
-	proc_stop(s.pid, SIGTERM, 5000);
+	testsrv_stop_sim(&s, 5000);
 }
 
 /* 30% of attempts fail: everything still arrives; repeats only as retries
  * (the simulator fails them before accepting, so none is a duplicate). */
 static void test_retries_deliver_everything(void)
 {
-	struct sim s;
+	struct testsrv s;
 	const char *flags[] = { "--fail-rate", "0.3", NULL };
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, "bolt", flags), 0);
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&s, "bolt", flags), 0);
 	struct testsrv d;
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_EQUAL(post_orders(&d.port, 1, "SKU-bolt", "FLAKY", 300, 4), 300);
 	CU_ASSERT_TRUE(wait_settled("bolt", 60000));
 	CU_ASSERT_EQUAL(outbox_count("bolt", "delivered"), 300);
-	json_t *st = sim_stats(&s);
+	json_t *st = testsrv_sim_stats(s.port);
 	long n;
 	CU_ASSERT_TRUE(by_request_all(st, 1, &n));
 	CU_ASSERT_EQUAL(n, 300);
-	CU_ASSERT_TRUE(stat_of(st, "failed_injected") > 0);
-	CU_ASSERT_EQUAL(stat_of(st, "requests"), 300 + stat_of(st, "failed_injected"));
+	CU_ASSERT_TRUE(testsrv_sim_stat(st, "failed_injected") > 0);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "requests"), 300 + testsrv_sim_stat(st, "failed_injected"));
 	/* dropshipd's record agrees: one attempt row per attempt, retries used the same key. */
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox_attempts a JOIN outbox o ON o.id = a.outbox_id"
 	                                 " JOIN suppliers s ON s.id = o.supplier_id WHERE s.code = 'bolt'", 0, NULL),
-	                300 + stat_of(st, "failed_injected"));
+	                300 + testsrv_sim_stat(st, "failed_injected"));
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox o JOIN suppliers s ON s.id = o.supplier_id"
 	                                 " WHERE s.code = 'bolt' AND o.idempotency_key <> o.request_id::text", 0, NULL), 0);
 	json_decref(st);
 	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGTERM), 0);
-	proc_stop(s.pid, SIGTERM, 5000);
+	testsrv_stop_sim(&s, 5000);
 }
 
 /* dropshipd killed with SIGKILL while sending, then restarted: nothing
  * lost, nothing stuck (expired leases are reclaimed). */
 static void test_sigkill_mid_dispatch(void)
 {
-	struct sim s;
+	struct testsrv s;
 	const char *flags[] = { "--slow-ms", "200", NULL };
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, "cask", flags), 0);
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&s, "cask", flags), 0);
 	struct testsrv d;
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_EQUAL(post_orders(&d.port, 1, "SKU-cask", "KILL", 200, 4), 200);
@@ -306,47 +268,47 @@ static void test_sigkill_mid_dispatch(void)
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_TRUE(wait_settled("cask", 60000));
 	CU_ASSERT_EQUAL(outbox_count("cask", "delivered"), 200);
-	json_t *st = sim_stats(&s);
+	json_t *st = testsrv_sim_stats(s.port);
 	long n;
 	CU_ASSERT_TRUE(by_request_all(st, 0, &n)); /* at least once */
 	CU_ASSERT_EQUAL(n, 200);
 	json_decref(st);
 	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGTERM), 0);
-	proc_stop(s.pid, SIGTERM, 5000);
+	testsrv_stop_sim(&s, 5000);
 }
 
 /* Two dropshipd processes on one database: leases keep them from sending
  * one message twice. */
 static void test_two_processes(void)
 {
-	struct sim s;
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, "dusk", NULL), 0);
+	struct testsrv s;
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&s, "dusk", NULL), 0);
 	struct testsrv d1, d2;
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d1, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d2, conninfo, dispatch_conf, 1), 0);
 	int ports[2] = { d1.port, d2.port };
 	CU_ASSERT_EQUAL(post_orders(ports, 2, "SKU-dusk", "TWO", 600, 8), 600);
 	CU_ASSERT_TRUE(wait_settled("dusk", 60000));
-	json_t *st = sim_stats(&s);
+	json_t *st = testsrv_sim_stats(s.port);
 	long n;
 	CU_ASSERT_TRUE(by_request_all(st, 1, &n));
 	CU_ASSERT_EQUAL(n, 600);
-	CU_ASSERT_EQUAL(stat_of(st, "duplicates"), 0);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "duplicates"), 0);
 	json_decref(st);
 	CU_ASSERT_EQUAL(testsrv_stop(&d1, SIGTERM), 0);
 	CU_ASSERT_EQUAL(testsrv_stop(&d2, SIGTERM), 0);
-	proc_stop(s.pid, SIGTERM, 5000);
+	testsrv_stop_sim(&s, 5000);
 }
 
 /* A 4xx other than 408/429 fails at once, response kept; a supplier that
  * never answers leaves intake unaffected and its messages pending. */
 static void test_permanent_failure_and_hanging_supplier(void)
 {
-	struct sim bad, hang;
+	struct testsrv bad, hang;
 	const char *f400[] = { "--status", "400", NULL };
 	const char *fhang[] = { "--hang-rate", "1", NULL };
-	CU_ASSERT_EQUAL_FATAL(sim_start(&bad, "eave", f400), 0);
-	CU_ASSERT_EQUAL_FATAL(sim_start(&hang, "fogg", fhang), 0);
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&bad, "eave", f400), 0);
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&hang, "fogg", fhang), 0);
 	struct testsrv d;
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_EQUAL(post_orders(&d.port, 1, "SKU-eave", "BAD", 5, 1), 5);
@@ -370,18 +332,18 @@ static void test_permanent_failure_and_hanging_supplier(void)
 	       " ON s.id = o.supplier_id WHERE s.code = 'fogg' AND o.lease_token IS NOT NULL", 0, NULL));
 	CU_ASSERT_EQUAL(outbox_count("fogg", "delivered"), 0);
 	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGTERM), 0);
-	proc_stop(bad.pid, SIGTERM, 5000);
-	proc_stop(hang.pid, SIGTERM, 5000);
+	testsrv_stop_sim(&bad, 5000);
+	testsrv_stop_sim(&hang, 5000);
 }
 
 /* Without allow_private_endpoints a loopback endpoint is refused (contract
  * section 9): the message fails at once and nothing reaches the simulator. */
 static void test_private_endpoint_refused(void)
 {
-	struct sim s;
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, "gate", NULL), 0);
+	struct testsrv s;
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&s, "gate", NULL), 0);
 	char conf[512];
-	snprintf(conf, sizeof conf, "[dispatch]\ntls_ca_file = %s/server.crt\n", tls_dir());
+	snprintf(conf, sizeof conf, "[dispatch]\ntls_ca_file = %s/server.crt\n", testsrv_tls_dir());
 	struct testsrv d;
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, conf, 1), 0);
 	CU_ASSERT_EQUAL(post_orders(&d.port, 1, "SKU-gate", "GATE", 3, 1), 3);
@@ -389,11 +351,11 @@ static void test_private_endpoint_refused(void)
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox o JOIN suppliers s ON s.id = o.supplier_id"
 	                                 " WHERE s.code = 'gate' AND o.state = 'failed' AND o.attempts = 1"
 	                                 " AND o.last_error LIKE '%private or loopback address%'", 0, NULL), 3);
-	json_t *st = sim_stats(&s);
-	CU_ASSERT_EQUAL(stat_of(st, "requests"), 0);
+	json_t *st = testsrv_sim_stats(s.port);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "requests"), 0);
 	json_decref(st);
 	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGTERM), 0);
-	proc_stop(s.pid, SIGTERM, 5000);
+	testsrv_stop_sim(&s, 5000);
 }
 
 int main(void)

@@ -44,7 +44,7 @@
 static char conninfo[512];
 static PGconn *db;
 static struct testsrv srv;
-static pid_t sim_pid;
+static struct testsrv sim;
 static unsigned long seq;
 static char cert[300];
 
@@ -180,9 +180,9 @@ static int suite_init(void)
 	snprintf(cert, sizeof cert, "%s/server.crt", tls ? tls : "/tmp");
 	const char *sups[] = { "acme=" ACME_SECRET, "bolt=" BOLT_SECRET, NULL };
 	if (testsrv_prepare_db("dropship_reporting", SECRET, conninfo, sizeof conninfo) < 0 ||
-	    !(db = testdb_connect(conninfo)) ||
-	    (sim_pid = testsrv_start_sim("reporting", sups, port, sizeof port)) <= 0)
+	    !(db = testdb_connect(conninfo)) || testsrv_start_sim(&sim, sups, NULL, 10000) < 0)
 		return -1;
+	snprintf(port, sizeof port, "%d", sim.port);
 	const char *v[] = { port };
 	if (testdb_exec(db,
 	        "WITH s AS (INSERT INTO suppliers (code, endpoint, secrets, accept_within, ship_within)"
@@ -208,8 +208,7 @@ static int suite_init(void)
 static int suite_cleanup(void)
 {
 	int rc = srv.pid > 0 ? testsrv_stop(&srv, SIGTERM) : 0;
-	if (sim_pid > 0)
-		proc_stop(sim_pid, SIGTERM, 5000);
+	testsrv_stop_sim(&sim, 5000);
 	if (db)
 		PQfinish(db);
 	return rc == 0 ? 0 : -1;

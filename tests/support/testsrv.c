@@ -11,7 +11,16 @@
 #include "support/testdb.h"
 #include "support/testsrv.h"
 
-static const char *tls_dir(void)
+int testsrv_make_cert(const char *dir)
+{
+	char script[512];
+	const char *root = getenv("DROPSHIP_TEST_ROOT");
+	snprintf(script, sizeof script, "%s/.ci/devcert.sh", root && *root ? root : ".");
+	const char *argv[] = { "sh", script, dir, NULL };
+	return proc_run(argv, NULL, NULL, NULL);
+}
+
+const char *testsrv_tls_dir(void)
 {
 	static char made[256];
 	const char *d = getenv("DROPSHIP_TEST_TLS_DIR");
@@ -19,11 +28,7 @@ static const char *tls_dir(void)
 		return d;
 	if (!made[0]) {
 		snprintf(made, sizeof made, "/tmp/dropship-test-tls.%d", (int)getpid());
-		char script[512];
-		snprintf(script, sizeof script, "%s/.ci/devcert.sh",
-		         getenv("DROPSHIP_TEST_ROOT") ? getenv("DROPSHIP_TEST_ROOT") : ".");
-		const char *argv[] = { "sh", script, made, NULL };
-		if (proc_run(argv, NULL, NULL, NULL) != 0)
+		if (testsrv_make_cert(made) != 0)
 			fprintf(stderr, "testsrv: cannot create a certificate in %s\n", made);
 	}
 	return made;
@@ -43,6 +48,18 @@ static void print_log_tail(const struct testsrv *s)
 		fprintf(stderr, "testsrv: no log at %s\n", s->log);
 }
 
+/* Waits for the "listening" line of s's log and takes the port from it
+ * (0 when the line has none). Returns 0, or -1 when no such line came. */
+static int read_port(struct testsrv *s, int timeout_ms)
+{
+	char line[512];
+	if (proc_wait_line(s->log, "msg=\"listening\"", timeout_ms, line, sizeof line) < 0)
+		return -1;
+	const char *p = strstr(line, "port=");
+	s->port = p ? (int)strtol(p + 5, NULL, 10) : 0;
+	return 0;
+}
+
 int testsrv_start(struct testsrv *s, const char *conninfo, const char *server_extra, int wait_ready)
 {
 	memset(s, 0, sizeof *s);
@@ -55,7 +72,7 @@ int testsrv_start(struct testsrv *s, const char *conninfo, const char *server_ex
 	FILE *f = fopen(conf, "w");
 	if (!f)
 		return -1;
-	const char *tls = tls_dir();
+	const char *tls = testsrv_tls_dir();
 	if (!server_extra)
 		server_extra = "";
 	/* Two workers unless the test asks otherwise: keys may not repeat. */
@@ -71,15 +88,12 @@ int testsrv_start(struct testsrv *s, const char *conninfo, const char *server_ex
 	s->pid = proc_spawn(argv, env, s->log);
 	if (s->pid <= 0)
 		return -1;
-	char line[512];
-	if (proc_wait_line(s->log, "msg=\"listening\"", 15000, line, sizeof line) < 0) {
+	if (read_port(s, 15000) < 0) {
 		fprintf(stderr, "testsrv: dropshipd did not start\n");
 		print_log_tail(s);
 		testsrv_stop(s, SIGKILL);
 		return -1;
 	}
-	const char *p = strstr(line, "port=");
-	s->port = p ? (int)strtol(p + 5, NULL, 10) : 0;
 	if (s->port <= 0 || (wait_ready && !testsrv_wait_status(s, "/readyz", 200, 15000))) {
 		fprintf(stderr, "testsrv: dropshipd not ready\n");
 		print_log_tail(s);
@@ -125,32 +139,71 @@ int testsrv_wait_status(const struct testsrv *s, const char *path, int want_stat
 	return 0;
 }
 
-pid_t testsrv_start_sim(const char *name, const char *const *suppliers, char *port, size_t cap)
+int testsrv_start_sim(struct testsrv *s, const char *const *suppliers, const char *const *extra,
+                      int timeout_ms)
 {
-	const char *tls = getenv("DROPSHIP_TEST_TLS_DIR");
-	char cert[300], key[300], log[300];
-	snprintf(cert, sizeof cert, "%s/server.crt", tls ? tls : "/tmp");
-	snprintf(key, sizeof key, "%s/server.key", tls ? tls : "/tmp");
-	snprintf(log, sizeof log, "/tmp/dropship-sim-%s-%d.log", name, (int)getpid());
-	unlink(log);
-	const char *argv[32] = { proc_build_path("dropship-supplier-sim"), "--listen", "127.0.0.1:0",
+	memset(s, 0, sizeof *s);
+	snprintf(s->dir, sizeof s->dir, "/tmp/dropship-testsim.XXXXXX");
+	if (!mkdtemp(s->dir))
+		return -1;
+	snprintf(s->log, sizeof s->log, "%s/sim.log", s->dir);
+	const char *tls = testsrv_tls_dir();
+	char cert[300], key[300];
+	snprintf(cert, sizeof cert, "%s/server.crt", tls);
+	snprintf(key, sizeof key, "%s/server.key", tls);
+	const char *argv[48] = { proc_build_path("dropship-supplier-sim"), "--listen", "127.0.0.1:0",
 	                         "--tls-cert", cert, "--tls-key", key };
-	size_t n = 7;
-	for (size_t i = 0; suppliers[i] && n + 3 < sizeof argv / sizeof argv[0]; i++) {
+	size_t n = 7, max = sizeof argv / sizeof argv[0] - 1;
+	for (size_t i = 0; suppliers && suppliers[i] && n + 2 <= max; i++) {
 		argv[n++] = "--supplier";
 		argv[n++] = suppliers[i];
 	}
+	for (size_t i = 0; extra && extra[i] && n < max; i++)
+		argv[n++] = extra[i];
 	argv[n] = NULL;
-	pid_t pid = proc_spawn(argv, NULL, log);
-	char line[512];
-	if (pid <= 0 || proc_wait_line(log, "msg=\"listening\"", 10000, line, sizeof line) < 0) {
-		if (pid > 0)
-			proc_stop(pid, SIGKILL, 1000);
+	s->pid = proc_spawn(argv, NULL, s->log);
+	if (s->pid <= 0 || read_port(s, timeout_ms) < 0 || s->port <= 0) {
+		fprintf(stderr, "testsrv: dropship-supplier-sim did not start\n");
+		print_log_tail(s);
+		if (s->pid > 0)
+			proc_stop(s->pid, SIGKILL, 1000);
+		s->pid = 0;
 		return -1;
 	}
-	const char *p = strstr(line, "port=");
-	snprintf(port, cap, "%ld", p ? strtol(p + 5, NULL, 10) : 0L);
-	return pid;
+	return 0;
+}
+
+int testsrv_stop_sim(struct testsrv *s, int timeout_ms)
+{
+	if (s->pid <= 0)
+		return -1;
+	int rc = proc_stop(s->pid, SIGTERM, timeout_ms);
+	s->pid = 0;
+	if (rc != 0) {
+		fprintf(stderr, "testsrv: dropship-supplier-sim exited %d\n", rc);
+		print_log_tail(s);
+	} else {
+		const char *rm[] = { "rm", "-rf", s->dir, NULL };
+		if (proc_run(rm, NULL, NULL, NULL) != 0)
+			fprintf(stderr, "testsrv: cannot remove %s\n", s->dir);
+	}
+	return rc;
+}
+
+json_t *testsrv_sim_stats(int port)
+{
+	struct https_resp r;
+	json_t *j = NULL;
+	if (https_once(port, "GET", "/stats", NULL, NULL, 0, &r) == 0 && r.status == 200)
+		j = json_loads(r.body, 0, NULL);
+	https_resp_free(&r);
+	return j;
+}
+
+long testsrv_sim_stat(const json_t *stats, const char *key)
+{
+	json_t *v = json_object_get(stats, key);
+	return json_is_integer(v) ? (long)json_integer_value(v) : -1;
 }
 
 int testsrv_prepare_db(const char *dbname, const char *secret, char *conninfo, size_t cap)
