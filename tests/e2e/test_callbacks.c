@@ -14,6 +14,7 @@
 #include "support/harness.h"
 #include "support/https.h"
 #include "support/receiver.h"
+#include "support/shop.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
 
@@ -26,7 +27,6 @@ static PGconn *db;
 static struct testsrv srv;
 static struct testsrv sim;
 static struct receiver store_rx;   /* the store's webhook endpoint */
-static unsigned long seq;
 
 static void sleep_ms(int ms)
 {
@@ -78,24 +78,18 @@ static int suite_cleanup(void)
 /* Posts an order with one line per sku (quantity 2); returns the order id (malloc'd). */
 static char *order(const char *id, const char *sku1, const char *sku2)
 {
-	char body[1024], hdrs[1024], msg[64];
-	snprintf(body, sizeof body,
-	         "{\"type\":\"order.created\",\"order\":{\"id\":\"%s\",\"currency\":\"USD\","
-	         "\"shipping_address\":{\"line1\":\"1 Main St\",\"city\":\"Austin\",\"country\":\"US\"},"
-	         "\"items\":[{\"sku\":\"%s\",\"quantity\":2}%s%s%s]}}", id, sku1,
-	         sku2 ? ",{\"sku\":\"" : "", sku2 ? sku2 : "", sku2 ? "\",\"quantity\":2}" : "");
-	snprintf(msg, sizeof msg, "msg_cb_%lu", ++seq);
-	https_webhook_headers(SECRET, msg, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
+	const struct shop_line lines[] = { { sku1, 2, NULL, NULL }, { sku2, 2, NULL, NULL } };
+	char *body = shop_order_json(id, "US", lines, sku2 ? 2 : 1, false);
 	struct https_resp r;
 	char *oid = NULL;
-	if (https_once(srv.port, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r) == 0 &&
-	    r.status == 202) {
+	if (shop_post(srv.port, "shop", SECRET, (int64_t)time(NULL), body, &r) == 0 && r.status == 202) {
 		json_t *j = json_loads(r.body, 0, NULL);
 		const char *s = json_string_value(json_object_get(j, "order_id"));
 		oid = s ? strdup(s) : NULL;
 		json_decref(j);
 	}
 	https_resp_free(&r);
+	free(body);
 	return oid;
 }
 
@@ -118,18 +112,13 @@ static char *request_of(const char *order_id, const char *supplier)
 static int callback(const char *supplier, const char *secret, const char *webhook_id, const char *body,
                     char *code, size_t cap)
 {
-	char path[128], hdrs[1024], msg[64];
+	char path[128];
 	snprintf(path, sizeof path, "/v1/suppliers/%s/callbacks", supplier);
-	if (!webhook_id) {
-		snprintf(msg, sizeof msg, "evt_test_%lu", ++seq);
-		webhook_id = msg;
-	}
-	https_webhook_headers(secret, webhook_id, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
 	struct https_resp r;
 	int status = 0;
 	if (code)
 		code[0] = '\0';
-	if (https_once(srv.port, "POST", path, hdrs, body, strlen(body), &r) == 0) {
+	if (https_post_signed(srv.port, path, secret, webhook_id, (int64_t)time(NULL), body, &r) == 0) {
 		status = r.status;
 		json_t *j = json_loads(r.body, 0, NULL);
 		const char *c = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
@@ -348,10 +337,9 @@ static void test_cancellation_reaches_supplier(void)
 	char *rid = request_of(oid, "acme");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(rid);
 	const char *body = "{\"type\":\"order.cancelled\",\"order\":{\"id\":\"CB-5\"}}";
-	char hdrs[1024];
-	https_webhook_headers(SECRET, "msg_cb_cancel", (int64_t)time(NULL), body, hdrs, sizeof hdrs);
 	struct https_resp r;
-	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r), 0);
+	CU_ASSERT_EQUAL_FATAL(https_post_signed(srv.port, "/v1/stores/shop/webhooks", SECRET, "msg_cb_cancel",
+	                                        (int64_t)time(NULL), body, &r), 0);
 	CU_ASSERT_EQUAL(r.status, 200);
 	https_resp_free(&r);
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT stock FROM offers WHERE sku = $1", 1, sku), before);

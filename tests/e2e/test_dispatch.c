@@ -13,7 +13,7 @@
 
 #include "support/harness.h"
 #include "support/https.h"
-#include "support/proc.h"
+#include "support/shop.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
 
@@ -119,17 +119,17 @@ static void *post_range(void *arg)
 		return NULL;
 	}
 	for (int i = p->from; i < p->to; i++) {
-		char body[512], hdrs[1024], msg[64];
-		snprintf(body, sizeof body,
-		         "{\"type\":\"order.created\",\"order\":{\"id\":\"%s-%d\",\"currency\":\"USD\","
-		         "\"shipping_address\":{\"line1\":\"1 Main St\",\"city\":\"Austin\",\"country\":\"US\"},"
-		         "\"items\":[{\"sku\":\"%s\",\"quantity\":1}]}}", p->prefix, i, p->sku);
+		char id[64], hdrs[1024], msg[64];
+		snprintf(id, sizeof id, "%s-%d", p->prefix, i);
+		const struct shop_line line[] = { { p->sku, 1, NULL, NULL } };
+		char *body = shop_order_json(id, "US", line, 1, false);
 		snprintf(msg, sizeof msg, "msg_%s_%d", p->prefix, i);
 		https_webhook_headers(SECRET, msg, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
 		struct https_resp r;
 		double t0 = now_ms();
 		int rc = https_request(&c, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r);
 		p->total_ms += now_ms() - t0;
+		free(body);
 		if (rc < 0) {
 			https_close(&c);
 			if (https_connect(&c, p->port, 15000) < 0) {

@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <CUnit/CUnit.h>
 #include <jansson.h>
@@ -31,6 +30,7 @@
 #include "support/harness.h"
 #include "support/https.h"
 #include "support/proc.h"
+#include "support/shop.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
 
@@ -38,14 +38,12 @@
 #define ACME_SECRET "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
 #define BOLT_SECRET "whsec_dGhpcmQtc2VjcmV0LW5ldmVyLWNvbmZpZ3VyZWQhIQ=="
 #define ADMIN_TOKEN "adm-7f3c9e1b2d4a6f80"
-#define GONE_JSON "GONE, \\\"OLD\\\""
 #define GONE "GONE, \"OLD\""
 
 static char conninfo[512];
 static PGconn *db;
 static struct testsrv srv;
 static struct testsrv sim;
-static unsigned long seq;
 static char cert[300];
 
 static void sleep_ms(int ms)
@@ -54,22 +52,16 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Posts order ext with items (a JSON array's contents); 0 when accepted. */
-static int post_order(const char *ext, const char *items)
+/* Posts order ext with its n lines; 0 when accepted. */
+static int post_order(const char *ext, const struct shop_line *lines, size_t n)
 {
-	char body[2048], hdrs[1024], msg[64];
-	snprintf(body, sizeof body,
-	         "{\"type\":\"order.created\",\"order\":{\"id\":\"%s\",\"currency\":\"USD\","
-	         "\"shipping_address\":{\"line1\":\"1 Main St\",\"city\":\"Austin\",\"country\":\"US\"},"
-	         "\"items\":[%s]}}", ext, items);
-	snprintf(msg, sizeof msg, "msg_rep_%lu", ++seq);
-	https_webhook_headers(SECRET, msg, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
+	char *body = shop_order_json(ext, "US", lines, n, false);
 	struct https_resp r;
-	int ok = https_once(srv.port, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r) == 0 &&
-	         r.status == 202;
+	int ok = shop_post(srv.port, "shop", SECRET, (int64_t)time(NULL), body, &r) == 0 && r.status == 202;
 	if (!ok)
 		fprintf(stderr, "order %s: %d %s\n", ext, r.status, r.body ? r.body : "");
 	https_resp_free(&r);
+	free(body);
 	return ok ? 0 : -1;
 }
 
@@ -103,7 +95,7 @@ static int backdate(const char *id, const char *hours_ago)
 static int callback(const char *supplier, const char *secret, const char *id, const char *type,
                     const char *hours, const char *extra)
 {
-	char body[1024], hdrs[1024], msg[64], path[128], when[64] = "";
+	char body[1024], path[128], when[64] = "";
 	if (hours) {
 		const char *v[] = { id, hours };
 		char *t = testdb_value(db, "SELECT to_char((created_at + $2::int * interval '1 hour')"
@@ -116,11 +108,10 @@ static int callback(const char *supplier, const char *secret, const char *id, co
 	}
 	snprintf(body, sizeof body, "{\"type\":\"fulfillment.%s\",\"request_id\":\"%s\"%s%s%s}", type, id, when,
 	         extra ? "," : "", extra ? extra : "");
-	snprintf(msg, sizeof msg, "evt_rep_%lu", ++seq);
 	snprintf(path, sizeof path, "/v1/suppliers/%s/callbacks", supplier);
-	https_webhook_headers(secret, msg, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
 	struct https_resp r;
-	int ok = https_once(srv.port, "POST", path, hdrs, body, strlen(body), &r) == 0 && r.status == 200;
+	int ok = https_post_signed(srv.port, path, secret, NULL, (int64_t)time(NULL), body, &r) == 0 &&
+	         r.status == 200;
 	if (!ok)
 		fprintf(stderr, "callback %s %s: %d %s\n", type, id, r.status, r.body ? r.body : "");
 	https_resp_free(&r);
@@ -132,13 +123,14 @@ static int callback(const char *supplier, const char *secret, const char *id, co
 /* Plays the story of the file's comment. Returns 0, or -1 at the first step that failed. */
 static int populate(void)
 {
-	if (post_order("R-1", "{\"sku\":\"SKU-A\",\"quantity\":2,\"unit_price\":\"20.00\"}") < 0 ||
-	    post_order("R-2", "{\"sku\":\"SKU-B\",\"quantity\":3,\"unit_price\":\"15.00\"}") < 0 ||
-	    post_order("R-3", "{\"sku\":\"SKU-A\",\"quantity\":1,\"unit_price\":\"20.00\"}") < 0 ||
-	    post_order("R-4", "{\"sku\":\"" GONE_JSON "\",\"quantity\":1,\"unit_price\":\"5.00\"}") < 0 ||
-	    post_order("R-5", "{\"sku\":\"" GONE_JSON "\",\"quantity\":2,\"unit_price\":\"5.00\"},"
-	                      "{\"sku\":\"SKU-C\",\"quantity\":1,\"unit_price\":\"9.50\"}") < 0 ||
-	    post_order("R-6", "{\"sku\":\"SKU-G\",\"quantity\":1,\"unit_price\":\"3.00\"}") < 0)
+	static const struct shop_line l1[] = { { "SKU-A", 2, "20.00", NULL } };
+	static const struct shop_line l2[] = { { "SKU-B", 3, "15.00", NULL } };
+	static const struct shop_line l3[] = { { "SKU-A", 1, "20.00", NULL } };
+	static const struct shop_line l4[] = { { GONE, 1, "5.00", NULL } };
+	static const struct shop_line l5[] = { { GONE, 2, "5.00", NULL }, { "SKU-C", 1, "9.50", NULL } };
+	static const struct shop_line l6[] = { { "SKU-G", 1, "3.00", NULL } };
+	if (post_order("R-1", l1, 1) < 0 || post_order("R-2", l2, 1) < 0 || post_order("R-3", l3, 1) < 0 ||
+	    post_order("R-4", l4, 1) < 0 || post_order("R-5", l5, 2) < 0 || post_order("R-6", l6, 1) < 0)
 		return -1;
 	char *r1 = request_in("R-1", "acme", "sent"), *r2 = request_in("R-2", "bolt", "sent");
 	char *r3 = request_in("R-3", "acme", "sent"), *r5 = request_in("R-5", "acme", "sent");
@@ -155,7 +147,8 @@ static int populate(void)
 		goto done;
 	/* R-7 last: acme's rejection marks its SKU-A offer unavailable. */
 	char *r7 = NULL, *r7b = NULL;
-	if (post_order("R-7", "{\"sku\":\"SKU-A\",\"quantity\":1,\"unit_price\":\"20.00\"}") == 0 &&
+	static const struct shop_line l7[] = { { "SKU-A", 1, "20.00", NULL } };
+	if (post_order("R-7", l7, 1) == 0 &&
 	    (r7 = request_in("R-7", "acme", "sent")) &&
 	    callback("acme", ACME_SECRET, r7, "rejected", NULL, "\"reason\":\"out_of_stock\"") == 0 &&
 	    (r7b = request_in("R-7", "bolt", "sent")))
