@@ -17,6 +17,7 @@
 #include "support/shop.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
+#include "support/wait.h"
 
 #define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define SUP_SECRET "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
@@ -27,12 +28,6 @@ static PGconn *db;
 static struct testsrv srv;
 static struct testsrv sim;
 static struct receiver store_rx;   /* the store's webhook endpoint */
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static int suite_init(void)
 {
@@ -93,19 +88,26 @@ static char *order(const char *id, const char *sku1, const char *sku2)
 	return oid;
 }
 
+/* A request looked for by request_of, and its id once found. */
+struct request_wait {
+	const char *v[2];   /* order id, supplier */
+	char *id;
+};
+
+static bool request_sent(void *arg)
+{
+	struct request_wait *w = arg;
+	w->id = testdb_value(db, "SELECT r.id::text FROM fulfillment_requests r JOIN suppliers s"
+	                         " ON s.id = r.supplier_id WHERE r.order_id = $1 AND s.code = $2"
+	                         " AND r.status = 'sent'", 2, w->v);
+	return w->id != NULL;
+}
+
 /* The request id of order_id's request to supplier, once it has been sent. */
 static char *request_of(const char *order_id, const char *supplier)
 {
-	const char *v[] = { order_id, supplier };
-	for (int i = 0; i < 100; i++) {
-		char *id = testdb_value(db, "SELECT r.id::text FROM fulfillment_requests r JOIN suppliers s"
-		                            " ON s.id = r.supplier_id WHERE r.order_id = $1 AND s.code = $2"
-		                            " AND r.status = 'sent'", 2, v);
-		if (id)
-			return id;
-		sleep_ms(100);
-	}
-	return NULL;
+	struct request_wait w = { { order_id, supplier }, NULL };
+	return wait_until(request_sent, &w, 10000, 100) ? w.id : NULL;
 }
 
 /* Sends a callback as `supplier` signed with secret; webhook_id NULL = fresh. */
@@ -206,6 +208,21 @@ static void test_lifecycle_to_delivered(void)
 	free(accepted); free(delivered); free(untracked); free(shipped); free(rid); free(oid);
 }
 
+/* What the store's endpoint got for one order, counted by store_heard_all. */
+struct store_wait {
+	const char *of_order;   /* "\"order_id\": \"ID\"" */
+	size_t shipped, delivered;
+};
+
+/* True once the store has two order.shipped and one order.delivered. */
+static bool store_heard_all(void *arg)
+{
+	struct store_wait *w = arg;
+	w->shipped = receiver_count(&store_rx, w->of_order, "\"order.shipped\"");
+	w->delivered = receiver_count(&store_rx, w->of_order, "\"order.delivered\"");
+	return w->shipped >= 2 && w->delivered >= 1;
+}
+
 static void test_split_order_ships_in_parts(void)
 {
 	char *oid = order("CB-2", "SKU-acme", "SKU-bolt");
@@ -243,23 +260,11 @@ static void test_split_order_ships_in_parts(void)
 	 * order.shipped per parcel (with tracking) and one order.delivered. */
 	char of_order[96];
 	snprintf(of_order, sizeof of_order, "\"order_id\": \"%s\"", oid);
-	size_t nship = 0, ndeliv = 0;
-	for (int i = 0; i < 100 && (nship < 2 || ndeliv < 1); i++) {
-		nship = ndeliv = 0;
-		pthread_mutex_lock(&store_rx.lock);
-		for (size_t k = 0; k < store_rx.n; k++) {
-			const char *body = store_rx.msgs[k].body;
-			if (!strstr(body, of_order))
-				continue;
-			nship += strstr(body, "\"order.shipped\"") != NULL;
-			ndeliv += strstr(body, "\"order.delivered\"") != NULL;
-		}
-		pthread_mutex_unlock(&store_rx.lock);
-		if (nship < 2 || ndeliv < 1)
-			sleep_ms(100);
-	}
-	CU_ASSERT_EQUAL(nship, 2);
-	CU_ASSERT_EQUAL(ndeliv, 1);
+	struct store_wait heard = { of_order, 0, 0 };
+	/* No assertion on the wait itself: the exact counts below are it. */
+	(void)wait_until(store_heard_all, &heard, 10000, 100);
+	CU_ASSERT_EQUAL(heard.shipped, 2);
+	CU_ASSERT_EQUAL(heard.delivered, 1);
 	char *hdr = NULL, *body = NULL;
 	CU_ASSERT_FATAL(receiver_find(&store_rx, "\"order.delivered\"", &hdr, &body) >= 0);
 	struct https_resp fake = { .headers = hdr };
@@ -326,6 +331,15 @@ static void test_refusals(void)
 	free(b); free(unknown); free(garbage); free(badtype); free(rid); free(oid);
 }
 
+/* True once the cancellation of request id arg has reached the supplier. */
+static bool cancel_delivered(void *arg)
+{
+	const char *v[] = { arg };
+	return testdb_count(db, "SELECT count(*) FROM outbox WHERE request_id = $1::uuid"
+	                        " AND kind = 'fulfillment.cancel_requested' AND state = 'delivered'",
+	                    1, v) == 1;
+}
+
 /* The store cancels: the supplier is asked to cancel (same request id), the
  * stock comes back, and the supplier's confirmation cancels the request. */
 static void test_cancellation_reaches_supplier(void)
@@ -348,15 +362,7 @@ static void test_cancellation_reaches_supplier(void)
 	                                 " AND kind = 'fulfillment.cancel_requested'"
 	                                 " AND (payload->>'request_id')::uuid = $1::uuid", 1, v), 1);
 	/* ...and is delivered to the supplier. */
-	int delivered = 0;
-	for (int i = 0; i < 100 && !delivered; i++) {
-		delivered = testdb_count(db, "SELECT count(*) FROM outbox WHERE request_id = $1::uuid"
-		                             " AND kind = 'fulfillment.cancel_requested' AND state = 'delivered'",
-		                         1, v) == 1;
-		if (!delivered)
-			sleep_ms(100);
-	}
-	CU_ASSERT_TRUE(delivered);
+	CU_ASSERT_TRUE(wait_until(cancel_delivered, rid, 10000, 100));
 	char *confirm = event_body("cancelled", rid, NULL);
 	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, confirm, NULL, 0), 200);
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests WHERE id = $1::uuid"
@@ -368,6 +374,14 @@ static void test_cancellation_reaches_supplier(void)
 	char *shipped = event_body("shipped", rid, TRACKING);
 	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, shipped, NULL, 0), 409);
 	free(shipped); free(confirm); free(rid); free(oid);
+}
+
+/* True once order id arg's line is routed to acme. */
+static bool rerouted_to_acme(void *arg)
+{
+	const char *v[] = { arg };
+	return testdb_count(db, "SELECT count(*) FROM order_lines l JOIN suppliers s ON s.id = l.supplier_id"
+	                        " WHERE l.order_id = $1 AND s.code = 'acme' AND l.status = 'routed'", 1, v) == 1;
 }
 
 /* A supplier that never accepts within its accept_within (1 s here; its
@@ -387,14 +401,7 @@ static void test_missed_deadline(void)
 	char *oid = order("CB-6", "SKU-snail", NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
 	const char *v[] = { oid };
-	int rerouted = 0;
-	for (int i = 0; i < 100 && !rerouted; i++) {
-		rerouted = testdb_count(db, "SELECT count(*) FROM order_lines l JOIN suppliers s ON s.id = l.supplier_id"
-		                            " WHERE l.order_id = $1 AND s.code = 'acme' AND l.status = 'routed'", 1, v) == 1;
-		if (!rerouted)
-			sleep_ms(100);
-	}
-	CU_ASSERT_TRUE(rerouted);
+	CU_ASSERT_TRUE(wait_until(rerouted_to_acme, oid, 10000, 100));
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests r JOIN suppliers s"
 	                                 " ON s.id = r.supplier_id WHERE r.order_id = $1 AND s.code = 'snail'"
 	                                 " AND r.status = 'rejected' AND r.reason = 'timeout'", 1, v), 1);

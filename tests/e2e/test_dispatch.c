@@ -16,6 +16,7 @@
 #include "support/shop.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
+#include "support/wait.h"
 
 #define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define SUP_SECRET "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
@@ -23,12 +24,6 @@
 static char conninfo[512];
 static PGconn *db;
 static char dispatch_conf[1024];
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* Starts the simulator serving supplier `code` (seed 7, then the extra
  * flags, NULL-terminated) and adds the supplier with one offer for SKU-<code>. */
@@ -103,13 +98,6 @@ struct poster {
 /* Mean answer time of the last post_orders call, for the log (never asserted). */
 static double last_mean_ms;
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
 static void *post_range(void *arg)
 {
 	struct poster *p = arg;
@@ -126,9 +114,9 @@ static void *post_range(void *arg)
 		snprintf(msg, sizeof msg, "msg_%s_%d", p->prefix, i);
 		https_webhook_headers(SECRET, msg, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
 		struct https_resp r;
-		double t0 = now_ms();
+		double t0 = wait_now_ms();
 		int rc = https_request(&c, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r);
-		p->total_ms += now_ms() - t0;
+		p->total_ms += wait_now_ms() - t0;
 		free(body);
 		if (rc < 0) {
 			https_close(&c);
@@ -169,24 +157,29 @@ static int post_orders(const int *ports, int nports, const char *sku, const char
 	return created;
 }
 
-/* Waits until no outbox message for sku's supplier is pending. */
-static int wait_settled(const char *code, int timeout_ms)
-{
-	const char *v[] = { code };
-	for (int waited = 0; waited < timeout_ms; waited += 200) {
-		if (testdb_count(db, "SELECT count(*) FROM outbox o JOIN suppliers s ON s.id = o.supplier_id"
-		                     " WHERE s.code = $1 AND o.state = 'pending'", 1, v) == 0)
-			return 1;
-		sleep_ms(200);
-	}
-	return 0;
-}
-
 static long outbox_count(const char *code, const char *state)
 {
 	const char *v[] = { code, state };
 	return testdb_count(db, "SELECT count(*) FROM outbox o JOIN suppliers s ON s.id = o.supplier_id"
 	                        " WHERE s.code = $1 AND o.state = $2", 2, v);
+}
+
+/* True when no outbox message for supplier code arg is pending. */
+static bool settled(void *arg)
+{
+	return outbox_count(arg, "pending") == 0;
+}
+
+/* Waits until no outbox message for the supplier is pending. */
+static bool wait_settled(const char *code, int timeout_ms)
+{
+	return wait_until(settled, (void *)code, timeout_ms, 200);
+}
+
+/* True once a message of supplier code arg has been delivered. */
+static bool some_delivered(void *arg)
+{
+	return outbox_count(arg, "delivered") > 0;
 }
 
 /* 1,000 orders, nothing failing: each request arrives exactly once. */
@@ -257,12 +250,7 @@ static void test_sigkill_mid_dispatch(void)
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_EQUAL(post_orders(&d.port, 1, "SKU-cask", "KILL", 200, 4), 200);
 	/* Kill while some are delivered and some are not. */
-	long delivered = 0;
-	for (int i = 0; i < 100 && delivered == 0; i++) {
-		delivered = outbox_count("cask", "delivered");
-		if (!delivered)
-			sleep_ms(50);
-	}
+	CU_ASSERT_TRUE(wait_until(some_delivered, "cask", 5000, 50));
 	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGKILL), 128 + SIGKILL);
 	CU_ASSERT_TRUE(outbox_count("cask", "pending") > 0);
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, dispatch_conf, 1), 0);

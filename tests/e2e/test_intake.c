@@ -20,6 +20,7 @@
 #include "support/shop.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
+#include "support/wait.h"
 
 #define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define SECRET2 "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
@@ -28,11 +29,6 @@
 static char conninfo[512];
 static PGconn *db;
 static struct testsrv srv;
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static int suite_init(void)
 {
@@ -561,6 +557,14 @@ static void *slow_post_run(void *arg)
 	return NULL;
 }
 
+/* True while an INSERT INTO orders waits for a lock. */
+static bool insert_waits_for_lock(void *arg)
+{
+	(void)arg;
+	return testdb_count(db, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+	                        " AND query LIKE '%INSERT INTO orders%'", 0, NULL) > 0;
+}
+
 /* SIGTERM: the listener closes at once, the request in flight still gets
  * its 202 after COMMIT, then the process exits 0. */
 static void test_graceful_stop(void)
@@ -575,16 +579,9 @@ static void test_graceful_stop(void)
 	pthread_t th;
 	pthread_create(&th, NULL, slow_post_run, &sp);
 	/* Wait until the insert is blocked on our lock: the request is in flight. */
-	int waiting = 0;
-	for (int i = 0; i < 100 && !waiting; i++) {
-		waiting = testdb_count(db, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-		                           " AND query LIKE '%INSERT INTO orders%'", 0, NULL) > 0;
-		if (!waiting)
-			sleep_ms(100);
-	}
-	CU_ASSERT_TRUE_FATAL(waiting);
+	CU_ASSERT_TRUE_FATAL(wait_until(insert_waits_for_lock, NULL, 10000, 100));
 	kill(s.pid, SIGTERM);
-	sleep_ms(300);
+	wait_ms(300);
 	struct https_conn c;
 	CU_ASSERT_EQUAL(https_connect(&c, s.port, 1000), -1); /* no longer accepting */
 	CU_ASSERT_EQUAL(kill(s.pid, 0), 0);                   /* but still finishing */
@@ -603,6 +600,15 @@ static int pg_ctl_cluster(const char *action)
 	snprintf(script, sizeof script, "%s/.ci/pg.sh", getenv("DROPSHIP_TEST_ROOT"));
 	const char *argv[] = { "sh", script, action, getenv("DROPSHIP_TEST_PGDIR"), NULL };
 	return proc_run(argv, NULL, NULL, NULL);
+}
+
+/* Posts order body arg to shop; true when it is accepted (202). */
+static bool order_accepted(void *arg)
+{
+	struct https_resp r;
+	bool ok = post_now("shop", arg, &r) == 0 && r.status == 202;
+	https_resp_free(&r);
+	return ok;
 }
 
 /* PostgreSQL goes away: order requests get 503 + Retry-After at once,
@@ -626,16 +632,7 @@ static void test_database_restart(void)
 	CU_ASSERT_TRUE(testsrv_wait_status(&srv, "/readyz", 503, 5000));
 	CU_ASSERT_EQUAL_FATAL(pg_ctl_cluster("start"), 0);
 
-	int status = 0;
-	for (int i = 0; i < 150 && status != 202; i++) {
-		struct https_resp r;
-		if (post_now("shop", body, &r) == 0)
-			status = r.status;
-		https_resp_free(&r);
-		if (status != 202)
-			sleep_ms(200);
-	}
-	CU_ASSERT_EQUAL(status, 202);
+	CU_ASSERT_TRUE(wait_until(order_accepted, body, 30000, 200));
 	CU_ASSERT_TRUE(testsrv_wait_status(&srv, "/readyz", 200, 5000));
 	db = testdb_connect(conninfo);
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM orders WHERE external_id = 'PGDOWN-1'", 0, NULL), 1);

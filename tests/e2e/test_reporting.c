@@ -33,6 +33,7 @@
 #include "support/shop.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
+#include "support/wait.h"
 
 #define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define ACME_SECRET "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
@@ -45,12 +46,6 @@ static PGconn *db;
 static struct testsrv srv;
 static struct testsrv sim;
 static char cert[300];
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* Posts order ext with its n lines; 0 when accepted. */
 static int post_order(const char *ext, const struct shop_line *lines, size_t n)
@@ -65,21 +60,29 @@ static int post_order(const char *ext, const struct shop_line *lines, size_t n)
 	return ok ? 0 : -1;
 }
 
+/* A request looked for by request_in, and its id once found. */
+struct request_wait {
+	const char *v[3];   /* order's external id, supplier, status */
+	char *id;
+};
+
+static bool request_found(void *arg)
+{
+	struct request_wait *w = arg;
+	w->id = testdb_value(db, "SELECT r.id::text FROM fulfillment_requests r"
+	                         " JOIN suppliers s ON s.id = r.supplier_id"
+	                         " JOIN orders o ON o.store_id = r.store_id AND o.id = r.order_id"
+	                         " WHERE o.external_id = $1 AND s.code = $2 AND r.status = $3", 3, w->v);
+	return w->id != NULL;
+}
+
 /* The id of order ext's request to supplier once it is in status, else NULL. */
 static char *request_in(const char *ext, const char *supplier, const char *status)
 {
-	const char *v[] = { ext, supplier, status };
-	for (int i = 0; i < 150; i++) {
-		char *id = testdb_value(db, "SELECT r.id::text FROM fulfillment_requests r"
-		                            " JOIN suppliers s ON s.id = r.supplier_id"
-		                            " JOIN orders o ON o.store_id = r.store_id AND o.id = r.order_id"
-		                            " WHERE o.external_id = $1 AND s.code = $2 AND r.status = $3", 3, v);
-		if (id)
-			return id;
-		sleep_ms(100);
-	}
-	fprintf(stderr, "no %s request of %s to %s\n", status, ext, supplier);
-	return NULL;
+	struct request_wait w = { { ext, supplier, status }, NULL };
+	if (!wait_until(request_found, &w, 15000, 100))
+		fprintf(stderr, "no %s request of %s to %s\n", status, ext, supplier);
+	return w.id;
 }
 
 /* Moves request id's creation hours_ago into the past, on a whole second. */

@@ -39,19 +39,6 @@ static char tls_cert[400], tls_key[400];
 static struct testsrv basic;     /* shared by the request-handling tests */
 static unsigned long seq;
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Starts the simulator on a free port with acme's secret plus extra flags
  * (NULL-terminated, may be NULL) and waits for its "listening" line. */
 static int start_acme(struct testsrv *s, const char *const extra[])
@@ -120,18 +107,28 @@ static const char *jstr(const json_t *o, const char *key)
 	return v ? v : "";
 }
 
+/* A stat polled by wait_stat, and its last value. */
+struct stat_wait {
+	int port;
+	const char *key;
+	long want, value;
+};
+
+static bool stat_reached(void *arg)
+{
+	struct stat_wait *w = arg;
+	json_t *st = testsrv_sim_stats(w->port);
+	w->value = testsrv_sim_stat(st, w->key);
+	json_decref(st);
+	return w->value >= w->want;
+}
+
 /* Polls /stats until key reaches want. Returns its last value. */
 static long wait_stat(int port, const char *key, long want, int timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms, v;
-	for (;;) {
-		json_t *st = testsrv_sim_stats(port);
-		v = testsrv_sim_stat(st, key);
-		json_decref(st);
-		if (v >= want || now_ms() >= deadline)
-			return v;
-		sleep_ms(20);
-	}
+	struct stat_wait w = { port, key, want, -1 };
+	(void)wait_until(stat_reached, &w, timeout_ms, 20);
+	return w.value;
 }
 
 static long deliveries_of(const json_t *stats, const char *id)
@@ -289,18 +286,27 @@ static void receiver_stop(struct receiver *rv)
 	pthread_mutex_destroy(&rv->mu);
 }
 
+/* A receiver watched by receiver_wait, and how many messages it held last. */
+struct msgs_wait {
+	struct receiver *rv;
+	int want, n;
+};
+
+static bool receiver_holds(void *arg)
+{
+	struct msgs_wait *w = arg;
+	pthread_mutex_lock(&w->rv->mu);
+	w->n = w->rv->n;
+	pthread_mutex_unlock(&w->rv->mu);
+	return w->n >= w->want;
+}
+
 /* Waits until the receiver holds at least want messages. Returns how many it has. */
 static int receiver_wait(struct receiver *rv, int want, int timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
-	for (;;) {
-		pthread_mutex_lock(&rv->mu);
-		int n = rv->n;
-		pthread_mutex_unlock(&rv->mu);
-		if (n >= want || now_ms() >= deadline)
-			return n;
-		sleep_ms(10);
-	}
+	struct msgs_wait w = { rv, want, 0 };
+	(void)wait_until(receiver_holds, &w, timeout_ms, 10);
+	return w.n;
 }
 
 /* Checks message i: path, signature by acme's secret, type; returns its parsed body. */
@@ -545,11 +551,11 @@ static void test_slow_answers_arrive(void)
 	struct https_resp r;
 	CU_ASSERT_EQUAL_FATAL(https_connect(&c, s.port, 5000), 0);
 	CU_ASSERT_EQUAL(send_only(&c, id), 0);
-	long t0 = now_ms();
+	double t0 = wait_now_ms();
 	json_t *st = testsrv_sim_stats(s.port);
 	CU_ASSERT_PTR_NOT_NULL(st);
 	/* Generous: a blocked loop would take the whole second. */
-	CU_ASSERT_TRUE(now_ms() - t0 < 800);
+	CU_ASSERT_TRUE(wait_now_ms() - t0 < 800);
 	json_decref(st);
 	CU_ASSERT_EQUAL(https_read_response(&c, &r), 0);
 	CU_ASSERT_EQUAL(r.status, 202);
@@ -648,7 +654,7 @@ static void test_callbacks_accept_ship_deliver(void)
 		CU_ASSERT_STRING_EQUAL(jstr(tr, "url"), url);
 		json_decref(shipped);
 	}
-	sleep_ms(300);
+	wait_ms(300);
 	CU_ASSERT_EQUAL(receiver_wait(&rv, 4, 0), 3); /* nothing more, despite the repeat */
 	json_t *st = testsrv_sim_stats(s.port);
 	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "callbacks_sent"), 3);
@@ -673,7 +679,7 @@ static void test_callback_rejected_out_of_stock(void)
 		CU_ASSERT_STRING_EQUAL(jstr(b, "reason"), "out_of_stock");
 		json_decref(b);
 	}
-	sleep_ms(300);
+	wait_ms(300);
 	CU_ASSERT_EQUAL(receiver_wait(&rv, 2, 0), 1);
 	CU_ASSERT_EQUAL(stop_acme(&s), 0);
 	receiver_stop(&rv);

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <CUnit/CUnit.h>
 #include <jansson.h>
@@ -18,6 +17,7 @@
 #include "support/receiver.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
+#include "support/wait.h"
 
 #define NATIVE_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define SUP_SECRET "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
@@ -32,12 +32,6 @@ static struct receiver supplier_rx;
 static unsigned long seq;
 
 enum platform { SHOPIFY, WOO };
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static int suite_init(void)
 {
@@ -189,23 +183,23 @@ static void check_line(const struct reply *r, size_t i, const char *sku, const c
 	                 : json_is_null(why));
 }
 
+/* What supplier_got waits for: a message whose body holds both a and b. */
+struct supplier_wait {
+	const char *a, *b;
+};
+
+static bool supplier_has(void *arg)
+{
+	const struct supplier_wait *w = arg;
+	return receiver_count(&supplier_rx, w->a, w->b) > 0;
+}
+
 /* The supplier received a message whose body holds both a and b (b may be
  * NULL); waits for the dispatcher. */
 static int supplier_got(const char *a, const char *b)
 {
-	for (int i = 0; i < 100; i++) {
-		int found = 0;
-		pthread_mutex_lock(&supplier_rx.lock);
-		for (size_t k = 0; k < supplier_rx.n && !found; k++) {
-			const char *body = supplier_rx.msgs[k].body;
-			found = body && strstr(body, a) && (!b || strstr(body, b));
-		}
-		pthread_mutex_unlock(&supplier_rx.lock);
-		if (found)
-			return 1;
-		sleep_ms(100);
-	}
-	return 0;
+	struct supplier_wait w = { a, b };
+	return wait_until(supplier_has, &w, 10000, 100);
 }
 
 static void test_shopify_order_routed_and_forwarded(void)

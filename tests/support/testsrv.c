@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "support/ctl.h"
@@ -10,6 +9,7 @@
 #include "support/proc.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
+#include "support/wait.h"
 
 int testsrv_make_cert(const char *dir)
 {
@@ -32,12 +32,6 @@ const char *testsrv_tls_dir(void)
 			fprintf(stderr, "testsrv: cannot create a certificate in %s\n", made);
 	}
 	return made;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 static void print_log_tail(const struct testsrv *s)
@@ -125,18 +119,26 @@ int testsrv_log_contains(const struct testsrv *s, const char *needle)
 	return found;
 }
 
+/* A GET that testsrv_wait_status repeats. */
+struct status_wait {
+	int port;
+	const char *path;
+	int want;
+};
+
+static bool status_is(void *arg)
+{
+	const struct status_wait *w = arg;
+	struct https_resp r;
+	bool ok = https_once(w->port, "GET", w->path, NULL, NULL, 0, &r) == 0 && r.status == w->want;
+	https_resp_free(&r);
+	return ok;
+}
+
 int testsrv_wait_status(const struct testsrv *s, const char *path, int want_status, int timeout_ms)
 {
-	for (int waited = 0; waited <= timeout_ms; waited += 100) {
-		struct https_resp r;
-		if (https_once(s->port, "GET", path, NULL, NULL, 0, &r) == 0 && r.status == want_status) {
-			https_resp_free(&r);
-			return 1;
-		}
-		https_resp_free(&r);
-		sleep_ms(100);
-	}
-	return 0;
+	struct status_wait w = { s->port, path, want_status };
+	return wait_until(status_is, &w, timeout_ms, 100);
 }
 
 int testsrv_start_sim(struct testsrv *s, const char *const *suppliers, const char *const *extra,
