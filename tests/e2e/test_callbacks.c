@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <CUnit/CUnit.h>
 #include <jansson.h>
@@ -14,10 +13,11 @@
 #include "sig/sig.h"
 #include "support/harness.h"
 #include "support/https.h"
-#include "support/proc.h"
 #include "support/receiver.h"
+#include "support/shop.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
+#include "support/wait.h"
 
 #define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define SUP_SECRET "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
@@ -26,15 +26,8 @@
 static char conninfo[512];
 static PGconn *db;
 static struct testsrv srv;
-static pid_t sim_pid;
+static struct testsrv sim;
 static struct receiver store_rx;   /* the store's webhook endpoint */
-static unsigned long seq;
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static int suite_init(void)
 {
@@ -44,9 +37,9 @@ static int suite_init(void)
 	snprintf(key, sizeof key, "%s/server.key", tls ? tls : "/tmp");
 	const char *sups[] = { "acme=" SUP_SECRET, "bolt=" OTHER_SECRET, NULL };
 	if (testsrv_prepare_db("dropship_callbacks", SECRET, conninfo, sizeof conninfo) < 0 ||
-	    !(db = testdb_connect(conninfo)) ||
-	    (sim_pid = testsrv_start_sim("callbacks", sups, port, sizeof port)) <= 0)
+	    !(db = testdb_connect(conninfo)) || testsrv_start_sim(&sim, sups, NULL, 10000) < 0)
 		return -1;
+	snprintf(port, sizeof port, "%d", sim.port);
 	const char *v[] = { port };
 	if (testdb_exec(db,
 	        "WITH s AS (INSERT INTO suppliers (code, endpoint, secrets) VALUES"
@@ -70,8 +63,7 @@ static int suite_init(void)
 static int suite_cleanup(void)
 {
 	int rc = srv.pid > 0 ? testsrv_stop(&srv, SIGTERM) : 0;
-	if (sim_pid > 0)
-		proc_stop(sim_pid, SIGTERM, 5000);
+	testsrv_stop_sim(&sim, 5000);
 	receiver_stop(&store_rx);
 	if (db)
 		PQfinish(db);
@@ -81,58 +73,54 @@ static int suite_cleanup(void)
 /* Posts an order with one line per sku (quantity 2); returns the order id (malloc'd). */
 static char *order(const char *id, const char *sku1, const char *sku2)
 {
-	char body[1024], hdrs[1024], msg[64];
-	snprintf(body, sizeof body,
-	         "{\"type\":\"order.created\",\"order\":{\"id\":\"%s\",\"currency\":\"USD\","
-	         "\"shipping_address\":{\"line1\":\"1 Main St\",\"city\":\"Austin\",\"country\":\"US\"},"
-	         "\"items\":[{\"sku\":\"%s\",\"quantity\":2}%s%s%s]}}", id, sku1,
-	         sku2 ? ",{\"sku\":\"" : "", sku2 ? sku2 : "", sku2 ? "\",\"quantity\":2}" : "");
-	snprintf(msg, sizeof msg, "msg_cb_%lu", ++seq);
-	https_webhook_headers(SECRET, msg, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
+	const struct shop_line lines[] = { { sku1, 2, NULL, NULL }, { sku2, 2, NULL, NULL } };
+	char *body = shop_order_json(id, "US", lines, sku2 ? 2 : 1, false);
 	struct https_resp r;
 	char *oid = NULL;
-	if (https_once(srv.port, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r) == 0 &&
-	    r.status == 202) {
+	if (shop_post(srv.port, "shop", SECRET, (int64_t)time(NULL), body, &r) == 0 && r.status == 202) {
 		json_t *j = json_loads(r.body, 0, NULL);
 		const char *s = json_string_value(json_object_get(j, "order_id"));
 		oid = s ? strdup(s) : NULL;
 		json_decref(j);
 	}
 	https_resp_free(&r);
+	free(body);
 	return oid;
+}
+
+/* A request looked for by request_of, and its id once found. */
+struct request_wait {
+	const char *v[2];   /* order id, supplier */
+	char *id;
+};
+
+static bool request_sent(void *arg)
+{
+	struct request_wait *w = arg;
+	w->id = testdb_value(db, "SELECT r.id::text FROM fulfillment_requests r JOIN suppliers s"
+	                         " ON s.id = r.supplier_id WHERE r.order_id = $1 AND s.code = $2"
+	                         " AND r.status = 'sent'", 2, w->v);
+	return w->id != NULL;
 }
 
 /* The request id of order_id's request to supplier, once it has been sent. */
 static char *request_of(const char *order_id, const char *supplier)
 {
-	const char *v[] = { order_id, supplier };
-	for (int i = 0; i < 100; i++) {
-		char *id = testdb_value(db, "SELECT r.id::text FROM fulfillment_requests r JOIN suppliers s"
-		                            " ON s.id = r.supplier_id WHERE r.order_id = $1 AND s.code = $2"
-		                            " AND r.status = 'sent'", 2, v);
-		if (id)
-			return id;
-		sleep_ms(100);
-	}
-	return NULL;
+	struct request_wait w = { { order_id, supplier }, NULL };
+	return wait_until(request_sent, &w, 10000, 100) ? w.id : NULL;
 }
 
 /* Sends a callback as `supplier` signed with secret; webhook_id NULL = fresh. */
 static int callback(const char *supplier, const char *secret, const char *webhook_id, const char *body,
                     char *code, size_t cap)
 {
-	char path[128], hdrs[1024], msg[64];
+	char path[128];
 	snprintf(path, sizeof path, "/v1/suppliers/%s/callbacks", supplier);
-	if (!webhook_id) {
-		snprintf(msg, sizeof msg, "evt_test_%lu", ++seq);
-		webhook_id = msg;
-	}
-	https_webhook_headers(secret, webhook_id, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
 	struct https_resp r;
 	int status = 0;
 	if (code)
 		code[0] = '\0';
-	if (https_once(srv.port, "POST", path, hdrs, body, strlen(body), &r) == 0) {
+	if (https_post_signed(srv.port, path, secret, webhook_id, (int64_t)time(NULL), body, &r) == 0) {
 		status = r.status;
 		json_t *j = json_loads(r.body, 0, NULL);
 		const char *c = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
@@ -220,6 +208,21 @@ static void test_lifecycle_to_delivered(void)
 	free(accepted); free(delivered); free(untracked); free(shipped); free(rid); free(oid);
 }
 
+/* What the store's endpoint got for one order, counted by store_heard_all. */
+struct store_wait {
+	const char *of_order;   /* "\"order_id\": \"ID\"" */
+	size_t shipped, delivered;
+};
+
+/* True once the store has two order.shipped and one order.delivered. */
+static bool store_heard_all(void *arg)
+{
+	struct store_wait *w = arg;
+	w->shipped = receiver_count(&store_rx, w->of_order, "\"order.shipped\"");
+	w->delivered = receiver_count(&store_rx, w->of_order, "\"order.delivered\"");
+	return w->shipped >= 2 && w->delivered >= 1;
+}
+
 static void test_split_order_ships_in_parts(void)
 {
 	char *oid = order("CB-2", "SKU-acme", "SKU-bolt");
@@ -257,23 +260,11 @@ static void test_split_order_ships_in_parts(void)
 	 * order.shipped per parcel (with tracking) and one order.delivered. */
 	char of_order[96];
 	snprintf(of_order, sizeof of_order, "\"order_id\": \"%s\"", oid);
-	size_t nship = 0, ndeliv = 0;
-	for (int i = 0; i < 100 && (nship < 2 || ndeliv < 1); i++) {
-		nship = ndeliv = 0;
-		pthread_mutex_lock(&store_rx.lock);
-		for (size_t k = 0; k < store_rx.n; k++) {
-			const char *body = store_rx.msgs[k].body;
-			if (!strstr(body, of_order))
-				continue;
-			nship += strstr(body, "\"order.shipped\"") != NULL;
-			ndeliv += strstr(body, "\"order.delivered\"") != NULL;
-		}
-		pthread_mutex_unlock(&store_rx.lock);
-		if (nship < 2 || ndeliv < 1)
-			sleep_ms(100);
-	}
-	CU_ASSERT_EQUAL(nship, 2);
-	CU_ASSERT_EQUAL(ndeliv, 1);
+	struct store_wait heard = { of_order, 0, 0 };
+	/* No assertion on the wait itself: the exact counts below are it. */
+	(void)wait_until(store_heard_all, &heard, 10000, 100);
+	CU_ASSERT_EQUAL(heard.shipped, 2);
+	CU_ASSERT_EQUAL(heard.delivered, 1);
 	char *hdr = NULL, *body = NULL;
 	CU_ASSERT_FATAL(receiver_find(&store_rx, "\"order.delivered\"", &hdr, &body) >= 0);
 	struct https_resp fake = { .headers = hdr };
@@ -340,6 +331,15 @@ static void test_refusals(void)
 	free(b); free(unknown); free(garbage); free(badtype); free(rid); free(oid);
 }
 
+/* True once the cancellation of request id arg has reached the supplier. */
+static bool cancel_delivered(void *arg)
+{
+	const char *v[] = { arg };
+	return testdb_count(db, "SELECT count(*) FROM outbox WHERE request_id = $1::uuid"
+	                        " AND kind = 'fulfillment.cancel_requested' AND state = 'delivered'",
+	                    1, v) == 1;
+}
+
 /* The store cancels: the supplier is asked to cancel (same request id), the
  * stock comes back, and the supplier's confirmation cancels the request. */
 static void test_cancellation_reaches_supplier(void)
@@ -351,10 +351,9 @@ static void test_cancellation_reaches_supplier(void)
 	char *rid = request_of(oid, "acme");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(rid);
 	const char *body = "{\"type\":\"order.cancelled\",\"order\":{\"id\":\"CB-5\"}}";
-	char hdrs[1024];
-	https_webhook_headers(SECRET, "msg_cb_cancel", (int64_t)time(NULL), body, hdrs, sizeof hdrs);
 	struct https_resp r;
-	CU_ASSERT_EQUAL_FATAL(https_once(srv.port, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r), 0);
+	CU_ASSERT_EQUAL_FATAL(https_post_signed(srv.port, "/v1/stores/shop/webhooks", SECRET, "msg_cb_cancel",
+	                                        (int64_t)time(NULL), body, &r), 0);
 	CU_ASSERT_EQUAL(r.status, 200);
 	https_resp_free(&r);
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT stock FROM offers WHERE sku = $1", 1, sku), before);
@@ -363,15 +362,7 @@ static void test_cancellation_reaches_supplier(void)
 	                                 " AND kind = 'fulfillment.cancel_requested'"
 	                                 " AND (payload->>'request_id')::uuid = $1::uuid", 1, v), 1);
 	/* ...and is delivered to the supplier. */
-	int delivered = 0;
-	for (int i = 0; i < 100 && !delivered; i++) {
-		delivered = testdb_count(db, "SELECT count(*) FROM outbox WHERE request_id = $1::uuid"
-		                             " AND kind = 'fulfillment.cancel_requested' AND state = 'delivered'",
-		                         1, v) == 1;
-		if (!delivered)
-			sleep_ms(100);
-	}
-	CU_ASSERT_TRUE(delivered);
+	CU_ASSERT_TRUE(wait_until(cancel_delivered, rid, 10000, 100));
 	char *confirm = event_body("cancelled", rid, NULL);
 	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, confirm, NULL, 0), 200);
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests WHERE id = $1::uuid"
@@ -383,6 +374,14 @@ static void test_cancellation_reaches_supplier(void)
 	char *shipped = event_body("shipped", rid, TRACKING);
 	CU_ASSERT_EQUAL(callback("acme", SUP_SECRET, NULL, shipped, NULL, 0), 409);
 	free(shipped); free(confirm); free(rid); free(oid);
+}
+
+/* True once order id arg's line is routed to acme. */
+static bool rerouted_to_acme(void *arg)
+{
+	const char *v[] = { arg };
+	return testdb_count(db, "SELECT count(*) FROM order_lines l JOIN suppliers s ON s.id = l.supplier_id"
+	                        " WHERE l.order_id = $1 AND s.code = 'acme' AND l.status = 'routed'", 1, v) == 1;
 }
 
 /* A supplier that never accepts within its accept_within (1 s here; its
@@ -402,14 +401,7 @@ static void test_missed_deadline(void)
 	char *oid = order("CB-6", "SKU-snail", NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
 	const char *v[] = { oid };
-	int rerouted = 0;
-	for (int i = 0; i < 100 && !rerouted; i++) {
-		rerouted = testdb_count(db, "SELECT count(*) FROM order_lines l JOIN suppliers s ON s.id = l.supplier_id"
-		                            " WHERE l.order_id = $1 AND s.code = 'acme' AND l.status = 'routed'", 1, v) == 1;
-		if (!rerouted)
-			sleep_ms(100);
-	}
-	CU_ASSERT_TRUE(rerouted);
+	CU_ASSERT_TRUE(wait_until(rerouted_to_acme, oid, 10000, 100));
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests r JOIN suppliers s"
 	                                 " ON s.id = r.supplier_id WHERE r.order_id = $1 AND s.code = 'snail'"
 	                                 " AND r.status = 'rejected' AND r.reason = 'timeout'", 1, v), 1);

@@ -1,6 +1,5 @@
 /* End-to-end tests of `dropshipctl supplier add|list` and `catalog import`:
  * the real binary against fresh databases on the throwaway cluster. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 
 #include <CUnit/CUnit.h>
 
+#include "support/ctl.h"
 #include "support/harness.h"
 #include "support/proc.h"
 #include "support/testdb.h"
@@ -15,7 +15,6 @@
 #define KEY1 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define KEY2 "whsec_C2FVsBQIhrscChPVQKv8JMl0MtYqSWc1f5hmIcRu7MM="
 #define HEADER "supplier,sku,supplier_sku,cost,shipping_cost,stock,lead_time_days,ships_to\n"
-#define ARGS_MAX 24
 
 /* Every offer, one line each, in a stable order: what "unchanged" compares. */
 #define OFFERS_SQL                                                                            \
@@ -24,67 +23,11 @@
 	" o.available), E'\\n' ORDER BY s.code, o.sku), '') FROM offers o"                      \
 	" JOIN suppliers s ON s.id = o.supplier_id"
 
-struct run {
-	int rc;
-	char *out, *err;
-};
-
 static char tmpdir[64];
 
 static int has(const char *s, const char *needle)
 {
 	return s && strstr(s, needle) != NULL;
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
-/* dropshipctl ARGS... against db, stdin from the file in_path (NULL: none);
- * the run is echoed into the test log. */
-static struct run ctl_in(const char *db, const char *in_path, const char *const *args)
-{
-	const char *argv[ARGS_MAX + 8];
-	int n = 0;
-	if (in_path) {
-		argv[n++] = "sh";
-		argv[n++] = "-c";
-		argv[n++] = "f=$1; shift; exec \"$@\" < \"$f\"";
-		argv[n++] = "sh";
-		argv[n++] = in_path;
-	}
-	int first = n;
-	argv[n++] = proc_build_path("dropshipctl");
-	for (int i = 0; args[i] && n < ARGS_MAX + 7; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	char url[600];
-	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", db);
-	const char *env[] = { url, NULL };
-	struct run r = { 0, NULL, NULL };
-	r.rc = proc_run(argv, env, &r.out, &r.err);
-	printf("\n$ dropshipctl");
-	for (int i = first + 1; argv[i]; i++)
-		printf(" %s", argv[i]);
-	printf("%s%s  -> exit %d\n%s%s", in_path ? " < " : "", in_path ? in_path : "", r.rc,
-	       r.out ? r.out : "", r.err ? r.err : "");
-	return r;
-}
-
-__attribute__((sentinel))
-static struct run ctl(const char *db, ...)
-{
-	const char *args[ARGS_MAX + 1];
-	int n = 0;
-	va_list ap;
-	va_start(ap, db);
-	for (const char *a; n < ARGS_MAX && (a = va_arg(ap, const char *)) != NULL;)
-		args[n++] = a;
-	va_end(ap);
-	args[n] = NULL;
-	return ctl_in(db, NULL, args);
 }
 
 /* Path of name in the temp folder (one of 4 buffers used in turn). */
@@ -111,15 +54,15 @@ static const char *write_csv(const char *name, const char *text)
 static void catalog_db(const char *name, char *db, size_t cap)
 {
 	CU_ASSERT_EQUAL_FATAL(testdb_create(name, db, cap), 0);
-	struct run r = ctl(db, "migrate", NULL);
+	struct ctl_run r = ctl(db, "migrate", NULL);
 	CU_ASSERT_EQUAL_FATAL(r.rc, 0);
-	run_free(&r);
+	ctl_run_free(&r);
 	const char *codes[] = { "sup1", "sup2", "sup3" };
 	for (int i = 0; i < 3; i++) {
 		r = ctl(db, "supplier", "add", codes[i], "--endpoint", "https://sup.example/orders",
 		        "--secret", KEY1, NULL);
 		CU_ASSERT_EQUAL_FATAL(r.rc, 0);
-		run_free(&r);
+		ctl_run_free(&r);
 	}
 }
 
@@ -149,14 +92,14 @@ static void test_supplier_add_and_update(void)
 {
 	char db[512];
 	CU_ASSERT_EQUAL_FATAL(testdb_create("dropship_catalog_supplier", db, sizeof db), 0);
-	struct run r = ctl(db, "migrate", NULL);
-	run_free(&r);
+	struct ctl_run r = ctl(db, "migrate", NULL);
+	ctl_run_free(&r);
 	r = ctl(db, "supplier", "add", "acme", "--endpoint", "https://acme.example/orders",
 	        "--secret", KEY1, "--secret", KEY2, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "supplier acme created"));
 	CU_ASSERT(!has(r.out, KEY1) && !has(r.err, KEY1));
-	run_free(&r);
+	ctl_run_free(&r);
 	/* Schema defaults: priority 100, active, 24 h to accept, 72 h to ship. */
 	assert_value(db, SUPPLIER_SQL,
 	             "https://acme.example/orders 100 t 86400 259200 {" KEY1 "," KEY2 "}");
@@ -165,19 +108,19 @@ static void test_supplier_add_and_update(void)
 	        "--ship-within=1d12h", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "supplier acme updated"));
-	run_free(&r);
+	ctl_run_free(&r);
 	assert_value(db, SUPPLIER_SQL,
 	             "https://acme.example/orders 7 t 5400 129600 {" KEY1 "," KEY2 "}");
 
 	r = ctl(db, "supplier", "add", "acme", "--active", "false", "--secret", KEY2, "--endpoint",
 	        "https://[2001:db8::1]:8443/v1?x=1", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
-	run_free(&r);
+	ctl_run_free(&r);
 	assert_value(db, SUPPLIER_SQL,
 	             "https://[2001:db8::1]:8443/v1?x=1 7 f 5400 129600 {" KEY2 "}");
 	r = ctl(db, "supplier", "add", "acme", "--active=true", "--priority", "0", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
-	run_free(&r);
+	ctl_run_free(&r);
 	assert_value(db, "SELECT priority || ' ' || active FROM suppliers", "0 true");
 }
 
@@ -237,24 +180,24 @@ static void test_supplier_add_rejects(void)
 	};
 	char db[512];
 	CU_ASSERT_EQUAL_FATAL(testdb_create("dropship_catalog_supplier_bad", db, sizeof db), 0);
-	struct run r = ctl(db, "migrate", NULL);
-	run_free(&r);
+	struct ctl_run r = ctl(db, "migrate", NULL);
+	ctl_run_free(&r);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		r = ctl_in(db, NULL, cases[i].args);
+		r = ctl_argv(db, NULL, cases[i].args);
 		CU_ASSERT_EQUAL(r.rc, 2);
 		CU_ASSERT(has(r.err, cases[i].names));
 		CU_ASSERT(has(r.err, "--help"));
 		CU_ASSERT(!has(r.err, "not-a-whsec-key") && !has(r.err, ":pw@"));
-		run_free(&r);
+		ctl_run_free(&r);
 	}
 	assert_value(db, "SELECT count(*) FROM suppliers", "0");
 	/* An update needs neither endpoint nor secret; a bad value still stops it. */
 	r = ctl(db, "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
-	run_free(&r);
+	ctl_run_free(&r);
 	r = ctl(db, "supplier", "add", "x", "--priority", "5", "--ship-within", "2w", NULL);
 	CU_ASSERT_EQUAL(r.rc, 2);
-	run_free(&r);
+	ctl_run_free(&r);
 	assert_value(db, "SELECT priority FROM suppliers", "100");
 }
 
@@ -262,14 +205,14 @@ static void test_supplier_list(void)
 {
 	char db[512];
 	catalog_db("dropship_catalog_supplier_list", db, sizeof db);
-	struct run r = ctl(db, "supplier", "add", "alpha", "--endpoint", "https://alpha.example/o",
+	struct ctl_run r = ctl(db, "supplier", "add", "alpha", "--endpoint", "https://alpha.example/o",
 	                   "--secret", KEY1, "--secret", KEY2, "--priority", "5", "--accept-within",
 	                   "90m", "--ship-within", "36h", "--active", "false", NULL);
-	run_free(&r);
+	ctl_run_free(&r);
 	const char *csv = write_csv("list.csv", HEADER "alpha,A,A1,1,0,1,1,*\nalpha,B,B1,1,0,1,1,*\n");
 	r = ctl(db, "catalog", "import", csv, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
-	run_free(&r);
+	ctl_run_free(&r);
 	r = ctl(db, "supplier", "list", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "CODE   ENDPOINT                    PRIORITY  ACTIVE  ACCEPT_WITHIN  "
@@ -279,10 +222,10 @@ static void test_supplier_list(void)
 	CU_ASSERT(has(r.out, "\nsup1   https://sup.example/orders  100       true    1d             "
 	                     "3d           1        0       "));
 	CU_ASSERT(!has(r.out, "whsec_"));
-	run_free(&r);
+	ctl_run_free(&r);
 	r = ctl(db, "supplier", "list", "extra", NULL);
 	CU_ASSERT_EQUAL(r.rc, 2);
-	run_free(&r);
+	ctl_run_free(&r);
 }
 
 static void test_import_good_file(void)
@@ -299,11 +242,11 @@ static void test_import_good_file(void)
 		"\r\n"
 		"sup1,\"Mug, large\",\"two\nlines\",0.5,0,2147483647,365,\" gb ; DE;GB\"\r\n"
 		"sup3,TEE-\xC3\xA9,T\\1,0012.50000,3,7,14,FR\r\n");
-	struct run r = ctl(db, "catalog", "import", csv, NULL);
+	struct ctl_run r = ctl(db, "catalog", "import", csv, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "imported 4 offers (4 created, 0 updated, 0 unchanged) in "));
 	CU_ASSERT(!has(r.err, "rows read"));
-	run_free(&r);
+	ctl_run_free(&r);
 	assert_value(db, OFFERS_SQL,
 	             "sup1|MUG-01|AC-MUG|12.5000|1.5000|10|3|{CA,US}|t\n"
 	             "sup1|Mug, large|two\nlines|0.5000|0.0000|2147483647|365|{DE,GB}|t\n"
@@ -311,10 +254,10 @@ static void test_import_good_file(void)
 	             "sup3|TEE-\xC3\xA9|T\\1|12.5000|3.0000|7|14|{FR}|t");
 	/* Standard input works the same; nothing differs, so nothing is written. */
 	const char *args[] = { "catalog", "import", "-", NULL };
-	r = ctl_in(db, csv, args);
+	r = ctl_argv(db, csv, args);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "imported 4 offers (0 created, 0 updated, 4 unchanged)"));
-	run_free(&r);
+	ctl_run_free(&r);
 }
 
 static void test_reimport_updates(void)
@@ -325,9 +268,9 @@ static void test_reimport_updates(void)
 		"sup1,A,A1,10,1,5,2,US\n"
 		"sup1,B,B1,20,2,6,3,*\n"
 		"sup2,A,A2,9,1,7,4,US;CA\n");
-	struct run r = ctl(db, "catalog", "import", first, NULL);
+	struct ctl_run r = ctl(db, "catalog", "import", first, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
-	run_free(&r);
+	ctl_run_free(&r);
 	PGconn *conn = testdb_connect(db);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
 	/* What dropshipd does meanwhile: a reservation takes stock, a rejection
@@ -349,7 +292,7 @@ static void test_reimport_updates(void)
 	r = ctl(db, "catalog", "import", second, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "imported 4 offers (1 created, 2 updated, 1 unchanged)"));
-	run_free(&r);
+	ctl_run_free(&r);
 	assert_value(db, OFFERS_SQL,
 	             "sup1|A|A1|10.0000|1.0000|5|2|{US}|t\n"
 	             "sup1|B|B1|20.0000|2.0000|6|3|*|t\n"
@@ -374,7 +317,7 @@ static void test_reimport_updates(void)
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "dry run: would import 2 offers (1 created, 1 updated, 0 unchanged)"));
 	CU_ASSERT(has(r.out, "nothing changed"));
-	run_free(&r);
+	ctl_run_free(&r);
 	CU_ASSERT_EQUAL(testdb_count(conn, "SELECT count(*) FROM offers", 0, NULL), 4);
 	CU_ASSERT_EQUAL(testdb_count(conn, "SELECT stock FROM offers WHERE supplier_sku = 'A1'", 0,
 	                             NULL), 5);
@@ -387,9 +330,9 @@ static void test_import_bad_rows(void)
 	catalog_db("dropship_catalog_bad", db, sizeof db);
 	const char *good = write_csv("base.csv", HEADER "sup1,MUG-01,AC-MUG,12.50,1.5,10,3,US\n"
 	                                                "sup2,MUG-01,B-MUG,11,0,4,5,*\n");
-	struct run r = ctl(db, "catalog", "import", good, NULL);
+	struct ctl_run r = ctl(db, "catalog", "import", good, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
-	run_free(&r);
+	ctl_run_free(&r);
 	char *before = value(db, OFFERS_SQL);
 
 	const char *bad = write_csv("bad.csv", HEADER
@@ -427,7 +370,7 @@ static void test_import_bad_rows(void)
 	         bad);
 	CU_ASSERT_STRING_EQUAL(r.err ? r.err : "", want);
 	CU_ASSERT(!has(r.out, "imported"));
-	run_free(&r);
+	ctl_run_free(&r);
 	char *after = value(db, OFFERS_SQL);
 	CU_ASSERT_STRING_EQUAL(after, before);
 	free(after);
@@ -438,12 +381,12 @@ static void test_import_bad_rows(void)
 	CU_ASSERT_EQUAL(r.rc, 1);
 	CU_ASSERT(has(r.err, ":1: expected header supplier,sku,supplier_sku,cost,shipping_cost,stock,"
 	                     "lead_time_days,ships_to; found 3 columns\n"));
-	run_free(&r);
+	ctl_run_free(&r);
 	const char *empty = write_csv("empty.csv", "");
 	r = ctl(db, "catalog", "import", empty, NULL);
 	CU_ASSERT_EQUAL(r.rc, 1);
 	CU_ASSERT(has(r.err, "empty.csv:1: expected header"));
-	run_free(&r);
+	ctl_run_free(&r);
 	/* A quote left open swallows the rest: reported where it starts. */
 	const char *open_quote = write_csv("open.csv", HEADER "sup1,A,A1,1,0,1,1,*\n"
 	                                                      "sup1,\"B,B1,1,0,1,1,*\nsup1,C,C1,1,0,1,1,*\n");
@@ -451,7 +394,7 @@ static void test_import_bad_rows(void)
 	CU_ASSERT_EQUAL(r.rc, 1);
 	CU_ASSERT(has(r.err, "open.csv:3: column sku: quoted field not closed before the end of the "
 	                     "file\n"));
-	run_free(&r);
+	ctl_run_free(&r);
 	after = value(db, OFFERS_SQL);
 	CU_ASSERT_STRING_EQUAL(after, before);
 	free(after);
@@ -460,15 +403,15 @@ static void test_import_bad_rows(void)
 	r = ctl(db, "catalog", "import", tmp_path("missing.csv"), NULL);
 	CU_ASSERT_EQUAL(r.rc, 1);
 	CU_ASSERT(has(r.err, "cannot open") && has(r.err, "missing.csv"));
-	run_free(&r);
+	ctl_run_free(&r);
 	r = ctl(db, "catalog", "import", NULL);
 	CU_ASSERT_EQUAL(r.rc, 2);
 	CU_ASSERT(has(r.err, "missing FILE"));
-	run_free(&r);
+	ctl_run_free(&r);
 	r = ctl(db, "catalog", "import", good, "--force", NULL);
 	CU_ASSERT_EQUAL(r.rc, 2);
 	CU_ASSERT(has(r.err, "'--force'"));
-	run_free(&r);
+	ctl_run_free(&r);
 }
 
 /* Past 100 errors the list is cut, but the count is of all of them. */
@@ -483,7 +426,7 @@ static void test_import_many_errors(void)
 	for (int i = 0; i < 150; i++)
 		fprintf(f, "sup1,A%d,X,bad,0,1,1,*\nzzz,B%d,X,1,0,1,1,*\n", i, i);
 	fclose(f);
-	struct run r = ctl(db, "catalog", "import", path, NULL);
+	struct ctl_run r = ctl(db, "catalog", "import", path, NULL);
 	CU_ASSERT_EQUAL(r.rc, 1);
 	int lines = 0;
 	for (const char *p = r.err; p && (p = strchr(p, '\n')) != NULL; p++)
@@ -494,7 +437,7 @@ static void test_import_many_errors(void)
 	CU_ASSERT(!has(r.err, "many.csv:102:"));
 	CU_ASSERT(has(r.err, "\n... and 200 more errors\n"));
 	CU_ASSERT(has(r.err, "300 errors in"));
-	run_free(&r);
+	ctl_run_free(&r);
 	assert_value(db, "SELECT count(*) FROM offers", "0");
 }
 
@@ -508,10 +451,10 @@ static void test_import_50k_rows(void)
 	const char *path = tmp_path("50k.csv");
 	const char *gen[] = { "sh", "-c", "sh \"$1\" 50000 3 > \"$2\"", "sh", script, path, NULL };
 	CU_ASSERT_EQUAL_FATAL(proc_run(gen, NULL, NULL, NULL), 0);
-	struct run r = ctl(db, "catalog", "import", path, NULL);
+	struct ctl_run r = ctl(db, "catalog", "import", path, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "imported 50000 offers (50000 created, 0 updated, 0 unchanged)"));
-	run_free(&r);
+	ctl_run_free(&r);
 	assert_value(db, "SELECT count(*) || ' ' || count(DISTINCT sku) || ' ' ||"
 	                 " count(*) FILTER (WHERE ships_to IS NULL) FROM offers", "50000 16667 9999");
 	assert_value(db, "SELECT concat_ws('|', o.supplier_sku, o.cost, o.ships_to) FROM offers o"

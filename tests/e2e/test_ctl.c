@@ -1,7 +1,6 @@
 /* End-to-end tests of dropshipctl: the real binary against fresh databases
  * on the throwaway cluster. */
 #include <glob.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <CUnit/CUnit.h>
 #include <openssl/evp.h>
 
+#include "support/ctl.h"
 #include "support/harness.h"
 #include "support/proc.h"
 #include "support/testdb.h"
@@ -19,79 +19,9 @@
 #define KEY1 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define KEY2 "whsec_C2FVsBQIhrscChPVQKv8JMl0MtYqSWc1f5hmIcRu7MM="
 
-struct ctl_run {
-	int rc;
-	char *out, *err;
-};
-
 static int has(const char *s, const char *needle)
 {
 	return s && strstr(s, needle) != NULL;
-}
-
-static void ctl_run_free(struct ctl_run *r)
-{
-	free(r->out);
-	free(r->err);
-	r->out = r->err = NULL;
-}
-
-#define CTL_ARGS_MAX 32
-
-/* Runs dropshipctl with args (NULL-terminated), db as DROPSHIP_DATABASE_URL
- * (NULL: none), and shows the run in the test log. */
-static struct ctl_run ctl_argv(const char *db, const char *const *args)
-{
-	const char *argv[CTL_ARGS_MAX + 2] = { proc_build_path("dropshipctl") };
-	int n = 1;
-	for (; n <= CTL_ARGS_MAX && args[n - 1]; n++)
-		argv[n] = args[n - 1];
-	argv[n] = NULL;
-
-	char url[1100];
-	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", db ? db : "");
-	/* Empty values: the outer environment must not pick the directories. */
-	const char *env[] = { "DROPSHIP_MIGRATIONS_DIR=", "DROPSHIP_SQL_DIR=", db ? url : NULL, NULL };
-	struct ctl_run r = { 0, NULL, NULL };
-	r.rc = proc_run(argv, env, &r.out, &r.err);
-	printf("\n$ dropshipctl");
-	for (int i = 1; i < n; i++)
-		printf(" %s", argv[i]);
-	printf("  -> exit %d\n%s%s", r.rc, r.out ? r.out : "", r.err ? r.err : "");
-	return r;
-}
-
-static void ctl_collect(va_list ap, const char **args)
-{
-	int n = 0;
-	for (const char *a; n < CTL_ARGS_MAX && (a = va_arg(ap, const char *)) != NULL;)
-		args[n++] = a;
-	args[n] = NULL;
-}
-
-__attribute__((sentinel))
-static struct ctl_run ctl(const char *db, ...)
-{
-	const char *args[CTL_ARGS_MAX + 1];
-	va_list ap;
-	va_start(ap, db);
-	ctl_collect(ap, args);
-	va_end(ap);
-	return ctl_argv(db, args);
-}
-
-/* Runs a command whose exit code is all that matters. */
-__attribute__((sentinel))
-static int ctl_rc(const char *db, ...)
-{
-	const char *args[CTL_ARGS_MAX + 1];
-	va_list ap;
-	va_start(ap, db);
-	ctl_collect(ap, args);
-	va_end(ap);
-	struct ctl_run r = ctl_argv(db, args);
-	ctl_run_free(&r);
-	return r.rc;
 }
 
 static void sh(const char *script, const char *a1, const char *a2)
@@ -447,7 +377,7 @@ static void test_store_add_rejects(void)
 	migrated_db("dropship_ctl_reject", db, sizeof db);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const char *const *a = cases[i].args;
-		struct ctl_run r = ctl_argv(db, a);
+		struct ctl_run r = ctl_argv(db, NULL, a);
 		CU_ASSERT_EQUAL(r.rc, 2);
 		CU_ASSERT(has(r.err, cases[i].names));
 		CU_ASSERT(has(r.err, "--help"));

@@ -7,16 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <CUnit/CUnit.h>
 #include <jansson.h>
 
 #include "support/harness.h"
 #include "support/https.h"
-#include "support/proc.h"
+#include "support/shop.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
+#include "support/wait.h"
 
 #define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define SUP_SECRET "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
@@ -25,46 +25,18 @@ static char conninfo[512];
 static PGconn *db;
 static char dispatch_conf[1024];
 
-struct sim {
-	pid_t pid;
-	int port;
-	char log[300];
-};
-
-static void sleep_ms(int ms)
+/* Starts the simulator serving supplier `code` (seed 7, then the extra
+ * flags, NULL-terminated) and adds the supplier with one offer for SKU-<code>. */
+static int start_supplier(struct testsrv *s, const char *code, const char *const *flags)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-static const char *tls_dir(void)
-{
-	const char *d = getenv("DROPSHIP_TEST_TLS_DIR");
-	return d && *d ? d : "/tmp";
-}
-
-/* Starts the simulator serving `code` with the extra flags (NULL-terminated). */
-static int sim_start(struct sim *s, const char *code, const char *const *flags)
-{
-	memset(s, 0, sizeof *s);
-	snprintf(s->log, sizeof s->log, "/tmp/dropship-sim-%s-%d.log", code, (int)getpid());
-	unlink(s->log);
-	char cert[300], key[300], sup[200];
-	snprintf(cert, sizeof cert, "%s/server.crt", tls_dir());
-	snprintf(key, sizeof key, "%s/server.key", tls_dir());
+	char sup[200];
 	snprintf(sup, sizeof sup, "%s=%s", code, SUP_SECRET);
-	const char *argv[32] = { proc_build_path("dropship-supplier-sim"), "--listen", "127.0.0.1:0",
-	                         "--tls-cert", cert, "--tls-key", key, "--supplier", sup, "--seed", "7" };
-	int n = 11;
-	for (int i = 0; flags && flags[i] && n < 31; i++)
-		argv[n++] = flags[i];
-	argv[n] = NULL;
-	s->pid = proc_spawn(argv, NULL, s->log);
-	char line[512];
-	if (s->pid <= 0 || proc_wait_line(s->log, "msg=\"listening\"", 10000, line, sizeof line) < 0)
+	const char *sups[] = { sup, NULL };
+	const char *extra[24] = { "--seed", "7" };
+	for (size_t i = 0, n = 2; flags && flags[i] && n < sizeof extra / sizeof extra[0] - 1; i++)
+		extra[n++] = flags[i];
+	if (testsrv_start_sim(s, sups, extra, 10000) < 0)
 		return -1;
-	const char *p = strstr(line, "port=");
-	s->port = p ? (int)strtol(p + 5, NULL, 10) : 0;
 	/* The supplier and one offer for SKU-<code>, pointing at this simulator. */
 	char endpoint[200], sku[64];
 	snprintf(endpoint, sizeof endpoint, "https://127.0.0.1:%d/suppliers/%s/fulfillments", s->port, code);
@@ -75,21 +47,6 @@ static int sim_start(struct sim *s, const char *code, const char *const *flags)
 	        "  RETURNING id)"
 	        " INSERT INTO offers (supplier_id, sku, supplier_sku, cost, stock, lead_time_days)"
 	        " SELECT id, $3, 'X-' || $3, 1, 1000000, 1 FROM s", 3, v);
-}
-
-static json_t *sim_stats(const struct sim *s)
-{
-	struct https_resp r;
-	json_t *j = NULL;
-	if (https_once(s->port, "GET", "/stats", NULL, NULL, 0, &r) == 0 && r.status == 200)
-		j = json_loads(r.body, 0, NULL);
-	https_resp_free(&r);
-	return j;
-}
-
-static long stat_of(json_t *stats, const char *key)
-{
-	return (long)json_integer_value(json_object_get(stats, key));
 }
 
 /* Every request id delivered exactly `times` times (0 = at least once). */
@@ -118,7 +75,7 @@ static int suite_init(void)
 	snprintf(dispatch_conf, sizeof dispatch_conf,
 	         "[dispatch]\nallow_private_endpoints = true\ntls_ca_file = %s/server.crt\n"
 	         "timeout_ms = 1500\nbackoff_base_ms = 20\nbackoff_max_ms = 200\nmax_attempts = 40\n",
-	         tls_dir());
+	         testsrv_tls_dir());
 	return 0;
 }
 
@@ -141,13 +98,6 @@ struct poster {
 /* Mean answer time of the last post_orders call, for the log (never asserted). */
 static double last_mean_ms;
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
 static void *post_range(void *arg)
 {
 	struct poster *p = arg;
@@ -157,17 +107,17 @@ static void *post_range(void *arg)
 		return NULL;
 	}
 	for (int i = p->from; i < p->to; i++) {
-		char body[512], hdrs[1024], msg[64];
-		snprintf(body, sizeof body,
-		         "{\"type\":\"order.created\",\"order\":{\"id\":\"%s-%d\",\"currency\":\"USD\","
-		         "\"shipping_address\":{\"line1\":\"1 Main St\",\"city\":\"Austin\",\"country\":\"US\"},"
-		         "\"items\":[{\"sku\":\"%s\",\"quantity\":1}]}}", p->prefix, i, p->sku);
+		char id[64], hdrs[1024], msg[64];
+		snprintf(id, sizeof id, "%s-%d", p->prefix, i);
+		const struct shop_line line[] = { { p->sku, 1, NULL, NULL } };
+		char *body = shop_order_json(id, "US", line, 1, false);
 		snprintf(msg, sizeof msg, "msg_%s_%d", p->prefix, i);
 		https_webhook_headers(SECRET, msg, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
 		struct https_resp r;
-		double t0 = now_ms();
+		double t0 = wait_now_ms();
 		int rc = https_request(&c, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r);
-		p->total_ms += now_ms() - t0;
+		p->total_ms += wait_now_ms() - t0;
+		free(body);
 		if (rc < 0) {
 			https_close(&c);
 			if (https_connect(&c, p->port, 15000) < 0) {
@@ -207,19 +157,6 @@ static int post_orders(const int *ports, int nports, const char *sku, const char
 	return created;
 }
 
-/* Waits until no outbox message for sku's supplier is pending. */
-static int wait_settled(const char *code, int timeout_ms)
-{
-	const char *v[] = { code };
-	for (int waited = 0; waited < timeout_ms; waited += 200) {
-		if (testdb_count(db, "SELECT count(*) FROM outbox o JOIN suppliers s ON s.id = o.supplier_id"
-		                     " WHERE s.code = $1 AND o.state = 'pending'", 1, v) == 0)
-			return 1;
-		sleep_ms(200);
-	}
-	return 0;
-}
-
 static long outbox_count(const char *code, const char *state)
 {
 	const char *v[] = { code, state };
@@ -227,22 +164,40 @@ static long outbox_count(const char *code, const char *state)
 	                        " WHERE s.code = $1 AND o.state = $2", 2, v);
 }
 
+/* True when no outbox message for supplier code arg is pending. */
+static bool settled(void *arg)
+{
+	return outbox_count(arg, "pending") == 0;
+}
+
+/* Waits until no outbox message for the supplier is pending. */
+static bool wait_settled(const char *code, int timeout_ms)
+{
+	return wait_until(settled, (void *)code, timeout_ms, 200);
+}
+
+/* True once a message of supplier code arg has been delivered. */
+static bool some_delivered(void *arg)
+{
+	return outbox_count(arg, "delivered") > 0;
+}
+
 /* 1,000 orders, nothing failing: each request arrives exactly once. */
 static void test_exactly_once_when_nothing_fails(void)
 {
-	struct sim s;
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, "acme", NULL), 0);
+	struct testsrv s;
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&s, "acme", NULL), 0);
 	struct testsrv d;
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_EQUAL(post_orders(&d.port, 1, "SKU-acme", "ONE", 1000, 8), 1000);
 	CU_ASSERT_TRUE(wait_settled("acme", 60000));
 	CU_ASSERT_EQUAL(outbox_count("acme", "delivered"), 1000);
-	json_t *st = sim_stats(&s);
+	json_t *st = testsrv_sim_stats(s.port);
 	long n;
 	CU_ASSERT_TRUE(by_request_all(st, 1, &n));
 	CU_ASSERT_EQUAL(n, 1000);
-	CU_ASSERT_EQUAL(stat_of(st, "duplicates"), 0);
-	CU_ASSERT_EQUAL(stat_of(st, "requests"), 1000);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "duplicates"), 0);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "requests"), 1000);
 	/* Every request is `sent`, every attempt recorded. */
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests r JOIN suppliers s"
 	                                 " ON s.id = r.supplier_id WHERE s.code = 'acme' AND r.status = 'sent'",
@@ -252,101 +207,96 @@ static void test_exactly_once_when_nothing_fails(void)
 	                             0, NULL), 1000);
 	json_decref(st);
 	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGTERM), 0);
-	proc_stop(s.pid, SIGTERM, 5000);
+	testsrv_stop_sim(&s, 5000);
 }
 
 /* 30% of attempts fail: everything still arrives; repeats only as retries
  * (the simulator fails them before accepting, so none is a duplicate). */
 static void test_retries_deliver_everything(void)
 {
-	struct sim s;
+	struct testsrv s;
 	const char *flags[] = { "--fail-rate", "0.3", NULL };
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, "bolt", flags), 0);
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&s, "bolt", flags), 0);
 	struct testsrv d;
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_EQUAL(post_orders(&d.port, 1, "SKU-bolt", "FLAKY", 300, 4), 300);
 	CU_ASSERT_TRUE(wait_settled("bolt", 60000));
 	CU_ASSERT_EQUAL(outbox_count("bolt", "delivered"), 300);
-	json_t *st = sim_stats(&s);
+	json_t *st = testsrv_sim_stats(s.port);
 	long n;
 	CU_ASSERT_TRUE(by_request_all(st, 1, &n));
 	CU_ASSERT_EQUAL(n, 300);
-	CU_ASSERT_TRUE(stat_of(st, "failed_injected") > 0);
-	CU_ASSERT_EQUAL(stat_of(st, "requests"), 300 + stat_of(st, "failed_injected"));
+	CU_ASSERT_TRUE(testsrv_sim_stat(st, "failed_injected") > 0);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "requests"), 300 + testsrv_sim_stat(st, "failed_injected"));
 	/* dropshipd's record agrees: one attempt row per attempt, retries used the same key. */
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox_attempts a JOIN outbox o ON o.id = a.outbox_id"
 	                                 " JOIN suppliers s ON s.id = o.supplier_id WHERE s.code = 'bolt'", 0, NULL),
-	                300 + stat_of(st, "failed_injected"));
+	                300 + testsrv_sim_stat(st, "failed_injected"));
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox o JOIN suppliers s ON s.id = o.supplier_id"
 	                                 " WHERE s.code = 'bolt' AND o.idempotency_key <> o.request_id::text", 0, NULL), 0);
 	json_decref(st);
 	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGTERM), 0);
-	proc_stop(s.pid, SIGTERM, 5000);
+	testsrv_stop_sim(&s, 5000);
 }
 
 /* dropshipd killed with SIGKILL while sending, then restarted: nothing
  * lost, nothing stuck (expired leases are reclaimed). */
 static void test_sigkill_mid_dispatch(void)
 {
-	struct sim s;
+	struct testsrv s;
 	const char *flags[] = { "--slow-ms", "200", NULL };
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, "cask", flags), 0);
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&s, "cask", flags), 0);
 	struct testsrv d;
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_EQUAL(post_orders(&d.port, 1, "SKU-cask", "KILL", 200, 4), 200);
 	/* Kill while some are delivered and some are not. */
-	long delivered = 0;
-	for (int i = 0; i < 100 && delivered == 0; i++) {
-		delivered = outbox_count("cask", "delivered");
-		if (!delivered)
-			sleep_ms(50);
-	}
+	CU_ASSERT_TRUE(wait_until(some_delivered, "cask", 5000, 50));
 	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGKILL), 128 + SIGKILL);
 	CU_ASSERT_TRUE(outbox_count("cask", "pending") > 0);
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_TRUE(wait_settled("cask", 60000));
 	CU_ASSERT_EQUAL(outbox_count("cask", "delivered"), 200);
-	json_t *st = sim_stats(&s);
+	json_t *st = testsrv_sim_stats(s.port);
 	long n;
 	CU_ASSERT_TRUE(by_request_all(st, 0, &n)); /* at least once */
 	CU_ASSERT_EQUAL(n, 200);
 	json_decref(st);
 	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGTERM), 0);
-	proc_stop(s.pid, SIGTERM, 5000);
+	testsrv_stop_sim(&s, 5000);
 }
 
 /* Two dropshipd processes on one database: leases keep them from sending
  * one message twice. */
 static void test_two_processes(void)
 {
-	struct sim s;
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, "dusk", NULL), 0);
+	struct testsrv s;
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&s, "dusk", NULL), 0);
 	struct testsrv d1, d2;
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d1, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d2, conninfo, dispatch_conf, 1), 0);
 	int ports[2] = { d1.port, d2.port };
 	CU_ASSERT_EQUAL(post_orders(ports, 2, "SKU-dusk", "TWO", 600, 8), 600);
 	CU_ASSERT_TRUE(wait_settled("dusk", 60000));
-	json_t *st = sim_stats(&s);
+	json_t *st = testsrv_sim_stats(s.port);
 	long n;
 	CU_ASSERT_TRUE(by_request_all(st, 1, &n));
 	CU_ASSERT_EQUAL(n, 600);
-	CU_ASSERT_EQUAL(stat_of(st, "duplicates"), 0);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "duplicates"), 0);
 	json_decref(st);
 	CU_ASSERT_EQUAL(testsrv_stop(&d1, SIGTERM), 0);
 	CU_ASSERT_EQUAL(testsrv_stop(&d2, SIGTERM), 0);
-	proc_stop(s.pid, SIGTERM, 5000);
+	testsrv_stop_sim(&s, 5000);
 }
 
 /* A 4xx other than 408/429 fails at once, response kept; a supplier that
  * never answers leaves intake unaffected and its messages pending. */
 static void test_permanent_failure_and_hanging_supplier(void)
 {
-	struct sim bad, hang;
+	struct testsrv bad, hang;
 	const char *f400[] = { "--status", "400", NULL };
 	const char *fhang[] = { "--hang-rate", "1", NULL };
-	CU_ASSERT_EQUAL_FATAL(sim_start(&bad, "eave", f400), 0);
-	CU_ASSERT_EQUAL_FATAL(sim_start(&hang, "fogg", fhang), 0);
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&bad, "eave", f400), 0);
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&hang, "fogg", fhang), 0);
 	struct testsrv d;
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, dispatch_conf, 1), 0);
 	CU_ASSERT_EQUAL(post_orders(&d.port, 1, "SKU-eave", "BAD", 5, 1), 5);
@@ -370,18 +320,18 @@ static void test_permanent_failure_and_hanging_supplier(void)
 	       " ON s.id = o.supplier_id WHERE s.code = 'fogg' AND o.lease_token IS NOT NULL", 0, NULL));
 	CU_ASSERT_EQUAL(outbox_count("fogg", "delivered"), 0);
 	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGTERM), 0);
-	proc_stop(bad.pid, SIGTERM, 5000);
-	proc_stop(hang.pid, SIGTERM, 5000);
+	testsrv_stop_sim(&bad, 5000);
+	testsrv_stop_sim(&hang, 5000);
 }
 
 /* Without allow_private_endpoints a loopback endpoint is refused (contract
  * section 9): the message fails at once and nothing reaches the simulator. */
 static void test_private_endpoint_refused(void)
 {
-	struct sim s;
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, "gate", NULL), 0);
+	struct testsrv s;
+	CU_ASSERT_EQUAL_FATAL(start_supplier(&s, "gate", NULL), 0);
 	char conf[512];
-	snprintf(conf, sizeof conf, "[dispatch]\ntls_ca_file = %s/server.crt\n", tls_dir());
+	snprintf(conf, sizeof conf, "[dispatch]\ntls_ca_file = %s/server.crt\n", testsrv_tls_dir());
 	struct testsrv d;
 	CU_ASSERT_EQUAL_FATAL(testsrv_start(&d, conninfo, conf, 1), 0);
 	CU_ASSERT_EQUAL(post_orders(&d.port, 1, "SKU-gate", "GATE", 3, 1), 3);
@@ -389,11 +339,11 @@ static void test_private_endpoint_refused(void)
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox o JOIN suppliers s ON s.id = o.supplier_id"
 	                                 " WHERE s.code = 'gate' AND o.state = 'failed' AND o.attempts = 1"
 	                                 " AND o.last_error LIKE '%private or loopback address%'", 0, NULL), 3);
-	json_t *st = sim_stats(&s);
-	CU_ASSERT_EQUAL(stat_of(st, "requests"), 0);
+	json_t *st = testsrv_sim_stats(s.port);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "requests"), 0);
 	json_decref(st);
 	CU_ASSERT_EQUAL(testsrv_stop(&d, SIGTERM), 0);
-	proc_stop(s.pid, SIGTERM, 5000);
+	testsrv_stop_sim(&s, 5000);
 }
 
 int main(void)

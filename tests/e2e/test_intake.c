@@ -13,11 +13,14 @@
 #include <CUnit/CUnit.h>
 #include <jansson.h>
 
+#include "support/ctl.h"
 #include "support/harness.h"
 #include "support/https.h"
 #include "support/proc.h"
+#include "support/shop.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
+#include "support/wait.h"
 
 #define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define SECRET2 "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
@@ -26,13 +29,6 @@
 static char conninfo[512];
 static PGconn *db;
 static struct testsrv srv;
-static unsigned long msg_seq;
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static int suite_init(void)
 {
@@ -40,8 +36,7 @@ static int suite_init(void)
 		return -1;
 	db = testdb_connect(conninfo);
 	/* A store in the middle of a key rotation: both secrets are valid. */
-	const char *rot[] = { "store", "add", "rot", "--secret", SECRET, "--secret", SECRET2, NULL };
-	if (!db || testsrv_ctl(conninfo, rot) != 0)
+	if (!db || ctl_rc(conninfo, "store", "add", "rot", "--secret", SECRET, "--secret", SECRET2, NULL) != 0)
 		return -1;
 	return testsrv_start(&srv, conninfo, NULL, 1);
 }
@@ -54,41 +49,29 @@ static int suite_cleanup(void)
 	return rc == 0 ? 0 : -1;
 }
 
-/* A native order body with one line per entry of skus (quantity qty). */
-static char *order_json(const char *id, int nitems, int qty)
+/* A detailed native order body with nitems lines SKU-1, SKU-2, ... of
+ * quantity qty, each a mug at 12.50. */
+static char *mug_order(const char *id, int nitems, int qty)
 {
-	json_t *items = json_array();
-	for (int i = 0; i < nitems; i++) {
-		char sku[32];
-		snprintf(sku, sizeof sku, "SKU-%d", i + 1);
-		json_array_append_new(items, json_pack("{s:s, s:i, s:s, s:s}", "sku", sku, "quantity", qty,
-		                                       "unit_price", "12.50", "title", "Mug"));
+	char (*skus)[16] = calloc((size_t)nitems, sizeof *skus);
+	struct shop_line *lines = calloc((size_t)nitems, sizeof *lines);
+	char *text = NULL;
+	if (skus && lines) {
+		for (int i = 0; i < nitems; i++) {
+			snprintf(skus[i], sizeof skus[i], "SKU-%d", i + 1);
+			lines[i] = (struct shop_line){ skus[i], qty, "12.50", "Mug" };
+		}
+		text = shop_order_json(id, "US", lines, (size_t)nitems, true);
 	}
-	json_t *o = json_pack("{s:s, s:{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:o}}",
-	        "type", "order.created", "order", "id", id, "currency", "USD",
-	        "placed_at", "2026-11-22T10:00:00Z",
-	        "customer", "email", "ann@example.com", "name", "Ann Lee",
-	        "shipping_address", "name", "Ann Lee", "line1", "1 Main St", "city", "Austin",
-	        "region", "TX", "postal_code", "78701", "country", "US",
-	        "items", items);
-	char *text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
+	free(lines);
+	free(skus);
 	return text;
 }
 
-static int post_signed(int port, const char *store, const char *secret, int64_t ts,
-                       const char *body, struct https_resp *r)
+/* Posts body to store, signed now with SECRET. */
+static int post_now(const char *store, const char *body, struct https_resp *r)
 {
-	char path[128], hdrs[1024], msg_id[64];
-	snprintf(path, sizeof path, "/v1/stores/%s/webhooks", store);
-	snprintf(msg_id, sizeof msg_id, "msg_test_%d_%lu", (int)getpid(), ++msg_seq);
-	https_webhook_headers(secret, msg_id, ts, body, hdrs, sizeof hdrs);
-	return https_once(port, "POST", path, hdrs, body, strlen(body), r);
-}
-
-static int post(const char *store, const char *body, struct https_resp *r)
-{
-	return post_signed(srv.port, store, SECRET, (int64_t)time(NULL), body, r);
+	return shop_post(srv.port, store, SECRET, (int64_t)time(NULL), body, r);
 }
 
 static long count_orders(void)
@@ -112,7 +95,7 @@ static void expect_error(const char *store, const char *secret, int64_t ts, cons
 {
 	long before = count_orders();
 	struct https_resp r;
-	CU_ASSERT_EQUAL_FATAL(post_signed(srv.port, store, secret, ts, body, &r), 0);
+	CU_ASSERT_EQUAL_FATAL(shop_post(srv.port, store, secret, ts, body, &r), 0);
 	char c[64], f[160];
 	error_of(&r, c, sizeof c, f, sizeof f);
 	if (r.status != status || strcmp(c, code) != 0 || (field && strcmp(f, field) != 0))
@@ -199,9 +182,9 @@ static void test_command_line(void)
 
 static void test_order_created_then_redelivered(void)
 {
-	char *body = order_json("A-1", 2, 3);
+	char *body = mug_order("A-1", 2, 3);
 	struct https_resp r;
-	CU_ASSERT_EQUAL_FATAL(post("shop", body, &r), 0);
+	CU_ASSERT_EQUAL_FATAL(post_now("shop", body, &r), 0);
 	CU_ASSERT_EQUAL(r.status, 202);
 	json_t *j = json_loads(r.body, 0, NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
@@ -227,7 +210,7 @@ static void test_order_created_then_redelivered(void)
 
 	/* A redelivery: same order id, new delivery id and signature. */
 	struct https_resp r2;
-	CU_ASSERT_EQUAL_FATAL(post("shop", body, &r2), 0);
+	CU_ASSERT_EQUAL_FATAL(post_now("shop", body, &r2), 0);
 	CU_ASSERT_EQUAL(r2.status, 200);
 	json_t *j2 = json_loads(r2.body, 0, NULL);
 	CU_ASSERT_TRUE(json_is_true(json_object_get(j2, "duplicate")));
@@ -276,7 +259,7 @@ static void *race_one(void *arg)
 static void test_identical_deliveries_race(void)
 {
 	enum { N = 10 };
-	char *body = order_json("RACE-1", 1, 1);
+	char *body = mug_order("RACE-1", 1, 1);
 	char hdrs[1024];
 	https_webhook_headers(SECRET, "msg_race_1", (int64_t)time(NULL), body, hdrs, sizeof hdrs);
 	pthread_barrier_t start;
@@ -322,7 +305,7 @@ static void *group_client(void *arg)
 		int n = g->first + k;
 		snprintf(id, sizeof id, n == 13 ? "GC-BOOM" : "GC-%02d", n);
 		snprintf(msg, sizeof msg, "msg_gc_%d", n);
-		char *body = order_json(id, 2, 1);
+		char *body = mug_order(id, 2, 1);
 		https_webhook_headers(SECRET, msg, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
 		struct https_resp r;
 		if (https_request(&c, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r) == 0)
@@ -386,7 +369,7 @@ static void test_group_commit(void)
 
 static void test_signatures(void)
 {
-	char *body = order_json("SIG-1", 1, 1);
+	char *body = mug_order("SIG-1", 1, 1);
 	int64_t now = (int64_t)time(NULL);
 	expect_error("shop", SECRET_UNKNOWN, now, body, 401, "invalid_signature", NULL);
 	/* Well past the 300 s tolerance: a slow request must not bring a
@@ -417,10 +400,10 @@ static void test_signatures(void)
 	CU_ASSERT_EQUAL(count_orders(), before);
 
 	/* Key rotation: the store accepts either of its two secrets. */
-	CU_ASSERT_EQUAL_FATAL(post_signed(srv.port, "rot", SECRET2, now, body, &r), 0);
+	CU_ASSERT_EQUAL_FATAL(shop_post(srv.port, "rot", SECRET2, now, body, &r), 0);
 	CU_ASSERT_EQUAL(r.status, 202);
 	https_resp_free(&r);
-	CU_ASSERT_EQUAL_FATAL(post_signed(srv.port, "rot", SECRET, now, body, &r), 0);
+	CU_ASSERT_EQUAL_FATAL(shop_post(srv.port, "rot", SECRET, now, body, &r), 0);
 	CU_ASSERT_EQUAL(r.status, 200);
 	https_resp_free(&r);
 	free(tampered);
@@ -430,15 +413,15 @@ static void test_signatures(void)
 static void test_bad_requests(void)
 {
 	int64_t now = (int64_t)time(NULL);
-	char *good = order_json("BAD-1", 1, 1);
+	char *good = mug_order("BAD-1", 1, 1);
 	expect_error("nosuchstore", SECRET, now, good, 404, "unknown_store", NULL);
 	expect_error("shop", SECRET, now, "{\"type\": \"order.created\", \"order\": {", 400, "invalid_json", NULL);
 
-	char *zero = order_json("BAD-2", 1, 0);
+	char *zero = mug_order("BAD-2", 1, 0);
 	expect_error("shop", SECRET, now, zero, 422, "invalid_field", "order.items[0].quantity");
-	char *big = order_json("BAD-3", 1, 10001);
+	char *big = mug_order("BAD-3", 1, 10001);
 	expect_error("shop", SECRET, now, big, 422, "invalid_field", "order.items[0].quantity");
-	char *many = order_json("BAD-4", 501, 1);
+	char *many = mug_order("BAD-4", 501, 1);
 	expect_error("shop", SECRET, now, many, 422, "invalid_field", "order.items");
 
 	json_t *j = json_loads(good, 0, NULL);
@@ -478,14 +461,14 @@ static void test_bad_requests(void)
 
 static void test_cancellation(void)
 {
-	char *body = order_json("CXL-1", 2, 1);
+	char *body = mug_order("CXL-1", 2, 1);
 	struct https_resp r;
-	CU_ASSERT_EQUAL_FATAL(post("shop", body, &r), 0);
+	CU_ASSERT_EQUAL_FATAL(post_now("shop", body, &r), 0);
 	CU_ASSERT_EQUAL(r.status, 202);
 	https_resp_free(&r);
 	const char *cancel = "{\"type\": \"order.cancelled\", \"order\": {\"id\": \"CXL-1\"}}";
 	for (int i = 0; i < 2; i++) { /* a repeated cancellation changes nothing more */
-		CU_ASSERT_EQUAL_FATAL(post("shop", cancel, &r), 0);
+		CU_ASSERT_EQUAL_FATAL(post_now("shop", cancel, &r), 0);
 		CU_ASSERT_EQUAL(r.status, 200);
 		json_t *j = json_loads(r.body, 0, NULL);
 		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "status")), "cancelled");
@@ -568,10 +551,18 @@ static void *slow_post_run(void *arg)
 {
 	struct slow_post *sp = arg;
 	struct https_resp r;
-	if (post_signed(sp->port, "shop", SECRET, (int64_t)time(NULL), sp->body, &r) == 0)
+	if (shop_post(sp->port, "shop", SECRET, (int64_t)time(NULL), sp->body, &r) == 0)
 		sp->status = r.status;
 	https_resp_free(&r);
 	return NULL;
+}
+
+/* True while an INSERT INTO orders waits for a lock. */
+static bool insert_waits_for_lock(void *arg)
+{
+	(void)arg;
+	return testdb_count(db, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+	                        " AND query LIKE '%INSERT INTO orders%'", 0, NULL) > 0;
 }
 
 /* SIGTERM: the listener closes at once, the request in flight still gets
@@ -584,20 +575,13 @@ static void test_graceful_stop(void)
 	CU_ASSERT_EQUAL_FATAL(testdb_exec(locker, "BEGIN", 0, NULL), 0);
 	CU_ASSERT_EQUAL_FATAL(testdb_exec(locker, "LOCK TABLE orders IN SHARE MODE", 0, NULL), 0);
 
-	struct slow_post sp = { .port = s.port, .body = order_json("DRAIN-1", 1, 1) };
+	struct slow_post sp = { .port = s.port, .body = mug_order("DRAIN-1", 1, 1) };
 	pthread_t th;
 	pthread_create(&th, NULL, slow_post_run, &sp);
 	/* Wait until the insert is blocked on our lock: the request is in flight. */
-	int waiting = 0;
-	for (int i = 0; i < 100 && !waiting; i++) {
-		waiting = testdb_count(db, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-		                           " AND query LIKE '%INSERT INTO orders%'", 0, NULL) > 0;
-		if (!waiting)
-			sleep_ms(100);
-	}
-	CU_ASSERT_TRUE_FATAL(waiting);
+	CU_ASSERT_TRUE_FATAL(wait_until(insert_waits_for_lock, NULL, 10000, 100));
 	kill(s.pid, SIGTERM);
-	sleep_ms(300);
+	wait_ms(300);
 	struct https_conn c;
 	CU_ASSERT_EQUAL(https_connect(&c, s.port, 1000), -1); /* no longer accepting */
 	CU_ASSERT_EQUAL(kill(s.pid, 0), 0);                   /* but still finishing */
@@ -618,6 +602,15 @@ static int pg_ctl_cluster(const char *action)
 	return proc_run(argv, NULL, NULL, NULL);
 }
 
+/* Posts order body arg to shop; true when it is accepted (202). */
+static bool order_accepted(void *arg)
+{
+	struct https_resp r;
+	bool ok = post_now("shop", arg, &r) == 0 && r.status == 202;
+	https_resp_free(&r);
+	return ok;
+}
+
 /* PostgreSQL goes away: order requests get 503 + Retry-After at once,
  * /readyz says so, and service resumes by itself when it is back. */
 static void test_database_restart(void)
@@ -625,11 +618,11 @@ static void test_database_restart(void)
 	PQfinish(db);
 	db = NULL;
 	CU_ASSERT_EQUAL_FATAL(pg_ctl_cluster("stop"), 0);
-	char *body = order_json("PGDOWN-1", 1, 1);
+	char *body = mug_order("PGDOWN-1", 1, 1);
 	int unavailable = 0;
 	for (int i = 0; i < 3; i++) {
 		struct https_resp r;
-		CU_ASSERT_EQUAL_FATAL(post("shop", body, &r), 0);
+		CU_ASSERT_EQUAL_FATAL(post_now("shop", body, &r), 0);
 		char ra[16];
 		if (r.status == 503 && https_header(&r, "Retry-After", ra, sizeof ra))
 			unavailable++;
@@ -639,16 +632,7 @@ static void test_database_restart(void)
 	CU_ASSERT_TRUE(testsrv_wait_status(&srv, "/readyz", 503, 5000));
 	CU_ASSERT_EQUAL_FATAL(pg_ctl_cluster("start"), 0);
 
-	int status = 0;
-	for (int i = 0; i < 150 && status != 202; i++) {
-		struct https_resp r;
-		if (post("shop", body, &r) == 0)
-			status = r.status;
-		https_resp_free(&r);
-		if (status != 202)
-			sleep_ms(200);
-	}
-	CU_ASSERT_EQUAL(status, 202);
+	CU_ASSERT_TRUE(wait_until(order_accepted, body, 30000, 200));
 	CU_ASSERT_TRUE(testsrv_wait_status(&srv, "/readyz", 200, 5000));
 	db = testdb_connect(conninfo);
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM orders WHERE external_id = 'PGDOWN-1'", 0, NULL), 1);

@@ -22,71 +22,67 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <CUnit/CUnit.h>
 #include <jansson.h>
 
+#include "support/ctl.h"
 #include "support/harness.h"
 #include "support/https.h"
 #include "support/proc.h"
+#include "support/shop.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
+#include "support/wait.h"
 
 #define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define ACME_SECRET "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
 #define BOLT_SECRET "whsec_dGhpcmQtc2VjcmV0LW5ldmVyLWNvbmZpZ3VyZWQhIQ=="
 #define ADMIN_TOKEN "adm-7f3c9e1b2d4a6f80"
-#define GONE_JSON "GONE, \\\"OLD\\\""
 #define GONE "GONE, \"OLD\""
 
 static char conninfo[512];
 static PGconn *db;
 static struct testsrv srv;
-static pid_t sim_pid;
-static unsigned long seq;
+static struct testsrv sim;
 static char cert[300];
 
-static void sleep_ms(int ms)
+/* Posts order ext with its n lines; 0 when accepted. */
+static int post_order(const char *ext, const struct shop_line *lines, size_t n)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-/* Posts order ext with items (a JSON array's contents); 0 when accepted. */
-static int post_order(const char *ext, const char *items)
-{
-	char body[2048], hdrs[1024], msg[64];
-	snprintf(body, sizeof body,
-	         "{\"type\":\"order.created\",\"order\":{\"id\":\"%s\",\"currency\":\"USD\","
-	         "\"shipping_address\":{\"line1\":\"1 Main St\",\"city\":\"Austin\",\"country\":\"US\"},"
-	         "\"items\":[%s]}}", ext, items);
-	snprintf(msg, sizeof msg, "msg_rep_%lu", ++seq);
-	https_webhook_headers(SECRET, msg, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
+	char *body = shop_order_json(ext, "US", lines, n, false);
 	struct https_resp r;
-	int ok = https_once(srv.port, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r) == 0 &&
-	         r.status == 202;
+	int ok = shop_post(srv.port, "shop", SECRET, (int64_t)time(NULL), body, &r) == 0 && r.status == 202;
 	if (!ok)
 		fprintf(stderr, "order %s: %d %s\n", ext, r.status, r.body ? r.body : "");
 	https_resp_free(&r);
+	free(body);
 	return ok ? 0 : -1;
+}
+
+/* A request looked for by request_in, and its id once found. */
+struct request_wait {
+	const char *v[3];   /* order's external id, supplier, status */
+	char *id;
+};
+
+static bool request_found(void *arg)
+{
+	struct request_wait *w = arg;
+	w->id = testdb_value(db, "SELECT r.id::text FROM fulfillment_requests r"
+	                         " JOIN suppliers s ON s.id = r.supplier_id"
+	                         " JOIN orders o ON o.store_id = r.store_id AND o.id = r.order_id"
+	                         " WHERE o.external_id = $1 AND s.code = $2 AND r.status = $3", 3, w->v);
+	return w->id != NULL;
 }
 
 /* The id of order ext's request to supplier once it is in status, else NULL. */
 static char *request_in(const char *ext, const char *supplier, const char *status)
 {
-	const char *v[] = { ext, supplier, status };
-	for (int i = 0; i < 150; i++) {
-		char *id = testdb_value(db, "SELECT r.id::text FROM fulfillment_requests r"
-		                            " JOIN suppliers s ON s.id = r.supplier_id"
-		                            " JOIN orders o ON o.store_id = r.store_id AND o.id = r.order_id"
-		                            " WHERE o.external_id = $1 AND s.code = $2 AND r.status = $3", 3, v);
-		if (id)
-			return id;
-		sleep_ms(100);
-	}
-	fprintf(stderr, "no %s request of %s to %s\n", status, ext, supplier);
-	return NULL;
+	struct request_wait w = { { ext, supplier, status }, NULL };
+	if (!wait_until(request_found, &w, 15000, 100))
+		fprintf(stderr, "no %s request of %s to %s\n", status, ext, supplier);
+	return w.id;
 }
 
 /* Moves request id's creation hours_ago into the past, on a whole second. */
@@ -102,7 +98,7 @@ static int backdate(const char *id, const char *hours_ago)
 static int callback(const char *supplier, const char *secret, const char *id, const char *type,
                     const char *hours, const char *extra)
 {
-	char body[1024], hdrs[1024], msg[64], path[128], when[64] = "";
+	char body[1024], path[128], when[64] = "";
 	if (hours) {
 		const char *v[] = { id, hours };
 		char *t = testdb_value(db, "SELECT to_char((created_at + $2::int * interval '1 hour')"
@@ -115,11 +111,10 @@ static int callback(const char *supplier, const char *secret, const char *id, co
 	}
 	snprintf(body, sizeof body, "{\"type\":\"fulfillment.%s\",\"request_id\":\"%s\"%s%s%s}", type, id, when,
 	         extra ? "," : "", extra ? extra : "");
-	snprintf(msg, sizeof msg, "evt_rep_%lu", ++seq);
 	snprintf(path, sizeof path, "/v1/suppliers/%s/callbacks", supplier);
-	https_webhook_headers(secret, msg, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
 	struct https_resp r;
-	int ok = https_once(srv.port, "POST", path, hdrs, body, strlen(body), &r) == 0 && r.status == 200;
+	int ok = https_post_signed(srv.port, path, secret, NULL, (int64_t)time(NULL), body, &r) == 0 &&
+	         r.status == 200;
 	if (!ok)
 		fprintf(stderr, "callback %s %s: %d %s\n", type, id, r.status, r.body ? r.body : "");
 	https_resp_free(&r);
@@ -131,13 +126,14 @@ static int callback(const char *supplier, const char *secret, const char *id, co
 /* Plays the story of the file's comment. Returns 0, or -1 at the first step that failed. */
 static int populate(void)
 {
-	if (post_order("R-1", "{\"sku\":\"SKU-A\",\"quantity\":2,\"unit_price\":\"20.00\"}") < 0 ||
-	    post_order("R-2", "{\"sku\":\"SKU-B\",\"quantity\":3,\"unit_price\":\"15.00\"}") < 0 ||
-	    post_order("R-3", "{\"sku\":\"SKU-A\",\"quantity\":1,\"unit_price\":\"20.00\"}") < 0 ||
-	    post_order("R-4", "{\"sku\":\"" GONE_JSON "\",\"quantity\":1,\"unit_price\":\"5.00\"}") < 0 ||
-	    post_order("R-5", "{\"sku\":\"" GONE_JSON "\",\"quantity\":2,\"unit_price\":\"5.00\"},"
-	                      "{\"sku\":\"SKU-C\",\"quantity\":1,\"unit_price\":\"9.50\"}") < 0 ||
-	    post_order("R-6", "{\"sku\":\"SKU-G\",\"quantity\":1,\"unit_price\":\"3.00\"}") < 0)
+	static const struct shop_line l1[] = { { "SKU-A", 2, "20.00", NULL } };
+	static const struct shop_line l2[] = { { "SKU-B", 3, "15.00", NULL } };
+	static const struct shop_line l3[] = { { "SKU-A", 1, "20.00", NULL } };
+	static const struct shop_line l4[] = { { GONE, 1, "5.00", NULL } };
+	static const struct shop_line l5[] = { { GONE, 2, "5.00", NULL }, { "SKU-C", 1, "9.50", NULL } };
+	static const struct shop_line l6[] = { { "SKU-G", 1, "3.00", NULL } };
+	if (post_order("R-1", l1, 1) < 0 || post_order("R-2", l2, 1) < 0 || post_order("R-3", l3, 1) < 0 ||
+	    post_order("R-4", l4, 1) < 0 || post_order("R-5", l5, 2) < 0 || post_order("R-6", l6, 1) < 0)
 		return -1;
 	char *r1 = request_in("R-1", "acme", "sent"), *r2 = request_in("R-2", "bolt", "sent");
 	char *r3 = request_in("R-3", "acme", "sent"), *r5 = request_in("R-5", "acme", "sent");
@@ -154,7 +150,8 @@ static int populate(void)
 		goto done;
 	/* R-7 last: acme's rejection marks its SKU-A offer unavailable. */
 	char *r7 = NULL, *r7b = NULL;
-	if (post_order("R-7", "{\"sku\":\"SKU-A\",\"quantity\":1,\"unit_price\":\"20.00\"}") == 0 &&
+	static const struct shop_line l7[] = { { "SKU-A", 1, "20.00", NULL } };
+	if (post_order("R-7", l7, 1) == 0 &&
 	    (r7 = request_in("R-7", "acme", "sent")) &&
 	    callback("acme", ACME_SECRET, r7, "rejected", NULL, "\"reason\":\"out_of_stock\"") == 0 &&
 	    (r7b = request_in("R-7", "bolt", "sent")))
@@ -179,9 +176,9 @@ static int suite_init(void)
 	snprintf(cert, sizeof cert, "%s/server.crt", tls ? tls : "/tmp");
 	const char *sups[] = { "acme=" ACME_SECRET, "bolt=" BOLT_SECRET, NULL };
 	if (testsrv_prepare_db("dropship_reporting", SECRET, conninfo, sizeof conninfo) < 0 ||
-	    !(db = testdb_connect(conninfo)) ||
-	    (sim_pid = testsrv_start_sim("reporting", sups, port, sizeof port)) <= 0)
+	    !(db = testdb_connect(conninfo)) || testsrv_start_sim(&sim, sups, NULL, 10000) < 0)
 		return -1;
+	snprintf(port, sizeof port, "%d", sim.port);
 	const char *v[] = { port };
 	if (testdb_exec(db,
 	        "WITH s AS (INSERT INTO suppliers (code, endpoint, secrets, accept_within, ship_within)"
@@ -207,8 +204,7 @@ static int suite_init(void)
 static int suite_cleanup(void)
 {
 	int rc = srv.pid > 0 ? testsrv_stop(&srv, SIGTERM) : 0;
-	if (sim_pid > 0)
-		proc_stop(sim_pid, SIGTERM, 5000);
+	testsrv_stop_sim(&sim, 5000);
 	if (db)
 		PQfinish(db);
 	return rc == 0 ? 0 : -1;
@@ -347,34 +343,28 @@ static void test_reporting_role_reads_only_reports(void)
 	                                 "   AND column_name IN ('secrets', 'raw', 'payload', 'endpoint')", 0, NULL), 0);
 }
 
-static int ctl(const char *const *args, char **out, char **err)
-{
-	return testsrv_ctl_output(conninfo, args, out, err);
-}
-
 static void test_report_lists_and_aligns(void)
 {
-	char *out = NULL, *err = NULL;
-	const char *list[] = { "report", NULL };
-	CU_ASSERT_EQUAL(ctl(list, &out, &err), 0);
+	struct ctl_run r = ctl(conninfo, "report", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
 	static const char *const views[] = { "daily_orders", "failed_deliveries", "fulfillment_backlog",
 	                                     "order_status_summary", "routing_decisions",
 	                                     "supplier_performance", "unroutable_lines" };
 	for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
-		const char *at = out ? strstr(out, views[i]) : NULL;
+		const char *at = r.out ? strstr(r.out, views[i]) : NULL;
 		CU_ASSERT_PTR_NOT_NULL(at);
 		/* Each name comes with its description on the same line. */
 		CU_ASSERT(at && strcspn(at, "\n") > strlen(views[i]) + 10);
 	}
-	free(out), free(err);
+	ctl_run_free(&r);
 
-	const char *perf[] = { "report", "supplier_performance", NULL };
-	CU_ASSERT_EQUAL(ctl(perf, &out, &err), 0);
+	r = ctl(conninfo, "report", "supplier_performance", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
 	/* Header, 3 rows, "(3 rows)". Numbers are right-aligned: each ends
 	 * where its column's name ends; no line ends in blanks. */
 	char *lines[8];
 	int n = 0;
-	for (char *s = out, *save = NULL, *l; n < 8 && (l = strtok_r(s, "\n", &save)); s = NULL)
+	for (char *s = r.out, *save = NULL, *l; n < 8 && (l = strtok_r(s, "\n", &save)); s = NULL)
 		lines[n++] = l;
 	CU_ASSERT_EQUAL_FATAL(n, 5);
 	CU_ASSERT_STRING_EQUAL(lines[4], "(3 rows)");
@@ -391,12 +381,12 @@ static void test_report_lists_and_aligns(void)
 	for (int i = 0; i < 4; i++)
 		CU_ASSERT(lines[i][strlen(lines[i]) - 1] != ' ');
 	CU_ASSERT(strncmp(lines[1], "acme    ", 8) == 0);
-	free(out), free(err);
+	ctl_run_free(&r);
 
-	const char *bad[] = { "report", "secrets", NULL };
-	CU_ASSERT_EQUAL(ctl(bad, &out, &err), 2);
-	CU_ASSERT(err && strstr(err, "no report named 'secrets'"));
-	free(out), free(err);
+	r = ctl(conninfo, "report", "secrets", NULL);
+	CU_ASSERT_EQUAL(r.rc, 2);
+	CU_ASSERT(r.err && strstr(r.err, "no report named 'secrets'"));
+	ctl_run_free(&r);
 }
 
 /* Splits one RFC 4180 record at *p (ending in CRLF) into fields; moves *p past it. */
@@ -437,12 +427,11 @@ static int csv_record(const char **p, char fields[][128], int max)
 
 static void test_report_csv_parses(void)
 {
-	char *out = NULL, *err = NULL;
-	const char *args[] = { "report", "unroutable_lines", "--csv", NULL };
-	CU_ASSERT_EQUAL(ctl(args, &out, &err), 0);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	struct ctl_run r = ctl(conninfo, "report", "unroutable_lines", "--csv", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r.out);
 	char f[8][128];
-	const char *p = out;
+	const char *p = r.out;
 	CU_ASSERT_EQUAL_FATAL(csv_record(&p, f, 8), 6);
 	CU_ASSERT_STRING_EQUAL(f[0], "sku");
 	CU_ASSERT_STRING_EQUAL(f[5], "last_seen");
@@ -453,13 +442,13 @@ static void test_report_csv_parses(void)
 	CU_ASSERT_STRING_EQUAL(f[3], "2");
 	CU_ASSERT_STRING_EQUAL(f[4], "3");
 	CU_ASSERT_STRING_EQUAL(p, "");
-	free(out), free(err);
+	ctl_run_free(&r);
 
 	/* A NULL is an empty field; 9 decisions and the header. */
-	const char *dec[] = { "report", "routing_decisions", "--csv", NULL };
-	CU_ASSERT_EQUAL(ctl(dec, &out, &err), 0);
+	r = ctl(conninfo, "report", "routing_decisions", "--csv", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
 	int records = 0, fields = -1;
-	p = out ? out : "";
+	p = r.out ? r.out : "";
 	char g[20][128];
 	while (*p) {
 		int n = csv_record(&p, g, 20);
@@ -469,7 +458,7 @@ static void test_report_csv_parses(void)
 		records++;
 	}
 	CU_ASSERT_EQUAL(records, 10);
-	free(out), free(err);
+	ctl_run_free(&r);
 }
 
 /* Runs sql/examples/NAME.sql with psql as the reporting role (vars: "-v"
@@ -616,10 +605,11 @@ static void test_admin_order_api(void)
 
 static void test_order_show(void)
 {
-	char *id = order_id_of("R-5"), *out = NULL, *err = NULL;
+	char *id = order_id_of("R-5");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(id);
-	const char *args[] = { "order", "show", id, NULL };
-	CU_ASSERT_EQUAL(ctl(args, &out, &err), 0);
+	struct ctl_run r = ctl(conninfo, "order", "show", id, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	const char *out = r.out;
 	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "external id R-5"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "status      partially_routed"));
@@ -629,23 +619,21 @@ static void test_order_show(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "no_offer"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "acme 5.0000"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "fulfillment.accepted"));
-	free(out), free(err);
+	ctl_run_free(&r);
 
-	const char *json[] = { "order", "show", id, "--json", NULL };
-	CU_ASSERT_EQUAL(ctl(json, &out, &err), 0);
-	json_t *doc = out ? json_loads(out, 0, NULL) : NULL;
+	r = ctl(conninfo, "order", "show", id, "--json", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	json_t *doc = r.out ? json_loads(r.out, 0, NULL) : NULL;
 	CU_ASSERT_PTR_NOT_NULL(doc);
 	CU_ASSERT_EQUAL(json_array_size(json_object_get(doc, "lines")), 2);
 	json_decref(doc);
-	free(out), free(err);
+	ctl_run_free(&r);
 
-	const char *missing[] = { "order", "show", "999999999", NULL };
-	CU_ASSERT_EQUAL(ctl(missing, &out, &err), 1);
-	CU_ASSERT(err && strstr(err, "no order 999999999"));
-	free(out), free(err);
-	const char *bad[] = { "order", "show", "R-5", NULL };
-	CU_ASSERT_EQUAL(ctl(bad, &out, &err), 2);
-	free(out), free(err);
+	r = ctl(conninfo, "order", "show", "999999999", NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(r.err && strstr(r.err, "no order 999999999"));
+	ctl_run_free(&r);
+	CU_ASSERT_EQUAL(ctl_rc(conninfo, "order", "show", "R-5", NULL), 2);
 	free(id);
 }
 

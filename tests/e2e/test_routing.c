@@ -7,14 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <CUnit/CUnit.h>
 #include <jansson.h>
 
 #include "support/harness.h"
 #include "support/https.h"
-#include "support/proc.h"
+#include "support/shop.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
 
@@ -23,7 +22,6 @@
 static char conninfo[512];
 static PGconn *db;
 static struct testsrv srv;
-static unsigned long seq;
 
 static int suite_init(void)
 {
@@ -70,30 +68,13 @@ static long stock_of(const char *supplier, const char *sku)
 	                        " WHERE s.code = $1 AND o.sku = $2", 2, p);
 }
 
-/* Order body: n lines "sku:qty". */
-static char *order_json(const char *id, const char *country, int n, const char *const *skus, const int *qty)
-{
-	json_t *items = json_array();
-	for (int i = 0; i < n; i++)
-		json_array_append_new(items, json_pack("{s:s, s:i}", "sku", skus[i], "quantity", qty[i]));
-	json_t *o = json_pack("{s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}, s:o}}", "type", "order.created",
-	                      "order", "id", id, "currency", "USD", "shipping_address", "line1", "1 Main St",
-	                      "city", "Austin", "country", country, "items", items);
-	char *text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	return text;
-}
-
 /* Posts a signed order; returns the parsed response (caller decrefs) and its status. */
-static json_t *post(const char *body, int *status)
+static json_t *post_json(const char *body, int *status)
 {
-	char hdrs[1024], msg_id[64];
-	snprintf(msg_id, sizeof msg_id, "msg_route_%d_%lu", (int)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_SEQ_CST));
-	https_webhook_headers(SECRET, msg_id, (int64_t)time(NULL), body, hdrs, sizeof hdrs);
 	struct https_resp r;
 	*status = 0;
 	json_t *j = NULL;
-	if (https_once(srv.port, "POST", "/v1/stores/shop/webhooks", hdrs, body, strlen(body), &r) == 0) {
+	if (shop_post(srv.port, "shop", SECRET, (int64_t)time(NULL), body, &r) == 0) {
 		*status = r.status;
 		j = json_loads(r.body, 0, NULL);
 		if (r.status >= 400)
@@ -121,11 +102,10 @@ static void test_cheapest_routes_and_reserves(void)
 	offer("acme", "MUG", "10.00", "1.00", 50, 5, NULL);
 	offer("bolt", "MUG", "8.00", "2.50", 50, 2, NULL);
 	offer("cask", "MUG", "7.00", "1.00", 0, 1, NULL);   /* cheapest, but no stock */
-	const char *skus[] = { "MUG" };
-	int qty[] = { 3 };
-	char *body = order_json("R-1", "US", 1, skus, qty);
+	const struct shop_line lines[] = { { "MUG", 3, NULL, NULL } };
+	char *body = shop_order_json("R-1", "US", lines, 1, false);
 	int status;
-	json_t *r = post(body, &status);
+	json_t *r = post_json(body, &status);
 	CU_ASSERT_EQUAL(status, 202);
 	CU_ASSERT_STRING_EQUAL(str_of(r, "status"), "routed");
 	CU_ASSERT_STRING_EQUAL(line_field(r, 0, "supplier"), "bolt");
@@ -145,7 +125,7 @@ static void test_cheapest_routes_and_reserves(void)
 	                                 " AND c->>'supplier' = 'cask' AND c->>'why_not' = 'out_of_stock'", 1, p), 1);
 
 	/* A redelivery reserves nothing more. */
-	json_t *r2 = post(body, &status);
+	json_t *r2 = post_json(body, &status);
 	CU_ASSERT_EQUAL(status, 200);
 	CU_ASSERT_TRUE(json_is_true(json_object_get(r2, "duplicate")));
 	CU_ASSERT_STRING_EQUAL(line_field(r2, 0, "supplier"), "bolt");
@@ -159,11 +139,11 @@ static void test_unroutable_reasons(void)
 {
 	offer("acme", "HAT", "5.00", "0", 10, 3, "{CA,GB}");
 	offer("acme", "CAP", "5.00", "0", 1, 3, NULL);
-	const char *skus[] = { "MUG", "NOPE", "HAT", "CAP" };
-	int qty[] = { 1, 1, 1, 2 };
-	char *body = order_json("R-2", "US", 4, skus, qty);
+	const struct shop_line lines[] = { { "MUG", 1, NULL, NULL }, { "NOPE", 1, NULL, NULL },
+	                                   { "HAT", 1, NULL, NULL }, { "CAP", 2, NULL, NULL } };
+	char *body = shop_order_json("R-2", "US", lines, 4, false);
 	int status;
-	json_t *r = post(body, &status);
+	json_t *r = post_json(body, &status);
 	CU_ASSERT_EQUAL(status, 202);
 	CU_ASSERT_STRING_EQUAL(str_of(r, "status"), "partially_routed");
 	CU_ASSERT_STRING_EQUAL(line_field(r, 0, "status"), "routed");
@@ -175,10 +155,9 @@ static void test_unroutable_reasons(void)
 	json_decref(r);
 	free(body);
 
-	const char *skus2[] = { "NOPE" };
-	int qty2[] = { 1 };
-	body = order_json("R-3", "US", 1, skus2, qty2);
-	r = post(body, &status);
+	const struct shop_line nope[] = { { "NOPE", 1, NULL, NULL } };
+	body = shop_order_json("R-3", "US", nope, 1, false);
+	r = post_json(body, &status);
 	CU_ASSERT_EQUAL(status, 202);
 	CU_ASSERT_STRING_EQUAL(str_of(r, "status"), "needs_attention");
 	json_decref(r);
@@ -196,7 +175,7 @@ static void *race_one(void *arg)
 {
 	struct racer *rc = arg;
 	pthread_barrier_wait(rc->start);
-	json_t *r = post(rc->body, &rc->status);
+	json_t *r = post_json(rc->body, &rc->status);
 	snprintf(rc->line_status, sizeof rc->line_status, "%s", line_field(r, 0, "status"));
 	snprintf(rc->reason, sizeof rc->reason, "%s", line_field(r, 0, "reason"));
 	json_decref(r);
@@ -210,12 +189,11 @@ static void race(const char *prefix, const char *sku, int n, int *routed, int *o
 	pthread_barrier_init(&start, NULL, (unsigned)n);
 	struct racer *rs = calloc((size_t)n, sizeof *rs);
 	pthread_t *th = calloc((size_t)n, sizeof *th);
-	const char *skus[] = { sku };
-	int qty[] = { 1 };
+	const struct shop_line line[] = { { sku, 1, NULL, NULL } };
 	for (int i = 0; i < n; i++) {
 		char id[32];
 		snprintf(id, sizeof id, "%s-%d", prefix, i);
-		rs[i] = (struct racer){ .start = &start, .body = order_json(id, "US", 1, skus, qty) };
+		rs[i] = (struct racer){ .start = &start, .body = shop_order_json(id, "US", line, 1, false) };
 		pthread_create(&th[i], NULL, race_one, &rs[i]);
 	}
 	*routed = *oos = 0;
@@ -265,17 +243,16 @@ static void test_policies(void)
 	offer("acme", "PEN", "1.00", "0", 10, 9, NULL);
 	offer("bolt", "PEN", "3.00", "0", 10, 5, NULL);
 	offer("cask", "PEN", "2.00", "0", 10, 1, NULL);
-	const char *skus[] = { "PEN" };
-	int qty[] = { 1 };
+	const struct shop_line line[] = { { "PEN", 1, NULL, NULL } };
 	const char *want[][2] = { { "fastest", "cask" }, { "priority", "bolt" }, { "cheapest", "acme" } };
 	for (int i = 0; i < 3; i++) {
 		const char *p[] = { want[i][0] };
 		CU_ASSERT_EQUAL(testdb_exec(db, "UPDATE stores SET policy = $1 WHERE code = 'shop'", 1, p), 0);
 		char id[32];
 		snprintf(id, sizeof id, "POL-%d", i);
-		char *body = order_json(id, "US", 1, skus, qty);
+		char *body = shop_order_json(id, "US", line, 1, false);
 		int status;
-		json_t *r = post(body, &status);
+		json_t *r = post_json(body, &status);
 		CU_ASSERT_EQUAL(status, 202);
 		CU_ASSERT_STRING_EQUAL(line_field(r, 0, "supplier"), want[i][1]);
 		json_decref(r);
@@ -286,21 +263,20 @@ static void test_policies(void)
 static void test_cancel_releases_stock(void)
 {
 	offer("cask", "BAG", "9.00", "0", 10, 2, NULL);
-	const char *skus[] = { "BAG", "BAG" };
-	int qty[] = { 2, 3 };
-	char *body = order_json("CX-1", "US", 2, skus, qty);
+	const struct shop_line lines[] = { { "BAG", 2, NULL, NULL }, { "BAG", 3, NULL, NULL } };
+	char *body = shop_order_json("CX-1", "US", lines, 2, false);
 	int status;
-	json_t *r = post(body, &status);
+	json_t *r = post_json(body, &status);
 	CU_ASSERT_EQUAL(status, 202);
 	CU_ASSERT_EQUAL(stock_of("cask", "BAG"), 5);
 	json_decref(r);
-	r = post("{\"type\": \"order.cancelled\", \"order\": {\"id\": \"CX-1\"}}", &status);
+	r = post_json("{\"type\": \"order.cancelled\", \"order\": {\"id\": \"CX-1\"}}", &status);
 	CU_ASSERT_EQUAL(status, 200);
 	CU_ASSERT_STRING_EQUAL(str_of(r, "status"), "cancelled");
 	CU_ASSERT_EQUAL(stock_of("cask", "BAG"), 10);
 	json_decref(r);
 	/* Cancelling again gives nothing back twice. */
-	r = post("{\"type\": \"order.cancelled\", \"order\": {\"id\": \"CX-1\"}}", &status);
+	r = post_json("{\"type\": \"order.cancelled\", \"order\": {\"id\": \"CX-1\"}}", &status);
 	CU_ASSERT_EQUAL(status, 200);
 	CU_ASSERT_EQUAL(stock_of("cask", "BAG"), 10);
 	json_decref(r);

@@ -25,6 +25,8 @@
 #include "support/harness.h"
 #include "support/https.h"
 #include "support/proc.h"
+#include "support/testsrv.h"
+#include "support/wait.h"
 #include "tls/tls.h"
 
 #define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -32,97 +34,25 @@
 #define SUPPLIER_ARG "acme=" SECRET
 #define FULFILL_PATH "/suppliers/acme/fulfillments"
 
-struct simproc {
-	pid_t pid;
-	int port;
-	char dir[64];
-	char log[128];
-};
-
+static const char *const acme[] = { SUPPLIER_ARG, NULL };
 static char tls_cert[400], tls_key[400];
-static struct simproc basic;     /* shared by the request-handling tests */
+static struct testsrv basic;     /* shared by the request-handling tests */
 static unsigned long seq;
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Runs .ci/devcert.sh into dir. */
-static int make_cert(const char *dir)
-{
-	char script[512];
-	const char *root = getenv("DROPSHIP_TEST_ROOT");
-	snprintf(script, sizeof script, "%s/.ci/devcert.sh", root && *root ? root : ".");
-	const char *argv[] = { "sh", script, dir, NULL };
-	return proc_run(argv, NULL, NULL, NULL);
-}
-
-static void show_log(const struct simproc *s)
-{
-	char cmd[200];
-	snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", s->log);
-	if (system(cmd) != 0)
-		fprintf(stderr, "test_sim: no log at %s\n", s->log);
-}
 
 /* Starts the simulator on a free port with acme's secret plus extra flags
  * (NULL-terminated, may be NULL) and waits for its "listening" line. */
-static int sim_start(struct simproc *s, const char *const extra[])
+static int start_acme(struct testsrv *s, const char *const extra[])
 {
-	memset(s, 0, sizeof *s);
-	snprintf(s->dir, sizeof s->dir, "/tmp/dropship-test-sim.XXXXXX");
-	if (!mkdtemp(s->dir))
-		return -1;
-	snprintf(s->log, sizeof s->log, "%s/sim.log", s->dir);
-	const char *argv[40] = { proc_build_path("dropship-supplier-sim"), "--listen", "127.0.0.1:0",
-	                         "--tls-cert", tls_cert, "--tls-key", tls_key, "--supplier", SUPPLIER_ARG };
-	size_t n = 9;
-	for (size_t i = 0; extra && extra[i] && n < sizeof argv / sizeof argv[0] - 1; i++)
-		argv[n++] = extra[i];
-	s->pid = proc_spawn(argv, NULL, s->log);
-	char line[512];
-	if (s->pid <= 0 || proc_wait_line(s->log, "msg=\"listening\"", 15000, line, sizeof line) < 0) {
-		fprintf(stderr, "test_sim: simulator did not start\n");
-		show_log(s);
-		if (s->pid > 0)
-			proc_stop(s->pid, SIGKILL, 1000);
-		s->pid = 0;
-		return -1;
-	}
-	const char *p = strstr(line, "port=");
-	s->port = p ? (int)strtol(p + 5, NULL, 10) : 0;
-	return s->port > 0 ? 0 : -1;
+	return testsrv_start_sim(s, acme, extra, 15000);
 }
 
-/* SIGTERM; returns the exit status (0 expected) and removes the temp dir when clean. */
-static int sim_stop(struct simproc *s)
+/* SIGTERM; returns the exit status (0 expected). */
+static int stop_acme(struct testsrv *s)
 {
-	if (s->pid <= 0)
-		return -1;
-	int rc = proc_stop(s->pid, SIGTERM, 10000);
-	s->pid = 0;
-	char cmd[200];
-	if (rc != 0) {
-		fprintf(stderr, "test_sim: simulator exited %d\n", rc);
-		show_log(s);
-	} else {
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_sim: cannot remove %s\n", s->dir);
-	}
-	return rc;
+	return testsrv_stop_sim(s, 10000);
 }
 
-static int log_has(const struct simproc *s, const char *needle, int timeout_ms)
+static int log_has(const struct testsrv *s, const char *needle, int timeout_ms)
 {
 	return proc_wait_line(s->log, needle, timeout_ms, NULL, 0) == 0;
 }
@@ -170,16 +100,6 @@ static int post_type(int port, const char *type, const char *id)
 	return status;
 }
 
-static json_t *get_stats(int port)
-{
-	struct https_resp r;
-	json_t *j = NULL;
-	if (https_once(port, "GET", "/stats", NULL, NULL, 0, &r) == 0 && r.status == 200)
-		j = json_loads(r.body, 0, NULL);
-	https_resp_free(&r);
-	return j;
-}
-
 /* A string member of o, or "" (CUnit's string asserts cannot take NULL). */
 static const char *jstr(const json_t *o, const char *key)
 {
@@ -187,24 +107,28 @@ static const char *jstr(const json_t *o, const char *key)
 	return v ? v : "";
 }
 
-static long stat_of(const json_t *stats, const char *key)
+/* A stat polled by wait_stat, and its last value. */
+struct stat_wait {
+	int port;
+	const char *key;
+	long want, value;
+};
+
+static bool stat_reached(void *arg)
 {
-	json_t *v = json_object_get(stats, key);
-	return json_is_integer(v) ? (long)json_integer_value(v) : -1;
+	struct stat_wait *w = arg;
+	json_t *st = testsrv_sim_stats(w->port);
+	w->value = testsrv_sim_stat(st, w->key);
+	json_decref(st);
+	return w->value >= w->want;
 }
 
 /* Polls /stats until key reaches want. Returns its last value. */
 static long wait_stat(int port, const char *key, long want, int timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms, v;
-	for (;;) {
-		json_t *st = get_stats(port);
-		v = stat_of(st, key);
-		json_decref(st);
-		if (v >= want || now_ms() >= deadline)
-			return v;
-		sleep_ms(20);
-	}
+	struct stat_wait w = { port, key, want, -1 };
+	(void)wait_until(stat_reached, &w, timeout_ms, 20);
+	return w.value;
 }
 
 static long deliveries_of(const json_t *stats, const char *id)
@@ -362,18 +286,27 @@ static void receiver_stop(struct receiver *rv)
 	pthread_mutex_destroy(&rv->mu);
 }
 
+/* A receiver watched by receiver_wait, and how many messages it held last. */
+struct msgs_wait {
+	struct receiver *rv;
+	int want, n;
+};
+
+static bool receiver_holds(void *arg)
+{
+	struct msgs_wait *w = arg;
+	pthread_mutex_lock(&w->rv->mu);
+	w->n = w->rv->n;
+	pthread_mutex_unlock(&w->rv->mu);
+	return w->n >= w->want;
+}
+
 /* Waits until the receiver holds at least want messages. Returns how many it has. */
 static int receiver_wait(struct receiver *rv, int want, int timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
-	for (;;) {
-		pthread_mutex_lock(&rv->mu);
-		int n = rv->n;
-		pthread_mutex_unlock(&rv->mu);
-		if (n >= want || now_ms() >= deadline)
-			return n;
-		sleep_ms(10);
-	}
+	struct msgs_wait w = { rv, want, 0 };
+	(void)wait_until(receiver_holds, &w, timeout_ms, 10);
+	return w.n;
 }
 
 /* Checks message i: path, signature by acme's secret, type; returns its parsed body. */
@@ -413,7 +346,7 @@ static int expect_callbacks(struct receiver *rv, const char *id, const char *con
 
 /* Starts a receiver (answering the first fail_first requests 503) and a
  * simulator calling back to it with short delays plus extra flags. */
-static int start_pair(struct receiver *rv, int fail_first, struct simproc *s, const char *ship_ms,
+static int start_pair(struct receiver *rv, int fail_first, struct testsrv *s, const char *ship_ms,
                       const char *extra1, const char *extra2)
 {
 	if (receiver_start(rv, fail_first) < 0)
@@ -422,39 +355,23 @@ static int start_pair(struct receiver *rv, int fail_first, struct simproc *s, co
 	snprintf(url, sizeof url, "https://127.0.0.1:%d", rv->port);
 	const char *extra[] = { "--callback-url", url, "--ca-file", tls_cert, "--accept-after-ms", "50",
 	                        "--ship-after-ms", ship_ms, "--deliver-after-ms", "150", extra1, extra2, NULL };
-	return sim_start(s, extra);
+	return start_acme(s, extra);
 }
 
 /* ---- suite ---- */
 
-static char made_tls[64];        /* certificate dir this run created, removed at the end */
-
 static int suite_init(void)
 {
-	const char *dir = getenv("DROPSHIP_TEST_TLS_DIR");
-	char *made = made_tls;
-	if (!dir || !*dir) {
-		snprintf(made, sizeof made_tls, "/tmp/dropship-test-tls.%d", (int)getpid());
-		if (make_cert(made) != 0) {
-			fprintf(stderr, "test_sim: cannot create a certificate in %s\n", made);
-			return -1;
-		}
-		dir = made;
-	}
+	const char *dir = testsrv_tls_dir();
 	snprintf(tls_cert, sizeof tls_cert, "%s/server.crt", dir);
 	snprintf(tls_key, sizeof tls_key, "%s/server.key", dir);
 	const char *extra[] = { "--supplier", "beta=" SECRET_OTHER, NULL };
-	return sim_start(&basic, extra);
+	return start_acme(&basic, extra);
 }
 
 static int suite_cleanup(void)
 {
-	int rc = sim_stop(&basic);
-	char cmd[100];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", made_tls);
-	if (made_tls[0] && system(cmd) != 0)
-		fprintf(stderr, "test_sim: cannot remove %s\n", made_tls);
-	return rc == 0 ? 0 : -1;
+	return stop_acme(&basic) == 0 ? 0 : -1;
 }
 
 /* POSTs body (signed with secret, Idempotency-Key key) and expects status with error code. */
@@ -499,7 +416,7 @@ static void test_bad_signature_is_401(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "missing_signature"));
 	https_resp_free(&r);
 	free(body);
-	json_t *st = get_stats(basic.port);
+	json_t *st = testsrv_sim_stats(basic.port);
 	CU_ASSERT_EQUAL(deliveries_of(st, id), 0);
 	json_decref(st);
 }
@@ -529,7 +446,7 @@ static void test_repeat_is_a_counted_duplicate(void)
 {
 	char id[64];
 	new_id(id, sizeof id);
-	json_t *before = get_stats(basic.port);
+	json_t *before = testsrv_sim_stats(basic.port);
 	char *body = fulfillment_body("fulfillment.requested", id);
 	struct https_resp r1, r2;
 	CU_ASSERT_EQUAL_FATAL(post_raw(basic.port, SECRET, id, body, &r1), 0);
@@ -537,12 +454,12 @@ static void test_repeat_is_a_counted_duplicate(void)
 	CU_ASSERT_EQUAL(r1.status, 202);
 	CU_ASSERT_EQUAL(r2.status, 200);
 	CU_ASSERT_STRING_EQUAL(r1.body, r2.body);
-	json_t *after = get_stats(basic.port);
-	CU_ASSERT_EQUAL(stat_of(after, "duplicates"), stat_of(before, "duplicates") + 1);
-	CU_ASSERT_EQUAL(stat_of(after, "accepted"), stat_of(before, "accepted") + 1);
-	CU_ASSERT_EQUAL(stat_of(after, "requests"), stat_of(before, "requests") + 2);
+	json_t *after = testsrv_sim_stats(basic.port);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(after, "duplicates"), testsrv_sim_stat(before, "duplicates") + 1);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(after, "accepted"), testsrv_sim_stat(before, "accepted") + 1);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(after, "requests"), testsrv_sim_stat(before, "requests") + 2);
 	CU_ASSERT_EQUAL(deliveries_of(after, id), 2);
-	CU_ASSERT_EQUAL(stat_of(after, "callbacks_sent"), 0);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(after, "callbacks_sent"), 0);
 	json_decref(before);
 	json_decref(after);
 	https_resp_free(&r1);
@@ -578,35 +495,35 @@ static void test_unknown_supplier_and_paths(void)
 
 static void test_status_override(void)
 {
-	struct simproc s;
+	struct testsrv s;
 	const char *extra[] = { "--status", "500", NULL };
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, extra), 0);
+	CU_ASSERT_EQUAL_FATAL(start_acme(&s, extra), 0);
 	char id[64];
 	new_id(id, sizeof id);
 	CU_ASSERT_EQUAL(post_type(s.port, "fulfillment.requested", id), 500);
-	json_t *st = get_stats(s.port);
-	CU_ASSERT_EQUAL(stat_of(st, "requests"), 1);
-	CU_ASSERT_EQUAL(stat_of(st, "accepted"), 0);
+	json_t *st = testsrv_sim_stats(s.port);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "requests"), 1);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "accepted"), 0);
 	json_decref(st);
-	CU_ASSERT_EQUAL(sim_stop(&s), 0);
+	CU_ASSERT_EQUAL(stop_acme(&s), 0);
 }
 
 static void test_fail_rate_one_answers_503(void)
 {
-	struct simproc s;
+	struct testsrv s;
 	const char *extra[] = { "--fail-rate", "1", NULL };
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, extra), 0);
+	CU_ASSERT_EQUAL_FATAL(start_acme(&s, extra), 0);
 	char id[64];
 	new_id(id, sizeof id);
 	for (int i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL(post_type(s.port, "fulfillment.requested", id), 503);
-	json_t *st = get_stats(s.port);
-	CU_ASSERT_EQUAL(stat_of(st, "requests"), 3);
-	CU_ASSERT_EQUAL(stat_of(st, "failed_injected"), 3);
-	CU_ASSERT_EQUAL(stat_of(st, "accepted"), 0);
+	json_t *st = testsrv_sim_stats(s.port);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "requests"), 3);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "failed_injected"), 3);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "accepted"), 0);
 	CU_ASSERT_EQUAL(deliveries_of(st, id), 0);
 	json_decref(st);
-	CU_ASSERT_EQUAL(sim_stop(&s), 0);
+	CU_ASSERT_EQUAL(stop_acme(&s), 0);
 }
 
 /* Sends a signed fulfillment.requested on c without reading the answer. */
@@ -625,35 +542,35 @@ static int send_only(struct https_conn *c, const char *id)
 /* A held answer must not hold the loop: /stats answers meanwhile. */
 static void test_slow_answers_arrive(void)
 {
-	struct simproc s;
+	struct testsrv s;
 	const char *extra[] = { "--slow-ms", "1000", NULL };
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, extra), 0);
+	CU_ASSERT_EQUAL_FATAL(start_acme(&s, extra), 0);
 	char id[64];
 	new_id(id, sizeof id);
 	struct https_conn c;
 	struct https_resp r;
 	CU_ASSERT_EQUAL_FATAL(https_connect(&c, s.port, 5000), 0);
 	CU_ASSERT_EQUAL(send_only(&c, id), 0);
-	long t0 = now_ms();
-	json_t *st = get_stats(s.port);
+	double t0 = wait_now_ms();
+	json_t *st = testsrv_sim_stats(s.port);
 	CU_ASSERT_PTR_NOT_NULL(st);
 	/* Generous: a blocked loop would take the whole second. */
-	CU_ASSERT_TRUE(now_ms() - t0 < 800);
+	CU_ASSERT_TRUE(wait_now_ms() - t0 < 800);
 	json_decref(st);
 	CU_ASSERT_EQUAL(https_read_response(&c, &r), 0);
 	CU_ASSERT_EQUAL(r.status, 202);
 	https_resp_free(&r);
 	https_close(&c);
-	CU_ASSERT_EQUAL(sim_stop(&s), 0);
+	CU_ASSERT_EQUAL(stop_acme(&s), 0);
 }
 
 /* A hung request is never answered. A client that gives up gets its
  * connection released; one still waiting at SIGTERM does not stop a clean exit. */
 static void test_hang_rate_one_never_answers(void)
 {
-	struct simproc s;
+	struct testsrv s;
 	const char *extra[] = { "--hang-rate", "1", "--log-level", "debug", NULL };
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, extra), 0);
+	CU_ASSERT_EQUAL_FATAL(start_acme(&s, extra), 0);
 	char id[64];
 	new_id(id, sizeof id);
 	struct https_conn c, waiting;
@@ -664,15 +581,15 @@ static void test_hang_rate_one_never_answers(void)
 	https_resp_free(&r);
 	https_close(&c);
 	CU_ASSERT_TRUE(log_has(&s, "msg=\"client gave up\"", 5000));
-	json_t *st = get_stats(s.port);
-	CU_ASSERT_EQUAL(stat_of(st, "requests"), 1);
-	CU_ASSERT_EQUAL(stat_of(st, "hung"), 1);
-	CU_ASSERT_EQUAL(stat_of(st, "accepted"), 0);
+	json_t *st = testsrv_sim_stats(s.port);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "requests"), 1);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "hung"), 1);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "accepted"), 0);
 	json_decref(st);
 	CU_ASSERT_EQUAL_FATAL(https_connect(&waiting, s.port, 5000), 0);
 	CU_ASSERT_EQUAL(send_only(&waiting, id), 0);
 	CU_ASSERT_EQUAL(wait_stat(s.port, "hung", 2, 5000), 2);
-	CU_ASSERT_EQUAL(sim_stop(&s), 0);
+	CU_ASSERT_EQUAL(stop_acme(&s), 0);
 	https_close(&waiting);
 }
 
@@ -680,14 +597,14 @@ static void test_hang_rate_one_never_answers(void)
  * exit 0 (the sanitizer build also checks nothing leaks). */
 static void test_stop_with_request_in_flight(void)
 {
-	struct simproc s;
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, NULL), 0);
+	struct testsrv s;
+	CU_ASSERT_EQUAL_FATAL(start_acme(&s, NULL), 0);
 	char id[64];
 	new_id(id, sizeof id);
 	struct https_conn c;
 	CU_ASSERT_EQUAL_FATAL(https_connect(&c, s.port, 5000), 0);
 	CU_ASSERT_EQUAL(send_only(&c, id), 0);
-	CU_ASSERT_EQUAL(sim_stop(&s), 0);
+	CU_ASSERT_EQUAL(stop_acme(&s), 0);
 	https_close(&c);
 }
 
@@ -696,9 +613,9 @@ static void test_seed_reproduces_a_run(void)
 {
 	char runs[2][16];
 	for (int k = 0; k < 2; k++) {
-		struct simproc s;
+		struct testsrv s;
 		const char *extra[] = { "--fail-rate", "0.5", "--seed", "7", NULL };
-		CU_ASSERT_EQUAL_FATAL(sim_start(&s, extra), 0);
+		CU_ASSERT_EQUAL_FATAL(start_acme(&s, extra), 0);
 		for (int i = 0; i < 15; i++) {
 			char id[32];
 			snprintf(id, sizeof id, "seeded-%d", i);
@@ -706,7 +623,7 @@ static void test_seed_reproduces_a_run(void)
 			runs[k][i] = st == 503 ? 'F' : st == 202 ? '.' : '?';
 		}
 		runs[k][15] = '\0';
-		CU_ASSERT_EQUAL(sim_stop(&s), 0);
+		CU_ASSERT_EQUAL(stop_acme(&s), 0);
 	}
 	CU_ASSERT_STRING_EQUAL(runs[0], runs[1]);
 	CU_ASSERT_PTR_NOT_NULL(strchr(runs[0], 'F'));
@@ -717,7 +634,7 @@ static void test_seed_reproduces_a_run(void)
 static void test_callbacks_accept_ship_deliver(void)
 {
 	struct receiver rv;
-	struct simproc s;
+	struct testsrv s;
 	CU_ASSERT_EQUAL_FATAL(start_pair(&rv, 0, &s, "100", NULL, NULL), 0);
 	char id[64];
 	new_id(id, sizeof id);
@@ -737,21 +654,21 @@ static void test_callbacks_accept_ship_deliver(void)
 		CU_ASSERT_STRING_EQUAL(jstr(tr, "url"), url);
 		json_decref(shipped);
 	}
-	sleep_ms(300);
+	wait_ms(300);
 	CU_ASSERT_EQUAL(receiver_wait(&rv, 4, 0), 3); /* nothing more, despite the repeat */
-	json_t *st = get_stats(s.port);
-	CU_ASSERT_EQUAL(stat_of(st, "callbacks_sent"), 3);
-	CU_ASSERT_EQUAL(stat_of(st, "callbacks_failed"), 0);
-	CU_ASSERT_EQUAL(stat_of(st, "duplicates"), 1);
+	json_t *st = testsrv_sim_stats(s.port);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "callbacks_sent"), 3);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "callbacks_failed"), 0);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "duplicates"), 1);
 	json_decref(st);
-	CU_ASSERT_EQUAL(sim_stop(&s), 0);
+	CU_ASSERT_EQUAL(stop_acme(&s), 0);
 	receiver_stop(&rv);
 }
 
 static void test_callback_rejected_out_of_stock(void)
 {
 	struct receiver rv;
-	struct simproc s;
+	struct testsrv s;
 	CU_ASSERT_EQUAL_FATAL(start_pair(&rv, 0, &s, "100", "--reject-rate", "1"), 0);
 	char id[64];
 	new_id(id, sizeof id);
@@ -762,16 +679,16 @@ static void test_callback_rejected_out_of_stock(void)
 		CU_ASSERT_STRING_EQUAL(jstr(b, "reason"), "out_of_stock");
 		json_decref(b);
 	}
-	sleep_ms(300);
+	wait_ms(300);
 	CU_ASSERT_EQUAL(receiver_wait(&rv, 2, 0), 1);
-	CU_ASSERT_EQUAL(sim_stop(&s), 0);
+	CU_ASSERT_EQUAL(stop_acme(&s), 0);
 	receiver_stop(&rv);
 }
 
 static void test_failed_callback_is_retried(void)
 {
 	struct receiver rv;
-	struct simproc s;
+	struct testsrv s;
 	CU_ASSERT_EQUAL_FATAL(start_pair(&rv, 1, &s, "100", NULL, NULL), 0);
 	char id[64];
 	new_id(id, sizeof id);
@@ -780,19 +697,19 @@ static void test_failed_callback_is_retried(void)
 	static const char *const types[] = { "fulfillment.accepted", "fulfillment.accepted",
 	                                     "fulfillment.shipped", "fulfillment.delivered", NULL };
 	expect_callbacks(&rv, id, types);
-	json_t *st = get_stats(s.port);
-	CU_ASSERT_EQUAL(stat_of(st, "callbacks_retried"), 1);
-	CU_ASSERT_EQUAL(stat_of(st, "callbacks_sent"), 3);
+	json_t *st = testsrv_sim_stats(s.port);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "callbacks_retried"), 1);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "callbacks_sent"), 3);
 	json_decref(st);
 	CU_ASSERT_TRUE(log_has(&s, "msg=\"callback failed\"", 0));
-	CU_ASSERT_EQUAL(sim_stop(&s), 0);
+	CU_ASSERT_EQUAL(stop_acme(&s), 0);
 	receiver_stop(&rv);
 }
 
 static void test_cancel_before_shipping(void)
 {
 	struct receiver rv;
-	struct simproc s;
+	struct testsrv s;
 	CU_ASSERT_EQUAL_FATAL(start_pair(&rv, 0, &s, "60000", NULL, NULL), 0);
 	char id[64];
 	new_id(id, sizeof id);
@@ -802,11 +719,11 @@ static void test_cancel_before_shipping(void)
 	CU_ASSERT_EQUAL(post_type(s.port, "fulfillment.cancel_requested", id), 200);
 	static const char *const types[] = { "fulfillment.accepted", "fulfillment.cancelled", NULL };
 	expect_callbacks(&rv, id, types);
-	json_t *st = get_stats(s.port);
-	CU_ASSERT_EQUAL(stat_of(st, "cancels"), 1);
+	json_t *st = testsrv_sim_stats(s.port);
+	CU_ASSERT_EQUAL(testsrv_sim_stat(st, "cancels"), 1);
 	CU_ASSERT_EQUAL(deliveries_of(st, id), 1);
 	json_decref(st);
-	CU_ASSERT_EQUAL(sim_stop(&s), 0);
+	CU_ASSERT_EQUAL(stop_acme(&s), 0);
 	receiver_stop(&rv);
 }
 
@@ -815,22 +732,22 @@ static void test_callback_peer_is_verified(void)
 {
 	char other[64];
 	snprintf(other, sizeof other, "/tmp/dropship-test-sim-ca.%d", (int)getpid());
-	CU_ASSERT_EQUAL_FATAL(make_cert(other), 0);
+	CU_ASSERT_EQUAL_FATAL(testsrv_make_cert(other), 0);
 	char ca[128];
 	snprintf(ca, sizeof ca, "%s/server.crt", other);
 	struct receiver rv;
-	struct simproc s;
+	struct testsrv s;
 	CU_ASSERT_EQUAL_FATAL(receiver_start(&rv, 0), 0);
 	char url[64];
 	snprintf(url, sizeof url, "https://127.0.0.1:%d", rv.port);
 	const char *extra[] = { "--callback-url", url, "--ca-file", ca, "--accept-after-ms", "0", NULL };
-	CU_ASSERT_EQUAL_FATAL(sim_start(&s, extra), 0);
+	CU_ASSERT_EQUAL_FATAL(start_acme(&s, extra), 0);
 	char id[64];
 	new_id(id, sizeof id);
 	CU_ASSERT_EQUAL(post_type(s.port, "fulfillment.requested", id), 202);
 	CU_ASSERT_TRUE(log_has(&s, "certificate verify failed", 5000));
 	CU_ASSERT_EQUAL(receiver_wait(&rv, 1, 0), 0);
-	CU_ASSERT_EQUAL(sim_stop(&s), 0);
+	CU_ASSERT_EQUAL(stop_acme(&s), 0);
 	receiver_stop(&rv);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", other);

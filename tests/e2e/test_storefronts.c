@@ -6,17 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <CUnit/CUnit.h>
 #include <jansson.h>
 
 #include "sig/sig.h"
+#include "support/ctl.h"
 #include "support/harness.h"
 #include "support/https.h"
 #include "support/receiver.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
+#include "support/wait.h"
 
 #define NATIVE_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define SUP_SECRET "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHMtMTIzNA=="
@@ -32,22 +33,17 @@ static unsigned long seq;
 
 enum platform { SHOPIFY, WOO };
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 static int suite_init(void)
 {
 	const char *tls = getenv("DROPSHIP_TEST_TLS_DIR");
 	char cert[300], key[300], conf[600];
 	snprintf(cert, sizeof cert, "%s/server.crt", tls ? tls : "/tmp");
 	snprintf(key, sizeof key, "%s/server.key", tls ? tls : "/tmp");
-	const char *shopify[] = { "store", "add", "shopi", "--secret", SHOPIFY_SECRET, "--format", "shopify", NULL };
-	const char *woo[] = { "store", "add", "woo", "--secret", WOO_SECRET, "--format", "woocommerce", NULL };
 	if (testsrv_prepare_db("dropship_storefronts", NATIVE_SECRET, conninfo, sizeof conninfo) < 0 ||
-	    testsrv_ctl(conninfo, shopify) != 0 || testsrv_ctl(conninfo, woo) != 0 ||
+	    ctl_rc(conninfo, "store", "add", "shopi", "--secret", SHOPIFY_SECRET, "--format", "shopify",
+	           NULL) != 0 ||
+	    ctl_rc(conninfo, "store", "add", "woo", "--secret", WOO_SECRET, "--format", "woocommerce",
+	           NULL) != 0 ||
 	    !(db = testdb_connect(conninfo)) || receiver_start(&supplier_rx, cert, key) < 0)
 		return -1;
 	char port[16];
@@ -187,23 +183,23 @@ static void check_line(const struct reply *r, size_t i, const char *sku, const c
 	                 : json_is_null(why));
 }
 
+/* What supplier_got waits for: a message whose body holds both a and b. */
+struct supplier_wait {
+	const char *a, *b;
+};
+
+static bool supplier_has(void *arg)
+{
+	const struct supplier_wait *w = arg;
+	return receiver_count(&supplier_rx, w->a, w->b) > 0;
+}
+
 /* The supplier received a message whose body holds both a and b (b may be
  * NULL); waits for the dispatcher. */
 static int supplier_got(const char *a, const char *b)
 {
-	for (int i = 0; i < 100; i++) {
-		int found = 0;
-		pthread_mutex_lock(&supplier_rx.lock);
-		for (size_t k = 0; k < supplier_rx.n && !found; k++) {
-			const char *body = supplier_rx.msgs[k].body;
-			found = body && strstr(body, a) && (!b || strstr(body, b));
-		}
-		pthread_mutex_unlock(&supplier_rx.lock);
-		if (found)
-			return 1;
-		sleep_ms(100);
-	}
-	return 0;
+	struct supplier_wait w = { a, b };
+	return wait_until(supplier_has, &w, 10000, 100);
 }
 
 static void test_shopify_order_routed_and_forwarded(void)

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,4 +223,17 @@ void https_webhook_headers(const char *secret, const char *msg_id, int64_t ts,
 	         "Content-Type: application/json\r\nwebhook-id: %s\r\nwebhook-timestamp: %lld\r\n"
 	         "webhook-signature: %s\r\n",
 	         msg_id, (long long)ts, sig);
+}
+
+int https_post_signed(int port, const char *path, const char *secret, const char *msg_id, int64_t ts,
+                      const char *body, struct https_resp *r)
+{
+	static atomic_ulong seq;
+	char fresh[64], hdrs[1024];
+	if (!msg_id) {
+		snprintf(fresh, sizeof fresh, "msg_test_%d_%lu", (int)getpid(), atomic_fetch_add(&seq, 1) + 1);
+		msg_id = fresh;
+	}
+	https_webhook_headers(secret, msg_id, ts, body, hdrs, sizeof hdrs);
+	return https_once(port, "POST", path, hdrs, body, strlen(body), r);
 }

@@ -56,4 +56,10 @@ void https_resp_free(struct https_resp *r);
 void https_webhook_headers(const char *secret, const char *msg_id, int64_t ts,
                            const char *body, char *out, size_t cap);
 
+/* One-shot POST of body to path, with those headers: signed with secret at
+ * ts under msg_id (NULL: a fresh id "msg_test_PID_N", safe from any thread).
+ * Returns 0 when a response was read. */
+int https_post_signed(int port, const char *path, const char *secret, const char *msg_id, int64_t ts,
+                      const char *body, struct https_resp *r);
+
 #endif

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "support/proc.h"
+#include "support/wait.h"
 
 #define PROC_RUN_TIMEOUT_MS 120000
 
@@ -20,19 +20,6 @@ struct proc_buf {
 	char *data;
 	size_t len, cap;
 };
-
-static long proc_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void proc_sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static int proc_status(int status)
 {
@@ -140,10 +127,10 @@ int proc_run(const char *const argv[], const char *const env_extra[], char **out
 	close(pe[1]);
 	po[1] = pe[1] = -1;
 
-	long deadline = proc_now_ms() + PROC_RUN_TIMEOUT_MS;
+	double deadline = wait_now_ms() + PROC_RUN_TIMEOUT_MS;
 	struct pollfd fds[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
 	while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-		long left = deadline - proc_now_ms();
+		double left = deadline - wait_now_ms();
 		if (left <= 0) {
 			fprintf(stderr, "proc: %s still running after %d ms; killing it\n", argv[0],
 			        PROC_RUN_TIMEOUT_MS);
@@ -232,16 +219,39 @@ static int proc_find_line(const char *path, const char *needle, char *line, size
 	return found;
 }
 
+/* What proc_wait_line looks for, and the line once found. */
+struct proc_line_wait {
+	const char *path, *needle;
+	char *line;
+	size_t cap;
+};
+
+static bool proc_line_found(void *arg)
+{
+	struct proc_line_wait *w = arg;
+	return proc_find_line(w->path, w->needle, w->line, w->cap) == 0;
+}
+
 int proc_wait_line(const char *path, const char *needle, int timeout_ms, char *line, size_t cap)
 {
-	long deadline = proc_now_ms() + timeout_ms;
-	for (;;) {
-		if (proc_find_line(path, needle, line, cap) == 0)
-			return 0;
-		if (proc_now_ms() >= deadline)
-			return -1;
-		proc_sleep_ms(20);
-	}
+	struct proc_line_wait w = { path, needle, line, cap };
+	return wait_until(proc_line_found, &w, timeout_ms, 20) ? 0 : -1;
+}
+
+/* A child being waited for: done once it exited (status set) or waitpid failed. */
+struct proc_exit_wait {
+	pid_t pid;
+	int status;
+	bool exited, failed;
+};
+
+static bool proc_exited(void *arg)
+{
+	struct proc_exit_wait *w = arg;
+	pid_t r = waitpid(w->pid, &w->status, WNOHANG);
+	w->exited = r == w->pid;
+	w->failed = r < 0 && errno != EINTR;
+	return w->exited || w->failed;
 }
 
 int proc_stop(pid_t pid, int sig, int timeout_ms)
@@ -250,20 +260,12 @@ int proc_stop(pid_t pid, int sig, int timeout_ms)
 		return -1;
 	if (sig)
 		kill(pid, sig);
-	long deadline = proc_now_ms() + timeout_ms;
-	int status;
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			return proc_status(status);
-		if (r < 0 && errno != EINTR)
-			return -1;
-		if (proc_now_ms() >= deadline)
-			break;
-		proc_sleep_ms(10);
-	}
+	struct proc_exit_wait w = { pid, 0, false, false };
+	if (wait_until(proc_exited, &w, timeout_ms, 10))
+		return w.exited ? proc_status(w.status) : -1;
 	fprintf(stderr, "proc: pid %d did not exit within %d ms; killing it\n", (int)pid, timeout_ms);
 	kill(pid, SIGKILL);
+	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -1;

@@ -124,3 +124,15 @@ int receiver_find(struct receiver *r, const char *needle, char **headers, char *
 	pthread_mutex_unlock(&r->lock);
 	return found;
 }
+
+size_t receiver_count(struct receiver *r, const char *a, const char *b)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n; i++) {
+		const char *body = r->msgs[i].body;
+		n += body && strstr(body, a) && (!b || strstr(body, b));
+	}
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}

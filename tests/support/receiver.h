@@ -29,5 +29,7 @@ int receiver_start(struct receiver *r, const char *cert_file, const char *key_fi
 void receiver_stop(struct receiver *r);
 /* The first message whose body contains needle (copies, caller frees both), or -1. */
 int receiver_find(struct receiver *r, const char *needle, char **headers, char **body);
+/* How many messages so far have a body holding both a and b (b may be NULL). */
+size_t receiver_count(struct receiver *r, const char *a, const char *b);
 
 #endif

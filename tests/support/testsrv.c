@@ -2,15 +2,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "support/ctl.h"
 #include "support/https.h"
 #include "support/proc.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
+#include "support/wait.h"
 
-static const char *tls_dir(void)
+int testsrv_make_cert(const char *dir)
+{
+	char script[512];
+	const char *root = getenv("DROPSHIP_TEST_ROOT");
+	snprintf(script, sizeof script, "%s/.ci/devcert.sh", root && *root ? root : ".");
+	const char *argv[] = { "sh", script, dir, NULL };
+	return proc_run(argv, NULL, NULL, NULL);
+}
+
+const char *testsrv_tls_dir(void)
 {
 	static char made[256];
 	const char *d = getenv("DROPSHIP_TEST_TLS_DIR");
@@ -18,20 +28,10 @@ static const char *tls_dir(void)
 		return d;
 	if (!made[0]) {
 		snprintf(made, sizeof made, "/tmp/dropship-test-tls.%d", (int)getpid());
-		char script[512];
-		snprintf(script, sizeof script, "%s/.ci/devcert.sh",
-		         getenv("DROPSHIP_TEST_ROOT") ? getenv("DROPSHIP_TEST_ROOT") : ".");
-		const char *argv[] = { "sh", script, made, NULL };
-		if (proc_run(argv, NULL, NULL, NULL) != 0)
+		if (testsrv_make_cert(made) != 0)
 			fprintf(stderr, "testsrv: cannot create a certificate in %s\n", made);
 	}
 	return made;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 static void print_log_tail(const struct testsrv *s)
@@ -40,6 +40,18 @@ static void print_log_tail(const struct testsrv *s)
 	snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", s->log);
 	if (system(cmd) != 0)
 		fprintf(stderr, "testsrv: no log at %s\n", s->log);
+}
+
+/* Waits for the "listening" line of s's log and takes the port from it
+ * (0 when the line has none). Returns 0, or -1 when no such line came. */
+static int read_port(struct testsrv *s, int timeout_ms)
+{
+	char line[512];
+	if (proc_wait_line(s->log, "msg=\"listening\"", timeout_ms, line, sizeof line) < 0)
+		return -1;
+	const char *p = strstr(line, "port=");
+	s->port = p ? (int)strtol(p + 5, NULL, 10) : 0;
+	return 0;
 }
 
 int testsrv_start(struct testsrv *s, const char *conninfo, const char *server_extra, int wait_ready)
@@ -54,7 +66,7 @@ int testsrv_start(struct testsrv *s, const char *conninfo, const char *server_ex
 	FILE *f = fopen(conf, "w");
 	if (!f)
 		return -1;
-	const char *tls = tls_dir();
+	const char *tls = testsrv_tls_dir();
 	if (!server_extra)
 		server_extra = "";
 	/* Two workers unless the test asks otherwise: keys may not repeat. */
@@ -70,15 +82,12 @@ int testsrv_start(struct testsrv *s, const char *conninfo, const char *server_ex
 	s->pid = proc_spawn(argv, env, s->log);
 	if (s->pid <= 0)
 		return -1;
-	char line[512];
-	if (proc_wait_line(s->log, "msg=\"listening\"", 15000, line, sizeof line) < 0) {
+	if (read_port(s, 15000) < 0) {
 		fprintf(stderr, "testsrv: dropshipd did not start\n");
 		print_log_tail(s);
 		testsrv_stop(s, SIGKILL);
 		return -1;
 	}
-	const char *p = strstr(line, "port=");
-	s->port = p ? (int)strtol(p + 5, NULL, 10) : 0;
 	if (s->port <= 0 || (wait_ready && !testsrv_wait_status(s, "/readyz", 200, 15000))) {
 		fprintf(stderr, "testsrv: dropshipd not ready\n");
 		print_log_tail(s);
@@ -110,77 +119,99 @@ int testsrv_log_contains(const struct testsrv *s, const char *needle)
 	return found;
 }
 
+/* A GET that testsrv_wait_status repeats. */
+struct status_wait {
+	int port;
+	const char *path;
+	int want;
+};
+
+static bool status_is(void *arg)
+{
+	const struct status_wait *w = arg;
+	struct https_resp r;
+	bool ok = https_once(w->port, "GET", w->path, NULL, NULL, 0, &r) == 0 && r.status == w->want;
+	https_resp_free(&r);
+	return ok;
+}
+
 int testsrv_wait_status(const struct testsrv *s, const char *path, int want_status, int timeout_ms)
 {
-	for (int waited = 0; waited <= timeout_ms; waited += 100) {
-		struct https_resp r;
-		if (https_once(s->port, "GET", path, NULL, NULL, 0, &r) == 0 && r.status == want_status) {
-			https_resp_free(&r);
-			return 1;
-		}
-		https_resp_free(&r);
-		sleep_ms(100);
+	struct status_wait w = { s->port, path, want_status };
+	return wait_until(status_is, &w, timeout_ms, 100);
+}
+
+int testsrv_start_sim(struct testsrv *s, const char *const *suppliers, const char *const *extra,
+                      int timeout_ms)
+{
+	memset(s, 0, sizeof *s);
+	snprintf(s->dir, sizeof s->dir, "/tmp/dropship-testsim.XXXXXX");
+	if (!mkdtemp(s->dir))
+		return -1;
+	snprintf(s->log, sizeof s->log, "%s/sim.log", s->dir);
+	const char *tls = testsrv_tls_dir();
+	char cert[300], key[300];
+	snprintf(cert, sizeof cert, "%s/server.crt", tls);
+	snprintf(key, sizeof key, "%s/server.key", tls);
+	const char *argv[48] = { proc_build_path("dropship-supplier-sim"), "--listen", "127.0.0.1:0",
+	                         "--tls-cert", cert, "--tls-key", key };
+	size_t n = 7, max = sizeof argv / sizeof argv[0] - 1;
+	for (size_t i = 0; suppliers && suppliers[i] && n + 2 <= max; i++) {
+		argv[n++] = "--supplier";
+		argv[n++] = suppliers[i];
+	}
+	for (size_t i = 0; extra && extra[i] && n < max; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	s->pid = proc_spawn(argv, NULL, s->log);
+	if (s->pid <= 0 || read_port(s, timeout_ms) < 0 || s->port <= 0) {
+		fprintf(stderr, "testsrv: dropship-supplier-sim did not start\n");
+		print_log_tail(s);
+		if (s->pid > 0)
+			proc_stop(s->pid, SIGKILL, 1000);
+		s->pid = 0;
+		return -1;
 	}
 	return 0;
 }
 
-int testsrv_ctl_output(const char *conninfo, const char *const *args, char **out, char **err)
+int testsrv_stop_sim(struct testsrv *s, int timeout_ms)
 {
-	char url[1100];
-	snprintf(url, sizeof url, "DROPSHIP_DATABASE_URL=%s", conninfo);
-	const char *env[] = { url, NULL };
-	const char *argv[16] = { proc_build_path("dropshipctl") };
-	size_t n = 1;
-	for (; args[n - 1] && n < 15; n++)
-		argv[n] = args[n - 1];
-	argv[n] = NULL;
-	return proc_run(argv, env, out, err);
-}
-
-int testsrv_ctl(const char *conninfo, const char *const *args)
-{
-	char *err = NULL;
-	int rc = testsrv_ctl_output(conninfo, args, NULL, &err);
-	if (rc != 0)
-		fprintf(stderr, "dropshipctl %s: exit %d: %s\n", args[0], rc, err ? err : "");
-	free(err);
+	if (s->pid <= 0)
+		return -1;
+	int rc = proc_stop(s->pid, SIGTERM, timeout_ms);
+	s->pid = 0;
+	if (rc != 0) {
+		fprintf(stderr, "testsrv: dropship-supplier-sim exited %d\n", rc);
+		print_log_tail(s);
+	} else {
+		const char *rm[] = { "rm", "-rf", s->dir, NULL };
+		if (proc_run(rm, NULL, NULL, NULL) != 0)
+			fprintf(stderr, "testsrv: cannot remove %s\n", s->dir);
+	}
 	return rc;
 }
 
-pid_t testsrv_start_sim(const char *name, const char *const *suppliers, char *port, size_t cap)
+json_t *testsrv_sim_stats(int port)
 {
-	const char *tls = getenv("DROPSHIP_TEST_TLS_DIR");
-	char cert[300], key[300], log[300];
-	snprintf(cert, sizeof cert, "%s/server.crt", tls ? tls : "/tmp");
-	snprintf(key, sizeof key, "%s/server.key", tls ? tls : "/tmp");
-	snprintf(log, sizeof log, "/tmp/dropship-sim-%s-%d.log", name, (int)getpid());
-	unlink(log);
-	const char *argv[32] = { proc_build_path("dropship-supplier-sim"), "--listen", "127.0.0.1:0",
-	                         "--tls-cert", cert, "--tls-key", key };
-	size_t n = 7;
-	for (size_t i = 0; suppliers[i] && n + 3 < sizeof argv / sizeof argv[0]; i++) {
-		argv[n++] = "--supplier";
-		argv[n++] = suppliers[i];
-	}
-	argv[n] = NULL;
-	pid_t pid = proc_spawn(argv, NULL, log);
-	char line[512];
-	if (pid <= 0 || proc_wait_line(log, "msg=\"listening\"", 10000, line, sizeof line) < 0) {
-		if (pid > 0)
-			proc_stop(pid, SIGKILL, 1000);
-		return -1;
-	}
-	const char *p = strstr(line, "port=");
-	snprintf(port, cap, "%ld", p ? strtol(p + 5, NULL, 10) : 0L);
-	return pid;
+	struct https_resp r;
+	json_t *j = NULL;
+	if (https_once(port, "GET", "/stats", NULL, NULL, 0, &r) == 0 && r.status == 200)
+		j = json_loads(r.body, 0, NULL);
+	https_resp_free(&r);
+	return j;
+}
+
+long testsrv_sim_stat(const json_t *stats, const char *key)
+{
+	json_t *v = json_object_get(stats, key);
+	return json_is_integer(v) ? (long)json_integer_value(v) : -1;
 }
 
 int testsrv_prepare_db(const char *dbname, const char *secret, char *conninfo, size_t cap)
 {
-	const char *migrate[] = { "migrate", NULL };
-	const char *store[] = { "store", "add", "shop", "--secret", secret, NULL };
-	if (testdb_create(dbname, conninfo, cap) < 0 || testsrv_ctl(conninfo, migrate) != 0 ||
-	    testsrv_ctl(conninfo, store) != 0)
+	if (testdb_create(dbname, conninfo, cap) < 0 || ctl_rc(conninfo, "migrate", NULL) != 0 ||
+	    ctl_rc(conninfo, "store", "add", "shop", "--secret", secret, NULL) != 0)
 		return -1;
 	return 0;
 }
