@@ -20,10 +20,10 @@
 #include "dispatch/dispatch.h"
 #include "intake/intake.h"
 #include "plan/plan.h"
+#include "support/ctl.h"
 #include "support/harness.h"
 #include "support/proc.h"
 #include "support/testdb.h"
-#include "support/testsrv.h"
 
 #define ORDERS "3000"
 
@@ -269,8 +269,7 @@ static void test_without_the_request_index_it_fails(void)
 
 static int suite_init(void)
 {
-	const char *migrate[] = { "migrate", NULL };
-	if (testdb_create("dropship_plans", conninfo, sizeof conninfo) < 0 || testsrv_ctl(conninfo, migrate) != 0)
+	if (testdb_create("dropship_plans", conninfo, sizeof conninfo) < 0 || ctl_rc(conninfo, "migrate", NULL) != 0)
 		return -1;
 	const char *pgbin = getenv("DROPSHIP_TEST_PGBIN");
 	const char *root = getenv("DROPSHIP_TEST_ROOT");
