@@ -324,8 +324,8 @@ static void test_permanent_failure_and_hanging_supplier(void)
 	testsrv_stop_sim(&hang, 5000);
 }
 
-/* Without allow_private_endpoints a loopback endpoint is refused (contract
- * section 9): the message fails at once and nothing reaches the simulator. */
+/* Without allow_private_endpoints a loopback endpoint is refused (docs/dispatch.md,
+ * Outbound HTTPS): the message fails at once and nothing reaches the simulator. */
 static void test_private_endpoint_refused(void)
 {
 	struct testsrv s;

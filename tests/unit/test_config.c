@@ -6,8 +6,8 @@
 #include "config/config.h"
 #include "support/harness.h"
 
-/* The example of contract section 2, verbatim. */
-static const char contract_example[] =
+/* A configuration with every key of the original example and its comments. */
+static const char documented_example[] =
 	"[server]\n"
 	"listen = 127.0.0.1:8443        ; host:port, TLS only\n"
 	"workers = 0                    ; 0 = one per CPU core\n"
@@ -26,7 +26,7 @@ static const char contract_example[] =
 	"backoff_base_ms = 1000\n"
 	"backoff_max_ms = 600000\n"
 	"tls_ca_file =                  ; CA bundle for supplier/store endpoints; empty = system default\n"
-	"allow_private_endpoints = false ; true only in dev/test (section 9)\n"
+	"allow_private_endpoints = false ; true only in dev/test (docs/dispatch.md)\n"
 	"\n"
 	"[admin]\n"
 	"token =                        ; bearer token for /v1/admin/*; empty disables the admin API\n";
@@ -92,10 +92,10 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), 0);
 }
 
-static void test_contract_example(void)
+static void test_documented_example(void)
 {
 	struct config c;
-	CU_ASSERT_EQUAL(parse(&c, contract_example), 0);
+	CU_ASSERT_EQUAL(parse(&c, documented_example), 0);
 	CU_ASSERT_STRING_EQUAL(err, "");
 	CU_ASSERT_STRING_EQUAL(c.server.listen, "127.0.0.1:8443");
 	CU_ASSERT_EQUAL(c.server.workers, 0);
@@ -470,7 +470,7 @@ static void test_load(void)
 {
 	struct config c;
 	char path[64];
-	CU_ASSERT_EQUAL_FATAL(write_temp(path, sizeof path, contract_example), 0);
+	CU_ASSERT_EQUAL_FATAL(write_temp(path, sizeof path, documented_example), 0);
 	setenv("DROPSHIP_SERVER_WORKERS", "3", 1);
 	CU_ASSERT_EQUAL(config_load(&c, path, err, sizeof err), 0);
 	CU_ASSERT_EQUAL(c.server.workers, 3);
@@ -505,7 +505,7 @@ static void test_load(void)
 
 static const struct harness_test tests[] = {
 	{ "defaults", test_defaults },
-	{ "contract example", test_contract_example },
+	{ "documented example", test_documented_example },
 	{ "every key set", test_all_keys_set },
 	{ "inline comments", test_inline_comments },
 	{ "CRLF, blank lines, no final newline", test_crlf_and_blank_lines },

@@ -6,7 +6,7 @@
 #include "order/order.h"
 #include "support/harness.h"
 
-/* The contract 5.1 example; every table row changes one thing in it. */
+/* The example order of docs/api.md; every table row changes one thing in it. */
 static const char BASE[] =
 	"{\"type\": \"order.created\", \"order\": {"
 	"\"id\": \"1001\", \"currency\": \"USD\", \"placed_at\": \"2026-11-22T10:00:00Z\","
@@ -184,7 +184,7 @@ static void expect_text(const char *path, const char *value, const char *want, o
 	}
 }
 
-static void test_contract_example(void)
+static void test_documented_example(void)
 {
 	struct order o;
 	struct order_error err;
@@ -1090,7 +1090,7 @@ static void test_platform_bad_bodies(void)
 }
 
 static const struct harness_test tests[] = {
-	{ "contract example", test_contract_example },
+	{ "documented example", test_documented_example },
 	{ "cancellation", test_cancellation },
 	{ "one rejection per rule", test_rejections },
 	{ "invalid JSON", test_invalid_json },

@@ -41,7 +41,7 @@ static void test_backoff_schedule(void)
 {
 	static const struct {
 		int attempt;
-		long long cap; /* base 1000, max 600000: the contract defaults */
+		long long cap; /* base 1000, max 600000: the documented defaults */
 	} cases[] = {
 		{ 1, 1000 },     { 2, 2000 },     { 3, 4000 },     { 4, 8000 },
 		{ 5, 16000 },    { 6, 32000 },    { 7, 64000 },    { 8, 128000 },
