@@ -1,18 +1,21 @@
-/* callback: one supplier callback (or one missed deadline) applied to its
- * fulfillment request, in one transaction answered only after COMMIT.
+/* callback: supplier callbacks (and missed deadlines) applied to their
+ * fulfillment requests, answered only after COMMIT.
  *
- * Flow, each step a pipeline flight from the worker's loop:
- *   ACQUIRE   lease a pool connection (none up → 503 + Retry-After)
- *   SUPPLIER  look the supplier up, verify its signature, parse the body
- *   LOCK      BEGIN; lock the request and read what the decision needs
- *             (callback_decode_locked fills struct callback_locked)
- *   decision  lifecycle_decide: pure, from the locked row and the callback
- *   APPLY     the event: request, audit row, lines, stock; then the order's
- *             status, store notifications, NOTIFY, COMMIT
- * A rejection re-routes its lines in the same transaction (plan):
- *   REROUTE   the event and the candidate offers, then reservation rounds
- *             (RESERVE), then the final flight as above.
- * Repeats and refusals roll back (ROLLBACK) before they are answered.
+ * A delivery first goes alone: ACQUIRE a connection, SUPPLIER lookup,
+ * signature check, body parse. Then it waits in its worker's queue, and
+ * the callbacks that arrive together share one transaction (a group), as
+ * orders do at intake. A group's flights, each statement set-based:
+ *   LOCK     BEGIN; lock every request of the group (in id order) and read
+ *            what the decisions need (callback_decode_locked);
+ *   decide   lifecycle_decide for each callback: pure;
+ *   APPLY    the events (requests, audit rows, lines, stock given back),
+ *            and, when some are rejections, every offer their lines may be
+ *            routed to; then reservation rounds (RESERVE) for those lines;
+ *   FINISH   re-routed lines with their requests and messages, the orders'
+ *            statuses, store notifications, NOTIFY, COMMIT.
+ * Repeats and refusals change nothing and are answered after the COMMIT
+ * like the rest. A callback for a request that another one of the group
+ * already touches (or reusing its delivery id) waits for the next group.
  * Every path replies exactly once; a deadline (no HTTP request) calls its
  * done() instead. */
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include <string.h>
 
 #include "callback/callback.h"
+#include "config/config.h"
 #include "lifecycle/lifecycle.h"
 #include "log/log.h"
 #include "mem/mem.h"
@@ -30,6 +34,7 @@
 
 /* callback_lock's columns; callback_decode_locked reads them. */
 enum callback_lock_col {
+	CALLBACK_LOCK_INDEX,         /* 1-based position of the request in the statement's arrays */
 	CALLBACK_LOCK_STATUS,
 	CALLBACK_LOCK_SUPPLIER_ID,
 	CALLBACK_LOCK_STORE_ID,
@@ -52,15 +57,20 @@ enum callback_lock_col {
 	CALLBACK_LOCK_NCOLS
 };
 
+/* callback_order_status's columns. */
+enum callback_status_col { CALLBACK_STATUS_STORE_ID, CALLBACK_STATUS_ORDER_ID, CALLBACK_STATUS_STATUS };
+
 const struct db_stmt_def callback_stmts[] = {
 	{ "callback_supplier",
 	  "SELECT id, array_to_string(secrets, E'\\n') FROM suppliers WHERE code = $1" },
-	/* The request, locked for the decision, with all the decision and a
-	 * re-route need: whether this delivery was seen, the lines still open,
-	 * where the order goes, the store's policy, who rejected it already. */
+	/* The group's requests, locked in id order for the decisions, with all
+	 * a decision and a re-route need: whether the delivery was seen, the
+	 * lines still open, where the order goes, the store's policy, who
+	 * rejected the order already. Arrays: request id, supplier id,
+	 * delivery id. */
 	{ "callback_lock",
-	  "SELECT r.status, r.supplier_id, r.store_id, r.order_id,"
-	  "   EXISTS (SELECT 1 FROM request_events e WHERE e.supplier_id = $2 AND e.webhook_id = $3),"
+	  "SELECT k.i, r.status, r.supplier_id, r.store_id, r.order_id,"
+	  "   EXISTS (SELECT 1 FROM request_events e WHERE e.supplier_id = k.s AND e.webhook_id = k.w),"
 	  "   (SELECT coalesce(jsonb_agg(jsonb_build_object('line', l.line_no, 'sku', l.sku,"
 	  "       'quantity', l.quantity) ORDER BY l.line_no), '[]') FROM order_lines l"
 	  "     WHERE l.request_id = r.id AND l.status = 'routed'),"
@@ -69,66 +79,84 @@ const struct db_stmt_def callback_stmts[] = {
 	  "     WHERE x.store_id = r.store_id AND x.order_id = r.order_id AND x.status = 'rejected'),"
 	  "   st.code, o.external_id, o.ship_name, o.ship_line1, o.ship_line2, o.ship_city, o.ship_region,"
 	  "   o.ship_postal_code, o.ship_phone"
-	  " FROM fulfillment_requests r JOIN orders o ON o.store_id = r.store_id AND o.id = r.order_id"
+	  " FROM unnest($1::uuid[], $2::bigint[], $3::text[]) WITH ORDINALITY AS k(id, s, w, i)"
+	  "   JOIN fulfillment_requests r ON r.id = k.id"
+	  "   JOIN orders o ON o.store_id = r.store_id AND o.id = r.order_id"
 	  "   JOIN stores st ON st.id = r.store_id"
-	  " WHERE r.id = $1::uuid FOR UPDATE OF r" },
-	/* The event: request state and tracking, the audit row, the lines, and
-	 * for a rejection or cancellation the reserved stock given back (offers
-	 * locked in id order, as plan reserves them). Shipped lines stay shipped. */
+	  " ORDER BY r.id FOR UPDATE OF r" },
+	/* The events, one row each (requests distinct): request state and
+	 * tracking, the audit row, the lines, and for a rejection or
+	 * cancellation the reserved stock of the lines not shipped given back
+	 * (offers locked in id order, as plan reserves them); a rejection for
+	 * out_of_stock or cannot_ship makes the offer unavailable. A shipment
+	 * covers the lines it lists, or all not shipped yet. */
 	{ "callback_apply",
-	  "WITH r AS (UPDATE fulfillment_requests SET status = $6, reason = coalesce($12, reason),"
-	  "     carrier = coalesce($9, carrier), tracking_number = coalesce($10, tracking_number),"
-	  "     tracking_url = coalesce($11, tracking_url), updated_at = now()"
-	  "   WHERE id = $1::uuid RETURNING id),"
+	  "WITH u AS (SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
+	  "     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],"
+	  "     $13::text[]) AS t(rid, sid, wid, typ, from_s, to_s, occurred, payload, carrier, num, url,"
+	  "     reason, items)),"
+	  " r AS (UPDATE fulfillment_requests f SET status = u.to_s, reason = coalesce(u.reason, f.reason),"
+	  "     carrier = coalesce(u.carrier, f.carrier), tracking_number = coalesce(u.num, f.tracking_number),"
+	  "     tracking_url = coalesce(u.url, f.tracking_url), updated_at = now()"
+	  "   FROM u WHERE f.id = u.rid),"
 	  " e AS (INSERT INTO request_events (request_id, supplier_id, webhook_id, type, from_status,"
 	  "     to_status, occurred_at, payload)"
-	  "   VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::timestamptz, $8::jsonb)),"
-	  " l AS MATERIALIZED (SELECT store_id, order_id, line_no, offer_id, reserved, status FROM order_lines"
-	  "   WHERE request_id = $1::uuid AND status IN ('routed', 'shipped') FOR UPDATE),"
-	  /* a shipment covers the lines it lists ($13), or all not shipped yet */
+	  "   SELECT rid, sid, wid, typ, from_s, to_s, occurred::timestamptz, payload::jsonb FROM u),"
+	  " l AS MATERIALIZED (SELECT x.store_id, x.order_id, x.line_no, x.offer_id, x.reserved,"
+	  "     x.status AS was, u.typ, u.to_s, u.reason, u.carrier, u.num, u.url,"
+	  "     CASE WHEN u.typ <> 'fulfillment.shipped' THEN false"
+	  "       WHEN u.items IS NULL THEN x.status = 'routed'"
+	  "       ELSE x.line_no = ANY (u.items::int[]) END AS ships"
+	  "   FROM u JOIN order_lines x ON x.request_id = u.rid"
+	  "   WHERE x.status IN ('routed', 'shipped') FOR UPDATE OF x),"
 	  " lu AS (UPDATE order_lines x SET"
-	  "     status = CASE WHEN $4 = 'fulfillment.shipped'"
-	  "         THEN CASE WHEN CASE WHEN $13::int[] IS NULL THEN x.status = 'routed' ELSE x.line_no = ANY ($13::int[]) END THEN 'shipped' ELSE x.status END"
-	  "       WHEN $6 = 'delivered' THEN 'delivered' WHEN x.status = 'shipped' THEN x.status"
-	  "       WHEN $6 = 'rejected' THEN 'unroutable' WHEN $6 = 'cancelled' THEN 'cancelled' ELSE x.status END,"
-	  "     carrier = CASE WHEN $4 = 'fulfillment.shipped' AND (CASE WHEN $13::int[] IS NULL THEN x.status = 'routed' ELSE x.line_no = ANY ($13::int[]) END)"
-	  "       THEN $9 ELSE x.carrier END,"
-	  "     tracking_number = CASE WHEN $4 = 'fulfillment.shipped' AND (CASE WHEN $13::int[] IS NULL THEN x.status = 'routed' ELSE x.line_no = ANY ($13::int[]) END)"
-	  "       THEN $10 ELSE x.tracking_number END,"
-	  "     tracking_url = CASE WHEN $4 = 'fulfillment.shipped' AND (CASE WHEN $13::int[] IS NULL THEN x.status = 'routed' ELSE x.line_no = ANY ($13::int[]) END)"
-	  "       THEN $11 ELSE x.tracking_url END,"
-	  "     reason = CASE WHEN $6 = 'rejected' AND x.status = 'routed' THEN 'rejected' ELSE x.reason END,"
-	  "     reserved = CASE WHEN $6 IN ('rejected', 'cancelled') AND x.status = 'routed' THEN 0 ELSE x.reserved END"
+	  "     status = CASE WHEN l.ships THEN 'shipped' WHEN l.to_s = 'delivered' THEN 'delivered'"
+	  "       WHEN l.was = 'shipped' THEN l.was WHEN l.to_s = 'rejected' THEN 'unroutable'"
+	  "       WHEN l.to_s = 'cancelled' THEN 'cancelled' ELSE l.was END,"
+	  "     carrier = CASE WHEN l.ships THEN l.carrier ELSE x.carrier END,"
+	  "     tracking_number = CASE WHEN l.ships THEN l.num ELSE x.tracking_number END,"
+	  "     tracking_url = CASE WHEN l.ships THEN l.url ELSE x.tracking_url END,"
+	  "     reason = CASE WHEN l.to_s = 'rejected' AND l.was = 'routed' THEN 'rejected' ELSE x.reason END,"
+	  "     reserved = CASE WHEN l.to_s IN ('rejected', 'cancelled') AND l.was = 'routed' THEN 0"
+	  "       ELSE x.reserved END"
 	  "   FROM l WHERE x.store_id = l.store_id AND x.order_id = l.order_id AND x.line_no = l.line_no),"
-	  " give AS (SELECT offer_id, sum(reserved)::int AS qty FROM l"
-	  "   WHERE $6 IN ('rejected', 'cancelled') AND l.status = 'routed' AND offer_id IS NOT NULL"
+	  " give AS (SELECT offer_id, sum(reserved)::int AS qty,"
+	  "     bool_or(to_s = 'rejected' AND reason IN ('out_of_stock', 'cannot_ship')) AS gone FROM l"
+	  "   WHERE to_s IN ('rejected', 'cancelled') AND was = 'routed' AND offer_id IS NOT NULL"
 	  "   GROUP BY offer_id),"
 	  " locked AS MATERIALIZED (SELECT f.id FROM offers f WHERE f.id IN (SELECT offer_id FROM give)"
 	  "   ORDER BY f.id FOR UPDATE)"
 	  " UPDATE offers f SET stock = f.stock + give.qty, updated_at = now(),"
-	  "   available = CASE WHEN $12 IN ('out_of_stock', 'cannot_ship') THEN false ELSE f.available END"
+	  "   available = f.available AND NOT give.gone"
 	  " FROM give WHERE f.id = give.offer_id AND f.id IN (SELECT id FROM locked)" },
-	/* The order's status, derived from its lines. */
+	/* The orders' statuses, derived from their lines; written only when
+	 * they change. Arrays: store id, order id, stranded (a rejection left a
+	 * line without a supplier). */
 	{ "callback_order_status",
-	  "WITH s AS (SELECT CASE"
+	  "WITH k AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::boolean[]) AS t(s, o, stranded)),"
+	  " s AS (SELECT k.s, k.o, o.status AS was, CASE"
 	  "     WHEN o.status = 'cancelled' THEN 'cancelled'"
 	  "     WHEN bool_and(l.status IN ('delivered', 'cancelled')) AND bool_or(l.status = 'delivered')"
 	  "       THEN 'delivered'"
 	  "     WHEN bool_and(l.status IN ('shipped', 'delivered', 'cancelled'))"
 	  "       AND bool_or(l.status IN ('shipped', 'delivered')) THEN 'shipped'"
 	  "     WHEN bool_or(l.status IN ('shipped', 'delivered')) THEN 'partially_shipped'"
-	  "     WHEN bool_or(l.status = 'unroutable') AND ($3::boolean OR NOT bool_or(l.status = 'routed'))"
+	  "     WHEN bool_or(l.status = 'unroutable') AND (k.stranded OR NOT bool_or(l.status = 'routed'))"
 	  "       THEN 'needs_attention'"
 	  "     ELSE o.status END AS status"
-	  "   FROM orders o JOIN order_lines l ON l.store_id = o.store_id AND l.order_id = o.id"
-	  "   WHERE o.store_id = $1 AND o.id = $2 GROUP BY o.status)"
-	  " UPDATE orders o SET status = s.status, updated_at = now() FROM s"
-	  " WHERE o.store_id = $1 AND o.id = $2 RETURNING o.status" },
+	  "   FROM k JOIN orders o ON o.store_id = k.s AND o.id = k.o"
+	  "     JOIN order_lines l ON l.store_id = o.store_id AND l.order_id = o.id"
+	  "   GROUP BY k.s, k.o, k.stranded, o.status),"
+	  " w AS (UPDATE orders o SET status = s.status, updated_at = now() FROM s"
+	  "   WHERE o.store_id = s.s AND o.id = s.o AND s.status <> s.was)"
+	  " SELECT s, o, status FROM s" },
 	/* Store notifications, when the store has a callback URL: each at most
-	 * once (the idempotency key is unique). */
+	 * once (the idempotency key is unique). Arrays: store id, order id,
+	 * request id, what happened (shipped, or the request's new state),
+	 * delivery id. */
 	{ "callback_notify_store",
 	  "INSERT INTO outbox (kind, store_id, idempotency_key, payload)"
-	  " SELECT k.kind, $1, k.key, jsonb_build_object('type', k.kind, 'store', st.code,"
+	  " SELECT k.kind, u.s, k.key, jsonb_build_object('type', k.kind, 'store', st.code,"
 	  "   'order_id', o.id::text, 'external_order_id', o.external_id, 'status', o.status,"
 	  "   'request_id', r.id,"
 	  "   'tracking', CASE WHEN k.kind = 'order.shipped' THEN jsonb_build_object('carrier', r.carrier,"
@@ -136,24 +164,27 @@ const struct db_stmt_def callback_stmts[] = {
 	  "   'lines', (SELECT jsonb_agg(jsonb_build_object('line', l.line_no, 'sku', l.sku,"
 	  "       'quantity', l.quantity, 'status', l.status, 'carrier', l.carrier,"
 	  "       'tracking_number', l.tracking_number, 'tracking_url', l.tracking_url) ORDER BY l.line_no)"
-	  "     FROM order_lines l WHERE l.store_id = $1 AND l.order_id = $2"
+	  "     FROM order_lines l WHERE l.store_id = o.store_id AND l.order_id = o.id"
 	  "       AND (k.kind <> 'order.shipped' OR l.request_id = r.id)),"
 	  "   'created_at', now())"
-	  " FROM orders o JOIN stores st ON st.id = o.store_id"
-	  "   JOIN fulfillment_requests r ON r.id = $3::uuid,"
-	  "   LATERAL (VALUES ('order.shipped', r.id::text || '.shipped.' || $5, $4 = 'shipped'),"
+	  " FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[], $5::text[]) AS u(s, o, rid, what, wid)"
+	  "   JOIN orders o ON o.store_id = u.s AND o.id = u.o JOIN stores st ON st.id = o.store_id"
+	  "   JOIN fulfillment_requests r ON r.id = u.rid,"
+	  "   LATERAL (VALUES ('order.shipped', r.id::text || '.shipped.' || u.wid, u.what = 'shipped'),"
 	  "     ('order.delivered', 'order-' || o.id || '.delivered', o.status = 'delivered'),"
 	  "     ('order.needs_attention', 'order-' || o.id || '.needs_attention',"
 	  "       o.status = 'needs_attention')) AS k(kind, key, due)"
-	  " WHERE o.store_id = $1 AND o.id = $2 AND st.callback_url IS NOT NULL AND k.due"
-	  " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1" },
+	  " WHERE st.callback_url IS NOT NULL AND k.due"
+	  " ON CONFLICT (idempotency_key) DO NOTHING" },
 	{ "callback_notify", "SELECT pg_notify('dropship_outbox', '')" },
+	/* A missed deadline: the supplier is asked to cancel. Array: request ids. */
 	{ "callback_timeout_cancel",
 	  "INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
 	  " SELECT 'fulfillment.cancel_requested', r.id, r.supplier_id, r.store_id, r.id::text || '.cancel',"
 	  "   jsonb_build_object('type', 'fulfillment.cancel_requested', 'request_id', r.id,"
 	  "     'order_id', r.order_id::text, 'reason', 'timeout', 'created_at', now())"
-	  " FROM fulfillment_requests r WHERE r.id = $1::uuid ON CONFLICT (idempotency_key) DO NOTHING" },
+	  " FROM unnest($1::uuid[]) AS u(rid) JOIN fulfillment_requests r ON r.id = u.rid"
+	  " ON CONFLICT (idempotency_key) DO NOTHING" },
 	/* Re-routed lines take their new supplier and request (or stay unroutable). */
 	{ "callback_reroute_update",
 	  "UPDATE order_lines l SET status = u.st, reason = u.re, supplier_id = u.su, offer_id = u.f,"
@@ -173,18 +204,20 @@ const struct db_stmt_def callback_stmts[] = {
 	{ NULL, NULL },
 };
 
+/* Whole-transaction restarts after a deadlock or a delivery recorded
+ * concurrently by another transaction. */
+#define CALLBACK_MAX_RESTARTS 3
+#define CALLBACK_GROUP_MAX 64
+
 enum callback_state {
-	CALLBACK_ACQUIRE,   /* waiting for a pool connection */
+	CALLBACK_ACQUIRE,   /* waiting for a pool connection (supplier lookup) */
 	CALLBACK_SUPPLIER,  /* supplier lookup in flight */
-	CALLBACK_LOCK,      /* BEGIN + request lock in flight */
-	CALLBACK_REROUTE,   /* rejection applied; candidates being read */
-	CALLBACK_RESERVE,   /* a stock reservation round for the re-routed lines */
-	CALLBACK_APPLY,     /* the final flight + COMMIT in flight */
-	CALLBACK_ROLLBACK,  /* ROLLBACK before a no-change answer */
+	CALLBACK_QUEUED,    /* authenticated and parsed, waiting for its group */
+	CALLBACK_GROUPED,   /* in a group's transaction */
 };
 
-/* The locked request, decoded from callback_lock's row. Strings and lines
- * point into the row's result and `lines_json` (both kept by struct callback). */
+/* The locked request, decoded from callback_lock's row. Strings point
+ * into the group's lock result, which outlives it. */
 struct callback_locked {
 	enum lifecycle_state state;
 	const char *supplier_id, *store_id, *order_id;
@@ -195,8 +228,8 @@ struct callback_locked {
 	json_t *lines_json;               /* owns: [{"line","sku","quantity"}] */
 	int *open_lines;                  /* owns: line numbers still routed */
 	size_t nopen;
-	long long *rejected;              /* owns: suppliers that rejected the order */
-	size_t nrejected;
+	long long *exclude;               /* owns: suppliers that rejected the order, and this one */
+	size_t nexclude;
 	struct plan_order order;          /* where a re-routed request ships */
 };
 
@@ -205,33 +238,63 @@ struct callback_locked {
 struct callback {
 	enum callback_state state;
 	struct http_ctx *ctx;             /* NULL for a deadline */
-	struct db_pool *pool;
-	struct db_conn *conn;
-	struct db_batch *batch;           /* the flight in progress */
-	struct db_batch *lock;            /* the LOCK flight, kept: `req` points into it */
-	struct db_batch *cand;            /* the REROUTE flight, kept: the plan points into it */
+	struct callback_queue *q;
+	struct db_conn *conn;             /* supplier lookup only */
+	struct db_batch *batch;           /* supplier lookup only */
 	char *body;
 	size_t body_len;
 	char supplier_id[24];
 	char webhook_id[256];
 	struct lifecycle_callback cb;
-	struct callback_locked req;
-	struct lifecycle_decision decision;
 	char log_id[40], log_supplier[72];  /* for log lines: request id / supplier */
 	void (*done)(void *arg);          /* a deadline: called when over */
 	void *done_arg;
-	struct plan_pool offers;          /* re-routing: the candidate offers */
-	struct plan plan;                 /* re-routing: the lines */
-	int i_status;                     /* the order status statement in the final flight */
-	int i_reserve;                    /* this round's reservation */
-	int status;                       /* the answer once the transaction is over */
+	/* in its group */
+	int locked;                       /* req was read */
+	struct callback_locked req;
+	struct lifecycle_decision decision;
+	struct plan plan;                 /* a rejection's lines re-routed */
+	int status;                       /* the answer, sent after the group's COMMIT */
 	json_t *answer;
+	struct callback *next;            /* in the queue */
 };
 
-static struct callback *callback_new(struct db_pool *pool)
+enum callback_group_state {
+	CALLBACK_GROUP_ACQUIRE,   /* waiting for a pool connection */
+	CALLBACK_GROUP_LOCK,      /* BEGIN + lock in flight */
+	CALLBACK_GROUP_APPLY,     /* the events (+ candidates) in flight */
+	CALLBACK_GROUP_RESERVE,   /* a reservation round for re-routed lines */
+	CALLBACK_GROUP_FINISH,    /* re-routes, statuses, notifications, COMMIT */
+};
+
+/* Owns its members until each is answered; freed by callback_group_free. */
+struct callback_group {
+	enum callback_group_state state;
+	struct callback_queue *q;
+	struct db_conn *conn;
+	struct db_batch *batch;           /* the flight in progress */
+	struct db_batch *lock;            /* the LOCK flight, kept: members' req point into it */
+	struct db_batch *cand;            /* the APPLY flight, kept: the pool points into it */
+	struct plan_pool offers;          /* candidates of the rejected lines */
+	struct callback *m[CALLBACK_GROUP_MAX];
+	size_t n;
+	int restarts;
+	int i_cand, i_reserve, i_status;  /* statements of the current flight; -1 none */
+};
+
+/* One per worker: callbacks waiting for a group, and groups running. */
+struct callback_queue {
+	struct http_env *env;
+	struct callback *head, *tail;
+	size_t len;
+	int running;
+	struct event *timer;              /* the window */
+};
+
+static struct callback *callback_new(struct callback_queue *q)
 {
 	struct callback *c = mem_calloc(1, sizeof *c);
-	c->pool = pool;
+	c->q = q;
 	c->batch = db_batch_new();
 	c->state = CALLBACK_ACQUIRE;
 	return c;
@@ -241,8 +304,19 @@ static void callback_locked_free(struct callback_locked *r)
 {
 	json_decref(r->lines_json);
 	free(r->open_lines);
-	free(r->rejected);
+	free(r->exclude);
 	memset(r, 0, sizeof *r);
+}
+
+/* Forgets what a group found, so the callback can join another. */
+static void callback_unlock(struct callback *c)
+{
+	callback_locked_free(&c->req);
+	plan_free(&c->plan);
+	json_decref(c->answer);
+	c->answer = NULL;
+	c->locked = 0;
+	c->status = 0;
 }
 
 static void callback_free(struct callback *c)
@@ -252,13 +326,8 @@ static void callback_free(struct callback *c)
 	if (c->conn)
 		db_conn_release(c->conn);
 	db_batch_free(c->batch);
-	db_batch_free(c->lock);
-	db_batch_free(c->cand);
-	plan_free(&c->plan);
-	plan_pool_free(&c->offers);
-	callback_locked_free(&c->req);
+	callback_unlock(c);
 	lifecycle_callback_free(&c->cb);
-	json_decref(c->answer);
 	free(c->body);
 	free(c);
 	if (done)
@@ -275,13 +344,14 @@ static void callback_fail(struct callback *c, int status, const char *code, cons
 	callback_free(c);
 }
 
-static void callback_db_fail(struct callback *c, const char *step)
+/* A database failure: the connection itself → 503 (retryable), anything
+ * else → 500 with the detail in the log only. */
+static void callback_db_fail(struct callback *c, const struct db_batch *b, const char *step)
 {
 	char q[300];
 	log_warn("callback database error", "request_id=%s supplier=%s step=%s sqlstate=%s error=%s",
-	         c->log_id, c->log_supplier, step, db_batch_sqlstate(c->batch),
-	         log_quote(q, sizeof q, db_batch_error(c->batch)));
-	if (c->ctx && db_batch_conn_failed(c->batch)) {
+	         c->log_id, c->log_supplier, step, db_batch_sqlstate(b), log_quote(q, sizeof q, db_batch_error(b)));
+	if (c->ctx && db_batch_conn_failed(b)) {
 		metrics_inc(c->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
 		http_reply_unavailable(c->ctx, 1);
 		callback_free(c);
@@ -290,152 +360,232 @@ static void callback_db_fail(struct callback *c, const char *step)
 	callback_fail(c, 500, "internal_error", "the callback could not be applied", NULL);
 }
 
-/* Answers with c->status / c->answer; the connection goes back first. */
-static void callback_answer(struct callback *c)
+/* Sends the answer the group decided (after its COMMIT). Frees c. */
+static void callback_reply(struct callback *c)
 {
-	db_conn_release(c->conn);
-	c->conn = NULL;
 	if (c->ctx)
 		http_reply_json(c->ctx, c->status, c->answer);
+	if (c->status == 200 && c->decision.result == LIFECYCLE_APPLY)
+		log_info("callback applied", "request_id=%s supplier=%s fulfillment=%s from=%s to=%s order_status=%s",
+		         c->log_id, c->log_supplier, c->cb.request_id, lifecycle_state_name(c->req.state),
+		         lifecycle_state_name(c->decision.to),
+		         json_string_value(json_object_get(c->answer, "order_status")));
 	callback_free(c);
 }
 
-static void callback_send(struct callback *c, enum callback_state state, db_batch_cb cb)
-{
-	c->state = state;
-	db_conn_send(c->conn, c->batch, cb, c);
-}
-
-static void callback_on_rollback(struct db_conn *conn, struct db_batch *batch, void *arg)
-{
-	(void)conn, (void)batch;
-	callback_answer(arg);
-}
-
-/* Ends the transaction without change, then answers status with body. */
-static void callback_refuse(struct callback *c, int status, json_t *body)
+static void callback_refuse(struct callback *c, int status, const char *code, const char *message,
+                            const char *field)
 {
 	c->status = status;
-	c->answer = body;
-	db_batch_reset(c->batch);
-	db_batch_add(c->batch, NULL, "ROLLBACK", 0, NULL);
-	callback_send(c, CALLBACK_ROLLBACK, callback_on_rollback);
+	c->answer = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "message", message, "field", field);
 }
 
-static json_t *callback_error_body(const char *code, const char *message, const char *field)
+/* ---- decoding the locked requests ---- */
+
+/* Column c of row r, or NULL for SQL NULL. */
+static const char *callback_text(const PGresult *res, int r, int c)
 {
-	return json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "message", message, "field", field);
+	return PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
 }
 
-/* ---- decoding the locked request ---- */
-
-/* Integers of a JSON array into a new array; *n gets the count. */
-static long long *callback_json_ints(json_t *arr, size_t *n)
+/* Fills req from row r of callback_lock's result. Returns 0, or -1 when
+ * the row is not what the statement returns. */
+static int callback_decode_locked(const PGresult *res, int r, struct callback_locked *req)
 {
-	*n = json_array_size(arr);
-	long long *v = mem_calloc(*n, sizeof *v);
-	for (size_t i = 0; i < *n; i++)
-		v[i] = json_integer_value(json_array_get(arr, i));
-	return v;
-}
-
-/* Column c of row 0, or NULL for SQL NULL. */
-static const char *callback_text(const PGresult *res, int c)
-{
-	return PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c);
-}
-
-/* Fills r from callback_lock's row 0. Returns 0, or -1 when the row is not
- * what the statement returns. */
-static int callback_decode_locked(const PGresult *res, struct callback_locked *r)
-{
-	memset(r, 0, sizeof *r);
-	if (PQnfields(res) != CALLBACK_LOCK_NCOLS || PQntuples(res) != 1 ||
-	    lifecycle_state_parse(PQgetvalue(res, 0, CALLBACK_LOCK_STATUS), &r->state) < 0)
+	memset(req, 0, sizeof *req);
+	if (PQnfields(res) != CALLBACK_LOCK_NCOLS ||
+	    lifecycle_state_parse(PQgetvalue(res, r, CALLBACK_LOCK_STATUS), &req->state) < 0)
 		return -1;
-	r->supplier_id = PQgetvalue(res, 0, CALLBACK_LOCK_SUPPLIER_ID);
-	r->store_id = PQgetvalue(res, 0, CALLBACK_LOCK_STORE_ID);
-	r->order_id = PQgetvalue(res, 0, CALLBACK_LOCK_ORDER_ID);
-	r->seen = PQgetvalue(res, 0, CALLBACK_LOCK_SEEN)[0] == 't';
-	r->country = callback_text(res, CALLBACK_LOCK_COUNTRY);
-	if (route_policy_parse(PQgetvalue(res, 0, CALLBACK_LOCK_POLICY), &r->policy) < 0)
-		r->policy = ROUTE_CHEAPEST;
-	r->tolerance_pct = (int)strtol(PQgetvalue(res, 0, CALLBACK_LOCK_TOLERANCE), NULL, 10);
-	r->lines_json = json_loads(PQgetvalue(res, 0, CALLBACK_LOCK_LINES), 0, NULL);
-	json_t *rejected = json_loads(PQgetvalue(res, 0, CALLBACK_LOCK_REJECTED), 0, NULL);
-	if (!json_is_array(r->lines_json) || !json_is_array(rejected)) {
+	req->supplier_id = PQgetvalue(res, r, CALLBACK_LOCK_SUPPLIER_ID);
+	req->store_id = PQgetvalue(res, r, CALLBACK_LOCK_STORE_ID);
+	req->order_id = PQgetvalue(res, r, CALLBACK_LOCK_ORDER_ID);
+	req->seen = PQgetvalue(res, r, CALLBACK_LOCK_SEEN)[0] == 't';
+	req->country = callback_text(res, r, CALLBACK_LOCK_COUNTRY);
+	if (route_policy_parse(PQgetvalue(res, r, CALLBACK_LOCK_POLICY), &req->policy) < 0)
+		req->policy = ROUTE_CHEAPEST;
+	req->tolerance_pct = (int)strtol(PQgetvalue(res, r, CALLBACK_LOCK_TOLERANCE), NULL, 10);
+	req->lines_json = json_loads(PQgetvalue(res, r, CALLBACK_LOCK_LINES), 0, NULL);
+	json_t *rejected = json_loads(PQgetvalue(res, r, CALLBACK_LOCK_REJECTED), 0, NULL);
+	if (!json_is_array(req->lines_json) || !json_is_array(rejected)) {
 		json_decref(rejected);
-		callback_locked_free(r);
+		callback_locked_free(req);
 		return -1;
 	}
-	r->rejected = callback_json_ints(rejected, &r->nrejected);
+	/* A re-route excludes who rejected the order before, and this supplier. */
+	req->nexclude = json_array_size(rejected) + 1;
+	req->exclude = mem_calloc(req->nexclude, sizeof *req->exclude);
+	for (size_t i = 0; i + 1 < req->nexclude; i++)
+		req->exclude[i] = json_integer_value(json_array_get(rejected, i));
+	req->exclude[req->nexclude - 1] = strtoll(req->supplier_id, NULL, 10);
 	json_decref(rejected);
-	r->order = (struct plan_order){
-		r->store_id, PQgetvalue(res, 0, CALLBACK_LOCK_STORE_CODE), r->order_id,
-		PQgetvalue(res, 0, CALLBACK_LOCK_EXTERNAL_ID), callback_text(res, CALLBACK_LOCK_SHIP_NAME),
-		callback_text(res, CALLBACK_LOCK_SHIP_LINE1), callback_text(res, CALLBACK_LOCK_SHIP_LINE2),
-		callback_text(res, CALLBACK_LOCK_SHIP_CITY), callback_text(res, CALLBACK_LOCK_SHIP_REGION),
-		callback_text(res, CALLBACK_LOCK_SHIP_POSTAL_CODE), r->country,
-		callback_text(res, CALLBACK_LOCK_SHIP_PHONE),
+	req->order = (struct plan_order){
+		req->store_id, PQgetvalue(res, r, CALLBACK_LOCK_STORE_CODE), req->order_id,
+		PQgetvalue(res, r, CALLBACK_LOCK_EXTERNAL_ID), callback_text(res, r, CALLBACK_LOCK_SHIP_NAME),
+		callback_text(res, r, CALLBACK_LOCK_SHIP_LINE1), callback_text(res, r, CALLBACK_LOCK_SHIP_LINE2),
+		callback_text(res, r, CALLBACK_LOCK_SHIP_CITY), callback_text(res, r, CALLBACK_LOCK_SHIP_REGION),
+		callback_text(res, r, CALLBACK_LOCK_SHIP_POSTAL_CODE), req->country,
+		callback_text(res, r, CALLBACK_LOCK_SHIP_PHONE),
 	};
-	r->nopen = json_array_size(r->lines_json);
-	r->open_lines = mem_calloc(r->nopen, sizeof *r->open_lines);
-	for (size_t i = 0; i < r->nopen; i++)
-		r->open_lines[i] = (int)json_integer_value(json_object_get(json_array_get(r->lines_json, i), "line"));
+	req->nopen = json_array_size(req->lines_json);
+	req->open_lines = mem_calloc(req->nopen, sizeof *req->open_lines);
+	for (size_t i = 0; i < req->nopen; i++)
+		req->open_lines[i] = (int)json_integer_value(json_object_get(json_array_get(req->lines_json, i), "line"));
 	return 0;
 }
 
-/* ---- the final flight ---- */
+/* ---- the queue ---- */
 
-static void callback_on_applied(struct db_conn *conn, struct db_batch *batch, void *arg)
+static void callback_queue_flush(struct callback_queue *q);
+
+/* A callback waits for its group: at once when nothing else is running on
+ * this worker or the group is full, else until the window closes. At the
+ * head when it was put back by a group (it came first). */
+static void callback_enqueue(struct callback *c, int at_head)
 {
-	(void)conn, (void)batch;
-	struct callback *c = arg;
-	if (!db_batch_ok(c->batch)) {
-		callback_db_fail(c, "apply");
+	struct callback_queue *q = c->q;
+	c->state = CALLBACK_QUEUED;
+	c->next = NULL;
+	if (at_head && q->head) {
+		c->next = q->head;
+		q->head = c;
+	} else {
+		if (q->tail)
+			q->tail->next = c;
+		else
+			q->head = c;
+		q->tail = c;
+	}
+	q->len++;
+	int window_us = q->env->cfg->database.group_commit_us;
+	if (q->running == 0 || window_us == 0 || q->len >= CALLBACK_GROUP_MAX) {
+		callback_queue_flush(q);
 		return;
 	}
-	PGresult *st = db_batch_result(c->batch, c->i_status);
-	const char *order_status = PQntuples(st) ? PQgetvalue(st, 0, 0) : "";
-	log_info("callback applied", "request_id=%s supplier=%s fulfillment=%s from=%s to=%s order_status=%s",
-	         c->log_id, c->log_supplier, c->cb.request_id, lifecycle_state_name(c->req.state),
-	         lifecycle_state_name(c->decision.to), *order_status ? order_status : "?");
-	c->status = 200;
-	c->answer = json_pack("{s:s, s:s, s:s, s:b}", "request_id", c->cb.request_id,
-	                      "status", lifecycle_state_name(c->decision.to), "order_status", order_status,
-	                      "duplicate", 0);
-	callback_answer(c);
-}
-
-/* The event itself: request, audit row, lines, stock. */
-static void callback_add_apply(struct callback *c, struct db_batch *b)
-{
-	char items[8 * 500 + 3] = "";
-	if (c->cb.items) {
-		size_t w = 0;
-		for (size_t i = 0; i < c->cb.nitems; i++)
-			w += (size_t)snprintf(items + w, sizeof items - w, "%s%d", i ? "," : "{", c->cb.items[i]);
-		snprintf(items + w, sizeof items - w, "}");
+	if (!evtimer_pending(q->timer, NULL)) {
+		struct timeval tv = { 0, window_us };
+		evtimer_add(q->timer, &tv);
 	}
-	const char *av[13] = { c->cb.request_id, c->supplier_id, c->webhook_id, lifecycle_event_name(c->cb.event),
-	                       lifecycle_state_name(c->req.state), lifecycle_state_name(c->decision.to),
-	                       c->cb.occurred_at, c->body, c->cb.carrier, c->cb.tracking_number,
-	                       c->cb.tracking_url, c->cb.reason, c->cb.items ? items : NULL };
-	db_batch_add(b, "callback_apply", NULL, 13, av);
 }
 
-/* The requests for the re-routed lines (first: the lines refer to them),
- * the lines and their decisions, and the requests' messages. */
-static void callback_add_reroute(struct callback *c, struct db_batch *b)
+/* ---- groups ---- */
+
+static void callback_group_begin(struct callback_group *g);
+static void callback_group_start(struct callback_queue *q, struct callback *const *members, size_t n);
+
+static void callback_group_free(struct callback_group *g)
+{
+	struct callback_queue *q = g->q;
+	if (g->conn)
+		db_conn_release(g->conn);
+	db_batch_free(g->batch);
+	db_batch_free(g->lock);
+	db_batch_free(g->cand);
+	plan_pool_free(&g->offers);
+	free(g);
+	q->running--;
+	if (q->running == 0 && q->len > 0)
+		callback_queue_flush(q);
+}
+
+static void callback_group_send(struct callback_group *g, enum callback_group_state state, db_batch_cb cb)
+{
+	g->state = state;
+	db_conn_send(g->conn, g->batch, cb, g);
+}
+
+static int callback_is_retryable(const struct db_batch *b)
+{
+	const char *st = db_batch_sqlstate(b);
+	return strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0 || strcmp(st, "23505") == 0;
+}
+
+/* The group's transaction failed: a lost connection fails every callback
+ * (503), a deadlock or a delivery recorded meanwhile restarts the group,
+ * anything else splits a group of several so that only the one at fault
+ * fails. */
+static void callback_group_fail(struct callback_group *g, const char *step)
+{
+	struct db_batch *b = g->batch;
+	if (!db_batch_conn_failed(b) && callback_is_retryable(b) && g->restarts++ < CALLBACK_MAX_RESTARTS) {
+		callback_group_begin(g);
+		return;
+	}
+	if (!db_batch_conn_failed(b) && g->n > 1) {
+		log_info("callback group split", "callbacks=%zu step=%s sqlstate=%s", g->n, step, db_batch_sqlstate(b));
+		for (size_t i = 0; i < g->n; i++) {
+			callback_unlock(g->m[i]);
+			callback_group_start(g->q, &g->m[i], 1);
+		}
+		g->n = 0;
+		callback_group_free(g);
+		return;
+	}
+	for (size_t i = 0; i < g->n; i++)
+		callback_db_fail(g->m[i], b, step);
+	g->n = 0;
+	callback_group_free(g);
+}
+
+/* Routing failed mid-group: nothing is committed. */
+static void callback_group_abort(struct callback_group *g, const char *why)
+{
+	for (size_t i = 0; i < g->n; i++)
+		callback_fail(g->m[i], 500, "internal_error", why, NULL);
+	g->n = 0;
+	callback_group_free(g);
+}
+
+/* A callback that changes its request (the decision is APPLY). */
+static int callback_applies(const struct callback *c)
+{
+	return c->locked && c->decision.result == LIFECYCLE_APPLY;
+}
+
+static int callback_rejects(const struct callback *c)
+{
+	return callback_applies(c) && c->decision.to == LIFECYCLE_REJECTED;
+}
+
+static void callback_group_on_finish(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct callback_group *g = arg;
+	if (!db_batch_ok(g->batch)) {
+		callback_group_fail(g, "finish");
+		return;
+	}
+	/* The connection goes back before the replies: nothing waits on clients. */
+	db_conn_release(g->conn);
+	g->conn = NULL;
+	const PGresult *st = g->i_status >= 0 ? db_batch_result(g->batch, g->i_status) : NULL;
+	for (size_t i = 0; i < g->n; i++) {
+		struct callback *c = g->m[i];
+		if (!callback_applies(c))
+			continue;
+		const char *order_status = "";
+		for (int r = 0; st && r < PQntuples(st); r++)
+			if (strcmp(PQgetvalue(st, r, CALLBACK_STATUS_STORE_ID), c->req.store_id) == 0 &&
+			    strcmp(PQgetvalue(st, r, CALLBACK_STATUS_ORDER_ID), c->req.order_id) == 0)
+				order_status = PQgetvalue(st, r, CALLBACK_STATUS_STATUS);
+		c->status = 200;
+		c->answer = json_pack("{s:s, s:s, s:s, s:b}", "request_id", c->cb.request_id,
+		                      "status", lifecycle_state_name(c->decision.to), "order_status", order_status,
+		                      "duplicate", 0);
+	}
+	for (size_t i = 0; i < g->n; i++)
+		callback_reply(g->m[i]);
+	g->n = 0;
+	callback_group_free(g);
+}
+
+/* The re-routed lines of rejection c: requests (queued in reqs), line
+ * updates, decisions. */
+static void callback_add_reroute(struct callback *c, struct plan_requests *reqs, struct db_columns *lines,
+                                 struct db_columns *decisions)
 {
 	const struct callback_locked *r = &c->req;
 	struct plan *p = &c->plan;
-	struct plan_requests reqs;
-	struct db_columns lines, decisions;
-	plan_requests_init(&reqs);
-	db_columns_init(&lines, 10);
-	db_columns_init(&decisions, 10);
-	plan_requests_add(&reqs, p, &r->order);
+	plan_requests_add(reqs, p, &r->order);
 	for (size_t i = 0; i < p->nlines; i++) {
 		struct plan_line_result lr;
 		plan_line_result(p, i, &lr);
@@ -448,205 +598,413 @@ static void callback_add_reroute(struct callback *c, struct db_batch *b)
 		const char *lv[10] = { r->store_id, r->order_id, line_no, lr.status, lr.reason,
 		                       ok ? sid : NULL, ok ? oid : NULL, reserved, ok ? lr.unit_cost : NULL,
 		                       p->lines[i].request_id[0] ? p->lines[i].request_id : NULL };
-		db_columns_add(&lines, lv);
+		db_columns_add(lines, lv);
 		char *cands = plan_candidates_text(p, i);
 		const char *dv[10] = { r->store_id, r->order_id, line_no, route_policy_name(p->policy),
 		                       ok ? sid : NULL, ok ? oid : NULL, lr.reason, cands,
 		                       p->search_exact ? "exact" : "greedy", p->consolidated ? "true" : "false" };
-		db_columns_add(&decisions, dv);
+		db_columns_add(decisions, dv);
 		free(cands);
 	}
-	plan_requests_add_insert(&reqs, b);
-	if (lines.nrows) {
-		db_batch_add_columns(b, "callback_reroute_update", &lines);
-		db_batch_add_columns(b, "callback_reroute_decisions", &decisions);
-	}
-	plan_requests_add_outbox(&reqs, b);
-	plan_requests_free(&reqs);
-	db_columns_free(&lines);
-	db_columns_free(&decisions);
 	log_info("lines re-routed", "request_id=%s fulfillment=%s lines=%zu routed=%zu", c->log_id,
 	         c->cb.request_id, p->nlines, plan_routed(p));
 }
 
-/* The order's status, store notifications, NOTIFY, COMMIT: appended to the
- * batch (which already holds the event when nothing was re-routed). */
-static void callback_commit(struct callback *c)
+/* Adds the order of c to the status rows unless an earlier member has it;
+ * a rejection that left a line without a supplier makes it stranded. */
+static void callback_add_status_row(struct callback_group *g, size_t i, struct db_columns *status)
 {
-	struct db_batch *b = c->batch;
-	int rerouted = c->decision.to == LIFECYCLE_REJECTED;
-	if (rerouted)
-		callback_add_reroute(c, b);
-	/* needs_attention when a rejection leaves a line without a supplier */
-	int stranded = rerouted && plan_routed(&c->plan) < c->plan.nlines;
+	struct callback *c = g->m[i];
+	int stranded = 0;
+	for (size_t j = 0; j < g->n; j++) {
+		struct callback *o = g->m[j];
+		if (!callback_applies(o) || strcmp(o->req.store_id, c->req.store_id) != 0 ||
+		    strcmp(o->req.order_id, c->req.order_id) != 0)
+			continue;
+		if (j < i)
+			return; /* counted with that one */
+		stranded |= callback_rejects(o) && plan_routed(&o->plan) < o->plan.nlines;
+	}
 	const char *sv[3] = { c->req.store_id, c->req.order_id, stranded ? "true" : "false" };
-	/* every shipment, partial or not, is told to the store */
-	const char *nv[5] = { c->req.store_id, c->req.order_id, c->cb.request_id,
-	                      c->cb.event == LIFECYCLE_EV_SHIPPED ? "shipped" : lifecycle_state_name(c->decision.to),
-	                      c->webhook_id };
-	if (!c->ctx) {
-		/* A missed deadline: the supplier may still act on it, so ask it to cancel. */
-		const char *rv[1] = { c->cb.request_id };
-		db_batch_add(b, "callback_timeout_cancel", NULL, 1, rv);
-	}
-	c->i_status = db_batch_add(b, "callback_order_status", NULL, 3, sv);
-	db_batch_add(b, "callback_notify_store", NULL, 5, nv);
-	db_batch_add(b, "callback_notify", NULL, 0, NULL);
-	db_batch_add(b, NULL, "COMMIT", 0, NULL);
-	callback_send(c, CALLBACK_APPLY, callback_on_applied);
+	db_columns_add(status, sv);
 }
 
-/* ---- re-routing a rejection ---- */
-
-static void callback_reserve(struct callback *c);
-
-static void callback_on_reserved(struct db_conn *conn, struct db_batch *batch, void *arg)
+/* Re-routed lines, the orders' statuses, store notifications, missed
+ * deadlines' cancellations, NOTIFY, COMMIT. */
+static void callback_group_finish(struct callback_group *g)
 {
-	(void)conn, (void)batch;
-	struct callback *c = arg;
-	if (!db_batch_ok(c->batch)) {
-		callback_db_fail(c, "reserve");
-		return;
+	struct plan_requests reqs;
+	struct db_columns lines, decisions, status, notify, cancels;
+	plan_requests_init(&reqs);
+	db_columns_init(&lines, 10);
+	db_columns_init(&decisions, 10);
+	db_columns_init(&status, 3);
+	db_columns_init(&notify, 5);
+	db_columns_init(&cancels, 1);
+	for (size_t i = 0; i < g->n; i++) {
+		struct callback *c = g->m[i];
+		if (!callback_applies(c))
+			continue;
+		if (callback_rejects(c))
+			callback_add_reroute(c, &reqs, &lines, &decisions);
+		callback_add_status_row(g, i, &status);
+		/* every shipment, partial or not, is told to the store */
+		const char *nv[5] = { c->req.store_id, c->req.order_id, c->cb.request_id,
+		                      c->cb.event == LIFECYCLE_EV_SHIPPED ? "shipped" : lifecycle_state_name(c->decision.to),
+		                      c->webhook_id };
+		db_columns_add(&notify, nv);
+		if (!c->ctx) /* a missed deadline: the supplier may still act on it */
+			db_columns_add(&cancels, (const char *const[]){ c->cb.request_id });
 	}
-	struct plan *plans[1] = { &c->plan };
-	if (plan_pool_take_reserve(&c->offers, plans, 1, db_batch_result(c->batch, c->i_reserve)) < 0) {
-		callback_fail(c, 500, "internal_error", "routing failed", NULL);
-		return;
+	db_batch_reset(g->batch);
+	g->i_status = -1;
+	plan_requests_add_insert(&reqs, g->batch);
+	if (lines.nrows) {
+		db_batch_add_columns(g->batch, "callback_reroute_update", &lines);
+		db_batch_add_columns(g->batch, "callback_reroute_decisions", &decisions);
 	}
-	callback_reserve(c);
+	plan_requests_add_outbox(&reqs, g->batch);
+	if (cancels.nrows)
+		db_batch_add_columns(g->batch, "callback_timeout_cancel", &cancels);
+	if (status.nrows) {
+		g->i_status = db_batch_add_columns(g->batch, "callback_order_status", &status);
+		db_batch_add_columns(g->batch, "callback_notify_store", &notify);
+		db_batch_add(g->batch, "callback_notify", NULL, 0, NULL);
+	}
+	db_batch_add(g->batch, NULL, "COMMIT", 0, NULL);
+	plan_requests_free(&reqs);
+	db_columns_free(&lines);
+	db_columns_free(&decisions);
+	db_columns_free(&status);
+	db_columns_free(&notify);
+	db_columns_free(&cancels);
+	callback_group_send(g, CALLBACK_GROUP_FINISH, callback_group_on_finish);
 }
 
-/* A reservation round, or the final flight when nothing is left to reserve. */
-static void callback_reserve(struct callback *c)
-{
-	db_batch_reset(c->batch);
-	c->i_reserve = plan_pool_add_reserve(&c->offers, c->batch);
-	if (c->i_reserve < 0) {
-		callback_commit(c);
-		return;
-	}
-	callback_send(c, CALLBACK_RESERVE, callback_on_reserved);
-}
+/* ---- re-routing rejections ---- */
 
-static void callback_on_candidates(struct db_conn *conn, struct db_batch *batch, void *arg)
-{
-	(void)conn, (void)batch;
-	struct callback *c = arg;
-	if (!db_batch_ok(c->batch)) {
-		callback_db_fail(c, "reroute");
-		return;
-	}
-	/* Keep this flight: the plan's offers point into its results. */
-	c->cand = c->batch;
-	c->batch = db_batch_new();
-	const struct callback_locked *r = &c->req;
-	if (plan_pool_init(&c->offers, db_batch_result(c->cand, 1)) < 0) {
-		callback_fail(c, 500, "internal_error", "routing failed", NULL);
-		return;
-	}
-	plan_init(&c->plan, &c->offers, r->nopen, r->country, r->policy, r->tolerance_pct);
-	for (size_t i = 0; i < r->nopen; i++) {
-		json_t *line = json_array_get(r->lines_json, i);
-		struct plan_line *l = &c->plan.lines[i];
-		l->line_no = r->open_lines[i];
-		l->sku = json_string_value(json_object_get(line, "sku"));
-		l->quantity = (int)json_integer_value(json_object_get(line, "quantity"));
-		if (!l->sku)
-			plan_settle(&c->plan, i, ROUTE_NO_SKU);
-	}
-	if (plan_route(&c->plan) < 0) {
-		callback_fail(c, 500, "internal_error", "routing failed", NULL);
-		return;
-	}
-	callback_reserve(c);
-}
+static void callback_group_on_reserve(struct db_conn *conn, struct db_batch *batch, void *arg);
 
-/* The rejection and, in the same flight, the offers its lines may go to:
- * every offer of their SKUs except from suppliers that rejected the order
- * (this one included). */
-static void callback_reroute(struct callback *c)
+static size_t callback_group_plans(struct callback_group *g, struct plan **plans)
 {
-	const struct callback_locked *r = &c->req;
-	const char **skus = mem_calloc(r->nopen, sizeof *skus);
 	size_t n = 0;
-	for (size_t i = 0; i < r->nopen; i++) {
-		const char *sku = json_string_value(json_object_get(json_array_get(r->lines_json, i), "sku"));
-		if (sku)
-			skus[n++] = sku;
-	}
-	long long *exclude = mem_calloc(r->nrejected + 1, sizeof *exclude);
-	memcpy(exclude, r->rejected, r->nrejected * sizeof *exclude);
-	exclude[r->nrejected] = strtoll(r->supplier_id, NULL, 10);
-	db_batch_reset(c->batch);
-	callback_add_apply(c, c->batch);
-	plan_add_candidates(c->batch, skus, n, exclude, r->nrejected + 1);
-	free(skus);
-	free(exclude);
-	callback_send(c, CALLBACK_REROUTE, callback_on_candidates);
+	for (size_t i = 0; i < g->n; i++)
+		if (callback_rejects(g->m[i]))
+			plans[n++] = &g->m[i]->plan;
+	return n;
 }
 
-/* ---- the decision ---- */
+/* A reservation round for the re-routed lines, or the last flight. */
+static void callback_group_reserve(struct callback_group *g)
+{
+	db_batch_reset(g->batch);
+	g->i_reserve = plan_pool_add_reserve(&g->offers, g->batch);
+	if (g->i_reserve < 0) {
+		callback_group_finish(g);
+		return;
+	}
+	callback_group_send(g, CALLBACK_GROUP_RESERVE, callback_group_on_reserve);
+}
 
-static void callback_on_lock(struct db_conn *conn, struct db_batch *batch, void *arg)
+static void callback_group_on_reserve(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
-	struct callback *c = arg;
-	if (!db_batch_ok(c->batch)) {
-		callback_db_fail(c, "lock");
+	struct callback_group *g = arg;
+	if (!db_batch_ok(g->batch)) {
+		callback_group_fail(g, "reserve");
 		return;
 	}
-	/* Keep the row: c->req points into it. */
-	c->lock = c->batch;
-	c->batch = db_batch_new();
-	PGresult *res = db_batch_result(c->lock, 1);
+	struct plan *plans[CALLBACK_GROUP_MAX];
+	size_t n = callback_group_plans(g, plans);
+	if (plan_pool_take_reserve(&g->offers, plans, n, db_batch_result(g->batch, g->i_reserve)) < 0) {
+		callback_group_abort(g, "routing failed");
+		return;
+	}
+	callback_group_reserve(g);
+}
+
+/* Plans each rejection's open lines on the candidates read with the events. */
+static int callback_group_plan(struct callback_group *g)
+{
+	plan_pool_free(&g->offers);
+	if (plan_pool_init(&g->offers, db_batch_result(g->cand, g->i_cand)) < 0)
+		return -1;
+	for (size_t i = 0; i < g->n; i++) {
+		struct callback *c = g->m[i];
+		if (!callback_rejects(c))
+			continue;
+		const struct callback_locked *r = &c->req;
+		plan_free(&c->plan);
+		plan_init(&c->plan, &g->offers, r->nopen, r->country, r->policy, r->tolerance_pct);
+		c->plan.exclude = r->exclude;
+		c->plan.nexclude = r->nexclude;
+		for (size_t k = 0; k < r->nopen; k++) {
+			json_t *line = json_array_get(r->lines_json, k);
+			struct plan_line *l = &c->plan.lines[k];
+			l->line_no = r->open_lines[k];
+			l->sku = json_string_value(json_object_get(line, "sku"));
+			l->quantity = (int)json_integer_value(json_object_get(line, "quantity"));
+			if (!l->sku)
+				plan_settle(&c->plan, k, ROUTE_NO_SKU);
+		}
+		if (plan_route(&c->plan) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void callback_group_on_apply(struct db_conn *conn, struct db_batch *batch, void *arg)
+{
+	(void)conn, (void)batch;
+	struct callback_group *g = arg;
+	if (!db_batch_ok(g->batch)) {
+		callback_group_fail(g, "apply");
+		return;
+	}
+	if (g->i_cand < 0) {
+		callback_group_finish(g);
+		return;
+	}
+	/* Keep this flight: the pool's offers point into its results. */
+	struct db_batch *t = g->cand;
+	g->cand = g->batch;
+	g->batch = t ? t : db_batch_new();
+	if (callback_group_plan(g) < 0) {
+		callback_group_abort(g, "routing failed");
+		return;
+	}
+	callback_group_reserve(g);
+}
+
+/* The events of every callback that applies, one statement; and, when
+ * some are rejections, every offer of the SKUs of the lines they leave open
+ * (the suppliers each order excludes are left out by its plan). */
+static void callback_group_apply(struct callback_group *g)
+{
+	struct db_columns events;
+	db_columns_init(&events, 13);
+	size_t nskus = 0, cap = 0;
+	const char **skus = NULL;
+	for (size_t i = 0; i < g->n; i++) {
+		struct callback *c = g->m[i];
+		if (!callback_applies(c))
+			continue;
+		char items[8 * 500 + 3] = "";
+		if (c->cb.items) {
+			size_t w = 0;
+			for (size_t k = 0; k < c->cb.nitems; k++)
+				w += (size_t)snprintf(items + w, sizeof items - w, "%s%d", k ? "," : "{", c->cb.items[k]);
+			snprintf(items + w, sizeof items - w, "}");
+		}
+		const char *ev[13] = { c->cb.request_id, c->supplier_id, c->webhook_id,
+		                       lifecycle_event_name(c->cb.event), lifecycle_state_name(c->req.state),
+		                       lifecycle_state_name(c->decision.to), c->cb.occurred_at, c->body,
+		                       c->cb.carrier, c->cb.tracking_number, c->cb.tracking_url, c->cb.reason,
+		                       c->cb.items ? items : NULL };
+		db_columns_add(&events, ev);
+		if (!callback_rejects(c))
+			continue;
+		for (size_t k = 0; k < c->req.nopen; k++) {
+			const char *sku = json_string_value(json_object_get(json_array_get(c->req.lines_json, k), "sku"));
+			if (!sku)
+				continue;
+			if (nskus == cap) {
+				cap = cap ? 2 * cap : 16;
+				skus = mem_realloc(skus, cap * sizeof *skus);
+			}
+			skus[nskus++] = sku;
+		}
+	}
+	db_batch_reset(g->batch);
+	g->i_cand = -1;
+	if (events.nrows)
+		db_batch_add_columns(g->batch, "callback_apply", &events);
+	if (nskus)
+		g->i_cand = plan_add_candidates(g->batch, skus, nskus, NULL, 0);
+	size_t changes = events.nrows;
+	db_columns_free(&events);
+	free(skus);
+	if (!changes) { /* nothing changes: only refusals and repeats */
+		callback_group_finish(g);
+		return;
+	}
+	callback_group_send(g, CALLBACK_GROUP_APPLY, callback_group_on_apply);
+}
+
+/* ---- the decisions ---- */
+
+/* Member i waits for the next group when an earlier member of this one
+ * touches the same request or records the same delivery id. */
+static int callback_collides(const struct callback_group *g, size_t i)
+{
+	const struct callback *c = g->m[i];
+	for (size_t j = 0; j < i; j++) {
+		const struct callback *o = g->m[j];
+		if (strcmp(o->cb.request_id, c->cb.request_id) == 0 ||
+		    (strcmp(o->supplier_id, c->supplier_id) == 0 && strcmp(o->webhook_id, c->webhook_id) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* Decides member c on its locked row (NULL: no such request). */
+static void callback_decide(struct callback *c, const PGresult *res, int row)
+{
 	/* Another supplier's request is none of this one's business: same answer as unknown. */
-	if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, CALLBACK_LOCK_SUPPLIER_ID), c->supplier_id) != 0) {
-		callback_refuse(c, 404, callback_error_body("not_found", "no such request for this supplier",
-		                                            "request_id"));
+	if (row < 0 || strcmp(PQgetvalue(res, row, CALLBACK_LOCK_SUPPLIER_ID), c->supplier_id) != 0) {
+		callback_refuse(c, 404, "not_found", "no such request for this supplier", "request_id");
 		return;
 	}
-	if (callback_decode_locked(res, &c->req) < 0) {
-		callback_fail(c, 500, "internal_error", "the request could not be read", NULL);
+	if (callback_decode_locked(res, row, &c->req) < 0) {
+		callback_refuse(c, 500, "internal_error", "the request could not be read", "");
 		return;
 	}
+	c->locked = 1;
 	struct lifecycle_request rq = { c->req.state, c->req.seen, c->req.open_lines, c->req.nopen };
 	lifecycle_decide(&rq, &c->cb, &c->decision);
 	char msg[160], field[48];
 	switch (c->decision.result) {
 	case LIFECYCLE_REPEAT:
-		callback_refuse(c, 200, json_pack("{s:s, s:s, s:b}", "request_id", c->cb.request_id, "status",
-		                                  lifecycle_state_name(c->req.state), "duplicate", 1));
+		c->status = 200;
+		c->answer = json_pack("{s:s, s:s, s:b}", "request_id", c->cb.request_id, "status",
+		                      lifecycle_state_name(c->req.state), "duplicate", 1);
 		return;
 	case LIFECYCLE_ILLEGAL:
 		snprintf(msg, sizeof msg, "%s is not allowed for a request that is %s",
 		         lifecycle_event_name(c->cb.event), lifecycle_state_name(c->req.state));
-		callback_refuse(c, 409, callback_error_body("invalid_transition", msg, "type"));
+		callback_refuse(c, 409, "invalid_transition", msg, "type");
 		return;
 	case LIFECYCLE_BAD_ITEM:
 		snprintf(field, sizeof field, "items[%zu].line", c->decision.bad_item);
-		callback_refuse(c, 422, callback_error_body("invalid_field", "is not an unshipped line of this request",
-		                                            field));
+		callback_refuse(c, 422, "invalid_field", "is not an unshipped line of this request", field);
 		return;
 	case LIFECYCLE_APPLY:
-		break;
-	}
-	/* A rejection routes the lines again, in this transaction, among the suppliers left. */
-	if (c->decision.to == LIFECYCLE_REJECTED) {
-		callback_reroute(c);
 		return;
 	}
-	callback_add_apply(c, c->batch);
-	callback_commit(c);
 }
 
-/* BEGIN and lock the request: the decision is taken under the lock. */
-static void callback_begin(struct callback *c)
+static void callback_group_on_lock(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
-	const char *lv[3] = { c->cb.request_id, c->supplier_id, c->webhook_id };
-	db_batch_reset(c->batch);
-	db_batch_add(c->batch, NULL, "BEGIN", 0, NULL);
-	db_batch_add(c->batch, "callback_lock", NULL, 3, lv);
-	callback_send(c, CALLBACK_LOCK, callback_on_lock);
+	(void)conn, (void)batch;
+	struct callback_group *g = arg;
+	if (!db_batch_ok(g->batch)) {
+		callback_group_fail(g, "lock");
+		return;
+	}
+	/* Keep the rows: the members' decoded requests point into them. */
+	struct db_batch *t = g->lock;
+	g->lock = g->batch;
+	g->batch = t ? t : db_batch_new();
+	const PGresult *res = db_batch_result(g->lock, g->restarts ? 2 : 1);
+	if (PQnfields(res) != CALLBACK_LOCK_NCOLS) {
+		callback_group_abort(g, "the requests could not be read");
+		return;
+	}
+	/* Members that collide go to the next group; the rest are decided. */
+	size_t kept = 0;
+	struct callback *later[CALLBACK_GROUP_MAX];
+	size_t nlater = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		struct callback *c = g->m[i];
+		callback_unlock(c);
+		if (callback_collides(g, i)) {
+			later[nlater++] = c;
+			continue;
+		}
+		int row = -1;
+		for (int r = 0; r < PQntuples(res) && row < 0; r++)
+			if ((size_t)strtol(PQgetvalue(res, r, CALLBACK_LOCK_INDEX), NULL, 10) == i + 1)
+				row = r;
+		callback_decide(c, res, row);
+		g->m[kept++] = c;
+	}
+	g->n = kept;
+	for (size_t i = nlater; i-- > 0;)
+		callback_enqueue(later[i], 1);
+	callback_group_apply(g);
+}
+
+/* BEGIN and lock every request of the group: decisions are taken under
+ * the locks. */
+static void callback_group_begin(struct callback_group *g)
+{
+	struct db_columns keys;
+	db_columns_init(&keys, 3);
+	for (size_t i = 0; i < g->n; i++) {
+		struct callback *c = g->m[i];
+		const char *k[3] = { c->cb.request_id, c->supplier_id, c->webhook_id };
+		db_columns_add(&keys, k);
+	}
+	db_batch_reset(g->batch);
+	/* After a deadlock the connection still holds the failed transaction. */
+	if (g->restarts)
+		db_batch_add(g->batch, NULL, "ROLLBACK", 0, NULL);
+	db_batch_add(g->batch, NULL, "BEGIN", 0, NULL);
+	db_batch_add_columns(g->batch, "callback_lock", &keys);
+	db_columns_free(&keys);
+	callback_group_send(g, CALLBACK_GROUP_LOCK, callback_group_on_lock);
+}
+
+static void callback_group_on_acquire(struct db_conn *conn, void *arg)
+{
+	struct callback_group *g = arg;
+	if (!conn) {
+		for (size_t i = 0; i < g->n; i++) {
+			struct callback *c = g->m[i];
+			if (c->ctx) {
+				metrics_inc(c->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
+				http_reply_unavailable(c->ctx, 1);
+				c->ctx = NULL;
+			}
+			callback_free(c);
+		}
+		g->n = 0;
+		callback_group_free(g);
+		return;
+	}
+	g->conn = conn;
+	callback_group_begin(g);
+}
+
+/* Starts a group of n callbacks (of queue q) on a connection of q's pool. */
+static void callback_group_start(struct callback_queue *q, struct callback *const *members, size_t n)
+{
+	struct callback_group *g = mem_calloc(1, sizeof *g);
+	q->running++;
+	g->q = q;
+	g->batch = db_batch_new();
+	g->i_cand = g->i_reserve = g->i_status = -1;
+	for (size_t i = 0; i < n; i++) {
+		g->m[i] = members[i];
+		g->m[i]->state = CALLBACK_GROUPED;
+	}
+	g->n = n;
+	g->state = CALLBACK_GROUP_ACQUIRE;
+	db_pool_acquire(q->env->db, callback_group_on_acquire, g);
+}
+
+/* Starts groups with every callback waiting (at most CALLBACK_GROUP_MAX each). */
+static void callback_queue_flush(struct callback_queue *q)
+{
+	evtimer_del(q->timer);
+	while (q->head) {
+		struct callback *m[CALLBACK_GROUP_MAX];
+		size_t n = 0;
+		while (q->head && n < CALLBACK_GROUP_MAX) {
+			m[n++] = q->head;
+			q->head = q->head->next;
+			q->len--;
+		}
+		if (!q->head)
+			q->tail = NULL;
+		callback_group_start(q, m, n);
+	}
+}
+
+static void callback_on_window(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	callback_queue_flush(arg);
 }
 
 /* ---- authentication ---- */
@@ -656,7 +1014,7 @@ static void callback_on_supplier(struct db_conn *conn, struct db_batch *batch, v
 	(void)conn, (void)batch;
 	struct callback *c = arg;
 	if (!db_batch_ok(c->batch)) {
-		callback_db_fail(c, "supplier");
+		callback_db_fail(c, c->batch, "supplier");
 		return;
 	}
 	PGresult *res = db_batch_result(c->batch, 0);
@@ -668,6 +1026,7 @@ static void callback_on_supplier(struct db_conn *conn, struct db_batch *batch, v
 	enum sig_result sr = http_verify_webhook(c->ctx, PQgetvalue(res, 0, 1), c->body, c->body_len, NULL);
 	if (sr != SIG_OK) {
 		http_reply_signature_error(c->ctx, sr, NULL);
+		c->ctx = NULL;
 		callback_free(c);
 		return;
 	}
@@ -677,49 +1036,64 @@ static void callback_on_supplier(struct db_conn *conn, struct db_batch *batch, v
 		callback_fail(c, strcmp(oe.code, "invalid_json") == 0 ? 400 : 422, oe.code, oe.message, oe.field);
 		return;
 	}
-	callback_begin(c);
+	/* The lookup's connection goes back: the callback's group leases its own. */
+	db_conn_release(c->conn);
+	c->conn = NULL;
+	callback_enqueue(c, 0);
 }
 
 static void callback_on_acquire(struct db_conn *conn, void *arg)
 {
 	struct callback *c = arg;
 	if (!conn) {
-		if (c->ctx) {
-			metrics_inc(c->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
-			http_reply_unavailable(c->ctx, 1);
-		}
+		metrics_inc(c->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
+		http_reply_unavailable(c->ctx, 1);
+		c->ctx = NULL;
 		callback_free(c);
 		return;
 	}
 	c->conn = conn;
-	if (!c->ctx) {
-		callback_begin(c); /* a deadline: nothing to authenticate */
-		return;
-	}
+	c->state = CALLBACK_SUPPLIER;
 	const char *v[1] = { c->log_supplier };
 	db_batch_add(c->batch, "callback_supplier", NULL, 1, v);
-	callback_send(c, CALLBACK_SUPPLIER, callback_on_supplier);
+	db_conn_send(conn, c->batch, callback_on_supplier, c);
 }
 
-void callback_handle(struct http_ctx *ctx, const char *supplier_code)
+struct callback_queue *callback_queue_new(struct http_env *env)
+{
+	struct callback_queue *q = mem_calloc(1, sizeof *q);
+	q->env = env;
+	q->timer = evtimer_new(env->base, callback_on_window, q);
+	return q;
+}
+
+void callback_queue_free(struct callback_queue *q)
+{
+	if (!q)
+		return;
+	event_free(q->timer);
+	free(q);
+}
+
+void callback_handle(struct callback_queue *q, struct http_ctx *ctx, const char *supplier_code)
 {
 	snprintf(ctx->store, sizeof ctx->store, "%s", supplier_code);
 	if (!http_is_json(ctx)) {
 		http_reply_not_json(ctx);
 		return;
 	}
-	struct callback *c = callback_new(ctx->env->db);
+	struct callback *c = callback_new(q);
 	c->ctx = ctx;
 	c->body = http_body(ctx, &c->body_len);
 	snprintf(c->log_id, sizeof c->log_id, "%s", ctx->request_id);
 	snprintf(c->log_supplier, sizeof c->log_supplier, "%s", supplier_code);
-	db_pool_acquire(c->pool, callback_on_acquire, c);
+	db_pool_acquire(q->env->db, callback_on_acquire, c);
 }
 
-int callback_reject_overdue(struct db_pool *pool, const char *request_id, const char *supplier_id,
+int callback_reject_overdue(struct callback_queue *q, const char *request_id, const char *supplier_id,
                             const char *missed, void (*done)(void *arg), void *done_arg)
 {
-	struct callback *c = callback_new(pool);
+	struct callback *c = callback_new(q);
 	json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "type", "fulfillment.rejected", "request_id",
 	                         request_id, "reason", "timeout", "missed", missed);
 	c->body = json_dumps(body, JSON_COMPACT);
@@ -736,6 +1110,6 @@ int callback_reject_overdue(struct db_pool *pool, const char *request_id, const 
 	snprintf(c->webhook_id, sizeof c->webhook_id, "deadline:%s", c->cb.request_id);
 	snprintf(c->log_id, sizeof c->log_id, "deadline");
 	snprintf(c->log_supplier, sizeof c->log_supplier, "%s", supplier_id);
-	db_pool_acquire(pool, callback_on_acquire, c);
+	callback_enqueue(c, 0);
 	return 0;
 }

@@ -11,15 +11,24 @@
 /* Prepared statements the handler needs on every pool connection. */
 extern const struct db_stmt_def callback_stmts[];
 
+/* One worker's callbacks: those that arrive together wait here (a few
+ * hundred microseconds at most) to share a transaction. */
+struct callback_queue;
+
+/* Creates the queue of the worker whose handlers see env (env must outlive it). */
+struct callback_queue *callback_queue_new(struct http_env *env);
+/* Frees an empty queue (after the worker's loop has ended). Accepts NULL. */
+void callback_queue_free(struct callback_queue *q);
+
 /* Handles one callback for supplier_code; replies and frees ctx. */
-void callback_handle(struct http_ctx *ctx, const char *supplier_code);
+void callback_handle(struct callback_queue *q, struct http_ctx *ctx, const char *supplier_code);
 
 /* A request that missed its supplier's accept_within/ship_within (missed
  * names which) is treated as rejected for "timeout": the same transaction as
  * a supplier's rejection, re-routing included, plus a cancellation sent to
  * that supplier. done(done_arg) runs when it is over. Returns 0, or -1 when
  * request_id is not a request id (done is then not called). */
-int callback_reject_overdue(struct db_pool *pool, const char *request_id, const char *supplier_id,
+int callback_reject_overdue(struct callback_queue *q, const char *request_id, const char *supplier_id,
                             const char *missed, void (*done)(void *arg), void *done_arg);
 
 #endif

@@ -90,6 +90,7 @@ struct dispatch {
 	struct event_base *base;
 	struct db_pool *pool;
 	struct client *client;
+	struct callback_queue *callbacks;
 	struct dispatch_options opt;
 	struct event *poll_timer;
 	struct event *wake;
@@ -410,7 +411,7 @@ static void dispatch_on_swept(struct db_conn *conn, struct db_batch *batch, void
 		for (int r = 0; r < PQntuples(res); r++) {
 			log_info("deadline missed", "fulfillment=%s supplier_id=%s missed=%s", PQgetvalue(res, r, 0),
 			         PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
-			if (callback_reject_overdue(d->pool, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+			if (callback_reject_overdue(d->callbacks, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
 			                            PQgetvalue(res, r, 2), dispatch_on_overdue_done, d) == 0)
 				d->sweeping++;
 		}
@@ -475,11 +476,12 @@ int dispatch_inflight(const struct dispatch *d)
 }
 
 struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, struct client *client,
-                              const struct dispatch_options *opt)
+                              struct callback_queue *callbacks, const struct dispatch_options *opt)
 {
 	struct dispatch *d = mem_calloc(1, sizeof *d);
 	d->base = base;
 	d->pool = pool;
+	d->callbacks = callbacks;
 	d->client = client;
 	d->opt = *opt;
 	if (d->opt.max_inflight <= 0)

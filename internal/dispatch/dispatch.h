@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <event2/event.h>
 
+#include "callback/callback.h"
 #include "client/client.h"
 #include "db/db.h"
 
@@ -36,9 +37,10 @@ struct dispatch_options {
 /* Prepared statements the dispatcher needs on every pool connection. */
 extern const struct db_stmt_def dispatch_stmts[];
 
-/* NULL on allocation failure. Starts polling at once. */
+/* Starts polling at once. Requests past their deadline are rejected
+ * through callbacks (the worker's callback queue). */
 struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, struct client *client,
-                              const struct dispatch_options *opt);
+                              struct callback_queue *callbacks, const struct dispatch_options *opt);
 /* Something may be due now (a NOTIFY arrived). */
 void dispatch_wake(struct dispatch *d);
 /* Stops claiming; messages in flight still record their outcome while the

@@ -274,7 +274,8 @@ void plan_settle(struct plan *p, size_t i, enum route_reason reason)
 	p->lines[i].done = 1;
 }
 
-/* The pool's offers of the order's SKUs become the plan's. */
+/* The pool's offers of the order's SKUs, except from excluded suppliers,
+ * become the plan's. */
 static void plan_take_offers(struct plan *p)
 {
 	const struct plan_pool *pool = p->pool;
@@ -284,6 +285,8 @@ static void plan_take_offers(struct plan *p)
 		int mine = 0;
 		for (size_t i = 0; i < p->nlines && !mine; i++)
 			mine = p->lines[i].sku && strcmp(p->lines[i].sku, pool->offers[k].sku) == 0;
+		for (size_t e = 0; e < p->nexclude && mine; e++)
+			mine = pool->supplier_ids[k] != p->exclude[e];
 		if (mine) {
 			p->pool_index[p->noffers] = k;
 			p->offers[p->noffers++] = pool->offers[k];

@@ -64,6 +64,9 @@ struct plan {
 	const char *country;
 	enum route_policy policy;
 	int tolerance_pct;
+	const long long *exclude;     /* suppliers this order may not go to (those that
+	                               * rejected it); set before the first route; borrowed */
+	size_t nexclude;
 	int round;
 	int routed_once;
 	int search_exact, consolidated;   /* of the first round's plan */

@@ -47,6 +47,7 @@ struct server_worker {
 	struct client *client;     /* outbound HTTPS */
 	struct dispatch *dispatch; /* outbox delivery */
 	struct intake_queue *intake; /* group commit of storefront orders */
+	struct callback_queue *callbacks; /* group commit of supplier callbacks */
 	const struct config *cfg;
 	SSL_CTX *ssl;
 	int conns;                 /* open connections on this worker */
@@ -304,7 +305,7 @@ static void route(struct server_worker *w, struct http_ctx *ctx)
 			reply_method_not_allowed(ctx, "POST");
 			return;
 		}
-		callback_handle(ctx, code);
+		callback_handle(w->callbacks, ctx, code);
 		return;
 	}
 	if (strncmp(ctx->path, "/v1/admin/orders/", 17) == 0 && !strchr(ctx->path + 17, '/')) {
@@ -431,10 +432,14 @@ static void *worker_main(void *arg)
 	/* The client's pending callbacks still reach the dispatcher and the pool. */
 	client_free(w->client);
 	w->client = NULL;
-	intake_queue_free(w->intake);
-	w->intake = NULL;
+	/* Groups still waiting for a connection are answered by the pool's
+	 * teardown and go through their queues: the queues go after it. */
 	db_pool_free(w->db);
 	w->db = NULL;
+	intake_queue_free(w->intake);
+	w->intake = NULL;
+	callback_queue_free(w->callbacks);
+	w->callbacks = NULL;
 	dispatch_free(w->dispatch);
 	w->dispatch = NULL;
 	log_info("worker stopped", "worker=%d", w->index);
@@ -516,16 +521,13 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 		.breaker_cooldown_ms = 30000,
 		.sweep_ms = 1000,
 	};
-	w->dispatch = dispatch_new(w->base, w->db, w->client, &dopt);
-	if (!w->dispatch) {
-		snprintf(err, errlen, "cannot create the dispatcher for worker %d", index);
-		return -1;
-	}
 	w->env = (struct http_env){
 		.base = w->base, .db = w->db, .client = w->client, .cfg = cfg, .metrics = &w->metrics,
 		.request_done = worker_request_done, .request_done_arg = w,
 	};
 	w->intake = intake_queue_new(&w->env);
+	w->callbacks = callback_queue_new(&w->env);
+	w->dispatch = dispatch_new(w->base, w->db, w->client, w->callbacks, &dopt);
 	return 0;
 }
 
@@ -614,8 +616,9 @@ void server_free(struct server *srv)
 		if (w->http)
 			evhttp_free(w->http);
 		client_free(w->client);
-		intake_queue_free(w->intake);
 		db_pool_free(w->db);
+		intake_queue_free(w->intake);
+		callback_queue_free(w->callbacks);
 		dispatch_free(w->dispatch);
 		if (w->stop_ev)
 			event_free(w->stop_ev);

@@ -85,15 +85,18 @@ static const struct { const char *stmt, *params; } samples[] = {
 	  "SELECT '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{' || min(id) || '}', '{1}', '{\"{}\"}'"
 	  " FROM suppliers" },
 	{ "callback_supplier", "SELECT code FROM suppliers LIMIT 1" },
-	{ "callback_lock", "SELECT id, supplier_id, 'w1' FROM fulfillment_requests LIMIT 1" },
+	{ "callback_lock", "SELECT '{' || id || '}', '{' || supplier_id || '}', '{w1}' FROM fulfillment_requests LIMIT 1" },
 	{ "callback_apply",
-	  "SELECT id, supplier_id, 'w1', 'fulfillment.rejected', 'accepted', 'rejected', NULL, '{}', NULL,"
-	  " NULL, NULL, 'out_of_stock', '{1,2}' FROM fulfillment_requests WHERE status = 'accepted' LIMIT 1" },
-	{ "callback_order_status", "SELECT store_id, order_id, 'false' FROM fulfillment_requests LIMIT 1" },
+	  "SELECT '{' || id || '}', '{' || supplier_id || '}', '{w1}', '{fulfillment.rejected}', '{accepted}',"
+	  " '{rejected}', '{NULL}', '{\"{}\"}', '{NULL}', '{NULL}', '{NULL}', '{out_of_stock}', '{\"{1,2}\"}'"
+	  " FROM fulfillment_requests WHERE status = 'accepted' LIMIT 1" },
+	{ "callback_order_status",
+	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{false}' FROM fulfillment_requests LIMIT 1" },
 	{ "callback_notify_store",
-	  "SELECT store_id, order_id, id, 'shipped', 'w1' FROM fulfillment_requests LIMIT 1" },
+	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{' || id || '}', '{shipped}', '{w1}'"
+	  " FROM fulfillment_requests LIMIT 1" },
 	{ "callback_notify", NULL },
-	{ "callback_timeout_cancel", "SELECT id FROM fulfillment_requests LIMIT 1" },
+	{ "callback_timeout_cancel", "SELECT '{' || id || '}' FROM fulfillment_requests LIMIT 1" },
 	{ "callback_reroute_update",
 	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{1}', '{routed}', '{NULL}', '{1}', '{1}',"
 	  " '{1}', '{1.0}', '{0f8fad5b-d9cb-469f-a165-70867728950e}' FROM order_lines LIMIT 1" },
