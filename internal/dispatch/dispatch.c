@@ -36,26 +36,32 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  "   CASE WHEN o.supplier_id IS NULL"
 	  "     THEN (SELECT secrets[1] FROM stores s WHERE s.id = o.store_id)"
 	  "     ELSE (SELECT secrets[1] FROM suppliers s WHERE s.id = o.supplier_id) END" },
-	/* The outcome of one attempt, fenced by the lease: a holder whose lease
-	 * expired and was reclaimed changes nothing. */
+	/* The outcomes of a flight of attempts, one row each. The message's
+	 * state is fenced by its lease: a holder whose lease expired and was
+	 * reclaimed changes nothing there. The attempt itself is recorded
+	 * whatever the lease, once (its number came with the claim). Returns
+	 * the messages whose state was written. */
 	{ "dispatch_record",
-	  "WITH o AS ("
-	  "  UPDATE outbox SET state = $3,"
-	  "    delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,"
-	  "    next_attempt_at = CASE WHEN $3 = 'pending'"
-	  "      THEN now() + $9::bigint * interval '1 millisecond' ELSE next_attempt_at END,"
-	  "    last_status = $4::int, last_error = $5, last_response = $6,"
-	  "    lease_token = NULL, lease_expires_at = NULL"
-	  "  WHERE id = $1 AND lease_token = $2::uuid"
-	  "  RETURNING id, attempts, request_id, kind),"
+	  "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[],"
+	  "     $6::text[], $7::bigint[], $8::int[], $9::bigint[], $10::int[])"
+	  "     AS t(id, token, state, status, error, response, started_ms, latency, delay, attempt)),"
+	  " o AS (UPDATE outbox m SET state = u.state,"
+	  "     delivered_at = CASE WHEN u.state = 'delivered' THEN now() END,"
+	  "     next_attempt_at = CASE WHEN u.state = 'pending'"
+	  "       THEN now() + u.delay * interval '1 millisecond' ELSE m.next_attempt_at END,"
+	  "     last_status = u.status, last_error = u.error, last_response = u.response,"
+	  "     lease_token = NULL, lease_expires_at = NULL"
+	  "   FROM u WHERE m.id = u.id AND m.lease_token = u.token"
+	  "   RETURNING m.id, m.request_id, m.kind, u.state),"
 	  " a AS (INSERT INTO outbox_attempts (outbox_id, attempt, started_at, status, error, latency_ms)"
-	  "  SELECT id, attempts, to_timestamp($7::bigint / 1000.0), $4::int, $5, $8::int FROM o),"
+	  "   SELECT id, attempt, to_timestamp(started_ms / 1000.0), status, error, latency FROM u"
+	  "   ON CONFLICT (outbox_id, attempt) DO NOTHING),"
 	  " f AS (UPDATE fulfillment_requests r"
-	  "  SET status = CASE WHEN $3 = 'delivered' THEN 'sent' ELSE 'failed' END,"
-	  "    reason = CASE WHEN $3 = 'failed' THEN 'delivery_failed' END, updated_at = now()"
-	  "  FROM o WHERE r.id = o.request_id AND o.kind = 'fulfillment.requested'"
-	  "    AND r.status = 'pending' AND $3 <> 'pending')"
-	  " SELECT count(*) FROM o" },
+	  "   SET status = CASE WHEN o.state = 'delivered' THEN 'sent' ELSE 'failed' END,"
+	  "     reason = CASE WHEN o.state = 'failed' THEN 'delivery_failed' END, updated_at = now()"
+	  "   FROM o WHERE r.id = o.request_id AND o.kind = 'fulfillment.requested'"
+	  "     AND r.status = 'pending' AND o.state <> 'pending')"
+	  " SELECT id FROM o" },
 	/* Deadlines: requests sent but not accepted within their supplier's
 	 * accept_within, or accepted but not shipped within ship_within. Each is
 	 * then rejected for timeout through the callback path (re-routing
@@ -73,11 +79,12 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  "   AND r.created_at + CASE WHEN r.status = 'accepted' THEN s.ship_within ELSE s.accept_within END"
 	  "     < now()"
 	  " ORDER BY r.created_at LIMIT 20" },
-	/* Gives a claim back unsent (its supplier's breaker is open). */
+	/* Gives claims back unsent (their supplier's breaker is open). */
 	{ "dispatch_release",
-	  "UPDATE outbox SET attempts = attempts - 1, lease_token = NULL, lease_expires_at = NULL,"
-	  "  next_attempt_at = now() + $3::bigint * interval '1 millisecond'"
-	  " WHERE id = $1 AND lease_token = $2::uuid" },
+	  "UPDATE outbox m SET attempts = m.attempts - 1, lease_token = NULL, lease_expires_at = NULL,"
+	  "  next_attempt_at = now() + u.delay * interval '1 millisecond'"
+	  " FROM unnest($1::bigint[], $2::uuid[], $3::bigint[]) AS u(id, token, delay)"
+	  " WHERE m.id = u.id AND m.lease_token = u.token" },
 	{ NULL, NULL },
 };
 
@@ -103,6 +110,9 @@ struct dispatch {
 	size_t nbreakers;
 	struct db_batch *claim;
 	char claim_token[RETRY_LEASE_TOKEN_LEN];  /* lease of the claim in flight */
+	struct dispatch_job *rec_head, *rec_tail;  /* outcomes waiting to be written */
+	int recording;              /* a flight of outcomes is being written */
+	struct event *rec_retry;    /* the database was away: write them again */
 	int sweeping;               /* sweep query or overdue requests in progress */
 	long long next_sweep_ms;
 	struct db_batch *sweep;
@@ -131,7 +141,7 @@ struct dispatch_job {
 	char *response;
 	long latency_ms;
 	long long delay_ms;
-	struct db_batch *batch;
+	struct dispatch_job *next;  /* waiting to be recorded, or in the flight */
 };
 
 static long long dispatch_now_ms(void)
@@ -167,7 +177,6 @@ static struct breaker *dispatch_breaker(struct dispatch *d, long long supplier_i
 static void dispatch_job_free(struct dispatch_job *job)
 {
 	job->d->inflight--;
-	db_batch_free(job->batch);
 	free(job->response);
 	free(job);
 }
@@ -178,64 +187,162 @@ static void dispatch_kick(struct dispatch *d)
 		event_active(d->wake, EV_TIMEOUT, 0);
 }
 
-/* ---- recording an outcome ---- */
+/* ---- recording outcomes, a flight at a time ---- */
+
+static void dispatch_flush(struct dispatch *d);
+
+/* Puts a flight's jobs back at the head of the queue (in order). */
+static void dispatch_requeue(struct dispatch *d, struct dispatch_job *flight)
+{
+	struct dispatch_job *last = flight;
+	while (last->next)
+		last = last->next;
+	last->next = d->rec_head;
+	if (!d->rec_head)
+		d->rec_tail = last;
+	d->rec_head = flight;
+}
+
+static void dispatch_free_jobs(struct dispatch_job *job)
+{
+	while (job) {
+		struct dispatch_job *next = job->next;
+		dispatch_job_free(job);
+		job = next;
+	}
+}
+
+/* The database was away: the outcomes stay queued (their jobs hold their
+ * places in flight, so nothing new is claimed) and are written on its
+ * return; their leases are fenced, their attempts recorded all the same. */
+static void dispatch_retry_later(struct dispatch *d, struct dispatch_job *flight)
+{
+	dispatch_requeue(d, flight);
+	d->recording = 0;
+	struct timeval tv = { 1, 0 };
+	evtimer_add(d->rec_retry, &tv);
+}
+
+struct dispatch_flight {
+	struct dispatch *d;
+	struct dispatch_job *jobs;
+	struct db_batch *batch;
+	int i_record;                 /* -1 when the flight has no outcome to record */
+};
 
 static void dispatch_on_recorded(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)batch;
-	struct dispatch_job *job = arg;
-	if (!db_batch_ok(job->batch)) {
-		char q[300];
-		log_warn("dispatch record failed", "outbox_id=%s error=%s", job->id,
-		         log_quote(q, sizeof q, db_batch_error(job->batch)));
-	} else if (job->next_state && strcmp(PQgetvalue(db_batch_result(job->batch, 0), 0, 0), "0") == 0) {
-		log_warn("dispatch lease lost", "outbox_id=%s", job->id);
-	}
+	struct dispatch_flight *f = arg;
+	struct dispatch *d = f->d;
 	db_conn_release(conn);
-	struct dispatch *d = job->d;
-	dispatch_job_free(job);
+	if (!db_batch_ok(f->batch)) {
+		char q[300];
+		log_warn("dispatch record failed", "outcomes=%s error=%s", f->i_record >= 0 ? "yes" : "releases",
+		         log_quote(q, sizeof q, db_batch_error(f->batch)));
+		if (db_batch_conn_failed(f->batch) && !d->freeing) {
+			dispatch_retry_later(d, f->jobs);
+		} else {
+			dispatch_free_jobs(f->jobs); /* their leases expire; they are tried again */
+			d->recording = 0;
+		}
+	} else {
+		const PGresult *res = f->i_record >= 0 ? db_batch_result(f->batch, f->i_record) : NULL;
+		for (struct dispatch_job *j = f->jobs; j && res; j = j->next) {
+			int written = 0;
+			for (int r = 0; r < PQntuples(res) && !written; r++)
+				written = strcmp(PQgetvalue(res, r, 0), j->id) == 0;
+			if (j->next_state && !written)
+				log_warn("dispatch lease lost", "outbox_id=%s", j->id);
+		}
+		dispatch_free_jobs(f->jobs);
+		d->recording = 0;
+	}
+	db_batch_free(f->batch);
+	free(f);
+	dispatch_flush(d);
 	dispatch_kick(d); /* room for more */
 }
 
 static void dispatch_on_record_conn(struct db_conn *conn, void *arg)
 {
-	struct dispatch_job *job = arg;
+	struct dispatch_flight *f = arg;
+	struct dispatch *d = f->d;
 	if (!conn) {
-		/* The lease expires and the message is tried again: at least once. */
-		log_warn("dispatch cannot record outcome", "outbox_id=%s reason=\"database unavailable\"", job->id);
-		dispatch_job_free(job);
+		log_warn("dispatch cannot record outcomes", "reason=\"database unavailable\"%s", "");
+		if (d->freeing) {
+			dispatch_free_jobs(f->jobs);
+			d->recording = 0;
+		} else {
+			dispatch_retry_later(d, f->jobs);
+		}
+		free(f);
 		return;
 	}
-	char status[16], started[24], latency[24], delay[24];
-	snprintf(status, sizeof status, "%d", job->status);
-	snprintf(started, sizeof started, "%lld", job->started_ms);
-	snprintf(latency, sizeof latency, "%ld", job->latency_ms);
-	snprintf(delay, sizeof delay, "%lld", job->delay_ms);
-	job->batch = db_batch_new();
-	if (!job->batch) {
-		db_conn_release(conn);
-		dispatch_job_free(job);
+	struct db_columns rec, rel;
+	db_columns_init(&rec, 10);
+	db_columns_init(&rel, 3);
+	for (struct dispatch_job *j = f->jobs; j; j = j->next) {
+		char status[16], started[24], latency[24], delay[24], attempt[16];
+		snprintf(status, sizeof status, "%d", j->status);
+		snprintf(started, sizeof started, "%lld", j->started_ms);
+		snprintf(latency, sizeof latency, "%ld", j->latency_ms);
+		snprintf(delay, sizeof delay, "%lld", j->delay_ms);
+		snprintf(attempt, sizeof attempt, "%d", j->attempts);
+		if (j->next_state) {
+			const char *v[10] = { j->id, j->token, j->next_state, j->status ? status : NULL,
+			                      j->error[0] ? j->error : NULL, j->response, started, latency, delay, attempt };
+			db_columns_add(&rec, v);
+		} else {
+			const char *v[3] = { j->id, j->token, delay };
+			db_columns_add(&rel, v);
+		}
+	}
+	f->batch = db_batch_new();
+	f->i_record = rec.nrows ? db_batch_add_columns(f->batch, "dispatch_record", &rec) : -1;
+	if (rel.nrows)
+		db_batch_add_columns(f->batch, "dispatch_release", &rel);
+	db_columns_free(&rec);
+	db_columns_free(&rel);
+	db_conn_send(conn, f->batch, dispatch_on_recorded, f);
+}
+
+/* Writes every outcome queued in one flight, unless one is being written:
+ * outcomes that finish meanwhile wait for the next flight. */
+static void dispatch_flush(struct dispatch *d)
+{
+	if (d->recording || !d->rec_head)
+		return;
+	if (d->freeing) {
+		dispatch_free_jobs(d->rec_head);
+		d->rec_head = d->rec_tail = NULL;
 		return;
 	}
-	if (job->next_state) {
-		const char *v[9] = { job->id, job->token, job->next_state, job->status ? status : NULL,
-		                     job->error[0] ? job->error : NULL, job->response, started, latency, delay };
-		db_batch_add(job->batch, "dispatch_record", NULL, 9, v);
-	} else {
-		const char *v[3] = { job->id, job->token, delay };
-		db_batch_add(job->batch, "dispatch_release", NULL, 3, v);
-	}
-	job->state = DISPATCH_JOB_RECORDING;
-	db_conn_send(conn, job->batch, dispatch_on_recorded, job);
+	d->recording = 1;
+	struct dispatch_flight *f = mem_calloc(1, sizeof *f);
+	f->d = d;
+	f->jobs = d->rec_head;
+	d->rec_head = d->rec_tail = NULL;
+	db_pool_acquire(d->pool, dispatch_on_record_conn, f);
+}
+
+static void dispatch_on_rec_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	dispatch_flush(arg);
 }
 
 static void dispatch_record(struct dispatch_job *job)
 {
-	if (job->d->freeing) {
-		dispatch_job_free(job);
-		return;
-	}
-	db_pool_acquire(job->d->pool, dispatch_on_record_conn, job);
+	struct dispatch *d = job->d;
+	job->state = DISPATCH_JOB_RECORDING;
+	job->next = NULL;
+	if (d->rec_tail)
+		d->rec_tail->next = job;
+	else
+		d->rec_head = job;
+	d->rec_tail = job;
+	dispatch_flush(d);
 }
 
 /* ---- sending ---- */
@@ -495,6 +602,7 @@ struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, str
 	d->claim = db_batch_new();
 	d->sweep = db_batch_new();
 	d->wake = event_new(base, -1, 0, dispatch_on_wake, d);
+	d->rec_retry = evtimer_new(base, dispatch_on_rec_retry, d);
 	d->poll_timer = event_new(base, -1, EV_PERSIST, dispatch_on_wake, d);
 	struct timeval tv = { d->opt.poll_ms / 1000, (d->opt.poll_ms % 1000) * 1000 };
 	evtimer_add(d->poll_timer, &tv);
@@ -510,6 +618,9 @@ void dispatch_free(struct dispatch *d)
 		event_free(d->poll_timer);
 	if (d->wake)
 		event_free(d->wake);
+	if (d->rec_retry)
+		event_free(d->rec_retry);
+	dispatch_free_jobs(d->rec_head);
 	db_batch_free(d->claim);
 	db_batch_free(d->sweep);
 	free(d->breakers);

@@ -105,10 +105,11 @@ static const struct { const char *stmt, *params; } samples[] = {
 	  " '{no_offer}', '{\"[]\"}', '{exact}', '{false}' FROM order_lines LIMIT 1" },
 	{ "dispatch_claim", "SELECT '64', '0f8fad5b-d9cb-469f-a165-70867728950e', '{}', '15000'" },
 	{ "dispatch_record",
-	  "SELECT id, '0f8fad5b-d9cb-469f-a165-70867728950e', 'delivered', '200', NULL, NULL, '1700000000000',"
-	  " '12', '0' FROM outbox LIMIT 1" },
+	  "SELECT '{' || id || '}', '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{delivered}', '{200}', '{NULL}',"
+	  " '{NULL}', '{1700000000000}', '{12}', '{0}', '{2}' FROM outbox LIMIT 1" },
 	{ "dispatch_deadlines", NULL },
-	{ "dispatch_release", "SELECT id, '0f8fad5b-d9cb-469f-a165-70867728950e', '1000' FROM outbox LIMIT 1" },
+	{ "dispatch_release",
+	  "SELECT '{' || id || '}', '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{1000}' FROM outbox LIMIT 1" },
 };
 
 static int is_watched(const char *table)
