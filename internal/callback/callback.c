@@ -12,7 +12,7 @@
  *            and, when some are rejections, every offer their lines may be
  *            routed to; then reservation rounds (RESERVE) for those lines;
  *   FINISH   re-routed lines with their requests and messages, the orders'
- *            statuses, store notifications, NOTIFY, COMMIT.
+ *            statuses, store notifications, COMMIT.
  * Repeats and refusals change nothing and are answered after the COMMIT
  * like the rest. A callback for a request that another one of the group
  * already touches (or reusing its delivery id) waits for the next group.
@@ -176,7 +176,6 @@ const struct db_stmt_def callback_stmts[] = {
 	  "       o.status = 'needs_attention')) AS k(kind, key, due)"
 	  " WHERE st.callback_url IS NOT NULL AND k.due"
 	  " ON CONFLICT (idempotency_key) DO NOTHING" },
-	{ "callback_notify", "SELECT pg_notify('dropship_outbox', '')" },
 	/* A missed deadline: the supplier is asked to cancel. Array: request ids. */
 	{ "callback_timeout_cancel",
 	  "INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
@@ -557,6 +556,9 @@ static void callback_group_on_finish(struct db_conn *conn, struct db_batch *batc
 	/* The connection goes back before the replies: nothing waits on clients. */
 	db_conn_release(g->conn);
 	g->conn = NULL;
+	struct http_env *env = g->q->env;
+	if (g->i_status >= 0 && env->outbox_ready) /* notifications, requests, cancellations */
+		env->outbox_ready(env->outbox_ready_arg);
 	const PGresult *st = g->i_status >= 0 ? db_batch_result(g->batch, g->i_status) : NULL;
 	for (size_t i = 0; i < g->n; i++) {
 		struct callback *c = g->m[i];
@@ -630,7 +632,7 @@ static void callback_add_status_row(struct callback_group *g, size_t i, struct d
 }
 
 /* Re-routed lines, the orders' statuses, store notifications, missed
- * deadlines' cancellations, NOTIFY, COMMIT. */
+ * deadlines' cancellations, COMMIT. */
 static void callback_group_finish(struct callback_group *g)
 {
 	struct plan_requests reqs;
@@ -669,7 +671,6 @@ static void callback_group_finish(struct callback_group *g)
 	if (status.nrows) {
 		g->i_status = db_batch_add_columns(g->batch, "callback_order_status", &status);
 		db_batch_add_columns(g->batch, "callback_notify_store", &notify);
-		db_batch_add(g->batch, "callback_notify", NULL, 0, NULL);
 	}
 	db_batch_add(g->batch, NULL, "COMMIT", 0, NULL);
 	plan_requests_free(&reqs);

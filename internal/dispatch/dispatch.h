@@ -1,7 +1,8 @@
 /* dispatch: delivers the outbox, at least once, from every dropshipd worker.
  *
- * Woken by NOTIFY dropship_outbox (sent by the transaction that wrote the
- * message) and by a poll timer, since a LISTEN can die silently. Claims due
+ * Woken by its worker after a commit that wrote messages, by NOTIFY
+ * dropship_outbox from other programs, and by a poll timer (how messages
+ * another process wrote are found; a LISTEN can also die silently). Claims due
  * messages with FOR UPDATE SKIP LOCKED and a lease (token + expiry), so
  * several workers and several dropshipd processes on one database never send
  * one message concurrently; an expired lease (a crashed holder) is reclaimed;
@@ -41,7 +42,7 @@ extern const struct db_stmt_def dispatch_stmts[];
  * through callbacks (the worker's callback queue). */
 struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, struct client *client,
                               struct callback_queue *callbacks, const struct dispatch_options *opt);
-/* Something may be due now (a NOTIFY arrived). */
+/* Something may be due now (messages were committed, or a NOTIFY arrived). */
 void dispatch_wake(struct dispatch *d);
 /* Stops claiming; messages in flight still record their outcome while the
  * loop runs (any that do not are retried after their lease expires). */

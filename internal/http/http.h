@@ -28,6 +28,12 @@ struct http_env {
 	const struct config *cfg;
 	struct metrics *metrics;
 	int draining;                /* set by the server: answers say Connection: close */
+	/* Messages were committed to the outbox: the worker's dispatcher looks
+	 * at once. (No NOTIFY in the transaction: PostgreSQL serializes the
+	 * commits of every notifying transaction, fsync included; other
+	 * processes find the messages by their poll.) */
+	void (*outbox_ready)(void *arg);
+	void *outbox_ready_arg;
 	/* Called once per answer, after it is sent (server accounting). */
 	void (*request_done)(void *arg, int status);
 	void *request_done_arg;

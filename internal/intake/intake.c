@@ -11,7 +11,7 @@
  *            BEGIN, the orders already stored, every candidate offer of
  *            the group's SKUs, ids for the new orders; reservation rounds
  *            (one statement each); then orders, requests, lines, decisions
- *            and outbox messages, NOTIFY, COMMIT. Each order is answered
+ *            and outbox messages, COMMIT. Each order is answered
  *            from what the transaction wrote, 202 (new) or 200 with
  *            duplicate:true (stored before, or twice in the group).
  * A failure anywhere replies once and changes nothing: the transaction
@@ -83,7 +83,6 @@ const struct db_stmt_def intake_stmts[] = {
 	  " SELECT s, o, l, p, su, f, r, c::jsonb, se, co"
 	  " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::bigint[],"
 	  "   $7::text[], $8::text[], $9::text[], $10::boolean[]) AS t(s, o, l, p, su, f, r, c, se, co)" },
-	{ "intake_notify", "SELECT pg_notify('dropship_outbox', '')" },
 	/* Cancels the order and its unshipped lines, and gives their reserved
 	 * stock back (offers locked in id order, as when reserving). */
 	{ "intake_cancel",
@@ -211,6 +210,7 @@ struct intake_group {
 	size_t n;
 	int restarts;
 	int i_reserve;                /* the reservation in the current flight */
+	int wake;                     /* the transaction queued outbox messages */
 };
 
 /* One per worker: orders waiting for a group, and groups running. */
@@ -492,6 +492,9 @@ static void intake_group_on_finish(struct db_conn *conn, struct db_batch *batch,
 	/* The connection goes back before the replies: nothing waits on clients. */
 	db_conn_release(g->conn);
 	g->conn = NULL;
+	struct http_env *env = g->q->env;
+	if (g->wake && env->outbox_ready)
+		env->outbox_ready(env->outbox_ready_arg);
 	for (size_t i = 0; i < g->n; i++) {
 		struct intake *in = g->m[i];
 		if (in->dup_of) { /* the same order earlier in the group: its answer, as a duplicate */
@@ -506,7 +509,7 @@ static void intake_group_on_finish(struct db_conn *conn, struct db_batch *batch,
 }
 
 /* Every new order's rows, set-based: orders, then requests (lines refer
- * to them), lines, decisions, messages; NOTIFY; COMMIT. */
+ * to them), lines, decisions, messages; COMMIT. */
 static void intake_group_finish(struct intake_group *g)
 {
 	struct intake_rows rows;
@@ -526,8 +529,7 @@ static void intake_group_finish(struct intake_group *g)
 		db_batch_add_columns(g->batch, "intake_decisions_insert", &rows.decisions);
 		plan_requests_add_outbox(&rows.requests, g->batch);
 	}
-	if (wake)
-		db_batch_add(g->batch, "intake_notify", NULL, 0, NULL);
+	g->wake = wake;
 	db_batch_add(g->batch, NULL, "COMMIT", 0, NULL);
 	db_columns_free(&rows.orders);
 	db_columns_free(&rows.lines);
@@ -752,7 +754,9 @@ static void intake_on_cancelled(struct db_conn *conn, struct db_batch *batch, vo
 	}
 	db_conn_release(in->conn);
 	in->conn = NULL;
-	const PGresult *res = db_batch_result(in->batch, 5);
+	if (in->ctx->env->outbox_ready) /* cancellations to send */
+		in->ctx->env->outbox_ready(in->ctx->env->outbox_ready_arg);
+	const PGresult *res = db_batch_result(in->batch, 4);
 	if (PQntuples(res) == 0) { /* a cancellation for an order we never received */
 		/* A platform retries a non-2xx for days, then drops the store's
 		 * webhook: an order placed before the store was connected must
@@ -778,9 +782,8 @@ static void intake_cancel(struct intake *in)
 	db_batch_add(in->batch, NULL, "BEGIN", 0, NULL);
 	db_batch_add(in->batch, "intake_cancel", NULL, 2, key);
 	db_batch_add(in->batch, "intake_cancel_requests", NULL, 2, key);
-	db_batch_add(in->batch, "intake_notify", NULL, 0, NULL);
 	db_batch_add(in->batch, NULL, "COMMIT", 0, NULL);
-	/* Read back after COMMIT in the same flight (index 5). */
+	/* Read back after COMMIT in the same flight (index 4). */
 	db_batch_add_columns(in->batch, "intake_existing", &keys);
 	db_columns_free(&keys);
 	in->state = INTAKE_CANCEL;

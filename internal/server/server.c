@@ -446,7 +446,14 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* NOTIFY dropship_outbox: a transaction committed messages to send. */
+/* A handler of this worker committed messages to send. */
+static void worker_outbox_ready(void *arg)
+{
+	struct server_worker *w = arg;
+	dispatch_wake(w->dispatch);
+}
+
+/* NOTIFY dropship_outbox: another process (dropshipctl) queued messages. */
 static void worker_on_notify(const char *channel, const char *payload, void *arg)
 {
 	(void)channel, (void)payload;
@@ -523,6 +530,7 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 	};
 	w->env = (struct http_env){
 		.base = w->base, .db = w->db, .client = w->client, .cfg = cfg, .metrics = &w->metrics,
+		.outbox_ready = worker_outbox_ready, .outbox_ready_arg = w,
 		.request_done = worker_request_done, .request_done_arg = w,
 	};
 	w->intake = intake_queue_new(&w->env);
