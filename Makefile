@@ -120,12 +120,16 @@ fuzz:
 fuzz-build: $(FUZZ_BINS)
 
 # Banned calls: unbounded copies and unchecked conversions. Then the module
-# include graph: no cycles, server/server.h for the server only.
+# include graph: no cycles, server/server.h for the server only. Then lines
+# over 120 columns (a tab counts 8) in internal/ and cmd/.
 lint:
 	@! grep -rnE '\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|gets)[[:space:]]*\(' \
 		--include='*.c' --include='*.h' cmd internal tests || \
 		{ echo "lint: banned function (use snprintf, explicit lengths, strtol with checks)"; exit 1; }
 	@sh .ci/include-graph.sh internal
+	@for f in internal/*/*.[ch] cmd/*/*.[ch]; do expand -t 8 "$$f" | \
+		awk -v f="$$f" 'length($$0) > 120 { print f ":" FNR ": " length($$0) " columns (at most 120)"; bad = 1 } \
+		END { exit bad }' || exit 1; done
 	@echo "lint: ok"
 
 install: all

@@ -267,7 +267,8 @@ static void cb_attempt_done(struct sim_ful *f, int status, const char *error)
 	} else if (e->attempts <= SIM_CB_RETRIES) {
 		long delay = backoff_ms(e->attempts);
 		sim->stats.callbacks_retried++;
-		log_warn("callback failed", "supplier=%s request_id=%s type=%s status=%d error=%s attempt=%d retry_in_ms=%ld",
+		log_warn("callback failed",
+		         "supplier=%s request_id=%s type=%s status=%d error=%s attempt=%d retry_in_ms=%ld",
 		         supplier, qid, cb_type_names[e->type], status, qerr, e->attempts, delay);
 		struct timeval tv = sim_ms_tv(delay);
 		if (!f->retry)

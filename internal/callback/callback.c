@@ -387,6 +387,12 @@ static const char *callback_text(const PGresult *res, int r, int c)
 	return PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
 }
 
+/* Member key of open line k of a locked request. */
+static json_t *callback_open_line(const struct callback_locked *req, size_t k, const char *key)
+{
+	return json_object_get(json_array_get(req->lines_json, k), key);
+}
+
 /* Fills req from row r of callback_lock's result. Returns 0, or -1 when
  * the row is not what the statement returns. */
 static int callback_decode_locked(const PGresult *res, int r, struct callback_locked *req)
@@ -428,7 +434,7 @@ static int callback_decode_locked(const PGresult *res, int r, struct callback_lo
 	req->nopen = json_array_size(req->lines_json);
 	req->open_lines = mem_calloc(req->nopen, sizeof *req->open_lines);
 	for (size_t i = 0; i < req->nopen; i++)
-		req->open_lines[i] = (int)json_integer_value(json_object_get(json_array_get(req->lines_json, i), "line"));
+		req->open_lines[i] = (int)json_integer_value(callback_open_line(req, i, "line"));
 	return 0;
 }
 
@@ -651,9 +657,9 @@ static void callback_group_finish(struct callback_group *g)
 			callback_add_reroute(c, &reqs, &lines, &decisions);
 		callback_add_status_row(g, i, &status);
 		/* every shipment, partial or not, is told to the store */
-		const char *nv[5] = { c->req.store_id, c->req.order_id, c->cb.request_id,
-		                      c->cb.event == LIFECYCLE_EV_SHIPPED ? "shipped" : lifecycle_state_name(c->decision.to),
-		                      c->webhook_id };
+		const char *what = c->cb.event == LIFECYCLE_EV_SHIPPED ? "shipped"
+		                                                       : lifecycle_state_name(c->decision.to);
+		const char *nv[5] = { c->req.store_id, c->req.order_id, c->cb.request_id, what, c->webhook_id };
 		db_columns_add(&notify, nv);
 		if (!c->ctx) /* a missed deadline: the supplier may still act on it */
 			db_columns_add(&cancels, (const char *const[]){ c->cb.request_id });
@@ -740,11 +746,10 @@ static int callback_group_plan(struct callback_group *g)
 		c->plan.exclude = r->exclude;
 		c->plan.nexclude = r->nexclude;
 		for (size_t k = 0; k < r->nopen; k++) {
-			json_t *line = json_array_get(r->lines_json, k);
 			struct plan_line *l = &c->plan.lines[k];
 			l->line_no = r->open_lines[k];
-			l->sku = json_string_value(json_object_get(line, "sku"));
-			l->quantity = (int)json_integer_value(json_object_get(line, "quantity"));
+			l->sku = json_string_value(callback_open_line(r, k, "sku"));
+			l->quantity = (int)json_integer_value(callback_open_line(r, k, "quantity"));
 			if (!l->sku)
 				plan_settle(&c->plan, k, ROUTE_NO_SKU);
 		}
@@ -791,12 +796,11 @@ static void callback_group_apply(struct callback_group *g)
 		if (!callback_applies(c))
 			continue;
 		char items[8 * 500 + 3] = "";
-		if (c->cb.items) {
-			size_t w = 0;
-			for (size_t k = 0; k < c->cb.nitems; k++)
-				w += (size_t)snprintf(items + w, sizeof items - w, "%s%d", k ? "," : "{", c->cb.items[k]);
+		size_t w = 0;
+		for (size_t k = 0; k < c->cb.nitems; k++)
+			w += (size_t)snprintf(items + w, sizeof items - w, "%s%d", k ? "," : "{", c->cb.items[k]);
+		if (c->cb.items)
 			snprintf(items + w, sizeof items - w, "}");
-		}
 		const char *ev[13] = { c->cb.request_id, c->supplier_id, c->webhook_id,
 		                       lifecycle_event_name(c->cb.event), lifecycle_state_name(c->req.state),
 		                       lifecycle_state_name(c->decision.to), c->cb.occurred_at, c->body,
@@ -806,7 +810,7 @@ static void callback_group_apply(struct callback_group *g)
 		if (!callback_rejects(c))
 			continue;
 		for (size_t k = 0; k < c->req.nopen; k++) {
-			const char *sku = json_string_value(json_object_get(json_array_get(c->req.lines_json, k), "sku"));
+			const char *sku = json_string_value(callback_open_line(&c->req, k, "sku"));
 			if (!sku)
 				continue;
 			if (nskus == cap) {

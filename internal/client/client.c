@@ -382,7 +382,8 @@ static void client_on_resolved(int result, struct evutil_addrinfo *res, void *ar
 	if (private_addr && !call->c->opt.allow_private) {
 		evtimer_del(call->deadline);
 		snprintf(call->errbuf, sizeof call->errbuf,
-		         "%.120s resolves to a private or loopback address (%.46s); refused (dispatch.allow_private_endpoints)",
+		         "%.120s resolves to a private or loopback address (%.46s); refused"
+		         " (dispatch.allow_private_endpoints)",
 		         call->host, ip);
 		call->error = call->errbuf;
 		call->retryable = 0;

@@ -291,7 +291,8 @@ static void dispatch_on_record_conn(struct db_conn *conn, void *arg)
 		snprintf(attempt, sizeof attempt, "%d", j->attempts);
 		if (j->next_state) {
 			const char *v[10] = { j->id, j->token, j->next_state, j->status ? status : NULL,
-			                      j->error[0] ? j->error : NULL, j->response, started, latency, delay, attempt };
+			                      j->error[0] ? j->error : NULL, j->response, started, latency, delay,
+			                      attempt };
 			db_columns_add(&rec, v);
 		} else {
 			const char *v[3] = { j->id, j->token, delay };

@@ -483,7 +483,8 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 	evhttp_set_gencb(w->http, on_request, w);
 	evhttp_set_max_body_size(w->http, srv->cfg->server.max_body_bytes);
 	evhttp_set_max_headers_size(w->http, srv->cfg->server.max_header_bytes);
-	struct timeval rt = { srv->cfg->server.read_timeout_ms / 1000, (srv->cfg->server.read_timeout_ms % 1000) * 1000 };
+	int read_ms = srv->cfg->server.read_timeout_ms;
+	struct timeval rt = { read_ms / 1000, (read_ms % 1000) * 1000 };
 	evhttp_set_timeout_tv(w->http, &rt);
 	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 	                           EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
