@@ -413,8 +413,10 @@ static void conn_poll_connect(struct db_conn *c)
 		conn_fail(c, PQerrorMessage(c->pg));
 		return;
 	}
-	/* One flight: every prepare, the LISTEN, one Sync. */
+	/* One flight: the session's settings, every prepare, the LISTEN, one Sync. */
 	db_batch_reset(c->own);
+	if (c->pool->opt.setup_sql)
+		db_batch_add(c->own, NULL, c->pool->opt.setup_sql, 0, NULL);
 	for (const struct db_stmt_def *d = c->pool->opt.stmts; d && d->name; d++)
 		db_batch_add(c->own, d->name, d->sql, 0, NULL);
 	if (c->pool->opt.listen_channel) {

@@ -500,6 +500,16 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 		.size = cfg->database.pool_size,
 		.stmts = srv->stmts,
 		.listen_channel = "dropship_outbox",
+		/* Every statement dropshipd runs reads by index (tests/e2e/test_plans.c).
+		 * Without enable_seqscan off, the foreign-key checks of inserts,
+		 * planned once per connection while a fresh database's tables are a
+		 * page or two, keep a sequential-scan plan on these long-lived
+		 * connections as the tables grow (until autovacuum analyzes them).
+		 * JIT is off: the cost that setting adds to a plan that must still
+		 * scan a tiny table (suppliers) would otherwise start a compilation
+		 * of a second or more for a statement of a millisecond. */
+		.setup_sql = "SELECT set_config('enable_seqscan', 'off', false),"
+		             " set_config('jit', 'off', false)",
 		.on_notify = worker_on_notify,
 		.notify_arg = w,
 	};
