@@ -85,7 +85,7 @@ const struct db_stmt_def callback_stmts[] = {
 	  "   JOIN stores st ON st.id = r.store_id"
 	  " ORDER BY r.id FOR UPDATE OF r" },
 	/* The events, one row each (requests distinct): request state and
-	 * tracking, the audit row, the lines, and for a rejection or
+	 * tracking, the audit row, the lines, and for a rejection, failure or
 	 * cancellation the reserved stock of the lines not shipped given back
 	 * (offers locked in id order, as plan reserves them); a rejection for
 	 * out_of_stock or cannot_ship makes the offer unavailable. A shipment
@@ -111,18 +111,19 @@ const struct db_stmt_def callback_stmts[] = {
 	  "   WHERE x.status IN ('routed', 'shipped') FOR UPDATE OF x),"
 	  " lu AS (UPDATE order_lines x SET"
 	  "     status = CASE WHEN l.ships THEN 'shipped' WHEN l.to_s = 'delivered' THEN 'delivered'"
-	  "       WHEN l.was = 'shipped' THEN l.was WHEN l.to_s = 'rejected' THEN 'unroutable'"
+	  "       WHEN l.was = 'shipped' THEN l.was WHEN l.to_s IN ('rejected', 'failed') THEN 'unroutable'"
 	  "       WHEN l.to_s = 'cancelled' THEN 'cancelled' ELSE l.was END,"
 	  "     carrier = CASE WHEN l.ships THEN l.carrier ELSE x.carrier END,"
 	  "     tracking_number = CASE WHEN l.ships THEN l.num ELSE x.tracking_number END,"
 	  "     tracking_url = CASE WHEN l.ships THEN l.url ELSE x.tracking_url END,"
-	  "     reason = CASE WHEN l.to_s = 'rejected' AND l.was = 'routed' THEN 'rejected' ELSE x.reason END,"
-	  "     reserved = CASE WHEN l.to_s IN ('rejected', 'cancelled') AND l.was = 'routed' THEN 0"
+	  "     reason = CASE WHEN l.was <> 'routed' THEN x.reason WHEN l.to_s = 'rejected' THEN 'rejected'"
+	  "       WHEN l.to_s = 'failed' THEN 'delivery_failed' ELSE x.reason END,"
+	  "     reserved = CASE WHEN l.to_s IN ('rejected', 'cancelled', 'failed') AND l.was = 'routed' THEN 0"
 	  "       ELSE x.reserved END"
 	  "   FROM l WHERE x.store_id = l.store_id AND x.order_id = l.order_id AND x.line_no = l.line_no),"
 	  " give AS (SELECT offer_id, sum(reserved)::int AS qty,"
 	  "     bool_or(to_s = 'rejected' AND reason IN ('out_of_stock', 'cannot_ship')) AS gone FROM l"
-	  "   WHERE to_s IN ('rejected', 'cancelled') AND was = 'routed' AND offer_id IS NOT NULL"
+	  "   WHERE to_s IN ('rejected', 'cancelled', 'failed') AND was = 'routed' AND offer_id IS NOT NULL"
 	  "   GROUP BY offer_id),"
 	  " locked AS MATERIALIZED (SELECT f.id FROM offers f WHERE f.id IN (SELECT offer_id FROM give)"
 	  "   ORDER BY f.id FOR UPDATE)"
@@ -156,17 +157,7 @@ const struct db_stmt_def callback_stmts[] = {
 	 * delivery id. */
 	{ "callback_notify_store",
 	  "INSERT INTO outbox (kind, store_id, idempotency_key, payload)"
-	  " SELECT k.kind, u.s, k.key, jsonb_build_object('type', k.kind, 'store', st.code,"
-	  "   'order_id', o.id::text, 'external_order_id', o.external_id, 'status', o.status,"
-	  "   'request_id', r.id,"
-	  "   'tracking', CASE WHEN k.kind = 'order.shipped' THEN jsonb_build_object('carrier', r.carrier,"
-	  "     'number', r.tracking_number, 'url', r.tracking_url) END,"
-	  "   'lines', (SELECT jsonb_agg(jsonb_build_object('line', l.line_no, 'sku', l.sku,"
-	  "       'quantity', l.quantity, 'status', l.status, 'carrier', l.carrier,"
-	  "       'tracking_number', l.tracking_number, 'tracking_url', l.tracking_url) ORDER BY l.line_no)"
-	  "     FROM order_lines l WHERE l.store_id = o.store_id AND l.order_id = o.id"
-	  "       AND (k.kind <> 'order.shipped' OR l.request_id = r.id)),"
-	  "   'created_at', now())"
+	  " SELECT k.kind, u.s, k.key, order_notice(k.kind, o.store_id, o.id, r.id)"
 	  " FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[], $5::text[]) AS u(s, o, rid, what, wid)"
 	  "   JOIN orders o ON o.store_id = u.s AND o.id = u.o JOIN stores st ON st.id = o.store_id"
 	  "   JOIN fulfillment_requests r ON r.id = u.rid,"
@@ -200,6 +191,9 @@ const struct db_stmt_def callback_stmts[] = {
 	  "   u.p, u.su, u.f, u.re, u.c::jsonb, u.se, u.co"
 	  " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::bigint[],"
 	  "   $7::text[], $8::text[], $9::text[], $10::boolean[]) AS u(s, o, n, p, su, f, re, c, se, co)" },
+	/* Failures handled (applied, or found moot): off the dispatcher's queue. */
+	{ "callback_failures_done",
+	  "DELETE FROM request_failures WHERE request_id = ANY ($1::uuid[])" },
 	{ NULL, NULL },
 };
 
@@ -546,9 +540,12 @@ static int callback_applies(const struct callback *c)
 	return c->locked && c->decision.result == LIFECYCLE_APPLY;
 }
 
+/* A rejection, or a request that could not be delivered: both give the
+ * stock back and route the lines to another supplier. */
 static int callback_rejects(const struct callback *c)
 {
-	return callback_applies(c) && c->decision.to == LIFECYCLE_REJECTED;
+	return callback_applies(c) &&
+	       (c->decision.to == LIFECYCLE_REJECTED || c->decision.to == LIFECYCLE_FAILED);
 }
 
 static void callback_group_on_finish(struct db_conn *conn, struct db_batch *batch, void *arg)
@@ -642,8 +639,9 @@ static void callback_add_status_row(struct callback_group *g, size_t i, struct d
 static void callback_group_finish(struct callback_group *g)
 {
 	struct plan_requests reqs;
-	struct db_columns lines, decisions, status, notify, cancels;
+	struct db_columns lines, decisions, status, notify, cancels, failures;
 	plan_requests_init(&reqs);
+	db_columns_init(&failures, 1);
 	db_columns_init(&lines, 10);
 	db_columns_init(&decisions, 10);
 	db_columns_init(&status, 3);
@@ -651,6 +649,8 @@ static void callback_group_finish(struct callback_group *g)
 	db_columns_init(&cancels, 1);
 	for (size_t i = 0; i < g->n; i++) {
 		struct callback *c = g->m[i];
+		if (c->cb.event == LIFECYCLE_EV_FAILED) /* applied or moot, it leaves the queue */
+			db_columns_add(&failures, (const char *const[]){ c->cb.request_id });
 		if (!callback_applies(c))
 			continue;
 		if (callback_rejects(c))
@@ -661,7 +661,7 @@ static void callback_group_finish(struct callback_group *g)
 		                                                       : lifecycle_state_name(c->decision.to);
 		const char *nv[5] = { c->req.store_id, c->req.order_id, c->cb.request_id, what, c->webhook_id };
 		db_columns_add(&notify, nv);
-		if (!c->ctx) /* a missed deadline: the supplier may still act on it */
+		if (!c->ctx && c->cb.event == LIFECYCLE_EV_REJECTED) /* a missed deadline: the supplier may still act */
 			db_columns_add(&cancels, (const char *const[]){ c->cb.request_id });
 	}
 	db_batch_reset(g->batch);
@@ -674,6 +674,8 @@ static void callback_group_finish(struct callback_group *g)
 	plan_requests_add_outbox(&reqs, g->batch);
 	if (cancels.nrows)
 		db_batch_add_columns(g->batch, "callback_timeout_cancel", &cancels);
+	if (failures.nrows)
+		db_batch_add_columns(g->batch, "callback_failures_done", &failures);
 	if (status.nrows) {
 		g->i_status = db_batch_add_columns(g->batch, "callback_order_status", &status);
 		db_batch_add_columns(g->batch, "callback_notify_store", &notify);
@@ -685,6 +687,7 @@ static void callback_group_finish(struct callback_group *g)
 	db_columns_free(&status);
 	db_columns_free(&notify);
 	db_columns_free(&cancels);
+	db_columns_free(&failures);
 	callback_group_send(g, CALLBACK_GROUP_FINISH, callback_group_on_finish);
 }
 
@@ -1095,26 +1098,42 @@ void callback_handle(struct callback_queue *q, struct http_ctx *ctx, const char 
 	db_pool_acquire(q->env->db, callback_on_acquire, c);
 }
 
-int callback_reject_overdue(struct callback_queue *q, const char *request_id, const char *supplier_id,
-                            const char *missed, void (*done)(void *arg), void *done_arg)
+/* Queues an event dropshipd records itself (no HTTP request): the answer
+ * goes to the log, done() runs when it is over. */
+static int callback_system(struct callback_queue *q, enum lifecycle_event ev, const char *request_id,
+                           const char *supplier_id, const char *reason, const char *missed,
+                           const char *delivery_kind, void (*done)(void *arg), void *done_arg)
 {
 	struct callback *c = callback_new(q);
-	json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "type", "fulfillment.rejected", "request_id",
-	                         request_id, "reason", "timeout", "missed", missed);
-	c->body = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	c->body_len = strlen(c->body);
-	if (lifecycle_parse_callback(c->body, c->body_len, &c->cb, &(struct order_error){ 0 }) < 0) {
+	if (lifecycle_system_event(ev, request_id, reason, &c->cb) < 0) {
 		callback_free(c);
 		return -1;
 	}
+	if (missed) /* which deadline, for the audit row */
+		json_object_set_new(c->cb.root, "missed", json_string(missed));
+	c->body = json_dumps(c->cb.root, JSON_COMPACT);
+	c->body_len = strlen(c->body);
 	c->done = done;
 	c->done_arg = done_arg;
 	snprintf(c->supplier_id, sizeof c->supplier_id, "%s", supplier_id);
-	/* One deadline event per request: a second sweep finds it and changes nothing. */
-	snprintf(c->webhook_id, sizeof c->webhook_id, "deadline:%s", c->cb.request_id);
-	snprintf(c->log_id, sizeof c->log_id, "deadline");
+	/* One such event per request: a second finds it recorded and changes nothing. */
+	snprintf(c->webhook_id, sizeof c->webhook_id, "%s:%s", delivery_kind, c->cb.request_id);
+	snprintf(c->log_id, sizeof c->log_id, "%s", delivery_kind);
 	snprintf(c->log_supplier, sizeof c->log_supplier, "%s", supplier_id);
 	callback_enqueue(c, 0);
 	return 0;
+}
+
+int callback_reject_overdue(struct callback_queue *q, const char *request_id, const char *supplier_id,
+                            const char *missed, void (*done)(void *arg), void *done_arg)
+{
+	return callback_system(q, LIFECYCLE_EV_REJECTED, request_id, supplier_id, "timeout", missed, "deadline",
+	                       done, done_arg);
+}
+
+int callback_fail_delivery(struct callback_queue *q, const char *request_id, const char *supplier_id,
+                           const char *cause, void (*done)(void *arg), void *done_arg)
+{
+	return callback_system(q, LIFECYCLE_EV_FAILED, request_id, supplier_id, cause, NULL, "failure", done,
+	                       done_arg);
 }

@@ -35,7 +35,11 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  "     ELSE (SELECT endpoint FROM suppliers s WHERE s.id = o.supplier_id) END,"
 	  "   CASE WHEN o.supplier_id IS NULL"
 	  "     THEN (SELECT secrets[1] FROM stores s WHERE s.id = o.store_id)"
-	  "     ELSE (SELECT secrets[1] FROM suppliers s WHERE s.id = o.supplier_id) END" },
+	  "     ELSE (SELECT secrets[1] FROM suppliers s WHERE s.id = o.supplier_id) END,"
+	  "   CASE WHEN o.supplier_id IS NULL"
+	  "     THEN 'store:' || (SELECT code FROM stores s WHERE s.id = o.store_id)"
+	  "     ELSE 'supplier:' || (SELECT code FROM suppliers s WHERE s.id = o.supplier_id) END,"
+	  "   o.request_id" },
 	/* The outcomes of a flight of attempts, one row each. The message's
 	 * state is fenced by its lease: a holder whose lease expired and was
 	 * reclaimed changes nothing there. The attempt itself is recorded
@@ -52,16 +56,37 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  "     last_status = u.status, last_error = u.error, last_response = u.response,"
 	  "     lease_token = NULL, lease_expires_at = NULL"
 	  "   FROM u WHERE m.id = u.id AND m.lease_token = u.token"
-	  "   RETURNING m.id, m.request_id, m.kind, u.state),"
+	  "   RETURNING m.id, m.request_id, m.kind, m.supplier_id, m.store_id, u.state,"
+	  "     CASE WHEN u.status IS NOT NULL"
+	  "       THEN 'HTTP ' || u.status || coalesce(': ' || left(u.response, 200), '')"
+	  "       ELSE coalesce(u.error, 'not delivered') END AS cause),"
 	  " a AS (INSERT INTO outbox_attempts (outbox_id, attempt, started_at, status, error, latency_ms)"
 	  "   SELECT id, attempt, to_timestamp(started_ms / 1000.0), status, error, latency FROM u"
 	  "   ON CONFLICT (outbox_id, attempt) DO NOTHING),"
-	  " f AS (UPDATE fulfillment_requests r"
-	  "   SET status = CASE WHEN o.state = 'delivered' THEN 'sent' ELSE 'failed' END,"
-	  "     reason = CASE WHEN o.state = 'failed' THEN 'delivery_failed' END, updated_at = now()"
+	  " f AS (UPDATE fulfillment_requests r SET status = 'sent', updated_at = now()"
 	  "   FROM o WHERE r.id = o.request_id AND o.kind = 'fulfillment.requested'"
-	  "     AND r.status = 'pending' AND o.state <> 'pending')"
+	  "     AND r.status = 'pending' AND o.state = 'delivered'),"
+	  /* a request that could not be delivered is re-routed (callback_fail_delivery) */
+	  " x AS (INSERT INTO request_failures (request_id, supplier_id, cause)"
+	  "   SELECT request_id, supplier_id, cause FROM o"
+	  "   WHERE kind = 'fulfillment.requested' AND state = 'failed'"
+	  "   ON CONFLICT (request_id) DO NOTHING),"
+	  /* a cancellation the supplier never got: it may still ship, someone must look */
+	  " c AS (UPDATE orders d SET status = 'needs_attention', updated_at = now()"
+	  "   FROM o JOIN fulfillment_requests r ON r.id = o.request_id"
+	  "   WHERE o.kind = 'fulfillment.cancel_requested' AND o.state = 'failed'"
+	  "     AND d.store_id = r.store_id AND d.id = r.order_id RETURNING d.store_id, d.id),"
+	  " n AS (INSERT INTO outbox (kind, store_id, idempotency_key, payload)"
+	  "   SELECT 'order.needs_attention', c.store_id, 'order-' || c.id || '.needs_attention',"
+	  "     order_notice('order.needs_attention', c.store_id, c.id, NULL)"
+	  "       || jsonb_build_object('status', 'needs_attention')"
+	  "   FROM c JOIN stores st ON st.id = c.store_id WHERE st.callback_url IS NOT NULL"
+	  "   ON CONFLICT (idempotency_key) DO NOTHING)"
 	  " SELECT id FROM o" },
+	/* Requests that could not be delivered and are not re-routed yet (the
+	 * fast path after recording did not run, e.g. the process stopped). */
+	{ "dispatch_failures",
+	  "SELECT f.request_id, f.supplier_id, f.cause FROM request_failures f ORDER BY f.failed_at LIMIT 64" },
 	/* Deadlines: requests sent but not accepted within their supplier's
 	 * accept_within, or accepted but not shipped within ship_within. Each is
 	 * then rejected for timeout through the callback path (re-routing
@@ -78,7 +103,7 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  "   AND r.created_at < now() - (SELECT least(min(accept_within), min(ship_within)) FROM suppliers)"
 	  "   AND r.created_at + CASE WHEN r.status = 'accepted' THEN s.ship_within ELSE s.accept_within END"
 	  "     < now()"
-	  " ORDER BY r.created_at LIMIT 20" },
+	  " ORDER BY r.created_at LIMIT 64" },
 	/* Gives claims back unsent (their supplier's breaker is open). */
 	{ "dispatch_release",
 	  "UPDATE outbox m SET attempts = m.attempts - 1, lease_token = NULL, lease_expires_at = NULL,"
@@ -130,7 +155,8 @@ struct dispatch_job {
 	char id[24];
 	char token[RETRY_LEASE_TOKEN_LEN];
 	char kind[40];
-	char target[32];
+	char target[80];                 /* supplier:CODE or store:CODE, for logs */
+	char request_id[40];             /* fulfillment.requested: its request; "" else */
 	long long supplier_id;
 	int attempts;
 	long long started_ms;
@@ -230,6 +256,26 @@ struct dispatch_flight {
 	int i_record;                 /* -1 when the flight has no outcome to record */
 };
 
+static void dispatch_on_failure_done(void *arg)
+{
+	(void)arg;
+}
+
+/* A request that could not be delivered is re-routed at once; should that
+ * not happen (the process stops), the sweep finds it in request_failures. */
+static void dispatch_fail_request(struct dispatch *d, const struct dispatch_job *j)
+{
+	char cause[300];
+	if (j->status)
+		snprintf(cause, sizeof cause, "HTTP %d%s%.200s", j->status, j->response ? ": " : "",
+		         j->response ? j->response : "");
+	else
+		snprintf(cause, sizeof cause, "%s", j->error[0] ? j->error : "not delivered");
+	char sid[24];
+	snprintf(sid, sizeof sid, "%lld", j->supplier_id);
+	callback_fail_delivery(d->callbacks, j->request_id, sid, cause, dispatch_on_failure_done, NULL);
+}
+
 static void dispatch_on_recorded(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)batch;
@@ -254,6 +300,8 @@ static void dispatch_on_recorded(struct db_conn *conn, struct db_batch *batch, v
 				written = strcmp(PQgetvalue(res, r, 0), j->id) == 0;
 			if (j->next_state && !written)
 				log_warn("dispatch lease lost", "outbox_id=%s", j->id);
+			else if (j->next_state && strcmp(j->next_state, "failed") == 0 && j->request_id[0])
+				dispatch_fail_request(d, j);
 		}
 		dispatch_free_jobs(f->jobs);
 		d->recording = 0;
@@ -452,8 +500,9 @@ static void dispatch_on_claimed(struct db_conn *conn, struct db_batch *batch, vo
 		snprintf(job->kind, sizeof job->kind, "%s", PQgetvalue(res, r, 1));
 		job->attempts = (int)strtol(PQgetvalue(res, r, 4), NULL, 10);
 		job->supplier_id = strtoll(PQgetvalue(res, r, 5), NULL, 10);
-		snprintf(job->target, sizeof job->target, "%s%s", job->supplier_id ? "supplier:" : "store:",
-		         job->supplier_id ? PQgetvalue(res, r, 5) : "callback");
+		snprintf(job->target, sizeof job->target, "%s", PQgetvalue(res, r, 8));
+		if (strcmp(job->kind, "fulfillment.requested") == 0)
+			snprintf(job->request_id, sizeof job->request_id, "%s", PQgetvalue(res, r, 9));
 		dispatch_send(job, PQgetisnull(res, r, 6) ? NULL : PQgetvalue(res, r, 6),
 		              PQgetisnull(res, r, 7) ? NULL : PQgetvalue(res, r, 7), PQgetvalue(res, r, 3),
 		              PQgetvalue(res, r, 2));
@@ -523,6 +572,11 @@ static void dispatch_on_swept(struct db_conn *conn, struct db_batch *batch, void
 			                            PQgetvalue(res, r, 2), dispatch_on_overdue_done, d) == 0)
 				d->sweeping++;
 		}
+		res = db_batch_result(d->sweep, 1);
+		for (int r = 0; r < PQntuples(res); r++)
+			if (callback_fail_delivery(d->callbacks, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+			                           PQgetvalue(res, r, 2), dispatch_on_overdue_done, d) == 0)
+				d->sweeping++;
 	}
 	db_conn_release(conn);
 	dispatch_on_overdue_done(d);
@@ -539,6 +593,7 @@ static void dispatch_on_sweep_conn(struct db_conn *conn, void *arg)
 	}
 	db_batch_reset(d->sweep);
 	db_batch_add(d->sweep, "dispatch_deadlines", NULL, 0, NULL);
+	db_batch_add(d->sweep, "dispatch_failures", NULL, 0, NULL);
 	db_conn_send(conn, d->sweep, dispatch_on_swept, d);
 }
 

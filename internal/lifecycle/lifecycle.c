@@ -27,7 +27,7 @@ static const enum lifecycle_state lifecycle_event_target[] = {
 /* from → allowed events. One row per state: the table is the specification. */
 #define A(ev) (1u << LIFECYCLE_##ev)
 static const unsigned lifecycle_allowed[LIFECYCLE_STATE_MAX] = {
-	[LIFECYCLE_PENDING] = A(EV_ACCEPTED) | A(EV_CANCELLED),
+	[LIFECYCLE_PENDING] = A(EV_ACCEPTED) | A(EV_CANCELLED) | A(EV_FAILED),
 	[LIFECYCLE_SENT] = A(EV_ACCEPTED) | A(EV_REJECTED) | A(EV_CANCELLED),
 	[LIFECYCLE_ACCEPTED] = A(EV_SHIPPED) | A(EV_REJECTED) | A(EV_CANCELLED),
 	[LIFECYCLE_REJECTED] = 0,
@@ -189,7 +189,7 @@ int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_call
 	}
 	if (lifecycle_text(root, "type", "type", 64, &type, err) < 0)
 		goto fail;
-	if (!type || lifecycle_event_parse(type, &cb->event) < 0) {
+	if (!type || lifecycle_event_parse(type, &cb->event) < 0 || cb->event == LIFECYCLE_EV_FAILED) {
 		lifecycle_fail(err, "invalid_field", "type", "must be fulfillment.accepted, .rejected, .shipped, "
 		                                             ".delivered or .cancelled");
 		goto fail;
@@ -256,6 +256,20 @@ fail:
 	free(cb->items);
 	memset(cb, 0, sizeof *cb);
 	return -1;
+}
+
+int lifecycle_system_event(enum lifecycle_event ev, const char *request_id, const char *reason,
+                           struct lifecycle_callback *cb)
+{
+	memset(cb, 0, sizeof *cb);
+	if ((unsigned)ev >= LIFECYCLE_EVENT_MAX || !request_id || !lifecycle_uuid(request_id, cb->request_id_buf))
+		return -1;
+	cb->event = ev;
+	cb->request_id = cb->request_id_buf;
+	cb->root = json_pack("{s:s, s:s, s:s?}", "type", lifecycle_event_names[ev], "request_id", cb->request_id,
+	                     "reason", reason);
+	cb->reason = json_string_value(json_object_get(cb->root, "reason"));
+	return 0;
 }
 
 void lifecycle_callback_free(struct lifecycle_callback *cb)

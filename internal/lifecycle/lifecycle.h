@@ -5,7 +5,7 @@
  *   pending → sent → accepted → shipped → delivered
  *   sent | accepted → rejected
  *   pending | sent | accepted → cancelled
- *   pending | sent → failed (delivery gave up; set by the dispatcher only)
+ *   pending → failed (delivery gave up; dropshipd's own event, never a supplier's)
  *
  * One extension: `accepted` is taken from `pending` too, because a supplier
  * may call back before the dispatcher has recorded its own 2xx.
@@ -35,13 +35,16 @@ enum lifecycle_state {
 	LIFECYCLE_STATE_MAX
 };
 
-/* Supplier callback types, "fulfillment.<name>". */
+/* Events, "fulfillment.<name>": what suppliers call back with, and one
+ * dropshipd records itself (failed: its message could not be delivered;
+ * never accepted from a supplier). */
 #define LIFECYCLE_EVENTS(X)          \
 	X(EV_ACCEPTED, "accepted", ACCEPTED)   \
 	X(EV_REJECTED, "rejected", REJECTED)   \
 	X(EV_SHIPPED, "shipped", SHIPPED)      \
 	X(EV_DELIVERED, "delivered", DELIVERED) \
-	X(EV_CANCELLED, "cancelled", CANCELLED)
+	X(EV_CANCELLED, "cancelled", CANCELLED) \
+	X(EV_FAILED, "failed", FAILED)
 
 enum lifecycle_event {
 #define X(id, name, to) LIFECYCLE_##id,
@@ -65,7 +68,7 @@ enum lifecycle_result lifecycle_apply(enum lifecycle_state from, enum lifecycle_
 /* Names as stored in the database; parse returns -1 for unknown text. */
 const char *lifecycle_state_name(enum lifecycle_state s);
 int lifecycle_state_parse(const char *name, enum lifecycle_state *out);
-/* Parses "fulfillment.accepted" etc. */
+/* Parses "fulfillment.accepted" etc. (any event, dropshipd's own included). */
 int lifecycle_event_parse(const char *type, enum lifecycle_event *out);
 const char *lifecycle_event_name(enum lifecycle_event e);
 
@@ -117,5 +120,12 @@ int lifecycle_check_items(const int *open_lines, size_t nopen, const int *items,
 int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_callback *cb,
                              struct order_error *err);
 void lifecycle_callback_free(struct lifecycle_callback *cb);
+
+/* An event dropshipd records itself on a request (a missed deadline is
+ * EV_REJECTED for "timeout"; a message that could not be delivered is
+ * EV_FAILED with its cause), as a callback with that reason. Returns 0, or
+ * -1 when request_id is not a request id. */
+int lifecycle_system_event(enum lifecycle_event ev, const char *request_id, const char *reason,
+                           struct lifecycle_callback *cb);
 
 #endif

@@ -288,6 +288,15 @@ static void test_two_processes(void)
 	testsrv_stop_sim(&s, 5000);
 }
 
+/* True once every request of supplier `code` has failed (the failure is
+ * applied in its own transaction, right after the attempt is recorded). */
+static bool requests_failed(void *arg)
+{
+	const char *v[1] = { arg };
+	return testdb_count(db, "SELECT count(*) FROM fulfillment_requests r JOIN suppliers s"
+	                        " ON s.id = r.supplier_id WHERE s.code = $1 AND r.status <> 'failed'", 1, v) == 0;
+}
+
 /* A 4xx other than 408/429 fails at once, response kept; a supplier that
  * never answers leaves intake unaffected and its messages pending. */
 static void test_permanent_failure_and_hanging_supplier(void)
@@ -306,6 +315,7 @@ static void test_permanent_failure_and_hanging_supplier(void)
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox o JOIN suppliers s ON s.id = o.supplier_id"
 	                                 " WHERE s.code = 'eave' AND o.attempts = 1 AND o.last_status = 400"
 	                                 " AND o.last_response IS NOT NULL", 0, NULL), 5);
+	CU_ASSERT_TRUE(wait_until(requests_failed, "eave", 10000, 100));
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests r JOIN suppliers s"
 	                                 " ON s.id = r.supplier_id WHERE s.code = 'eave' AND r.status = 'failed'",
 	                             0, NULL), 5);

@@ -108,6 +108,8 @@ static const struct { const char *stmt, *params; } samples[] = {
 	  "SELECT '{' || id || '}', '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{delivered}', '{200}', '{NULL}',"
 	  " '{NULL}', '{1700000000000}', '{12}', '{0}', '{2}' FROM outbox LIMIT 1" },
 	{ "dispatch_deadlines", NULL },
+	{ "dispatch_failures", NULL },
+	{ "callback_failures_done", "SELECT '{' || id || '}' FROM fulfillment_requests LIMIT 1" },
 	{ "dispatch_release",
 	  "SELECT '{' || id || '}', '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{1000}' FROM outbox LIMIT 1" },
 };

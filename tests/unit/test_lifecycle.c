@@ -26,16 +26,16 @@ struct expect {
 	int to;
 };
 
-/* Rows: from-state; columns: accepted, rejected, shipped, delivered, cancelled. */
+/* Rows: from-state; columns: accepted, rejected, shipped, delivered, cancelled, failed. */
 static const struct expect table[LIFECYCLE_STATE_MAX][LIFECYCLE_EVENT_MAX] = {
-	[P] = { APPLY(A), NO, NO, NO, APPLY(C) },
-	[S] = { APPLY(A), APPLY(R), NO, NO, APPLY(C) },
-	[A] = { REPEAT, APPLY(R), APPLY(H), NO, APPLY(C) },
-	[R] = { NO, REPEAT, NO, NO, NO },
-	[H] = { NO, NO, REPEAT, APPLY(D), NO },
-	[D] = { NO, NO, NO, REPEAT, NO },
-	[C] = { NO, NO, NO, NO, REPEAT },
-	[F] = { NO, NO, NO, NO, NO },
+	[P] = { APPLY(A), NO, NO, NO, APPLY(C), APPLY(F) },
+	[S] = { APPLY(A), APPLY(R), NO, NO, APPLY(C), NO },
+	[A] = { REPEAT, APPLY(R), APPLY(H), NO, APPLY(C), NO },
+	[R] = { NO, REPEAT, NO, NO, NO, NO },
+	[H] = { NO, NO, REPEAT, APPLY(D), NO, NO },
+	[D] = { NO, NO, NO, REPEAT, NO, NO },
+	[C] = { NO, NO, NO, NO, REPEAT, NO },
+	[F] = { NO, NO, NO, NO, NO, REPEAT },
 };
 
 static void test_every_pair(void)
@@ -51,7 +51,7 @@ static void test_every_pair(void)
 			CU_ASSERT_EQUAL((int)to, want);
 			checked++;
 		}
-	CU_ASSERT_EQUAL(checked, 8 * 5);
+	CU_ASSERT_EQUAL(checked, 8 * 6);
 }
 
 static void test_names_round_trip(void)
@@ -107,6 +107,7 @@ static const struct parse_case parse_cases[] = {
 	{ "[1,2]", "invalid_field", "" },
 	{ "{\"request_id\":\"" RID "\"}", "invalid_field", "type" },
 	{ "{\"type\":\"fulfillment.requested\",\"request_id\":\"" RID "\"}", "invalid_field", "type" },
+	{ "{\"type\":\"fulfillment.failed\",\"request_id\":\"" RID "\"}", "invalid_field", "type" },
 	{ "{\"type\":7,\"request_id\":\"" RID "\"}", "invalid_field", "type" },
 	{ "{\"type\":\"fulfillment.accepted\"}", "invalid_field", "request_id" },
 	{ "{\"type\":\"fulfillment.accepted\",\"request_id\":\"42\"}", "invalid_field", "request_id" },
