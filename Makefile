@@ -8,6 +8,13 @@
 CC        ?= cc
 PREFIX    ?= /usr/local
 DESTDIR   ?=
+# Where make install puts what is not under bin/ (docs/deploy.md).
+SYSCONFDIR       ?= /etc
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERS_DIR     ?= $(PREFIX)/lib/sysusers.d
+MANDIR           ?= $(PREFIX)/share/man
+DATADIR          ?= $(PREFIX)/share/dropship
+DOCDIR           ?= $(PREFIX)/share/doc/dropship
 SANITIZE  ?=
 FUZZ_SECONDS ?= 60
 PKGS      := libevent libevent_openssl libevent_pthreads openssl libpq jansson inih
@@ -46,7 +53,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuz
 # Objects are never deleted as intermediates: rebuilds stay incremental.
 .SECONDARY:
 
-.PHONY: all deps run test test-only check lint clean install bench tests fuzz fuzz-build bench-route
+.PHONY: all deps run test test-only check lint clean install uninstall bench tests fuzz fuzz-build bench-route
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -132,11 +139,58 @@ lint:
 		END { exit bad }' || exit 1; done
 	@echo "lint: ok"
 
+# Units, man pages and the example configuration name the default paths
+# (/usr/local, /etc/dropship); they are rewritten for the ones of this install.
+INSTALL_PATHS = sed -e 's|/usr/local/lib/systemd/system|$(SYSTEMD_UNIT_DIR)|g' \
+	-e 's|/usr/local/lib/sysusers.d|$(SYSUSERS_DIR)|g' \
+	-e 's|/usr/local/share/doc/dropship|$(DOCDIR)|g' \
+	-e 's|/usr/local/share/dropship|$(DATADIR)|g' \
+	-e 's|/usr/local/|$(PREFIX)/|g' -e 's|/etc/dropship|$(SYSCONFDIR)/dropship|g'
+MAN8      := man/dropshipd.8 man/dropshipctl.8
+UNITS     := deploy/systemd/dropshipd.service deploy/systemd/dropship-migrate.service
+ETCDIR     = $(DESTDIR)$(SYSCONFDIR)/dropship
+
+# Binaries, migrations and views (dropshipctl migrate finds them from its own
+# path), systemd units, man pages, docs and examples. The configuration goes
+# to $(SYSCONFDIR)/dropship only when there is none: an operator's is never
+# replaced; the example beside the migrations always is.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/dropship/migrations $(DESTDIR)$(PREFIX)/share/dropship/sql
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(DATADIR)/migrations $(DESTDIR)$(DATADIR)/sql \
+		$(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(SYSUSERS_DIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DOCDIR)/examples
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 migrations/*.sql $(DESTDIR)$(PREFIX)/share/dropship/migrations/
-	cp -R sql/. $(DESTDIR)$(PREFIX)/share/dropship/sql/
+	install -m 0644 migrations/*.sql $(DESTDIR)$(DATADIR)/migrations/
+	cp -R sql/. $(DESTDIR)$(DATADIR)/sql/
+	for f in $(UNITS); do $(INSTALL_PATHS) $$f > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$${f##*/} && \
+		chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$${f##*/} || exit 1; done
+	install -m 0644 deploy/systemd/dropship.sysusers $(DESTDIR)$(SYSUSERS_DIR)/dropship.conf
+	for f in $(MAN8); do $(INSTALL_PATHS) $$f > $(DESTDIR)$(MANDIR)/man8/$${f##*/} && \
+		chmod 0644 $(DESTDIR)$(MANDIR)/man8/$${f##*/} || exit 1; done
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 deploy/haproxy/haproxy.cfg deploy/systemd/dropshipd.service.d/low-port.conf \
+		$(DESTDIR)$(DOCDIR)/examples/
+	sed -e 's|^tls_cert = var/tls/|tls_cert = $(SYSCONFDIR)/dropship/tls/|' \
+		-e 's|^tls_key = var/tls/|tls_key = $(SYSCONFDIR)/dropship/tls/|' \
+		config/dropshipd.conf > $(DESTDIR)$(DATADIR)/dropshipd.conf.example
+	chmod 0644 $(DESTDIR)$(DATADIR)/dropshipd.conf.example
+	@grep -q '^tls_key = /' $(DESTDIR)$(DATADIR)/dropshipd.conf.example || \
+		{ echo "install: config/dropshipd.conf: tls_cert/tls_key lines not found"; exit 1; }
+	@if [ ! -e $(ETCDIR)/dropshipd.conf ]; then \
+		[ -d $(ETCDIR) ] || install -d -m 0750 $(ETCDIR); \
+		install -m 0640 $(DESTDIR)$(DATADIR)/dropshipd.conf.example $(ETCDIR)/dropshipd.conf; \
+		echo "install: created $(ETCDIR)/dropshipd.conf"; \
+		if [ -z "$(DESTDIR)" ] && getent group dropship >/dev/null; then \
+			chgrp dropship $(ETCDIR) $(ETCDIR)/dropshipd.conf; fi; \
+	else echo "install: kept $(ETCDIR)/dropshipd.conf"; fi
+
+# Everything install added except $(SYSCONFDIR)/dropship, which holds the
+# operator's configuration, keys and certificates.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(BIN_NAMES))
+	rm -f $(addprefix $(DESTDIR)$(SYSTEMD_UNIT_DIR)/,$(notdir $(UNITS)))
+	rm -f $(DESTDIR)$(SYSUSERS_DIR)/dropship.conf
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build build-san build-fuzz build-clang

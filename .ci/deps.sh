@@ -6,7 +6,7 @@
 # as root, sudo otherwise.
 set -eu
 PKGS="build-essential pkg-config libevent-dev libssl-dev libpq-dev libjansson-dev libinih-dev
-libcunit1-dev postgresql postgresql-contrib openssl curl ca-certificates util-linux"
+libcunit1-dev postgresql postgresql-contrib openssl curl ca-certificates util-linux haproxy"
 for group in "$@"; do
 	case $group in
 	clang) PKGS="$PKGS clang" ;;
