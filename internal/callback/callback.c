@@ -57,7 +57,7 @@ enum callback_lock_col {
 	CALLBACK_LOCK_NCOLS
 };
 
-/* callback_order_status's columns. */
+/* plan_order_status's result columns. */
 enum callback_status_col { CALLBACK_STATUS_STORE_ID, CALLBACK_STATUS_ORDER_ID, CALLBACK_STATUS_STATUS };
 
 const struct db_stmt_def callback_stmts[] = {
@@ -130,27 +130,6 @@ const struct db_stmt_def callback_stmts[] = {
 	  " UPDATE offers f SET stock = f.stock + give.qty, updated_at = now(),"
 	  "   available = f.available AND NOT give.gone"
 	  " FROM give WHERE f.id = give.offer_id AND f.id IN (SELECT id FROM locked)" },
-	/* The orders' statuses, derived from their lines; written only when
-	 * they change. Arrays: store id, order id, stranded (a rejection left a
-	 * line without a supplier). */
-	{ "callback_order_status",
-	  "WITH k AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::boolean[]) AS t(s, o, stranded)),"
-	  " s AS (SELECT k.s, k.o, o.status AS was, CASE"
-	  "     WHEN o.status = 'cancelled' THEN 'cancelled'"
-	  "     WHEN bool_and(l.status IN ('delivered', 'cancelled')) AND bool_or(l.status = 'delivered')"
-	  "       THEN 'delivered'"
-	  "     WHEN bool_and(l.status IN ('shipped', 'delivered', 'cancelled'))"
-	  "       AND bool_or(l.status IN ('shipped', 'delivered')) THEN 'shipped'"
-	  "     WHEN bool_or(l.status IN ('shipped', 'delivered')) THEN 'partially_shipped'"
-	  "     WHEN bool_or(l.status = 'unroutable') AND (k.stranded OR NOT bool_or(l.status = 'routed'))"
-	  "       THEN 'needs_attention'"
-	  "     ELSE o.status END AS status"
-	  "   FROM k JOIN orders o ON o.store_id = k.s AND o.id = k.o"
-	  "     JOIN order_lines l ON l.store_id = o.store_id AND l.order_id = o.id"
-	  "   GROUP BY k.s, k.o, k.stranded, o.status),"
-	  " w AS (UPDATE orders o SET status = s.status, updated_at = now() FROM s"
-	  "   WHERE o.store_id = s.s AND o.id = s.o AND s.status <> s.was)"
-	  " SELECT s, o, status FROM s" },
 	/* Store notifications, when the store has a callback URL: each at most
 	 * once (the idempotency key is unique). Arrays: store id, order id,
 	 * request id, what happened (shipped, or the request's new state),
@@ -175,22 +154,6 @@ const struct db_stmt_def callback_stmts[] = {
 	  "     'order_id', r.order_id::text, 'reason', 'timeout', 'created_at', now())"
 	  " FROM unnest($1::uuid[]) AS u(rid) JOIN fulfillment_requests r ON r.id = u.rid"
 	  " ON CONFLICT (idempotency_key) DO NOTHING" },
-	/* Re-routed lines take their new supplier and request (or stay unroutable). */
-	{ "callback_reroute_update",
-	  "UPDATE order_lines l SET status = u.st, reason = u.re, supplier_id = u.su, offer_id = u.f,"
-	  "   reserved = u.rs, unit_cost = u.uc, request_id = u.rq"
-	  " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::bigint[],"
-	  "   $7::bigint[], $8::int[], $9::numeric[], $10::uuid[]) AS u(s, o, n, st, re, su, f, rs, uc, rq)"
-	  " WHERE l.store_id = u.s AND l.order_id = u.o AND l.line_no = u.n" },
-	{ "callback_reroute_decisions",
-	  "INSERT INTO routing_decisions (store_id, order_id, line_no, attempt, policy, supplier_id,"
-	  "   offer_id, reason, candidates, search, consolidated)"
-	  " SELECT u.s, u.o, u.n,"
-	  "   (SELECT coalesce(max(d.attempt), 0) + 1 FROM routing_decisions d"
-	  "     WHERE d.store_id = u.s AND d.order_id = u.o AND d.line_no = u.n),"
-	  "   u.p, u.su, u.f, u.re, u.c::jsonb, u.se, u.co"
-	  " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::bigint[],"
-	  "   $7::text[], $8::text[], $9::text[], $10::boolean[]) AS u(s, o, n, p, su, f, re, c, se, co)" },
 	/* Failures handled (applied, or found moot): off the dispatcher's queue. */
 	{ "callback_failures_done",
 	  "DELETE FROM request_failures WHERE request_id = ANY ($1::uuid[])" },
@@ -583,36 +546,12 @@ static void callback_group_on_finish(struct db_conn *conn, struct db_batch *batc
 	callback_group_free(g);
 }
 
-/* The re-routed lines of rejection c: requests (queued in reqs), line
- * updates, decisions. */
-static void callback_add_reroute(struct callback *c, struct plan_requests *reqs, struct db_columns *lines,
-                                 struct db_columns *decisions)
+/* The re-routed lines of rejection c: requests, line updates, decisions. */
+static void callback_add_reroute(struct callback *c, struct plan_writes *w)
 {
-	const struct callback_locked *r = &c->req;
-	struct plan *p = &c->plan;
-	plan_requests_add(reqs, p, &r->order);
-	for (size_t i = 0; i < p->nlines; i++) {
-		struct plan_line_result lr;
-		plan_line_result(p, i, &lr);
-		char line_no[16], sid[24], oid[24], reserved[16];
-		snprintf(line_no, sizeof line_no, "%d", p->lines[i].line_no);
-		snprintf(sid, sizeof sid, "%lld", lr.supplier_id);
-		snprintf(oid, sizeof oid, "%lld", lr.offer_id);
-		snprintf(reserved, sizeof reserved, "%d", lr.reserved);
-		int ok = lr.supplier_code != NULL;
-		const char *lv[10] = { r->store_id, r->order_id, line_no, lr.status, lr.reason,
-		                       ok ? sid : NULL, ok ? oid : NULL, reserved, ok ? lr.unit_cost : NULL,
-		                       p->lines[i].request_id[0] ? p->lines[i].request_id : NULL };
-		db_columns_add(lines, lv);
-		char *cands = plan_candidates_text(p, i);
-		const char *dv[10] = { r->store_id, r->order_id, line_no, route_policy_name(p->policy),
-		                       ok ? sid : NULL, ok ? oid : NULL, lr.reason, cands,
-		                       p->search_exact ? "exact" : "greedy", p->consolidated ? "true" : "false" };
-		db_columns_add(decisions, dv);
-		free(cands);
-	}
+	plan_writes_add(w, &c->plan, &c->req.order, 1);
 	log_info("lines re-routed", "request_id=%s fulfillment=%s lines=%zu routed=%zu", c->log_id,
-	         c->cb.request_id, p->nlines, plan_routed(p));
+	         c->cb.request_id, c->plan.nlines, plan_routed(&c->plan));
 }
 
 /* Adds the order of c to the status rows unless an earlier member has it;
@@ -638,12 +577,10 @@ static void callback_add_status_row(struct callback_group *g, size_t i, struct d
  * deadlines' cancellations, COMMIT. */
 static void callback_group_finish(struct callback_group *g)
 {
-	struct plan_requests reqs;
-	struct db_columns lines, decisions, status, notify, cancels, failures;
-	plan_requests_init(&reqs);
+	struct plan_writes w;
+	struct db_columns status, notify, cancels, failures;
+	plan_writes_init(&w);
 	db_columns_init(&failures, 1);
-	db_columns_init(&lines, 10);
-	db_columns_init(&decisions, 10);
 	db_columns_init(&status, 3);
 	db_columns_init(&notify, 5);
 	db_columns_init(&cancels, 1);
@@ -654,7 +591,7 @@ static void callback_group_finish(struct callback_group *g)
 		if (!callback_applies(c))
 			continue;
 		if (callback_rejects(c))
-			callback_add_reroute(c, &reqs, &lines, &decisions);
+			callback_add_reroute(c, &w);
 		callback_add_status_row(g, i, &status);
 		/* every shipment, partial or not, is told to the store */
 		const char *what = c->cb.event == LIFECYCLE_EV_SHIPPED ? "shipped"
@@ -666,24 +603,19 @@ static void callback_group_finish(struct callback_group *g)
 	}
 	db_batch_reset(g->batch);
 	g->i_status = -1;
-	plan_requests_add_insert(&reqs, g->batch);
-	if (lines.nrows) {
-		db_batch_add_columns(g->batch, "callback_reroute_update", &lines);
-		db_batch_add_columns(g->batch, "callback_reroute_decisions", &decisions);
-	}
-	plan_requests_add_outbox(&reqs, g->batch);
+	plan_writes_add_requests(&w, g->batch);
+	plan_writes_add_lines(&w, g->batch);
+	plan_writes_add_rest(&w, g->batch);
 	if (cancels.nrows)
 		db_batch_add_columns(g->batch, "callback_timeout_cancel", &cancels);
 	if (failures.nrows)
 		db_batch_add_columns(g->batch, "callback_failures_done", &failures);
 	if (status.nrows) {
-		g->i_status = db_batch_add_columns(g->batch, "callback_order_status", &status);
+		g->i_status = plan_add_order_status(g->batch, &status);
 		db_batch_add_columns(g->batch, "callback_notify_store", &notify);
 	}
 	db_batch_add(g->batch, NULL, "COMMIT", 0, NULL);
-	plan_requests_free(&reqs);
-	db_columns_free(&lines);
-	db_columns_free(&decisions);
+	plan_writes_free(&w);
 	db_columns_free(&status);
 	db_columns_free(&notify);
 	db_columns_free(&cancels);

@@ -77,12 +77,6 @@ const struct db_stmt_def intake_stmts[] = {
 	  " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::int[],"
 	  "   $6::numeric[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::int[],"
 	  "   $13::numeric[], $14::text[], $15::boolean[], $16::uuid[])" },
-	{ "intake_decisions_insert",
-	  "INSERT INTO routing_decisions (store_id, order_id, line_no, policy, supplier_id,"
-	  "   offer_id, reason, candidates, search, consolidated)"
-	  " SELECT s, o, l, p, su, f, r, c::jsonb, se, co"
-	  " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::bigint[],"
-	  "   $7::text[], $8::text[], $9::text[], $10::boolean[]) AS t(s, o, l, p, su, f, r, c, se, co)" },
 	/* Cancels the order and its unshipped lines, and gives their reserved
 	 * stock back (offers locked in id order, as when reserving). */
 	{ "intake_cancel",
@@ -334,10 +328,11 @@ static int intake_plan(struct intake *in, struct plan_pool *pool)
 	return plan_route(&in->plan);
 }
 
-/* The rows of the group's set-based inserts. */
+/* The rows of the group's set-based inserts: plan's, and intake's own
+ * orders and lines. */
 struct intake_rows {
-	struct db_columns orders, lines, decisions;
-	struct plan_requests requests;
+	struct db_columns orders, lines;
+	struct plan_writes plan;
 };
 
 /* A new order's rows: the order, its requests, lines and decisions; and
@@ -355,7 +350,7 @@ static int intake_add_rows(struct intake *in, struct intake_rows *rows)
 		o->ship.name, o->ship.line1, o->ship.line2, o->ship.city, o->ship.region,
 		o->ship.postal_code, o->ship.country, o->ship.phone,
 	};
-	plan_requests_add(&rows->requests, p, &po);
+	plan_writes_add(&rows->plan, p, &po, 0);
 	const char *ov[20] = {
 		in->store_id, in->order_id, o->external_id, status, o->currency, o->placed_at, o->email,
 		o->customer_name, o->ship.name, o->ship.line1, o->ship.line2, o->ship.city, o->ship.region,
@@ -383,14 +378,6 @@ static int intake_add_rows(struct intake *in, struct intake_rows *rows)
 			p->lines[i].request_id[0] ? p->lines[i].request_id : NULL,
 		};
 		db_columns_add(&rows->lines, lv);
-		char *cands = plan_candidates_text(p, i);
-		const char *dv[10] = {
-			in->store_id, in->order_id, line_no, route_policy_name(in->policy), ok ? sid : NULL,
-			ok ? oid : NULL, lr.reason, cands, p->search_exact ? "exact" : "greedy",
-			p->consolidated ? "true" : "false",
-		};
-		db_columns_add(&rows->decisions, dv);
-		free(cands);
 		json_array_append_new(answer_lines, json_pack("{s:i, s:s?, s:i, s:s?, s:s, s:s?}",
 		        "line", p->lines[i].line_no, "sku", it->sku, "quantity", it->quantity,
 		        "supplier", lr.supplier_code, "status", lr.status, "reason", lr.reason));
@@ -515,8 +502,7 @@ static void intake_group_finish(struct intake_group *g)
 	struct intake_rows rows;
 	db_columns_init(&rows.orders, 20);
 	db_columns_init(&rows.lines, 16);
-	db_columns_init(&rows.decisions, 10);
-	plan_requests_init(&rows.requests);
+	plan_writes_init(&rows.plan);
 	int wake = 0;
 	for (size_t i = 0; i < g->n; i++)
 		if (!g->m[i]->duplicate && !g->m[i]->dup_of)
@@ -524,17 +510,15 @@ static void intake_group_finish(struct intake_group *g)
 	db_batch_reset(g->batch);
 	if (rows.orders.nrows) {
 		db_batch_add_columns(g->batch, "intake_orders_insert", &rows.orders);
-		plan_requests_add_insert(&rows.requests, g->batch);
+		plan_writes_add_requests(&rows.plan, g->batch);
 		db_batch_add_columns(g->batch, "intake_lines_insert", &rows.lines);
-		db_batch_add_columns(g->batch, "intake_decisions_insert", &rows.decisions);
-		plan_requests_add_outbox(&rows.requests, g->batch);
+		plan_writes_add_rest(&rows.plan, g->batch);
 	}
 	g->wake = wake;
 	db_batch_add(g->batch, NULL, "COMMIT", 0, NULL);
 	db_columns_free(&rows.orders);
 	db_columns_free(&rows.lines);
-	db_columns_free(&rows.decisions);
-	plan_requests_free(&rows.requests);
+	plan_writes_free(&rows.plan);
 	intake_group_send(g, GROUP_FINISH, intake_group_on_finish);
 }
 

@@ -67,6 +67,54 @@ const struct db_stmt_def plan_stmts[] = {
 	  "INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
 	  " SELECT 'fulfillment.requested', r, s, t, r::text, p::jsonb"
 	  " FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[]) AS u(r, s, t, p)" },
+	/* Decisions of new lines (their first attempt). */
+	{ "plan_decisions_first",
+	  "INSERT INTO routing_decisions (store_id, order_id, line_no, policy, supplier_id,"
+	  "   offer_id, reason, candidates, search, consolidated)"
+	  " SELECT s, o, l, p, su, f, r, c::jsonb, se, co"
+	  " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::bigint[],"
+	  "   $7::text[], $8::text[], $9::text[], $10::boolean[]) AS t(s, o, l, p, su, f, r, c, se, co)" },
+	/* Decisions of lines routed again, each its line's next attempt. */
+	{ "plan_decisions_next",
+	  "INSERT INTO routing_decisions (store_id, order_id, line_no, attempt, policy, supplier_id,"
+	  "   offer_id, reason, candidates, search, consolidated)"
+	  " SELECT u.s, u.o, u.n,"
+	  "   (SELECT coalesce(max(d.attempt), 0) + 1 FROM routing_decisions d"
+	  "     WHERE d.store_id = u.s AND d.order_id = u.o AND d.line_no = u.n),"
+	  "   u.p, u.su, u.f, u.re, u.c::jsonb, u.se, u.co"
+	  " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6::bigint[],"
+	  "   $7::text[], $8::text[], $9::text[], $10::boolean[]) AS u(s, o, n, p, su, f, re, c, se, co)" },
+	/* Lines routed again take their new supplier and request (or stay unroutable). */
+	{ "plan_lines_reroute",
+	  "UPDATE order_lines l SET status = u.st, reason = u.re, supplier_id = u.su, offer_id = u.f,"
+	  "   reserved = u.rs, unit_cost = u.uc, request_id = u.rq"
+	  " FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::bigint[],"
+	  "   $7::bigint[], $8::int[], $9::numeric[], $10::uuid[]) AS u(s, o, n, st, re, su, f, rs, uc, rq)"
+	  " WHERE l.store_id = u.s AND l.order_id = u.o AND l.line_no = u.n" },
+	/* The orders' statuses, derived from their lines; written only when
+	 * they change. */
+	{ "plan_order_status",
+	  "WITH k AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::boolean[]) AS t(s, o, stranded)),"
+	  " s AS (SELECT k.s, k.o, o.status AS was, CASE"
+	  "     WHEN o.status = 'cancelled' THEN 'cancelled'"
+	  "     WHEN bool_and(l.status IN ('delivered', 'cancelled')) AND bool_or(l.status = 'delivered')"
+	  "       THEN 'delivered'"
+	  "     WHEN bool_and(l.status IN ('shipped', 'delivered', 'cancelled'))"
+	  "       AND bool_or(l.status IN ('shipped', 'delivered')) THEN 'shipped'"
+	  "     WHEN bool_or(l.status IN ('shipped', 'delivered')) THEN 'partially_shipped'"
+	  /* a line without a supplier keeps an order that needed attention so */
+	  "     WHEN bool_or(l.status = 'unroutable') AND (k.stranded OR o.status = 'needs_attention'"
+	  "       OR NOT bool_or(l.status = 'routed')) THEN 'needs_attention'"
+	  "     WHEN bool_or(l.status = 'unroutable') THEN o.status"
+	  /* every line has a supplier again (waiting lines routed) */
+	  "     WHEN o.status IN ('needs_attention', 'partially_routed') THEN 'routed'"
+	  "     ELSE o.status END AS status"
+	  "   FROM k JOIN orders o ON o.store_id = k.s AND o.id = k.o"
+	  "     JOIN order_lines l ON l.store_id = o.store_id AND l.order_id = o.id"
+	  "   GROUP BY k.s, k.o, k.stranded, o.status),"
+	  " w AS (UPDATE orders o SET status = s.status, updated_at = now() FROM s"
+	  "   WHERE o.store_id = s.s AND o.id = s.o AND s.status <> s.was)"
+	  " SELECT s, o, status FROM s" },
 	{ NULL, NULL },
 };
 
@@ -409,16 +457,20 @@ char *plan_candidates_text(const struct plan *p, size_t i)
 
 /* ---- requests and their messages ---- */
 
-void plan_requests_init(struct plan_requests *r)
+void plan_writes_init(struct plan_writes *w)
 {
-	db_columns_init(&r->requests, 4);
-	db_columns_init(&r->outbox, 4);
+	db_columns_init(&w->requests, 4);
+	db_columns_init(&w->outbox, 4);
+	db_columns_init(&w->decisions, 10);
+	db_columns_init(&w->lines, 10);
 }
 
-void plan_requests_free(struct plan_requests *r)
+void plan_writes_free(struct plan_writes *w)
 {
-	db_columns_free(&r->requests);
-	db_columns_free(&r->outbox);
+	db_columns_free(&w->requests);
+	db_columns_free(&w->outbox);
+	db_columns_free(&w->decisions);
+	db_columns_free(&w->lines);
 }
 
 /* A random (version 4) UUID as text. */
@@ -473,9 +525,9 @@ static void plan_now(char *buf, size_t cap)
 	snprintf(buf + n, cap - n, ".%06ld+00:00", ts.tv_nsec / 1000);
 }
 
-size_t plan_requests_add(struct plan_requests *r, struct plan *p, const struct plan_order *o)
+/* One request per supplier for p's routed lines that have none yet. */
+static void plan_writes_requests(struct plan_writes *w, struct plan *p, const struct plan_order *o)
 {
-	size_t made = 0;
 	char created_at[48];
 	plan_now(created_at, sizeof created_at);
 	for (size_t i = 0; i < p->nlines; i++) {
@@ -493,24 +545,63 @@ size_t plan_requests_add(struct plan_requests *r, struct plan *p, const struct p
 		}
 		snprintf(sid_text, sizeof sid_text, "%lld", sid);
 		const char *req[4] = { id, o->store_id, o->order_id, sid_text };
-		db_columns_add(&r->requests, req);
+		db_columns_add(&w->requests, req);
 		char *payload = plan_request_payload(p, id, o, created_at);
 		const char *msg[4] = { id, sid_text, o->store_id, payload };
-		db_columns_add(&r->outbox, msg);
+		db_columns_add(&w->outbox, msg);
 		free(payload);
-		made++;
 	}
-	return made;
 }
 
-void plan_requests_add_insert(struct plan_requests *r, struct db_batch *b)
+void plan_writes_add(struct plan_writes *w, struct plan *p, const struct plan_order *o, int rerouted)
 {
-	if (r->requests.nrows)
-		db_batch_add_columns(b, "plan_requests_insert", &r->requests);
+	plan_writes_requests(w, p, o);
+	for (size_t i = 0; i < p->nlines; i++) {
+		struct plan_line_result lr;
+		plan_line_result(p, i, &lr);
+		char line_no[16], sid[24], oid[24], reserved[16];
+		snprintf(line_no, sizeof line_no, "%d", p->lines[i].line_no);
+		snprintf(sid, sizeof sid, "%lld", lr.supplier_id);
+		snprintf(oid, sizeof oid, "%lld", lr.offer_id);
+		snprintf(reserved, sizeof reserved, "%d", lr.reserved);
+		int ok = lr.supplier_code != NULL;
+		if (rerouted) {
+			const char *lv[10] = { o->store_id, o->order_id, line_no, lr.status, lr.reason,
+			                       ok ? sid : NULL, ok ? oid : NULL, reserved, ok ? lr.unit_cost : NULL,
+			                       p->lines[i].request_id[0] ? p->lines[i].request_id : NULL };
+			db_columns_add(&w->lines, lv);
+		}
+		char *cands = plan_candidates_text(p, i);
+		const char *dv[10] = { o->store_id, o->order_id, line_no, route_policy_name(p->policy),
+		                       ok ? sid : NULL, ok ? oid : NULL, lr.reason, cands,
+		                       p->search_exact ? "exact" : "greedy", p->consolidated ? "true" : "false" };
+		db_columns_add(&w->decisions, dv);
+		free(cands);
+	}
 }
 
-void plan_requests_add_outbox(struct plan_requests *r, struct db_batch *b)
+void plan_writes_add_requests(struct plan_writes *w, struct db_batch *b)
 {
-	if (r->outbox.nrows)
-		db_batch_add_columns(b, "plan_outbox_insert", &r->outbox);
+	if (w->requests.nrows)
+		db_batch_add_columns(b, "plan_requests_insert", &w->requests);
+}
+
+void plan_writes_add_lines(struct plan_writes *w, struct db_batch *b)
+{
+	if (w->lines.nrows)
+		db_batch_add_columns(b, "plan_lines_reroute", &w->lines);
+}
+
+void plan_writes_add_rest(struct plan_writes *w, struct db_batch *b)
+{
+	if (w->decisions.nrows)
+		db_batch_add_columns(b, w->lines.nrows ? "plan_decisions_next" : "plan_decisions_first",
+		                     &w->decisions);
+	if (w->outbox.nrows)
+		db_batch_add_columns(b, "plan_outbox_insert", &w->outbox);
+}
+
+int plan_add_order_status(struct db_batch *b, struct db_columns *rows)
+{
+	return db_batch_add_columns(b, "plan_order_status", rows);
 }

@@ -79,10 +79,16 @@ struct plan_order {
 	           *ship_postal_code, *ship_country, *ship_phone;
 };
 
-/* The rows of the requests and outbox inserts, for a set of orders. */
-struct plan_requests {
+/* The rows a set of routed orders writes, set-based: their fulfillment
+ * requests and messages, a routing decision per line, and for lines routed
+ * again (they exist already) the update of each line. */
+struct plan_writes {
 	struct db_columns requests;   /* id, store_id, order_id, supplier_id */
 	struct db_columns outbox;     /* request_id, supplier_id, store_id, payload */
+	struct db_columns decisions;  /* store, order, line, policy, supplier, offer, reason, candidates,
+	                               * search, consolidated */
+	struct db_columns lines;      /* routed again: store, order, line, status, reason, supplier, offer,
+	                               * reserved, unit_cost, request */
 };
 
 /* A line's outcome, as the order line records it. */
@@ -140,17 +146,26 @@ void plan_line_result(const struct plan *p, size_t i, struct plan_line_result *o
  *   "eligible","why_not"}]: every offer of the line's SKU and why it lost. */
 char *plan_candidates_text(const struct plan *p, size_t i);
 
-void plan_requests_init(struct plan_requests *r);
-void plan_requests_free(struct plan_requests *r);
-/* Gives p's routed lines without a request one fulfillment request per
- * supplier (their lines' request_id is set) and queues the requests with
- * their fulfillment.requested messages for order o, created now. Returns
- * the number of requests queued. */
-size_t plan_requests_add(struct plan_requests *r, struct plan *p, const struct plan_order *o);
-/* Adds the insert of the queued requests (before lines refer to them), or
- * nothing when none is queued. */
-void plan_requests_add_insert(struct plan_requests *r, struct db_batch *b);
-/* Adds the insert of the queued messages, or nothing when none is queued. */
-void plan_requests_add_outbox(struct plan_requests *r, struct db_batch *b);
+void plan_writes_init(struct plan_writes *w);
+void plan_writes_free(struct plan_writes *w);
+/* Queues order o's writes: one fulfillment request per supplier for p's
+ * routed lines without one (their lines' request_id is set) with its
+ * fulfillment.requested message, created now; a decision per line; and,
+ * with rerouted, an update of each line. One plan_writes holds new orders
+ * or re-routed ones, not both: the decisions are first attempts for the
+ * former, the lines' next attempts for the latter. */
+void plan_writes_add(struct plan_writes *w, struct plan *p, const struct plan_order *o, int rerouted);
+/* The statements of what is queued, each only when it has rows, in the
+ * order foreign keys need: requests; (new lines: the caller's insert;
+ * routed again: plan_writes_add_lines); decisions and messages. */
+void plan_writes_add_requests(struct plan_writes *w, struct db_batch *b);
+void plan_writes_add_lines(struct plan_writes *w, struct db_batch *b);
+void plan_writes_add_rest(struct plan_writes *w, struct db_batch *b);
+
+/* Adds the statement that derives orders' statuses from their lines and
+ * writes those that change; rows: store_id, order_id, stranded (a line
+ * lost its supplier and found none: needs_attention). Its result: store_id,
+ * order_id, status. Returns its index. */
+int plan_add_order_status(struct db_batch *b, struct db_columns *rows);
 
 #endif

@@ -71,7 +71,7 @@ static const struct { const char *stmt, *params; } samples[] = {
 	  "SELECT '{1}', '{900000001}', '{1}', '{SKU-1}', '{1}', '{1.00}', '{t}', '{routed}', '{NULL}',"
 	  " '{' || supplier_id || '}', '{' || id || '}', '{1}', '{1.0}', '{NULL}', '{true}',"
 	  " '{0f8fad5b-d9cb-469f-a165-70867728950e}' FROM offers LIMIT 1" },
-	{ "intake_decisions_insert",
+	{ "plan_decisions_first",
 	  "SELECT '{1}', '{900000001}', '{1}', '{cheapest}', '{NULL}', '{NULL}', '{no_offer}', '{\"[]\"}',"
 	  " '{exact}', '{false}'" },
 	{ "intake_notify", NULL },
@@ -90,17 +90,17 @@ static const struct { const char *stmt, *params; } samples[] = {
 	  "SELECT '{' || id || '}', '{' || supplier_id || '}', '{w1}', '{fulfillment.rejected}', '{accepted}',"
 	  " '{rejected}', '{NULL}', '{\"{}\"}', '{NULL}', '{NULL}', '{NULL}', '{out_of_stock}', '{\"{1,2}\"}'"
 	  " FROM fulfillment_requests WHERE status = 'accepted' LIMIT 1" },
-	{ "callback_order_status",
+	{ "plan_order_status",
 	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{false}' FROM fulfillment_requests LIMIT 1" },
 	{ "callback_notify_store",
 	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{' || id || '}', '{shipped}', '{w1}'"
 	  " FROM fulfillment_requests LIMIT 1" },
 	{ "callback_notify", NULL },
 	{ "callback_timeout_cancel", "SELECT '{' || id || '}' FROM fulfillment_requests LIMIT 1" },
-	{ "callback_reroute_update",
+	{ "plan_lines_reroute",
 	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{1}', '{routed}', '{NULL}', '{1}', '{1}',"
 	  " '{1}', '{1.0}', '{0f8fad5b-d9cb-469f-a165-70867728950e}' FROM order_lines LIMIT 1" },
-	{ "callback_reroute_decisions",
+	{ "plan_decisions_next",
 	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{1}', '{cheapest}', '{NULL}', '{NULL}',"
 	  " '{no_offer}', '{\"[]\"}', '{exact}', '{false}' FROM order_lines LIMIT 1" },
 	{ "dispatch_claim", "SELECT '64', '0f8fad5b-d9cb-469f-a165-70867728950e', '{}', '15000'" },

@@ -255,24 +255,28 @@ static void test_requests(void)
 	p.lines[2] = (struct plan_line){ .line_no = 3, .sku = "MUG", .quantity = 1 };
 	p.policy = ROUTE_FASTEST; /* MUG to bolt (2 days), HAT only at bolt */
 	CU_ASSERT_FATAL(plan_route(&p) == 0);
-	struct plan_requests r;
-	plan_requests_init(&r);
+	struct plan_writes r;
+	plan_writes_init(&r);
 	struct plan_order o = { "7", "demo", "42", "1001", "Ann", "1 Main St", NULL, "Austin", "TX", "78701",
 	                        "US", NULL };
-	CU_ASSERT_EQUAL(plan_requests_add(&r, &p, &o), 1); /* one supplier, one request */
+	plan_writes_add(&r, &p, &o, 0);
 	CU_ASSERT_EQUAL(strlen(p.lines[0].request_id), 36);
 	CU_ASSERT_STRING_EQUAL(p.lines[0].request_id, p.lines[1].request_id);
 	CU_ASSERT_STRING_EQUAL(p.lines[0].request_id, p.lines[2].request_id);
 	CU_ASSERT_EQUAL(p.lines[0].request_id[14], '4'); /* a version 4 UUID */
-	CU_ASSERT_EQUAL(r.requests.nrows, 1);
+	CU_ASSERT_EQUAL(r.requests.nrows, 1); /* one supplier, one request */
 	CU_ASSERT_EQUAL(r.outbox.nrows, 1);
+	CU_ASSERT_EQUAL(r.decisions.nrows, 3); /* a decision per line */
+	CU_ASSERT_EQUAL(r.lines.nrows, 0);     /* new lines: the caller inserts them */
 	/* The message is the outbox's fourth column: {"<json with quotes escaped>"}. */
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.outbox.col[3].buf, "\\\"supplier_sku\\\":\\\"BO-HAT\\\""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.outbox.col[3].buf, "\\\"external_order_id\\\":\\\"1001\\\""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.outbox.col[3].buf, "\\\"line2\\\":null"));
-	/* Lines with a request get none again. */
-	CU_ASSERT_EQUAL(plan_requests_add(&r, &p, &o), 0);
-	plan_requests_free(&r);
+	/* Lines with a request get none again; routed again, each line is updated. */
+	plan_writes_add(&r, &p, &o, 1);
+	CU_ASSERT_EQUAL(r.requests.nrows, 1);
+	CU_ASSERT_EQUAL(r.lines.nrows, 3);
+	plan_writes_free(&r);
 	plan_free(&p);
 	plan_pool_free(&pool);
 	PQclear(res);
