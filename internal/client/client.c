@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -143,7 +144,9 @@ static int client_conn_count(struct client *c, const char *key, enum client_conn
 	return n;
 }
 
-static struct client_conn *client_conn_new(struct client *c, const char *host, const char *ip,
+/* A connection to ip (numeric, of family), the host's checked address: the
+ * numeric form is parsed again by libevent, never looked up. */
+static struct client_conn *client_conn_new(struct client *c, const char *host, int family, const char *ip,
                                            int port, const char *key)
 {
 	struct client_conn *cc = mem_calloc(1, sizeof *cc);
@@ -164,6 +167,7 @@ static struct client_conn *client_conn_new(struct client *c, const char *host, c
 		free(cc);
 		return NULL;
 	}
+	evhttp_connection_set_family(cc->evcon, family);
 	cc->c = c;
 	snprintf(cc->key, sizeof cc->key, "%s", key);
 	struct timeval tv = { c->opt.timeout_ms / 1000, (c->opt.timeout_ms % 1000) * 1000 };
@@ -325,8 +329,8 @@ static void client_send(struct client_call *call, struct client_conn *cc)
 	struct evhttp_request *req = evhttp_request_new(client_on_done, call);
 	evhttp_request_set_error_cb(req, client_on_error);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	char host[300], len[24];
-	snprintf(host, sizeof host, strcmp(call->port, "443") == 0 ? "%s" : "%s:%s", call->host, call->port);
+	char host[NETCHECK_HOST_MAX + NETCHECK_PORT_MAX + 4], len[24];
+	netcheck_authority(call->host, call->port, host, sizeof host);
 	snprintf(len, sizeof len, "%zu", call->len);
 	evhttp_add_header(h, "Host", host);
 	evhttp_add_header(h, "Content-Type", "application/json");
@@ -354,43 +358,29 @@ static void client_send(struct client_call *call, struct client_conn *cc)
 	}
 }
 
-static void client_on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+/* Connects to sa, the address that was checked: a name's lookup answer or
+ * the IP literal of the URL. */
+static void client_connect(struct client_call *call, const struct sockaddr *sa, int literal)
 {
-	struct client_call *call = arg;
-	call->dns = NULL;
-	if (result != 0 || !res) {
-		if (!call->error) {
-			snprintf(call->errbuf, sizeof call->errbuf, "cannot resolve %.200s: %.40s", call->host,
-			         evutil_gai_strerror(result));
-			call->error = call->errbuf;
-			call->retryable = 1;
-		}
-		evtimer_del(call->deadline);
-		if (res)
-			evutil_freeaddrinfo(res);
-		client_finish(call, 0, NULL, NULL);
-		return;
-	}
-	char ip[64] = "";
-	const struct sockaddr *sa = res->ai_addr;
-	int private_addr = netcheck_addr_private(sa);
+	char ip[INET6_ADDRSTRLEN] = "";
 	if (sa->sa_family == AF_INET)
-		evutil_inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
-	else
-		evutil_inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof ip);
-	evutil_freeaddrinfo(res);
-	if (private_addr && !call->c->opt.allow_private) {
+		evutil_inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip, sizeof ip);
+	else if (sa->sa_family == AF_INET6)
+		evutil_inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip, sizeof ip);
+	if (netcheck_addr_private(sa) && !call->c->opt.allow_private) {
 		evtimer_del(call->deadline);
-		snprintf(call->errbuf, sizeof call->errbuf,
-		         "%.120s resolves to a private or loopback address (%.46s); refused"
-		         " (dispatch.allow_private_endpoints)",
-		         call->host, ip);
+		if (literal)
+			snprintf(call->errbuf, sizeof call->errbuf, "%.120s is a private or loopback address; refused"
+			         " (dispatch.allow_private_endpoints)", call->host);
+		else
+			snprintf(call->errbuf, sizeof call->errbuf, "%.120s resolves to a private or loopback address"
+			         " (%s); refused (dispatch.allow_private_endpoints)", call->host, ip);
 		call->error = call->errbuf;
 		call->retryable = 0;
 		client_finish(call, 0, NULL, NULL);
 		return;
 	}
-	struct client_conn *cc = client_conn_new(call->c, call->host, ip,
+	struct client_conn *cc = client_conn_new(call->c, call->host, sa->sa_family, ip,
 	                                         (int)strtol(call->port, NULL, 10), call->key);
 	if (!cc) {
 		evtimer_del(call->deadline);
@@ -402,14 +392,42 @@ static void client_on_resolved(int result, struct evutil_addrinfo *res, void *ar
 	client_send(call, cc);
 }
 
+static void client_on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct client_call *call = arg;
+	call->dns = NULL;
+	if (result != 0 || !res) {
+		if (!call->error) {
+			snprintf(call->errbuf, sizeof call->errbuf, "cannot resolve %.200s: %s", call->host,
+			         evutil_gai_strerror(result));
+			call->error = call->errbuf;
+			call->retryable = 1;
+		}
+		evtimer_del(call->deadline);
+		if (res)
+			evutil_freeaddrinfo(res);
+		client_finish(call, 0, NULL, NULL);
+		return;
+	}
+	client_connect(call, res->ai_addr, 0);
+	evutil_freeaddrinfo(res);
+}
+
 static void client_resolve(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
 	struct client_call *call = arg;
+	/* An IP literal is its own answer: the resolver would only filter it by
+	 * the families it believes this host has (an IPv6 literal would fail). */
+	struct sockaddr_storage lit;
+	if (netcheck_literal(call->host, (int)strtol(call->port, NULL, 10), &lit) > 0) {
+		client_connect(call, (const struct sockaddr *)&lit, 1);
+		return;
+	}
 	struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 	                                 .ai_protocol = IPPROTO_TCP, .ai_flags = EVUTIL_AI_ADDRCONFIG };
-	/* Numeric hosts and errors call back before this returns NULL, and the
-	 * call may then be gone: touch it only when a lookup is pending. */
+	/* Errors call back before this returns NULL, and the call may then be
+	 * gone: touch it only when a lookup is pending. */
 	struct evdns_getaddrinfo_request *pending =
 	        evdns_getaddrinfo(call->c->dns, call->host, call->port, &hints, client_on_resolved, call);
 	if (pending)
