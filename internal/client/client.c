@@ -1,3 +1,5 @@
+#include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "client/client.h"
@@ -37,6 +40,7 @@ struct client_conn {
 	char key[300];                 /* host|port */
 	enum client_conn_state state;
 	int nodelay;                   /* TCP_NODELAY set on its socket */
+	struct tls_client_diag diag;   /* what its TLS layer saw go wrong (tls_client_watch) */
 	struct client_conn *next;
 };
 
@@ -64,6 +68,8 @@ struct client_call {
 	struct timespec start;
 	const char *error;
 	int retryable;
+	int has_http_error;                   /* evhttp reported http_error for the request */
+	enum evhttp_request_error http_error;
 	char errbuf[512];
 	struct client_call *next;
 };
@@ -96,12 +102,22 @@ static void client_conn_unlink(struct client_conn *cc)
 		}
 }
 
+/* Frees a connection. Its SSL stops reporting into cc first: libevent may
+ * free the SSL later than this. */
+static void client_conn_destroy(struct client_conn *cc)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(cc->evcon);
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	if (ssl)
+		tls_client_watch(ssl, NULL);
+	evhttp_connection_free(cc->evcon);
+	free(cc);
+}
+
 static void client_conn_free_deferred(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
-	struct client_conn *cc = arg;
-	evhttp_connection_free(cc->evcon);
-	free(cc);
+	client_conn_destroy(arg);
 }
 
 /* Retires a connection: never reused again, freed outside libevent's own
@@ -113,10 +129,8 @@ static void client_conn_retire(struct client_conn *cc)
 	cc->state = CLIENT_CONN_DEAD;
 	client_conn_unlink(cc);
 	struct timeval zero = { 0, 0 };
-	if (event_base_once(cc->c->base, -1, EV_TIMEOUT, client_conn_free_deferred, cc, &zero) < 0) {
-		evhttp_connection_free(cc->evcon);
-		free(cc);
-	}
+	if (event_base_once(cc->c->base, -1, EV_TIMEOUT, client_conn_free_deferred, cc, &zero) < 0)
+		client_conn_destroy(cc);
 }
 
 static void client_on_close(struct evhttp_connection *evcon, void *arg)
@@ -143,7 +157,9 @@ static int client_conn_count(struct client *c, const char *key, enum client_conn
 	return n;
 }
 
-static struct client_conn *client_conn_new(struct client *c, const char *host, const char *ip,
+/* A connection to ip (numeric, of family), the host's checked address: the
+ * numeric form is parsed again by libevent, never looked up. */
+static struct client_conn *client_conn_new(struct client *c, const char *host, int family, const char *ip,
                                            int port, const char *key)
 {
 	struct client_conn *cc = mem_calloc(1, sizeof *cc);
@@ -156,6 +172,7 @@ static struct client_conn *client_conn_new(struct client *c, const char *host, c
 		free(cc);
 		return NULL;
 	}
+	tls_client_watch(ssl, &cc->diag);
 	/* A clean TLS close is not required of servers that just drop the socket. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	cc->evcon = evhttp_connection_base_bufferevent_new(c->base, NULL, bev, ip, (unsigned short)port);
@@ -164,9 +181,13 @@ static struct client_conn *client_conn_new(struct client *c, const char *host, c
 		free(cc);
 		return NULL;
 	}
+	evhttp_connection_set_family(cc->evcon, family);
 	cc->c = c;
 	snprintf(cc->key, sizeof cc->key, "%s", key);
-	struct timeval tv = { c->opt.timeout_ms / 1000, (c->opt.timeout_ms % 1000) * 1000 };
+	/* A backstop only: the call's own deadline comes first and tells which
+	 * step (connect, handshake, response) ran out of time. */
+	int backstop_ms = c->opt.timeout_ms + 1000;
+	struct timeval tv = { backstop_ms / 1000, (backstop_ms % 1000) * 1000 };
 	evhttp_connection_set_timeout_tv(cc->evcon, &tv);
 	evhttp_connection_set_max_body_size(cc->evcon, (ev_ssize_t)c->opt.max_response_bytes);
 	evhttp_connection_set_retries(cc->evcon, 0);
@@ -236,7 +257,7 @@ static void client_fail_later(struct client_call *call, int retryable, const cha
 static const char *client_error_name(enum evhttp_request_error e)
 {
 	switch (e) {
-	case EVREQ_HTTP_TIMEOUT: return "timed out";
+	case EVREQ_HTTP_TIMEOUT: return "timeout";
 	case EVREQ_HTTP_EOF: return "connection closed before the response";
 	case EVREQ_HTTP_INVALID_HEADER: return "invalid response header";
 	case EVREQ_HTTP_BUFFER_ERROR: return "connection or TLS error";
@@ -249,8 +270,51 @@ static const char *client_error_name(enum evhttp_request_error e)
 static void client_on_error(enum evhttp_request_error e, void *arg)
 {
 	struct client_call *call = arg;
-	call->error = client_error_name(e);
+	call->has_http_error = 1;
+	call->http_error = e;
+}
+
+/* The step of a request that was under way on cc. */
+static const char *client_step(const struct client_conn *cc)
+{
+	if (!cc || !cc->diag.connected)
+		return "connect";
+	return cc->diag.handshake_done ? "response" : "TLS handshake";
+}
+
+/* The oldest OpenSSL error cc's bufferevent kept, or 0. It hands them back
+ * newest first, mixed with SSL_get_error codes, which name no library. */
+static unsigned long client_conn_ssl_error(struct client_conn *cc)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(cc->evcon);
+	unsigned long e, oldest = 0;
+	while (bev && (e = bufferevent_get_openssl_error(bev)) != 0)
+		if (ERR_GET_LIB(e) != 0)
+			oldest = e;
+	return oldest;
+}
+
+/* Why a request on cc got no response, into call->error: a response the
+ * HTTP layer refused, else what the connection's TLS layer saw (certificate,
+ * socket error, TLS alert), else the HTTP layer's view. */
+static void client_explain(struct client_call *call, struct client_conn *cc)
+{
+	call->error = call->errbuf;
 	call->retryable = 1;
+	enum evhttp_request_error e = call->http_error;
+	if (call->has_http_error && (e == EVREQ_HTTP_INVALID_HEADER || e == EVREQ_HTTP_DATA_TOO_LONG)) {
+		snprintf(call->errbuf, sizeof call->errbuf, "%s", client_error_name(e));
+		return;
+	}
+	if (cc && tls_client_failure(&cc->diag, client_conn_ssl_error(cc), call->errbuf, sizeof call->errbuf))
+		return;
+	if (call->has_http_error && e == EVREQ_HTTP_TIMEOUT)
+		snprintf(call->errbuf, sizeof call->errbuf, "timeout: %s", client_step(cc));
+	else if (call->has_http_error)
+		snprintf(call->errbuf, sizeof call->errbuf, "%s", client_error_name(e));
+	else
+		snprintf(call->errbuf, sizeof call->errbuf, "%s",
+		         !cc || cc->diag.connected ? "connection or TLS error" : "cannot connect");
 }
 
 static void client_on_done(struct evhttp_request *req, void *arg)
@@ -261,6 +325,8 @@ static void client_on_done(struct evhttp_request *req, void *arg)
 	call->conn = NULL;
 	call->req = NULL;
 	evtimer_del(call->deadline);
+	if (status <= 0 && !call->error)
+		client_explain(call, cc);
 	if (cc) {
 		/* Reuse only a connection that answered and may stay open. */
 		const char *connection = req ? evhttp_find_header(evhttp_request_get_input_headers(req),
@@ -272,10 +338,6 @@ static void client_on_done(struct evhttp_request *req, void *arg)
 			cc->state = CLIENT_CONN_IDLE;
 	}
 	if (status <= 0) {
-		if (!call->error) {
-			call->error = "connection or TLS error";
-			call->retryable = 1;
-		}
 		client_finish(call, 0, NULL, NULL);
 		return;
 	}
@@ -299,20 +361,22 @@ static void client_on_deadline(evutil_socket_t fd, short what, void *arg)
 	struct client_call *call = arg;
 	if (call->state == CLIENT_CALL_RESOLVING) {
 		/* The resolver calls back with EVUTIL_EAI_CANCEL. */
-		call->error = "timed out resolving the host";
+		snprintf(call->errbuf, sizeof call->errbuf, "cannot resolve %.200s: timeout", call->host);
+		call->error = call->errbuf;
 		call->retryable = 1;
 		evdns_getaddrinfo_cancel(call->dns);
 		return;
 	}
 	struct client_conn *cc = call->conn;
 	call->conn = NULL;
+	snprintf(call->errbuf, sizeof call->errbuf, "timeout: %s", client_step(cc));
+	call->error = call->errbuf;
+	call->retryable = 1;
 	if (call->req)
 		evhttp_cancel_request(call->req); /* frees req; its callback does not run */
 	call->req = NULL;
 	if (cc)
 		client_conn_retire(cc);
-	call->error = "timed out";
-	call->retryable = 1;
 	client_finish(call, 0, NULL, NULL);
 }
 
@@ -325,8 +389,8 @@ static void client_send(struct client_call *call, struct client_conn *cc)
 	struct evhttp_request *req = evhttp_request_new(client_on_done, call);
 	evhttp_request_set_error_cb(req, client_on_error);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	char host[300], len[24];
-	snprintf(host, sizeof host, strcmp(call->port, "443") == 0 ? "%s" : "%s:%s", call->host, call->port);
+	char host[NETCHECK_HOST_MAX + NETCHECK_PORT_MAX + 4], len[24];
+	netcheck_authority(call->host, call->port, host, sizeof host);
 	snprintf(len, sizeof len, "%zu", call->len);
 	evhttp_add_header(h, "Host", host);
 	evhttp_add_header(h, "Content-Type", "application/json");
@@ -336,6 +400,7 @@ static void client_send(struct client_call *call, struct client_conn *cc)
 		evhttp_add_header(h, call->headers[i], call->headers[i + 1]);
 	evbuffer_add(evhttp_request_get_output_buffer(req), call->body, call->len);
 	call->req = req;
+	errno = 0;
 	if (evhttp_make_request(cc->evcon, req, EVHTTP_REQ_POST, call->path) < 0) {
 		/* libevent freed the request */
 		call->req = NULL;
@@ -347,6 +412,10 @@ static void client_send(struct client_call *call, struct client_conn *cc)
 	/* The socket exists once the request is under way; a request body and
 	 * its headers must not wait for the peer's delayed ACK. */
 	int fd = bufferevent_getfd(evhttp_connection_get_bufferevent(cc->evcon));
+	/* No socket: connect(2) failed at once (no route, say). libevent reports
+	 * it from a later callback, with errno long gone. */
+	if (fd < 0 && errno && !cc->diag.io_errno)
+		cc->diag.io_errno = errno;
 	if (!cc->nodelay && fd >= 0) {
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -354,43 +423,29 @@ static void client_send(struct client_call *call, struct client_conn *cc)
 	}
 }
 
-static void client_on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+/* Connects to sa, the address that was checked: a name's lookup answer or
+ * the IP literal of the URL. */
+static void client_connect(struct client_call *call, const struct sockaddr *sa, int literal)
 {
-	struct client_call *call = arg;
-	call->dns = NULL;
-	if (result != 0 || !res) {
-		if (!call->error) {
-			snprintf(call->errbuf, sizeof call->errbuf, "cannot resolve %.200s: %.40s", call->host,
-			         evutil_gai_strerror(result));
-			call->error = call->errbuf;
-			call->retryable = 1;
-		}
-		evtimer_del(call->deadline);
-		if (res)
-			evutil_freeaddrinfo(res);
-		client_finish(call, 0, NULL, NULL);
-		return;
-	}
-	char ip[64] = "";
-	const struct sockaddr *sa = res->ai_addr;
-	int private_addr = netcheck_addr_private(sa);
+	char ip[INET6_ADDRSTRLEN] = "";
 	if (sa->sa_family == AF_INET)
-		evutil_inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
-	else
-		evutil_inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof ip);
-	evutil_freeaddrinfo(res);
-	if (private_addr && !call->c->opt.allow_private) {
+		evutil_inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip, sizeof ip);
+	else if (sa->sa_family == AF_INET6)
+		evutil_inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip, sizeof ip);
+	if (netcheck_addr_private(sa) && !call->c->opt.allow_private) {
 		evtimer_del(call->deadline);
-		snprintf(call->errbuf, sizeof call->errbuf,
-		         "%.120s resolves to a private or loopback address (%.46s); refused"
-		         " (dispatch.allow_private_endpoints)",
-		         call->host, ip);
+		if (literal)
+			snprintf(call->errbuf, sizeof call->errbuf, "%.120s is a private or loopback address; refused"
+			         " (dispatch.allow_private_endpoints)", call->host);
+		else
+			snprintf(call->errbuf, sizeof call->errbuf, "%.120s resolves to a private or loopback address"
+			         " (%s); refused (dispatch.allow_private_endpoints)", call->host, ip);
 		call->error = call->errbuf;
 		call->retryable = 0;
 		client_finish(call, 0, NULL, NULL);
 		return;
 	}
-	struct client_conn *cc = client_conn_new(call->c, call->host, ip,
+	struct client_conn *cc = client_conn_new(call->c, call->host, sa->sa_family, ip,
 	                                         (int)strtol(call->port, NULL, 10), call->key);
 	if (!cc) {
 		evtimer_del(call->deadline);
@@ -402,14 +457,42 @@ static void client_on_resolved(int result, struct evutil_addrinfo *res, void *ar
 	client_send(call, cc);
 }
 
+static void client_on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct client_call *call = arg;
+	call->dns = NULL;
+	if (result != 0 || !res) {
+		if (!call->error) {
+			snprintf(call->errbuf, sizeof call->errbuf, "cannot resolve %.200s: %s", call->host,
+			         evutil_gai_strerror(result));
+			call->error = call->errbuf;
+			call->retryable = 1;
+		}
+		evtimer_del(call->deadline);
+		if (res)
+			evutil_freeaddrinfo(res);
+		client_finish(call, 0, NULL, NULL);
+		return;
+	}
+	client_connect(call, res->ai_addr, 0);
+	evutil_freeaddrinfo(res);
+}
+
 static void client_resolve(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
 	struct client_call *call = arg;
+	/* An IP literal is its own answer: the resolver would only filter it by
+	 * the families it believes this host has (an IPv6 literal would fail). */
+	struct sockaddr_storage lit;
+	if (netcheck_literal(call->host, (int)strtol(call->port, NULL, 10), &lit) > 0) {
+		client_connect(call, (const struct sockaddr *)&lit, 1);
+		return;
+	}
 	struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 	                                 .ai_protocol = IPPROTO_TCP, .ai_flags = EVUTIL_AI_ADDRCONFIG };
-	/* Numeric hosts and errors call back before this returns NULL, and the
-	 * call may then be gone: touch it only when a lookup is pending. */
+	/* Errors call back before this returns NULL, and the call may then be
+	 * gone: touch it only when a lookup is pending. */
 	struct evdns_getaddrinfo_request *pending =
 	        evdns_getaddrinfo(call->c->dns, call->host, call->port, &hints, client_on_resolved, call);
 	if (pending)
@@ -513,8 +596,7 @@ void client_free(struct client *c)
 	while (c->conns) {
 		struct client_conn *cc = c->conns;
 		c->conns = cc->next;
-		evhttp_connection_free(cc->evcon);
-		free(cc);
+		client_conn_destroy(cc);
 	}
 	if (c->dns)
 		evdns_base_free(c->dns, 0);

@@ -1,10 +1,11 @@
 /* client: outbound HTTPS POSTs on a worker's event loop (evhttp over
  * bufferevent_openssl). Peer verification is always on (CA file or the
- * system bundle, host name checked, SNI sent). The host is resolved
- * asynchronously and the connection is made to the address that passed the
- * private-address rule (docs/dispatch.md), so a DNS answer cannot change
- * between the check and the connect. Idle keep-alive connections are reused
- * per (host, port).
+ * system bundle; the host name, or an IP literal's address, checked against
+ * the certificate; SNI sent for names). A name is resolved asynchronously,
+ * an IP literal ([::1] included) is used as it is, and the connection is
+ * made to the address that passed the private-address rule
+ * (docs/dispatch.md), so a DNS answer cannot change between the check and
+ * the connect. Idle keep-alive connections are reused per (host, port).
  *
  * Not thread-safe: one client per event_base. */
 #ifndef DROPSHIP_CLIENT_H
@@ -23,7 +24,9 @@ struct client_options {
 
 struct client_response {
 	int status;                 /* HTTP status; 0 when no response (see error) */
-	const char *error;          /* network/TLS/timeout/policy failure text, or NULL */
+	const char *error;          /* why there is no response, or NULL: the refused certificate check, the
+	                               socket error, the TLS alert, the step that timed out, the policy
+	                               (docs/dispatch.md, Outbound HTTPS, lists them) */
 	int retryable;              /* for status 0: 1 network-ish, 0 refused by policy (bad URL, private address) */
 	const char *retry_after;    /* Retry-After header or NULL */
 	const char *body;           /* response body (NUL-terminated, may be ""), owned by the client */

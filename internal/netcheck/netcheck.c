@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -220,6 +221,42 @@ int netcheck_addr_private(const struct sockaddr *sa)
 		const struct netcheck_prefix *p = &netcheck_v6[i];
 		if (netcheck_match(a, p))
 			return p->v4_at < 0 ? 1 : netcheck_v4_private(a + p->v4_at);
+	}
+	return 0;
+}
+
+int netcheck_literal(const char *host, int port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	if (!host || port < 1 || port > 65535)
+		return 0;
+	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)ss;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		return (int)sizeof *sin;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		return (int)sizeof *sin6;
+	}
+	memset(ss, 0, sizeof *ss);
+	return 0;
+}
+
+int netcheck_authority(const char *host, const char *port, char *buf, size_t cap)
+{
+	if (!cap)
+		return -1;
+	int v6 = strchr(host, ':') != NULL;
+	int n = snprintf(buf, cap, "%s%s%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "",
+	                 strcmp(port, NETCHECK_DEFAULT_PORT) == 0 ? "" : ":",
+	                 strcmp(port, NETCHECK_DEFAULT_PORT) == 0 ? "" : port);
+	if (n < 0 || (size_t)n >= cap) {
+		buf[0] = '\0';
+		return -1;
 	}
 	return 0;
 }

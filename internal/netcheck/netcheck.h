@@ -36,4 +36,15 @@ int netcheck_url(const char *url, char *host, size_t hostcap, char *port, size_t
  * is 1: what cannot be judged is refused. */
 int netcheck_addr_private(const struct sockaddr *sa);
 
+/* If host is an IP address as netcheck_url leaves it (dotted-quad IPv4, or
+ * IPv6 without the brackets), fills *ss with it and port (1..65535) and
+ * returns the address's length; such a host is connected to as it is,
+ * never looked up. 0 for a name to resolve (or a bad port). */
+int netcheck_literal(const char *host, int port, struct sockaddr_storage *ss);
+
+/* Writes host and port the way a URL authority and a Host header carry
+ * them: an IPv6 address in brackets, ":port" unless port is "443".
+ * Returns 0, or -1 (buf then "") when it does not fit in cap. */
+int netcheck_authority(const char *host, const char *port, char *buf, size_t cap);
+
 #endif

@@ -1,4 +1,6 @@
 #include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,13 +88,135 @@ fail:
 	return NULL;
 }
 
+/* The SSL ex_data slot of a watched connection's struct tls_client_diag:
+ * one per process, as OpenSSL numbers them. */
+static int tls_diag_index = -1;
+static pthread_once_t tls_diag_once = PTHREAD_ONCE_INIT;
+
+static void tls_diag_index_new(void)
+{
+	tls_diag_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static struct tls_client_diag *tls_diag(const SSL *ssl)
+{
+	return ssl && tls_diag_index >= 0 ? SSL_get_ex_data(ssl, tls_diag_index) : NULL;
+}
+
+/* Leaves OpenSSL's verdict as it is and remembers the first failure: the
+ * SSL's own verify result is gone once the SSL is cleared for a reconnect. */
+static int tls_verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tls_client_diag *d = tls_diag(ssl);
+	if (!ok && d && d->verify_error == X509_V_OK)
+		d->verify_error = X509_STORE_CTX_get_error(xs);
+	return ok;
+}
+
+/* On the socket BIO (its argument is the SSL): a write that went through
+ * means the TCP connection is up; a read or write that failed for good
+ * leaves its errno, which is gone by the time the failure is reported. */
+static long tls_bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
+                       size_t *processed)
+{
+	(void)argp, (void)len, (void)argi, (void)argl, (void)processed;
+	int e = errno;
+	if (oper != (BIO_CB_READ | BIO_CB_RETURN) && oper != (BIO_CB_WRITE | BIO_CB_RETURN))
+		return ret;
+	struct tls_client_diag *d = tls_diag((const SSL *)(const void *)BIO_get_callback_arg(b));
+	if (d && ret > 0 && (oper & BIO_CB_WRITE))
+		d->connected = 1;
+	else if (d && ret < 0 && !BIO_should_retry(b) && e)
+		d->io_errno = e;
+	errno = e;
+	return ret;
+}
+
+/* When a handshake starts, the socket's BIO is in place: a BIO not yet
+ * watched is a new connection (libevent reuses the SSL when it connects
+ * again), whose story starts afresh. A renegotiation keeps the story. */
+static void tls_info_cb(const SSL *ssl, int where, int ret)
+{
+	(void)ret;
+	struct tls_client_diag *d = tls_diag(ssl);
+	if (!d)
+		return;
+	if (where & SSL_CB_HANDSHAKE_START) {
+		BIO *bios[2] = { SSL_get_rbio(ssl), SSL_get_wbio(ssl) };
+		for (int i = 0; i < 2; i++)
+			if (bios[i] && BIO_get_callback_ex(bios[i]) != tls_bio_cb) {
+				*d = (struct tls_client_diag){ .verify_error = X509_V_OK };
+				BIO_set_callback_arg(bios[i], (char *)(void *)(SSL *)ssl);
+				BIO_set_callback_ex(bios[i], tls_bio_cb);
+			}
+	}
+	if (where & SSL_CB_HANDSHAKE_DONE)
+		d->handshake_done = 1;
+}
+
+void tls_client_watch(SSL *ssl, struct tls_client_diag *d)
+{
+	pthread_once(&tls_diag_once, tls_diag_index_new);
+	if (tls_diag_index < 0)
+		return;
+	SSL_set_ex_data(ssl, tls_diag_index, d);
+	if (!d)
+		return;
+	*d = (struct tls_client_diag){ .verify_error = X509_V_OK };
+	SSL_set_info_callback(ssl, tls_info_cb);
+}
+
+/* errno in a few words: the common ones as operators say them. */
+static const char *tls_errno_text(int e, char *buf, size_t len)
+{
+	switch (e) {
+	case ECONNREFUSED: return "connection refused";
+	case ECONNRESET: return "connection reset";
+	}
+	const char *s = strerror_r(e, buf, len);
+	if (s != buf)
+		snprintf(buf, len, "%s", s);
+	if (buf[0] >= 'A' && buf[0] <= 'Z')
+		buf[0] = (char)(buf[0] - 'A' + 'a');
+	return buf;
+}
+
+const char *tls_client_failure(const struct tls_client_diag *d, unsigned long ssl_err, char *buf, size_t len)
+{
+	char tmp[128];
+	if (d->verify_error != X509_V_OK) {
+		snprintf(buf, len, "certificate verify failed: %s", X509_verify_cert_error_string(d->verify_error));
+		return buf;
+	}
+	if (d->io_errno) {
+		snprintf(buf, len, "%s", tls_errno_text(d->io_errno, tmp, sizeof tmp));
+		return buf;
+	}
+	if (!ssl_err)
+		return NULL;
+	/* After the handshake an end of stream is a close, said better by the caller. */
+	if (d->handshake_done && ERR_GET_LIB(ssl_err) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(ssl_err) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+		return NULL;
+	const char *reason = ERR_reason_error_string(ssl_err);
+	if (!reason) {
+		ERR_error_string_n(ssl_err, tmp, sizeof tmp);
+		reason = tmp;
+	}
+	snprintf(buf, len, "%s: %s", d->handshake_done ? "TLS error" : "TLS handshake failed", reason);
+	return buf;
+}
+
 SSL_CTX *tls_client_ctx_new(const char *ca_file, char *err, size_t errlen)
 {
 	char ebuf[256];
 	SSL_CTX *ctx = ctx_new(TLS_client_method(), err, errlen);
 	if (!ctx)
 		return NULL;
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	/* Before any verification can read the slot number. */
+	pthread_once(&tls_diag_once, tls_diag_index_new);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_cb);
 	int ok = (ca_file && *ca_file) ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
 	                               : SSL_CTX_set_default_verify_paths(ctx);
 	if (ok != 1) {

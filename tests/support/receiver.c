@@ -53,16 +53,24 @@ static void receiver_serve(struct receiver *r, SSL *ssl)
 	SSL_write(ssl, ok, (int)sizeof ok - 1);
 }
 
+int receiver_accept(int fd, const int *stop)
+{
+	while (!*stop) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		int c = accept(fd, NULL, NULL);
+		if (c >= 0)
+			return c;
+	}
+	return -1;
+}
+
 static void *receiver_main(void *arg)
 {
 	struct receiver *r = arg;
-	while (!r->stop) {
-		struct pollfd pfd = { r->fd, POLLIN, 0 };
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		int c = accept(r->fd, NULL, NULL);
-		if (c < 0)
-			continue;
+	int c;
+	while ((c = receiver_accept(r->fd, &r->stop)) >= 0) {
 		struct timeval tv = { 5, 0 };
 		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 		SSL *ssl = SSL_new(r->ctx);
@@ -78,6 +86,36 @@ static void *receiver_main(void *arg)
 
 int receiver_start(struct receiver *r, const char *cert_file, const char *key_file)
 {
+	return receiver_start_on(r, "127.0.0.1", cert_file, key_file);
+}
+
+int receiver_listen(const char *addr, int backlog, int *port)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1)
+		sin->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1)
+		sin6->sin6_family = AF_INET6;
+	else
+		return -1;
+	socklen_t sl = ss.ss_family == AF_INET ? sizeof *sin : sizeof *sin6;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, backlog) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(ss.ss_family == AF_INET ? sin->sin_port : sin6->sin6_port);
+	return fd;
+}
+
+int receiver_start_on(struct receiver *r, const char *addr, const char *cert_file, const char *key_file)
+{
 	memset(r, 0, sizeof *r);
 	pthread_mutex_init(&r->lock, NULL);
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -85,14 +123,9 @@ int receiver_start(struct receiver *r, const char *cert_file, const char *key_fi
 	if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1)
 		return -1;
-	r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t sl = sizeof sa;
-	if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(r->fd, 16) < 0 ||
-	    getsockname(r->fd, (struct sockaddr *)&sa, &sl) < 0)
+	r->fd = receiver_listen(addr, 16, &r->port);
+	if (r->fd < 0)
 		return -1;
-	r->port = ntohs(sa.sin_port);
 	return pthread_create(&r->thread, NULL, receiver_main, r) == 0 ? 0 : -1;
 }
 

@@ -26,6 +26,15 @@ struct receiver {
 
 /* Listens on 127.0.0.1 (free port) with the test certificate. Returns 0 or -1. */
 int receiver_start(struct receiver *r, const char *cert_file, const char *key_file);
+/* The same on another local address, IPv4 or IPv6 (e.g. "::1"), with any
+ * certificate chain and key. Returns 0 or -1. */
+int receiver_start_on(struct receiver *r, const char *addr, const char *cert_file, const char *key_file);
+/* A TCP socket listening on addr (an IPv4 or IPv6 literal), on a free port
+ * written to *port, with that backlog. Returns the socket or -1. */
+int receiver_listen(const char *addr, int backlog, int *port);
+/* The next connection on the listening socket fd, waiting in steps of
+ * 100 ms until *stop is set; -1 once it is. */
+int receiver_accept(int fd, const int *stop);
 void receiver_stop(struct receiver *r);
 /* The first message whose body contains needle (copies, caller frees both), or -1. */
 int receiver_find(struct receiver *r, const char *needle, char **headers, char **body);

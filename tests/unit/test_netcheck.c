@@ -150,6 +150,12 @@ static void test_urls(void)
 		{ "https://[::1]/", "::1", "443", "/", NULL },
 		{ "https://[2001:db8::1]:8443/x", "2001:db8::1", "8443", "/x", NULL },
 		{ "https://[::ffff:10.0.0.1]", "::ffff:10.0.0.1", "443", "/", NULL },
+		{ "https://[::1]:9443/path", "::1", "9443", "/path", NULL },
+		{ "https://[2001:db8::1]/x", "2001:db8::1", "443", "/x", NULL },
+		{ "https://[2001:DB8::A]?q=1", "2001:DB8::A", "443", "/?q=1", NULL },
+		{ "https://[fe80::1]:443", "fe80::1", "443", "/", NULL },
+		{ "https://[2001:db8:0:0:0:0:0:1]:65535/", "2001:db8:0:0:0:0:0:1", "65535", "/", NULL },
+		{ "https://[::ffff:127.0.0.1]:8443/", "::ffff:127.0.0.1", "8443", "/", NULL },
 		{ "https://h/a/b%20c/:@!$&'()*+,;=", "h", "443", "/a/b%20c/:@!$&'()*+,;=", NULL },
 
 		{ "http://supplier.example/", NULL, NULL, NULL, "https://" },
@@ -183,6 +189,16 @@ static void test_urls(void)
 		{ "https://[fe80::1%25eth0]/", NULL, NULL, NULL, "IPv6" },
 		{ "https://[::1]x/", NULL, NULL, NULL, "after ']'" },
 		{ "https://[::1]:0/", NULL, NULL, NULL, "port" },
+		{ "https://[::1]:/", NULL, NULL, NULL, "port" },
+		{ "https://[::1]:65536/", NULL, NULL, NULL, "port" },
+		{ "https://[[::1]]/", NULL, NULL, NULL, "IPv6" },
+		{ "https://[::1]]/", NULL, NULL, NULL, "after ']'" },
+		{ "https://[1:2:3:4:5:6:7:8:9]/", NULL, NULL, NULL, "IPv6" },
+		{ "https://[::1%lo]/", NULL, NULL, NULL, "IPv6" },
+		{ "https://[v1.fe]/", NULL, NULL, NULL, "IPv6" },
+		{ "https://[::1]@evil/", NULL, NULL, NULL, "userinfo" },
+		{ "https://2001:db8::1/", NULL, NULL, NULL, "brackets" },
+		{ "https://2001:db8::1:443/", NULL, NULL, NULL, "brackets" },
 		{ "https://sup plier.example/", NULL, NULL, NULL, "space" },
 		{ "https://supplier.example/a b", NULL, NULL, NULL, "space" },
 		{ "https://supplier.example/\r\nHost: evil", NULL, NULL, NULL, "control" },
@@ -261,12 +277,113 @@ static void test_url_buffers(void)
 	CU_ASSERT_EQUAL(strlen(tiny), sizeof tiny - 1);
 }
 
+struct literal_case {
+	const char *host;
+	int family;     /* 0: a name, to resolve */
+	int private;    /* for a literal: what the address rule says */
+};
+
+/* The hosts netcheck_url leaves are connected to as they are when they are
+ * addresses, and the address rule judges that very address. */
+static void test_literals(void)
+{
+	static const struct literal_case cases[] = {
+		{ "127.0.0.1", AF_INET, 1 },
+		{ "8.8.8.8", AF_INET, 0 },
+		{ "::1", AF_INET6, 1 },
+		{ "::", AF_INET6, 1 },
+		{ "2001:db8::1", AF_INET6, 0 },
+		{ "2001:DB8::A", AF_INET6, 0 },
+		{ "fc00::1", AF_INET6, 1 },
+		{ "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", AF_INET6, 1 },
+		{ "fe80::1", AF_INET6, 1 },
+		{ "febf::1", AF_INET6, 1 },
+		{ "fe7f::1", AF_INET6, 0 },
+		{ "::ffff:127.0.0.1", AF_INET6, 1 },
+		{ "::ffff:7f00:1", AF_INET6, 1 },
+		{ "::ffff:192.168.0.10", AF_INET6, 1 },
+		{ "::ffff:169.254.169.254", AF_INET6, 1 },
+		{ "::ffff:0.0.0.0", AF_INET6, 1 },
+		{ "::ffff:93.184.216.34", AF_INET6, 0 },
+		{ "supplier.example", 0, 0 },
+		{ "localhost", 0, 0 },
+		{ "127.1", 0, 0 },            /* not dotted-quad: a name, whose answer is judged */
+		{ "0x7f.0.0.1", 0, 0 },
+		{ "1.2.3.4.example", 0, 0 },
+		{ "", 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct literal_case *c = &cases[i];
+		struct sockaddr_storage ss;
+		memset(&ss, 0xa5, sizeof ss);
+		int len = netcheck_literal(c->host, 9443, &ss);
+		int ok;
+		if (!c->family) {
+			ok = len == 0 && ss.ss_family == AF_UNSPEC;
+		} else if (c->family == AF_INET) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+			ok = len == (int)sizeof *sin && sin->sin_family == AF_INET && ntohs(sin->sin_port) == 9443 &&
+			     netcheck_addr_private((const struct sockaddr *)&ss) == c->private;
+		} else {
+			const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+			ok = len == (int)sizeof *sin6 && sin6->sin6_family == AF_INET6 &&
+			     ntohs(sin6->sin6_port) == 9443 && sin6->sin6_scope_id == 0 &&
+			     netcheck_addr_private((const struct sockaddr *)&ss) == c->private;
+		}
+		check_case(ok, c->host, __LINE__);
+	}
+	struct sockaddr_storage ss;
+	CU_ASSERT_EQUAL(netcheck_literal("::1", 0, &ss), 0);
+	CU_ASSERT_EQUAL(netcheck_literal("::1", 65536, &ss), 0);
+	CU_ASSERT_EQUAL(netcheck_literal(NULL, 443, &ss), 0);
+	CU_ASSERT_EQUAL(netcheck_literal("::1", 65535, &ss), (int)sizeof(struct sockaddr_in6));
+}
+
+/* Every URL netcheck_url accepts splits into a host and port that
+ * netcheck_authority writes back as the URL had them. */
+static void test_authority(void)
+{
+	static const char *const cases[][3] = {
+		{ "supplier.example", "443", "supplier.example" },
+		{ "supplier.example", "8443", "supplier.example:8443" },
+		{ "127.0.0.1", "9443", "127.0.0.1:9443" },
+		{ "::1", "9443", "[::1]:9443" },
+		{ "::1", "443", "[::1]" },
+		{ "2001:db8::1", "1", "[2001:db8::1]:1" },
+		{ "::ffff:10.0.0.1", "443", "[::ffff:10.0.0.1]" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char buf[64];
+		memset(buf, 'X', sizeof buf);
+		check_case(netcheck_authority(cases[i][0], cases[i][1], buf, sizeof buf) == 0 &&
+		           strcmp(buf, cases[i][2]) == 0, cases[i][2], __LINE__);
+	}
+	char url[400], host[NETCHECK_HOST_MAX], port[NETCHECK_PORT_MAX], path[64], err[128], auth[300];
+	static const char *const urls[] = { "https://[::1]:9443/p", "https://[2001:db8::1]/x", "https://h:8443/",
+	                                    "https://10.1.2.3/" };
+	for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+		int ok = netcheck_url(urls[i], host, sizeof host, port, sizeof port, path, sizeof path, err,
+		                      sizeof err) == 0 &&
+		         netcheck_authority(host, port, auth, sizeof auth) == 0;
+		snprintf(url, sizeof url, "https://%s%s", auth, path);
+		check_case(ok && strcmp(url, urls[i]) == 0, urls[i], __LINE__);
+	}
+	char small[6];
+	CU_ASSERT_EQUAL(netcheck_authority("::1", "9443", small, sizeof small), -1);
+	CU_ASSERT_STRING_EQUAL(small, "");
+	CU_ASSERT_EQUAL(netcheck_authority("[::1]", "1", small, 0), -1);
+	CU_ASSERT_EQUAL(netcheck_authority("h", "443", small, sizeof small), 0);
+	CU_ASSERT_STRING_EQUAL(small, "h");
+}
+
 static const struct harness_test tests[] = {
 	{ "IPv4 addresses", test_ipv4_addresses },
 	{ "IPv6 addresses", test_ipv6_addresses },
 	{ "other families are refused", test_other_families },
 	{ "endpoint URLs", test_urls },
 	{ "URL output buffers", test_url_buffers },
+	{ "IP literals are connected to as they are", test_literals },
+	{ "host and port written back", test_authority },
 	{ NULL, NULL },
 };
 
