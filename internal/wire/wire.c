@@ -533,6 +533,10 @@ enum wire_verdict wire_stream_feed(struct wire_stream *s, const char *data, size
 {
 	size_t p = 0;
 	int r = 1;
+	if (!data) {
+		data = "";
+		len = 0;
+	}
 	while (r == 1 && s->state != WIRE_STATE_FAILED && s->state != WIRE_STATE_CLOSED) {
 		size_t used = 0;
 		r = wire_step(s, data + p, len - p, &used);

@@ -154,7 +154,8 @@ void wire_stream_init(struct wire_stream *s, const struct wire_limits *lim);
  * bytes were cut. NEED_MORE is never returned while more than
  * max(lim.max_head, 1) bytes are held. After REJECT every call rejects with
  * the same error, after CLOSED every call says CLOSED; *pass is then 0. err
- * may be NULL (the error stays readable through wire_stream_error). */
+ * may be NULL (the error stays readable through wire_stream_error); so may
+ * data when len is 0. */
 enum wire_verdict wire_stream_feed(struct wire_stream *s, const char *data, size_t len, size_t *pass,
                                    struct wire_error *err);
 

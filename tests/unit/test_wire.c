@@ -540,7 +540,7 @@ static void test_stream_calls(void)
 	size_t pass = 99;
 	wire_stream_init(&s, &lim);
 	CHECK(wire_stream_head(&s) == NULL && wire_stream_state(&s) == WIRE_STATE_HEAD, "fresh");
-	CHECK(wire_stream_feed(&s, in, 0, &pass, &err) == WIRE_NEED_MORE && pass == 0, "nothing yet");
+	CHECK(wire_stream_feed(&s, NULL, 0, &pass, &err) == WIRE_NEED_MORE && pass == 0, "nothing yet");
 	CHECK(wire_stream_feed(&s, in, post - 1, &pass, &err) == WIRE_NEED_MORE && pass == 0, "head not complete");
 	CHECK(wire_stream_feed(&s, in, 10, &pass, &err) == WIRE_NEED_MORE && pass == 0, "a shorter prefix");
 	CHECK(wire_stream_feed(&s, in, post + 1, &pass, &err) == WIRE_PASS && pass == post + 1 &&
