@@ -143,10 +143,11 @@ void wire_stream_init(struct wire_stream *s, const struct wire_limits *lim);
 
 /* Checks the bytes the caller holds and says how many can be passed on.
  * data: every byte received and not yet passed, oldest first (a prefix of
- * them will do: NEED_MORE then asks for more of them); nothing of it is kept
- * but counts, so the bytes held must come back on the next call. Heads, chunk-size lines, the
- * CRLF after chunk data and trailer sections are passed only once complete
- * and accepted; body and chunk data as they come. One PASS never covers
+ * them will do: NEED_MORE then asks for more of them); nothing of it is
+ * kept but counts, so the bytes held must come back on the next call.
+ * Heads, chunk-size lines, the CRLF after chunk data and trailer sections
+ * are passed only once complete and accepted; body and chunk data as they
+ * come. One PASS never covers
  * bytes of two requests (call again for the next one), so a request ends,
  * and is passed, without any byte of the next. When the bytes held reach a
  * decision only partly (a valid part, then a fault), the valid part is passed
