@@ -1,8 +1,19 @@
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <CUnit/Basic.h>
 
 #include "support/harness.h"
+
+void harness_check(int ok, const char *file, unsigned line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, line, msg, file, "", CU_FALSE);
+}
 
 int harness_main(const char *suite, CU_InitializeFunc init, CU_CleanupFunc cleanup,
                  const struct harness_test *tests)

@@ -1,4 +1,3 @@
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,18 +16,7 @@ static const char BASE[] =
 	"\"items\": [{\"sku\": \"MUG-01\", \"quantity\": 2, \"unit_price\": \"12.50\", \"title\": \"Mug\"}]"
 	"}}";
 
-/* A CUnit assertion whose failure text names the table row. */
-__attribute__((format(printf, 3, 4)))
-static void check_at(int ok, unsigned line, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, line, msg, __FILE__, "", CU_FALSE);
-}
-#define CHECK(ok, ...) check_at(!!(ok), __LINE__, __VA_ARGS__)
+#define CHECK HARNESS_CHECK
 
 static const char *str_or_null(const char *s)
 {
