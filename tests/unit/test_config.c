@@ -486,7 +486,8 @@ static void test_load(void)
 	char want[160];
 	CU_ASSERT_EQUAL_FATAL(write_temp(path, sizeof path, "[server]\nlisten = 127.0.0.1\n"), 0);
 	CU_ASSERT_EQUAL(config_load(&c, path, err, sizeof err), -1);
-	CU_ASSERT_STRING_EQUAL(err, "[server] listen: expected host:port");
+	snprintf(want, sizeof want, "%s:2: [server] listen: expected host:port", path);
+	CU_ASSERT_STRING_EQUAL(err, want);
 	unlink(path);
 
 	CU_ASSERT_EQUAL_FATAL(write_temp(path, sizeof path, "[server]\n\nworker = 1\n"), 0);
@@ -501,6 +502,233 @@ static void test_load(void)
 
 	CU_ASSERT_EQUAL(config_load(&c, "/tmp", err, sizeof err), -1);
 	CU_ASSERT_STRING_EQUAL(err, "/tmp: cannot read: Is a directory");
+}
+
+/* Every error one call reported, in order. */
+struct collected {
+	int n;
+	char msg[16][256];
+	int line[16];
+	char key[16][64];           /* "section.key", or "" when the error has no key */
+};
+
+static void collect(const struct config_error *e, void *arg)
+{
+	struct collected *col = arg;
+	if (col->n >= 16)
+		return;
+	snprintf(col->msg[col->n], sizeof col->msg[0], "%s", e->msg);
+	col->line[col->n] = e->line;
+	if (e->section)
+		snprintf(col->key[col->n], sizeof col->key[0], "%s.%s", e->section, e->key);
+	else
+		col->key[col->n][0] = '\0';
+	col->n++;
+}
+
+/* Asserts that col holds exactly the messages of want (NULL-terminated), in order. */
+static void collected_are(const struct collected *col, const char *const want[])
+{
+	int n = 0;
+	for (; want[n]; n++) {
+		const char *got = n < col->n ? col->msg[n] : "(none)";
+		CU_ASSERT_STRING_EQUAL(got, want[n]);
+		if (strcmp(got, want[n]) != 0)
+			fprintf(stderr, "\n    error %d: got  '%s'\n             want '%s'\n", n, got, want[n]);
+	}
+	CU_ASSERT_EQUAL(col->n, n);
+	for (int i = n; i < col->n; i++)
+		fprintf(stderr, "\n    unexpected error: '%s'\n", col->msg[i]);
+}
+
+static void test_every_error_in_file(void)
+{
+	static const char text[] =
+		"[server]\n"
+		"workerz = 2\n"                         /* 2: unknown key */
+		"max_body_bytes = 12\n"                 /* 3: out of range */
+		"\n"
+		"[database]\n"
+		"pool_size = 4\n"
+		"pool_size = 5\n"                       /* 7: set twice */
+		"group_commit_us 500\n"                 /* 8: no '=' */
+		"[dispatch]\n"
+		"timeout_ms = 5000\n";
+	struct config c;
+	config_defaults(&c);
+	struct collected col = { 0 };
+	CU_ASSERT_EQUAL(config_parse_string_all(&c, text, "test.conf", collect, &col), 4);
+	collected_are(&col, (const char *const[]){
+		"test.conf:2: [server] workerz: unknown key",
+		"test.conf:3: [server] max_body_bytes: out of range (1024..1073741824)",
+		"test.conf:7: [database] pool_size: set more than once (or an indented line follows it)",
+		"test.conf:8: syntax error",
+		NULL,
+	});
+	CU_ASSERT_EQUAL(col.line[0], 2);
+	CU_ASSERT_EQUAL(col.line[1], 3);
+	CU_ASSERT_EQUAL(col.line[2], 7);
+	CU_ASSERT_EQUAL(col.line[3], 8);
+	/* The key at fault, when the error is about a known key. */
+	CU_ASSERT_STRING_EQUAL(col.key[0], "");
+	CU_ASSERT_STRING_EQUAL(col.key[1], "server.max_body_bytes");
+	CU_ASSERT_STRING_EQUAL(col.key[2], "database.pool_size");
+	CU_ASSERT_STRING_EQUAL(col.key[3], "");
+	/* Nothing applied, not even the valid keys. */
+	CU_ASSERT_EQUAL(c.dispatch.timeout_ms, 10000);
+
+	/* The single-error function keeps the first. */
+	CU_ASSERT_EQUAL(parse(&c, text), -1);
+	CU_ASSERT_STRING_EQUAL(err, "test.conf:2: [server] workerz: unknown key");
+}
+
+/* Lines inih reads in ways worth pinning: each error is reported once, on
+ * its own line, and the lines around it still count. */
+static void test_every_syntax_error(void)
+{
+	static const char text[] =
+		"\xEF\xBB\xBF[server]\n"                /* 1: a byte order mark is fine */
+		"[server ; comment]\n"                  /* 2: the ';' starts a comment: no ']' */
+		"workers ; = 2\n"                       /* 3: the same before '=' */
+		"[serverx]\n"                           /* 4: unknown, reported once ... */
+		"a = 1\n"
+		"b = 2\n"                               /* ... not for each of its keys */
+		"[admin] ; the admin API\n"
+		"token: abc\n"                          /* ':' separates too */
+		"  [database]\n"                        /* 9: indented: continues token */
+		"[database\n"                           /* 10 */
+		"url = x\n"                             /* 11: still in [admin] */
+		"just words\n";                         /* 12 */
+	struct config c;
+	config_defaults(&c);
+	struct collected col = { 0 };
+	CU_ASSERT_EQUAL(config_parse_string_all(&c, text, "t", collect, &col), 7);
+	collected_are(&col, (const char *const[]){
+		"t:2: syntax error",
+		"t:3: syntax error",
+		"t:4: [serverx]: unknown section",
+		"t:9: [admin] token: set more than once (or an indented line follows it)",
+		"t:10: syntax error",
+		"t:11: [admin] url: unknown key",
+		"t:12: syntax error",
+		NULL,
+	});
+
+	/* A long line is one error; the next line is read as usual. */
+	char big[700];
+	int n = snprintf(big, sizeof big, "[server]\ntls_cert = ");
+	memset(big + n, 'a', 300);
+	snprintf(big + n + 300, sizeof big - (size_t)n - 300, "\nworkers = x\n[nope]\n");
+	memset(&col, 0, sizeof col);
+	CU_ASSERT_EQUAL(config_parse_string_all(&c, big, "t", collect, &col), 3);
+	collected_are(&col, (const char *const[]){
+		"t:2: line too long (at most 198 characters)",
+		"t:3: [server] workers: not an integer",
+		"t:4: [nope]: unknown section",
+		NULL,
+	});
+}
+
+static void test_every_error_in_environment(void)
+{
+	struct fake_env env = { {
+		{ "DROPSHIP_SERVER_LISTEN", "nowhere" },
+		{ "DROPSHIP_SERVER_WORKERS", "8" },
+		{ "DROPSHIP_DATABASE_URL", "" },
+		{ "DROPSHIP_DISPATCH_MAX_ATTEMPTS", "0" },
+	} };
+	struct config c;
+	config_defaults(&c);
+	struct collected col = { 0 };
+	CU_ASSERT_EQUAL(config_apply_env_all(&c, fake_getenv, &env, collect, &col), 3);
+	collected_are(&col, (const char *const[]){
+		"environment DROPSHIP_SERVER_LISTEN: expected host:port",
+		"environment DROPSHIP_DATABASE_URL: must not be empty",
+		"environment DROPSHIP_DISPATCH_MAX_ATTEMPTS: out of range (1..1000)",
+		NULL,
+	});
+	CU_ASSERT_STRING_EQUAL(col.key[0], "server.listen");
+	CU_ASSERT_EQUAL(col.line[0], 0);
+	CU_ASSERT_EQUAL(c.server.workers, 0); /* nothing applied */
+}
+
+/* File errors in line order, then the environment's, then the checks between keys. */
+static void test_load_reports_every_error(void)
+{
+	char path[64], want[4][160];
+	CU_ASSERT_EQUAL_FATAL(write_temp(path, sizeof path,
+		"[server]\nlisten = 127.0.0.1\nworkers = 1\n[dispatch]\nbackoff_base_ms = 700000\n"
+		"max_attempts = many\n"), 0);
+	setenv("DROPSHIP_DATABASE_POOL_SIZE", "65", 1);
+	struct config c;
+	struct collected col = { 0 };
+	CU_ASSERT_EQUAL(config_load_all(&c, path, collect, &col), 4);
+	snprintf(want[0], sizeof want[0], "%s:2: [server] listen: expected host:port", path);
+	snprintf(want[1], sizeof want[1], "%s:6: [dispatch] max_attempts: not an integer", path);
+	collected_are(&col, (const char *const[]){
+		want[0], want[1],
+		"environment DROPSHIP_DATABASE_POOL_SIZE: out of range (1..64)",
+		"[dispatch] backoff_base_ms: must not exceed backoff_max_ms",
+		NULL,
+	});
+	CU_ASSERT_STRING_EQUAL(col.key[3], "dispatch.backoff_base_ms");
+	/* The valid values are there for a caller that checks further. */
+	CU_ASSERT_EQUAL(c.server.workers, 1);
+	CU_ASSERT_STRING_EQUAL(c.server.listen, "127.0.0.1:8443");
+	unsetenv("DROPSHIP_DATABASE_POOL_SIZE");
+	unlink(path);
+
+	/* A check between keys is skipped when one of its keys was in error:
+	 * backoff_max_ms was meant to be set, its default says nothing. */
+	CU_ASSERT_EQUAL_FATAL(write_temp(path, sizeof path,
+		"[dispatch]\nbackoff_base_ms = 700000\nbackoff_max_ms = 3600001\n"), 0);
+	memset(&col, 0, sizeof col);
+	CU_ASSERT_EQUAL(config_load_all(&c, path, collect, &col), 1);
+	snprintf(want[2], sizeof want[2], "%s:3: [dispatch] backoff_max_ms: out of range (1..3600000)", path);
+	collected_are(&col, (const char *const[]){ want[2], NULL });
+
+	/* An unreadable file is the one error. */
+	unlink(path);
+	memset(&col, 0, sizeof col);
+	CU_ASSERT_EQUAL(config_load_all(&c, path, collect, &col), -1);
+	snprintf(want[3], sizeof want[3], "%s: cannot read: No such file or directory", path);
+	collected_are(&col, (const char *const[]){ want[3], NULL });
+}
+
+static void test_validate_every_error(void)
+{
+	struct config c;
+	config_defaults(&c);
+	c.server.workers = 300;
+	c.server.tls_key[0] = '\0';
+	snprintf(c.server.log_level, sizeof c.server.log_level, "loud");
+	c.dispatch.backoff_base_ms = 600001;
+	struct collected col = { 0 };
+	CU_ASSERT_EQUAL(config_validate_all(&c, collect, &col), 4);
+	collected_are(&col, (const char *const[]){
+		"[server] workers: out of range (0..256)",
+		"[server] tls_key: must not be empty",
+		"[server] log_level: must be one of debug|info|warn|error",
+		"[dispatch] backoff_base_ms: must not exceed backoff_max_ms",
+		NULL,
+	});
+}
+
+static void test_listen_split(void)
+{
+	char host[64], port[8];
+	CU_ASSERT_EQUAL(config_listen_split("127.0.0.1:8443", host, sizeof host, port, sizeof port), 0);
+	CU_ASSERT_STRING_EQUAL(host, "127.0.0.1");
+	CU_ASSERT_STRING_EQUAL(port, "8443");
+	CU_ASSERT_EQUAL(config_listen_split("[::1]:0", host, sizeof host, port, sizeof port), 0);
+	CU_ASSERT_STRING_EQUAL(host, "::1");
+	CU_ASSERT_STRING_EQUAL(port, "0");
+	CU_ASSERT_EQUAL(config_listen_split(":443", host, sizeof host, port, sizeof port), 0);
+	CU_ASSERT_STRING_EQUAL(host, "");
+	CU_ASSERT_STRING_EQUAL(port, "443");
+	CU_ASSERT_EQUAL(config_listen_split("localhost", host, sizeof host, port, sizeof port), -1);
+	CU_ASSERT_EQUAL(config_listen_split("localhost:99999", host, sizeof host, port, sizeof port), -1);
+	CU_ASSERT_EQUAL(config_listen_split("example.com:1", host, 4, port, sizeof port), -1);
 }
 
 static const struct harness_test tests[] = {
@@ -527,6 +755,12 @@ static const struct harness_test tests[] = {
 	{ "validate listen", test_validate_listen },
 	{ "validate other", test_validate_other },
 	{ "load", test_load },
+	{ "every error of a file, in line order", test_every_error_in_file },
+	{ "every syntax error", test_every_syntax_error },
+	{ "every error of the environment", test_every_error_in_environment },
+	{ "load: file, environment, then checks between keys", test_load_reports_every_error },
+	{ "validate: every error", test_validate_every_error },
+	{ "listen split", test_listen_split },
 	{ NULL, NULL },
 };
 
