@@ -58,10 +58,13 @@ struct config_key {
 #define CONFIG_MS_MAX 3600000L
 
 static const char *config_check_listen(const char *listen);
+static const char *config_check_listen_or_empty(const char *listen);
 static const char *config_check_not_empty(const char *value);
+static const char *config_check_api_version(const char *value);
 
 static const struct config_key config_keys[] = {
 	CONFIG_STR("server", "listen", server.listen, NULL, config_check_listen),
+	CONFIG_BOOL("server", "reuse_port", server.reuse_port),
 	CONFIG_INT("server", "workers", server.workers, 0, 256),
 	CONFIG_STR("server", "tls_cert", server.tls_cert, NULL, config_check_not_empty),
 	CONFIG_STR("server", "tls_key", server.tls_key, NULL, config_check_not_empty),
@@ -70,6 +73,7 @@ static const struct config_key config_keys[] = {
 	CONFIG_INT("server", "request_timeout_ms", server.request_timeout_ms, 1, CONFIG_MS_MAX),
 	CONFIG_LONG("server", "max_header_bytes", server.max_header_bytes, 1024, 1048576L),
 	CONFIG_INT("server", "max_connections", server.max_connections, 1, 1000000L),
+	CONFIG_INT("server", "max_connections_per_ip", server.max_connections_per_ip, 1, 1000000L),
 	CONFIG_STR("server", "log_level", server.log_level, "debug|info|warn|error", NULL),
 	CONFIG_STR("database", "url", database.url, NULL, config_check_not_empty),
 	CONFIG_INT("database", "pool_size", database.pool_size, 1, 64),
@@ -80,7 +84,14 @@ static const struct config_key config_keys[] = {
 	CONFIG_INT("dispatch", "backoff_max_ms", dispatch.backoff_max_ms, 1, CONFIG_MS_MAX),
 	CONFIG_STR("dispatch", "tls_ca_file", dispatch.tls_ca_file, NULL, NULL),
 	CONFIG_BOOL("dispatch", "allow_private_endpoints", dispatch.allow_private_endpoints),
+	CONFIG_INT("dispatch", "max_inflight", dispatch.max_inflight, 1, 10000),
+	CONFIG_INT("dispatch", "poll_ms", dispatch.poll_ms, 100, 60000),
+	CONFIG_INT("dispatch", "breaker_threshold", dispatch.breaker_threshold, 1, 1000),
+	CONFIG_INT("dispatch", "breaker_cooldown_ms", dispatch.breaker_cooldown_ms, 1, CONFIG_MS_MAX),
+	CONFIG_STR("admin", "listen", admin.listen, NULL, config_check_listen_or_empty),
 	CONFIG_STR("admin", "token", admin.token, NULL, NULL),
+	CONFIG_STR("platforms", "shopify_api_version", platforms.shopify_api_version, NULL,
+	           config_check_api_version),
 };
 
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
@@ -123,6 +134,7 @@ void config_defaults(struct config *c)
 	*c = (struct config){
 		.server = {
 			.listen = "127.0.0.1:8443",
+			.reuse_port = false,
 			.workers = 0,
 			.tls_cert = "var/tls/server.crt",
 			.tls_key = "var/tls/server.key",
@@ -131,6 +143,7 @@ void config_defaults(struct config *c)
 			.request_timeout_ms = 30000,
 			.max_header_bytes = 16384,
 			.max_connections = 10000,
+			.max_connections_per_ip = 256,
 			.log_level = "info",
 		},
 		.database = {
@@ -145,8 +158,16 @@ void config_defaults(struct config *c)
 			.backoff_max_ms = 600000,
 			.tls_ca_file = "",
 			.allow_private_endpoints = false,
+			.max_inflight = 64,
+			.poll_ms = 1000,
+			.breaker_threshold = 5,
+			.breaker_cooldown_ms = 30000,
 		},
-		.admin = { .token = "" },
+		.admin = {
+			.listen = "127.0.0.1:8444",
+			.token = "",
+		},
+		.platforms = { .shopify_api_version = "2026-10" },
 	};
 }
 
@@ -565,9 +586,48 @@ int config_listen_split(const char *listen, char *host, size_t hostlen, char *po
 	return 0;
 }
 
+static const char *config_check_listen_or_empty(const char *listen)
+{
+	return *listen ? config_check_listen(listen) : NULL;
+}
+
 static const char *config_check_not_empty(const char *value)
 {
 	return *value ? NULL : "must not be empty";
+}
+
+/* Shopify names its Admin API versions after the quarter they are
+ * released in: YYYY-01, -04, -07, -10. */
+static const char *config_check_api_version(const char *value)
+{
+	static const char *const months[] = { "01", "04", "07", "10" };
+	if (strlen(value) == 7 && strspn(value, "0123456789") == 4 && value[4] == '-')
+		for (size_t i = 0; i < sizeof months / sizeof months[0]; i++)
+			if (strcmp(value + 5, months[i]) == 0)
+				return NULL;
+	return "must be YYYY-MM with MM one of 01, 04, 07, 10";
+}
+
+/* Whether two hosts of listen values can take the same address: the same
+ * text, or a host binding every interface ("", "::"; "0.0.0.0" every
+ * IPv4 one). */
+static bool config_hosts_overlap(const char *a, const char *b)
+{
+	if (strcmp(a, b) == 0 || !*a || !*b || strcmp(a, "::") == 0 || strcmp(b, "::") == 0)
+		return true;
+	return (strcmp(a, "0.0.0.0") == 0 && !strchr(b, ':')) || (strcmp(b, "0.0.0.0") == 0 && !strchr(a, ':'));
+}
+
+/* Whether two listen values would bind the same address and port (port 0
+ * picks a free port: never the same). */
+static bool config_listen_overlap(const char *a, const char *b)
+{
+	char ha[256], pa[8], hb[256], pb[8];
+	if (config_listen_split(a, ha, sizeof ha, pa, sizeof pa) < 0 ||
+	    config_listen_split(b, hb, sizeof hb, pb, sizeof pb) < 0)
+		return false;
+	long port = strtol(pa, NULL, 10);
+	return port != 0 && port == strtol(pb, NULL, 10) && config_hosts_overlap(ha, hb);
 }
 
 /* Whether the key was in error earlier in this load. */
@@ -595,6 +655,11 @@ static void config_check_into(const struct config *c, struct config_sink *sink)
 	    c->dispatch.backoff_base_ms > c->dispatch.backoff_max_ms)
 		config_report(sink, 0, config_find("dispatch", "backoff_base_ms"),
 		              "[dispatch] backoff_base_ms: must not exceed backoff_max_ms");
+	/* With reuse_port the kernel would share connections between the two. */
+	if (!config_bad(sink, "admin", "listen") && !config_bad(sink, "server", "listen") &&
+	    config_listen_overlap(c->admin.listen, c->server.listen))
+		config_report(sink, 0, config_find("admin", "listen"),
+		              "[admin] listen: same address and port as [server] listen");
 }
 
 int config_validate_all(const struct config *c, config_error_fn fn, void *arg)

@@ -11,6 +11,7 @@
 struct config {
 	struct {
 		char listen[256];              /* host:port; port 0 = any free port */
+		bool reuse_port;               /* several processes may share listen; default false */
 		int workers;                   /* 0 = one per CPU core */
 		char tls_cert[CONFIG_STR_MAX];
 		char tls_key[CONFIG_STR_MAX];
@@ -19,6 +20,7 @@ struct config {
 		int request_timeout_ms;        /* total time to receive one request, default 30000 */
 		long max_header_bytes;         /* default 16384 */
 		int max_connections;           /* per process, default 10000 */
+		int max_connections_per_ip;    /* open connections of one client address, default 256 */
 		char log_level[16];            /* debug|info|warn|error, default info */
 	} server;
 	struct {
@@ -34,10 +36,18 @@ struct config {
 		int backoff_max_ms;            /* default 600000 */
 		char tls_ca_file[CONFIG_STR_MAX]; /* empty = system default */
 		bool allow_private_endpoints;  /* default false */
+		int max_inflight;              /* messages in flight per worker, default 64 */
+		int poll_ms;                   /* safety-net poll of the outbox, default 1000 */
+		int breaker_threshold;         /* consecutive failures that open a supplier's breaker, default 5 */
+		int breaker_cooldown_ms;       /* open breaker's wait before a probe, default 30000 */
 	} dispatch;
 	struct {
+		char listen[256];              /* host:port of /metrics and /v1/admin; empty = the main listener */
 		char token[256];               /* empty disables /v1/admin */
 	} admin;
+	struct {
+		char shopify_api_version[16];  /* YYYY-MM, default 2026-10 */
+	} platforms;
 };
 
 /* Looks up an environment variable; returns NULL when unset. */

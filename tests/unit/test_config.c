@@ -10,11 +10,13 @@
 static const char documented_example[] =
 	"[server]\n"
 	"listen = 127.0.0.1:8443        ; host:port, TLS only\n"
+	"reuse_port = false             ; true: several processes may share listen\n"
 	"workers = 0                    ; 0 = one per CPU core\n"
 	"tls_cert = var/tls/server.crt\n"
 	"tls_key = var/tls/server.key\n"
 	"max_body_bytes = 1048576\n"
 	"read_timeout_ms = 10000        ; a client that sends nothing for this long is closed\n"
+	"max_connections_per_ip = 256   ; open connections of one client address\n"
 	"\n"
 	"[database]\n"
 	"url = postgresql:///dropship?host=/abs/path/var/pg&port=5432\n"
@@ -27,9 +29,17 @@ static const char documented_example[] =
 	"backoff_max_ms = 600000\n"
 	"tls_ca_file =                  ; CA bundle for supplier/store endpoints; empty = system default\n"
 	"allow_private_endpoints = false ; true only in dev/test (docs/dispatch.md)\n"
+	"max_inflight = 64              ; messages in flight per worker\n"
+	"poll_ms = 1000\n"
+	"breaker_threshold = 5\n"
+	"breaker_cooldown_ms = 30000\n"
 	"\n"
 	"[admin]\n"
-	"token =                        ; bearer token for /v1/admin/*; empty disables the admin API\n";
+	"listen = 127.0.0.1:8444        ; /metrics and /v1/admin; empty = on the main listener\n"
+	"token =                        ; bearer token for /v1/admin/*; empty disables the admin API\n"
+	"\n"
+	"[platforms]\n"
+	"shopify_api_version = 2026-10\n";
 
 /* Name/value pairs standing in for the process environment. */
 struct fake_env {
@@ -89,6 +99,14 @@ static void test_defaults(void)
 	CU_ASSERT_STRING_EQUAL(c.dispatch.tls_ca_file, "");
 	CU_ASSERT_FALSE(c.dispatch.allow_private_endpoints);
 	CU_ASSERT_STRING_EQUAL(c.admin.token, "");
+	CU_ASSERT_FALSE(c.server.reuse_port);
+	CU_ASSERT_EQUAL(c.server.max_connections_per_ip, 256);
+	CU_ASSERT_EQUAL(c.dispatch.max_inflight, 64);
+	CU_ASSERT_EQUAL(c.dispatch.poll_ms, 1000);
+	CU_ASSERT_EQUAL(c.dispatch.breaker_threshold, 5);
+	CU_ASSERT_EQUAL(c.dispatch.breaker_cooldown_ms, 30000);
+	CU_ASSERT_STRING_EQUAL(c.admin.listen, "127.0.0.1:8444");
+	CU_ASSERT_STRING_EQUAL(c.platforms.shopify_api_version, "2026-10");
 	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), 0);
 }
 
@@ -108,6 +126,10 @@ static void test_documented_example(void)
 	CU_ASSERT_STRING_EQUAL(c.dispatch.tls_ca_file, "");
 	CU_ASSERT_FALSE(c.dispatch.allow_private_endpoints);
 	CU_ASSERT_STRING_EQUAL(c.admin.token, "");
+	CU_ASSERT_STRING_EQUAL(c.admin.listen, "127.0.0.1:8444");
+	CU_ASSERT_EQUAL(c.server.max_connections_per_ip, 256);
+	CU_ASSERT_EQUAL(c.dispatch.max_inflight, 64);
+	CU_ASSERT_STRING_EQUAL(c.platforms.shopify_api_version, "2026-10");
 	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), 0);
 }
 
@@ -118,10 +140,13 @@ static void test_all_keys_set(void)
 		"[server]\nlisten = [::1]:0\nworkers = 256\ntls_cert = /c\ntls_key = /k\n"
 		"max_body_bytes = 1073741824\nread_timeout_ms = 1\nrequest_timeout_ms = 3600000\n"
 		"max_header_bytes = 1024\nmax_connections = 1000000\nlog_level = error\n"
+		"max_connections_per_ip = 1000000\nreuse_port = yes\n"
 		"[database]\nurl = dbname=x\npool_size = 64\n"
 		"[dispatch]\ntimeout_ms = 5\nmax_attempts = 1000\nbackoff_base_ms = 7\n"
 		"backoff_max_ms = 7\ntls_ca_file = /ca.pem\nallow_private_endpoints = on\n"
-		"[admin]\ntoken = t0ken\n"), 0);
+		"max_inflight = 10000\npoll_ms = 60000\nbreaker_threshold = 1000\nbreaker_cooldown_ms = 3600000\n"
+		"[admin]\ntoken = t0ken\nlisten = [::1]:0\n"
+		"[platforms]\nshopify_api_version = 2027-01\n"), 0);
 	CU_ASSERT_STRING_EQUAL(c.server.listen, "[::1]:0");
 	CU_ASSERT_EQUAL(c.server.workers, 256);
 	CU_ASSERT_STRING_EQUAL(c.server.tls_cert, "/c");
@@ -141,6 +166,14 @@ static void test_all_keys_set(void)
 	CU_ASSERT_STRING_EQUAL(c.dispatch.tls_ca_file, "/ca.pem");
 	CU_ASSERT_TRUE(c.dispatch.allow_private_endpoints);
 	CU_ASSERT_STRING_EQUAL(c.admin.token, "t0ken");
+	CU_ASSERT_EQUAL(c.server.max_connections_per_ip, 1000000);
+	CU_ASSERT_TRUE(c.server.reuse_port);
+	CU_ASSERT_EQUAL(c.dispatch.max_inflight, 10000);
+	CU_ASSERT_EQUAL(c.dispatch.poll_ms, 60000);
+	CU_ASSERT_EQUAL(c.dispatch.breaker_threshold, 1000);
+	CU_ASSERT_EQUAL(c.dispatch.breaker_cooldown_ms, 3600000);
+	CU_ASSERT_STRING_EQUAL(c.admin.listen, "[::1]:0");
+	CU_ASSERT_STRING_EQUAL(c.platforms.shopify_api_version, "2027-01");
 	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), 0);
 }
 
@@ -230,6 +263,85 @@ static void test_out_of_range(void)
 	            "test.conf:2: [dispatch] max_attempts: out of range (1..1000)");
 	parse_fails("[dispatch]\ntimeout_ms = 0\n",
 	            "test.conf:2: [dispatch] timeout_ms: out of range (1..3600000)");
+	parse_fails("[server]\nmax_connections_per_ip = 0\n",
+	            "test.conf:2: [server] max_connections_per_ip: out of range (1..1000000)");
+	parse_fails("[server]\nmax_connections_per_ip = 1000001\n",
+	            "test.conf:2: [server] max_connections_per_ip: out of range (1..1000000)");
+	parse_fails("[dispatch]\nmax_inflight = 10001\n",
+	            "test.conf:2: [dispatch] max_inflight: out of range (1..10000)");
+	parse_fails("[dispatch]\nmax_inflight = 0\n",
+	            "test.conf:2: [dispatch] max_inflight: out of range (1..10000)");
+	parse_fails("[dispatch]\npoll_ms = 99\n", "test.conf:2: [dispatch] poll_ms: out of range (100..60000)");
+	parse_fails("[dispatch]\npoll_ms = 60001\n", "test.conf:2: [dispatch] poll_ms: out of range (100..60000)");
+	parse_fails("[dispatch]\nbreaker_threshold = 1001\n",
+	            "test.conf:2: [dispatch] breaker_threshold: out of range (1..1000)");
+	parse_fails("[dispatch]\nbreaker_cooldown_ms = 0\n",
+	            "test.conf:2: [dispatch] breaker_cooldown_ms: out of range (1..3600000)");
+}
+
+static void test_admin_listen(void)
+{
+	struct config c;
+	CU_ASSERT_EQUAL(parse(&c, "[admin]\nlisten =\n"), 0); /* no listener of its own */
+	CU_ASSERT_STRING_EQUAL(c.admin.listen, "");
+	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), 0);
+	CU_ASSERT_EQUAL(parse(&c, "[admin]\nlisten = [::1]:9000\n"), 0);
+	CU_ASSERT_STRING_EQUAL(c.admin.listen, "[::1]:9000");
+	parse_fails("[admin]\nlisten = localhost\n", "test.conf:2: [admin] listen: expected host:port");
+	parse_fails("[admin]\nlisten = 127.0.0.1:70000\n",
+	            "test.conf:2: [admin] listen: port must be a number from 0 to 65535");
+
+	/* Not the main listener's address: with reuse_port the two would share it. */
+	static const char *const clash[][2] = {
+		{ "127.0.0.1:8443", "127.0.0.1:8443" }, { ":8443", "127.0.0.1:8443" },
+		{ "0.0.0.0:8443", "10.0.0.1:8443" }, { "[::]:8443", "127.0.0.1:8443" },
+		{ "127.0.0.1:8443", "0.0.0.0:8443" }, { "[::1]:8443", "[::1]:8443" },
+	};
+	static const char *const apart[][2] = {
+		{ "127.0.0.1:8443", "127.0.0.1:8444" }, { "127.0.0.1:0", "127.0.0.1:0" },
+		{ "127.0.0.1:8443", "127.0.0.2:8443" }, { "0.0.0.0:8443", "[::1]:8443" },
+		{ "127.0.0.1:8443", "" },
+	};
+	for (size_t i = 0; i < sizeof clash / sizeof clash[0]; i++) {
+		config_defaults(&c);
+		snprintf(c.server.listen, sizeof c.server.listen, "%s", clash[i][0]);
+		snprintf(c.admin.listen, sizeof c.admin.listen, "%s", clash[i][1]);
+		CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), -1);
+		CU_ASSERT_STRING_EQUAL(err, "[admin] listen: same address and port as [server] listen");
+	}
+	for (size_t i = 0; i < sizeof apart / sizeof apart[0]; i++) {
+		config_defaults(&c);
+		snprintf(c.server.listen, sizeof c.server.listen, "%s", apart[i][0]);
+		snprintf(c.admin.listen, sizeof c.admin.listen, "%s", apart[i][1]);
+		CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), 0);
+	}
+}
+
+static void test_shopify_api_version(void)
+{
+	static const char *const good[] = { "2026-10", "2025-01", "2024-04", "2027-07" };
+	static const char *const bad[] = {
+		"2026-02", "2026-1", "26-10", "2026-10-01", "2026/10", "abcd-10", "2026-1a", "2026-100",
+		"2026-", "-2026-10", "",
+	};
+	struct config c;
+	char text[128];
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		snprintf(text, sizeof text, "[platforms]\nshopify_api_version = %s\n", good[i]);
+		CU_ASSERT_EQUAL(parse(&c, text), 0);
+		CU_ASSERT_STRING_EQUAL(c.platforms.shopify_api_version, good[i]);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "[platforms]\nshopify_api_version = %s\n", bad[i]);
+		parse_fails(text, "test.conf:2: [platforms] shopify_api_version: "
+		                  "must be YYYY-MM with MM one of 01, 04, 07, 10");
+	}
+	struct fake_env env = { { { "DROPSHIP_PLATFORMS_SHOPIFY_API_VERSION", "2026-04" },
+	                          { "DROPSHIP_SERVER_REUSE_PORT", "on" } } };
+	config_defaults(&c);
+	CU_ASSERT_EQUAL(config_apply_env(&c, fake_getenv, &env, err, sizeof err), 0);
+	CU_ASSERT_STRING_EQUAL(c.platforms.shopify_api_version, "2026-04");
+	CU_ASSERT_TRUE(c.server.reuse_port);
 }
 
 static void test_bool(void)
@@ -741,6 +853,8 @@ static const struct harness_test tests[] = {
 	{ "unknown key", test_unknown_key },
 	{ "bad integer", test_bad_int },
 	{ "out of range", test_out_of_range },
+	{ "admin listen", test_admin_listen },
+	{ "shopify api version", test_shopify_api_version },
 	{ "booleans", test_bool },
 	{ "log level", test_log_level },
 	{ "too long", test_too_long },
