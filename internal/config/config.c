@@ -37,23 +37,28 @@ struct config_key {
 	long min, max;              /* inclusive range of numbers */
 	const char *choices;        /* allowed string values "a|b|c"; NULL = any */
 	config_check_fn check;      /* further rule of a string; NULL = none */
+	bool live;                  /* a running server can take a new value (SIGHUP) */
 };
 
 /* The _Generic makes a table entry fail to compile if the field's type and
  * the declared key type disagree. */
 #define CONFIG_FIELD(f) (((struct config *)0)->f)
-#define CONFIG_INT(s, k, f, lo, hi) \
+#define CONFIG_INT(s, k, f, lo, hi, live) \
 	{ s, k, CONFIG_T_INT, _Generic(CONFIG_FIELD(f), int: offsetof(struct config, f)), \
-	  sizeof CONFIG_FIELD(f), lo, hi, NULL, NULL }
-#define CONFIG_LONG(s, k, f, lo, hi) \
+	  sizeof CONFIG_FIELD(f), lo, hi, NULL, NULL, live }
+#define CONFIG_LONG(s, k, f, lo, hi, live) \
 	{ s, k, CONFIG_T_LONG, _Generic(CONFIG_FIELD(f), long: offsetof(struct config, f)), \
-	  sizeof CONFIG_FIELD(f), lo, hi, NULL, NULL }
-#define CONFIG_STR(s, k, f, ch, chk) \
+	  sizeof CONFIG_FIELD(f), lo, hi, NULL, NULL, live }
+#define CONFIG_STR(s, k, f, ch, chk, live) \
 	{ s, k, CONFIG_T_STR, _Generic(CONFIG_FIELD(f), char *: offsetof(struct config, f)), \
-	  sizeof CONFIG_FIELD(f), 0, 0, ch, chk }
-#define CONFIG_BOOL(s, k, f) \
+	  sizeof CONFIG_FIELD(f), 0, 0, ch, chk, live }
+#define CONFIG_BOOL(s, k, f, live) \
 	{ s, k, CONFIG_T_BOOL, _Generic(CONFIG_FIELD(f), bool: offsetof(struct config, f)), \
-	  sizeof CONFIG_FIELD(f), 0, 0, NULL, NULL }
+	  sizeof CONFIG_FIELD(f), 0, 0, NULL, NULL, live }
+
+/* The last argument of each key: can a running server take a new value? */
+#define CONFIG_LIVE true
+#define CONFIG_RESTART false
 
 #define CONFIG_MS_MAX 3600000L
 
@@ -63,35 +68,35 @@ static const char *config_check_not_empty(const char *value);
 static const char *config_check_api_version(const char *value);
 
 static const struct config_key config_keys[] = {
-	CONFIG_STR("server", "listen", server.listen, NULL, config_check_listen),
-	CONFIG_BOOL("server", "reuse_port", server.reuse_port),
-	CONFIG_INT("server", "workers", server.workers, 0, 256),
-	CONFIG_STR("server", "tls_cert", server.tls_cert, NULL, config_check_not_empty),
-	CONFIG_STR("server", "tls_key", server.tls_key, NULL, config_check_not_empty),
-	CONFIG_LONG("server", "max_body_bytes", server.max_body_bytes, 1024, 1073741824L),
-	CONFIG_INT("server", "read_timeout_ms", server.read_timeout_ms, 1, CONFIG_MS_MAX),
-	CONFIG_INT("server", "request_timeout_ms", server.request_timeout_ms, 1, CONFIG_MS_MAX),
-	CONFIG_LONG("server", "max_header_bytes", server.max_header_bytes, 1024, 1048576L),
-	CONFIG_INT("server", "max_connections", server.max_connections, 1, 1000000L),
-	CONFIG_INT("server", "max_connections_per_ip", server.max_connections_per_ip, 1, 1000000L),
-	CONFIG_STR("server", "log_level", server.log_level, "debug|info|warn|error", NULL),
-	CONFIG_STR("database", "url", database.url, NULL, config_check_not_empty),
-	CONFIG_INT("database", "pool_size", database.pool_size, 1, 64),
-	CONFIG_INT("database", "group_commit_us", database.group_commit_us, 0, 2000),
-	CONFIG_INT("dispatch", "timeout_ms", dispatch.timeout_ms, 1, CONFIG_MS_MAX),
-	CONFIG_INT("dispatch", "max_attempts", dispatch.max_attempts, 1, 1000),
-	CONFIG_INT("dispatch", "backoff_base_ms", dispatch.backoff_base_ms, 1, CONFIG_MS_MAX),
-	CONFIG_INT("dispatch", "backoff_max_ms", dispatch.backoff_max_ms, 1, CONFIG_MS_MAX),
-	CONFIG_STR("dispatch", "tls_ca_file", dispatch.tls_ca_file, NULL, NULL),
-	CONFIG_BOOL("dispatch", "allow_private_endpoints", dispatch.allow_private_endpoints),
-	CONFIG_INT("dispatch", "max_inflight", dispatch.max_inflight, 1, 10000),
-	CONFIG_INT("dispatch", "poll_ms", dispatch.poll_ms, 100, 60000),
-	CONFIG_INT("dispatch", "breaker_threshold", dispatch.breaker_threshold, 1, 1000),
-	CONFIG_INT("dispatch", "breaker_cooldown_ms", dispatch.breaker_cooldown_ms, 1, CONFIG_MS_MAX),
-	CONFIG_STR("admin", "listen", admin.listen, NULL, config_check_listen_or_empty),
-	CONFIG_STR("admin", "token", admin.token, NULL, NULL),
+	CONFIG_STR("server", "listen", server.listen, NULL, config_check_listen, CONFIG_RESTART),
+	CONFIG_BOOL("server", "reuse_port", server.reuse_port, CONFIG_RESTART),
+	CONFIG_INT("server", "workers", server.workers, 0, 256, CONFIG_RESTART),
+	CONFIG_STR("server", "tls_cert", server.tls_cert, NULL, config_check_not_empty, CONFIG_RESTART),
+	CONFIG_STR("server", "tls_key", server.tls_key, NULL, config_check_not_empty, CONFIG_RESTART),
+	CONFIG_LONG("server", "max_body_bytes", server.max_body_bytes, 1024, 1073741824L, CONFIG_RESTART),
+	CONFIG_INT("server", "read_timeout_ms", server.read_timeout_ms, 1, CONFIG_MS_MAX, CONFIG_RESTART),
+	CONFIG_INT("server", "request_timeout_ms", server.request_timeout_ms, 1, CONFIG_MS_MAX, CONFIG_RESTART),
+	CONFIG_LONG("server", "max_header_bytes", server.max_header_bytes, 1024, 1048576L, CONFIG_RESTART),
+	CONFIG_INT("server", "max_connections", server.max_connections, 1, 1000000L, CONFIG_RESTART),
+	CONFIG_INT("server", "max_connections_per_ip", server.max_connections_per_ip, 1, 1000000L, CONFIG_RESTART),
+	CONFIG_STR("server", "log_level", server.log_level, "debug|info|warn|error", NULL, CONFIG_LIVE),
+	CONFIG_STR("database", "url", database.url, NULL, config_check_not_empty, CONFIG_RESTART),
+	CONFIG_INT("database", "pool_size", database.pool_size, 1, 64, CONFIG_RESTART),
+	CONFIG_INT("database", "group_commit_us", database.group_commit_us, 0, 2000, CONFIG_RESTART),
+	CONFIG_INT("dispatch", "timeout_ms", dispatch.timeout_ms, 1, CONFIG_MS_MAX, CONFIG_LIVE),
+	CONFIG_INT("dispatch", "max_attempts", dispatch.max_attempts, 1, 1000, CONFIG_LIVE),
+	CONFIG_INT("dispatch", "backoff_base_ms", dispatch.backoff_base_ms, 1, CONFIG_MS_MAX, CONFIG_LIVE),
+	CONFIG_INT("dispatch", "backoff_max_ms", dispatch.backoff_max_ms, 1, CONFIG_MS_MAX, CONFIG_LIVE),
+	CONFIG_STR("dispatch", "tls_ca_file", dispatch.tls_ca_file, NULL, NULL, CONFIG_LIVE),
+	CONFIG_BOOL("dispatch", "allow_private_endpoints", dispatch.allow_private_endpoints, CONFIG_LIVE),
+	CONFIG_INT("dispatch", "max_inflight", dispatch.max_inflight, 1, 10000, CONFIG_LIVE),
+	CONFIG_INT("dispatch", "poll_ms", dispatch.poll_ms, 100, 60000, CONFIG_LIVE),
+	CONFIG_INT("dispatch", "breaker_threshold", dispatch.breaker_threshold, 1, 1000, CONFIG_LIVE),
+	CONFIG_INT("dispatch", "breaker_cooldown_ms", dispatch.breaker_cooldown_ms, 1, CONFIG_MS_MAX, CONFIG_LIVE),
+	CONFIG_STR("admin", "listen", admin.listen, NULL, config_check_listen_or_empty, CONFIG_RESTART),
+	CONFIG_STR("admin", "token", admin.token, NULL, NULL, CONFIG_LIVE),
 	CONFIG_STR("platforms", "shopify_api_version", platforms.shopify_api_version, NULL,
-	           config_check_api_version),
+	           config_check_api_version, CONFIG_RESTART),
 };
 
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
@@ -673,6 +678,23 @@ int config_validate(const struct config *c, char *err, size_t errlen)
 {
 	struct config_first f = { err, errlen, false };
 	return config_validate_all(c, config_keep_first, &f) ? -1 : 0;
+}
+
+int config_diff(const struct config *a, const struct config *b, config_diff_fn fn, void *arg)
+{
+	int n = 0;
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+		const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+		/* A string's bytes after its end may differ and mean nothing. */
+		bool same = k->type == CONFIG_T_STR ? strncmp(fa, fb, k->size) == 0 : memcmp(fa, fb, k->size) == 0;
+		if (same)
+			continue;
+		n++;
+		if (fn)
+			fn(k->section, k->name, k->live, arg);
+	}
+	return n;
 }
 
 /* Reads the whole file as one NUL-terminated string; NULL with the reason in why. */

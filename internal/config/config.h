@@ -115,6 +115,17 @@ int config_load_all(struct config *c, const char *path, config_error_fn fn, void
 /* The same, keeping only the first error's message in err. Returns 0 or -1. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 
+/* Receives one key whose value differs between two configurations: live
+ * when a running server takes the new value (on SIGHUP), false when the
+ * change needs a restart. section and key are static strings. */
+typedef void (*config_diff_fn)(const char *section, const char *key, bool live, void *arg);
+
+/* Calls fn for each key whose value differs between a and b, in the order
+ * of docs/config.md, and returns how many differ. Live keys: every
+ * [dispatch] key, [admin] token, [server] log_level. No value is passed:
+ * admin.token and database.url are secrets and may only be named. */
+int config_diff(const struct config *a, const struct config *b, config_diff_fn fn, void *arg);
+
 /* Splits a listen value of the form config_validate accepts ("host:port",
  * "[v6]:port", ":port") into its host (brackets removed; empty = every
  * interface) and port. Returns 0, or -1 when it is not of that form or a

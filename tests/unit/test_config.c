@@ -843,6 +843,92 @@ static void test_listen_split(void)
 	CU_ASSERT_EQUAL(config_listen_split("example.com:1", host, 4, port, sizeof port), -1);
 }
 
+/* The keys config_diff reported, as "section.key:live|restart" joined by spaces. */
+struct diffs {
+	char text[512];
+};
+
+static void on_diff(const char *section, const char *key, bool live, void *arg)
+{
+	struct diffs *d = arg;
+	size_t len = strlen(d->text);
+	snprintf(d->text + len, sizeof d->text - len, "%s%s.%s:%s", len ? " " : "", section, key,
+	         live ? "live" : "restart");
+}
+
+static void test_diff_each_key(void)
+{
+	/* Every key, a value other than its default, and whether it is live. */
+	static const struct { const char *section, *key, *value; bool live; } keys[] = {
+		{ "server", "listen", "127.0.0.1:9443", false },
+		{ "server", "reuse_port", "true", false },
+		{ "server", "workers", "3", false },
+		{ "server", "tls_cert", "/c", false },
+		{ "server", "tls_key", "/k", false },
+		{ "server", "max_body_bytes", "2048", false },
+		{ "server", "read_timeout_ms", "5", false },
+		{ "server", "request_timeout_ms", "5", false },
+		{ "server", "max_header_bytes", "2048", false },
+		{ "server", "max_connections", "5", false },
+		{ "server", "max_connections_per_ip", "5", false },
+		{ "server", "log_level", "debug", true },
+		{ "database", "url", "dbname=other", false },
+		{ "database", "pool_size", "5", false },
+		{ "database", "group_commit_us", "5", false },
+		{ "dispatch", "timeout_ms", "5", true },
+		{ "dispatch", "max_attempts", "5", true },
+		{ "dispatch", "backoff_base_ms", "5", true },
+		{ "dispatch", "backoff_max_ms", "5000", true },
+		{ "dispatch", "tls_ca_file", "/ca.pem", true },
+		{ "dispatch", "allow_private_endpoints", "on", true },
+		{ "dispatch", "max_inflight", "5", true },
+		{ "dispatch", "poll_ms", "500", true },
+		{ "dispatch", "breaker_threshold", "9", true },
+		{ "dispatch", "breaker_cooldown_ms", "5", true },
+		{ "admin", "listen", "", false },
+		{ "admin", "token", "s3cret", true },
+		{ "platforms", "shopify_api_version", "2027-01", false },
+	};
+	struct config base, c;
+	config_defaults(&base);
+	CU_ASSERT_EQUAL(config_diff(&base, &base, NULL, NULL), 0);
+	/* Every key differs from bytes that are no value at all: a key missing
+	 * from the table above fails here. */
+	memset(&c, 0x55, sizeof c);
+	CU_ASSERT_EQUAL(config_diff(&base, &c, NULL, NULL), (int)(sizeof keys / sizeof keys[0]));
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		char text[128], want[128];
+		snprintf(text, sizeof text, "[%s]\n%s = %s\n", keys[i].section, keys[i].key, keys[i].value);
+		CU_ASSERT_EQUAL_FATAL(parse(&c, text), 0);
+		struct diffs d = { "" };
+		CU_ASSERT_EQUAL(config_diff(&base, &c, on_diff, &d), 1);
+		snprintf(want, sizeof want, "%s.%s:%s", keys[i].section, keys[i].key,
+		         keys[i].live ? "live" : "restart");
+		CU_ASSERT_STRING_EQUAL(d.text, want);
+	}
+}
+
+static void test_diff_several_keys(void)
+{
+	struct config a, b;
+	CU_ASSERT_EQUAL(parse(&a, "[admin]\ntoken = old\n[database]\nurl = postgresql://u:old@h/db\n"), 0);
+	CU_ASSERT_EQUAL(parse(&b, "[server]\nworkers = 2\nlog_level = warn\n[database]\n"
+	                          "url = postgresql://u:new@h/db\n[admin]\ntoken = new\n"), 0);
+	struct diffs d = { "" };
+	CU_ASSERT_EQUAL(config_diff(&a, &b, on_diff, &d), 4);
+	/* In the order of the keys, not of the files; names only, never a value. */
+	CU_ASSERT_STRING_EQUAL(d.text, "server.workers:restart server.log_level:live database.url:restart "
+	                               "admin.token:live");
+
+	/* What lies after a string's end is no difference. */
+	config_defaults(&a);
+	config_defaults(&b);
+	memset(a.admin.token, 'x', sizeof a.admin.token);
+	memset(b.admin.token, 'y', sizeof b.admin.token);
+	a.admin.token[0] = b.admin.token[0] = '\0';
+	CU_ASSERT_EQUAL(config_diff(&a, &b, on_diff, &d), 0);
+}
+
 static const struct harness_test tests[] = {
 	{ "defaults", test_defaults },
 	{ "documented example", test_documented_example },
@@ -875,6 +961,8 @@ static const struct harness_test tests[] = {
 	{ "load: file, environment, then checks between keys", test_load_reports_every_error },
 	{ "validate: every error", test_validate_every_error },
 	{ "listen split", test_listen_split },
+	{ "diff: each key, live or not", test_diff_each_key },
+	{ "diff: several keys, no values", test_diff_several_keys },
 	{ NULL, NULL },
 };
 
