@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "check.h"
 #include "config/config.h"
 #include "log/log.h"
 #include "mem/mem.h"
@@ -17,18 +18,21 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: dropshipd [-c FILE] [--check-config]\n"
+	        "usage: dropshipd -c FILE [--check-config]\n"
 	        "\n"
 	        "The dropship order-routing server: takes storefront order webhooks over\n"
 	        "HTTPS, stores them in PostgreSQL and answers only after COMMIT.\n"
 	        "\n"
 	        "options:\n"
-	        "  -c, --config FILE   configuration file (INI; see config/dropshipd.conf and\n"
-	        "                      docs/config.md for every key).\n"
+	        "  -c, --config FILE   configuration file, required (INI; see\n"
+	        "                      config/dropshipd.conf and docs/config.md for every key).\n"
 	        "                      Every key can be overridden by DROPSHIP_<SECTION>_<KEY>,\n"
-	        "                      e.g. DROPSHIP_DATABASE_URL. Without -c: defaults + environment.\n"
-	        "      --check-config  validate the configuration, print the result and exit\n"
-	        "                      (0 valid, 1 invalid)\n"
+	        "                      e.g. DROPSHIP_DATABASE_URL.\n"
+	        "      --check-config  check the configuration without starting: every key, the\n"
+	        "                      TLS certificate and key (and that they match), the CA\n"
+	        "                      file, the database URL's syntax (no connection), the hosts\n"
+	        "                      of both listen addresses (no bind). Prints every error and\n"
+	        "                      exits 1, or prints \"FILE: configuration ok\" and exits 0.\n"
 	        "  -h, --help          this help\n"
 	        "  -V, --version       print the version\n"
 	        "\n"
@@ -77,17 +81,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dropshipd: unexpected argument '%s'; see --help\n", argv[optind]);
 		return 2;
 	}
+	/* Defaults alone would run against whatever database and certificate
+	 * happen to be at the default places: the file is not optional. */
+	if (!path) {
+		fprintf(stderr, "dropshipd: -c FILE is required\n");
+		usage(stderr);
+		return 2;
+	}
+	if (check_only)
+		return check_config(path);
 
 	static struct config cfg;
 	char err[1024], qerr[1100];
-	if (config_load(&cfg, path, err, sizeof err) < 0) {
-		fprintf(stderr, "dropshipd: %s\n", err);
-		return check_only ? 1 : 2;
-	}
-	if (check_only) {
-		printf("%s: configuration ok\n", path ? path : "(defaults and environment)");
-		return 0;
-	}
+	if (load_config(path, &cfg) < 0)
+		return 2;
 	log_set_level_name(cfg.server.log_level);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -152,7 +152,17 @@ static void test_tls(void)
 	}
 }
 
-/* dropshipd's command line: help, version, config check with file:line. */
+/* Writes text to a new temporary file; path (a mkstemp template) gets its name. */
+static void write_conf(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL((size_t)write(fd, text, strlen(text)), strlen(text));
+	close(fd);
+}
+
+/* dropshipd's command line: help, version, -c required, config check with
+ * file:line, and --check-config's checks beyond the file. */
 static void test_command_line(void)
 {
 	const char *help[] = { proc_build_path("dropshipd"), "--help", NULL };
@@ -165,19 +175,71 @@ static void test_command_line(void)
 	CU_ASSERT_TRUE(out && strstr(out, "dropshipd "));
 	free(out);
 
+	/* Without -c nothing starts, --check-config included. */
+	const char *bare[] = { proc_build_path("dropshipd"), NULL };
+	CU_ASSERT_EQUAL(proc_run(bare, NULL, &out, &err), 2);
+	CU_ASSERT_TRUE(err && strstr(err, "-c FILE is required") && strstr(err, "usage: dropshipd -c FILE"));
+	CU_ASSERT_TRUE(out && !*out);
+	free(out);
+	free(err);
+	const char *check_bare[] = { proc_build_path("dropshipd"), "--check-config", NULL };
+	CU_ASSERT_EQUAL(proc_run(check_bare, NULL, NULL, NULL), 2);
+
 	char path[] = "/tmp/dropship-badconf.XXXXXX";
-	int fd = mkstemp(path);
-	CU_ASSERT_FATAL(fd >= 0);
-	const char *text = "[server]\nlisten = 127.0.0.1:8443\n\n[database]\npool_size = many\n";
-	CU_ASSERT_EQUAL((size_t)write(fd, text, strlen(text)), strlen(text));
-	close(fd);
+	write_conf(path, "[server]\nlisten = 127.0.0.1:8443\n\n[database]\npool_size = many\n");
 	const char *check[] = { proc_build_path("dropshipd"), "--check-config", "-c", path, NULL };
 	CU_ASSERT_EQUAL(proc_run(check, NULL, NULL, &err), 1);
+	CU_ASSERT_TRUE(err && strstr(err, ":5:") && strstr(err, "pool_size"));
+	free(err);
+	const char *start[] = { proc_build_path("dropshipd"), "-c", path, NULL };
+	CU_ASSERT_EQUAL(proc_run(start, NULL, NULL, &err), 2);
 	CU_ASSERT_TRUE(err && strstr(err, ":5:") && strstr(err, "pool_size"));
 	free(err);
 	const char *bad_flag[] = { proc_build_path("dropshipd"), "--frobnicate", NULL };
 	CU_ASSERT_EQUAL(proc_run(bad_flag, NULL, NULL, NULL), 2);
 	unlink(path);
+
+	/* A file without one bad line, but certificate, key and CA file missing
+	 * and a database URL libpq cannot parse: every one reported, the
+	 * password of the URL in none. */
+	char path2[] = "/tmp/dropship-badconf.XXXXXX";
+	write_conf(path2, "[server]\nlisten = 127.0.0.1:0\n"
+	                  "tls_cert = /nonexistent/dropship/server.crt\n"
+	                  "tls_key = /nonexistent/dropship/server.key\n"
+	                  "[database]\nurl = postgresql://app:hunter2@[::1/dropship\n"
+	                  "[dispatch]\ntls_ca_file = /nonexistent/dropship/ca.pem\n"
+	                  "[admin]\nlisten = 127.0.0.1:0\n");
+	const char *check2[] = { proc_build_path("dropshipd"), "--check-config", "-c", path2, NULL };
+	CU_ASSERT_EQUAL(proc_run(check2, NULL, &out, &err), 1);
+	CU_ASSERT_TRUE(err && strstr(err, "[server] tls_cert: cannot read /nonexistent/dropship/server.crt: "
+	                                  "No such file or directory\n"));
+	CU_ASSERT_TRUE(err && strstr(err, "[server] tls_key: cannot read /nonexistent/dropship/server.key: "));
+	CU_ASSERT_TRUE(err && strstr(err, "[dispatch] tls_ca_file: cannot read /nonexistent/dropship/ca.pem: "));
+	CU_ASSERT_TRUE(err && strstr(err, "[database] url: end of string reached when looking for matching \"]\""));
+	CU_ASSERT_TRUE(err && strstr(err, ": 4 errors\n"));
+	CU_ASSERT_TRUE(err && !strstr(err, "hunter2"));
+	CU_ASSERT_TRUE(out && !strstr(out, "configuration ok"));
+	free(out);
+	free(err);
+	unlink(path2);
+
+	/* The same with the test certificate and a URL that parses: valid. */
+	char path3[] = "/tmp/dropship-goodconf.XXXXXX", text[1024];
+	const char *tls = testsrv_tls_dir();
+	snprintf(text, sizeof text, "[server]\nlisten = localhost:0\ntls_cert = %s/server.crt\n"
+	                            "tls_key = %s/server.key\n[database]\nurl = postgresql://app:hunter2@[::1]/x\n"
+	                            "[dispatch]\ntls_ca_file = %s/server.crt\n[admin]\nlisten = [::1]:0\n",
+	         tls, tls, tls);
+	write_conf(path3, text);
+	const char *check3[] = { proc_build_path("dropshipd"), "--check-config", "-c", path3, NULL };
+	CU_ASSERT_EQUAL(proc_run(check3, NULL, &out, &err), 0);
+	char want[128];
+	snprintf(want, sizeof want, "%s: configuration ok\n", path3);
+	CU_ASSERT_STRING_EQUAL(out ? out : "", want);
+	CU_ASSERT_STRING_EQUAL(err ? err : "", "");
+	free(out);
+	free(err);
+	unlink(path3);
 }
 
 static void test_order_created_then_redelivered(void)
