@@ -177,8 +177,14 @@ int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_call
 	json_error_t je;
 	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
+		/* Jansson quotes the offending input in its text: keep the message
+		 * printable ASCII (order.h's promise), so that it stays valid UTF-8
+		 * in the JSON reply and safe in the log. */
 		char m[200];
 		snprintf(m, sizeof m, "%s (line %d, column %d)", je.text, je.line, je.column);
+		for (char *c = m; *c; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+				*c = '?';
 		return lifecycle_fail(err, "invalid_json", "", m);
 	}
 	const char *type, *rid;

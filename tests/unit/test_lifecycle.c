@@ -184,6 +184,31 @@ static void test_parse_values(void)
 	CU_ASSERT_PTR_NULL(cb.items);
 }
 
+/* Jansson quotes the bytes it stopped at; the message goes into a JSON
+ * reply and the log, so it must stay printable ASCII whatever they were. */
+static void test_parse_error_message_printable(void)
+{
+	static const char *const bodies[] = {
+		"{\"type\":\x01\"fulfillment.accepted\"}",
+		"{\"type\":tru\xff}",
+		"{\"type\":1\xc3\xa9}",
+		"{\"type\":\"a\x1f\"}",
+	};
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		struct lifecycle_callback cb;
+		struct order_error err;
+		CU_ASSERT_FATAL(lifecycle_parse_callback(bodies[i], strlen(bodies[i]), &cb, &err) == -1);
+		CU_ASSERT_STRING_EQUAL(err.code, "invalid_json");
+		CU_ASSERT(err.message[0] != '\0');
+		for (const char *c = err.message; *c; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) {
+				printf("body %zu: byte 0x%02x in \"%s\"\n", i, (unsigned char)*c, err.message);
+				CU_FAIL("non-printable byte in the message");
+				break;
+			}
+	}
+}
+
 static void test_check_items(void)
 {
 	static const int open[] = { 1, 2, 4 };
@@ -246,6 +271,7 @@ int main(void)
 		{ "out-of-range input is illegal", test_out_of_range },
 		{ "callback bodies: table of accepted and refused cases", test_parse_cases },
 		{ "callback body values", test_parse_values },
+		{ "invalid JSON: the message is printable ASCII", test_parse_error_message_printable },
 		{ "a parcel's items against the unshipped lines", test_check_items },
 		{ "the decision: repeat, illegal, partial shipment, bad item", test_decide },
 		{ NULL, NULL },
