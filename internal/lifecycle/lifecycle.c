@@ -188,7 +188,6 @@ int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_call
 		return lifecycle_fail(err, "invalid_json", "", m);
 	}
 	const char *type, *rid;
-	json_t *tracking = json_object_get(root, "tracking");
 	if (!json_is_object(root)) {
 		lifecycle_fail(err, "invalid_field", "", "the body must be a JSON object");
 		goto fail;
@@ -215,6 +214,9 @@ int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_call
 	}
 	if (lifecycle_text(root, "reason", "reason", 256, &cb->reason, err) < 0)
 		goto fail;
+	/* Tracking belongs to a shipment; other types ignore it (docs/callbacks.md),
+	 * so that a later event cannot overwrite the request's tracking. */
+	json_t *tracking = cb->event == LIFECYCLE_EV_SHIPPED ? json_object_get(root, "tracking") : NULL;
 	if (tracking && !json_is_null(tracking) && !json_is_object(tracking)) {
 		lifecycle_fail(err, "invalid_field", "tracking", "must be an object");
 		goto fail;
