@@ -7,9 +7,10 @@
  * where secrets are newline-separated (at most 8, as internal/http splits a
  * store's or supplier's list); a field the input ends before is an absent
  * header (NULL), and the body is the rest, NULs included. The first option
- * byte picks the clock (a distance from the timestamp) and the key buffer
- * given to sig_secret_key, the second which byte of a signature to flip
- * (both, how).
+ * byte picks the clock (a distance from the timestamp), the key buffer
+ * given to sig_secret_key and (top bit) a header padded to around the
+ * longest sig.c reads; the second which byte of a signature to flip (both,
+ * how).
  *
  * Besides memory errors it traps when a result differs from a model of
  * sig.h written out here (its own base64 decoder and OpenSSL's one-shot
@@ -255,6 +256,7 @@ static void check_standard(const struct input *in)
 	int64_t ts;
 	if (!in->id || model_timestamp(in->ts, &ts) < 0)
 		return;
+	int first = 1;
 	for (size_t i = 0; i < in->nsecrets; i++) {
 		char sig[SIG_V1_MAX], want[B64_LEN + 1];
 		int mrc = model_standard(in->secrets[i], in->id, ts, in->body, in->body_len, want);
@@ -273,10 +275,14 @@ static void check_standard(const struct input *in)
 		if (ts <= INT64_MAX - SIG_TOLERANCE_S)
 			require(verify_standard(in, one, 1, sig, ts + SIG_TOLERANCE_S) == SIG_OK);
 		require(verify_standard(in, one, 1, sig, ts - SIG_TOLERANCE_S) == SIG_OK);
-		/* ...and with every secret, first in a header that goes on with the fuzzed one. */
-		char both[HEADER_MAX + 1];
-		snprintf(both, sizeof both, "%s %s", sig, in->header ? in->header : "");
-		require(verify_standard(in, in->secrets, in->nsecrets, both, ts) == SIG_OK);
+		/* ...and with every secret, first in a header that goes on with the
+		 * fuzzed one (for one secret: each costs every secret's MAC). */
+		if (first) {
+			char both[HEADER_MAX + 1];
+			snprintf(both, sizeof both, "%s %s", sig, in->header ? in->header : "");
+			require(verify_standard(in, in->secrets, in->nsecrets, both, ts) == SIG_OK);
+			first = 0;
+		}
 
 		/* One flipped byte: no longer that signature. */
 		flip_byte(sig, in->flip % (3 + B64_LEN), in->flip_xor);
@@ -293,6 +299,7 @@ static void check_hmac(const struct input *in)
 	r = sig_verify_hmac_b64(in->secrets, in->nsecrets, in->ts, in->body, in->body_len);
 	require(r == model_verify_hmac(in->secrets, in->nsecrets, in->ts, in->body, in->body_len));
 
+	int first = 1;
 	for (size_t i = 0; i < in->nsecrets; i++) {
 		const char *s = in->secrets[i];
 		char sig[SIG_V1_MAX];
@@ -306,7 +313,9 @@ static void check_hmac(const struct input *in)
 		require(strcmp(sig, want) == 0);
 		const char *one[] = { s };
 		require(sig_verify_hmac_b64(one, 1, sig, in->body, in->body_len) == SIG_OK);
-		require(sig_verify_hmac_b64(in->secrets, in->nsecrets, sig, in->body, in->body_len) == SIG_OK);
+		if (first)
+			require(sig_verify_hmac_b64(in->secrets, in->nsecrets, sig, in->body, in->body_len) == SIG_OK);
+		first = 0;
 		flip_byte(sig, in->flip % B64_LEN, in->flip_xor);
 		require(sig_verify_hmac_b64(one, 1, sig, in->body, in->body_len) == SIG_INVALID);
 	}
@@ -354,6 +363,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in.id = fields[0];
 	in.ts = fields[1];
 	in.header = fields[2];
+	/* Headers around the length sig.c stops at: the fuzzed one padded with
+	 * spaces to HEADER_MAX - 1 .. HEADER_MAX + 2 bytes. */
+	char *padded = NULL;
+	if ((opt & 0x80) && in.header && strlen(in.header) < HEADER_MAX) {
+		size_t n = strlen(in.header), want = HEADER_MAX - 1 + (in.flip & 3);
+		padded = malloc(want + 1);
+		require(padded != NULL);
+		memcpy(padded, in.header, n);
+		memset(padded + n, ' ', want - n);
+		padded[want] = '\0';
+		in.header = padded;
+	}
 	/* The body: a copy of exactly its bytes, so reading past it is seen. */
 	unsigned char *body = NULL;
 	if (!absent && left) {
@@ -388,5 +409,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int f = 0; f < 3; f++)
 		free(fields[f]);
 	free(body);
+	free(padded);
 	return 0;
 }
