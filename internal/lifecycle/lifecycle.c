@@ -177,12 +177,17 @@ int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_call
 	json_error_t je;
 	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
+		/* Jansson quotes the offending input in its text: keep the message
+		 * printable ASCII (order.h's promise), so that it stays valid UTF-8
+		 * in the JSON reply and safe in the log. */
 		char m[200];
 		snprintf(m, sizeof m, "%s (line %d, column %d)", je.text, je.line, je.column);
+		for (char *c = m; *c; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+				*c = '?';
 		return lifecycle_fail(err, "invalid_json", "", m);
 	}
 	const char *type, *rid;
-	json_t *tracking = json_object_get(root, "tracking");
 	if (!json_is_object(root)) {
 		lifecycle_fail(err, "invalid_field", "", "the body must be a JSON object");
 		goto fail;
@@ -209,6 +214,9 @@ int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_call
 	}
 	if (lifecycle_text(root, "reason", "reason", 256, &cb->reason, err) < 0)
 		goto fail;
+	/* Tracking belongs to a shipment; other types ignore it (docs/callbacks.md),
+	 * so that a later event cannot overwrite the request's tracking. */
+	json_t *tracking = cb->event == LIFECYCLE_EV_SHIPPED ? json_object_get(root, "tracking") : NULL;
 	if (tracking && !json_is_null(tracking) && !json_is_object(tracking)) {
 		lifecycle_fail(err, "invalid_field", "tracking", "must be an object");
 		goto fail;

@@ -77,10 +77,11 @@ struct lifecycle_callback {
 	enum lifecycle_event event;
 	const char *request_id;      /* UUID text, lower-cased */
 	const char *occurred_at;     /* RFC 3339 or NULL */
-	const char *carrier;         /* shipped: required */
-	const char *tracking_number; /* shipped: required */
-	const char *tracking_url;    /* optional */
-	const char *reason;          /* rejected: e.g. out_of_stock, cannot_ship, free text; else NULL */
+	const char *carrier;         /* shipped: required; NULL for other types */
+	const char *tracking_number; /* shipped: required; NULL for other types */
+	const char *tracking_url;    /* shipped: optional; NULL for other types */
+	const char *reason;          /* optional, any type; for rejected e.g. out_of_stock,
+	                              * cannot_ship or free text; NULL if absent */
 	int *items;                  /* shipped: line numbers of a partial shipment; NULL = every line */
 	size_t nitems;
 	json_t *root;

@@ -133,6 +133,9 @@ static const struct parse_case parse_cases[] = {
 	  "\"items\":[{\"line\":\"1\"}]}", "invalid_field", "items[0].line" },
 	{ "{\"type\":\"fulfillment.rejected\",\"request_id\":\"" RID "\",\"reason\":[\"oos\"]}",
 	  "invalid_field", "reason" },
+	/* tracking is ignored for types other than shipped, whatever its shape */
+	{ "{\"type\":\"fulfillment.accepted\",\"request_id\":\"" RID "\",\"tracking\":\"soon\"}", NULL, NULL },
+	{ "{\"type\":\"fulfillment.delivered\",\"request_id\":\"" RID "\",\"tracking\":{\"carrier\":7}}", NULL, NULL },
 };
 
 static void test_parse_cases(void)
@@ -183,6 +186,51 @@ static void test_parse_values(void)
 	CU_ASSERT_EQUAL(cb.items[1], 1);
 	lifecycle_callback_free(&cb);
 	CU_ASSERT_PTR_NULL(cb.items);
+}
+
+/* Jansson quotes the bytes it stopped at; the message goes into a JSON
+ * reply and the log, so it must stay printable ASCII whatever they were. */
+/* A later event must not change the tracking a shipment recorded: only a
+ * shipment's tracking is read (docs/callbacks.md: "Ignored for other types"). */
+static void test_tracking_only_for_shipped(void)
+{
+	static const char *const types[] = { "accepted", "rejected", "delivered", "cancelled" };
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+		char body[400];
+		snprintf(body, sizeof body, "{\"type\":\"fulfillment.%s\",\"request_id\":\"" RID "\","
+		         "\"tracking\":{\"carrier\":\"DHL\",\"number\":\"JD01\",\"url\":\"https://t.example/JD01\"}}",
+		         types[i]);
+		struct lifecycle_callback cb;
+		struct order_error err;
+		CU_ASSERT_FATAL(lifecycle_parse_callback(body, strlen(body), &cb, &err) == 0);
+		CU_ASSERT_PTR_NULL(cb.carrier);
+		CU_ASSERT_PTR_NULL(cb.tracking_number);
+		CU_ASSERT_PTR_NULL(cb.tracking_url);
+		lifecycle_callback_free(&cb);
+	}
+}
+
+static void test_parse_error_message_printable(void)
+{
+	static const char *const bodies[] = {
+		"{\"type\":\x01\"fulfillment.accepted\"}",
+		"{\"type\":tru\xff}",
+		"{\"type\":1\xc3\xa9}",
+		"{\"type\":\"a\x1f\"}",
+	};
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		struct lifecycle_callback cb;
+		struct order_error err;
+		CU_ASSERT_FATAL(lifecycle_parse_callback(bodies[i], strlen(bodies[i]), &cb, &err) == -1);
+		CU_ASSERT_STRING_EQUAL(err.code, "invalid_json");
+		CU_ASSERT(err.message[0] != '\0');
+		for (const char *c = err.message; *c; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) {
+				printf("body %zu: byte 0x%02x in \"%s\"\n", i, (unsigned char)*c, err.message);
+				CU_FAIL("non-printable byte in the message");
+				break;
+			}
+	}
 }
 
 static void test_check_items(void)
@@ -247,6 +295,8 @@ int main(void)
 		{ "out-of-range input is illegal", test_out_of_range },
 		{ "callback bodies: table of accepted and refused cases", test_parse_cases },
 		{ "callback body values", test_parse_values },
+		{ "tracking is read for fulfillment.shipped only", test_tracking_only_for_shipped },
+		{ "invalid JSON: the message is printable ASCII", test_parse_error_message_printable },
 		{ "a parcel's items against the unshipped lines", test_check_items },
 		{ "the decision: repeat, illegal, partial shipment, bad item", test_decide },
 		{ NULL, NULL },
