@@ -35,3 +35,6 @@ CREATE FUNCTION order_notice(p_kind text, p_store_id bigint, p_order_id bigint, 
 
 -- The dispatcher's sweep takes the oldest first.
 CREATE INDEX request_failures_at_idx ON request_failures (failed_at);
+
+-- Moves are pruned by age.
+CREATE INDEX offer_moves_at_idx ON offer_moves (at);

@@ -126,10 +126,15 @@ const struct db_stmt_def callback_stmts[] = {
 	  "   WHERE to_s IN ('rejected', 'cancelled', 'failed') AND was = 'routed' AND offer_id IS NOT NULL"
 	  "   GROUP BY offer_id),"
 	  " locked AS MATERIALIZED (SELECT f.id FROM offers f WHERE f.id IN (SELECT offer_id FROM give)"
-	  "   ORDER BY f.id FOR UPDATE)"
-	  " UPDATE offers f SET stock = f.stock + give.qty, updated_at = now(),"
+	  "   ORDER BY f.id FOR UPDATE),"
+	  " back AS (UPDATE offers f SET stock = f.stock + give.qty, updated_at = now(),"
 	  "   available = f.available AND NOT give.gone"
-	  " FROM give WHERE f.id = give.offer_id AND f.id IN (SELECT id FROM locked)" },
+	  " FROM give WHERE f.id = give.offer_id AND f.id IN (SELECT id FROM locked)"
+	  " RETURNING f.id, f.sku, give.qty, f.available),"
+	  /* the stock ledger; and lines waiting for these SKUs get a chance at the stock */
+	  " mv AS (INSERT INTO offer_moves (offer_id, delta) SELECT id, qty FROM back)"
+	  " INSERT INTO sku_changes (sku) SELECT DISTINCT sku FROM back WHERE available"
+	  " ON CONFLICT (sku) DO UPDATE SET changed_at = now()" },
 	/* Store notifications, when the store has a callback URL: each at most
 	 * once (the idempotency key is unique). Arrays: store id, order id,
 	 * request id, what happened (shipped, or the request's new state),

@@ -419,9 +419,9 @@ static void conn_poll_connect(struct db_conn *c)
 		db_batch_add(c->own, NULL, c->pool->opt.setup_sql, 0, NULL);
 	for (const struct db_stmt_def *d = c->pool->opt.stmts; d && d->name; d++)
 		db_batch_add(c->own, d->name, d->sql, 0, NULL);
-	if (c->pool->opt.listen_channel) {
+	for (const char *const *ch = c->pool->opt.listen_channels; ch && *ch; ch++) {
 		char sql[128];
-		snprintf(sql, sizeof sql, "LISTEN %s", c->pool->opt.listen_channel);
+		snprintf(sql, sizeof sql, "LISTEN %s", *ch);
 		db_batch_add(c->own, NULL, sql, 0, NULL);
 	}
 	conn_set_state(c, DB_CONN_SETUP);

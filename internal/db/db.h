@@ -27,7 +27,7 @@ struct db_pool_options {
 	const struct db_stmt_def *stmts; /* terminated by {NULL, NULL}; may be NULL */
 	int acquire_timeout_ms;          /* max wait for a free connection (default 5000) */
 	int batch_timeout_ms;            /* max time for a batch's results (default 15000) */
-	const char *listen_channel;      /* LISTEN on connect when set; NULL = none */
+	const char *const *listen_channels; /* LISTEN to each on connect (NULL-terminated); NULL = none */
 	const char *setup_sql;           /* run on every new connection first (e.g. SET); NULL = none */
 	void (*on_notify)(const char *channel, const char *payload, void *arg);
 	void *notify_arg;

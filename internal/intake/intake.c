@@ -95,9 +95,13 @@ const struct db_stmt_def intake_stmts[] = {
 	  " give AS (SELECT offer_id, sum(reserved)::int AS qty FROM l"
 	  "  WHERE offer_id IS NOT NULL AND reserved > 0 GROUP BY offer_id),"
 	  " locked AS MATERIALIZED (SELECT f.id FROM offers f WHERE f.id IN (SELECT offer_id FROM give)"
-	  "  ORDER BY f.id FOR UPDATE)"
-	  " UPDATE offers f SET stock = f.stock + give.qty, updated_at = now() FROM give"
-	  " WHERE f.id = give.offer_id AND f.id IN (SELECT id FROM locked)" },
+	  "  ORDER BY f.id FOR UPDATE),"
+	  " back AS (UPDATE offers f SET stock = f.stock + give.qty, updated_at = now() FROM give"
+	  " WHERE f.id = give.offer_id AND f.id IN (SELECT id FROM locked) RETURNING f.id, f.sku, give.qty),"
+	  /* the stock ledger; and lines waiting for these SKUs get a chance at the stock */
+	  " mv AS (INSERT INTO offer_moves (offer_id, delta) SELECT id, qty FROM back)"
+	  " INSERT INTO sku_changes (sku) SELECT DISTINCT sku FROM back"
+	  " ON CONFLICT (sku) DO UPDATE SET changed_at = now()" },
 	/* Each request not yet shipped: never sent → cancelled here, its message
 	 * withdrawn; sent or in flight → the supplier is asked to cancel. The
 	 * message is found by its request: `state NOT IN (delivered, failed)`

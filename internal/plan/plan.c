@@ -55,7 +55,9 @@ const struct db_stmt_def plan_stmts[] = {
 	  "   WHERE o.id IN (SELECT id FROM req) ORDER BY o.id FOR UPDATE),"
 	  " upd AS (UPDATE offers o SET stock = o.stock - req.qty, updated_at = now()"
 	  "   FROM req JOIN locked l ON l.id = req.id"
-	  "   WHERE o.id = req.id AND l.available AND l.stock >= req.qty RETURNING o.id, o.stock)"
+	  "   WHERE o.id = req.id AND l.available AND l.stock >= req.qty RETURNING o.id, o.stock, req.qty),"
+	  /* the stock ledger, so a level "as of" an earlier time is applied net of these */
+	  " mv AS (INSERT INTO offer_moves (offer_id, delta) SELECT id, -qty FROM upd)"
 	  " SELECT l.id, upd.id IS NOT NULL, coalesce(upd.stock, l.stock), l.available"
 	  " FROM locked l LEFT JOIN upd ON upd.id = l.id" },
 	{ "plan_requests_insert",

@@ -30,6 +30,7 @@
 #include "mem/mem.h"
 #include "metrics/metrics.h"
 #include "plan/plan.h"
+#include "replan/replan.h"
 #include "server/server.h"
 #include "tls/tls.h"
 
@@ -46,6 +47,7 @@ struct server_worker {
 	struct db_pool *db;
 	struct client *client;     /* outbound HTTPS */
 	struct dispatch *dispatch; /* outbox delivery */
+	struct replan *replan;     /* waiting lines routed when stock comes */
 	struct intake_queue *intake; /* group commit of storefront orders */
 	struct callback_queue *callbacks; /* group commit of supplier callbacks */
 	const struct config *cfg;
@@ -411,6 +413,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 		return;
 	w->env.draining = 1;
 	dispatch_stop(w->dispatch);
+	replan_stop(w->replan);
 	if (w->bound) {
 		evhttp_del_accept_socket(w->http, w->bound); /* closes the listening socket */
 		w->bound = NULL;
@@ -442,9 +445,15 @@ static void *worker_main(void *arg)
 	w->callbacks = NULL;
 	dispatch_free(w->dispatch);
 	w->dispatch = NULL;
+	replan_free(w->replan);
+	w->replan = NULL;
 	log_info("worker stopped", "worker=%d", w->index);
 	return NULL;
 }
+
+/* What other programs tell dropshipd: messages to send (dropshipctl outbox
+ * retry), stock that grew (catalog import), orders to plan again now. */
+static const char *const server_channels[] = { "dropship_outbox", "dropship_stock", "dropship_replan", NULL };
 
 /* A handler of this worker committed messages to send. */
 static void worker_outbox_ready(void *arg)
@@ -456,9 +465,12 @@ static void worker_outbox_ready(void *arg)
 /* NOTIFY dropship_outbox: another process (dropshipctl) queued messages. */
 static void worker_on_notify(const char *channel, const char *payload, void *arg)
 {
-	(void)channel, (void)payload;
+	(void)payload;
 	struct server_worker *w = arg;
-	dispatch_wake(w->dispatch);
+	if (strcmp(channel, "dropship_outbox") == 0)
+		dispatch_wake(w->dispatch);
+	else
+		replan_wake(w->replan);
 }
 
 static int worker_init(struct server *srv, struct server_worker *w, int index, int fd, char *err, size_t errlen)
@@ -499,7 +511,7 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 		.conninfo = cfg->database.url,
 		.size = cfg->database.pool_size,
 		.stmts = srv->stmts,
-		.listen_channel = "dropship_outbox",
+		.listen_channels = server_channels,
 		/* Every statement dropshipd runs reads by index (tests/e2e/test_plans.c).
 		 * Without enable_seqscan off, the foreign-key checks of inserts,
 		 * planned once per connection while a fresh database's tables are a
@@ -547,6 +559,7 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 	w->intake = intake_queue_new(&w->env);
 	w->callbacks = callback_queue_new(&w->env);
 	w->dispatch = dispatch_new(w->base, w->db, w->client, w->callbacks, &dopt);
+	w->replan = replan_new(w->base, w->db, 5000, worker_outbox_ready, w);
 	return 0;
 }
 
@@ -554,7 +567,7 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 static struct db_stmt_def *collect_stmts(void)
 {
 	const struct db_stmt_def *tables[] = { intake_stmts, plan_stmts, dispatch_stmts, callback_stmts,
-	                                       admin_stmts };
+	                                       replan_stmts, admin_stmts };
 	size_t n = 0;
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 		for (const struct db_stmt_def *d = tables[t]; d->name; d++)
@@ -639,6 +652,7 @@ void server_free(struct server *srv)
 		intake_queue_free(w->intake);
 		callback_queue_free(w->callbacks);
 		dispatch_free(w->dispatch);
+		replan_free(w->replan);
 		if (w->stop_ev)
 			event_free(w->stop_ev);
 		if (w->base)

@@ -20,6 +20,7 @@
 #include "dispatch/dispatch.h"
 #include "intake/intake.h"
 #include "plan/plan.h"
+#include "replan/replan.h"
 #include "support/ctl.h"
 #include "support/harness.h"
 #include "support/proc.h"
@@ -54,7 +55,23 @@ static const struct { const char *index, *cols[3]; } index_keys[] = {
 	{ "request_events_supplier_id_webhook_id_key", { "supplier_id", "webhook_id" } },
 	{ "request_events_request_idx", { "request_id" } },
 	{ "routing_decisions_pkey", { "store_id", "order_id", "line_no" } },
+	{ "order_lines_waiting_idx", { "sku" } },
 };
+
+/* Statements that read a whole partial index on purpose: what it holds is
+ * bounded by something other than history. */
+static const struct { const char *stmt, *index; } whole_index[] = {
+	/* the expiry sweep: every line still waiting, at most each store's hold of them */
+	{ "replan_expire", "order_lines_waiting_idx" },
+};
+
+static int reads_whole_index(const char *stmt, const char *index)
+{
+	for (size_t i = 0; i < sizeof whole_index / sizeof whole_index[0]; i++)
+		if (strcmp(whole_index[i].stmt, stmt) == 0 && strcmp(whole_index[i].index, index) == 0)
+			return 1;
+	return 0;
+}
 
 /* Sample parameters of each statement: a query returning one row whose
  * columns are the parameters, in order. Every prepared statement must have
@@ -108,6 +125,10 @@ static const struct { const char *stmt, *params; } samples[] = {
 	  "SELECT '{' || id || '}', '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{delivered}', '{200}', '{NULL}',"
 	  " '{NULL}', '{1700000000000}', '{12}', '{0}', '{2}' FROM outbox LIMIT 1" },
 	{ "dispatch_deadlines", NULL },
+	{ "replan_claim", NULL },
+	{ "replan_requeue", "SELECT '{SKU-1}'" },
+	{ "replan_expire", NULL },
+	{ "replan_prune", NULL },
 	{ "dispatch_failures", NULL },
 	{ "callback_failures_done", "SELECT '{' || id || '}' FROM fulfillment_requests LIMIT 1" },
 	{ "dispatch_release",
@@ -157,7 +178,7 @@ static void check_node(json_t *node, const char *stmt, const char *mode, char *p
 	size_t used = strlen(problems);
 	if (type && rel && strcmp(type, "Seq Scan") == 0 && is_watched(rel))
 		snprintf(problems + used, cap - used, "%s (%s): Seq Scan on %s\n", stmt, mode, rel);
-	else if (index && is_watched(index_table(index))) {
+	else if (index && is_watched(index_table(index)) && !(reads_whole_index(stmt, index) && !cond)) {
 		size_t k = 0, nk = sizeof index_keys / sizeof index_keys[0];
 		while (k < nk && strcmp(index_keys[k].index, index) != 0)
 			k++;
@@ -247,7 +268,7 @@ static void check_tables(const struct db_stmt_def *const *tables, char *problems
 }
 
 static const struct db_stmt_def *const hot_tables[] = { intake_stmts, plan_stmts, callback_stmts,
-	                                                  dispatch_stmts, NULL };
+	                                                  dispatch_stmts, replan_stmts, NULL };
 
 static void test_hot_statements_use_their_keys(void)
 {

@@ -8,6 +8,7 @@
  *   SKU-A: refuser 1.00 (cheapest), good 2.00
  *   SKU-B: refuser only
  *   SKU-C: gone only
+ *   SKU-W, SKU-X: good, no stock (lines wait for it)
  * dropshipd: max_attempts 2, backoff 10..20 ms. */
 #include <signal.h>
 #include <stdio.h>
@@ -59,8 +60,10 @@ static int suite_init(void)
 	        "   RETURNING id, code)"
 	        " INSERT INTO offers (supplier_id, sku, supplier_sku, cost, stock, lead_time_days)"
 	        " SELECT s.id, o.sku, 'X', o.cost, 10, 1 FROM s JOIN (VALUES ('refuser', 'SKU-A', 1.00),"
-	        "   ('good', 'SKU-A', 2.00), ('refuser', 'SKU-B', 1.00), ('gone', 'SKU-C', 1.00)) o(code, sku, cost)"
-	        "   ON o.code = s.code", 2, v) != 0)
+	        "   ('good', 'SKU-A', 2.00), ('refuser', 'SKU-B', 1.00), ('gone', 'SKU-C', 1.00),"
+	        "   ('good', 'SKU-W', 3.00), ('good', 'SKU-X', 3.00)) o(code, sku, cost)"
+	        "   ON o.code = s.code", 2, v) != 0 ||
+	    testdb_exec(db, "UPDATE offers SET stock = 0 WHERE sku IN ('SKU-W', 'SKU-X')", 0, NULL) != 0)
 		return -1;
 	char rx_port[16];
 	snprintf(rx_port, sizeof rx_port, "%d", store_rx.port);
@@ -196,6 +199,77 @@ static void test_attempts_used_up_needs_attention(void)
 	free(oid);
 }
 
+/* The order's status, or "" (static buffer). */
+static const char *status_of(const char *order_id)
+{
+	static char st[32];
+	const char *v[1] = { order_id };
+	char *s = testdb_value(db, "SELECT status FROM orders WHERE id = $1", 1, v);
+	snprintf(st, sizeof st, "%s", s ? s : "");
+	free(s);
+	return st;
+}
+
+struct line_wait {
+	const char *order_id, *status, *reason;   /* reason NULL: any */
+};
+
+static bool line_is(void *arg)
+{
+	struct line_wait *w = arg;
+	const char *v[3] = { w->order_id, w->status, w->reason };
+	return testdb_count(db, "SELECT count(*) FROM order_lines WHERE order_id = $1 AND status = $2"
+	                        " AND ($3::text IS NULL OR reason = $3)", 3, v) == 1;
+}
+
+static void test_waiting_line_routed_when_stock_comes(void)
+{
+	char *oid = order("ST-4", "SKU-W");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
+	CU_ASSERT_STRING_EQUAL(status_of(oid), "needs_attention");
+	struct line_wait waiting = { oid, "unroutable", "out_of_stock" };
+	CU_ASSERT(line_is(&waiting));
+	/* The supplier's stock arrives (what an import or a feed does). */
+	CU_ASSERT_FATAL(testdb_exec(db, "UPDATE offers SET stock = 5 WHERE sku = 'SKU-W'", 0, NULL) == 0);
+	CU_ASSERT_FATAL(testdb_exec(db, "INSERT INTO sku_changes (sku) VALUES ('SKU-W')", 0, NULL) == 0);
+	CU_ASSERT_FATAL(testdb_exec(db, "NOTIFY dropship_stock", 0, NULL) == 0);
+	double t0 = wait_now_ms();
+	struct line_wait routed = { oid, "routed", NULL };
+	CU_ASSERT(wait_until(line_is, &routed, 5000, 20));
+	printf("\n    waiting line routed %.0f ms after the stock arrived\n", wait_now_ms() - t0);
+	CU_ASSERT_STRING_EQUAL(status_of(oid), "routed");
+	const char *v[1] = { oid };
+	CU_ASSERT(testdb_count(db, "SELECT count(*) FROM routing_decisions WHERE order_id = $1 AND attempt = 2"
+	                           " AND reason IS NULL", 1, v) == 1);
+	CU_ASSERT(testdb_count(db, "SELECT count(*) FROM order_lines l JOIN fulfillment_requests r"
+	                           " ON r.id = l.request_id WHERE l.order_id = $1 AND l.reserved = 2", 1, v) == 1);
+	CU_ASSERT_EQUAL(stock("good", "SKU-W"), 3);
+	CU_ASSERT(testdb_count(db, "SELECT count(*) FROM sku_changes", 0, NULL) == 0);
+	free(oid);
+}
+
+static void test_waiting_line_expires(void)
+{
+	char *oid = order("ST-5", "SKU-X");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
+	/* The store holds waiting lines for a second only. */
+	CU_ASSERT_FATAL(testdb_exec(db, "UPDATE stores SET hold_for = interval '1 second' WHERE code = 'shop'",
+	                            0, NULL) == 0);
+	struct line_wait expired = { oid, "unroutable", "expired" };
+	CU_ASSERT(wait_until(line_is, &expired, 15000, 100));
+	/* Stock that comes afterwards does not route it. */
+	CU_ASSERT_FATAL(testdb_exec(db, "UPDATE offers SET stock = 5 WHERE sku = 'SKU-X'", 0, NULL) == 0);
+	CU_ASSERT_FATAL(testdb_exec(db, "INSERT INTO sku_changes (sku) VALUES ('SKU-X')", 0, NULL) == 0);
+	CU_ASSERT_FATAL(testdb_exec(db, "NOTIFY dropship_stock", 0, NULL) == 0);
+	wait_ms(1500);
+	CU_ASSERT(line_is(&expired));
+	CU_ASSERT_STRING_EQUAL(status_of(oid), "needs_attention");
+	CU_ASSERT_EQUAL(stock("good", "SKU-X"), 5);
+	CU_ASSERT_FATAL(testdb_exec(db, "UPDATE stores SET hold_for = interval '72 hours' WHERE code = 'shop'",
+	                            0, NULL) == 0);
+	free(oid);
+}
+
 int main(void)
 {
 	static const struct harness_test tests[] = {
@@ -204,6 +278,8 @@ int main(void)
 		{ "refused with nobody left: needs_attention, the store is told",
 		  test_refused_with_nobody_left_needs_attention },
 		{ "attempts used up: needs_attention, the store is told", test_attempts_used_up_needs_attention },
+		{ "a line waiting for stock is routed when it comes", test_waiting_line_routed_when_stock_comes },
+		{ "a line waiting past its store's hold expires", test_waiting_line_expires },
 		{ NULL, NULL },
 	};
 	return harness_main("stranded", suite_init, suite_cleanup, tests);
