@@ -2,7 +2,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/http.h>
 
 #include "admin/admin.h"
 #include "config/config.h"
@@ -142,23 +141,29 @@ static const char *admin_bearer(const struct http_ctx *ctx)
 	return h;
 }
 
-void admin_handle_order(struct http_ctx *ctx, const char *id)
+int admin_check(struct http_ctx *ctx)
 {
 	const char *token = ctx->env->cfg->admin.token;
 	/* With no token configured the admin API does not exist. */
 	if (!token[0]) {
 		http_reply_error(ctx, 404, "not_found", "no such endpoint", NULL);
-		return;
+		return 0;
 	}
 	const char *given = admin_bearer(ctx);
 	if (!given || !http_secret_equal(given, token)) {
-		evhttp_add_header(evhttp_request_get_output_headers(ctx->req), "WWW-Authenticate",
-		                  "Bearer realm=\"dropship admin\"");
+		http_add_header(ctx, "WWW-Authenticate", "Bearer realm=\"dropship admin\"");
 		http_reply_error(ctx, 401, given ? "invalid_token" : "missing_token",
 		                 given ? "the bearer token is not valid"
 		                       : "an Authorization: Bearer token is required", NULL);
-		return;
+		return 0;
 	}
+	return 1;
+}
+
+void admin_handle_order(struct http_ctx *ctx, const char *id)
+{
+	if (!admin_check(ctx))
+		return;
 	long long v;
 	if (admin_parse_order_id(id, &v) < 0) {
 		http_reply_error(ctx, 404, "not_found", "no such order", NULL);

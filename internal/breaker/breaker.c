@@ -36,11 +36,14 @@ static void breaker_set_state(struct breaker *b, enum breaker_state to, int64_t 
 
 void breaker_init(struct breaker *b, int threshold, int64_t cooldown_ms)
 {
-	*b = (struct breaker){
-		.state = BREAKER_CLOSED,
-		.threshold = threshold < 1 ? 1 : threshold,
-		.cooldown_ms = cooldown_ms < 0 ? 0 : cooldown_ms,
-	};
+	*b = (struct breaker){ .state = BREAKER_CLOSED };
+	breaker_configure(b, threshold, cooldown_ms);
+}
+
+void breaker_configure(struct breaker *b, int threshold, int64_t cooldown_ms)
+{
+	b->threshold = threshold < 1 ? 1 : threshold;
+	b->cooldown_ms = cooldown_ms < 0 ? 0 : cooldown_ms;
 }
 
 int breaker_allow(struct breaker *b, int64_t now_ms)

@@ -38,6 +38,8 @@ struct breaker {
 
 /* A closed breaker; threshold below 1 counts as 1, cooldown below 0 as 0. */
 void breaker_init(struct breaker *b, int threshold, int64_t cooldown_ms);
+/* New threshold and cool-down (a reload); the state is kept. */
+void breaker_configure(struct breaker *b, int threshold, int64_t cooldown_ms);
 
 /* 1 if a request may be sent now, else 0. Closed: always. Open: no until
  * cooldown_ms after opening (at exactly that instant, yes), then it turns

@@ -547,18 +547,29 @@ int client_inflight(const struct client *c)
 	return c->inflight;
 }
 
-struct client *client_new(struct event_base *base, const struct client_options *opt,
-                          char *err, size_t errlen)
+int client_set_options(struct client *c, const struct client_options *opt, char *err, size_t errlen)
 {
-	struct client *c = mem_calloc(1, sizeof *c);
-	c->base = base;
+	/* Each SSL holds its own reference: connections made with the old
+	 * context keep it until they close. */
+	SSL_CTX *ctx = tls_client_ctx_new(opt->ca_file, err, errlen);
+	if (!ctx)
+		return -1;
+	SSL_CTX_free(c->ctx);
+	c->ctx = ctx;
 	c->opt = *opt;
 	if (c->opt.timeout_ms <= 0)
 		c->opt.timeout_ms = 10000;
 	if (c->opt.max_response_bytes == 0)
 		c->opt.max_response_bytes = 65536;
-	c->ctx = tls_client_ctx_new(opt->ca_file, err, errlen);
-	if (!c->ctx)
+	return 0;
+}
+
+struct client *client_new(struct event_base *base, const struct client_options *opt,
+                          char *err, size_t errlen)
+{
+	struct client *c = mem_calloc(1, sizeof *c);
+	c->base = base;
+	if (client_set_options(c, opt, err, errlen) < 0)
 		goto fail;
 	c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (!c->dns) {

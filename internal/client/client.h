@@ -39,6 +39,9 @@ typedef void (*client_cb)(const struct client_response *resp, void *arg);
 /* NULL with a message in err. */
 struct client *client_new(struct event_base *base, const struct client_options *opt,
                           char *err, size_t errlen);
+/* New options (a reload): requests started later follow them. A CA file
+ * that cannot be loaded leaves everything as it was: -1 with err. */
+int client_set_options(struct client *c, const struct client_options *opt, char *err, size_t errlen);
 /* Fails pending requests (their callbacks run) and frees. Accepts NULL. */
 void client_free(struct client *c);
 

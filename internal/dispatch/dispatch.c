@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include "breaker/breaker.h"
+#include "config/config.h"
 #include "callback/callback.h"
 #include "dispatch/dispatch.h"
 #include "log/log.h"
@@ -638,6 +639,47 @@ int dispatch_inflight(const struct dispatch *d)
 	return d ? d->inflight : 0;
 }
 
+void dispatch_options_from(const struct config *cfg, struct dispatch_options *opt)
+{
+	*opt = (struct dispatch_options){
+		.max_inflight = cfg->dispatch.max_inflight,
+		.poll_ms = cfg->dispatch.poll_ms,
+		/* Longer than any attempt can take, so a live holder keeps its claim. */
+		.lease_ms = cfg->dispatch.timeout_ms + 5000,
+		.max_attempts = cfg->dispatch.max_attempts,
+		.backoff_base_ms = cfg->dispatch.backoff_base_ms,
+		.backoff_max_ms = cfg->dispatch.backoff_max_ms,
+		.breaker_threshold = cfg->dispatch.breaker_threshold,
+		.breaker_cooldown_ms = cfg->dispatch.breaker_cooldown_ms,
+		.sweep_ms = 1000,
+	};
+}
+
+static void dispatch_take_options(struct dispatch *d, const struct dispatch_options *opt)
+{
+	d->opt = *opt;
+	if (d->opt.max_inflight <= 0)
+		d->opt.max_inflight = 64;
+	if (d->opt.poll_ms <= 0)
+		d->opt.poll_ms = 1000;
+	if (d->opt.sweep_ms <= 0)
+		d->opt.sweep_ms = 5000;
+}
+
+void dispatch_set_options(struct dispatch *d, const struct dispatch_options *opt)
+{
+	int old_poll = d->opt.poll_ms;
+	dispatch_take_options(d, opt);
+	for (size_t i = 0; i < d->nbreakers; i++) {
+		breaker_configure(&d->breakers[i].b, d->opt.breaker_threshold, d->opt.breaker_cooldown_ms);
+	}
+	if (d->opt.poll_ms != old_poll) {
+		struct timeval tv = { d->opt.poll_ms / 1000, (d->opt.poll_ms % 1000) * 1000 };
+		evtimer_add(d->poll_timer, &tv);
+	}
+	dispatch_wake(d); /* more room in flight may be usable now */
+}
+
 struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, struct client *client,
                               struct callback_queue *callbacks, const struct dispatch_options *opt)
 {
@@ -646,15 +688,9 @@ struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, str
 	d->pool = pool;
 	d->callbacks = callbacks;
 	d->client = client;
-	d->opt = *opt;
-	if (d->opt.max_inflight <= 0)
-		d->opt.max_inflight = 64;
-	if (d->opt.poll_ms <= 0)
-		d->opt.poll_ms = 1000;
+	dispatch_take_options(d, opt);
 	RAND_bytes((unsigned char *)&d->rng, sizeof d->rng);
 	d->rng |= 1; /* xorshift must not start at 0 */
-	if (d->opt.sweep_ms <= 0)
-		d->opt.sweep_ms = 5000;
 	d->claim = db_batch_new();
 	d->sweep = db_batch_new();
 	d->wake = event_new(base, -1, 0, dispatch_on_wake, d);

@@ -35,6 +35,11 @@ struct dispatch_options {
 	int sweep_ms;                /* deadline sweep interval (default 5000) */
 };
 
+struct config;
+
+/* The options the [dispatch] section asks for. */
+void dispatch_options_from(const struct config *cfg, struct dispatch_options *opt);
+
 /* Prepared statements the dispatcher needs on every pool connection. */
 extern const struct db_stmt_def dispatch_stmts[];
 
@@ -42,6 +47,9 @@ extern const struct db_stmt_def dispatch_stmts[];
  * through callbacks (the worker's callback queue). */
 struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, struct client *client,
                               struct callback_queue *callbacks, const struct dispatch_options *opt);
+/* Takes new options (a reload): later claims and outcomes follow them;
+ * breakers keep their state under the new threshold and cool-down. */
+void dispatch_set_options(struct dispatch *d, const struct dispatch_options *opt);
 /* Something may be due now (messages were committed, or a NOTIFY arrived). */
 void dispatch_wake(struct dispatch *d);
 /* Stops claiming; messages in flight still record their outcome while the

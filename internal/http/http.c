@@ -4,9 +4,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 
 #include "http/http.h"
@@ -21,27 +18,71 @@ static long elapsed_us(const struct timespec *start)
 	return (now.tv_sec - start->tv_sec) * 1000000L + (now.tv_nsec - start->tv_nsec) / 1000L;
 }
 
+/* The reason phrase of the statuses dropshipd sends. */
+static const char *http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	}
+	return "Unknown";
+}
+
+void http_add_header(struct http_ctx *ctx, const char *name, const char *value)
+{
+	size_t nl = strlen(name) + 1, vl = strlen(value) + 1;
+	if (ctx->nextra == HTTP_EXTRA_HEADERS || ctx->extra_used + nl + vl > sizeof ctx->extra_buf)
+		return;
+	char *n = ctx->extra_buf + ctx->extra_used;
+	memcpy(n, name, nl);
+	memcpy(n + nl, value, vl);
+	ctx->extra[ctx->nextra++] = (struct http_header){ n, n + nl };
+	ctx->extra_used += nl + vl;
+}
+
 static void finish(struct http_ctx *ctx, int status, const char *ctype, const char *body, size_t len)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(ctx->req);
-	evhttp_add_header(h, "Content-Type", ctype);
-	evhttp_add_header(h, "X-Request-Id", ctx->request_id);
-	if (ctx->env->draining)
-		evhttp_add_header(h, "Connection", "close");
-	struct evbuffer *out = evbuffer_new();
-	if (len)
-		evbuffer_add(out, body, len);
-	/* evhttp picks the reason phrase for the status code. */
-	evhttp_send_reply(ctx->req, status, NULL, out);
-	evbuffer_free(out);
+	int close = ctx->close || ctx->env->draining;
+	char *answer = NULL;
+	size_t alen = 0;
+	FILE *f = open_memstream(&answer, &alen);
+	if (!f)
+		mem_oom();
+	fprintf(f, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nX-Request-Id: %s\r\n",
+	        status, http_reason(status), ctype, len, ctx->request_id);
+	for (size_t i = 0; i < ctx->nextra; i++)
+		fprintf(f, "%s: %s\r\n", ctx->extra[i].name, ctx->extra[i].value);
+	if (close)
+		fputs("Connection: close\r\n", f);
+	fputs("\r\n", f);
+	if (len && !ctx->head)
+		fwrite(body, 1, len, f);
+	fclose(f);
+	ctx->respond(ctx->conn, answer, alen, close);
+	free(answer);
 
 	char qpath[300];
 	log_info("request", "request_id=%s method=%s path=%s store=%s status=%d duration_us=%ld",
 	         ctx->request_id, ctx->method, log_quote(qpath, sizeof qpath, ctx->path),
 	         ctx->store[0] ? ctx->store : "-", status, elapsed_us(&ctx->start));
 	metrics_count_status(ctx->env->metrics, status);
-	if (ctx->env->request_done)
-		ctx->env->request_done(ctx->env->request_done_arg, status);
 	free(ctx);
 }
 
@@ -67,7 +108,7 @@ void http_reply_unavailable(struct http_ctx *ctx, int retry_after_s)
 {
 	char v[16];
 	snprintf(v, sizeof v, "%d", retry_after_s);
-	evhttp_add_header(evhttp_request_get_output_headers(ctx->req), "Retry-After", v);
+	http_add_header(ctx, "Retry-After", v);
 	http_reply_error(ctx, 503, "unavailable", "the database is unavailable; retry later", NULL);
 }
 
@@ -78,7 +119,10 @@ void http_reply_text(struct http_ctx *ctx, int status, const char *content_type,
 
 const char *http_header(const struct http_ctx *ctx, const char *name)
 {
-	return evhttp_find_header(evhttp_request_get_input_headers(ctx->req), name);
+	for (size_t i = 0; i < ctx->nheaders; i++)
+		if (strcasecmp(ctx->headers[i].name, name) == 0)
+			return ctx->headers[i].value;
+	return NULL;
 }
 
 int http_is_json(const struct http_ctx *ctx)
@@ -96,12 +140,11 @@ void http_reply_not_json(struct http_ctx *ctx)
 
 char *http_body(const struct http_ctx *ctx, size_t *len)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(ctx->req);
-	size_t n = evbuffer_get_length(in);
-	char *buf = mem_alloc(n + 1);
-	evbuffer_copyout(in, buf, n);
-	buf[n] = '\0';
-	*len = n;
+	char *buf = mem_alloc(ctx->body_len + 1);
+	if (ctx->body_len)
+		memcpy(buf, ctx->body, ctx->body_len);
+	buf[ctx->body_len] = '\0';
+	*len = ctx->body_len;
 	return buf;
 }
 

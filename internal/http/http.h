@@ -9,7 +9,6 @@
 #define DROPSHIP_HTTP_H
 #include <stddef.h>
 #include <time.h>
-#include <event2/http.h>
 #include <jansson.h>
 
 #include "sig/sig.h"
@@ -34,22 +33,45 @@ struct http_env {
 	 * processes find the messages by their poll.) */
 	void (*outbox_ready)(void *arg);
 	void *outbox_ready_arg;
-	/* Called once per answer, after it is sent (server accounting). */
-	void (*request_done)(void *arg, int status);
-	void *request_done_arg;
 };
 
-/* One in-flight request. Allocated by the server when a request arrives,
- * freed by http_reply_*; handlers own it in between and must reply once. */
+/* A header of a request or an answer. */
+struct http_header {
+	const char *name, *value;
+};
+
+/* Extra answer headers a handler may add (Allow, Retry-After, ...). */
+#define HTTP_EXTRA_HEADERS 6
+
+/* One in-flight request. Allocated by the connection (internal/httpd)
+ * when a request has arrived whole, freed by http_reply_*; handlers own it
+ * in between and must reply once. */
 struct http_ctx {
-	struct evhttp_request *req;
 	struct http_env *env;
 	char request_id[40];
 	char store[72];            /* store or supplier code, for the log */
 	struct timespec start;
-	const char *method;
-	char path[256];
+	const char *method;        /* "GET", ...; "-" when the request could not be read */
+	char path[256];            /* the target without its query; "-" likewise */
+	int head;                  /* a HEAD request: the answer carries no body */
+	int close;                 /* the connection closes after the answer */
+	/* the request, owned by the connection, valid until the reply */
+	const struct http_header *headers;
+	size_t nheaders;
+	const char *body;
+	size_t body_len;
+	/* answer headers added with http_add_header */
+	struct http_header extra[HTTP_EXTRA_HEADERS];
+	char extra_buf[512];
+	size_t nextra, extra_used;
+	/* the connection's: sends the answer (status line, headers, body) */
+	void (*respond)(void *conn, const char *answer, size_t len, int close);
+	void *conn;
 };
+
+/* Adds a header to the answer (copied; ignored past HTTP_EXTRA_HEADERS or
+ * 512 bytes in all). */
+void http_add_header(struct http_ctx *ctx, const char *name, const char *value);
 
 /* Sends body (may be NULL) with status and frees ctx. Takes a reference on nothing: body is not stolen. */
 void http_reply_json(struct http_ctx *ctx, int status, json_t *body);

@@ -11,7 +11,9 @@
 	X(ORDERS_CREATED)   /* storefront webhooks by outcome */ \
 	X(ORDERS_DUPLICATE) \
 	X(ORDERS_CANCELLED) \
-	X(DB_UNAVAILABLE)   /* requests answered 503: no database connection */
+	X(DB_UNAVAILABLE)   /* requests answered 503: no database connection */ \
+	X(CONN_SHED)        /* connections closed at the cap to let a new one in */ \
+	X(CONN_REFUSED)     /* connections refused: per-address limit, or the cap with none to shed */
 
 enum metrics_counter {
 #define X(name) METRICS_##name,

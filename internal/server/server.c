@@ -1,30 +1,27 @@
 #include <errno.h>
 #include <netdb.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/listener.h>
+#include <event2/event.h>
 #include <event2/thread.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include "admin/admin.h"
 #include "callback/callback.h"
 #include "client/client.h"
+#include "config/config.h"
 #include "db/db.h"
 #include "dispatch/dispatch.h"
 #include "http/http.h"
+#include "httpd/httpd.h"
 #include "intake/intake.h"
 #include "log/log.h"
 #include "mem/mem.h"
@@ -41,202 +38,144 @@ struct server_worker {
 	int index;
 	pthread_t thread;
 	struct event_base *base;
-	struct evhttp *http;
-	struct evhttp_bound_socket *bound;
-	int listen_fd;
+	struct httpd *httpd;       /* the public listener's connections */
+	struct httpd *admin;       /* the admin listener's (worker 0 only), or NULL */
 	struct db_pool *db;
 	struct client *client;     /* outbound HTTPS */
 	struct dispatch *dispatch; /* outbox delivery */
 	struct replan *replan;     /* waiting lines routed when stock comes */
 	struct intake_queue *intake; /* group commit of storefront orders */
 	struct callback_queue *callbacks; /* group commit of supplier callbacks */
-	const struct config *cfg;
-	SSL_CTX *ssl;
-	int conns;                 /* open connections on this worker */
-	int conn_cap;              /* this worker's share of max_connections */
-	int listener_paused;
-	int inflight;              /* requests handed to a handler, not yet answered */
+	struct config cfg;         /* this worker's copy: live keys change on reload */
+	int drained;               /* the listeners have no connection left */
 	struct event *stop_ev;     /* activated from the main thread */
-	unsigned long next_request; /* for request ids */
-	unsigned int id_salt;
+	struct event *reload_ev;   /* likewise: take srv->live */
 	struct metrics metrics;
 	struct http_env env;       /* what handlers see of this worker */
 };
 
+/* Connections per client address, across workers. */
+#define SERVER_IP_BUCKETS 4096
+
+struct server_ip {
+	unsigned char addr[16];    /* IPv4 as IPv4-mapped IPv6 */
+	int count;
+	struct server_ip *next;
+};
+
 struct server {
-	const struct config *cfg;
-	SSL_CTX *ssl;
+	struct config cfg;         /* as started; the live keys as last reloaded */
 	int nworkers;
 	struct server_worker *workers;
-	int port;
+	int port, admin_port;
 	struct db_stmt_def *stmts;  /* every module's prepared statements */
+	pthread_mutex_t lock;       /* guards ssl, live and ips */
+	SSL_CTX *ssl;               /* new connections' TLS context */
+	struct config live;         /* the live keys a reload hands to the workers */
+	struct server_ip *ips[SERVER_IP_BUCKETS];
 };
 
-/* Per-connection state, hung on the connection's SSL object so it lives
- * exactly as long as the connection: OpenSSL calls conn_track_free when
- * evhttp frees the bufferevent and, with it, the SSL. */
-struct conn_track {
-	struct server_worker *w;
-	struct bufferevent *bev;
-	struct event *deadline;    /* total time allowed to receive one request */
-};
-
-static int track_index = -1;
-static pthread_once_t track_once = PTHREAD_ONCE_INIT;
-
-static void worker_listener_update(struct server_worker *w);
 static char *server_metrics_text(const struct server *srv);
 
-static void conn_track_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
-{
-	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-	struct conn_track *t = ptr;
-	if (!t)
-		return;
-	t->w->conns--;
-	atomic_fetch_sub(&t->w->metrics.connections, 1);
-	worker_listener_update(t->w);
-	if (t->deadline)
-		event_free(t->deadline);
-	free(t);
-}
+/* ---- per-address limit ---- */
 
-static void track_init(void)
+static void server_ip_key(const struct sockaddr *sa, unsigned char key[16])
 {
-	track_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_track_free);
-}
-
-static struct conn_track *track_of_request(struct evhttp_request *req)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	if (!evcon)
-		return NULL;
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-	return ssl ? SSL_get_ex_data(ssl, track_index) : NULL;
-}
-
-/* A client that dribbles its request past the deadline is dropped the way
- * evhttp drops an idle one: through its own timeout path, which frees the
- * connection (and, through the SSL, this track). */
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd, (void)what;
-	struct conn_track *t = arg;
-	bufferevent_event_cb eventcb = NULL;
-	void *cbarg = NULL;
-	bufferevent_getcb(t->bev, NULL, NULL, &eventcb, &cbarg);
-	log_info("request deadline exceeded", "worker=%d", t->w->index);
-	if (eventcb)
-		eventcb(t->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, cbarg);
-}
-
-static void track_arm(struct conn_track *t)
-{
-	struct timeval tv = { t->w->cfg->server.request_timeout_ms / 1000,
-	                      (t->w->cfg->server.request_timeout_ms % 1000) * 1000 };
-	evtimer_add(t->deadline, &tv);
-}
-
-static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
-{
-	struct server_worker *w = arg;
-	SSL *ssl = SSL_new(w->ssl);
-	if (!ssl)
-		return NULL;
-	struct conn_track *t = mem_calloc(1, sizeof *t);
-	struct bufferevent *bev = bufferevent_openssl_socket_new(
-		base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (!bev) {
-		free(t);
-		SSL_free(ssl);
-		return NULL;
-	}
-	/* A peer that vanishes without close_notify is normal for HTTP clients. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	t->w = w;
-	t->bev = bev;
-	t->deadline = evtimer_new(base, on_deadline, t);
-	SSL_set_ex_data(ssl, track_index, t);
-	w->conns++;
-	atomic_fetch_add(&w->metrics.connections, 1);
-	worker_listener_update(w);
-	if (t->deadline)
-		track_arm(t);
-	return bev;
-}
-
-/* Above the cap, stop accepting: new connections wait in the kernel backlog
- * instead of taking memory here. */
-static void worker_listener_update(struct server_worker *w)
-{
-	if (!w->bound || w->env.draining)
-		return;
-	struct evconnlistener *l = evhttp_bound_socket_get_listener(w->bound);
-	if (!w->listener_paused && w->conns >= w->conn_cap) {
-		evconnlistener_disable(l);
-		w->listener_paused = 1;
-		log_warn("connection cap reached; pausing accept", "worker=%d connections=%d", w->index, w->conns);
-	} else if (w->listener_paused && w->conns < w->conn_cap) {
-		evconnlistener_enable(l);
-		w->listener_paused = 0;
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	} else if (sa->sa_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 	}
 }
 
-static void on_response_sent(struct evhttp_request *req, void *arg)
+static unsigned server_ip_hash(const unsigned char key[16])
 {
-	(void)req;
-	/* The connection may now wait for its next request: restart its clock. */
-	struct conn_track *t = arg;
-	track_arm(t);
+	unsigned h = 2166136261u;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h % SERVER_IP_BUCKETS;
 }
 
-/* http calls this once per answer (struct http_env's request_done). */
-static void worker_request_done(void *arg, int status)
+/* The link to sa's entry, or to the NULL that ends its bucket. Under srv->lock. */
+static struct server_ip **server_ip_find(struct server *srv, const struct sockaddr *sa, unsigned char key[16])
 {
-	(void)status;
-	struct server_worker *w = arg;
-	w->inflight--;
-	if (w->env.draining && w->inflight == 0) {
-		/* Give the last replies a moment to flush before the loop ends. */
-		struct timeval grace = { 0, 300000 };
-		event_base_loopexit(w->base, &grace);
-	}
+	server_ip_key(sa, key);
+	struct server_ip **pp = &srv->ips[server_ip_hash(key)];
+	while (*pp && memcmp((*pp)->addr, key, 16) != 0)
+		pp = &(*pp)->next;
+	return pp;
 }
 
-static void make_request_id(struct server_worker *w, struct http_ctx *ctx)
+/* httpd's admit: one more connection from this address, if under the limit. */
+static int server_admit(void *arg, const struct sockaddr *sa, socklen_t len)
 {
-	const char *given = http_header(ctx, "X-Request-Id");
-	size_t n = given ? strlen(given) : 0;
-	if (n > 0 && n < sizeof ctx->request_id && strspn(given,
-	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n) {
-		memcpy(ctx->request_id, given, n + 1);
-		return;
+	(void)len;
+	struct server *srv = arg;
+	unsigned char key[16];
+	int ok = 1;
+	pthread_mutex_lock(&srv->lock);
+	struct server_ip **pp = server_ip_find(srv, sa, key);
+	if (!*pp) {
+		*pp = mem_calloc(1, sizeof **pp);
+		memcpy((*pp)->addr, key, 16);
 	}
-	snprintf(ctx->request_id, sizeof ctx->request_id, "%08x%02x%06lx", w->id_salt,
-	         (unsigned)w->index & 0xff, w->next_request++ & 0xffffff);
+	if ((*pp)->count >= srv->cfg.server.max_connections_per_ip)
+		ok = 0;
+	else
+		(*pp)->count++;
+	/* An address refused with no connection open keeps no entry. */
+	if ((*pp)->count == 0) {
+		free(*pp);
+		*pp = NULL;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return ok;
 }
 
-static const char *method_name(enum evhttp_cmd_type m)
+static void server_release(void *arg, const struct sockaddr *sa, socklen_t len)
 {
-	switch (m) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_HEAD: return "HEAD";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-	case EVHTTP_REQ_TRACE: return "TRACE";
-	case EVHTTP_REQ_CONNECT: return "CONNECT";
-	case EVHTTP_REQ_PATCH: return "PATCH";
+	(void)len;
+	struct server *srv = arg;
+	unsigned char key[16];
+	pthread_mutex_lock(&srv->lock);
+	struct server_ip **pp = server_ip_find(srv, sa, key);
+	if (*pp && --(*pp)->count <= 0) {
+		struct server_ip *dead = *pp;
+		*pp = dead->next;
+		free(dead);
 	}
-	return "OTHER";
+	pthread_mutex_unlock(&srv->lock);
 }
+
+/* httpd's TLS context: the current one, with a reference for the caller. */
+static SSL_CTX *server_tls_ctx(void *arg)
+{
+	struct server *srv = arg;
+	pthread_mutex_lock(&srv->lock);
+	SSL_CTX *ctx = srv->ssl;
+	SSL_CTX_up_ref(ctx);
+	pthread_mutex_unlock(&srv->lock);
+	return ctx;
+}
+
+/* ---- routing ---- */
 
 static void reply_method_not_allowed(struct http_ctx *ctx, const char *allow)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(ctx->req), "Allow", allow);
+	http_add_header(ctx, "Allow", allow);
 	http_reply_error(ctx, 405, "method_not_allowed", "method not allowed for this path", NULL);
+}
+
+/* True when the request's method is one of the space-separated list. */
+static int method_in(const struct http_ctx *ctx, const char *list)
+{
+	size_t n = strlen(ctx->method);
+	for (const char *p = list; (p = strstr(p, ctx->method)) != NULL; p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+			return 1;
+	return 0;
 }
 
 /* Extracts {code} from /v1/<kind>/{code}/<tail>. Returns 1 on a match. */
@@ -254,47 +193,69 @@ static int match_code_path(const char *path, const char *kind, const char *tail,
 	return 1;
 }
 
-static void route(struct server_worker *w, struct http_ctx *ctx)
+/* Answers the endpoints both listeners have (health, readiness, metrics,
+ * the admin API). Returns 1 when it answered. */
+static int route_common(struct server_worker *w, struct http_ctx *ctx, int admin_listener)
 {
-	enum evhttp_cmd_type m = evhttp_request_get_command(ctx->req);
-	char code[72];
-
 	if (strcmp(ctx->path, "/healthz") == 0) {
-		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+		if (!method_in(ctx, "GET HEAD")) {
 			reply_method_not_allowed(ctx, "GET, HEAD");
-			return;
+			return 1;
 		}
 		json_t *b = json_pack("{s:s}", "status", "ok");
 		http_reply_json(ctx, 200, b);
 		json_decref(b);
-		return;
+		return 1;
 	}
 	if (strcmp(ctx->path, "/readyz") == 0) {
-		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+		if (!method_in(ctx, "GET HEAD")) {
 			reply_method_not_allowed(ctx, "GET, HEAD");
-			return;
+			return 1;
 		}
 		int up = db_pool_up(w->db);
 		json_t *b = json_pack("{s:s, s:i}", "status", up ? "ready" : "database unavailable",
 		                      "db_connections_up", up);
 		if (!up)
-			evhttp_add_header(evhttp_request_get_output_headers(ctx->req), "Retry-After", "1");
+			http_add_header(ctx, "Retry-After", "1");
 		http_reply_json(ctx, up ? 200 : 503, b);
 		json_decref(b);
-		return;
+		return 1;
 	}
 	if (strcmp(ctx->path, "/metrics") == 0) {
-		if (m != EVHTTP_REQ_GET) {
+		/* On the public listener only when there is no admin listener, and
+		 * then behind the admin token like the rest of the admin API. */
+		if (!admin_listener && w->cfg.admin.listen[0])
+			return 0;
+		if (!admin_listener && !admin_check(ctx))
+			return 1;
+		if (!method_in(ctx, "GET")) {
 			reply_method_not_allowed(ctx, "GET");
-			return;
+			return 1;
 		}
 		char *text = server_metrics_text(w->srv);
 		http_reply_text(ctx, 200, "text/plain; version=0.0.4", text ? text : "", text ? strlen(text) : 0);
 		free(text);
-		return;
+		return 1;
 	}
+	if (strncmp(ctx->path, "/v1/admin/orders/", 17) == 0 && !strchr(ctx->path + 17, '/')) {
+		if (!method_in(ctx, "GET")) {
+			reply_method_not_allowed(ctx, "GET");
+			return 1;
+		}
+		admin_handle_order(ctx, ctx->path + 17);
+		return 1;
+	}
+	return 0;
+}
+
+static void route(void *arg, struct http_ctx *ctx)
+{
+	struct server_worker *w = arg;
+	char code[72];
+	if (route_common(w, ctx, 0))
+		return;
 	if (match_code_path(ctx->path, "stores", "webhooks", code, sizeof code)) {
-		if (m != EVHTTP_REQ_POST) {
+		if (!method_in(ctx, "POST")) {
 			reply_method_not_allowed(ctx, "POST");
 			return;
 		}
@@ -303,71 +264,33 @@ static void route(struct server_worker *w, struct http_ctx *ctx)
 		return;
 	}
 	if (match_code_path(ctx->path, "suppliers", "callbacks", code, sizeof code)) {
-		if (m != EVHTTP_REQ_POST) {
+		if (!method_in(ctx, "POST")) {
 			reply_method_not_allowed(ctx, "POST");
 			return;
 		}
 		callback_handle(w->callbacks, ctx, code);
 		return;
 	}
-	if (strncmp(ctx->path, "/v1/admin/orders/", 17) == 0 && !strchr(ctx->path + 17, '/')) {
-		if (m != EVHTTP_REQ_GET) {
-			reply_method_not_allowed(ctx, "GET");
-			return;
-		}
-		admin_handle_order(ctx, ctx->path + 17);
-		return;
-	}
 	http_reply_error(ctx, 404, "not_found", "no such endpoint", NULL);
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+static void route_admin(void *arg, struct http_ctx *ctx)
 {
-	struct server_worker *w = arg;
-	struct conn_track *t = track_of_request(req);
-	if (t) {
-		evtimer_del(t->deadline);
-		evhttp_request_set_on_complete_cb(req, on_response_sent, t);
-	}
-	struct http_ctx *ctx = mem_calloc(1, sizeof *ctx);
-	ctx->req = req;
-	ctx->env = &w->env;
-	clock_gettime(CLOCK_MONOTONIC, &ctx->start);
-	ctx->method = method_name(evhttp_request_get_command(req));
-	w->inflight++;
-	make_request_id(w, ctx);
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-	snprintf(ctx->path, sizeof ctx->path, "%s", path && *path ? path : "/");
-	route(w, ctx);
+	if (!route_common(arg, ctx, 1))
+		http_reply_error(ctx, 404, "not_found", "no such endpoint", NULL);
 }
 
 /* ---- sockets ---- */
 
-static int split_listen(const char *addr, char *host, size_t hcap, char *port, size_t pcap)
-{
-	const char *colon;
-	if (addr[0] == '[') {
-		const char *end = strchr(addr, ']');
-		if (!end || end[1] != ':')
-			return -1;
-		snprintf(host, hcap, "%.*s", (int)(end - addr - 1), addr + 1);
-		colon = end + 1;
-	} else {
-		colon = strrchr(addr, ':');
-		if (!colon)
-			return -1;
-		snprintf(host, hcap, "%.*s", (int)(colon - addr), addr);
-	}
-	snprintf(port, pcap, "%s", colon + 1);
-	return 0;
-}
-
-static int bind_reuseport(const char *addr, int port_override, int *bound_port, char *err, size_t errlen)
+/* A listening socket on addr (host:port; port_override >= 0 replaces the
+ * port). share: SO_REUSEPORT, so that every worker has its own socket on
+ * the address. Returns the socket, or -1 with a message naming key. */
+static int server_listen(const char *key, const char *addr, int port_override, int share, int *bound_port,
+                         char *err, size_t errlen)
 {
 	char host[256], port[16];
-	if (split_listen(addr, host, sizeof host, port, sizeof port) < 0) {
-		snprintf(err, errlen, "[server] listen: expected host:port, got '%s'", addr);
+	if (config_listen_split(addr, host, sizeof host, port, sizeof port) < 0) {
+		snprintf(err, errlen, "%s: expected host:port, got '%s'", key, addr);
 		return -1;
 	}
 	if (port_override >= 0)
@@ -376,7 +299,7 @@ static int bind_reuseport(const char *addr, int port_override, int *bound_port, 
 	                          .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *ai = NULL;
 	int rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
 	if (rc != 0) {
-		snprintf(err, errlen, "[server] listen: cannot resolve '%s': %s", addr, gai_strerror(rc));
+		snprintf(err, errlen, "%s: cannot resolve '%s': %s", key, addr, gai_strerror(rc));
 		return -1;
 	}
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -385,10 +308,15 @@ static int bind_reuseport(const char *addr, int port_override, int *bound_port, 
 	 * as more than one TLS record, and with Nagle the last one would wait
 	 * for the client's delayed ACK (40 ms a request). */
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    (share && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-		snprintf(err, errlen, "[server] listen: cannot listen on %s: %s", addr, strerror(errno));
+		int e = errno;
+		if (e == EADDRINUSE)
+			snprintf(err, errlen, "%s: %s is in use (another dropshipd? set [server] reuse_port = true"
+			         " to share it on purpose)", key, addr);
+		else
+			snprintf(err, errlen, "%s: cannot listen on %s: %s", key, addr, strerror(e));
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(ai);
@@ -403,7 +331,33 @@ static int bind_reuseport(const char *addr, int port_override, int *bound_port, 
 	return fd;
 }
 
+/* One process per address unless reuse_port: a probe without SO_REUSEPORT
+ * fails while any socket (ours with it or not) is bound there. Returns the
+ * port to bind (the probe's when port 0 asked for any), or -1. */
+static int server_claim_address(const struct config *cfg, char *err, size_t errlen)
+{
+	int port;
+	int fd = server_listen("[server] listen", cfg->server.listen, -1, 0, &port, err, errlen);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return port;
+}
+
 /* ---- workers ---- */
+
+/* The listeners have no connection left: the loop may end (after a moment
+ * for the last answers to flush). */
+static void worker_drained(void *arg)
+{
+	struct server_worker *w = arg;
+	/* Either listener may be the one that just emptied. */
+	if (w->drained || !w->env.draining || httpd_conns(w->httpd) > 0 || httpd_conns(w->admin) > 0)
+		return;
+	w->drained = 1;
+	struct timeval grace = { 0, 300000 };
+	event_base_loopexit(w->base, &grace);
+}
 
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
@@ -414,24 +368,53 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	w->env.draining = 1;
 	dispatch_stop(w->dispatch);
 	replan_stop(w->replan);
-	if (w->bound) {
-		evhttp_del_accept_socket(w->http, w->bound); /* closes the listening socket */
-		w->bound = NULL;
-	}
-	log_info("worker draining", "worker=%d inflight=%d", w->index, w->inflight);
-	/* In-flight requests finish (server_request_done ends the loop); a hard
-	 * cap keeps a stuck request from holding shutdown forever. */
-	struct timeval grace = { w->inflight ? 20 : 0, w->inflight ? 0 : 300000 };
-	event_base_loopexit(w->base, &grace);
+	log_info("worker draining", "worker=%d connections=%d", w->index, httpd_conns(w->httpd));
+	/* A hard cap keeps a stuck request from holding shutdown forever. */
+	struct timeval cap = { 20, 0 };
+	event_base_loopexit(w->base, &cap);
+	httpd_drain(w->admin);
+	httpd_drain(w->httpd);
+}
+
+static struct client_options worker_client_options(const struct config *cfg)
+{
+	return (struct client_options){
+		.ca_file = cfg->dispatch.tls_ca_file,
+		.allow_private = cfg->dispatch.allow_private_endpoints,
+		.timeout_ms = cfg->dispatch.timeout_ms,
+		.max_response_bytes = 65536,
+	};
+}
+
+/* Takes the live keys of the last reload (in this worker's thread). */
+static void on_reload(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct server_worker *w = arg;
+	pthread_mutex_lock(&w->srv->lock);
+	w->cfg.dispatch = w->srv->live.dispatch;
+	memcpy(w->cfg.admin.token, w->srv->live.admin.token, sizeof w->cfg.admin.token);
+	snprintf(w->cfg.server.log_level, sizeof w->cfg.server.log_level, "%s", w->srv->live.server.log_level);
+	pthread_mutex_unlock(&w->srv->lock);
+	struct dispatch_options dopt;
+	dispatch_options_from(&w->cfg, &dopt);
+	dispatch_set_options(w->dispatch, &dopt);
+	/* server_reload loaded the CA file already: this fails only if it
+	 * changed again since, and then the old one stays. */
+	struct client_options co = worker_client_options(&w->cfg);
+	char err[256];
+	if (client_set_options(w->client, &co, err, sizeof err) < 0)
+		log_error("reload: worker keeps its outbound TLS settings", "worker=%d error=\"%s\"", w->index, err);
 }
 
 static void *worker_main(void *arg)
 {
 	struct server_worker *w = arg;
 	event_base_dispatch(w->base);
-	/* Idle keep-alive connections are closed here. */
-	evhttp_free(w->http);
-	w->http = NULL;
+	httpd_free(w->httpd);
+	w->httpd = NULL;
+	httpd_free(w->admin);
+	w->admin = NULL;
 	/* The client's pending callbacks still reach the dispatcher and the pool. */
 	client_free(w->client);
 	w->client = NULL;
@@ -462,7 +445,6 @@ static void worker_outbox_ready(void *arg)
 	dispatch_wake(w->dispatch);
 }
 
-/* NOTIFY dropship_outbox: another process (dropshipctl) queued messages. */
 static void worker_on_notify(const char *channel, const char *payload, void *arg)
 {
 	(void)payload;
@@ -473,40 +455,50 @@ static void worker_on_notify(const char *channel, const char *payload, void *arg
 		replan_wake(w->replan);
 }
 
-static int worker_init(struct server *srv, struct server_worker *w, int index, int fd, char *err, size_t errlen)
+static struct httpd *worker_httpd(struct server_worker *w, int fd, int max_conns, void (*route_fn)(void *,
+                                  struct http_ctx *), char *err, size_t errlen)
+{
+	const struct config *cfg = &w->cfg;
+	struct httpd_options ho = {
+		.listen_fd = fd,
+		.env = &w->env,
+		.tls_ctx = server_tls_ctx,
+		.tls_arg = w->srv,
+		.max_head = (size_t)cfg->server.max_header_bytes,
+		.max_body = (uint64_t)cfg->server.max_body_bytes,
+		.read_timeout_ms = cfg->server.read_timeout_ms,
+		.request_timeout_ms = cfg->server.request_timeout_ms,
+		.max_conns = max_conns,
+		.admit = server_admit,
+		.release = server_release,
+		.admit_arg = w->srv,
+		.route = route_fn,
+		.route_arg = w,
+		.drained = worker_drained,
+		.drained_arg = w,
+		.id_tag = (unsigned)w->index,
+	};
+	return httpd_new(w->base, &ho, err, errlen);
+}
+
+static int worker_init(struct server *srv, struct server_worker *w, int index, int fd, int admin_fd,
+                       char *err, size_t errlen)
 {
 	w->srv = srv;
 	w->index = index;
 	w->cfg = srv->cfg;
-	w->ssl = srv->ssl;
-	w->listen_fd = fd;
-	w->conn_cap = srv->cfg->server.max_connections / srv->nworkers;
-	if (w->conn_cap < 1)
-		w->conn_cap = 1;
-	RAND_bytes((unsigned char *)&w->id_salt, sizeof w->id_salt);
+	const struct config *cfg = &w->cfg;
 	w->base = event_base_new();
-	w->http = w->base ? evhttp_new(w->base) : NULL;
 	w->stop_ev = w->base ? event_new(w->base, -1, 0, on_stop, w) : NULL;
-	if (!w->http || !w->stop_ev) {
+	w->reload_ev = w->base ? event_new(w->base, -1, 0, on_reload, w) : NULL;
+	if (!w->stop_ev || !w->reload_ev) {
 		snprintf(err, errlen, "cannot create event loop for worker %d", index);
+		if (fd >= 0)
+			close(fd);
+		if (admin_fd >= 0)
+			close(admin_fd);
 		return -1;
 	}
-	evhttp_set_bevcb(w->http, on_new_connection, w);
-	evhttp_set_gencb(w->http, on_request, w);
-	evhttp_set_max_body_size(w->http, srv->cfg->server.max_body_bytes);
-	evhttp_set_max_headers_size(w->http, srv->cfg->server.max_header_bytes);
-	int read_ms = srv->cfg->server.read_timeout_ms;
-	struct timeval rt = { read_ms / 1000, (read_ms % 1000) * 1000 };
-	evhttp_set_timeout_tv(w->http, &rt);
-	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-	                           EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
-	                           EVHTTP_REQ_OPTIONS);
-	w->bound = evhttp_accept_socket_with_handle(w->http, fd);
-	if (!w->bound) {
-		snprintf(err, errlen, "cannot accept on socket for worker %d", index);
-		return -1;
-	}
-	const struct config *cfg = srv->cfg;
 	struct db_pool_options po = {
 		.conninfo = cfg->database.url,
 		.size = cfg->database.pool_size,
@@ -526,40 +518,36 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 		.notify_arg = w,
 	};
 	w->db = db_pool_new(w->base, &po);
-	if (!w->db) {
-		snprintf(err, errlen, "cannot create database pool for worker %d", index);
+	struct client_options co = worker_client_options(cfg);
+	w->client = client_new(w->base, &co, err, errlen);
+	if (!w->client) {
+		close(fd);
+		if (admin_fd >= 0)
+			close(admin_fd);
 		return -1;
 	}
-	struct client_options co = {
-		.ca_file = cfg->dispatch.tls_ca_file,
-		.allow_private = cfg->dispatch.allow_private_endpoints,
-		.timeout_ms = cfg->dispatch.timeout_ms,
-		.max_response_bytes = 65536,
-	};
-	w->client = client_new(w->base, &co, err, errlen);
-	if (!w->client)
-		return -1;
-	struct dispatch_options dopt = {
-		.max_inflight = 64,
-		.poll_ms = 1000,
-		/* Longer than any attempt can take, so a live holder keeps its claim. */
-		.lease_ms = cfg->dispatch.timeout_ms + 5000,
-		.max_attempts = cfg->dispatch.max_attempts,
-		.backoff_base_ms = cfg->dispatch.backoff_base_ms,
-		.backoff_max_ms = cfg->dispatch.backoff_max_ms,
-		.breaker_threshold = 5,
-		.breaker_cooldown_ms = 30000,
-		.sweep_ms = 1000,
-	};
 	w->env = (struct http_env){
-		.base = w->base, .db = w->db, .client = w->client, .cfg = cfg, .metrics = &w->metrics,
+		.base = w->base, .db = w->db, .client = w->client, .cfg = &w->cfg, .metrics = &w->metrics,
 		.outbox_ready = worker_outbox_ready, .outbox_ready_arg = w,
-		.request_done = worker_request_done, .request_done_arg = w,
 	};
 	w->intake = intake_queue_new(&w->env);
 	w->callbacks = callback_queue_new(&w->env);
+	struct dispatch_options dopt;
+	dispatch_options_from(cfg, &dopt);
 	w->dispatch = dispatch_new(w->base, w->db, w->client, w->callbacks, &dopt);
 	w->replan = replan_new(w->base, w->db, 5000, worker_outbox_ready, w);
+	int cap = cfg->server.max_connections / srv->nworkers;
+	w->httpd = worker_httpd(w, fd, cap > 0 ? cap : 1, route, err, errlen);
+	if (!w->httpd) {
+		close(fd);
+		if (admin_fd >= 0)
+			close(admin_fd);
+		return -1;
+	}
+	if (admin_fd >= 0 && !(w->admin = worker_httpd(w, admin_fd, 64, route_admin, err, errlen))) {
+		close(admin_fd);
+		return -1;
+	}
 	return 0;
 }
 
@@ -582,13 +570,14 @@ static struct db_stmt_def *collect_stmts(void)
 
 struct server *server_new(const struct config *cfg, char *err, size_t errlen)
 {
-	pthread_once(&track_once, track_init);
 	if (evthread_use_pthreads() != 0) {
 		snprintf(err, errlen, "libevent: no pthreads support");
 		return NULL;
 	}
 	struct server *srv = mem_calloc(1, sizeof *srv);
-	srv->cfg = cfg;
+	pthread_mutex_init(&srv->lock, NULL);
+	srv->cfg = *cfg;
+	srv->live = *cfg;
 	srv->nworkers = cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (srv->nworkers < 1)
 		srv->nworkers = 1;
@@ -597,16 +586,28 @@ struct server *server_new(const struct config *cfg, char *err, size_t errlen)
 	srv->ssl = tls_server_ctx_new(cfg->server.tls_cert, cfg->server.tls_key, err, errlen);
 	if (!srv->ssl)
 		goto fail;
+	/* Port 0 means "any": the first socket picks, the others join it. */
 	int port = -1;
+	if (!cfg->server.reuse_port && (port = server_claim_address(cfg, err, errlen)) < 0)
+		goto fail;
+	int admin_fd = -1;
+	if (cfg->admin.listen[0] &&
+	    (admin_fd = server_listen("[admin] listen", cfg->admin.listen, -1, 0, &srv->admin_port, err, errlen)) < 0)
+		goto fail;
 	for (int i = 0; i < srv->nworkers; i++) {
 		int bound;
-		/* Port 0 means "any": the first socket picks, the others join it. */
-		int fd = bind_reuseport(cfg->server.listen, port, &bound, err, errlen);
-		if (fd < 0)
+		int fd = server_listen("[server] listen", cfg->server.listen, port, 1, &bound, err, errlen);
+		if (fd < 0) {
+			if (admin_fd >= 0)
+				close(admin_fd);
 			goto fail;
+		}
 		port = srv->port = bound;
-		if (worker_init(srv, &srv->workers[i], i, fd, err, errlen) < 0)
+		if (worker_init(srv, &srv->workers[i], i, fd, i == 0 ? admin_fd : -1, err, errlen) < 0) {
+			if (i > 0 && admin_fd >= 0)
+				close(admin_fd);
 			goto fail;
+		}
 	}
 	return srv;
 fail:
@@ -615,6 +616,7 @@ fail:
 }
 
 int server_port(const struct server *srv) { return srv->port; }
+int server_admin_port(const struct server *srv) { return srv->admin_port; }
 
 int server_start(struct server *srv, char *err, size_t errlen)
 {
@@ -632,6 +634,45 @@ void server_stop(struct server *srv)
 		event_active(srv->workers[i].stop_ev, EV_READ, 0);
 }
 
+/* config_diff's reporter: what a reload takes and what it cannot. */
+static void server_log_change(const char *section, const char *key, bool live, void *arg)
+{
+	(void)arg;
+	if (live)
+		log_info("reload: changed", "key=%s.%s", section, key);
+	else
+		log_warn("reload: needs a restart", "key=%s.%s", section, key);
+}
+
+int server_reload(struct server *srv, const struct config *next, char *err, size_t errlen)
+{
+	/* Everything that can fail is tried first: a reload is all or nothing. */
+	SSL_CTX *probe = tls_client_ctx_new(next->dispatch.tls_ca_file, err, errlen);
+	if (!probe)
+		return -1;
+	SSL_CTX_free(probe);
+	SSL_CTX *ssl = tls_server_ctx_new(next->server.tls_cert, next->server.tls_key, err, errlen);
+	if (!ssl)
+		return -1;
+	pthread_mutex_lock(&srv->lock);
+	SSL_CTX *old = srv->ssl;
+	srv->ssl = ssl;
+	config_diff(&srv->live, next, server_log_change, NULL);
+	srv->live.dispatch = next->dispatch;
+	memcpy(srv->live.admin.token, next->admin.token, sizeof srv->live.admin.token);
+	memcpy(srv->live.server.tls_cert, next->server.tls_cert, sizeof srv->live.server.tls_cert);
+	memcpy(srv->live.server.tls_key, next->server.tls_key, sizeof srv->live.server.tls_key);
+	snprintf(srv->live.server.log_level, sizeof srv->live.server.log_level, "%s", next->server.log_level);
+	pthread_mutex_unlock(&srv->lock);
+	/* Connections made with the old context keep their own reference. */
+	SSL_CTX_free(old);
+	log_set_level_name(next->server.log_level);
+	for (int i = 0; i < srv->nworkers; i++)
+		event_active(srv->workers[i].reload_ev, EV_READ, 0);
+	log_info("reloaded", "tls_cert=%s", next->server.tls_cert);
+	return 0;
+}
+
 void server_wait(struct server *srv)
 {
 	for (int i = 0; i < srv->nworkers; i++)
@@ -645,8 +686,8 @@ void server_free(struct server *srv)
 		return;
 	for (int i = 0; srv->workers && i < srv->nworkers; i++) {
 		struct server_worker *w = &srv->workers[i];
-		if (w->http)
-			evhttp_free(w->http);
+		httpd_free(w->httpd);
+		httpd_free(w->admin);
 		client_free(w->client);
 		db_pool_free(w->db);
 		intake_queue_free(w->intake);
@@ -655,14 +696,21 @@ void server_free(struct server *srv)
 		replan_free(w->replan);
 		if (w->stop_ev)
 			event_free(w->stop_ev);
+		if (w->reload_ev)
+			event_free(w->reload_ev);
 		if (w->base)
 			event_base_free(w->base);
-		else if (w->listen_fd > 0)
-			close(w->listen_fd);
 	}
+	for (int b = 0; b < SERVER_IP_BUCKETS; b++)
+		while (srv->ips[b]) {
+			struct server_ip *e = srv->ips[b];
+			srv->ips[b] = e->next;
+			free(e);
+		}
 	free(srv->workers);
 	free(srv->stmts);
 	SSL_CTX_free(srv->ssl);
+	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }
 

@@ -49,8 +49,10 @@ static int read_port(struct testsrv *s, int timeout_ms)
 	char line[512];
 	if (proc_wait_line(s->log, "msg=\"listening\"", timeout_ms, line, sizeof line) < 0)
 		return -1;
-	const char *p = strstr(line, "port=");
-	s->port = p ? (int)strtol(p + 5, NULL, 10) : 0;
+	const char *p = strstr(line, " port=");
+	s->port = p ? (int)strtol(p + 6, NULL, 10) : 0;
+	p = strstr(line, " admin_port=");
+	s->admin_port = p ? (int)strtol(p + 12, NULL, 10) : 0;
 	return 0;
 }
 
@@ -69,7 +71,10 @@ int testsrv_start(struct testsrv *s, const char *conninfo, const char *server_ex
 	const char *tls = testsrv_tls_dir();
 	if (!server_extra)
 		server_extra = "";
-	/* Two workers unless the test asks otherwise: keys may not repeat. */
+	/* Two workers and an admin listener on a free port unless the test asks
+	 * otherwise: keys and sections may not repeat. */
+	if (!strstr(server_extra, "[admin]"))
+		fprintf(f, "[admin]\nlisten = 127.0.0.1:0\n");
 	fprintf(f, "[server]\nlisten = 127.0.0.1:0\n%stls_cert = %s/server.crt\n"
 	           "tls_key = %s/server.key\n%s\n[database]\npool_size = 4\n",
 	        strstr(server_extra, "workers") ? "" : "workers = 2\n", tls, tls, server_extra);

@@ -10,11 +10,13 @@
 struct testsrv {
 	pid_t pid;
 	int port;
+	int admin_port;    /* dropshipd's [admin] listener, 0 when it has none */
 	char dir[256];     /* temp dir with the log (and dropshipd's config) */
 	char log[320];     /* the server's stdout and stderr */
 };
 
-/* Writes a config (listen 127.0.0.1:0, the test certificate, database
+/* Writes a config (listen 127.0.0.1:0, an admin listener on 127.0.0.1:0
+ * unless server_extra has an [admin] section, the test certificate, database
  * conninfo, then server_extra lines appended to [server], e.g.
  * "workers = 1\nmax_body_bytes = 65536\n"), starts dropshipd and waits for
  * its "listening" line; with wait_ready also until /readyz answers 200.

@@ -243,7 +243,23 @@ static void test_state_names(void)
 	CU_ASSERT_STRING_EQUAL(breaker_state_name((enum breaker_state)-1), "?");
 }
 
+/* A reload changes threshold and cool-down without closing an open breaker. */
+static void test_configure_keeps_state(void)
+{
+	struct breaker b;
+	start_state(&b, S_OPEN);
+	breaker_configure(&b, 10, 50);
+	CU_ASSERT_EQUAL(b.state, BREAKER_OPEN);
+	CU_ASSERT_EQUAL(b.threshold, 10);
+	CU_ASSERT_FALSE(breaker_allow(&b, OPENED_AT + 49));
+	CU_ASSERT_TRUE(breaker_allow(&b, OPENED_AT + 50)); /* the new, shorter cool-down */
+	breaker_configure(&b, 0, -5);
+	CU_ASSERT_EQUAL(b.threshold, 1);
+	CU_ASSERT_EQUAL(b.cooldown_ms, 0);
+}
+
 static const struct harness_test tests[] = {
+	{ "configure keeps the state, clamps", test_configure_keeps_state },
 	{ "transition table: every state x event", test_transition_table },
 	{ "threshold boundary", test_threshold_boundary },
 	{ "cooldown boundary", test_cooldown_boundary },
