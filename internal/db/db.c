@@ -85,6 +85,10 @@ struct db_pool {
 	struct db_waiter *wait_head, *wait_tail;
 	struct event *kick;      /* hands idle connections to waiters, outside callers' stacks */
 	int closing;
+	/* The last failure logged for this pool's connections: while the
+	 * database is away every connection retries, and one line per kind
+	 * of failure is enough. Cleared when a connection comes back. */
+	char last_error[512];
 };
 
 static void conn_connect(struct db_conn *c);
@@ -444,14 +448,21 @@ static void conn_finish_batch(struct db_conn *c)
 	switch (c->state) {
 	case DB_CONN_SETUP:
 		if (b->failed) {
-			char qerr[600];
-			log_error("database setup failed", "conn=%d error=%s", c->index,
-			          log_quote(qerr, sizeof qerr, b->error));
+			char qerr[600], why[sizeof c->pool->last_error];
+			snprintf(why, sizeof why, "%s", b->error);
+			if (strcmp(why, c->pool->last_error) != 0) {
+				log_error("database setup failed", "conn=%d error=%s", c->index,
+				          log_quote(qerr, sizeof qerr, why));
+				/* conn_fail compares the same truncation: no second line */
+				snprintf(c->pool->last_error, sizeof c->pool->last_error, "%s", why);
+			}
 			conn_fail(c, b->error);
 			return;
 		}
-		if (c->failures)
+		if (c->pool->last_error[0]) {
 			log_info("database connection restored", "conn=%d", c->index);
+			c->pool->last_error[0] = '\0';
+		}
 		c->failures = 0;
 		conn_set_state(c, DB_CONN_READY);
 		pool_kick(c->pool);
@@ -521,17 +532,20 @@ static void conn_schedule_reconnect(struct db_conn *c)
 static void conn_fail(struct db_conn *c, const char *reason)
 {
 	/* reason often points into the PGconn that conn_close() frees */
-	char why[256];
+	char why[sizeof c->pool->last_error];
 	snprintf(why, sizeof why, "%s", reason ? reason : "");
 	enum db_conn_state was = c->state;
 	struct db_batch *b = c->batch;
 	c->batch = NULL;
 	conn_close(c);
 	conn_set_state(c, DB_CONN_DOWN);
-	char qwhy[300];
-	if (was != DB_CONN_CONNECTING || c->failures == 0)
-		log_warn("database connection lost", "conn=%d state=%s error=%s", c->index,
-		         conn_state_names[was], log_quote(qwhy, sizeof qwhy, why));
+	char qwhy[sizeof why + 64];
+	if (strcmp(why, c->pool->last_error) != 0) {
+		log_warn(was == DB_CONN_CONNECTING ? "database connection failed" : "database connection lost",
+		         "conn=%d state=%s error=%s", c->index, conn_state_names[was],
+		         log_quote(qwhy, sizeof qwhy, why));
+		snprintf(c->pool->last_error, sizeof c->pool->last_error, "%s", why);
+	}
 	if (was == DB_CONN_BUSY && b) {
 		batch_set_error(b, why, "08006");
 		b->conn_failed = 1;

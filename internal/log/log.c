@@ -35,6 +35,10 @@ const char *log_quote(char *buf, size_t cap, const char *s)
 		if (c == '"' || c == '\\') {
 			buf[o++] = '\\';
 			buf[o++] = (char)c;
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			/* libpq's multi-line messages: one line, one space per break */
+			if (buf[o - 1] != ' ' && s[1])
+				buf[o++] = ' ';
 		} else if (c < 0x20 || c == 0x7f) {
 			buf[o++] = '?';
 		} else {

@@ -14,7 +14,9 @@ void log_set_level(enum log_level level);
 void log_write(enum log_level level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Quotes s for logfmt into buf (escaping " and \ and control bytes), truncating to cap. Returns buf. */
+/* Quotes s for logfmt into buf, truncating to cap: escapes " and \, turns
+ * line breaks and tabs into one space (libpq's messages span lines) and
+ * other control bytes into ?. Returns buf. */
 const char *log_quote(char *buf, size_t cap, const char *s);
 
 #define log_debug(msg, ...) log_write(LOG_DEBUG, msg, __VA_ARGS__)

@@ -437,3 +437,29 @@ cleanup:
 	migrate_list_free(&files);
 	return result;
 }
+
+int migrate_applied_version(PGconn *conn, char *out, size_t cap, char *err, size_t errlen)
+{
+	/* A missing table is an answer (nothing applied), not an error. */
+	PGresult *res = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+	int rc = -1;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto fail;
+	int exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	res = NULL;
+	out[0] = '\0';
+	if (!exists)
+		return 0;
+	res = PQexec(conn, "SELECT coalesce(max(version), '') FROM schema_migrations");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto fail;
+	snprintf(out, cap, "%s", PQgetvalue(res, 0, 0));
+	rc = 0;
+	goto done;
+fail:
+	snprintf(err, errlen, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+done:
+	PQclear(res);
+	return rc;
+}

@@ -19,4 +19,8 @@
 int migrate_run(PGconn *conn, const char *dir, const char *sql_dir, FILE *out,
                 char *err, size_t errlen);
 
+/* The newest version recorded in schema_migrations (e.g. "0011"), or ""
+ * when nothing is: no such table, or an empty one. 0, or -1 with err. */
+int migrate_applied_version(PGconn *conn, char *out, size_t cap, char *err, size_t errlen);
+
 #endif
