@@ -50,20 +50,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-# A number from dropship-bench's one-line JSON: jnum KEY FILE.
-jnum() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$2" | head -n 1; }
-calc() { awk "BEGIN { printf \"%.${2:-1}f\", ($1) }"; }
+. .ci/bench-lib.sh
 outbox_pending() { psql_q "SELECT count(*) FROM outbox WHERE state = 'pending'"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-# Waits up to $2 seconds for command $1 to succeed.
-wait_for() {
-	n=0
-	until eval "$1" >/dev/null 2>&1; do
-		n=$((n + 1))
-		[ "$n" -le $(($2 * 10)) ] || return 1
-		sleep 0.1
-	done
-}
 
 # Idle connections and the load generator need a descriptor each.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -71,15 +60,8 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE + 200)) ]; th
 	say "open files limit $(ulimit -n) is below $IDLE idle connections; the memory reading may fail"
 fi
 
-# dropshipd binds with SO_REUSEPORT: a server left on the port would quietly
-# take half the load. curl exits 7 when nothing listens.
-for p in "$PORT" "$SIM_PORT"; do
-	rc=0; curl -sk -o /dev/null --max-time 2 "https://127.0.0.1:$p/healthz" || rc=$?
-	[ "$rc" -eq 7 ] || { echo "bench: port $p is in use; stop what runs there or set BENCH_PORT/BENCH_SIM_PORT" >&2; exit 1; }
-done
+check_ports BENCH_PORT/BENCH_SIM_PORT "$PORT" "$SIM_PORT"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-# CPU time the hypervisor gave to others (steal) skews every figure: kept.
-cpu_stat() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
 CPU_START=$(cpu_stat)
 
 # ---- setup ----
@@ -103,31 +85,17 @@ fi
 DROPSHIP_DATABASE_URL=$(sh .ci/pg.sh url "$TMP/pg" dropship)
 export DROPSHIP_DATABASE_URL
 CONF=$TMP/dropshipd.conf
-# Defaults everywhere but: loopback suppliers (the simulator), the dev CA,
-# and client timeouts long enough that 10000 idle connections stay open
-# while their memory is read.
-cat >"$CONF" <<EOF
-[server]
-listen = 127.0.0.1:$PORT
-tls_cert = $TMP/tls/server.crt
-tls_key = $TMP/tls/server.key
-read_timeout_ms = 600000
+# Beyond write_conf's: client timeouts long enough that 10000 idle
+# connections stay open while their memory is read.
+write_conf "read_timeout_ms = 600000
 request_timeout_ms = 600000
-max_connections = $((IDLE + 2000))
-
-[dispatch]
-tls_ca_file = $TMP/tls/server.crt
-allow_private_endpoints = true
-EOF
+max_connections = $((IDLE + 2000))"
 CTL="$BUILD/dropshipctl -c $CONF"
 $CTL migrate >/dev/null
 STORE_SECRET=$($CTL secret new)
 SUP_SECRET=$($CTL secret new)
 $CTL store add bench --secret "$STORE_SECRET" >/dev/null
-for s in 1 2 3; do
-	$CTL supplier add "sup$s" --secret "$SUP_SECRET" \
-		--endpoint "https://127.0.0.1:$SIM_PORT/suppliers/sup$s/fulfillments" >/dev/null
-done
+add_suppliers
 say "importing a catalog of $SKUS SKUs x 3 suppliers"
 # Stock far above what any run can take, so no line is ever out of stock.
 sh tests/gen-catalog.sh $((SKUS * 3)) 3 100000000 >"$TMP/catalog.csv"
@@ -279,18 +247,8 @@ psql_q "SET client_min_messages = warning; TRUNCATE orders CASCADE"
 psql_q "VACUUM ANALYZE"
 
 # ---- dropshipd and the supplier simulator ----
-"$BUILD/dropship-supplier-sim" --listen "127.0.0.1:$SIM_PORT" \
-	--tls-cert "$TMP/tls/server.crt" --tls-key "$TMP/tls/server.key" \
-	--supplier "sup1=$SUP_SECRET" --supplier "sup2=$SUP_SECRET" --supplier "sup3=$SUP_SECRET" \
-	--log-level warn 2>"$TMP/sim.log" &
-PIDS="$PIDS $!"
-"$BUILD/dropshipd" -c "$CONF" 2>"$TMP/dropshipd.log" &
-DPID=$!
-PIDS="$PIDS $DPID"
-wait_for "curl -sf --cacert $TMP/tls/server.crt https://127.0.0.1:$PORT/readyz" 30 || {
-	echo "bench: dropshipd did not become ready; log tail:" >&2; tail -n 20 "$TMP/dropshipd.log" >&2; exit 1; }
-wait_for "curl -sf --cacert $TMP/tls/server.crt https://127.0.0.1:$SIM_PORT/healthz" 10 || {
-	echo "bench: the simulator did not start; log tail:" >&2; tail -n 20 "$TMP/sim.log" >&2; exit 1; }
+start_sim
+start_dropshipd "$TMP/dropshipd.log"
 RSS_START=$(rss_kib "$DPID")
 
 LOAD="$BUILD/dropship-bench --url https://127.0.0.1:$PORT --cafile $TMP/tls/server.crt
@@ -355,7 +313,7 @@ wait "$IPID" || true
 ESTABLISHED=$(jnum established "$TMP/idle.json")
 
 # ---- report ----
-STEAL=$(cpu_stat | { read -r s1 t1; echo "$CPU_START" | { read -r s0 t0; calc "100 * ($s1 - $s0) / ($t1 - $t0 + 1)"; }; })
+STEAL=$(steal_since "$CPU_START")
 RATIO=$(calc "$MAX / $PG_BEST" 2)
 GROWTH=$((RSS_AFTER_SOAK - RSS_AFTER_MAX))
 P50=$(jnum p50 "$TMP/half.json"); P99=$(jnum p99 "$TMP/half.json"); P999=$(jnum p99.9 "$TMP/half.json")
