@@ -1,6 +1,7 @@
 #!/bin/sh
 # make bench: dropshipd's order throughput next to what PostgreSQL itself can
-# do for the same work, one order per transaction (docs/bench.md).
+# do for the same work, one order per transaction, and for the least work
+# any order router must do (docs/bench.md).
 #   .ci/bench.sh [BUILD]
 # Everything runs in a temporary folder with its own PostgreSQL cluster
 # (fsync and synchronous_commit on, as in production), supplier simulator and
@@ -228,27 +229,102 @@ SELECT l.line_no, l.sku, l.quantity, l.status, l.reason, s.code
 \endpipeline
 EOF
 
+# Runs pgbench script $1 with 4, 8 and 16 clients, each after a CHECKPOINT;
+# sets BEST (orders/s), BEST_C (its clients) and ALL ("4":tps,...).
+ceiling() {
+	BEST=0; BEST_C=0; ALL=""
+	for c in 4 8 16; do
+		psql_q "CHECKPOINT"
+		"$PGBIN/pgbench" -n -M prepared -f "$1" -c "$c" -j 2 -T "$SECS" -D store=bench \
+			-D store_id="$STORE_ID" -D prefix=SKU- -D skus=$SKUS -D run="$$$(date +%s)" dropship \
+			>"$TMP/pgbench-$c.log" 2>&1 || { tail -n 20 "$TMP/pgbench-$c.log" >&2; exit 1; }
+		tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$TMP/pgbench-$c.log")
+		[ -n "$tps" ] || { tail -n 20 "$TMP/pgbench-$c.log" >&2; exit 1; }
+		say "$(basename "$1" .sql) ceiling, $c clients: $tps orders/s"
+		ALL="$ALL\"$c\":$tps,"
+		if [ "$(calc "$tps > $BEST" 0)" = 1 ]; then BEST=$tps; BEST_C=$c; fi
+	done
+}
+
 # A short unmeasured run first: the first touches of the fresh catalog
 # (hint bits, cold caches) would otherwise count against 4 clients only.
 # Then statistics of the order tables with rows in them (see above).
+STORE_ID=$(psql_q "SELECT id FROM stores WHERE code = 'bench'")
 "$PGBIN/pgbench" -n -M prepared -f "$TMP/order.sql" -c 8 -j 2 -T 5 \
 	-D store=bench -D prefix=SKU- -D skus=$SKUS -D run="warm$$$(date +%s)" dropship >/dev/null 2>&1
 psql_q "ANALYZE"
-PG_BEST=0; PG_BEST_C=0; PG_ALL=""
-for c in 4 8 16; do
-	psql_q "CHECKPOINT"
-	"$PGBIN/pgbench" -n -M prepared -f "$TMP/order.sql" -c "$c" -j 2 -T "$SECS" \
-		-D store=bench -D prefix=SKU- -D skus=$SKUS -D run="$$$(date +%s)" dropship \
-		>"$TMP/pgbench-$c.log" 2>&1 || { tail -n 20 "$TMP/pgbench-$c.log" >&2; exit 1; }
-	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$TMP/pgbench-$c.log")
-	[ -n "$tps" ] || { tail -n 20 "$TMP/pgbench-$c.log" >&2; exit 1; }
-	say "pgbench $c clients: $tps orders/s"
-	PG_ALL="$PG_ALL\"$c\":$tps,"
-	if [ "$(calc "$tps > $PG_BEST" 0)" = 1 ]; then PG_BEST=$tps; PG_BEST_C=$c; fi
-done
+ceiling "$TMP/order.sql"
+PG_BEST=$BEST; PG_BEST_C=$BEST_C; PG_ALL=$ALL
+
+# ---- (1b) the minimal ceiling: the least an order router must write ----
+# Fixed, whatever dropship's statements become: the order with its raw JSON
+# (about 1 KB), its 3 SKUs' offers locked, 3 conditional stock updates,
+# 1 fulfillment request, 3 lines and 1 outbox message, in one transaction.
+# The supplier is the cheapest one for the first SKU; it takes all 3 lines.
+cat >"$TMP/minimal.sql" <<'EOF'
+\set k1 random(0, :skus - 1)
+\set k2 random(0, :skus - 1)
+\set k3 random(0, :skus - 1)
+\set n random(1, 9000000000000000000)
+BEGIN;
+INSERT INTO orders (store_id, external_id, status, currency, placed_at, customer_email,
+   customer_name, ship_name, ship_line1, ship_line2, ship_city, ship_region,
+   ship_postal_code, ship_country, ship_phone, raw, webhook_id)
+ SELECT :store_id, e.id, 'routed', 'USD', now(), 'bench@example.com', 'Bench Buyer',
+   'Bench Buyer', '1 Main St', '', 'Austin', 'TX', '78701', 'US', '+15125550100',
+   format('{"type": "order.created", "order": {"id": "%s", "currency": "USD", "placed_at": "%s",'
+     ' "customer": {"email": "bench@example.com", "name": "Bench Buyer"},'
+     ' "shipping_address": {"name": "Bench Buyer", "line1": "1 Main St", "line2": "",'
+     ' "city": "Austin", "region": "TX", "postal_code": "78701", "country": "US",'
+     ' "phone": "+15125550100"}, "items": ['
+     '{"sku": "%s", "quantity": 1, "unit_price": "9.99", "title": "Bench item"},'
+     ' {"sku": "%s", "quantity": 1, "unit_price": "9.99", "title": "Bench item"},'
+     ' {"sku": "%s", "quantity": 1, "unit_price": "9.99", "title": "Bench item"}],'
+     ' "note": "%s"}}', e.id, now(), :prefix::text || lpad(:k1::text, 7, '0'),
+     :prefix::text || lpad(:k2::text, 7, '0'), :prefix::text || lpad(:k3::text, 7, '0'),
+     repeat('x', 300))::jsonb, 'msg_' || e.id
+ FROM (SELECT format('minimal-%s-%s-%s', :run::text, :client_id::text, :n::text) AS id) e
+ RETURNING id AS order_id \gset
+WITH s AS (SELECT :prefix::text || lpad(:k1::text, 7, '0') AS s1,
+                  :prefix::text || lpad(:k2::text, 7, '0') AS s2,
+                  :prefix::text || lpad(:k3::text, 7, '0') AS s3),
+ c AS MATERIALIZED (SELECT o.id, o.sku, o.supplier_id, o.cost + o.shipping_cost AS landed
+   FROM offers o, s WHERE o.sku IN (s.s1, s.s2, s.s3) ORDER BY o.id FOR UPDATE OF o),
+ w AS (SELECT c.supplier_id FROM c, s WHERE c.sku = s.s1 ORDER BY c.landed, c.id LIMIT 1)
+SELECT s.s1, s.s2, s.s3, w.supplier_id AS sup, gen_random_uuid() AS rid,
+   (SELECT id FROM c WHERE c.sku = s.s1 AND c.supplier_id = w.supplier_id) AS o1,
+   (SELECT id FROM c WHERE c.sku = s.s2 AND c.supplier_id = w.supplier_id) AS o2,
+   (SELECT id FROM c WHERE c.sku = s.s3 AND c.supplier_id = w.supplier_id) AS o3
+ FROM s, w \gset
+\startpipeline
+UPDATE offers SET stock = stock - 1, updated_at = now() WHERE id = :o1 AND stock >= 1;
+UPDATE offers SET stock = stock - 1, updated_at = now() WHERE id = :o2 AND stock >= 1;
+UPDATE offers SET stock = stock - 1, updated_at = now() WHERE id = :o3 AND stock >= 1;
+INSERT INTO fulfillment_requests (id, store_id, order_id, supplier_id)
+ VALUES (:rid::uuid, :store_id, :order_id, :sup);
+INSERT INTO order_lines (store_id, order_id, line_no, sku, quantity, unit_price, title, status,
+   supplier_id, offer_id, reserved, request_id)
+ VALUES (:store_id, :order_id, 1, :s1, 1, 9.99, 'Bench item', 'routed', :sup, :o1, 1, :rid::uuid),
+   (:store_id, :order_id, 2, :s2, 1, 9.99, 'Bench item', 'routed', :sup, :o2, 1, :rid::uuid),
+   (:store_id, :order_id, 3, :s3, 1, 9.99, 'Bench item', 'routed', :sup, :o3, 1, :rid::uuid);
+INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)
+ VALUES ('fulfillment.requested', :rid::uuid, :sup, :store_id, :rid,
+   jsonb_build_object('type', 'fulfillment.requested', 'request_id', :rid::text,
+     'order_id', :order_id::text, 'ship_to', jsonb_build_object('name', 'Bench Buyer',
+       'line1', '1 Main St', 'city', 'Austin', 'region', 'TX', 'postal_code', '78701',
+       'country', 'US'),
+     'items', jsonb_build_array(jsonb_build_object('line', 1, 'sku', :s1::text, 'quantity', 1),
+       jsonb_build_object('line', 2, 'sku', :s2::text, 'quantity', 1),
+       jsonb_build_object('line', 3, 'sku', :s3::text, 'quantity', 1)),
+     'created_at', now()));
+COMMIT;
+\endpipeline
+EOF
+ceiling "$TMP/minimal.sql"
+MIN_BEST=$BEST; MIN_BEST_C=$BEST_C; MIN_ALL=$ALL
 
 # pgbench's orders would otherwise be dispatched by dropshipd during its
-# runs; both start from the same empty order tables.
+# runs; they all start from the same empty order tables.
 psql_q "SET client_min_messages = warning; TRUNCATE orders CASCADE"
 psql_q "$ANALYZE"
 
@@ -327,6 +403,7 @@ ESTABLISHED=$(jnum established "$TMP/idle.json")
 # ---- report ----
 STEAL=$(steal_since "$CPU_START")
 RATIO=$(calc "$MAX / $PG_BEST" 2)
+RATIO_MIN=$(calc "$MAX / $MIN_BEST" 2)
 GROWTH=$((RSS_AFTER_SOAK - RSS_AFTER_MAX))
 P50=$(jnum p50 "$TMP/half.json"); P99=$(jnum p99 "$TMP/half.json"); P999=$(jnum p99.9 "$TMP/half.json")
 mkdir -p "$OUTDIR"
@@ -334,7 +411,10 @@ OUT="$OUTDIR/bench-$(date +%Y%m%d-%H%M%S).json"
 cat >"$OUT" <<EOF
 {"pgbench_orders_per_s": $PG_BEST, "pgbench_best_clients": $PG_BEST_C,
  "pgbench_by_clients": {${PG_ALL%,}},
- "dropshipd_orders_per_s": $MAX, "ratio": $RATIO, "outbox_pending_after_max": $BACKLOG,
+ "minimal_orders_per_s": $MIN_BEST, "minimal_best_clients": $MIN_BEST_C,
+ "minimal_by_clients": {${MIN_ALL%,}},
+ "dropshipd_orders_per_s": $MAX, "ratio": $RATIO, "ratio_minimal": $RATIO_MIN,
+ "outbox_pending_after_max": $BACKLOG,
  "half_rate": $RATE, "half_rate_latency_ms": {"p50": $P50, "p99": $P99, "p99.9": $P999},
  "rss_start_kib": $RSS_START, "rss_after_max_kib": $RSS_AFTER_MAX,
  "rss_after_soak_kib": $RSS_AFTER_SOAK, "rss_growth_kib": $GROWTH, "soak_s": $SOAK,
@@ -350,8 +430,10 @@ row() { printf '  %-40s %s\n' "$1" "$2"; }
 echo
 echo "dropship bench ($(nproc) cores, load before $LOAD_START, CPU steal $STEAL%, fsync=$FSYNC, synchronous_commit=$SYNC_COMMIT, ${SECS}s per run)"
 row "pgbench ceiling (orders/s, $PG_BEST_C clients)" "$PG_BEST"
+row "minimal ceiling (orders/s, $MIN_BEST_C clients)" "$MIN_BEST"
 row "dropshipd (orders/s, $CONNS connections)" "$MAX"
 row "ratio dropshipd / pgbench" "$RATIO"
+row "ratio dropshipd / minimal" "$RATIO_MIN"
 row "outbox pending after the full-speed run" "$BACKLOG"
 row "latency at $RATE orders/s (p50/p99/p99.9)" "$P50 / $P99 / $P999 ms"
 row "RSS with ${ESTABLISHED:-0} idle TLS connections" "$(calc "$RSS_IDLE / 1024") MiB (${CONNS_OPEN:-?} open; +$(calc "($RSS_IDLE - $RSS_AFTER_SOAK) / 1024") MiB over the $(calc "$RSS_AFTER_SOAK / 1024") before; $(calc "$RSS_START / 1024") at start)"
