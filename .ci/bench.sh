@@ -12,6 +12,8 @@
 #   BENCH_IDLE          idle TLS connections for the memory reading (default 10000)
 #   BENCH_THREADS       dropship-bench threads (default 1)
 #   BENCH_PERF=1        record a perf profile of dropshipd during the max-load run
+#   BENCH_STATS=1       pg_stat_statements: PostgreSQL's time per order, by statement,
+#                       during the max-load run
 #   BENCH_PG_PORT, BENCH_PORT, BENCH_SIM_PORT  ports (defaults 55433, 18443, 19443)
 #   BENCH_OUT           folder for the JSON result (default BUILD/bench)
 set -eu
@@ -76,6 +78,13 @@ PGHOST=$PGREAL
 export PGHOST PGPORT="$DROPSHIP_PG_PORT" PGUSER=postgres
 "$PGBIN/createdb" dropship
 psql_q() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d dropship -tAc "$1"; }
+if [ "${BENCH_STATS:-0}" = 1 ]; then
+	# Loaded at server start only (postgresql-contrib ships it).
+	psql_q "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
+	sh .ci/pg.sh stop "$TMP/pg"
+	sh .ci/pg.sh start "$TMP/pg"
+	psql_q "CREATE EXTENSION pg_stat_statements"
+fi
 FSYNC=$(psql_q "SHOW fsync")
 SYNC_COMMIT=$(psql_q "SHOW synchronous_commit")
 if [ "$FSYNC" != on ] || [ "$SYNC_COMMIT" != on ]; then
@@ -352,7 +361,28 @@ if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf >/dev/null 2>&1; then
 	PERF=$!
 	PIDS="$PIDS $PERF"
 fi
-$LOAD --warmup 5 --duration "$SECS" >"$TMP/max.json"
+$LOAD --warmup 5 --duration "$SECS" >"$TMP/max.json" &
+MAXRUN=$!
+PIDS="$PIDS $MAXRUN"
+if [ "${BENCH_STATS:-0}" = 1 ]; then
+	# From the end of the warm-up: the statements' time and the orders stored meanwhile.
+	sleep 5
+	ORDERS0=$(psql_q "SELECT count(*) FROM orders, pg_stat_statements_reset()")
+fi
+wait "$MAXRUN"
+if [ "${BENCH_STATS:-0}" = 1 ]; then
+	STATS_ORDERS=$(($(psql_q "SELECT count(*) FROM orders") - ORDERS0))
+	# Every session's statements (dropshipd's dispatcher too), counted as
+	# each ends; times in ms.
+	STATS_WHERE="WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'dropship')"
+	psql_q "SELECT calls, round(total_exec_time::numeric, 1), round(mean_exec_time::numeric, 3),
+	               round((total_exec_time / $STATS_ORDERS)::numeric, 3),
+	               left(regexp_replace(query, '\s+', ' ', 'g'), 78)
+	          FROM pg_stat_statements $STATS_WHERE ORDER BY total_exec_time DESC LIMIT 15" >"$TMP/stats.txt"
+	STATS_TOTAL=$(psql_q "SELECT round((sum(total_exec_time) / $STATS_ORDERS)::numeric, 3)
+	                        FROM pg_stat_statements $STATS_WHERE")
+	say "PostgreSQL: $STATS_TOTAL ms of statements per order ($STATS_ORDERS orders)"
+fi
 if [ -n "${PERF:-}" ]; then
 	wait "$PERF" || true
 	mkdir -p "$OUTDIR"
@@ -415,6 +445,7 @@ cat >"$OUT" <<EOF
  "minimal_by_clients": {${MIN_ALL%,}},
  "dropshipd_orders_per_s": $MAX, "ratio": $RATIO, "ratio_minimal": $RATIO_MIN,
  "outbox_pending_after_max": $BACKLOG,
+ "pg_statement_ms_per_order": ${STATS_TOTAL:-null}, "pg_statement_orders": ${STATS_ORDERS:-null},
  "half_rate": $RATE, "half_rate_latency_ms": {"p50": $P50, "p99": $P99, "p99.9": $P999},
  "rss_start_kib": $RSS_START, "rss_after_max_kib": $RSS_AFTER_MAX,
  "rss_after_soak_kib": $RSS_AFTER_SOAK, "rss_growth_kib": $GROWTH, "soak_s": $SOAK,
@@ -438,4 +469,12 @@ row "outbox pending after the full-speed run" "$BACKLOG"
 row "latency at $RATE orders/s (p50/p99/p99.9)" "$P50 / $P99 / $P999 ms"
 row "RSS with ${ESTABLISHED:-0} idle TLS connections" "$(calc "$RSS_IDLE / 1024") MiB (${CONNS_OPEN:-?} open; +$(calc "($RSS_IDLE - $RSS_AFTER_SOAK) / 1024") MiB over the $(calc "$RSS_AFTER_SOAK / 1024") before; $(calc "$RSS_START / 1024") at start)"
 row "RSS growth over a ${SOAK}s soak" "$(calc "$GROWTH / 1024") MiB ($(calc "$RSS_AFTER_MAX / 1024") -> $(calc "$RSS_AFTER_SOAK / 1024") MiB)"
+if [ "${BENCH_STATS:-0}" = 1 ]; then
+	cp "$TMP/stats.txt" "${OUT%.json}-statements.txt"
+	echo
+	echo "PostgreSQL during the full-speed run: $STATS_TOTAL ms of statements per order ($STATS_ORDERS orders stored)"
+	printf '  %8s %10s %8s %9s  %s\n' calls total_ms mean_ms ms/order statement
+	awk -F'|' '{ printf "  %8s %10s %8s %9s  %s\n", $1, $2, $3, $4, $5 }' "$TMP/stats.txt"
+	echo "  top statements: ${OUT%.json}-statements.txt"
+fi
 echo "  figures as JSON: $OUT"
