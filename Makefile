@@ -137,6 +137,13 @@ fuzz:
 
 fuzz-build: $(FUZZ_BINS)
 
+# Every path on a kept cluster with 1,000,000 orders of history next to an
+# empty database (docs/bench.md, Scale); not part of test.
+.PHONY: scale
+scale: deps
+	@$(MAKE) --no-print-directory all
+	@sh .ci/scale.sh $(BUILD)
+
 # Banned calls: unbounded copies and unchecked conversions. Then the module
 # include graph: no cycles, server/server.h for the server only. Then lines
 # over 120 columns (a tab counts 8) in internal/ and cmd/.

@@ -1,7 +1,9 @@
-/* dropship-bench: a load generator for POST /v1/stores/{store}/webhooks.
+/* dropship-bench: a load generator for POST /v1/stores/{store}/webhooks
+ * and, in callbacks mode, POST /v1/suppliers/{code}/callbacks.
  * main.c parses options and runs the workers; load.c is one worker (an
- * event loop with its own connections and histogram); report.c prints
- * the merged result. */
+ * event loop with its own connections and histogram); callbacks.c reads
+ * the callbacks file and writes their bodies; report.c prints the merged
+ * result. */
 #ifndef DROPSHIP_BENCH_H
 #define DROPSHIP_BENCH_H
 #include <stdatomic.h>
@@ -13,12 +15,28 @@
 #include "hist/hist.h"
 
 #define BENCH_NAME "dropship-bench"
+#define BENCH_SUPPLIERS_MAX 64
+#define BENCH_CB_ID_MAX 64
+
+/* The supplier event a callbacks run sends. */
+enum bench_cb_type { BENCH_CB_ACCEPTED, BENCH_CB_SHIPPED, BENCH_CB_DELIVERED, BENCH_CB_TYPE_MAX };
+
+/* --supplier CODE=SECRET: the secret that signs CODE's callbacks. */
+struct bench_supplier_secret {
+	char code[65];
+	const char *secret;   /* points into argv */
+};
 
 /* Everything the command line says; read-only once the workers run. */
 struct bench_opts {
 	const char *url;
 	const char *store;
-	const char *secret;
+	const char *secret;   /* the store's; in callbacks mode, every supplier's by default */
+	const char *callbacks;            /* callbacks mode: the file of requests; NULL sends orders */
+	enum bench_cb_type cb_type;
+	int cb_type_set;
+	struct bench_supplier_secret suppliers[BENCH_SUPPLIERS_MAX];
+	int nsuppliers;
 	const char *country;
 	const char *sku_prefix;
 	const char *cafile;
@@ -36,10 +54,20 @@ struct bench_opts {
 	double timeout_s;   /* per request */
 };
 
+/* One line of the callbacks file. */
+struct bench_cb {
+	char request_id[BENCH_CB_ID_MAX + 1];
+	char code[65];        /* the supplier's */
+	const char *secret;   /* signs it: from the options */
+};
+
 /* Resolved once by main, shared read-only by every worker. */
 struct bench_target {
 	char host[256];
+	char base[256];     /* the URL's path without a trailing slash */
 	char path[512];     /* /v1/stores/CODE/webhooks, under the URL's path */
+	struct bench_cb *cbs;   /* callbacks mode: the requests, each sent once */
+	size_t ncbs;
 	char host_header[300];
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -80,6 +108,7 @@ struct bench_shared {
 	atomic_int stop;          /* set on SIGINT/SIGTERM: end the run now */
 	atomic_long settled;      /* idle mode: connections established or given up */
 	atomic_int ready;         /* idle mode: every connection settled, hold started */
+	atomic_size_t next_cb;    /* callbacks mode: next line of the file to send */
 };
 
 struct bench_worker;
@@ -95,6 +124,19 @@ struct event_base *bench_worker_base(struct bench_worker *w);
 const struct bench_result *bench_worker_result(const struct bench_worker *w);
 /* Frees the worker and its connections. Accepts NULL. */
 void bench_worker_free(struct bench_worker *w);
+
+/* Name of a callback type ("accepted", ...). */
+const char *bench_cb_type_name(enum bench_cb_type t);
+/* Parses a callback type name. Returns 0, or -1 for an unknown one. */
+int bench_cb_type_parse(const char *s, enum bench_cb_type *out);
+/* Reads o->callbacks into t->cbs ("request_id supplier_code" per line,
+ * blank and # lines skipped), each with its signing secret. Returns 0, or
+ * -1 with err filled. t->cbs is freed by the caller. */
+int bench_callbacks_load(const struct bench_opts *o, struct bench_target *t, char *err, size_t errlen);
+/* Writes the body of o->cb_type's callback for cb into body. Returns its
+ * length, or -1 when it does not fit in cap. */
+int bench_callback_body(const struct bench_opts *o, const struct bench_cb *cb, const char *occurred_at,
+                        char *body, size_t cap);
 
 /* Prints the merged result: an aligned table, or one JSON object with --json. */
 void bench_report(const struct bench_opts *o, const struct bench_result *r);

@@ -9,6 +9,9 @@
  * shows it in the percentiles instead of slowing the generator down
  * (coordinated omission).
  * Idle (--idle): connections only complete the TLS handshake and are held.
+ * Callbacks (--callbacks): each request is a supplier callback for the next
+ * line of the file instead of an order; the run ends at the end of
+ * --duration or, sooner, with the answer to the last line.
  *
  * A request counts when it starts (is due, in open loop) inside the window
  * [end of warm-up, end of run); after the end, answers in flight are
@@ -108,6 +111,8 @@ struct bench_worker {
 	double interval_ns;       /* open loop: spacing of this worker's requests; 0 closed */
 	uint64_t next_k;          /* open loop: next request to send */
 	uint64_t sent;            /* open loop: requests sent inside the window */
+	int exhausted;            /* callbacks mode: every line of the file was taken */
+	uint64_t last_done_ns;    /* when the last counted answer came in */
 	struct event *tick;
 	struct event *sched;      /* open loop: fires when the next request is due */
 	struct timeval timeout;   /* --timeout */
@@ -126,6 +131,7 @@ static void conn_open(struct conn *c);
 static void conn_ready(struct conn *c);
 static void worker_dispatch(struct bench_worker *w);
 static void worker_settle(struct bench_worker *w, struct conn *c, int up);
+static void worker_exhausted(struct bench_worker *w);
 
 const char *bench_error_name(enum bench_error e)
 {
@@ -240,10 +246,9 @@ static void conn_close(struct conn *c, int err)
 	evtimer_add(c->reopen, &tv);
 }
 
-/* Builds a new order in w->body. Returns its length, or -1 if it did not fit. */
-static int load_build_body(struct bench_worker *w, const char *order_id)
+/* Refreshes w->placed_at, the time put into bodies, once a second. */
+static void load_stamp(struct bench_worker *w)
 {
-	const struct bench_opts *o = w->o;
 	time_t now = time(NULL);
 	if (now != w->placed_s) {
 		struct tm tm;
@@ -251,6 +256,12 @@ static int load_build_body(struct bench_worker *w, const char *order_id)
 		strftime(w->placed_at, sizeof w->placed_at, "%Y-%m-%dT%H:%M:%SZ", &tm);
 		w->placed_s = now;
 	}
+}
+
+/* Builds a new order in w->body. Returns its length, or -1 if it did not fit. */
+static int load_build_body(struct bench_worker *w, const char *order_id)
+{
+	const struct bench_opts *o = w->o;
 	char *p = w->body;
 	size_t cap = w->bodycap;
 	int n = snprintf(p, cap,
@@ -276,14 +287,45 @@ static int load_build_body(struct bench_worker *w, const char *order_id)
 	return n >= 0 && (size_t)n < cap ? n : -1;
 }
 
-/* Sends a new signed order on c; its latency runs from start_ns. */
-static void conn_send(struct conn *c, uint64_t start_ns)
+/* The next request's path, webhook-id, signing secret and body (in
+ * w->body). Returns the body's length, -1 if it did not fit, or -2 when
+ * a callbacks run has sent every line of its file. */
+static int load_next_request(struct bench_worker *w, char *path, size_t pathcap, char *msg_id,
+                             size_t idcap, const char **secret)
+{
+	const struct bench_opts *o = w->o;
+	load_stamp(w);
+	if (!o->callbacks) {
+		char order_id[96];
+		snprintf(order_id, sizeof order_id, "%s-%" PRIu64, w->id_prefix, ++w->seq);
+		snprintf(msg_id, idcap, "msg_%s", order_id);
+		snprintf(path, pathcap, "%s", w->t->path);
+		*secret = o->secret;
+		return load_build_body(w, order_id);
+	}
+	size_t i = atomic_fetch_add(&w->sh->next_cb, 1);
+	if (i >= w->t->ncbs)
+		return -2;
+	const struct bench_cb *cb = &w->t->cbs[i];
+	/* One event per request and type: a second run of the same file is
+	 * answered as a repeat (200, duplicate), as a supplier's retry would be. */
+	snprintf(msg_id, idcap, "evt_%s_%s", cb->request_id, bench_cb_type_name(o->cb_type));
+	snprintf(path, pathcap, "%s/v1/suppliers/%s/callbacks", w->t->base, cb->code);
+	*secret = cb->secret;
+	return bench_callback_body(o, cb, w->placed_at, w->body, w->bodycap);
+}
+
+/* Sends the next signed request on c; its latency runs from start_ns.
+ * Returns 0, or -1 when a callbacks run has nothing left to send (c is
+ * left as it was). */
+static int conn_send(struct conn *c, uint64_t start_ns)
 {
 	struct bench_worker *w = c->w;
-	char order_id[96], msg_id[100], sig[SIG_V1_MAX];
-	snprintf(order_id, sizeof order_id, "%s-%" PRIu64, w->id_prefix, ++w->seq);
-	snprintf(msg_id, sizeof msg_id, "msg_%s", order_id);
-	int len = load_build_body(w, order_id);
+	char path[600], msg_id[160], sig[SIG_V1_MAX];
+	const char *secret = NULL;
+	int len = load_next_request(w, path, sizeof path, msg_id, sizeof msg_id, &secret);
+	if (len == -2)
+		return -1;
 	int64_t ts = (int64_t)time(NULL);
 	conn_set_state(c, CONN_STATUS);
 	c->start_ns = start_ns;
@@ -292,18 +334,19 @@ static void conn_send(struct conn *c, uint64_t start_ns)
 	c->body_left = -1;
 	c->close_after = 0;
 	w->in_flight++;
-	if (len < 0 || sig_sign_standard(w->o->secret, msg_id, ts, w->body, (size_t)len, sig, sizeof sig) < 0) {
+	if (len < 0 || sig_sign_standard(secret, msg_id, ts, w->body, (size_t)len, sig, sizeof sig) < 0) {
 		conn_close(c, BENCH_ERR_PROTOCOL);  /* cannot happen with checked options */
-		return;
+		return 0;
 	}
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	evbuffer_add_printf(out,
 	                    "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
 	                    "Content-Length: %d\r\nwebhook-id: %s\r\nwebhook-timestamp: %" PRId64 "\r\n"
 	                    "webhook-signature: %s\r\n\r\n",
-	                    w->t->path, w->t->host_header, len, msg_id, ts, sig);
+	                    path, w->t->host_header, len, msg_id, ts, sig);
 	evbuffer_add(out, w->body, (size_t)len);
 	bufferevent_set_timeouts(c->bev, &w->timeout, &w->timeout);
+	return 0;
 }
 
 /* The answer is complete: record it, then reuse or reopen the connection. */
@@ -314,6 +357,7 @@ static void conn_done(struct conn *c)
 		uint64_t now = load_now_ns();
 		w->res.status[c->status]++;
 		hist_record(&w->res.latency, now > c->start_ns ? (now - c->start_ns) / 1000u : 0);
+		w->last_done_ns = now;
 	}
 	c->counted = 0;
 	w->in_flight--;
@@ -529,8 +573,8 @@ static void conn_ready(struct conn *c)
 		return;
 	if (w->interval_ns <= 0) {
 		uint64_t now = load_now_ns();
-		if (now < w->t_end)
-			conn_send(c, now);
+		if (now < w->t_end && conn_send(c, now) < 0)
+			worker_exhausted(w);
 		return;
 	}
 	w->idle[w->nidle++] = (int)(c - w->conns);
@@ -551,11 +595,15 @@ static void worker_dispatch(struct bench_worker *w)
 			evtimer_add(w->sched, &tv);
 			return;
 		}
-		struct conn *c = &w->conns[w->idle[--w->nidle]];
+		int i = w->idle[--w->nidle];
+		if (conn_send(&w->conns[i], due) < 0) {
+			w->idle[w->nidle++] = i;
+			worker_exhausted(w);
+			return;
+		}
 		w->next_k++;
 		if (due >= w->t_warm)
 			w->sent++;
-		conn_send(c, due);
 	}
 }
 
@@ -610,6 +658,9 @@ static void worker_finish(struct bench_worker *w, uint64_t now, int stopped)
 			w->res.errors[BENCH_ERR_TIMEOUT]++;
 	if (w->phase == PHASE_DRAIN || w->phase == PHASE_RUN) {
 		uint64_t end = w->t_end < now ? w->t_end : now;
+		/* A run that sent its whole file ends with its last answer. */
+		if (w->exhausted && w->last_done_ns > end)
+			end = w->last_done_ns;
 		w->res.window_s = end > w->t_warm ? (double)(end - w->t_warm) / 1e9 : 0;
 	} else if (w->phase == PHASE_HOLD) {
 		w->res.window_s = (double)(now - w->t0) / 1e9;
@@ -632,6 +683,15 @@ static void worker_end_run(struct bench_worker *w, uint64_t now)
 	w->phase = PHASE_DRAIN;
 	w->t_drain = now + (uint64_t)(w->o->timeout_s * 1e9);
 	evtimer_del(w->sched);
+}
+
+/* A callbacks run has nothing left to send: it ends once the answers in
+ * flight are in. */
+static void worker_exhausted(struct bench_worker *w)
+{
+	w->exhausted = 1;
+	if (w->phase == PHASE_RUN)
+		worker_end_run(w, load_now_ns());
 }
 
 static void worker_on_tick(evutil_socket_t fd, short what, void *arg)

@@ -1,5 +1,6 @@
 /* dropship-bench: sends unique, signed native orders to dropshipd over
- * keep-alive TLS connections and reports throughput and latency; or holds
+ * keep-alive TLS connections and reports throughput and latency; or sends
+ * signed supplier callbacks for a list of fulfillment requests; or holds
  * idle TLS connections open so the server's memory can be measured. */
 #include <errno.h>
 #include <getopt.h>
@@ -27,11 +28,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: " BENCH_NAME " --url https://HOST:PORT --store CODE --secret whsec_... [options]\n"
+	        "       " BENCH_NAME " --url https://HOST:PORT --callbacks FILE --type TYPE\n"
+	        "                      (--secret whsec_... | --supplier CODE=whsec_...) [options]\n"
 	        "       " BENCH_NAME " --url https://HOST:PORT --idle N [--duration S] [options]\n"
 	        "\n"
 	        "Load generator for dropshipd: N keep-alive TLS connections (HTTP/1.1, one\n"
 	        "request in flight each) send unique native orders, signed with the store's\n"
-	        "secret (Standard Webhooks), to POST /v1/stores/CODE/webhooks.\n"
+	        "secret (Standard Webhooks), to POST /v1/stores/CODE/webhooks; or, with\n"
+	        "--callbacks, supplier callbacks to POST /v1/suppliers/CODE/callbacks.\n"
 	        "\n"
 	        "target:\n"
 	        "  --url URL           dropshipd's base URL, https://HOST[:PORT][/PATH] (required)\n"
@@ -57,6 +61,14 @@ static void usage(FILE *f)
 	        "                      0..N-1 (default SKU-, as tests/gen-catalog.sh writes them)\n"
 	        "  --sku-width N       digits of that number (default 7)\n"
 	        "  --country CC        shipping country, ISO 3166-1 alpha-2 (default US)\n"
+	        "callbacks:\n"
+	        "  --callbacks FILE    send one callback per line of FILE, \"REQUEST_ID SUPPLIER_CODE\"\n"
+	        "                      (blank and # lines skipped; - reads stdin), each line once,\n"
+	        "                      in order; the run ends when every line is answered or at\n"
+	        "                      the end of --duration. webhook-id: evt_REQUEST_ID_TYPE\n"
+	        "  --type TYPE         accepted, shipped (with tracking) or delivered\n"
+	        "  --secret S          signs every supplier's callbacks, unless --supplier names it\n"
+	        "  --supplier CODE=S   the secret of supplier CODE (repeatable)\n"
 	        "memory:\n"
 	        "  --idle N            open N TLS connections, complete the handshakes, print\n"
 	        "                      \"ready\" on stderr once all are up, hold them idle for\n"
@@ -69,14 +81,18 @@ static void usage(FILE *f)
 	        "Order ids are bench-PID-TIME-THREAD-N: unique across runs. Answers by status,\n"
 	        "errors (connect, tls, timeout, closed, protocol; a failed connection is opened\n"
 	        "again) and latency percentiles (p50, p90, p99, p99.9, max) are reported.\n"
-	        "exit codes: 0 some orders answered 2xx (idle: every connection up), 1 none\n"
+	        "exit codes: 0 some requests answered 2xx (idle: every connection up), 1 none\n"
 	        "(or a runtime failure), 2 usage error.\n"
 	        "\n"
 	        "examples:\n"
 	        "  " BENCH_NAME " --url https://127.0.0.1:8443 --cafile var/tls/server.crt \\\n"
 	        "      --store demo --secret \"$(cat var/demo-secret)\" --connections 64 --duration 20\n"
 	        "  " BENCH_NAME " ... --rate 1000 --duration 30          # latency at 1000 orders/s\n"
-	        "  " BENCH_NAME " --url https://127.0.0.1:8443 --insecure --idle 10000 --duration 30\n");
+	        "  " BENCH_NAME " --url https://127.0.0.1:8443 --insecure --idle 10000 --duration 30\n"
+	        "  psql -Atc \"SELECT r.id, s.code FROM fulfillment_requests r JOIN suppliers s\n"
+	        "      ON s.id = r.supplier_id WHERE r.status = 'sent'\" >reqs.txt\n"
+	        "  " BENCH_NAME " --url https://127.0.0.1:8443 --cafile var/tls/server.crt \\\n"
+	        "      --callbacks reqs.txt --type accepted --supplier acme=whsec_... --duration 60\n");
 }
 
 static int usage_error(const char *flag, const char *expected, const char *got)
@@ -125,14 +141,41 @@ static int plain_name(const char *s, size_t min, size_t max)
 enum {
 	OPT_URL = 256, OPT_STORE, OPT_SECRET, OPT_CONNS, OPT_THREADS, OPT_DURATION, OPT_WARMUP,
 	OPT_RATE, OPT_TIMEOUT, OPT_LINES, OPT_SKUS, OPT_PREFIX, OPT_WIDTH, OPT_COUNTRY, OPT_IDLE,
-	OPT_CAFILE, OPT_INSECURE, OPT_JSON,
+	OPT_CAFILE, OPT_INSECURE, OPT_JSON, OPT_CALLBACKS, OPT_TYPE, OPT_SUPPLIER,
 };
+
+/* --supplier CODE=SECRET into o->suppliers. Returns 0, or -1 (told). */
+static int parse_supplier(struct bench_opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	size_t n = eq ? (size_t)(eq - arg) : 0;
+	char code[65];
+	if (!eq || n == 0 || n >= sizeof code)
+		return usage_error("--supplier", "expected CODE=whsec_...", "(not shown)");
+	memcpy(code, arg, n);
+	code[n] = '\0';
+	if (!plain_name(code, 1, 64))
+		return usage_error("--supplier", "expected a CODE of 1-64 of A-Z a-z 0-9 _ . -", code);
+	unsigned char key[SIG_KEY_MAX];
+	if (strncmp(eq + 1, "whsec_", 6) != 0 || sig_secret_key(eq + 1, key, sizeof key) <= 0)
+		return usage_error("--supplier", "expected CODE=whsec_ followed by base64", code);
+	if (o->nsuppliers == BENCH_SUPPLIERS_MAX) {
+		fprintf(stderr, BENCH_NAME ": --supplier: at most %d suppliers\n", BENCH_SUPPLIERS_MAX);
+		return -1;
+	}
+	struct bench_supplier_secret *s = &o->suppliers[o->nsuppliers++];
+	memcpy(s->code, code, n + 1);
+	s->secret = eq + 1;
+	return 0;
+}
 
 /* Checks what only makes sense together. Returns 0, or -1 (told). */
 static int check_opts(const struct bench_opts *o)
 {
 	const char *missing = !o->url ? "--url" : NULL;
-	if (o->idle == 0 && !missing)
+	if (o->callbacks && !missing)
+		missing = !o->cb_type_set ? "--type" : NULL;
+	else if (o->idle == 0 && !missing)
 		missing = !o->store ? "--store" : !o->secret ? "--secret" : NULL;
 	if (missing) {
 		fprintf(stderr, BENCH_NAME ": %s is required; see --help\n", missing);
@@ -144,11 +187,25 @@ static int check_opts(const struct bench_opts *o)
 		        "thread per connection\n", o->threads, conns);
 		return -1;
 	}
+	const char *alone = o->callbacks && o->idle > 0 ? "--idle"
+	                    : o->callbacks && o->store ? "--store"
+	                    : !o->callbacks && o->cb_type_set ? "--type"
+	                    : !o->callbacks && o->nsuppliers ? "--supplier" : NULL;
+	if (alone) {
+		fprintf(stderr, BENCH_NAME ": %s: %s; see --help\n", alone,
+		        o->callbacks ? "not used with --callbacks" : "only used with --callbacks");
+		return -1;
+	}
+	unsigned char key[SIG_KEY_MAX];
 	if (o->idle > 0)
 		return 0;
+	if (o->callbacks) {
+		if (o->secret && sig_secret_key(o->secret, key, sizeof key) <= 0)
+			return usage_error("--secret", "expected whsec_ followed by base64", "(not shown)");
+		return 0;
+	}
 	if (!plain_name(o->store, 1, 64))
 		return usage_error("--store", "expected 1-64 of A-Z a-z 0-9 _ . -", o->store);
-	unsigned char key[SIG_KEY_MAX];
 	if (sig_secret_key(o->secret, key, sizeof key) <= 0)
 		return usage_error("--secret", "expected whsec_ followed by base64", "(not shown)");
 	return 0;
@@ -176,6 +233,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		{ "cafile", required_argument, NULL, OPT_CAFILE },
 		{ "insecure", no_argument, NULL, OPT_INSECURE },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "callbacks", required_argument, NULL, OPT_CALLBACKS },
+		{ "type", required_argument, NULL, OPT_TYPE },
+		{ "supplier", required_argument, NULL, OPT_SUPPLIER },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -201,6 +261,13 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		case OPT_CAFILE: o->cafile = optarg; break;
 		case OPT_INSECURE: o->insecure = 1; break;
 		case OPT_JSON: o->json = 1; break;
+		case OPT_CALLBACKS: o->callbacks = optarg; break;
+		case OPT_SUPPLIER: bad = parse_supplier(o, optarg) < 0; break;
+		case OPT_TYPE:
+			o->cb_type_set = 1;
+			if (bench_cb_type_parse(optarg, &o->cb_type) < 0)
+				bad = usage_error("--type", "expected accepted, shipped or delivered", optarg) < 0;
+			break;
 		case OPT_CONNS:
 			bad = parse_int("--connections", optarg, 1, BENCH_CONN_MAX, &v) < 0;
 			o->connections = (int)v;
@@ -272,9 +339,9 @@ static int resolve_target(const struct bench_opts *o, struct bench_target *t)
 	while (plen > 0 && path[plen - 1] == '/')
 		plen--;
 	snprintf(t->host, sizeof t->host, "%s", host);
+	snprintf(t->base, sizeof t->base, "%.*s", (int)plen, plen ? path : "");
 	snprintf(t->host_header, sizeof t->host_header, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-	snprintf(t->path, sizeof t->path, "%.*s/v1/stores/%s/webhooks", (int)plen, plen ? path : "",
-	         o->store ? o->store : "");
+	snprintf(t->path, sizeof t->path, "%s/v1/stores/%s/webhooks", t->base, o->store ? o->store : "");
 	char service[16];
 	snprintf(service, sizeof service, "%d", port);
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
@@ -347,11 +414,16 @@ int main(int argc, char **argv)
 	static struct bench_target t;
 	if (resolve_target(&o, &t) < 0)
 		return 2;
+	char err[512];
+	if (o.callbacks && bench_callbacks_load(&o, &t, err, sizeof err) < 0) {
+		fprintf(stderr, BENCH_NAME ": %s\n", err);
+		free(t.cbs);
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(&o);
 
 	rc = 1;
-	char err[512];
 	static struct bench_shared sh;
 	static struct bench_result total;
 	struct bench_worker *w[BENCH_THREADS_MAX] = { 0 };
@@ -417,5 +489,6 @@ cleanup:
 	for (int i = 0; i < o.threads; i++)
 		bench_worker_free(w[i]);
 	SSL_CTX_free(t.ssl_ctx);
+	free(t.cbs);
 	return rc;
 }

@@ -30,6 +30,12 @@ static uint64_t report_errors(const struct bench_result *r)
 	return n;
 }
 
+/* What a 2xx answer counts as: an order, or a callback. */
+static const char *report_rate_name(const struct bench_opts *o)
+{
+	return o->callbacks ? "callbacks_per_s" : "orders_per_s";
+}
+
 static json_t *report_json(const struct bench_opts *o, const struct bench_result *r)
 {
 	if (o->idle > 0)
@@ -52,16 +58,20 @@ static json_t *report_json(const struct bench_opts *o, const struct bench_result
 		                    json_real(report_ms(hist_percentile(&r->latency, report_pcts[i]))));
 	json_object_set_new(lat, "max", json_real(report_ms(r->latency.max)));
 	json_object_set_new(lat, "mean", json_real(hist_mean(&r->latency) / 1000.0));
-	return json_pack("{s:s, s:i, s:i, s:i, s:o, s:f, s:f, s:I, s:I, s:f, s:o, s:o, s:I, s:I, s:o}",
-	                 "mode", o->rate > 0 ? "open" : "closed", "connections", o->connections,
-	                 "threads", o->threads, "lines", o->lines,
-	                 "rate", o->rate > 0 ? json_real(o->rate) : json_null(),
-	                 "duration_s", r->window_s, "warmup_s", o->warmup_s,
-	                 "requests", (json_int_t)r->latency.total, "ok", (json_int_t)ok,
-	                 "orders_per_s", r->window_s > 0 ? (double)ok / r->window_s : 0.0,
-	                 "status", status, "errors", errors,
-	                 "errors_total", (json_int_t)report_errors(r), "unsent", (json_int_t)r->unsent,
-	                 "latency_ms", lat);
+	json_t *j = json_pack("{s:s, s:i, s:i, s:o, s:f, s:f, s:I, s:I, s:f, s:o, s:o, s:I, s:I, s:o}",
+	                      "mode", o->rate > 0 ? "open" : "closed", "connections", o->connections,
+	                      "threads", o->threads, "rate", o->rate > 0 ? json_real(o->rate) : json_null(),
+	                      "duration_s", r->window_s, "warmup_s", o->warmup_s,
+	                      "requests", (json_int_t)r->latency.total, "ok", (json_int_t)ok,
+	                      report_rate_name(o), r->window_s > 0 ? (double)ok / r->window_s : 0.0,
+	                      "status", status, "errors", errors,
+	                      "errors_total", (json_int_t)report_errors(r), "unsent", (json_int_t)r->unsent,
+	                      "latency_ms", lat);
+	if (j && o->callbacks)
+		json_object_set_new(j, "callbacks", json_string(bench_cb_type_name(o->cb_type)));
+	else if (j)
+		json_object_set_new(j, "lines", json_integer(o->lines));
+	return j;
 }
 
 static void report_table(const struct bench_opts *o, const struct bench_result *r)
@@ -79,10 +89,16 @@ static void report_table(const struct bench_opts *o, const struct bench_result *
 	else
 		snprintf(mode, sizeof mode, "closed loop");
 	uint64_t ok = report_ok(r);
-	printf("%-14s %s, %d connections, %d thread%s, %d lines/order\n", "mode", mode, o->connections,
-	       o->threads, o->threads == 1 ? "" : "s", o->lines);
+	char what[48];
+	if (o->callbacks)
+		snprintf(what, sizeof what, "fulfillment.%s callbacks", bench_cb_type_name(o->cb_type));
+	else
+		snprintf(what, sizeof what, "%d lines/order", o->lines);
+	printf("%-14s %s, %d connections, %d thread%s, %s\n", "mode", mode, o->connections,
+	       o->threads, o->threads == 1 ? "" : "s", what);
 	printf("%-14s %.1f s after %.1f s warm-up\n", "measured", r->window_s, o->warmup_s);
-	printf("%-14s %.1f\n", "orders/s", r->window_s > 0 ? (double)ok / r->window_s : 0.0);
+	printf("%-14s %.1f\n", o->callbacks ? "callbacks/s" : "orders/s",
+	       r->window_s > 0 ? (double)ok / r->window_s : 0.0);
 	printf("%-14s %llu", "answers", (unsigned long long)r->latency.total);
 	for (int s = 0; s < BENCH_STATUS_MAX; s++)
 		if (r->status[s])
