@@ -60,16 +60,12 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-# The schema version dropshipd checks at start: the newest migration. The
-# stamp's name carries it, so a new migration rebuilds the one object.
-SCHEMA_VERSION := $(lastword $(sort $(patsubst migrations/%.sql,%,$(wildcard migrations/[0-9][0-9][0-9][0-9]_*.sql))))
-SCHEMA_VERSION := $(firstword $(subst _, ,$(SCHEMA_VERSION)))
+# The schema version dropshipd checks at start: the newest migration, whose
+# file is a prerequisite so that adding one rebuilds the object.
+SCHEMA_FILE    := $(lastword $(sort $(wildcard migrations/[0-9][0-9][0-9][0-9]_*.sql)))
+SCHEMA_VERSION := $(firstword $(subst _, ,$(patsubst migrations/%,%,$(SCHEMA_FILE))))
 $(BUILD)/obj/cmd/dropshipd/startup.o: CPPFLAGS += -DDROPSHIP_SCHEMA_VERSION='"$(SCHEMA_VERSION)"'
-$(BUILD)/obj/cmd/dropshipd/startup.o: $(BUILD)/schema-$(SCHEMA_VERSION).stamp
-$(BUILD)/schema-$(SCHEMA_VERSION).stamp:
-	@mkdir -p $(dir $@)
-	rm -f $(BUILD)/schema-*.stamp
-	touch $@
+$(BUILD)/obj/cmd/dropshipd/startup.o: $(SCHEMA_FILE)
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)

@@ -89,22 +89,18 @@ const struct db_stmt_def dispatch_stmts[] = {
 	{ "dispatch_failures",
 	  "SELECT f.request_id, f.supplier_id, f.cause FROM request_failures f ORDER BY f.failed_at LIMIT 64" },
 	/* Deadlines: requests sent but not accepted within their supplier's
-	 * accept_within, or accepted but not shipped within ship_within. Each is
-	 * then rejected for timeout through the callback path (re-routing
-	 * included); two sweepers finding the same one are harmless, since the
-	 * second finds its deadline event already recorded. Only requests older
-	 * than the shortest deadline of any supplier can be overdue: that bound
-	 * keeps the scan of the open-requests index to them, instead of every
-	 * open request on every sweep. */
+	 * accept_within, or accepted but not shipped within ship_within (their
+	 * due_at, kept by triggers: migrations/0013). Each is then rejected for
+	 * timeout through the callback path (re-routing included); two sweepers
+	 * finding the same one are harmless, since the second finds its deadline
+	 * event already recorded. The index holds open requests only and is
+	 * read from its start to now: the overdue ones and nothing else. */
 	{ "dispatch_deadlines",
 	  "SELECT r.id, r.supplier_id,"
 	  "   CASE WHEN r.status = 'accepted' THEN 'ship_within' ELSE 'accept_within' END"
-	  " FROM fulfillment_requests r JOIN suppliers s ON s.id = r.supplier_id"
-	  " WHERE r.status IN ('sent', 'accepted')"
-	  "   AND r.created_at < now() - (SELECT least(min(accept_within), min(ship_within)) FROM suppliers)"
-	  "   AND r.created_at + CASE WHEN r.status = 'accepted' THEN s.ship_within ELSE s.accept_within END"
-	  "     < now()"
-	  " ORDER BY r.created_at LIMIT 64" },
+	  " FROM fulfillment_requests r"
+	  " WHERE r.due_at < now()"
+	  " ORDER BY r.due_at LIMIT 64" },
 	/* Gives claims back unsent (their supplier's breaker is open). */
 	{ "dispatch_release",
 	  "UPDATE outbox m SET attempts = m.attempts - 1, lease_token = NULL, lease_expires_at = NULL,"

@@ -418,6 +418,45 @@ static void test_missed_deadline(void)
 	free(oid);
 }
 
+static bool sloth_request_sent(void *arg)
+{
+	const char *v[] = { arg };
+	return testdb_count(db, "SELECT count(*) FROM fulfillment_requests r JOIN suppliers s ON s.id = r.supplier_id"
+	                        " WHERE r.order_id = $1 AND s.code = 'sloth' AND r.status = 'sent'", 1, v) == 1;
+}
+
+/* A supplier's deadline shortened while its request is open applies to
+ * that request: the sweep reads each request's own due time, which the
+ * change of the supplier moves. */
+static void test_deadline_shortened(void)
+{
+	CU_ASSERT_EQUAL_FATAL(testdb_exec(db,
+	        "WITH s AS (INSERT INTO suppliers (code, endpoint, secrets, accept_within)"
+	        "   SELECT 'sloth', endpoint, secrets, '1 day'"
+	        "   FROM suppliers WHERE code = 'acme' RETURNING id)"
+	        " INSERT INTO offers (supplier_id, sku, supplier_sku, cost, stock, lead_time_days)"
+	        " SELECT id, 'SKU-sloth', 'X', 1, 10, 1 FROM s"
+	        " UNION ALL SELECT id, 'SKU-sloth', 'Y', 5, 10, 1 FROM suppliers WHERE code = 'acme'",
+	        0, NULL), 0);
+	char *oid = order("CB-6b", "SKU-sloth", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
+	const char *v[] = { oid };
+	CU_ASSERT_TRUE_FATAL(wait_until(sloth_request_sent, oid, 10000, 50));
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests r WHERE r.order_id = $1"
+	                                 " AND r.due_at BETWEEN r.created_at + interval '23 hours'"
+	                                 " AND r.created_at + interval '25 hours'", 1, v), 1);
+	wait_ms(1500); /* a sweep or more: a day is not up */
+	CU_ASSERT_TRUE(sloth_request_sent(oid));
+	CU_ASSERT_EQUAL(testdb_exec(db, "UPDATE suppliers SET accept_within = '1 second' WHERE code = 'sloth'",
+	                            0, NULL), 0);
+	CU_ASSERT_TRUE(wait_until(rerouted_to_acme, oid, 10000, 100));
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM fulfillment_requests r JOIN suppliers s"
+	                                 " ON s.id = r.supplier_id WHERE r.order_id = $1 AND s.code = 'sloth'"
+	                                 " AND r.status = 'rejected' AND r.reason = 'timeout' AND r.due_at IS NULL",
+	                                 1, v), 1);
+	free(oid);
+}
+
 /* A rejection re-routes the lines to the next supplier in the same
  * transaction; when none is left the order needs attention. */
 static void test_rejection_reroutes(void)
@@ -513,6 +552,7 @@ int main(void)
 		{ "a rejection re-routes to the next supplier, then needs attention", test_rejection_reroutes },
 		{ "a request shipped in two parcels", test_partial_shipment },
 		{ "a missed accept deadline counts as a rejection, with no human step", test_missed_deadline },
+		{ "a deadline shortened while a request is open applies to it", test_deadline_shortened },
 		{ NULL, NULL },
 	};
 	return harness_main("callbacks", suite_init, suite_cleanup, tests);

@@ -48,7 +48,7 @@ static const struct { const char *index, *cols[3]; } index_keys[] = {
 	{ "order_lines_request_idx", { "request_id" } },
 	{ "fulfillment_requests_pkey", { "id" } },
 	{ "fulfillment_requests_order_idx", { "store_id", "order_id" } },
-	{ "fulfillment_requests_open_idx", { "created_at" } },
+	{ "fulfillment_requests_due_idx", { "due_at" } },
 	{ "outbox_pkey", { "id" } },
 	{ "outbox_request_idx", { "request_id" } },
 	{ "outbox_due_id_idx", { "next_attempt_at" } },

@@ -166,4 +166,19 @@ SELECT x.id, a, x.created_at + (a - 1) * interval '10 minutes',
   FROM outbox x CROSS JOIN LATERAL generate_series(1, x.attempts) a;
 
 RESET session_replication_role;
+
+-- The triggers were off: what fulfillment_request_due() would have set,
+-- on a schema that has it (migrations/0013; an older one gets it from the
+-- migration's own backfill).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns
+                WHERE table_name = 'fulfillment_requests' AND column_name = 'due_at') THEN
+        UPDATE fulfillment_requests r
+           SET due_at = r.created_at + CASE WHEN r.status = 'accepted' THEN s.ship_within ELSE s.accept_within END
+          FROM suppliers s
+         WHERE s.id = r.supplier_id AND r.status IN ('sent', 'accepted');
+    END IF;
+END $$;
+
 VACUUM ANALYZE;
