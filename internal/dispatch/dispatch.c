@@ -90,7 +90,7 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  "SELECT f.request_id, f.supplier_id, f.cause FROM request_failures f ORDER BY f.failed_at LIMIT 64" },
 	/* Deadlines: requests sent but not accepted within their supplier's
 	 * accept_within, or accepted but not shipped within ship_within (their
-	 * due_at, kept by triggers: migrations/0013). Each is then rejected for
+	 * due_at, kept by triggers: migrations/0012). Each is then rejected for
 	 * timeout through the callback path (re-routing included); two sweepers
 	 * finding the same one are harmless, since the second finds its deadline
 	 * event already recorded. The index holds open requests only and is

@@ -168,7 +168,7 @@ SELECT x.id, a, x.created_at + (a - 1) * interval '10 minutes',
 RESET session_replication_role;
 
 -- The triggers were off: what fulfillment_request_due() would have set,
--- on a schema that has it (migrations/0013; an older one gets it from the
+-- on a schema that has it (migrations/0012; an older one gets it from the
 -- migration's own backfill).
 DO $$
 BEGIN
