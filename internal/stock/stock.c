@@ -81,13 +81,16 @@ const char stock_levels_create_sql[] =
 	" cost numeric(20, 4), shipping_cost numeric(20, 4), lead_time_days integer, ships_to text)"
 	" ON COMMIT DROP";
 
-const char stock_levels_lock_sql[] =
-	"SELECT count(*) FROM (SELECT o.id FROM offers o"
-	" WHERE o.id IN (SELECT offer_id FROM stock_levels) ORDER BY o.id FOR UPDATE OF o) l";
+/* Locking a million rows one by one writes each of them; SHARE ROW
+ * EXCLUSIVE is one lock that waits for the transactions writing offers
+ * and holds new ones back until COMMIT, and lets readers (routing's
+ * candidates) through. */
+const char stock_levels_lock_sql[] = "LOCK TABLE offers IN SHARE ROW EXCLUSIVE MODE";
 
 const char stock_levels_apply_sql[] = STOCK_APPLY("stock_levels");
 
-const char stock_check_sql[] = "SELECT " STOCK_REFUSAL " AS refused";
+const char stock_check_sql[] =
+	"SELECT " STOCK_REFUSAL " AS refused, to_json(least(" STOCK_AS_OF ", now())) #>> '{}' AS as_of";
 
 const char stock_notify_sql[] = "NOTIFY dropship_stock";
 

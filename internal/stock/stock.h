@@ -27,8 +27,11 @@
  *
  * The lock is its own statement because under READ COMMITTED a statement
  * sees what was committed when it started: the apply then reads every move
- * of its offers, and no reservation can change them until COMMIT. Offers
- * are locked in id order, so two applications cannot deadlock.
+ * of its offers, and no reservation can change them until COMMIT. The
+ * array form locks its offers in id order (two applications cannot
+ * deadlock); the staging form, made for a whole catalog, locks the offers
+ * table instead (SHARE ROW EXCLUSIVE: writers wait until COMMIT, readers
+ * do not), as locking each of a million rows would write each of them.
  *
  * This module holds SQL text and pure helpers; it does no I/O. */
 #ifndef DROPSHIP_STOCK_H
@@ -62,14 +65,17 @@ extern const char stock_lock_sql[];
 extern const char stock_apply_sql[];
 
 /* The same over the temporary table stock_levels, dropped at COMMIT, whose
- * columns are the input's in that order. The apply takes $1, T. */
+ * columns are the input's in that order. The apply takes $1, T; the lock
+ * (the table's) takes nothing and returns no row. */
 extern const char stock_levels_create_sql[];
 extern const char stock_levels_lock_sql[];
 extern const char stock_levels_apply_sql[];
 
-/* One row, one column: NULL when T ($1, NULL = now) may be applied, else
- * why not ("too_old", "future"; stock_refusal_of reads it). For checking
- * T before doing the work; the apply checks again. */
+/* One row: refused, NULL when T ($1, NULL = now) may be applied, else why
+ * not ("too_old", "future"; stock_refusal_of reads it); as_of, the T an
+ * apply in this transaction uses (now for NULL, or for a T a little
+ * ahead), as text. For checking T before doing the work, and for rows a
+ * caller writes itself (new offers); the apply checks again. */
 extern const char stock_check_sql[];
 
 /* After COMMIT, when sku_changes gained rows: wakes the re-planning. */
