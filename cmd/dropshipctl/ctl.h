@@ -61,11 +61,16 @@ struct ctl_optdef {
 	const char **val;              /* set when given */
 };
 
-/* Parses the words of `NOUN add`: CODE, repeated --secret, and the
- * options of opts (ended by a NULL name); synopsis is shown when CODE is
- * missing. CTL_OK, or CTL_USAGE after printing why. */
+/* Parses the words of `NOUN add`: CODE, repeated --secret, --update (sets
+ * *update), and the options of opts (ended by a NULL name); synopsis is
+ * shown when CODE is missing. CTL_OK, or CTL_USAGE after printing why. */
 int ctl_parse_add(int argc, char **argv, const char *noun, const char *synopsis,
-                  const struct ctl_optdef *opts, const char **code, struct ctl_secrets *secrets);
+                  const struct ctl_optdef *opts, const char **code, struct ctl_secrets *secrets,
+                  int *update);
+
+/* Usage error naming cmd's CODE unless it follows the code rule of stores
+ * and suppliers. */
+int ctl_check_code(const char *cmd, const char *code);
 
 /* Checks secret number idx (1-based) for a store format, "" when not yet
  * known; "native" is the whsec_ form suppliers use too. Never echoes it. */
@@ -78,6 +83,52 @@ int ctl_check_url(const char *opt, const char *url);
 /* Usage error naming opt unless v is a whole number in min..max. */
 int ctl_check_int(const char *opt, const char *v, long min, long max);
 
+/* Seconds of a duration written as whole numbers with units s, m, h, d
+ * ("90m", "24h", "1d12h"), or -1 when s is not one within 1 s .. 365 d. */
+long ctl_duration(const char *s);
+
+/* Usage error naming opt unless v is such a duration; else its interval
+ * input ("5400 seconds") in iv. */
+int ctl_check_duration(const char *opt, const char *v, char *iv, size_t cap);
+
+/* --since: a duration back from now, or an RFC 3339 time. */
+struct ctl_since {
+	const char *at;                /* the time as given, or NULL */
+	char ago[32];                  /* interval input, or "" */
+};
+
+/* Usage error naming opt unless v is a duration or an RFC 3339 time. */
+int ctl_check_since(const char *opt, const char *v, struct ctl_since *out);
+
+/* CTL_OK when table has a row whose code is code; else prints
+ * "CMD: OPT: no NOUN 'CODE'" and returns CTL_FAIL. */
+int ctl_check_exists(PGconn *conn, const char *cmd, const char *opt, const char *table,
+                     const char *noun, const char *code);
+
+#define CTL_LIST_LIMIT "50"        /* rows a list prints unless --limit */
+#define CTL_LIST_LIMIT_MAX 10000
+
+/* What the list and retry commands take. */
+struct ctl_filters {
+	const char *id;                /* the one bare argument, when taken */
+	const char *supplier, *store, *status;
+	const char *since_arg;         /* --since as given */
+	struct ctl_since since;
+	const char *limit;             /* CTL_LIST_LIMIT unless --limit */
+	int failed, json;
+};
+
+/* Parses the words of cmd, taking only the options that allowed names
+ * (one letter each: f --failed, j --json, p --supplier, s --store,
+ * S --status, t --since, l --limit, i a bare ID), and checks their forms.
+ * CTL_OK, or CTL_USAGE after printing why. */
+int ctl_parse_filters(int argc, char **argv, const char *cmd, const char *allowed,
+                      struct ctl_filters *f);
+
+/* The --supplier and --store codes given exist (an unknown one would
+ * silently match nothing): CTL_OK, or CTL_FAIL after printing which. */
+int ctl_check_filters(PGconn *conn, const char *cmd, const struct ctl_filters *f);
+
 /* Creates or updates the row of table whose code is code. */
 struct ctl_upsert {
 	const char *table;             /* "stores", "suppliers" */
@@ -89,6 +140,7 @@ struct ctl_upsert {
 	 * CTL_OK, or the exit code after printing why. */
 	int (*check)(const void *arg, const char *stored);
 	const void *arg;
+	int update;                    /* --update: an existing row may change */
 	const char *cols[8];           /* the other columns to write... */
 	const char *vals[8];           /* ...as text bound to parameters; NULL = SQL NULL */
 	int n;
@@ -98,8 +150,16 @@ struct ctl_upsert {
 void ctl_upsert_set(struct ctl_upsert *u, const char *col, const char *val);
 
 /* Locks the row, runs check, writes only the given columns (an existing
- * row keeps the rest), commits and prints "NOUN CODE created|updated". */
+ * row keeps the rest), commits and prints "NOUN CODE created|updated". An
+ * existing row without u->update is refused (CTL_FAIL): `add` does not
+ * silently replace what is there. */
 int ctl_upsert_row(struct ctl *c, struct ctl_upsert *u);
+
+/* `NOUN disable|enable CODE` (argc/argv: the words after the command):
+ * sets table.active, prints "NOUN CODE disabled|enabled" (or that it
+ * already was). An unknown CODE is CTL_FAIL. */
+int ctl_set_active(struct ctl *c, int argc, char **argv, const char *table, const char *noun,
+                   int active);
 
 /* The `NOUN list` commands: runs sql (no parameters) and prints its rows
  * aligned under head (ncols columns), or the line empty when
@@ -134,8 +194,12 @@ void ctl_csv_print(const PGresult *res, FILE *f, int header);
 /* The commands; each gets the words after its name. */
 int ctl_cmd_store_add(struct ctl *c, int argc, char **argv);
 int ctl_cmd_store_list(struct ctl *c, int argc, char **argv);
+int ctl_cmd_store_disable(struct ctl *c, int argc, char **argv);
+int ctl_cmd_store_enable(struct ctl *c, int argc, char **argv);
 int ctl_cmd_supplier_add(struct ctl *c, int argc, char **argv);
 int ctl_cmd_supplier_list(struct ctl *c, int argc, char **argv);
+int ctl_cmd_supplier_disable(struct ctl *c, int argc, char **argv);
+int ctl_cmd_supplier_enable(struct ctl *c, int argc, char **argv);
 int ctl_cmd_catalog_import(struct ctl *c, int argc, char **argv);
 int ctl_cmd_report(struct ctl *c, int argc, char **argv);
 int ctl_cmd_order_show(struct ctl *c, int argc, char **argv);

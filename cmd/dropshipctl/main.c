@@ -47,10 +47,12 @@ static void ctl_usage(FILE *f)
 	        "      else <binary>/../share/dropship/migrations, else ./migrations.\n"
 	        "      --sql-dir: else $DROPSHIP_SQL_DIR, else DIR/../sql when it exists.\n"
 	        "\n"
-	        "  store add CODE [--secret S]... [--format native|shopify|woocommerce]\n"
+	        "  store add CODE [--update] [--secret S]...\n"
+	        "                 [--format native|shopify|woocommerce]\n"
 	        "                 [--policy cheapest|fastest|priority] [--split-tolerance PCT]\n"
 	        "                 [--callback-url URL]\n"
-	        "      Create a store, or update one: only the options given change.\n"
+	        "      Create a store. An existing CODE is refused unless --update is given;\n"
+	        "      then only the options given change.\n"
 	        "      --secret            webhook secret; repeat for several valid at once\n"
 	        "                          (key rotation, at most %d). Required on create.\n"
 	        "                          Native: whsec_<base64 of 16..64 bytes>; shopify and\n"
@@ -64,12 +66,16 @@ static void ctl_usage(FILE *f)
 	        "\n"
 	        "  store list\n"
 	        "      Print every store (secrets are counted, never shown).\n"
+	        "\n"
+	        "  store disable CODE | store enable CODE\n"
+	        "      A disabled store's webhooks are refused; its orders stay as they are.\n"
 	        "\n", CTL_MAX_SECRETS, CTL_SECRET_MAX);
 	fprintf(f,
-	        "  supplier add CODE [--endpoint URL] [--secret S]... [--priority N]\n"
+	        "  supplier add CODE [--update] [--endpoint URL] [--secret S]... [--priority N]\n"
 	        "                    [--active true|false] [--accept-within DURATION]\n"
 	        "                    [--ship-within DURATION]\n"
-	        "      Create a supplier, or update one: only the options given change.\n"
+	        "      Create a supplier. An existing CODE is refused unless --update is given;\n"
+	        "      then only the options given change.\n"
 	        "      --endpoint          https:// URL that fulfillment requests are sent to.\n"
 	        "                          Required on create.\n"
 	        "      --secret            whsec_<base64 of 16..64 bytes>, signs requests and\n"
@@ -87,6 +93,9 @@ static void ctl_usage(FILE *f)
 	        "  supplier list\n"
 	        "      Print every supplier with its offer count (secrets are counted, never\n"
 	        "      shown).\n"
+	        "\n"
+	        "  supplier disable CODE | supplier enable CODE\n"
+	        "      A disabled supplier gets no new orders; what it has keeps going.\n"
 	        "\n"
 	        "  catalog import FILE.csv [--dry-run]\n"
 	        "      Create or update offers from a CSV file (\"-\": standard input) with the\n"
@@ -122,12 +131,13 @@ static void ctl_usage(FILE *f)
 	        "  " CTL_PROG " -c config/dropshipd.conf migrate\n"
 	        "  " CTL_PROG " -c config/dropshipd.conf store add demo --secret \"$(" CTL_PROG
 	        " secret new)\"\n"
-	        "  " CTL_PROG " store add demo --policy fastest --callback-url https://shop.example/hooks\n"
+	        "  " CTL_PROG " store add demo --update --policy fastest\n"
 	        "  " CTL_PROG " store add shop2 --format shopify --secret SHOPIFY_SECRET\n"
 	        "  " CTL_PROG " store list\n"
+	        "  " CTL_PROG " store disable shop2\n"
 	        "  " CTL_PROG " supplier add acme --endpoint https://acme.example/orders --secret \"$("
 	        CTL_PROG " secret new)\"\n"
-	        "  " CTL_PROG " supplier add acme --priority 10 --ship-within 2d\n"
+	        "  " CTL_PROG " supplier add acme --update --priority 10 --ship-within 2d\n"
 	        "  " CTL_PROG " catalog import offers.csv\n"
 	        "  " CTL_PROG " report\n"
 	        "  " CTL_PROG " report supplier_performance\n"
@@ -248,8 +258,12 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "migrate", NULL, ctl_cmd_migrate },
 	{ "store", "add", ctl_cmd_store_add },
 	{ "store", "list", ctl_cmd_store_list },
+	{ "store", "disable", ctl_cmd_store_disable },
+	{ "store", "enable", ctl_cmd_store_enable },
 	{ "supplier", "add", ctl_cmd_supplier_add },
 	{ "supplier", "list", ctl_cmd_supplier_list },
+	{ "supplier", "disable", ctl_cmd_supplier_disable },
+	{ "supplier", "enable", ctl_cmd_supplier_enable },
 	{ "catalog", "import", ctl_cmd_catalog_import },
 	{ "secret", "new", ctl_cmd_secret_new },
 	{ "report", NULL, ctl_cmd_report },

@@ -104,7 +104,15 @@ static void test_supplier_add_and_update(void)
 	assert_value(db, SUPPLIER_SQL,
 	             "https://acme.example/orders 100 t 86400 259200 {" KEY1 "," KEY2 "}");
 
-	r = ctl(db, "supplier", "add", "acme", "--priority", "7", "--accept-within", "90m",
+	/* An existing code is refused without --update, and nothing changes. */
+	r = ctl(db, "supplier", "add", "acme", "--priority", "7", NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "supplier add: supplier 'acme' already exists; add --update to change it"));
+	ctl_run_free(&r);
+	assert_value(db, SUPPLIER_SQL,
+	             "https://acme.example/orders 100 t 86400 259200 {" KEY1 "," KEY2 "}");
+
+	r = ctl(db, "supplier", "add", "acme", "--update", "--priority", "7", "--accept-within", "90m",
 	        "--ship-within=1d12h", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "supplier acme updated"));
@@ -113,15 +121,51 @@ static void test_supplier_add_and_update(void)
 	             "https://acme.example/orders 7 t 5400 129600 {" KEY1 "," KEY2 "}");
 
 	r = ctl(db, "supplier", "add", "acme", "--active", "false", "--secret", KEY2, "--endpoint",
-	        "https://[2001:db8::1]:8443/v1?x=1", NULL);
+	        "https://[2001:db8::1]:8443/v1?x=1", "--update", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	ctl_run_free(&r);
 	assert_value(db, SUPPLIER_SQL,
 	             "https://[2001:db8::1]:8443/v1?x=1 7 f 5400 129600 {" KEY2 "}");
-	r = ctl(db, "supplier", "add", "acme", "--active=true", "--priority", "0", NULL);
+	r = ctl(db, "supplier", "add", "acme", "--update", "--active=true", "--priority", "0", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	ctl_run_free(&r);
 	assert_value(db, "SELECT priority || ' ' || active FROM suppliers", "0 true");
+}
+
+static void test_supplier_disable_enable(void)
+{
+	char db[512];
+	catalog_db("dropship_catalog_supplier_active", db, sizeof db);
+	const char *csv = write_csv("active.csv", HEADER "sup1,A,A1,1,0,3,1,*\n");
+	struct ctl_run r = ctl(db, "catalog", "import", csv, NULL);
+	ctl_run_free(&r);
+	r = ctl(db, "supplier", "disable", "sup1", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT_STRING_EQUAL(r.out ? r.out : "", "supplier sup1 disabled\n");
+	ctl_run_free(&r);
+	/* Out of routing; its offers stay in the catalog. */
+	assert_value(db, "SELECT string_agg(code || '=' || active, ' ' ORDER BY code) FROM suppliers",
+	             "sup1=false sup2=true sup3=true");
+	assert_value(db, "SELECT count(*) FROM offers", "1");
+	r = ctl(db, "supplier", "disable", "sup1", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "supplier sup1 was already disabled"));
+	ctl_run_free(&r);
+	r = ctl(db, "supplier", "list", NULL);
+	CU_ASSERT(has(r.out, "\nsup1  https://sup.example/orders  100       false"));
+	ctl_run_free(&r);
+	r = ctl(db, "supplier", "enable", "sup1", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT_STRING_EQUAL(r.out ? r.out : "", "supplier sup1 enabled\n");
+	ctl_run_free(&r);
+	assert_value(db, "SELECT active FROM suppliers WHERE code = 'sup1'", "t");
+	r = ctl(db, "supplier", "enable", "acme", NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "supplier enable: no supplier 'acme'"));
+	ctl_run_free(&r);
+	CU_ASSERT_EQUAL(ctl_rc(db, "supplier", "disable", NULL), 2);
+	CU_ASSERT_EQUAL(ctl_rc(db, "supplier", "disable", "sup1", "sup2", NULL), 2);
+	CU_ASSERT_EQUAL(ctl_rc(db, "supplier", "enable", "-x", NULL), 2);
 }
 
 struct bad_case {
@@ -195,7 +239,7 @@ static void test_supplier_add_rejects(void)
 	r = ctl(db, "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	ctl_run_free(&r);
-	r = ctl(db, "supplier", "add", "x", "--priority", "5", "--ship-within", "2w", NULL);
+	r = ctl(db, "supplier", "add", "x", "--update", "--priority", "5", "--ship-within", "2w", NULL);
 	CU_ASSERT_EQUAL(r.rc, 2);
 	ctl_run_free(&r);
 	assert_value(db, "SELECT priority FROM suppliers", "100");
@@ -509,6 +553,7 @@ int main(void)
 		{ "supplier add creates, then updates only what is given", test_supplier_add_and_update },
 		{ "supplier add rejects bad input and writes nothing", test_supplier_add_rejects },
 		{ "supplier list shows durations and offers, not secrets", test_supplier_list },
+		{ "supplier disable and enable", test_supplier_disable_enable },
 		{ "a good file imports exactly its values", test_import_good_file },
 		{ "re-import updates in place, sets stock, skips unchanged", test_reimport_updates },
 		{ "bad rows are each reported by line and nothing changes", test_import_bad_rows },
