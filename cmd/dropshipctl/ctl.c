@@ -109,6 +109,12 @@ int ctl_connect(struct ctl *c, PGconn **out)
 		return ctl_fail("cannot connect to database (DROPSHIP_DATABASE_URL / [database] url): %s",
 		                err);
 	}
+	/* Every time the commands print or put in JSON is in UTC. */
+	int rc = ctl_exec_ok(conn, "SET TimeZone = 'UTC'", "cannot set the session's time zone");
+	if (rc != CTL_OK) {
+		PQfinish(conn);
+		return rc;
+	}
 	*out = conn;
 	return CTL_OK;
 }

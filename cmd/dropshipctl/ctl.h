@@ -191,6 +191,41 @@ void ctl_table_free(struct ctl_table *t);
  * after a header line of column names when header is set. */
 void ctl_csv_print(const PGresult *res, FILE *f, int header);
 
+/* The rows of res as a JSON array of objects, a member per column by name:
+ * integers and booleans as such, json as JSON, NULL as null, the rest as
+ * strings. Columns whose name starts with '_' are for tables only and left
+ * out. Returns 0, or -1 when the output could not be written. */
+int ctl_json_print(const PGresult *res, FILE *f);
+
+/* How a cell of ctl_print_columns shows its column's text. */
+enum ctl_fmt {
+	CTL_FMT_TEXT,                  /* as it is */
+	CTL_FMT_TIME,                  /* an ISO time in UTC, to the second: 2026-11-22T10:00:01Z */
+	CTL_FMT_AGE,                   /* seconds as 45s, 12m, 3h12m, 2d3h */
+	CTL_FMT_DUE,                   /* seconds until then: "in 3m", "due"; NULL empty */
+	CTL_FMT_SHORT,                 /* at most 48 characters, then "..." */
+};
+
+/* A column of ctl_print_columns: its header, the result column it shows. */
+struct ctl_col {
+	const char *head;
+	const char *name;
+	enum ctl_fmt fmt;
+	int right;                     /* right-aligned (numbers) */
+};
+
+/* Prints the rows of res as an aligned table of ncols columns cols to
+ * stdout. Returns CTL_OK, or CTL_FAIL after printing why. */
+int ctl_print_columns(const PGresult *res, const struct ctl_col *cols, int ncols, const char *indent);
+
+/* A list's rows: JSON with json, else a table of cols, or the line empty
+ * when there are none. CTL_OK, or CTL_FAIL after printing why. */
+int ctl_print_list(const PGresult *res, int json, const struct ctl_col *cols, int ncols,
+                   const char *empty);
+
+/* An age or a wait in seconds, as CTL_FMT_AGE shows it. */
+void ctl_age_text(long long secs, char *buf, size_t cap);
+
 /* The commands; each gets the words after its name. */
 int ctl_cmd_store_add(struct ctl *c, int argc, char **argv);
 int ctl_cmd_store_list(struct ctl *c, int argc, char **argv);
@@ -203,5 +238,7 @@ int ctl_cmd_supplier_enable(struct ctl *c, int argc, char **argv);
 int ctl_cmd_catalog_import(struct ctl *c, int argc, char **argv);
 int ctl_cmd_report(struct ctl *c, int argc, char **argv);
 int ctl_cmd_order_show(struct ctl *c, int argc, char **argv);
+int ctl_cmd_outbox_list(struct ctl *c, int argc, char **argv);
+int ctl_cmd_outbox_retry(struct ctl *c, int argc, char **argv);
 
 #endif
