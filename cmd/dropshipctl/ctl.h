@@ -238,6 +238,8 @@ int ctl_cmd_supplier_enable(struct ctl *c, int argc, char **argv);
 int ctl_cmd_catalog_import(struct ctl *c, int argc, char **argv);
 int ctl_cmd_report(struct ctl *c, int argc, char **argv);
 int ctl_cmd_order_show(struct ctl *c, int argc, char **argv);
+int ctl_cmd_order_list(struct ctl *c, int argc, char **argv);
+int ctl_cmd_order_reroute(struct ctl *c, int argc, char **argv);
 int ctl_cmd_outbox_list(struct ctl *c, int argc, char **argv);
 int ctl_cmd_outbox_retry(struct ctl *c, int argc, char **argv);
 

@@ -268,6 +268,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "secret", "new", ctl_cmd_secret_new },
 	{ "report", NULL, ctl_cmd_report },
 	{ "order", "show", ctl_cmd_order_show },
+	{ "order", "list", ctl_cmd_order_list },
+	{ "order", "reroute", ctl_cmd_order_reroute },
 	{ "outbox", "list", ctl_cmd_outbox_list },
 	{ "outbox", "retry", ctl_cmd_outbox_retry },
 	{ NULL, NULL, NULL },

@@ -1,5 +1,6 @@
 /* End-to-end tests of what operators do when orders get stuck: `outbox
- * list|retry`, the real dropshipctl against a database that holds this story (written
+ * list|retry` and `order show|list|reroute`,
+ * the real dropshipctl against a database that holds this story (written
  * by SQL: no dropshipd runs, so nothing moves unless a test moves it):
  *
  *   E-1 shop,  5 h ago  line 1 MUG routed to acme by request R1, whose
@@ -14,6 +15,7 @@
  *   E-5 shop2, now      received, no lines yet
  *
  * M1..M5 are outbox ids 1..5. */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,12 +316,137 @@ static void test_outbox_retry_failed(void)
 	LISTING("2", "outbox", "list", "--failed");
 }
 
+static void test_order_show_by_external(void)
+{
+	struct ctl_run r = ctl(conninfo, "order", "show", "--store", "shop2", "--external", "E-3", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "store shop2  external id E-3"));
+	CU_ASSERT(has(r.out, "no_offer"));
+	ctl_run_free(&r);
+	json_t *doc = JSON_OF("order", "show", "--external=E-1", "--store=shop", "--json");
+	check_member(doc, "external_id", "E-1");
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(doc, "lines")), 2);
+	json_decref(doc);
+
+	/* External ids are the store's: E-1 is not shop2's. */
+	EXPECT(1, "order show: no order with external id 'E-1' in store 'shop2'",
+	       "order", "show", "--store", "shop2", "--external", "E-1");
+	EXPECT(1, "no store 'nosuch'", "order", "show", "--store", "nosuch", "--external", "E-1");
+	EXPECT(2, "--external needs --store CODE", "order", "show", "--external", "E-1");
+	EXPECT(2, "--store needs --external ID", "order", "show", "--store", "shop");
+	EXPECT(2, "not both", "order", "show", "1", "--store", "shop", "--external", "E-1");
+	CU_ASSERT_EQUAL(ctl_rc(conninfo, "order", "show", NULL), 2);
+}
+
+static void test_order_list(void)
+{
+	struct ctl_run r = ctl(conninfo, "order", "list", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "ID  STORE  EXTERNAL_ID  STATUS            LINES  CREATED               UPDATED\n"));
+	CU_ASSERT(has(r.out, "\n 1  shop   E-1          partially_routed      2  20"));
+	ctl_run_free(&r);
+	/* Newest first, by id: E-5 is order 5. */
+	LISTING("5 4 3 2 1", "order", "list");
+	LISTING("5 3", "order", "list", "--store", "shop2");
+	LISTING("4 2", "order", "list", "--status", "routed");
+	LISTING("5 4", "order", "list", "--since", "150m");
+	LISTING("5", "order", "list", "--limit=1");
+	json_t *doc = JSON_OF("order", "list", "--store", "shop2", "--json");
+	CU_ASSERT_FATAL(json_is_array(doc) && json_array_size(doc) == 2);
+	json_t *o = json_array_get(doc, 1);
+	check_member(o, "order_id", "3");
+	check_member(o, "store", "shop2");
+	check_member(o, "external_id", "E-3");
+	check_member(o, "status", "needs_attention");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "lines")), 1);
+	CU_ASSERT(json_is_string(json_object_get(o, "created_at")));
+	json_decref(doc);
+	EXPECT(0, "(no orders)", "order", "list", "--status", "delivered");
+
+	EXPECT(2, "--status must be one of", "order", "list", "--status", "lost");
+	EXPECT(1, "no store 'nosuch'", "order", "list", "--store", "nosuch");
+	CU_ASSERT_EQUAL(ctl_rc(conninfo, "order", "list", "--limit", "10001", NULL), 2);
+	CU_ASSERT_EQUAL(ctl_rc(conninfo, "order", "list", "E-1", NULL), 2);
+}
+
+/* Nothing re-plans here: the request is left queued and the command says why. */
+static void test_order_reroute_times_out(void)
+{
+	CU_ASSERT_EQUAL_FATAL(testdb_exec(db, "LISTEN dropship_replan", 0, NULL), 0);
+	double start = wait_now_ms();
+	struct ctl_run r = ctl(conninfo, "order", "reroute", "--store", "shop", "--external", "E-4", NULL);
+	double took = wait_now_ms() - start;
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "order reroute: order 4 was not re-planned within 10 s: no dropshipd re-planned it; "
+	                     "is dropshipd running?"));
+	ctl_run_free(&r);
+	CU_ASSERT(took >= 9500 && took < 20000);
+	CU_ASSERT(wait_until(notified, "dropship_replan", 1000, 50));
+	check_value("SELECT store_id || '/' || order_id FROM replan_orders", "1/4");
+	CU_ASSERT_EQUAL(testdb_exec(db, "UNLISTEN dropship_replan", 0, NULL), 0);
+	CU_ASSERT_EQUAL(testdb_exec(db, "DELETE FROM replan_orders", 0, NULL), 0);
+}
+
+/* Stands in for dropshipd: re-plans E-1's waiting line once asked, then
+ * deletes the request, as dropshipd does. */
+static void *replanner(void *arg)
+{
+	(void)arg;
+	PGconn *conn = testdb_connect(conninfo);
+	for (int i = 0; conn && i < 200; i++) {
+		wait_ms(50);
+		if (testdb_count(conn, "SELECT count(*) FROM replan_orders", 0, NULL) > 0) {
+			testdb_exec(conn, "BEGIN", 0, NULL);
+			testdb_exec(conn, "UPDATE order_lines l SET status = 'routed', reason = NULL,"
+			                  " supplier_id = (SELECT id FROM suppliers WHERE code = 'bolt')"
+			                  " FROM replan_orders q WHERE l.store_id = q.store_id"
+			                  " AND l.order_id = q.order_id AND l.status = 'unroutable'", 0, NULL);
+			testdb_exec(conn, "UPDATE orders o SET status = 'routed' FROM replan_orders q"
+			                  " WHERE o.store_id = q.store_id AND o.id = q.order_id", 0, NULL);
+			testdb_exec(conn, "DELETE FROM replan_orders", 0, NULL);
+			testdb_exec(conn, "COMMIT", 0, NULL);
+			break;
+		}
+	}
+	PQfinish(conn);
+	return NULL;
+}
+
+static void test_order_reroute(void)
+{
+	pthread_t t;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, replanner, NULL), 0);
+	struct ctl_run r = ctl(conninfo, "order", "reroute", "1", NULL);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "order 1 re-planned; now routed\n"));
+	CU_ASSERT(has(r.out, "  LINE  SKU  QTY  STATUS  REASON  SUPPLIER  REQUEST_ID\n"));
+	CU_ASSERT(has(r.out, "     2  TEE    1  routed          bolt\n"));
+	ctl_run_free(&r);
+	check_value("SELECT count(*) FROM replan_orders", "0");
+
+	/* Nothing left to route in a finished order; unknown orders; usage. */
+	CU_ASSERT_EQUAL(testdb_exec(db, "UPDATE orders SET status = 'delivered' WHERE external_id = 'E-2'", 0,
+	                            NULL), 0);
+	EXPECT(1, "order 2 is delivered: nothing is left to route",
+	       "order", "reroute", "--store", "shop", "--external", "E-2");
+	EXPECT(1, "order reroute: no order 77", "order", "reroute", "77");
+	CU_ASSERT_EQUAL(ctl_rc(conninfo, "order", "reroute", NULL), 2);
+	CU_ASSERT_EQUAL(ctl_rc(conninfo, "order", "reroute", "E-1", NULL), 2);
+	CU_ASSERT_EQUAL(ctl_rc(conninfo, "order", "reroute", "1", "--json", NULL), 2);
+	check_value("SELECT count(*) FROM replan_orders", "0");
+}
+
 int main(void)
 {
 	static const struct harness_test tests[] = {
 		{ "outbox list: newest first, filters, --json", test_outbox_list },
 		{ "outbox retry ID: re-queues, or says why not", test_outbox_retry_one },
 		{ "outbox retry --failed: re-queues what may go again", test_outbox_retry_failed },
+		{ "order show by the store's own id", test_order_show_by_external },
+		{ "order list: newest first, filters, --json", test_order_list },
+		{ "order reroute times out when nothing re-plans", test_order_reroute_times_out },
+		{ "order reroute waits for the re-plan and shows the lines", test_order_reroute },
 		{ NULL, NULL },
 	};
 	return harness_main("operator", suite_init, suite_cleanup, tests);
