@@ -38,7 +38,9 @@ for s in acme bolt; do
 	"$BUILD/dropshipctl" -c "$CONF" supplier add "$s" --update --secret "$SUPPLIER_SECRET" \
 		--endpoint "https://127.0.0.1:$SIM_PORT/suppliers/$s/fulfillments" >/dev/null
 done
-"$BUILD/dropshipctl" -c "$CONF" catalog import config/demo-catalog.csv >/dev/null
+# From standard input: the demo stock is as of now, whenever the file was checked out
+# (a file's own time more than a week old is refused).
+"$BUILD/dropshipctl" -c "$CONF" catalog import - < config/demo-catalog.csv >/dev/null
 # The simulator and the demo suppliers live on loopback with the dev certificate.
 DROPSHIP_DISPATCH_ALLOW_PRIVATE_ENDPOINTS=true
 DROPSHIP_DISPATCH_TLS_CA_FILE=$ROOT/var/tls/server.crt
