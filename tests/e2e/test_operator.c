@@ -1,5 +1,5 @@
 /* End-to-end tests of what operators do when orders get stuck: `outbox
- * list|retry` and `order show|list|reroute`,
+ * list|retry`, `order show|list|reroute` and reporting.stranded_orders,
  * the real dropshipctl against a database that holds this story (written
  * by SQL: no dropshipd runs, so nothing moves unless a test moves it):
  *
@@ -189,6 +189,39 @@ static void check_member(const json_t *o, const char *key, const char *want)
 	CU_ASSERT_STRING_EQUAL(got ? got : "(not a string)", want);
 }
 
+/* First, while the story is as written. */
+static void test_stranded_orders(void)
+{
+	/* E-2's failed request lost its line to bolt: E-2 is not stranded. */
+	PGresult *res = PQexec(db, "SELECT external_order_id, store, status, reasons, unroutable_lines,"
+	                           " failed_requests, age_hours BETWEEN 2.9 AND 5.1"
+	                           " FROM reporting.stranded_orders");
+	CU_ASSERT_EQUAL_FATAL(PQresultStatus(res), PGRES_TUPLES_OK);
+	CU_ASSERT_EQUAL_FATAL(PQntuples(res), 2);
+	static const char *const want[2][7] = {
+		{ "E-1", "shop", "partially_routed", "out_of_stock, delivery_failed", "1", "1", "t" },
+		{ "E-3", "shop2", "needs_attention", "no_offer", "1", "0", "t" },
+	};
+	for (int r = 0; r < 2; r++)
+		for (int c = 0; c < 7; c++)
+			CU_ASSERT_STRING_EQUAL(PQgetvalue(res, r, c), want[r][c]);
+	PQclear(res);
+
+	/* As every report: through dropshipctl, and for the reporting role. */
+	struct ctl_run r = ctl(conninfo, "report", "stranded_orders", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "order_id  store  external_order_id  status"));
+	CU_ASSERT(has(r.out, "out_of_stock, delivery_failed"));
+	CU_ASSERT(has(r.out, "(2 rows)"));
+	ctl_run_free(&r);
+	r = ctl(conninfo, "report", NULL);
+	CU_ASSERT(has(r.out, "stranded_orders       orders with a line no supplier took"));
+	ctl_run_free(&r);
+	CU_ASSERT_EQUAL_FATAL(testdb_exec(db, "SET ROLE dropship_reporting", 0, NULL), 0);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM reporting.stranded_orders", 0, NULL), 2);
+	CU_ASSERT_EQUAL(testdb_exec(db, "RESET ROLE", 0, NULL), 0);
+}
+
 static void test_outbox_list(void)
 {
 	struct ctl_run r = ctl(conninfo, "outbox", "list", NULL);
@@ -309,6 +342,9 @@ static void test_outbox_retry_failed(void)
 	check_value("SELECT status || ' ' || coalesce(reason, '-') FROM fulfillment_requests"
 	            " WHERE id = '" R(1) "'", "pending -");
 	CU_ASSERT(wait_until(notified, "dropship_outbox", 5000, 50));
+	/* No longer stranded by a failed delivery. */
+	check_value("SELECT reasons || ' ' || failed_requests FROM reporting.stranded_orders"
+	            " WHERE external_order_id = 'E-1'", "out_of_stock 0");
 
 	EXPECT(0, "re-queued 0 messages, refused 1", "outbox", "retry", "--failed");
 	EXPECT(0, "no failed messages to re-queue", "outbox", "retry", "--failed", "--store", "shop2");
@@ -440,6 +476,7 @@ static void test_order_reroute(void)
 int main(void)
 {
 	static const struct harness_test tests[] = {
+		{ "stranded_orders: unroutable lines and failed deliveries", test_stranded_orders },
 		{ "outbox list: newest first, filters, --json", test_outbox_list },
 		{ "outbox retry ID: re-queues, or says why not", test_outbox_retry_one },
 		{ "outbox retry --failed: re-queues what may go again", test_outbox_retry_failed },
