@@ -566,7 +566,10 @@ static void test_help_and_version(void)
 	static const char *const words[] = {
 		"migrate", "--dir", "--sql-dir", "store add", "--secret", "--format", "--policy",
 		"--split-tolerance", "--callback-url", "store list", "secret new", "example",
-		"exit codes", "DROPSHIP_DATABASE_URL",
+		"exit codes", "DROPSHIP_DATABASE_URL", "--update", "store disable", "store enable",
+		"supplier disable", "supplier enable", "catalog import", "--as-of", "order show",
+		"--external", "order list", "order reroute", "outbox list", "outbox retry", "--failed",
+		"--since", "--limit", "--json", "stranded_orders",
 	};
 	const char *flags[] = { "--help", "-h" };
 	for (int f = 0; f < 2; f++) {
