@@ -32,12 +32,15 @@ export DROPSHIP_ADMIN_TOKEN
 SECRET=$(cat var/demo-secret)
 SUPPLIER_SECRET=$(cat var/supplier-secret)
 SIM_PORT=${DROPSHIP_SIM_PORT:-9443}
-"$BUILD/dropshipctl" -c "$CONF" store add demo --secret "$SECRET" >/dev/null
+# --update: a second run finds them there (`add` alone refuses an existing code).
+"$BUILD/dropshipctl" -c "$CONF" store add demo --update --secret "$SECRET" >/dev/null
 for s in acme bolt; do
-	"$BUILD/dropshipctl" -c "$CONF" supplier add "$s" --secret "$SUPPLIER_SECRET" \
+	"$BUILD/dropshipctl" -c "$CONF" supplier add "$s" --update --secret "$SUPPLIER_SECRET" \
 		--endpoint "https://127.0.0.1:$SIM_PORT/suppliers/$s/fulfillments" >/dev/null
 done
-"$BUILD/dropshipctl" -c "$CONF" catalog import config/demo-catalog.csv >/dev/null
+# From standard input: the demo stock is as of now, whenever the file was checked out
+# (a file's own time more than a week old is refused).
+"$BUILD/dropshipctl" -c "$CONF" catalog import - < config/demo-catalog.csv >/dev/null
 # The simulator and the demo suppliers live on loopback with the dev certificate.
 DROPSHIP_DISPATCH_ALLOW_PRIVATE_ENDPOINTS=true
 DROPSHIP_DISPATCH_TLS_CA_FILE=$ROOT/var/tls/server.crt

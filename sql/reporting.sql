@@ -209,6 +209,44 @@ SELECT * FROM reporting.routing_history
 COMMENT ON VIEW reporting.routing_decisions IS
     'per order line, last 24 hours: chosen supplier, policy, runner-up and what it would have cost more';
 
+-- Orders stuck without a supplier: lines unroutable (whatever the reason),
+-- or fulfillment requests whose delivery was given up while they still
+-- hold routed lines (a request whose lines were re-routed or given up no
+-- longer strands its order). Both read partial indexes: the unroutable
+-- lines, and the failed outbox messages.
+CREATE VIEW reporting.stranded_orders AS
+WITH u AS (
+    SELECT l.store_id, l.order_id, count(*) AS lines,
+           array_agg(DISTINCT coalesce(l.reason, 'unknown')) AS reasons
+      FROM order_lines l
+     WHERE l.status = 'unroutable'
+     GROUP BY l.store_id, l.order_id
+), f AS (
+    SELECT r.store_id, r.order_id, count(DISTINCT r.id) AS requests
+      FROM outbox x
+      JOIN fulfillment_requests r ON r.id = x.request_id
+     WHERE x.state = 'failed' AND x.kind = 'fulfillment.requested' AND r.status = 'failed'
+       AND EXISTS (SELECT FROM order_lines l WHERE l.request_id = r.id AND l.status = 'routed')
+     GROUP BY r.store_id, r.order_id
+), s AS (
+    SELECT coalesce(u.store_id, f.store_id) AS store_id, coalesce(u.order_id, f.order_id) AS order_id,
+           coalesce(u.lines, 0) AS unroutable_lines, coalesce(f.requests, 0) AS failed_requests,
+           coalesce(u.reasons, '{}') || CASE WHEN f.requests > 0 THEN ARRAY['delivery_failed'] ELSE '{}' END
+               AS reasons
+      FROM u FULL JOIN f ON f.store_id = u.store_id AND f.order_id = u.order_id
+)
+SELECT o.id AS order_id, st.code AS store, o.external_id AS external_order_id, o.status,
+       array_to_string(s.reasons, ', ') AS reasons,
+       s.unroutable_lines, s.failed_requests,
+       o.created_at,
+       reporting.hours(o.created_at, now()) AS age_hours
+  FROM s
+  JOIN orders o ON o.store_id = s.store_id AND o.id = s.order_id
+  JOIN stores st ON st.id = o.store_id
+ ORDER BY o.created_at, o.id;
+COMMENT ON VIEW reporting.stranded_orders IS
+    'orders with a line no supplier took or a fulfillment request whose delivery failed, oldest first, with why';
+
 -- Row-level views for questions of your own (sql/examples/): the facts of
 -- orders, lines and requests without secrets, payloads or customer contact
 -- details. Filter them by created_at: they cover all history.

@@ -8,7 +8,10 @@
 
 #include "catalog/catalog.h"
 #include "ctl.h"
+#include "order/order.h"
 #include "sig/sig.h"
+
+#define CTL_DURATION_MAX (365L * 86400)
 
 /* A {"...",...} literal of CTL_MAX_SECRETS escaped secrets. */
 #define CTL_SECRETS_TEXT (CTL_MAX_SECRETS * (2 * CTL_SECRET_MAX + 3) + 3)
@@ -106,6 +109,12 @@ int ctl_connect(struct ctl *c, PGconn **out)
 		return ctl_fail("cannot connect to database (DROPSHIP_DATABASE_URL / [database] url): %s",
 		                err);
 	}
+	/* Every time the commands print or put in JSON is in UTC. */
+	int rc = ctl_exec_ok(conn, "SET TimeZone = 'UTC'", "cannot set the session's time zone");
+	if (rc != CTL_OK) {
+		PQfinish(conn);
+		return rc;
+	}
 	*out = conn;
 	return CTL_OK;
 }
@@ -118,24 +127,29 @@ int ctl_exec_ok(PGconn *conn, const char *sql, const char *what)
 	return rc;
 }
 
-/* Usage error naming noun's CODE unless it follows the code rule. */
-static int ctl_check_code(const char *noun, const char *code)
+int ctl_check_code(const char *cmd, const char *code)
 {
 	if (catalog_valid_code(code, strlen(code)))
 		return CTL_OK;
-	return ctl_usage_error("%s add: CODE '%s' must be 1-64 characters: letters, digits, '_', "
-	                       "'.', '-', starting with a letter or digit", noun, code);
+	return ctl_usage_error("%s: CODE '%s' must be 1-64 characters: letters, digits, '_', "
+	                       "'.', '-', starting with a letter or digit", cmd, code);
 }
 
 int ctl_parse_add(int argc, char **argv, const char *noun, const char *synopsis,
-                  const struct ctl_optdef *opts, const char **code, struct ctl_secrets *secrets)
+                  const struct ctl_optdef *opts, const char **code, struct ctl_secrets *secrets,
+                  int *update)
 {
 	char cmd[32];
 	snprintf(cmd, sizeof cmd, "%s add", noun);
 	*code = NULL;
+	*update = 0;
 	secrets->n = 0;
 	for (int i = 0; i < argc; i++) {
 		const char *secret = NULL;
+		if (strcmp(argv[i], "--update") == 0) {
+			*update = 1;
+			continue;
+		}
 		int m = ctl_opt(argc, argv, &i, "--secret", &secret);
 		for (const struct ctl_optdef *o = opts; m == 0 && o->name; o++)
 			m = ctl_opt(argc, argv, &i, o->name, o->val);
@@ -152,7 +166,7 @@ int ctl_parse_add(int argc, char **argv, const char *noun, const char *synopsis,
 	}
 	if (!*code)
 		return ctl_usage_error("%s: missing CODE (%s)", cmd, synopsis);
-	return ctl_check_code(noun, *code);
+	return ctl_check_code(cmd, *code);
 }
 
 int ctl_check_secret(const char *format, size_t idx, const char *s)
@@ -250,6 +264,130 @@ int ctl_check_int(const char *opt, const char *v, long min, long max)
 	return CTL_OK;
 }
 
+/* Forms people type, that we check rather than leave to PostgreSQL's far
+ * looser interval input. */
+long ctl_duration(const char *s)
+{
+	long total = 0;
+	if (!*s)
+		return -1;
+	while (*s) {
+		long n = 0, unit;
+		const char *digits = s;
+		while (*s >= '0' && *s <= '9' && n <= CTL_DURATION_MAX)
+			n = n * 10 + (*s++ - '0');
+		if (s == digits)
+			return -1;
+		switch (*s++) {
+		case 's': unit = 1; break;
+		case 'm': unit = 60; break;
+		case 'h': unit = 3600; break;
+		case 'd': unit = 86400; break;
+		default: return -1;  /* also digits beyond the range */
+		}
+		total += n * unit;
+		if (total > CTL_DURATION_MAX)
+			return -1;
+	}
+	return total > 0 ? total : -1;
+}
+
+int ctl_check_duration(const char *opt, const char *v, char *iv, size_t cap)
+{
+	long secs = ctl_duration(v);
+	if (secs < 0)
+		return ctl_usage_error("%s must be a duration such as 90m, 24h, 3d or 1d12h (units s, "
+		                       "m, h, d), from 1s to 365d (got '%s')", opt, v);
+	snprintf(iv, cap, "%ld seconds", secs);
+	return CTL_OK;
+}
+
+int ctl_check_since(const char *opt, const char *v, struct ctl_since *out)
+{
+	long secs = ctl_duration(v);
+	out->at = NULL;
+	out->ago[0] = '\0';
+	if (secs > 0)
+		snprintf(out->ago, sizeof out->ago, "%ld seconds", secs);
+	else if (order_valid_timestamp(v))
+		out->at = v;
+	else
+		return ctl_usage_error("%s must be a duration back from now such as 90m, 24h or 3d, or an "
+		                       "RFC 3339 time such as 2026-11-22T10:00:00Z (got '%s')", opt, v);
+	return CTL_OK;
+}
+
+int ctl_check_exists(PGconn *conn, const char *cmd, const char *opt, const char *table,
+                     const char *noun, const char *code)
+{
+	char sql[128];
+	/* The table name comes from the program, never from input. */
+	snprintf(sql, sizeof sql, "SELECT 1 FROM %s WHERE code = $1", table);
+	PGresult *res = PQexecParams(conn, sql, 1, NULL, &code, NULL, NULL, 0);
+	int rc = CTL_OK;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = ctl_pg_fail(conn, res, cmd);
+	else if (PQntuples(res) == 0)
+		rc = ctl_fail("%s: %s: no %s '%s'", cmd, opt, noun, code);
+	PQclear(res);
+	return rc;
+}
+
+int ctl_parse_filters(int argc, char **argv, const char *cmd, const char *allowed,
+                      struct ctl_filters *f)
+{
+	const struct {
+		char letter;
+		const char *name;
+		const char **val;
+	} opts[] = {
+		{ 'p', "--supplier", &f->supplier },
+		{ 's', "--store", &f->store },
+		{ 'S', "--status", &f->status },
+		{ 't', "--since", &f->since_arg },
+		{ 'l', "--limit", &f->limit },
+	};
+	memset(f, 0, sizeof *f);
+	f->limit = CTL_LIST_LIMIT;
+	for (int i = 0; i < argc; i++) {
+		int m = 0;
+		if (strchr(allowed, 'f') && strcmp(argv[i], "--failed") == 0)
+			m = f->failed = 1;
+		else if (strchr(allowed, 'j') && strcmp(argv[i], "--json") == 0)
+			m = f->json = 1;
+		for (size_t k = 0; m == 0 && k < sizeof opts / sizeof opts[0]; k++)
+			if (strchr(allowed, opts[k].letter))
+				m = ctl_opt(argc, argv, &i, opts[k].name, opts[k].val);
+		if (m < 0)
+			return CTL_USAGE;
+		if (m > 0)
+			continue;
+		if (!strchr(allowed, 'i') || f->id || argv[i][0] == '-')
+			return ctl_bad_arg(cmd, argv[i]);
+		f->id = argv[i];
+	}
+	int rc = CTL_OK;
+	if (f->supplier)
+		rc = ctl_check_code("--supplier", f->supplier);
+	if (rc == CTL_OK && f->store)
+		rc = ctl_check_code("--store", f->store);
+	if (rc == CTL_OK && f->since_arg)
+		rc = ctl_check_since("--since", f->since_arg, &f->since);
+	if (rc == CTL_OK)
+		rc = ctl_check_int("--limit", f->limit, 1, CTL_LIST_LIMIT_MAX);
+	return rc;
+}
+
+int ctl_check_filters(PGconn *conn, const char *cmd, const struct ctl_filters *f)
+{
+	int rc = CTL_OK;
+	if (f->supplier)
+		rc = ctl_check_exists(conn, cmd, "--supplier", "suppliers", "supplier", f->supplier);
+	if (rc == CTL_OK && f->store)
+		rc = ctl_check_exists(conn, cmd, "--store", "stores", "store", f->store);
+	return rc;
+}
+
 void ctl_upsert_set(struct ctl_upsert *u, const char *col, const char *val)
 {
 	if (val && u->n < (int)(sizeof u->cols / sizeof u->cols[0])) {
@@ -259,8 +397,9 @@ void ctl_upsert_set(struct ctl_upsert *u, const char *col, const char *val)
 }
 
 /* Writes code and the given columns: an existing row (locked by the
- * caller) keeps the rest. A new one is an upsert in case another run
- * created it meanwhile; it always has every required column, so NOT
+ * caller) keeps the rest. A new one may have been created by another run
+ * meanwhile: with --update that row is updated, else nothing is written
+ * and *created is -1. A new row always has every required column, so NOT
  * NULLs hold. */
 static int ctl_upsert_write(PGconn *conn, const struct ctl_upsert *u, int exists, int *created)
 {
@@ -282,16 +421,20 @@ static int ctl_upsert_write(PGconn *conn, const struct ctl_upsert *u, int exists
 	if (exists)
 		snprintf(sql, sizeof sql, "UPDATE %s SET %s WHERE code = $1 RETURNING false", u->table,
 		         sets);
-	else
+	else if (u->update)
 		snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (code) "
 		         "DO UPDATE SET %s RETURNING (xmax = 0)", u->table, names, places, sets);
+	else
+		snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (code) "
+		         "DO NOTHING RETURNING true", u->table, names, places);
 	snprintf(what, sizeof what, "%s add", u->noun);
 	PGresult *res = PQexecParams(conn, sql, u->n + 1, NULL, vals, NULL, NULL, 0);
 	int rc = CTL_OK;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) > 1 ||
+	    (PQntuples(res) == 0 && (exists || u->update)))
 		rc = ctl_pg_fail(conn, res, what);
 	else
-		*created = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		*created = PQntuples(res) == 0 ? -1 : strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
 	return rc;
 }
@@ -320,19 +463,64 @@ int ctl_upsert_row(struct ctl *c, struct ctl_upsert *u)
 		goto cleanup;
 	}
 	int exists = PQntuples(res) == 1;
+	if (exists && !u->update)
+		goto refuse;
 	rc = u->check(u->arg, exists ? PQgetvalue(res, 0, 0) : NULL);
 	if (rc != CTL_OK)
 		goto cleanup;
 	rc = ctl_upsert_write(conn, u, exists, &created);
+	if (rc == CTL_OK && created < 0)
+		goto refuse;
 	if (rc == CTL_OK)
 		rc = ctl_exec_ok(conn, "COMMIT", what);
 	if (rc == CTL_OK)
 		printf("%s %s %s\n", u->noun, u->code, created ? "created" : "updated");
+	goto cleanup;
+refuse:
+	/* Replacing a store's secrets by mistake locks its storefront out. */
+	rc = ctl_fail("%s: %s '%s' already exists; add --update to change it (only the options given "
+	              "change)", what, u->noun, u->code);
 cleanup:
 	/* A failed transaction is rolled back by PQfinish closing the session. */
 	PQclear(res);
 	PQfinish(conn);
 	OPENSSL_cleanse(secrets, sizeof secrets);
+	return rc;
+}
+
+int ctl_set_active(struct ctl *c, int argc, char **argv, const char *table, const char *noun,
+                   int active)
+{
+	char cmd[32], sql[256];
+	const char *verb = active ? "enabled" : "disabled";
+	snprintf(cmd, sizeof cmd, "%s %s", noun, active ? "enable" : "disable");
+	if (argc == 0)
+		return ctl_usage_error("%s: missing CODE (%s CODE)", cmd, cmd);
+	if (argc > 1 || argv[0][0] == '-')
+		return ctl_bad_arg(cmd, argv[argc > 1 && argv[0][0] != '-' ? 1 : 0]);
+	int rc = ctl_check_code(cmd, argv[0]);
+	if (rc != CTL_OK)
+		return rc;
+	PGconn *conn;
+	if ((rc = ctl_connect(c, &conn)) != CTL_OK)
+		return rc;
+	/* The row as it was, and updated_at moved only by a change. */
+	snprintf(sql, sizeof sql, "UPDATE %s t SET active = $2::boolean, updated_at = CASE WHEN"
+	         " o.active = $2::boolean THEN t.updated_at ELSE now() END FROM (SELECT id, active"
+	         " FROM %s WHERE code = $1 FOR UPDATE) o WHERE t.id = o.id RETURNING o.active", table,
+	         table);
+	const char *params[] = { argv[0], active ? "true" : "false" };
+	PGresult *res = PQexecParams(conn, sql, 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = ctl_pg_fail(conn, res, cmd);
+	else if (PQntuples(res) == 0)
+		rc = ctl_fail("%s: no %s '%s'", cmd, noun, argv[0]);
+	else if (strcmp(PQgetvalue(res, 0, 0), active ? "t" : "f") == 0)
+		printf("%s %s was already %s\n", noun, argv[0], verb);
+	else
+		printf("%s %s %s\n", noun, argv[0], verb);
+	PQclear(res);
+	PQfinish(conn);
 	return rc;
 }
 

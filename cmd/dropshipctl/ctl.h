@@ -61,11 +61,16 @@ struct ctl_optdef {
 	const char **val;              /* set when given */
 };
 
-/* Parses the words of `NOUN add`: CODE, repeated --secret, and the
- * options of opts (ended by a NULL name); synopsis is shown when CODE is
- * missing. CTL_OK, or CTL_USAGE after printing why. */
+/* Parses the words of `NOUN add`: CODE, repeated --secret, --update (sets
+ * *update), and the options of opts (ended by a NULL name); synopsis is
+ * shown when CODE is missing. CTL_OK, or CTL_USAGE after printing why. */
 int ctl_parse_add(int argc, char **argv, const char *noun, const char *synopsis,
-                  const struct ctl_optdef *opts, const char **code, struct ctl_secrets *secrets);
+                  const struct ctl_optdef *opts, const char **code, struct ctl_secrets *secrets,
+                  int *update);
+
+/* Usage error naming cmd's CODE unless it follows the code rule of stores
+ * and suppliers. */
+int ctl_check_code(const char *cmd, const char *code);
 
 /* Checks secret number idx (1-based) for a store format, "" when not yet
  * known; "native" is the whsec_ form suppliers use too. Never echoes it. */
@@ -78,6 +83,52 @@ int ctl_check_url(const char *opt, const char *url);
 /* Usage error naming opt unless v is a whole number in min..max. */
 int ctl_check_int(const char *opt, const char *v, long min, long max);
 
+/* Seconds of a duration written as whole numbers with units s, m, h, d
+ * ("90m", "24h", "1d12h"), or -1 when s is not one within 1 s .. 365 d. */
+long ctl_duration(const char *s);
+
+/* Usage error naming opt unless v is such a duration; else its interval
+ * input ("5400 seconds") in iv. */
+int ctl_check_duration(const char *opt, const char *v, char *iv, size_t cap);
+
+/* --since: a duration back from now, or an RFC 3339 time. */
+struct ctl_since {
+	const char *at;                /* the time as given, or NULL */
+	char ago[32];                  /* interval input, or "" */
+};
+
+/* Usage error naming opt unless v is a duration or an RFC 3339 time. */
+int ctl_check_since(const char *opt, const char *v, struct ctl_since *out);
+
+/* CTL_OK when table has a row whose code is code; else prints
+ * "CMD: OPT: no NOUN 'CODE'" and returns CTL_FAIL. */
+int ctl_check_exists(PGconn *conn, const char *cmd, const char *opt, const char *table,
+                     const char *noun, const char *code);
+
+#define CTL_LIST_LIMIT "50"        /* rows a list prints unless --limit */
+#define CTL_LIST_LIMIT_MAX 10000
+
+/* What the list and retry commands take. */
+struct ctl_filters {
+	const char *id;                /* the one bare argument, when taken */
+	const char *supplier, *store, *status;
+	const char *since_arg;         /* --since as given */
+	struct ctl_since since;
+	const char *limit;             /* CTL_LIST_LIMIT unless --limit */
+	int failed, json;
+};
+
+/* Parses the words of cmd, taking only the options that allowed names
+ * (one letter each: f --failed, j --json, p --supplier, s --store,
+ * S --status, t --since, l --limit, i a bare ID), and checks their forms.
+ * CTL_OK, or CTL_USAGE after printing why. */
+int ctl_parse_filters(int argc, char **argv, const char *cmd, const char *allowed,
+                      struct ctl_filters *f);
+
+/* The --supplier and --store codes given exist (an unknown one would
+ * silently match nothing): CTL_OK, or CTL_FAIL after printing which. */
+int ctl_check_filters(PGconn *conn, const char *cmd, const struct ctl_filters *f);
+
 /* Creates or updates the row of table whose code is code. */
 struct ctl_upsert {
 	const char *table;             /* "stores", "suppliers" */
@@ -89,6 +140,7 @@ struct ctl_upsert {
 	 * CTL_OK, or the exit code after printing why. */
 	int (*check)(const void *arg, const char *stored);
 	const void *arg;
+	int update;                    /* --update: an existing row may change */
 	const char *cols[8];           /* the other columns to write... */
 	const char *vals[8];           /* ...as text bound to parameters; NULL = SQL NULL */
 	int n;
@@ -98,8 +150,16 @@ struct ctl_upsert {
 void ctl_upsert_set(struct ctl_upsert *u, const char *col, const char *val);
 
 /* Locks the row, runs check, writes only the given columns (an existing
- * row keeps the rest), commits and prints "NOUN CODE created|updated". */
+ * row keeps the rest), commits and prints "NOUN CODE created|updated". An
+ * existing row without u->update is refused (CTL_FAIL): `add` does not
+ * silently replace what is there. */
 int ctl_upsert_row(struct ctl *c, struct ctl_upsert *u);
+
+/* `NOUN disable|enable CODE` (argc/argv: the words after the command):
+ * sets table.active, prints "NOUN CODE disabled|enabled" (or that it
+ * already was). An unknown CODE is CTL_FAIL. */
+int ctl_set_active(struct ctl *c, int argc, char **argv, const char *table, const char *noun,
+                   int active);
 
 /* The `NOUN list` commands: runs sql (no parameters) and prints its rows
  * aligned under head (ncols columns), or the line empty when
@@ -131,13 +191,56 @@ void ctl_table_free(struct ctl_table *t);
  * after a header line of column names when header is set. */
 void ctl_csv_print(const PGresult *res, FILE *f, int header);
 
+/* The rows of res as a JSON array of objects, a member per column by name:
+ * integers and booleans as such, json as JSON, NULL as null, the rest as
+ * strings. Columns whose name starts with '_' are for tables only and left
+ * out. Returns 0, or -1 when the output could not be written. */
+int ctl_json_print(const PGresult *res, FILE *f);
+
+/* How a cell of ctl_print_columns shows its column's text. */
+enum ctl_fmt {
+	CTL_FMT_TEXT,                  /* as it is */
+	CTL_FMT_TIME,                  /* an ISO time in UTC, to the second: 2026-11-22T10:00:01Z */
+	CTL_FMT_AGE,                   /* seconds as 45s, 12m, 3h12m, 2d3h */
+	CTL_FMT_DUE,                   /* seconds until then: "in 3m", "due"; NULL empty */
+	CTL_FMT_SHORT,                 /* at most 48 characters, then "..." */
+};
+
+/* A column of ctl_print_columns: its header, the result column it shows. */
+struct ctl_col {
+	const char *head;
+	const char *name;
+	enum ctl_fmt fmt;
+	int right;                     /* right-aligned (numbers) */
+};
+
+/* Prints the rows of res as an aligned table of ncols columns cols to
+ * stdout. Returns CTL_OK, or CTL_FAIL after printing why. */
+int ctl_print_columns(const PGresult *res, const struct ctl_col *cols, int ncols, const char *indent);
+
+/* A list's rows: JSON with json, else a table of cols, or the line empty
+ * when there are none. CTL_OK, or CTL_FAIL after printing why. */
+int ctl_print_list(const PGresult *res, int json, const struct ctl_col *cols, int ncols,
+                   const char *empty);
+
+/* An age or a wait in seconds, as CTL_FMT_AGE shows it. */
+void ctl_age_text(long long secs, char *buf, size_t cap);
+
 /* The commands; each gets the words after its name. */
 int ctl_cmd_store_add(struct ctl *c, int argc, char **argv);
 int ctl_cmd_store_list(struct ctl *c, int argc, char **argv);
+int ctl_cmd_store_disable(struct ctl *c, int argc, char **argv);
+int ctl_cmd_store_enable(struct ctl *c, int argc, char **argv);
 int ctl_cmd_supplier_add(struct ctl *c, int argc, char **argv);
 int ctl_cmd_supplier_list(struct ctl *c, int argc, char **argv);
+int ctl_cmd_supplier_disable(struct ctl *c, int argc, char **argv);
+int ctl_cmd_supplier_enable(struct ctl *c, int argc, char **argv);
 int ctl_cmd_catalog_import(struct ctl *c, int argc, char **argv);
 int ctl_cmd_report(struct ctl *c, int argc, char **argv);
 int ctl_cmd_order_show(struct ctl *c, int argc, char **argv);
+int ctl_cmd_order_list(struct ctl *c, int argc, char **argv);
+int ctl_cmd_order_reroute(struct ctl *c, int argc, char **argv);
+int ctl_cmd_outbox_list(struct ctl *c, int argc, char **argv);
+int ctl_cmd_outbox_retry(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -1,6 +1,8 @@
 /* dropshipctl catalog import: streams a CSV of offers through COPY into a
- * staging table, checks what needs the database (suppliers, repeats), and
- * upserts the lot into offers, all in one transaction: every row or none. */
+ * staging table, checks what needs the database (suppliers, repeats),
+ * creates the new offers and applies the file's stock levels as of its
+ * time to the others (internal/stock), all in one transaction: every row
+ * or none. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,6 +14,8 @@
 
 #include "catalog/catalog.h"
 #include "ctl.h"
+#include "order/order.h"
+#include "stock/stock.h"
 
 #define CTL_IMPORT_READ (1 << 20)        /* read buffer; also the longest record taken */
 #define CTL_IMPORT_COPY (256 << 10)      /* COPY data per PQputCopyData */
@@ -38,6 +42,10 @@ struct ctl_import {
 	const char *name;              /* the file as named in messages */
 	int fd;
 	int dry_run;
+	const char *as_of;             /* the levels' time as given or taken, NULL = now */
+	const char *as_of_from;        /* where it came from, for messages */
+	char mtime[STOCK_TIME_LEN];
+	char as_of_db[64];             /* the time applied, as the database settled it */
 	PGconn *conn;
 	char *in;                      /* CTL_IMPORT_READ bytes */
 	size_t start, len;             /* unread bytes are in[start..len) */
@@ -302,46 +310,96 @@ static int ctl_import_checks(struct ctl_import *im)
 	return CTL_OK;
 }
 
-/* An imported row makes the offer available again (a supplier that
- * lists it is offering it) and sets its stock to the file's value.
- * Rows equal to the stored offer are left alone: re-importing a large,
- * mostly unchanged feed then writes only what changed. */
-static const char ctl_import_upsert_sql[] =
-	"WITH up AS ("
-	" INSERT INTO offers AS o (supplier_id, sku, supplier_sku, cost, shipping_cost, stock,"
-	"  lead_time_days, ships_to, available, updated_at)"
-	" SELECT p.id, s.sku, s.supplier_sku, s.cost, s.shipping_cost, s.stock, s.lead_time_days,"
-	"  s.ships_to, true, now()"
-	"  FROM staging s JOIN suppliers p ON p.code = s.supplier"
-	" ON CONFLICT (supplier_id, sku) DO UPDATE SET supplier_sku = EXCLUDED.supplier_sku,"
-	"  cost = EXCLUDED.cost, shipping_cost = EXCLUDED.shipping_cost, stock = EXCLUDED.stock,"
-	"  lead_time_days = EXCLUDED.lead_time_days, ships_to = EXCLUDED.ships_to,"
-	"  available = true, updated_at = now()"
-	"  WHERE (o.supplier_sku, o.cost, o.shipping_cost, o.stock, o.lead_time_days, o.ships_to,"
-	"   o.available) IS DISTINCT FROM (EXCLUDED.supplier_sku, EXCLUDED.cost,"
-	"   EXCLUDED.shipping_cost, EXCLUDED.stock, EXCLUDED.lead_time_days, EXCLUDED.ships_to, true)"
-	" RETURNING (o.xmax = 0) AS created)"
-	"SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up";
+/* The rows of offers that exist, as the stock module's input. */
+static const char ctl_import_levels_sql[] =
+	"INSERT INTO stock_levels (offer_id, level, supplier_sku, cost, shipping_cost, lead_time_days,"
+	" ships_to)"
+	" SELECT o.id, s.stock, s.supplier_sku, s.cost, s.shipping_cost, s.lead_time_days,"
+	"  coalesce(array_to_string(s.ships_to, ';'), '*')"
+	" FROM staging s JOIN suppliers p ON p.code = s.supplier"
+	" JOIN offers o ON o.supplier_id = p.id AND o.sku = s.sku";
 
+/* New offers take the file's values as they are: nothing was reserved on
+ * them yet. Their SKUs may have lines waiting for them. */
+static const char ctl_import_create_sql[] =
+	"WITH n AS (INSERT INTO offers (supplier_id, sku, supplier_sku, cost, shipping_cost, stock,"
+	"  lead_time_days, ships_to, available, level_as_of, updated_at)"
+	" SELECT p.id, s.sku, s.supplier_sku, s.cost, s.shipping_cost, s.stock, s.lead_time_days,"
+	"  s.ships_to, true, $1::timestamptz, now()"
+	"  FROM staging s JOIN suppliers p ON p.code = s.supplier"
+	"  WHERE NOT EXISTS (SELECT 1 FROM offers o WHERE o.supplier_id = p.id AND o.sku = s.sku)"
+	" ON CONFLICT (supplier_id, sku) DO NOTHING RETURNING sku, stock),"
+	" k AS (INSERT INTO sku_changes (sku) SELECT DISTINCT sku FROM n WHERE stock > 0"
+	" ON CONFLICT (sku) DO UPDATE SET changed_at = now() RETURNING 1)"
+	" SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM k)";
+
+/* Runs sql (parameters: the levels' time, or none) and takes its one row. */
+static PGresult *ctl_import_row(struct ctl_import *im, const char *sql, int with_time)
+{
+	const char *params[] = { im->as_of_db };
+	PGresult *res = PQexecParams(im->conn, sql, with_time, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		return res;
+	ctl_pg_fail(im->conn, res, "catalog import");
+	PQclear(res);
+	return NULL;
+}
+
+/* Creates the new offers, then applies the levels of the others. The
+ * lock comes first: the apply must see every reservation made so far. */
 static int ctl_import_write(struct ctl_import *im)
 {
-	PGresult *res = PQexec(im->conn, ctl_import_upsert_sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		int rc = ctl_pg_fail(im->conn, res, "catalog import");
-		PQclear(res);
-		return rc;
-	}
+	static const char *const steps[] = { stock_levels_lock_sql, stock_levels_create_sql,
+	                                     ctl_import_levels_sql, "ANALYZE stock_levels" };
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+		if (ctl_exec_ok(im->conn, steps[i], "catalog import") != CTL_OK)
+			return CTL_FAIL;
+	PGresult *res = ctl_import_row(im, ctl_import_create_sql, 1);
+	if (!res)
+		return CTL_FAIL;
 	long created = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	long updated = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+	long long skus = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
+	struct stock_result st;
+	if (!(res = ctl_import_row(im, stock_levels_apply_sql, 1)))
+		return CTL_FAIL;
+	int bad = stock_decode(res, &st);
+	PQclear(res);
+	if (bad < 0)
+		return ctl_fail("catalog import: unexpected result of the stock levels");
+	if (st.refused != STOCK_OK)
+		return ctl_fail("catalog import: %s %s %s", im->as_of_from, im->as_of,
+		                stock_refusal_text(st.refused));
 	int rc = ctl_exec_ok(im->conn, im->dry_run ? "ROLLBACK" : "COMMIT", "catalog import");
+	/* After COMMIT: dropshipd plans the lines waiting for those SKUs. */
+	if (rc == CTL_OK && !im->dry_run && skus + st.skus > 0)
+		rc = ctl_exec_ok(im->conn, stock_notify_sql, "catalog import");
 	if (rc != CTL_OK)
 		return rc;
-	printf("%s %ld offer%s (%ld created, %ld updated, %ld unchanged) in %.1f s%s\n",
+	printf("%s %ld offer%s (%ld created, %lld updated, %lld unchanged, %lld stale) in %.1f s%s\n",
 	       im->dry_run ? "dry run: would import" : "imported", im->rows, im->rows == 1 ? "" : "s",
-	       created, updated, im->rows - created - updated, ctl_now() - im->started,
+	       created, st.applied, st.unchanged, st.stale, ctl_now() - im->started,
 	       im->dry_run ? "; nothing changed" : "");
 	return CTL_OK;
+}
+
+/* The levels' time may be applied: else nothing is read. Keeps the time
+ * as the database settled it, for every statement after. */
+static int ctl_import_check_time(struct ctl_import *im)
+{
+	const char *params[] = { im->as_of };
+	PGresult *res = PQexecParams(im->conn, stock_check_sql, 1, NULL, params, NULL, NULL, 0);
+	int rc = CTL_OK;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		rc = ctl_pg_fail(im->conn, res, "catalog import");
+	} else if (!PQgetisnull(res, 0, 0)) {
+		enum stock_refusal why = stock_refusal_of(PQgetvalue(res, 0, 0));
+		rc = ctl_fail("catalog import: %s %s %s", im->as_of_from, im->as_of, stock_refusal_text(why));
+	} else {
+		snprintf(im->as_of_db, sizeof im->as_of_db, "%s", PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+	return rc;
 }
 
 /* The transaction up to COPY: a turn of its own, and the staging table.
@@ -376,6 +434,8 @@ static int ctl_import_begin(struct ctl_import *im)
 		if (rc != CTL_OK)
 			return rc;
 	}
+	if (ctl_import_check_time(im) != CTL_OK)
+		return CTL_FAIL;
 	res = PQexec(im->conn, "COPY staging FROM STDIN");
 	int rc = PQresultStatus(res) == PGRES_COPY_IN ? CTL_OK
 	                                              : ctl_pg_fail(im->conn, res, "catalog import");
@@ -383,11 +443,18 @@ static int ctl_import_begin(struct ctl_import *im)
 	return rc;
 }
 
-static int ctl_import_parse_args(int argc, char **argv, const char **file, int *dry_run)
+static int ctl_import_parse_args(int argc, char **argv, const char **file, int *dry_run,
+                                 const char **as_of)
 {
 	*file = NULL;
 	*dry_run = 0;
+	*as_of = NULL;
 	for (int i = 0; i < argc; i++) {
+		int m = ctl_opt(argc, argv, &i, "--as-of", as_of);
+		if (m < 0)
+			return CTL_USAGE;
+		if (m > 0)
+			continue;
 		if (strcmp(argv[i], "--dry-run") == 0)
 			*dry_run = 1;
 		else if (*file || (argv[i][0] == '-' && argv[i][1] != '\0'))
@@ -398,14 +465,17 @@ static int ctl_import_parse_args(int argc, char **argv, const char **file, int *
 	if (!*file)
 		return ctl_usage_error("catalog import: missing FILE (catalog import FILE.csv, or - for "
 		                       "standard input)");
+	if (*as_of && !order_valid_timestamp(*as_of))
+		return ctl_usage_error("--as-of must be an RFC 3339 time such as 2026-11-22T10:00:00Z "
+		                       "(got '%s')", *as_of);
 	return CTL_OK;
 }
 
 int ctl_cmd_catalog_import(struct ctl *c, int argc, char **argv)
 {
-	const char *file;
+	const char *file, *as_of;
 	int dry_run;
-	int rc = ctl_import_parse_args(argc, argv, &file, &dry_run);
+	int rc = ctl_import_parse_args(argc, argv, &file, &dry_run, &as_of);
 	if (rc != CTL_OK)
 		return rc;
 	struct ctl_import *im = calloc(1, sizeof *im);
@@ -415,6 +485,8 @@ int ctl_cmd_catalog_import(struct ctl *c, int argc, char **argv)
 	/* Quick imports show no progress at all. */
 	im->shown_at = im->started;
 	im->dry_run = dry_run;
+	im->as_of = as_of;
+	im->as_of_from = "--as-of";
 	im->line = 1;
 	im->size = -1;
 	im->tty = isatty(STDERR_FILENO);
@@ -434,6 +506,15 @@ int ctl_cmd_catalog_import(struct ctl *c, int argc, char **argv)
 	struct stat st;
 	if (fstat(im->fd, &st) == 0 && S_ISREG(st.st_mode))
 		im->size = st.st_size;
+	/* The export's own time: when the supplier wrote the file. A pipe has
+	 * none, so its levels are taken as of now. */
+	if (!im->as_of && im->size >= 0 && !stdin_file &&
+	    stock_format_time(st.st_mtim.tv_sec, st.st_mtim.tv_nsec, im->mtime, sizeof im->mtime) == 0) {
+		im->as_of = im->mtime;
+		im->as_of_from = "the file's modification time";
+	} else if (!im->as_of) {
+		im->as_of_from = "now";
+	}
 	rc = ctl_connect(c, &im->conn);
 	if (rc != CTL_OK)
 		goto cleanup;

@@ -1,8 +1,9 @@
 /* dropshipctl: the admin CLI. Talks to PostgreSQL directly with blocking
  * libpq: applies migrations, manages stores and suppliers, imports the
- * catalog, prints reports and orders, makes webhook secrets. The commands
- * live in store.c, supplier.c, import.c, report.c and order.c; what they
- * share in ctl.c and table.c. docs/cli.md describes each one. */
+ * catalog, prints reports, orders and outbound messages, re-queues and
+ * re-plans, makes webhook secrets. The commands live in store.c,
+ * supplier.c, import.c, report.c, order.c and outbox.c; what they share in
+ * ctl.c and table.c. docs/cli.md describes each one. */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -24,33 +25,37 @@
 
 #define CTL_NEW_KEY_BYTES 32       /* what `secret new` generates */
 
+/* The help, in parts: ISO C compilers need not take a string literal
+ * over 4095 bytes. */
 static void ctl_usage(FILE *f)
 {
+	fputs("usage: " CTL_PROG " [-c FILE] COMMAND [ARGS...]\n"
+	      "\n"
+	      "Admin CLI for dropship. Talks to PostgreSQL directly, using [database] url\n"
+	      "of the configuration (or DROPSHIP_DATABASE_URL, any libpq connection string).\n"
+	      "\n"
+	      "options:\n"
+	      "  -c, --config FILE   configuration file (INI). Without it: defaults and\n"
+	      "                      DROPSHIP_<SECTION>_<KEY> environment variables.\n"
+	      "  -h, --help          this help\n"
+	      "  -V, --version       print the version\n"
+	      "\n"
+	      "commands:\n"
+	      "  migrate [--dir DIR] [--sql-dir DIR]\n"
+	      "      Apply pending migrations (NNNN_name.sql) in order, each once and in its\n"
+	      "      own transaction, under an advisory lock; then recreate the views of the\n"
+	      "      sql/ directory next to DIR. Refuses to run when an applied file changed.\n"
+	      "      DIR: --dir, else $DROPSHIP_MIGRATIONS_DIR, else <binary>/../migrations,\n"
+	      "      else <binary>/../share/dropship/migrations, else ./migrations.\n"
+	      "      --sql-dir: else $DROPSHIP_SQL_DIR, else DIR/../sql when it exists.\n"
+	      "\n", f);
 	fprintf(f,
-	        "usage: " CTL_PROG " [-c FILE] COMMAND [ARGS...]\n"
-	        "\n"
-	        "Admin CLI for dropship. Talks to PostgreSQL directly, using [database] url\n"
-	        "of the configuration (or DROPSHIP_DATABASE_URL, any libpq connection string).\n"
-	        "\n"
-	        "options:\n"
-	        "  -c, --config FILE   configuration file (INI). Without it: defaults and\n"
-	        "                      DROPSHIP_<SECTION>_<KEY> environment variables.\n"
-	        "  -h, --help          this help\n"
-	        "  -V, --version       print the version\n"
-	        "\n"
-	        "commands:\n"
-	        "  migrate [--dir DIR] [--sql-dir DIR]\n"
-	        "      Apply pending migrations (NNNN_name.sql) in order, each once and in its\n"
-	        "      own transaction, under an advisory lock; then recreate the views of the\n"
-	        "      sql/ directory next to DIR. Refuses to run when an applied file changed.\n"
-	        "      DIR: --dir, else $DROPSHIP_MIGRATIONS_DIR, else <binary>/../migrations,\n"
-	        "      else <binary>/../share/dropship/migrations, else ./migrations.\n"
-	        "      --sql-dir: else $DROPSHIP_SQL_DIR, else DIR/../sql when it exists.\n"
-	        "\n"
-	        "  store add CODE [--secret S]... [--format native|shopify|woocommerce]\n"
+	        "  store add CODE [--update] [--secret S]...\n"
+	        "                 [--format native|shopify|woocommerce]\n"
 	        "                 [--policy cheapest|fastest|priority] [--split-tolerance PCT]\n"
 	        "                 [--callback-url URL]\n"
-	        "      Create a store, or update one: only the options given change.\n"
+	        "      Create a store. An existing CODE is refused unless --update is given;\n"
+	        "      then only the options given change.\n"
 	        "      --secret            webhook secret; repeat for several valid at once\n"
 	        "                          (key rotation, at most %d). Required on create.\n"
 	        "                          Native: whsec_<base64 of 16..64 bytes>; shopify and\n"
@@ -64,12 +69,16 @@ static void ctl_usage(FILE *f)
 	        "\n"
 	        "  store list\n"
 	        "      Print every store (secrets are counted, never shown).\n"
+	        "\n"
+	        "  store disable CODE | store enable CODE\n"
+	        "      A disabled store's webhooks are refused; its orders stay as they are.\n"
 	        "\n", CTL_MAX_SECRETS, CTL_SECRET_MAX);
 	fprintf(f,
-	        "  supplier add CODE [--endpoint URL] [--secret S]... [--priority N]\n"
+	        "  supplier add CODE [--update] [--endpoint URL] [--secret S]... [--priority N]\n"
 	        "                    [--active true|false] [--accept-within DURATION]\n"
 	        "                    [--ship-within DURATION]\n"
-	        "      Create a supplier, or update one: only the options given change.\n"
+	        "      Create a supplier. An existing CODE is refused unless --update is given;\n"
+	        "      then only the options given change.\n"
 	        "      --endpoint          https:// URL that fulfillment requests are sent to.\n"
 	        "                          Required on create.\n"
 	        "      --secret            whsec_<base64 of 16..64 bytes>, signs requests and\n"
@@ -88,51 +97,87 @@ static void ctl_usage(FILE *f)
 	        "      Print every supplier with its offer count (secrets are counted, never\n"
 	        "      shown).\n"
 	        "\n"
-	        "  catalog import FILE.csv [--dry-run]\n"
-	        "      Create or update offers from a CSV file (\"-\": standard input) with the\n"
-	        "      header\n"
-	        "        " CATALOG_HEADER "\n"
-	        "      ships_to is * (everywhere) or country codes separated by ';'. All rows\n"
-	        "      or none: every bad row is reported as FILE:LINE: reason and nothing\n"
-	        "      changes. An imported row sets the offer's stock (it does not add to it)\n"
-	        "      and makes the offer available again; offers not in the file are kept.\n"
-	        "      --dry-run           check and count, then change nothing\n"
-	        "\n"
-	        "  report [NAME] [--csv]\n"
-	        "      Without NAME: list the reports (the views of the reporting schema)\n"
-	        "      with what each shows. With NAME: print that view as an aligned table,\n"
-	        "      or with --csv as RFC 4180 CSV (header line, CRLF line ends, NULL as an\n"
-	        "      empty field) for spreadsheets and scripts. Read-only.\n"
-	        "\n"
-	        "  order show ID [--json]\n"
-	        "      One order: its lines, routing decisions (every candidate offer and why\n"
-	        "      it was passed over), fulfillment requests with the suppliers' callbacks\n"
-	        "      and the deliveries of our messages. ID is dropship's order id (the\n"
-	        "      order_id of the webhook's answer). --json: the document that\n"
-	        "      GET /v1/admin/orders/ID returns.\n"
+	        "  supplier disable CODE | supplier enable CODE\n"
+	        "      A disabled supplier gets no new orders; what it has keeps going.\n"
 	        "\n", CTL_MAX_SECRETS);
+	fputs("  catalog import FILE.csv [--as-of TIME] [--dry-run]\n"
+	      "      Create or update offers from a CSV file (\"-\": standard input) with the\n"
+	      "      header\n"
+	      "        " CATALOG_HEADER "\n"
+	      "      ships_to is * (everywhere) or country codes separated by ';'. All rows\n"
+	      "      or none: every bad row is reported as FILE:LINE: reason and nothing\n"
+	      "      changes. A row's stock is the supplier's level at TIME: the offer's stock\n"
+	      "      becomes that level plus what was reserved and given back since, and the\n"
+	      "      offer is available again; offers not in the file are kept. An offer\n"
+	      "      whose level is already newer than TIME is stale and left alone.\n"
+	      "      --as-of TIME        RFC 3339, e.g. 2026-11-22T10:00:00Z; at most 7 days\n"
+	      "                          ago (default: the file's modification time; for\n"
+	      "                          standard input, now)\n"
+	      "      --dry-run           check and count, then change nothing\n"
+	      "\n"
+	      "  report [NAME] [--csv]\n"
+	      "      Without NAME: list the reports (the views of the reporting schema)\n"
+	      "      with what each shows. With NAME: print that view as an aligned table,\n"
+	      "      or with --csv as RFC 4180 CSV (header line, CRLF line ends, NULL as an\n"
+	      "      empty field) for spreadsheets and scripts. Read-only.\n"
+	      "\n", f);
+	fputs("  order show ID | --store CODE --external ID  [--json]\n"
+	      "      One order: its lines, routing decisions (every candidate offer and why\n"
+	      "      it was passed over), fulfillment requests with the suppliers' callbacks\n"
+	      "      and the deliveries of our messages. ID is dropship's order id (the\n"
+	      "      order_id of the webhook's answer); --external is the store's own.\n"
+	      "      --json: the document that GET /v1/admin/orders/ID returns.\n"
+	      "\n"
+	      "  order list [--store CODE] [--status S] [--since WHEN] [--limit N] [--json]\n"
+	      "      Orders, newest first (default limit 50): id, store, external id, status,\n"
+	      "      lines, created, updated. WHEN: a duration back from now (24h, 3d) or an\n"
+	      "      RFC 3339 time.\n"
+	      "\n"
+	      "  order reroute ID | --store CODE --external ID\n"
+	      "      Ask dropshipd to plan the order's open lines again now (replan_orders,\n"
+	      "      NOTIFY dropship_replan), wait up to 10 s for it, and print the lines as\n"
+	      "      they then are. Exit 1 when no dropshipd did it in time.\n"
+	      "\n"
+	      "  outbox list [--failed] [--supplier CODE] [--store CODE] [--since WHEN]\n"
+	      "              [--limit N] [--json]\n"
+	      "      Outbound messages, newest first (default limit 50): id, kind, target,\n"
+	      "      request id, state, attempts, next attempt, last status or error, age.\n"
+	      "\n"
+	      "  outbox retry ID | --failed [--supplier CODE] [--store CODE]\n"
+	      "      Put failed messages back in the queue with a fresh attempt budget. A\n"
+	      "      fulfillment request whose lines were re-routed or given up is refused.\n"
+	      "      Exit 1 when the ID is unknown, not failed, or refused.\n"
+	      "\n", f);
 	fprintf(f,
 	        "  secret new\n"
 	        "      Print a fresh native secret: whsec_ + base64 of %d random bytes.\n"
 	        "\n"
 	        "exit codes: 0 success, 1 runtime failure (database, migration, bad catalog\n"
-	        "rows), 2 usage or configuration error.\n"
+	        "rows, an unknown or existing code or order, a refused retry), 2 usage or\n"
+	        "configuration error.\n"
 	        "\n"
 	        "examples:\n"
 	        "  " CTL_PROG " -c config/dropshipd.conf migrate\n"
 	        "  " CTL_PROG " -c config/dropshipd.conf store add demo --secret \"$(" CTL_PROG
 	        " secret new)\"\n"
-	        "  " CTL_PROG " store add demo --policy fastest --callback-url https://shop.example/hooks\n"
+	        "  " CTL_PROG " store add demo --update --policy fastest\n"
 	        "  " CTL_PROG " store add shop2 --format shopify --secret SHOPIFY_SECRET\n"
 	        "  " CTL_PROG " store list\n"
+	        "  " CTL_PROG " store disable shop2\n"
 	        "  " CTL_PROG " supplier add acme --endpoint https://acme.example/orders --secret \"$("
 	        CTL_PROG " secret new)\"\n"
-	        "  " CTL_PROG " supplier add acme --priority 10 --ship-within 2d\n"
+	        "  " CTL_PROG " supplier add acme --update --priority 10 --ship-within 2d\n"
 	        "  " CTL_PROG " catalog import offers.csv\n"
+	        "  " CTL_PROG " catalog import - --as-of 2026-11-22T10:00:00Z < offers.csv\n"
 	        "  " CTL_PROG " report\n"
-	        "  " CTL_PROG " report supplier_performance\n"
+	        "  " CTL_PROG " report stranded_orders\n"
 	        "  " CTL_PROG " report daily_orders --csv > daily.csv\n"
-	        "  " CTL_PROG " order show 42\n",
+	        "  " CTL_PROG " order show 42\n"
+	        "  " CTL_PROG " order show --store demo --external 1001\n"
+	        "  " CTL_PROG " order list --status needs_attention --since 24h\n"
+	        "  " CTL_PROG " order reroute 42\n"
+	        "  " CTL_PROG " outbox list --failed --supplier acme\n"
+	        "  " CTL_PROG " outbox retry --failed --supplier acme\n",
 	        CTL_NEW_KEY_BYTES);
 }
 
@@ -248,12 +293,20 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "migrate", NULL, ctl_cmd_migrate },
 	{ "store", "add", ctl_cmd_store_add },
 	{ "store", "list", ctl_cmd_store_list },
+	{ "store", "disable", ctl_cmd_store_disable },
+	{ "store", "enable", ctl_cmd_store_enable },
 	{ "supplier", "add", ctl_cmd_supplier_add },
 	{ "supplier", "list", ctl_cmd_supplier_list },
+	{ "supplier", "disable", ctl_cmd_supplier_disable },
+	{ "supplier", "enable", ctl_cmd_supplier_enable },
 	{ "catalog", "import", ctl_cmd_catalog_import },
 	{ "secret", "new", ctl_cmd_secret_new },
 	{ "report", NULL, ctl_cmd_report },
 	{ "order", "show", ctl_cmd_order_show },
+	{ "order", "list", ctl_cmd_order_list },
+	{ "order", "reroute", ctl_cmd_order_reroute },
+	{ "outbox", "list", ctl_cmd_outbox_list },
+	{ "outbox", "retry", ctl_cmd_outbox_retry },
 	{ NULL, NULL, NULL },
 };
 
@@ -306,7 +359,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return ctl_usage_error("missing command (migrate, store add, store list, supplier add, "
-		                       "supplier list, catalog import, report, order show, secret new)");
+		return ctl_usage_error("missing command (migrate, store, supplier, catalog import, report, "
+		                       "order, outbox, secret new)");
 	return ctl_dispatch(&c, argc - optind, argv + optind);
 }

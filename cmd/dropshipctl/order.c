@@ -1,9 +1,11 @@
-/* dropshipctl order show: one order as operators read it — the same
- * document as GET /v1/admin/orders/{id} (internal/admin), printed as
- * sections and tables, or as JSON with --json. */
+/* dropshipctl order show / list / reroute. show: one order as operators
+ * read it — the same document as GET /v1/admin/orders/{id}
+ * (internal/admin), printed as sections and tables, or as JSON with
+ * --json. An order is named by dropship's id or by its store's own. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -171,37 +173,112 @@ static int ctl_print_order(const json_t *doc)
 	return 0;
 }
 
+/* An order as the operator names it: dropship's id, or the store's own. */
+struct ctl_order_ref {
+	const char *id;
+	const char *store, *external;
+};
+
+/* Parses cmd's words: ID or --store CODE --external ID, and --json when
+ * json is not NULL. Exactly one way of naming the order. */
+static int ctl_order_ref_parse(int argc, char **argv, const char *cmd, struct ctl_order_ref *ref,
+                               int *json)
+{
+	long long v;
+	memset(ref, 0, sizeof *ref);
+	for (int i = 0; i < argc; i++) {
+		int m = json && strcmp(argv[i], "--json") == 0 ? (*json = 1) : 0;
+		if (m == 0)
+			m = ctl_opt(argc, argv, &i, "--store", &ref->store);
+		if (m == 0)
+			m = ctl_opt(argc, argv, &i, "--external", &ref->external);
+		if (m < 0)
+			return CTL_USAGE;
+		if (m > 0)
+			continue;
+		if (argv[i][0] == '-' || ref->id)
+			return ctl_bad_arg(cmd, argv[i]);
+		ref->id = argv[i];
+	}
+	if (ref->id && (ref->store || ref->external))
+		return ctl_usage_error("%s: give an ID or --store CODE --external ID, not both", cmd);
+	if (!ref->id && !ref->store && !ref->external)
+		return ctl_usage_error("%s: missing ID (the order id dropship gave, as in `" CTL_PROG
+		                       " %s 42`, or --store CODE --external ID)", cmd, cmd);
+	if (ref->id && admin_parse_order_id(ref->id, &v) < 0)
+		return ctl_usage_error("%s: ID '%s' is not an order id (a whole number from 1)", cmd, ref->id);
+	if (!ref->id && !ref->store)
+		return ctl_usage_error("%s: --external needs --store CODE (external ids are per store)", cmd);
+	if (!ref->id && !ref->external)
+		return ctl_usage_error("%s: --store needs --external ID (the store's own order id)", cmd);
+	if (ref->store && ctl_check_code("--store", ref->store) != CTL_OK)
+		return CTL_USAGE;
+	return CTL_OK;
+}
+
+/* Where an order was found. */
+struct ctl_order_key {
+	char id[24], store_id[24], status[24];
+};
+
+/* Finds the order: CTL_OK with key set, or CTL_FAIL after printing why. */
+static int ctl_order_find(PGconn *conn, const char *cmd, const struct ctl_order_ref *ref,
+                          struct ctl_order_key *key)
+{
+	PGresult *res;
+	if (ref->id) {
+		res = PQexecParams(conn, "SELECT id::text, store_id::text, status FROM orders"
+		                         " WHERE id = $1::bigint", 1, NULL, &ref->id, NULL, NULL, 0);
+	} else {
+		int rc = ctl_check_exists(conn, cmd, "--store", "stores", "store", ref->store);
+		if (rc != CTL_OK)
+			return rc;
+		const char *params[] = { ref->store, ref->external };
+		res = PQexecParams(conn, "SELECT o.id::text, o.store_id::text, o.status FROM orders o"
+		                         " JOIN stores s ON s.id = o.store_id"
+		                         " WHERE s.code = $1 AND o.external_id = $2", 2, NULL, params, NULL,
+		                   NULL, 0);
+	}
+	int rc = CTL_OK;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = ctl_pg_fail(conn, res, cmd);
+	else if (PQntuples(res) == 0 && ref->id)
+		rc = ctl_fail("%s: no order %s", cmd, ref->id);
+	else if (PQntuples(res) == 0)
+		rc = ctl_fail("%s: no order with external id '%s' in store '%s'", cmd, ref->external,
+		              ref->store);
+	else {
+		snprintf(key->id, sizeof key->id, "%s", PQgetvalue(res, 0, 0));
+		snprintf(key->store_id, sizeof key->store_id, "%s", PQgetvalue(res, 0, 1));
+		snprintf(key->status, sizeof key->status, "%s", PQgetvalue(res, 0, 2));
+	}
+	PQclear(res);
+	return rc;
+}
+
 int ctl_cmd_order_show(struct ctl *c, int argc, char **argv)
 {
-	const char *id = NULL;
+	struct ctl_order_ref ref;
 	int as_json = 0;
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			as_json = 1;
-		else if (argv[i][0] == '-' || id)
-			return ctl_bad_arg("order show", argv[i]);
-		else
-			id = argv[i];
-	}
-	long long v;
-	if (!id)
-		return ctl_usage_error("order show: missing ID (the order id dropship gave, as in "
-		                       "`" CTL_PROG " order show 42`)");
-	if (admin_parse_order_id(id, &v) < 0)
-		return ctl_usage_error("order show: ID '%s' is not an order id (a whole number from 1)", id);
-	PGconn *conn;
-	int rc = ctl_connect(c, &conn);
+	int rc = ctl_order_ref_parse(argc, argv, "order show", &ref, &as_json);
 	if (rc != CTL_OK)
 		return rc;
-	const char *params[] = { id };
+	PGconn *conn;
+	if ((rc = ctl_connect(c, &conn)) != CTL_OK)
+		return rc;
+	struct ctl_order_key key;
 	json_t *doc = NULL;
-	PGresult *res = PQexecParams(conn, admin_order_sql, 1, NULL, params, NULL, NULL, 0);
+	PGresult *res = NULL;
+	if ((rc = ctl_order_find(conn, "order show", &ref, &key)) != CTL_OK)
+		goto cleanup;
+	const char *params[] = { key.id };
+	res = PQexecParams(conn, admin_order_sql, 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = ctl_pg_fail(conn, res, "order show");
 		goto cleanup;
 	}
 	if (PQntuples(res) == 0) {
-		rc = ctl_fail("order show: no order %s", id);
+		rc = ctl_fail("order show: no order %s", key.id);
 		goto cleanup;
 	}
 	json_error_t jerr;
@@ -220,6 +297,179 @@ int ctl_cmd_order_show(struct ctl *c, int argc, char **argv)
 cleanup:
 	json_decref(doc);
 	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+static const char *const ctl_order_statuses[] = {
+	"received", "routed", "partially_routed", "needs_attention", "partially_shipped", "shipped",
+	"delivered", "cancelled", NULL,
+};
+
+/* Newest first; filters are NULL when not given. */
+static const char ctl_order_list_sql[] =
+	"SELECT o.id::text AS order_id, s.code AS store, o.external_id, o.status,"
+	" (SELECT count(*) FROM order_lines l WHERE l.store_id = o.store_id AND l.order_id = o.id)"
+	"   AS lines,"
+	" to_json(o.created_at) #>> '{}' AS created_at, to_json(o.updated_at) #>> '{}' AS updated_at"
+	" FROM orders o JOIN stores s ON s.id = o.store_id"
+	" WHERE ($1::text IS NULL OR s.code = $1) AND ($2::text IS NULL OR o.status = $2)"
+	"   AND ($3::timestamptz IS NULL OR o.created_at >= $3)"
+	"   AND ($4::interval IS NULL OR o.created_at >= now() - $4::interval)"
+	" ORDER BY o.created_at DESC, o.id DESC LIMIT $5";
+
+int ctl_cmd_order_list(struct ctl *c, int argc, char **argv)
+{
+	static const struct ctl_col cols[] = {
+		{ "ID", "order_id", CTL_FMT_TEXT, 1 },
+		{ "STORE", "store", CTL_FMT_TEXT, 0 },
+		{ "EXTERNAL_ID", "external_id", CTL_FMT_TEXT, 0 },
+		{ "STATUS", "status", CTL_FMT_TEXT, 0 },
+		{ "LINES", "lines", CTL_FMT_TEXT, 1 },
+		{ "CREATED", "created_at", CTL_FMT_TIME, 0 },
+		{ "UPDATED", "updated_at", CTL_FMT_TIME, 0 },
+	};
+	struct ctl_filters f;
+	int rc = ctl_parse_filters(argc, argv, "order list", "jsStl", &f);
+	if (rc != CTL_OK)
+		return rc;
+	int known = !f.status;
+	for (const char *const *s = ctl_order_statuses; !known && *s; s++)
+		known = strcmp(*s, f.status) == 0;
+	if (!known)
+		return ctl_usage_error("--status must be one of received, routed, partially_routed, "
+		                       "needs_attention, partially_shipped, shipped, delivered, cancelled "
+		                       "(got '%s')", f.status);
+	PGconn *conn;
+	if ((rc = ctl_connect(c, &conn)) != CTL_OK)
+		return rc;
+	PGresult *res = NULL;
+	if ((rc = ctl_check_filters(conn, "order list", &f)) != CTL_OK)
+		goto cleanup;
+	const char *params[] = { f.store, f.status, f.since.at, f.since.ago[0] ? f.since.ago : NULL, f.limit };
+	res = PQexecParams(conn, ctl_order_list_sql, 5, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = ctl_pg_fail(conn, res, "order list");
+	else
+		rc = ctl_print_list(res, f.json, cols, sizeof cols / sizeof cols[0], "(no orders)");
+cleanup:
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+#define CTL_REROUTE_WAIT_MS 10000
+#define CTL_REROUTE_POLL_MS 100
+
+/* The row dropshipd deletes once it has re-planned the order. */
+static const char ctl_reroute_sql[] =
+	"INSERT INTO replan_orders (store_id, order_id) VALUES ($1::bigint, $2::bigint)"
+	" ON CONFLICT (store_id, order_id) DO UPDATE SET requested_at = now()";
+
+/* Asks for a re-plan: the row, and the NOTIFY that wakes dropshipd,
+ * delivered at COMMIT. */
+static const char *const ctl_reroute_steps[] = {
+	"BEGIN", ctl_reroute_sql, "NOTIFY dropship_replan", "COMMIT",
+};
+
+static double ctl_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* 1 while the order's replan_orders row is there, 0 once gone, -1 on error. */
+static int ctl_reroute_pending(PGconn *conn, const struct ctl_order_key *key)
+{
+	const char *params[] = { key->store_id, key->id };
+	PGresult *res = PQexecParams(conn, "SELECT 1 FROM replan_orders WHERE store_id = $1::bigint"
+	                                   " AND order_id = $2::bigint", 2, NULL, params, NULL, NULL, 0);
+	int rc = PQresultStatus(res) != PGRES_TUPLES_OK ? (ctl_pg_fail(conn, res, "order reroute"), -1)
+	                                                : PQntuples(res) > 0;
+	PQclear(res);
+	return rc;
+}
+
+/* The order's lines as they are now. */
+static int ctl_reroute_lines(PGconn *conn, const struct ctl_order_key *key)
+{
+	static const struct ctl_col cols[] = {
+		{ "LINE", "line_no", CTL_FMT_TEXT, 1 },
+		{ "SKU", "sku", CTL_FMT_TEXT, 0 },
+		{ "QTY", "quantity", CTL_FMT_TEXT, 1 },
+		{ "STATUS", "status", CTL_FMT_TEXT, 0 },
+		{ "REASON", "reason", CTL_FMT_TEXT, 0 },
+		{ "SUPPLIER", "supplier", CTL_FMT_TEXT, 0 },
+		{ "REQUEST_ID", "request_id", CTL_FMT_TEXT, 0 },
+	};
+	const char *params[] = { key->store_id, key->id };
+	PGresult *res = PQexecParams(conn,
+		"SELECT o.status AS order_status, l.line_no, l.sku, l.quantity, l.status, l.reason,"
+		" sp.code AS supplier, l.request_id::text AS request_id"
+		" FROM orders o JOIN order_lines l ON l.store_id = o.store_id AND l.order_id = o.id"
+		" LEFT JOIN suppliers sp ON sp.id = l.supplier_id"
+		" WHERE o.store_id = $1::bigint AND o.id = $2::bigint ORDER BY l.line_no",
+		2, NULL, params, NULL, NULL, 0);
+	int rc;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = ctl_pg_fail(conn, res, "order reroute");
+	} else {
+		printf("order %s re-planned%s%s\n", key->id, PQntuples(res) ? "; now " : "",
+		       PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+		rc = ctl_print_columns(res, cols, sizeof cols / sizeof cols[0], "  ");
+	}
+	PQclear(res);
+	return rc;
+}
+
+int ctl_cmd_order_reroute(struct ctl *c, int argc, char **argv)
+{
+	struct ctl_order_ref ref;
+	int rc = ctl_order_ref_parse(argc, argv, "order reroute", &ref, NULL);
+	if (rc != CTL_OK)
+		return rc;
+	PGconn *conn;
+	if ((rc = ctl_connect(c, &conn)) != CTL_OK)
+		return rc;
+	struct ctl_order_key key;
+	if ((rc = ctl_order_find(conn, "order reroute", &ref, &key)) != CTL_OK)
+		goto cleanup;
+	if (strcmp(key.status, "shipped") == 0 || strcmp(key.status, "delivered") == 0 ||
+	    strcmp(key.status, "cancelled") == 0) {
+		rc = ctl_fail("order reroute: order %s is %s: nothing is left to route", key.id, key.status);
+		goto cleanup;
+	}
+	for (size_t s = 0; rc == CTL_OK && s < sizeof ctl_reroute_steps / sizeof ctl_reroute_steps[0]; s++) {
+		const char *params[] = { key.store_id, key.id };
+		int np = ctl_reroute_steps[s] == ctl_reroute_sql ? 2 : 0;
+		PGresult *res = PQexecParams(conn, ctl_reroute_steps[s], np, NULL, np ? params : NULL, NULL,
+		                             NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			rc = ctl_pg_fail(conn, res, "order reroute");
+		PQclear(res);
+	}
+	if (rc != CTL_OK)
+		goto cleanup;
+	fprintf(stderr, CTL_PROG ": order %s queued for re-planning; waiting for dropshipd...\n", key.id);
+	int pending = 1;
+	double deadline = ctl_now_ms() + CTL_REROUTE_WAIT_MS;
+	for (;;) {
+		if ((pending = ctl_reroute_pending(conn, &key)) <= 0 || ctl_now_ms() >= deadline)
+			break;
+		struct timespec nap = { 0, CTL_REROUTE_POLL_MS * 1000000L };
+		nanosleep(&nap, NULL);
+	}
+	if (pending < 0)
+		rc = CTL_FAIL;
+	else if (pending)
+		/* The row stays: a dropshipd that starts later re-plans the order. */
+		rc = ctl_fail("order reroute: order %s was not re-planned within %d s: no dropshipd "
+		              "re-planned it; is dropshipd running? (it stays queued)", key.id,
+		              CTL_REROUTE_WAIT_MS / 1000);
+	else
+		rc = ctl_reroute_lines(conn, &key);
+cleanup:
 	PQfinish(conn);
 	return rc;
 }

@@ -1,4 +1,4 @@
-/* dropshipctl store add / store list. */
+/* dropshipctl store add / list / disable / enable. */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +11,7 @@ struct ctl_store_opts {
 	const char *policy;            /* likewise */
 	const char *split;             /* split tolerance percent, as given */
 	const char *callback;          /* "" clears it */
+	int update;                    /* --update */
 };
 
 static const char *const ctl_formats[] = { "native", "shopify", "woocommerce", NULL };
@@ -57,7 +58,7 @@ static int ctl_store_parse(int argc, char **argv, struct ctl_store_opts *o)
 		{ NULL, NULL },
 	};
 	int rc = ctl_parse_add(argc, argv, "store", "store add CODE --secret S ...", opts, &o->code,
-	                       &o->secrets);
+	                       &o->secrets, &o->update);
 	return rc == CTL_OK ? ctl_store_validate(o) : rc;
 }
 
@@ -89,7 +90,7 @@ int ctl_cmd_store_add(struct ctl *c, int argc, char **argv)
 
 	struct ctl_upsert u = { .table = "stores", .noun = "store", .code = o.code,
 	                        .secrets = &o.secrets, .stored_col = "format",
-	                        .check = ctl_store_check_stored, .arg = &o };
+	                        .check = ctl_store_check_stored, .arg = &o, .update = o.update };
 	ctl_upsert_set(&u, "format", o.format);
 	ctl_upsert_set(&u, "policy", o.policy);
 	ctl_upsert_set(&u, "split_tolerance_pct", o.split);
@@ -103,13 +104,23 @@ int ctl_cmd_store_add(struct ctl *c, int argc, char **argv)
 
 int ctl_cmd_store_list(struct ctl *c, int argc, char **argv)
 {
-	static const char *const head[] = { "CODE", "FORMAT", "POLICY", "SPLIT%", "SECRETS",
+	static const char *const head[] = { "CODE", "FORMAT", "POLICY", "SPLIT%", "ACTIVE", "SECRETS",
 	                                    "CALLBACK_URL", "CREATED_AT" };
 	return ctl_list(c, argc, argv, "store list",
-	                "SELECT code, format, policy, split_tolerance_pct::text,"
+	                "SELECT code, format, policy, split_tolerance_pct::text, active::text,"
 	                " cardinality(secrets)::text, coalesce(callback_url, '-'),"
 	                " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 	                " FROM stores ORDER BY code",
 	                head, sizeof head / sizeof head[0],
 	                "(no stores; add one with `" CTL_PROG " store add CODE --secret S`)");
+}
+
+int ctl_cmd_store_disable(struct ctl *c, int argc, char **argv)
+{
+	return ctl_set_active(c, argc, argv, "stores", "store", 0);
+}
+
+int ctl_cmd_store_enable(struct ctl *c, int argc, char **argv)
+{
+	return ctl_set_active(c, argc, argv, "stores", "store", 1);
 }

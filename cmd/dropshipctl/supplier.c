@@ -1,10 +1,9 @@
-/* dropshipctl supplier add / supplier list. */
+/* dropshipctl supplier add / list / disable / enable. */
 #include <stdio.h>
 #include <string.h>
 
 #include "ctl.h"
 
-#define CTL_DURATION_MAX (365L * 86400)
 #define CTL_PRIORITY_MAX 1000000
 
 struct ctl_supplier_opts {
@@ -17,47 +16,8 @@ struct ctl_supplier_opts {
 	const char *ship_within;
 	char accept_iv[32];            /* the same as interval input: "86400 seconds" */
 	char ship_iv[32];
+	int update;                    /* --update */
 };
-
-/* Seconds of a duration written as whole numbers with units, "90m", "24h",
- * "3d", "1d12h": forms people type, that we check rather than leave to
- * PostgreSQL's far looser interval input. Returns -1 when s is not one, or
- * not within 1 s .. 365 d. */
-static long ctl_duration(const char *s)
-{
-	long total = 0;
-	if (!*s)
-		return -1;
-	while (*s) {
-		long n = 0, unit;
-		const char *digits = s;
-		while (*s >= '0' && *s <= '9' && n <= CTL_DURATION_MAX)
-			n = n * 10 + (*s++ - '0');
-		if (s == digits)
-			return -1;
-		switch (*s++) {
-		case 's': unit = 1; break;
-		case 'm': unit = 60; break;
-		case 'h': unit = 3600; break;
-		case 'd': unit = 86400; break;
-		default: return -1;  /* also digits beyond the range */
-		}
-		total += n * unit;
-		if (total > CTL_DURATION_MAX)
-			return -1;
-	}
-	return total > 0 ? total : -1;
-}
-
-static int ctl_check_duration(const char *opt, const char *v, char *iv, size_t cap)
-{
-	long secs = ctl_duration(v);
-	if (secs < 0)
-		return ctl_usage_error("%s must be a duration such as 90m, 24h, 3d or 1d12h (units s, "
-		                       "m, h, d), from 1s to 365d (got '%s')", opt, v);
-	snprintf(iv, cap, "%ld seconds", secs);
-	return CTL_OK;
-}
 
 /* Everything that can be checked without the database. */
 static int ctl_supplier_validate(struct ctl_supplier_opts *o)
@@ -92,7 +52,7 @@ static int ctl_supplier_parse(int argc, char **argv, struct ctl_supplier_opts *o
 		{ NULL, NULL },
 	};
 	int rc = ctl_parse_add(argc, argv, "supplier", "supplier add CODE --endpoint URL --secret S ...",
-	                       opts, &o->code, &o->secrets);
+	                       opts, &o->code, &o->secrets, &o->update);
 	return rc == CTL_OK ? ctl_supplier_validate(o) : rc;
 }
 
@@ -120,7 +80,7 @@ int ctl_cmd_supplier_add(struct ctl *c, int argc, char **argv)
 
 	struct ctl_upsert u = { .table = "suppliers", .noun = "supplier", .code = o.code,
 	                        .secrets = &o.secrets, .stored_col = "code",
-	                        .check = ctl_supplier_check_stored, .arg = &o };
+	                        .check = ctl_supplier_check_stored, .arg = &o, .update = o.update };
 	ctl_upsert_set(&u, "endpoint", o.endpoint);
 	ctl_upsert_set(&u, "priority", o.priority);
 	ctl_upsert_set(&u, "active", o.active);
@@ -153,4 +113,14 @@ int ctl_cmd_supplier_list(struct ctl *c, int argc, char **argv)
 	                head, sizeof head / sizeof head[0],
 	                "(no suppliers; add one with `" CTL_PROG " supplier add CODE --endpoint URL "
 	                "--secret S`)");
+}
+
+int ctl_cmd_supplier_disable(struct ctl *c, int argc, char **argv)
+{
+	return ctl_set_active(c, argc, argv, "suppliers", "supplier", 0);
+}
+
+int ctl_cmd_supplier_enable(struct ctl *c, int argc, char **argv)
+{
+	return ctl_set_active(c, argc, argv, "suppliers", "supplier", 1);
 }

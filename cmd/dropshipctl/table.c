@@ -1,9 +1,17 @@
-/* Aligned text tables and RFC 4180 CSV for the commands that print rows. */
+/* Aligned text tables, RFC 4180 CSV and JSON for the commands that print rows. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "ctl.h"
+
+/* PostgreSQL type oids of the columns JSON shows as other than strings. */
+enum {
+	CTL_OID_BOOL = 16, CTL_OID_INT8 = 20, CTL_OID_INT2 = 21, CTL_OID_INT4 = 23,
+	CTL_OID_JSON = 114, CTL_OID_JSONB = 3802,
+};
 
 /* Display width of UTF-8 text: code points, not bytes, so a non-ASCII SKU
  * does not push its row's columns out of line. */
@@ -130,4 +138,136 @@ void ctl_table_free(struct ctl_table *t)
 	free(t->cells);
 	t->cells = NULL;
 	t->nrows = t->cap = 0;
+}
+
+/* One column's value as JSON, by its type. */
+static json_t *ctl_json_value(const PGresult *res, int r, int c)
+{
+	if (PQgetisnull(res, r, c))
+		return json_null();
+	const char *v = PQgetvalue(res, r, c);
+	switch (PQftype(res, c)) {
+	case CTL_OID_BOOL:
+		return json_boolean(v[0] == 't');
+	case CTL_OID_INT2:
+	case CTL_OID_INT4:
+	case CTL_OID_INT8:
+		return json_integer(strtoll(v, NULL, 10));
+	case CTL_OID_JSON:
+	case CTL_OID_JSONB: {
+		json_t *j = json_loads(v, JSON_DECODE_ANY, NULL);
+		return j ? j : json_string(v);
+	}
+	default:
+		return json_string(v);
+	}
+}
+
+int ctl_json_print(const PGresult *res, FILE *f)
+{
+	json_t *rows = json_array();
+	for (int r = 0; r < PQntuples(res); r++) {
+		json_t *o = json_object();
+		for (int c = 0; c < PQnfields(res); c++)
+			if (PQfname(res, c)[0] != '_')
+				json_object_set_new(o, PQfname(res, c), ctl_json_value(res, r, c));
+		json_array_append_new(rows, o);
+	}
+	int rc = json_dumpf(rows, f, JSON_INDENT(2)) == 0 && fputc('\n', f) != EOF ? 0 : -1;
+	json_decref(rows);
+	return rc;
+}
+
+void ctl_age_text(long long secs, char *buf, size_t cap)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 60)
+		snprintf(buf, cap, "%llds", secs);
+	else if (secs < 3600)
+		snprintf(buf, cap, "%lldm", secs / 60);
+	else if (secs < 86400)
+		snprintf(buf, cap, "%lldh%lldm", secs / 3600, secs % 3600 / 60);
+	else
+		snprintf(buf, cap, "%lldd%lldh", secs / 86400, secs % 86400 / 3600);
+}
+
+#define CTL_SHORT_MAX 48
+
+/* The text a cell of format fmt shows for value v (NULL: SQL NULL). */
+static const char *ctl_cell(const char *v, enum ctl_fmt fmt, char *buf, size_t cap)
+{
+	if (!v)
+		return "";
+	switch (fmt) {
+	case CTL_FMT_TEXT:
+		return v;
+	case CTL_FMT_TIME:
+		/* 2026-11-22T10:00:01.234567+00:00: the session is in UTC. */
+		snprintf(buf, cap, "%.19sZ", v);
+		return buf;
+	case CTL_FMT_AGE:
+		ctl_age_text(strtoll(v, NULL, 10), buf, cap);
+		return buf;
+	case CTL_FMT_DUE: {
+		long long secs = strtoll(v, NULL, 10);
+		char age[32];
+		if (secs <= 0)
+			return "due";
+		ctl_age_text(secs, age, sizeof age);
+		snprintf(buf, cap, "in %s", age);
+		return buf;
+	}
+	case CTL_FMT_SHORT: {
+		size_t n = CTL_SHORT_MAX - 3;
+		if (strlen(v) <= CTL_SHORT_MAX)
+			return v;
+		/* Cut between characters, not inside one. */
+		while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+			n--;
+		snprintf(buf, cap, "%.*s...", (int)n, v);
+		return buf;
+	}
+	}
+	return v;
+}
+
+int ctl_print_columns(const PGresult *res, const struct ctl_col *cols, int ncols, const char *indent)
+{
+	const char *head[CTL_TABLE_MAX_COLS], *row[CTL_TABLE_MAX_COLS];
+	int right[CTL_TABLE_MAX_COLS], idx[CTL_TABLE_MAX_COLS];
+	char bufs[CTL_TABLE_MAX_COLS][64];
+	if (ncols > CTL_TABLE_MAX_COLS)
+		ncols = CTL_TABLE_MAX_COLS;
+	for (int c = 0; c < ncols; c++) {
+		head[c] = cols[c].head;
+		right[c] = cols[c].right;
+		if ((idx[c] = PQfnumber(res, cols[c].name)) < 0)
+			return ctl_fail("no column %s in the result", cols[c].name);
+	}
+	struct ctl_table t = { .ncols = ncols, .head = head, .right = right };
+	int rc = CTL_OK;
+	for (int r = 0; rc == CTL_OK && r < PQntuples(res); r++) {
+		for (int c = 0; c < ncols; c++)
+			row[c] = ctl_cell(PQgetisnull(res, r, idx[c]) ? NULL : PQgetvalue(res, r, idx[c]),
+			                  cols[c].fmt, bufs[c], sizeof bufs[c]);
+		if (ctl_table_add(&t, row) < 0)
+			rc = ctl_fail("out of memory");
+	}
+	if (rc == CTL_OK)
+		ctl_table_print(&t, stdout, indent);
+	ctl_table_free(&t);
+	return rc;
+}
+
+int ctl_print_list(const PGresult *res, int json, const struct ctl_col *cols, int ncols,
+                   const char *empty)
+{
+	if (json)
+		return ctl_json_print(res, stdout) == 0 ? CTL_OK : ctl_fail("cannot write the output");
+	if (PQntuples(res) == 0) {
+		puts(empty);
+		return CTL_OK;
+	}
+	return ctl_print_columns(res, cols, ncols, "");
 }

@@ -11,6 +11,7 @@
 #include "support/harness.h"
 #include "support/proc.h"
 #include "support/testdb.h"
+#include "support/wait.h"
 
 #define KEY1 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define KEY2 "whsec_C2FVsBQIhrscChPVQKv8JMl0MtYqSWc1f5hmIcRu7MM="
@@ -104,7 +105,15 @@ static void test_supplier_add_and_update(void)
 	assert_value(db, SUPPLIER_SQL,
 	             "https://acme.example/orders 100 t 86400 259200 {" KEY1 "," KEY2 "}");
 
-	r = ctl(db, "supplier", "add", "acme", "--priority", "7", "--accept-within", "90m",
+	/* An existing code is refused without --update, and nothing changes. */
+	r = ctl(db, "supplier", "add", "acme", "--priority", "7", NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "supplier add: supplier 'acme' already exists; add --update to change it"));
+	ctl_run_free(&r);
+	assert_value(db, SUPPLIER_SQL,
+	             "https://acme.example/orders 100 t 86400 259200 {" KEY1 "," KEY2 "}");
+
+	r = ctl(db, "supplier", "add", "acme", "--update", "--priority", "7", "--accept-within", "90m",
 	        "--ship-within=1d12h", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "supplier acme updated"));
@@ -113,15 +122,51 @@ static void test_supplier_add_and_update(void)
 	             "https://acme.example/orders 7 t 5400 129600 {" KEY1 "," KEY2 "}");
 
 	r = ctl(db, "supplier", "add", "acme", "--active", "false", "--secret", KEY2, "--endpoint",
-	        "https://[2001:db8::1]:8443/v1?x=1", NULL);
+	        "https://[2001:db8::1]:8443/v1?x=1", "--update", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	ctl_run_free(&r);
 	assert_value(db, SUPPLIER_SQL,
 	             "https://[2001:db8::1]:8443/v1?x=1 7 f 5400 129600 {" KEY2 "}");
-	r = ctl(db, "supplier", "add", "acme", "--active=true", "--priority", "0", NULL);
+	r = ctl(db, "supplier", "add", "acme", "--update", "--active=true", "--priority", "0", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	ctl_run_free(&r);
 	assert_value(db, "SELECT priority || ' ' || active FROM suppliers", "0 true");
+}
+
+static void test_supplier_disable_enable(void)
+{
+	char db[512];
+	catalog_db("dropship_catalog_supplier_active", db, sizeof db);
+	const char *csv = write_csv("active.csv", HEADER "sup1,A,A1,1,0,3,1,*\n");
+	struct ctl_run r = ctl(db, "catalog", "import", csv, NULL);
+	ctl_run_free(&r);
+	r = ctl(db, "supplier", "disable", "sup1", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT_STRING_EQUAL(r.out ? r.out : "", "supplier sup1 disabled\n");
+	ctl_run_free(&r);
+	/* Out of routing; its offers stay in the catalog. */
+	assert_value(db, "SELECT string_agg(code || '=' || active, ' ' ORDER BY code) FROM suppliers",
+	             "sup1=false sup2=true sup3=true");
+	assert_value(db, "SELECT count(*) FROM offers", "1");
+	r = ctl(db, "supplier", "disable", "sup1", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "supplier sup1 was already disabled"));
+	ctl_run_free(&r);
+	r = ctl(db, "supplier", "list", NULL);
+	CU_ASSERT(has(r.out, "\nsup1  https://sup.example/orders  100       false"));
+	ctl_run_free(&r);
+	r = ctl(db, "supplier", "enable", "sup1", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT_STRING_EQUAL(r.out ? r.out : "", "supplier sup1 enabled\n");
+	ctl_run_free(&r);
+	assert_value(db, "SELECT active FROM suppliers WHERE code = 'sup1'", "t");
+	r = ctl(db, "supplier", "enable", "acme", NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "supplier enable: no supplier 'acme'"));
+	ctl_run_free(&r);
+	CU_ASSERT_EQUAL(ctl_rc(db, "supplier", "disable", NULL), 2);
+	CU_ASSERT_EQUAL(ctl_rc(db, "supplier", "disable", "sup1", "sup2", NULL), 2);
+	CU_ASSERT_EQUAL(ctl_rc(db, "supplier", "enable", "-x", NULL), 2);
 }
 
 struct bad_case {
@@ -195,7 +240,7 @@ static void test_supplier_add_rejects(void)
 	r = ctl(db, "supplier", "add", "x", "--endpoint", "https://a.example", "--secret", KEY1, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	ctl_run_free(&r);
-	r = ctl(db, "supplier", "add", "x", "--priority", "5", "--ship-within", "2w", NULL);
+	r = ctl(db, "supplier", "add", "x", "--update", "--priority", "5", "--ship-within", "2w", NULL);
 	CU_ASSERT_EQUAL(r.rc, 2);
 	ctl_run_free(&r);
 	assert_value(db, "SELECT priority FROM suppliers", "100");
@@ -244,7 +289,7 @@ static void test_import_good_file(void)
 		"sup3,TEE-\xC3\xA9,T\\1,0012.50000,3,7,14,FR\r\n");
 	struct ctl_run r = ctl(db, "catalog", "import", csv, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
-	CU_ASSERT(has(r.out, "imported 4 offers (4 created, 0 updated, 0 unchanged) in "));
+	CU_ASSERT(has(r.out, "imported 4 offers (4 created, 0 updated, 0 unchanged, 0 stale) in "));
 	CU_ASSERT(!has(r.err, "rows read"));
 	ctl_run_free(&r);
 	assert_value(db, OFFERS_SQL,
@@ -256,7 +301,7 @@ static void test_import_good_file(void)
 	const char *args[] = { "catalog", "import", "-", NULL };
 	r = ctl_argv(db, csv, args);
 	CU_ASSERT_EQUAL(r.rc, 0);
-	CU_ASSERT(has(r.out, "imported 4 offers (0 created, 0 updated, 4 unchanged)"));
+	CU_ASSERT(has(r.out, "imported 4 offers (0 created, 0 updated, 4 unchanged, 0 stale)"));
 	ctl_run_free(&r);
 }
 
@@ -273,11 +318,13 @@ static void test_reimport_updates(void)
 	ctl_run_free(&r);
 	PGconn *conn = testdb_connect(db);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
-	/* What dropshipd does meanwhile: a reservation takes stock, a rejection
-	 * marks an offer unavailable. The feed's values win again. */
-	CU_ASSERT_EQUAL(testdb_exec(conn, "UPDATE offers SET stock = stock - 2 WHERE sku = 'A'"
-	                            " AND supplier_id = (SELECT id FROM suppliers WHERE code = 'sup2')",
-	                            0, NULL), 0);
+	/* What dropshipd does meanwhile: a reservation takes stock (and says so
+	 * in offer_moves), a rejection marks an offer unavailable. The next
+	 * file was written after both, so its values win again. */
+	CU_ASSERT_EQUAL(testdb_exec(conn, "WITH o AS (UPDATE offers SET stock = stock - 2 WHERE sku = 'A'"
+	                            " AND supplier_id = (SELECT id FROM suppliers WHERE code = 'sup2')"
+	                            " RETURNING id) INSERT INTO offer_moves (offer_id, delta)"
+	                            " SELECT id, -2 FROM o", 0, NULL), 0);
 	CU_ASSERT_EQUAL(testdb_exec(conn, "UPDATE offers SET available = false WHERE sku = 'B'", 0,
 	                            NULL), 0);
 	char *stamp = testdb_value(conn, "SELECT updated_at::text FROM offers WHERE sku = 'A' AND"
@@ -291,7 +338,7 @@ static void test_reimport_updates(void)
 		"sup3,A,A3,8,0,50,5,*\n");       /* new */
 	r = ctl(db, "catalog", "import", second, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
-	CU_ASSERT(has(r.out, "imported 4 offers (1 created, 2 updated, 1 unchanged)"));
+	CU_ASSERT(has(r.out, "imported 4 offers (1 created, 2 updated, 1 unchanged, 0 stale)"));
 	ctl_run_free(&r);
 	assert_value(db, OFFERS_SQL,
 	             "sup1|A|A1|10.0000|1.0000|5|2|{US}|t\n"
@@ -315,7 +362,7 @@ static void test_reimport_updates(void)
 	                                                  "sup1,C,C1,1,0,1,1,*\n");
 	r = ctl(db, "catalog", "import", "--dry-run", third, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
-	CU_ASSERT(has(r.out, "dry run: would import 2 offers (1 created, 1 updated, 0 unchanged)"));
+	CU_ASSERT(has(r.out, "dry run: would import 2 offers (1 created, 1 updated, 0 unchanged, 0 stale)"));
 	CU_ASSERT(has(r.out, "nothing changed"));
 	ctl_run_free(&r);
 	CU_ASSERT_EQUAL(testdb_count(conn, "SELECT count(*) FROM offers", 0, NULL), 4);
@@ -453,7 +500,7 @@ static void test_import_50k_rows(void)
 	CU_ASSERT_EQUAL_FATAL(proc_run(gen, NULL, NULL, NULL), 0);
 	struct ctl_run r = ctl(db, "catalog", "import", path, NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
-	CU_ASSERT(has(r.out, "imported 50000 offers (50000 created, 0 updated, 0 unchanged)"));
+	CU_ASSERT(has(r.out, "imported 50000 offers (50000 created, 0 updated, 0 unchanged, 0 stale)"));
 	ctl_run_free(&r);
 	assert_value(db, "SELECT count(*) || ' ' || count(DISTINCT sku) || ' ' ||"
 	                 " count(*) FILTER (WHERE ships_to IS NULL) FROM offers", "50000 16667 9999");
@@ -461,6 +508,177 @@ static void test_import_50k_rows(void)
 	                 " JOIN suppliers s ON s.id = o.supplier_id"
 	                 " WHERE s.code = 'sup1' AND o.sku = 'SKU-0016663'",
 	             "S1-0016663|311.6400|{CA,MX,US}");
+}
+
+/* A time offset from now by an interval, on a whole second, as RFC 3339. */
+static char *time_at(PGconn *conn, const char *offset)
+{
+	const char *p[] = { offset };
+	char *t = testdb_value(conn, "SELECT to_char(date_trunc('second', now() + $1::interval)"
+	                             " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", 1, p);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	return t;
+}
+
+/* Imports path as of as_of (NULL: the file's own time); it must print want. */
+static void import_prints(const char *db, const char *path, const char *as_of, const char *want)
+{
+	struct ctl_run r = as_of ? ctl(db, "catalog", "import", path, "--as-of", as_of, NULL)
+	                         : ctl(db, "catalog", "import", path, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, want));
+	if (!has(r.out, want))
+		printf("\nwant: %s\n", want);
+	ctl_run_free(&r);
+}
+
+#define STOCK_SQL "SELECT string_agg(sku || '=' || stock, ' ' ORDER BY sku) FROM offers"
+
+/* A level is the supplier's stock at its time: what was reserved after it
+ * still counts, what was reserved before it is in the level already. */
+static void test_import_as_of(void)
+{
+	char db[512];
+	catalog_db("dropship_catalog_as_of", db, sizeof db);
+	PGconn *conn = testdb_connect(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
+	char *t0 = time_at(conn, "-40 minutes"), *t = time_at(conn, "-30 minutes");
+	char *older = time_at(conn, "-35 minutes"), *t5 = time_at(conn, "-25 minutes");
+	import_prints(db, write_csv("t0.csv", HEADER "sup1,A,A1,1,0,10,1,*\nsup1,B,B1,1,0,5,1,*\n"), t0,
+	              "imported 2 offers (2 created, 0 updated, 0 unchanged, 0 stale)");
+	const char *p[] = { t0 };
+	CU_ASSERT_EQUAL(testdb_count(conn, "SELECT count(*) FROM offers WHERE level_as_of = $1::timestamptz",
+	                             1, p), 2);
+
+	/* dropshipd reserves 2 of A a minute after T (the export cannot know)
+	 * and 5 a minute before it (the export counted them already). */
+	const char *pt[] = { t };
+	CU_ASSERT_EQUAL(testdb_exec(conn, "WITH o AS (UPDATE offers SET stock = stock - 7 WHERE sku = 'A'"
+	                                  " RETURNING id)"
+	                                  " INSERT INTO offer_moves (offer_id, at, delta)"
+	                                  " SELECT id, $1::timestamptz + interval '1 minute', -2 FROM o"
+	                                  " UNION ALL SELECT id, $1::timestamptz - interval '1 minute', -5 FROM o",
+	                            1, pt), 0);
+	assert_value(db, STOCK_SQL, "A=3 B=5");
+	/* The export at T: A's level 12 less the 2 reserved since. */
+	const char *at_t = write_csv("t.csv", HEADER "sup1,A,A1,1,0,12,1,*\nsup1,B,B1,1,0,5,1,*\n");
+	import_prints(db, at_t, t, "imported 2 offers (0 created, 1 updated, 1 unchanged, 0 stale)");
+	assert_value(db, STOCK_SQL, "A=10 B=5");
+	/* Applied again, it gives the same: nothing counts twice. */
+	import_prints(db, at_t, t, "imported 2 offers (0 created, 0 updated, 2 unchanged, 0 stale)");
+	assert_value(db, STOCK_SQL, "A=10 B=5");
+
+	/* A level older than the last one applied is stale: nothing changes. */
+	import_prints(db, write_csv("old.csv", HEADER "sup1,A,A1,9,0,50,1,*\nsup1,B,B1,1,0,50,1,*\n"),
+	              older, "imported 2 offers (0 created, 0 updated, 0 unchanged, 2 stale)");
+	assert_value(db, "SELECT string_agg(sku || '=' || stock || '@' || cost, ' ' ORDER BY sku) FROM offers",
+	             "A=10@1.0000 B=5@1.0000");
+	CU_ASSERT_EQUAL(testdb_count(conn, "SELECT count(*) FROM offers WHERE level_as_of = $1::timestamptz",
+	                             1, pt), 2);
+
+	/* Without --as-of, the file's modification time: after both moves. */
+	const char *late = write_csv("late.csv", HEADER "sup1,A,A1,1,0,20,1,*\n");
+	const char *pm[] = { t5 };
+	char *epoch = testdb_value(conn, "SELECT extract(epoch FROM $1::timestamptz)::bigint", 1, pm);
+	char stamp[32];
+	snprintf(stamp, sizeof stamp, "@%s", epoch ? epoch : "0");
+	const char *touch[] = { "touch", "-d", stamp, late, NULL };
+	CU_ASSERT_EQUAL(proc_run(touch, NULL, NULL, NULL), 0);
+	import_prints(db, late, NULL, "imported 1 offer (0 created, 1 updated, 0 unchanged, 0 stale)");
+	assert_value(db, STOCK_SQL, "A=20 B=5");
+	CU_ASSERT_EQUAL(testdb_count(conn, "SELECT count(*) FROM offers WHERE sku = 'A'"
+	                                   " AND level_as_of = $1::timestamptz", 1, pm), 1);
+	/* Standard input has no time of its own: now. */
+	const char *args[] = { "catalog", "import", "-", NULL };
+	struct ctl_run r = ctl_argv(db, write_csv("now.csv", HEADER "sup1,A,A1,1,0,30,1,*\n"), args);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	ctl_run_free(&r);
+	assert_value(db, STOCK_SQL, "A=30 B=5");
+	CU_ASSERT_EQUAL(testdb_count(conn, "SELECT count(*) FROM offers WHERE sku = 'A'"
+	                                   " AND level_as_of > now() - interval '1 minute'", 0, NULL), 1);
+
+	/* Too old to know what was reserved since, too far ahead, not a time. */
+	char *week = time_at(conn, "-8 days"), *ahead = time_at(conn, "1 day");
+	r = ctl(db, "catalog", "import", at_t, "--as-of", week, NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "catalog import: --as-of ") && has(r.err, " is more than 7 days ago"));
+	ctl_run_free(&r);
+	r = ctl(db, "catalog", "import", at_t, "--as-of", ahead, NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "ahead of the database's clock"));
+	ctl_run_free(&r);
+	const char *old_file = write_csv("week.csv", HEADER "sup1,A,A1,1,0,99,1,*\n");
+	const char *touch_old[] = { "sh", "-c", "touch -d \"$1\" \"$2\"", "sh", week, old_file, NULL };
+	CU_ASSERT_EQUAL(proc_run(touch_old, NULL, NULL, NULL), 0);
+	r = ctl(db, "catalog", "import", old_file, NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "the file's modification time") && has(r.err, "more than 7 days ago"));
+	ctl_run_free(&r);
+	r = ctl(db, "catalog", "import", at_t, "--as-of", "yesterday", NULL);
+	CU_ASSERT_EQUAL(r.rc, 2);
+	CU_ASSERT(has(r.err, "--as-of must be an RFC 3339 time"));
+	ctl_run_free(&r);
+	CU_ASSERT_EQUAL(ctl_rc(db, "catalog", "import", at_t, "--as-of", NULL), 2);
+	assert_value(db, STOCK_SQL, "A=30 B=5");
+	free(t0), free(t), free(older), free(t5), free(epoch), free(week), free(ahead);
+	PQfinish(conn);
+}
+
+static bool notified(void *arg)
+{
+	PGconn *conn = arg;
+	PQconsumeInput(conn);
+	PGnotify *n = PQnotifies(conn);
+	bool got = n && strcmp(n->relname, "dropship_stock") == 0;
+	PQfreemem(n);
+	return got;
+}
+
+/* The SKUs whose offers gained stock, or came back with stock, are those
+ * whose waiting lines dropshipd plans again; it is told after COMMIT. */
+static void test_import_marks_skus(void)
+{
+	char db[512];
+	catalog_db("dropship_catalog_skus", db, sizeof db);
+	PGconn *conn = testdb_connect(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
+	char *t0 = time_at(conn, "-20 minutes"), *t1 = time_at(conn, "-10 minutes");
+	import_prints(db, write_csv("base.csv", HEADER "sup1,A,A1,1,0,5,1,*\nsup1,B,B1,1,0,5,1,*\n"
+	                                               "sup1,C,C1,1,0,5,1,*\nsup1,E,E1,1,0,0,1,*\n"
+	                                               "sup2,A,A2,1,0,5,1,*\n"), t0,
+	              "(5 created");
+	/* A supplier's rejection marked C unavailable. */
+	CU_ASSERT_EQUAL(testdb_exec(conn, "UPDATE offers SET available = false WHERE sku = 'C'", 0, NULL), 0);
+	CU_ASSERT_EQUAL(testdb_exec(conn, "DELETE FROM sku_changes", 0, NULL), 0);
+	CU_ASSERT_EQUAL(testdb_exec(conn, "LISTEN dropship_stock", 0, NULL), 0);
+
+	const char *next = write_csv("next.csv", HEADER
+		"sup1,A,A1,1,0,9,1,*\n"          /* gains */
+		"sup1,B,B1,1,0,1,1,*\n"          /* loses */
+		"sup1,C,C1,1,0,5,1,*\n"          /* available again, with stock */
+		"sup1,E,E1,2,0,0,1,*\n"          /* dearer, still none */
+		"sup2,A,A2,1,0,5,1,*\n"          /* as it was */
+		"sup1,D,D1,1,0,3,1,*\n"          /* new, with stock */
+		"sup1,F,F1,1,0,0,1,*\n");        /* new, without */
+	/* A dry run tells nobody and keeps nothing. */
+	struct ctl_run r = ctl(db, "catalog", "import", next, "--as-of", t1, "--dry-run", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "would import 7 offers (2 created, 4 updated, 1 unchanged, 0 stale)"));
+	ctl_run_free(&r);
+	assert_value(db, "SELECT count(*) FROM sku_changes", "0");
+	CU_ASSERT(!wait_until(notified, conn, 300, 50));
+
+	import_prints(db, next, t1, "imported 7 offers (2 created, 4 updated, 1 unchanged, 0 stale)");
+	assert_value(db, "SELECT string_agg(sku, ' ' ORDER BY sku) FROM sku_changes", "A C D");
+	CU_ASSERT(wait_until(notified, conn, 5000, 50));
+
+	/* Nothing gained: nothing marked, nobody told. */
+	CU_ASSERT_EQUAL(testdb_exec(conn, "DELETE FROM sku_changes", 0, NULL), 0);
+	import_prints(db, next, t1, "(0 created, 0 updated, 7 unchanged, 0 stale)");
+	assert_value(db, "SELECT count(*) FROM sku_changes", "0");
+	CU_ASSERT(!wait_until(notified, conn, 300, 50));
+	free(t0), free(t1);
+	PQfinish(conn);
 }
 
 /* A second import waits for the first one's transaction, then runs. */
@@ -509,12 +727,15 @@ int main(void)
 		{ "supplier add creates, then updates only what is given", test_supplier_add_and_update },
 		{ "supplier add rejects bad input and writes nothing", test_supplier_add_rejects },
 		{ "supplier list shows durations and offers, not secrets", test_supplier_list },
+		{ "supplier disable and enable", test_supplier_disable_enable },
 		{ "a good file imports exactly its values", test_import_good_file },
 		{ "re-import updates in place, sets stock, skips unchanged", test_reimport_updates },
 		{ "bad rows are each reported by line and nothing changes", test_import_bad_rows },
 		{ "errors past 100 are counted, not printed", test_import_many_errors },
 		{ "50,000 generated rows import", test_import_50k_rows },
 		{ "concurrent imports take turns", test_imports_take_turns },
+		{ "levels apply as of their time, net of later reservations", test_import_as_of },
+		{ "SKUs that gain stock are marked, and dropshipd told", test_import_marks_skus },
 		{ NULL, NULL },
 	};
 	return harness_main("catalog", suite_init, suite_cleanup, tests);

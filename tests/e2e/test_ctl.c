@@ -305,7 +305,7 @@ static void test_store_add_and_update(void)
 	char *before = testdb_value(conn, secrets, 0, NULL);
 	CU_ASSERT_STRING_EQUAL(before ? before : "", "{" KEY1 "," KEY2 "}");
 
-	r = ctl(db, "store", "add", "shop1", "--policy", "fastest", NULL);
+	r = ctl(db, "store", "add", "shop1", "--update", "--policy", "fastest", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "store shop1 updated"));
 	ctl_run_free(&r);
@@ -318,12 +318,13 @@ static void test_store_add_and_update(void)
 	free(after);
 
 	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "shop1", "--split-tolerance", "25",
-	                       "--callback-url", "https://shop1.example/hooks", NULL), 0);
+	                       "--callback-url", "https://shop1.example/hooks", "--update", NULL), 0);
 	v = testdb_value(conn, row, 0, NULL);
 	CU_ASSERT_STRING_EQUAL(v ? v : "", "native fastest 25 https://shop1.example/hooks");
 	free(v);
 	/* An empty URL removes it; new secrets replace the old set. */
-	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "shop1", "--callback-url=", "--secret", KEY2, NULL), 0);
+	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "shop1", "--update", "--callback-url=", "--secret", KEY2,
+	                       NULL), 0);
 	v = testdb_value(conn, row, 0, NULL);
 	CU_ASSERT_STRING_EQUAL(v ? v : "", "native fastest 25 -");
 	free(v);
@@ -342,8 +343,111 @@ static void test_store_add_and_update(void)
 	CU_ASSERT_STRING_EQUAL(v ? v : "", "shopify sh\"pat\\1,{x}");
 	free(v);
 	/* A non-native store keeps taking its platform's secrets without --format. */
-	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "shop2", "--secret", "another-one", NULL), 0);
-	CU_ASSERT_EQUAL(testdb_count(conn, "SELECT count(*) FROM stores", 0, NULL), 2);
+	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "shop2", "--update", "--secret", "another-one", NULL), 0);
+	/* --update of a code not there yet creates it, with what a creation needs. */
+	r = ctl(db, "store", "add", "shop3", "--update", "--secret", KEY1, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "store shop3 created"));
+	ctl_run_free(&r);
+	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "shop4", "--update", NULL), 2);
+	CU_ASSERT_EQUAL(testdb_count(conn, "SELECT count(*) FROM stores", 0, NULL), 3);
+	PQfinish(conn);
+}
+
+/* Adding a code that is there would replace its secrets: the storefront
+ * signing with the old one would then get 401. */
+static void test_store_add_refuses_existing(void)
+{
+	char db[512];
+	migrated_db("dropship_ctl_store_exists", db, sizeof db);
+	CU_ASSERT_EQUAL_FATAL(ctl_rc(db, "store", "add", "shop1", "--secret", KEY1, "--policy", "fastest",
+	                             NULL), 0);
+	PGconn *conn = testdb_connect(db);
+	const char *row = "SELECT secrets::text || ' ' || policy || ' ' || format FROM stores"
+	                  " WHERE code = 'shop1'";
+	char *before = testdb_value(conn, row, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(before ? before : "", "{" KEY1 "} fastest native");
+	struct ctl_run r = ctl(db, "store", "add", "shop1", "--secret", KEY2, NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "store add: store 'shop1' already exists; add --update to change it"));
+	CU_ASSERT(!has(r.out, "updated") && !has(r.err, KEY2));
+	ctl_run_free(&r);
+	char *after = testdb_value(conn, row, 0, NULL);
+	CU_ASSERT(before && after && strcmp(before, after) == 0);
+	free(after);
+	/* Refused whatever is asked, even what would be a usage error on an update. */
+	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "shop1", "--callback-url", "https://a.example/h", NULL), 1);
+	/* With --update only what is given changes: the policy stays. */
+	r = ctl(db, "store", "add", "shop1", "--secret", KEY2, "--update", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "store shop1 updated"));
+	ctl_run_free(&r);
+	after = testdb_value(conn, row, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(after ? after : "", "{" KEY2 "} fastest native");
+	free(after);
+	free(before);
+	/* --update takes no value. */
+	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "shop1", "--update=yes", NULL), 2);
+	PQfinish(conn);
+}
+
+static void test_store_disable_enable(void)
+{
+	char db[512];
+	migrated_db("dropship_ctl_store_active", db, sizeof db);
+	CU_ASSERT_EQUAL_FATAL(ctl_rc(db, "store", "add", "shop1", "--secret", KEY1, NULL), 0);
+	PGconn *conn = testdb_connect(db);
+	const char *active = "SELECT active::text FROM stores WHERE code = 'shop1'";
+	char *v = testdb_value(conn, active, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(v ? v : "", "true");
+	free(v);
+
+	struct ctl_run r = ctl(db, "store", "disable", "shop1", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT_STRING_EQUAL(r.out ? r.out : "", "store shop1 disabled\n");
+	ctl_run_free(&r);
+	v = testdb_value(conn, active, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(v ? v : "", "false");
+	free(v);
+	r = ctl(db, "store", "disable", "shop1", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "store shop1 was already disabled"));
+	ctl_run_free(&r);
+	r = ctl(db, "store", "list", NULL);
+	CU_ASSERT(has(r.out, "ACTIVE"));
+	CU_ASSERT(has(r.out, "shop1  native  cheapest  10      false   1"));
+	ctl_run_free(&r);
+	/* Updating a disabled store leaves it disabled. */
+	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "shop1", "--update", "--policy", "fastest", NULL), 0);
+	v = testdb_value(conn, active, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(v ? v : "", "false");
+	free(v);
+
+	r = ctl(db, "store", "enable", "shop1", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT_STRING_EQUAL(r.out ? r.out : "", "store shop1 enabled\n");
+	ctl_run_free(&r);
+	v = testdb_value(conn, active, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(v ? v : "", "true");
+	free(v);
+
+	r = ctl(db, "store", "disable", "nosuch", NULL);
+	CU_ASSERT_EQUAL(r.rc, 1);
+	CU_ASSERT(has(r.err, "store disable: no store 'nosuch'"));
+	ctl_run_free(&r);
+	r = ctl(db, "store", "enable", NULL);
+	CU_ASSERT_EQUAL(r.rc, 2);
+	CU_ASSERT(has(r.err, "store enable: missing CODE"));
+	ctl_run_free(&r);
+	r = ctl(db, "store", "disable", "bad code", NULL);
+	CU_ASSERT_EQUAL(r.rc, 2);
+	CU_ASSERT(has(r.err, "CODE 'bad code'"));
+	ctl_run_free(&r);
+	CU_ASSERT_EQUAL(ctl_rc(db, "store", "disable", "shop1", "extra", NULL), 2);
+	CU_ASSERT_EQUAL(ctl_rc(db, "store", "disable", "--all", NULL), 2);
+	v = testdb_value(conn, active, 0, NULL);
+	CU_ASSERT_STRING_EQUAL(v ? v : "", "true");
+	free(v);
 	PQfinish(conn);
 }
 
@@ -395,8 +499,8 @@ static void test_store_add_rejects(void)
 	ctl_run_free(&r);
 	/* A native store cannot switch formats while keeping whsec_ secrets,
 	 * nor take a platform secret. */
-	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "x", "--format", "shopify", NULL), 2);
-	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "x", "--secret", "plain", NULL), 2);
+	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "x", "--update", "--format", "shopify", NULL), 2);
+	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "x", "--update", "--secret", "plain", NULL), 2);
 	CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM stores"), 1);
 	CU_ASSERT_EQUAL(count(db, "SELECT count(*) FROM stores WHERE code = 'x' AND format = 'native'"
 	                          " AND cardinality(secrets) = 3"), 1);
@@ -418,8 +522,8 @@ static void test_store_list(void)
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "CODE"));
 	CU_ASSERT(has(r.out, "SECRETS"));
-	CU_ASSERT(has(r.out, "alpha   native       cheapest  10      2        https://alpha.example/cb"));
-	CU_ASSERT(has(r.out, "beta-2  woocommerce  priority  10      1        -"));
+	CU_ASSERT(has(r.out, "alpha   native       cheapest  10      true    2        https://alpha.example/cb"));
+	CU_ASSERT(has(r.out, "beta-2  woocommerce  priority  10      true    1        -"));
 	CU_ASSERT(!has(r.out, "whsec_") && !has(r.out, "wc-secret-value"));
 	ctl_run_free(&r);
 	CU_ASSERT_EQUAL(ctl_rc(db, "store", "list", "extra", NULL), 2);
@@ -462,7 +566,10 @@ static void test_help_and_version(void)
 	static const char *const words[] = {
 		"migrate", "--dir", "--sql-dir", "store add", "--secret", "--format", "--policy",
 		"--split-tolerance", "--callback-url", "store list", "secret new", "example",
-		"exit codes", "DROPSHIP_DATABASE_URL",
+		"exit codes", "DROPSHIP_DATABASE_URL", "--update", "store disable", "store enable",
+		"supplier disable", "supplier enable", "catalog import", "--as-of", "order show",
+		"--external", "order list", "order reroute", "outbox list", "outbox retry", "--failed",
+		"--since", "--limit", "--json", "stranded_orders",
 	};
 	const char *flags[] = { "--help", "-h" };
 	for (int f = 0; f < 2; f++) {
@@ -546,6 +653,8 @@ int main(void)
 		{ "concurrent migrates apply once", test_migrate_concurrent },
 		{ "migrate recreates the views of sql/", test_migrate_refreshes_views },
 		{ "store add creates, then updates only what is given", test_store_add_and_update },
+		{ "store add refuses an existing code without --update", test_store_add_refuses_existing },
+		{ "store disable and enable", test_store_disable_enable },
 		{ "store add rejects bad input and writes nothing", test_store_add_rejects },
 		{ "store list shows stores, not secrets", test_store_list },
 		{ "secret new makes a 32-byte whsec_ key", test_secret_new },
