@@ -60,12 +60,12 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-# The schema version dropshipd checks at start: the newest migration, whose
-# file is a prerequisite so that adding one rebuilds the object.
+# The schema version dropshipd checks at start: the newest migration. The
+# folder is a prerequisite: adding, removing or renaming a file rebuilds it.
 SCHEMA_FILE    := $(lastword $(sort $(wildcard migrations/[0-9][0-9][0-9][0-9]_*.sql)))
 SCHEMA_VERSION := $(firstword $(subst _, ,$(patsubst migrations/%,%,$(SCHEMA_FILE))))
 $(BUILD)/obj/cmd/dropshipd/startup.o: CPPFLAGS += -DDROPSHIP_SCHEMA_VERSION='"$(SCHEMA_VERSION)"'
-$(BUILD)/obj/cmd/dropshipd/startup.o: $(SCHEMA_FILE)
+$(BUILD)/obj/cmd/dropshipd/startup.o: $(SCHEMA_FILE) migrations
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
