@@ -490,8 +490,8 @@ static void test_traffic_spread_over_nodes(void)
 {
 	int with_orders = 0, with_callbacks = 0;
 	char log[400], name[32];
-	printf("\n    kills 1 (node%d, SIGKILL), restarts 1 (node%d, SIGTERM exit %d, then started again)\n",
-	       KILLED + 1, RESTARTED + 1, run.restart_rc);
+	printf("\n    kills 1 (node%d, SIGKILL), restarts 1 (node%d, SIGTERM exit %d, then started again);"
+	       " logs in %s\n", KILLED + 1, RESTARTED + 1, run.restart_rc, cluster.dir);
 	for (int i = 0; i < NODES; i++)
 		for (int s = 1; s <= cluster.starts[i]; s++) {
 			snprintf(log, sizeof log, "%s/node%d.%d.log", cluster.dir, i + 1, s);
