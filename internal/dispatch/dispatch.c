@@ -125,6 +125,9 @@ struct dispatch {
 	struct event *wake;
 	int claiming;
 	int stopping;
+	void (*idle)(void *arg);    /* told once the stop has nothing left in flight */
+	void *idle_arg;
+	struct event *idle_ev;
 	int freeing;
 	int inflight;
 	uint64_t rng;
@@ -197,11 +200,30 @@ static struct breaker *dispatch_breaker(struct dispatch *d, long long supplier_i
 	return &nb[d->nbreakers++].b;
 }
 
+/* After a stop: tells the worker once nothing is in flight any more. */
+static void dispatch_check_idle(struct dispatch *d)
+{
+	if (d->stopping && d->idle && !d->freeing && !d->claiming && d->inflight == 0)
+		event_active(d->idle_ev, EV_TIMEOUT, 0);
+}
+
+static void dispatch_on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct dispatch *d = arg;
+	void (*idle)(void *) = d->idle;
+	d->idle = NULL;
+	if (idle)
+		idle(d->idle_arg);
+}
+
 static void dispatch_job_free(struct dispatch_job *job)
 {
-	job->d->inflight--;
+	struct dispatch *d = job->d;
+	d->inflight--;
 	free(job->response);
 	free(job);
+	dispatch_check_idle(d);
 }
 
 static void dispatch_kick(struct dispatch *d)
@@ -484,6 +506,7 @@ static void dispatch_on_claimed(struct db_conn *conn, struct db_batch *batch, vo
 		char q[300];
 		log_warn("dispatch claim failed", "error=%s", log_quote(q, sizeof q, db_batch_error(d->claim)));
 		db_conn_release(conn);
+		dispatch_check_idle(d);
 		return;
 	}
 	PGresult *res = db_batch_result(d->claim, 0);
@@ -508,6 +531,7 @@ static void dispatch_on_claimed(struct db_conn *conn, struct db_batch *batch, vo
 	/* A full claim suggests more is due. */
 	if (n > 0)
 		dispatch_kick(d);
+	dispatch_check_idle(d);
 }
 
 static void dispatch_on_claim_conn(struct db_conn *conn, void *arg)
@@ -517,6 +541,7 @@ static void dispatch_on_claim_conn(struct db_conn *conn, void *arg)
 		d->claiming = 0;
 		if (conn)
 			db_conn_release(conn);
+		dispatch_check_idle(d);
 		return; /* the poll timer tries again */
 	}
 	int room = d->opt.max_inflight - d->inflight;
@@ -622,12 +647,15 @@ void dispatch_wake(struct dispatch *d)
 		dispatch_kick(d);
 }
 
-void dispatch_stop(struct dispatch *d)
+void dispatch_stop(struct dispatch *d, void (*idle)(void *arg), void *arg)
 {
 	if (!d)
 		return;
 	d->stopping = 1;
+	d->idle = idle;
+	d->idle_arg = arg;
 	evtimer_del(d->poll_timer);
+	dispatch_check_idle(d);
 }
 
 int dispatch_inflight(const struct dispatch *d)
@@ -691,6 +719,7 @@ struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, str
 	d->sweep = db_batch_new();
 	d->wake = event_new(base, -1, 0, dispatch_on_wake, d);
 	d->rec_retry = evtimer_new(base, dispatch_on_rec_retry, d);
+	d->idle_ev = event_new(base, -1, 0, dispatch_on_idle, d);
 	d->poll_timer = event_new(base, -1, EV_PERSIST, dispatch_on_wake, d);
 	struct timeval tv = { d->opt.poll_ms / 1000, (d->opt.poll_ms % 1000) * 1000 };
 	evtimer_add(d->poll_timer, &tv);
@@ -708,6 +737,8 @@ void dispatch_free(struct dispatch *d)
 		event_free(d->wake);
 	if (d->rec_retry)
 		event_free(d->rec_retry);
+	if (d->idle_ev)
+		event_free(d->idle_ev);
 	dispatch_free_jobs(d->rec_head);
 	db_batch_free(d->claim);
 	db_batch_free(d->sweep);

@@ -53,8 +53,10 @@ void dispatch_set_options(struct dispatch *d, const struct dispatch_options *opt
 /* Something may be due now (messages were committed, or a NOTIFY arrived). */
 void dispatch_wake(struct dispatch *d);
 /* Stops claiming; messages in flight still record their outcome while the
- * loop runs (any that do not are retried after their lease expires). */
-void dispatch_stop(struct dispatch *d);
+ * loop runs (any that do not are retried after their lease expires).
+ * idle(arg), when not NULL, is called once from the loop when nothing is
+ * being claimed, sent or recorded any more (at once if nothing was). */
+void dispatch_stop(struct dispatch *d, void (*idle)(void *arg), void *arg);
 /* Messages being sent or recorded. */
 int dispatch_inflight(const struct dispatch *d);
 /* Frees. After the loop has ended, free the client first (its pending

@@ -48,6 +48,7 @@ struct server_worker {
 	struct callback_queue *callbacks; /* group commit of supplier callbacks */
 	struct config cfg;         /* this worker's copy: live keys change on reload */
 	int drained;               /* the listeners have no connection left */
+	int dispatch_idle;         /* after a stop: nothing in flight outbound */
 	struct event *stop_ev;     /* activated from the main thread */
 	struct event *reload_ev;   /* likewise: take srv->live */
 	struct metrics metrics;
@@ -351,12 +352,22 @@ static int server_claim_address(const struct config *cfg, char *err, size_t errl
 static void worker_drained(void *arg)
 {
 	struct server_worker *w = arg;
-	/* Either listener may be the one that just emptied. */
-	if (w->drained || !w->env.draining || httpd_conns(w->httpd) > 0 || httpd_conns(w->admin) > 0)
+	/* Either listener may be the one that just emptied, or the dispatcher
+	 * the last to finish: messages it is sending would otherwise go out
+	 * again from another process after their lease. */
+	if (w->drained || !w->env.draining || !w->dispatch_idle || httpd_conns(w->httpd) > 0 ||
+	    httpd_conns(w->admin) > 0)
 		return;
 	w->drained = 1;
 	struct timeval grace = { 0, 300000 };
 	event_base_loopexit(w->base, &grace);
+}
+
+static void worker_dispatch_idle(void *arg)
+{
+	struct server_worker *w = arg;
+	w->dispatch_idle = 1;
+	worker_drained(w);
 }
 
 static void on_stop(evutil_socket_t fd, short what, void *arg)
@@ -366,7 +377,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	if (w->env.draining)
 		return;
 	w->env.draining = 1;
-	dispatch_stop(w->dispatch);
+	dispatch_stop(w->dispatch, worker_dispatch_idle, w);
 	replan_stop(w->replan);
 	log_info("worker draining", "worker=%d connections=%d", w->index, httpd_conns(w->httpd));
 	/* A hard cap keeps a stuck request from holding shutdown forever. */
