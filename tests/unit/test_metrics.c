@@ -93,8 +93,8 @@ static void test_histogram_text(void)
 	metrics_observe_dispatch(workers[1], METRICS_DISPATCH_BREAKER_OPEN, -1);    /* nothing sent */
 	char *t = render(2);
 	static const char *const want[] = {
-		"# HELP dropship_dispatch_duration_seconds Time of one outbound HTTPS attempt, connect to answer"
-		" (or error).",
+		("# HELP dropship_dispatch_duration_seconds Time of one outbound HTTPS attempt, connect to answer"
+		 " (or error)."),
 		"# TYPE dropship_dispatch_duration_seconds histogram",
 		"dropship_dispatch_duration_seconds_bucket{le=\"0.001\"} 2",
 		"dropship_dispatch_duration_seconds_bucket{le=\"0.0025\"} 2",
