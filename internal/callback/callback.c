@@ -295,9 +295,17 @@ static void callback_free(struct callback *c)
 		done(done_arg);
 }
 
+/* Counts a callback that reached its group: its type is known by then. */
+static void callback_count(const struct callback *c, enum metrics_callback_outcome o)
+{
+	if (c->state == CALLBACK_GROUPED)
+		metrics_count_callback(c->q->env->metrics, lifecycle_event_name(c->cb.event), o);
+}
+
 static void callback_fail(struct callback *c, int status, const char *code, const char *message,
                           const char *field)
 {
+	callback_count(c, status >= 500 ? METRICS_CALLBACK_OUT_ERROR : METRICS_CALLBACK_OUT_REFUSED);
 	if (c->ctx)
 		http_reply_error(c->ctx, status, code, message, field);
 	else
@@ -313,6 +321,7 @@ static void callback_db_fail(struct callback *c, const struct db_batch *b, const
 	log_warn("callback database error", "request_id=%s supplier=%s step=%s sqlstate=%s error=%s",
 	         c->log_id, c->log_supplier, step, db_batch_sqlstate(b), log_quote(q, sizeof q, db_batch_error(b)));
 	if (c->ctx && db_batch_conn_failed(b)) {
+		callback_count(c, METRICS_CALLBACK_OUT_ERROR);
 		metrics_inc(c->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
 		http_reply_unavailable(c->ctx, 1);
 		callback_free(c);
@@ -324,6 +333,10 @@ static void callback_db_fail(struct callback *c, const struct db_batch *b, const
 /* Sends the answer the group decided (after its COMMIT). Frees c. */
 static void callback_reply(struct callback *c)
 {
+	callback_count(c, c->status >= 500 ? METRICS_CALLBACK_OUT_ERROR
+	                  : c->status >= 400 ? METRICS_CALLBACK_OUT_REFUSED
+	                  : c->decision.result == LIFECYCLE_APPLY ? METRICS_CALLBACK_OUT_APPLIED
+	                                                          : METRICS_CALLBACK_OUT_DUPLICATE);
 	if (c->ctx)
 		http_reply_json(c->ctx, c->status, c->answer);
 	if (c->status == 200 && c->decision.result == LIFECYCLE_APPLY)
@@ -545,6 +558,7 @@ static void callback_group_on_finish(struct db_conn *conn, struct db_batch *batc
 		                      "status", lifecycle_state_name(c->decision.to), "order_status", order_status,
 		                      "duplicate", 0);
 	}
+	metrics_observe_group(env->metrics, METRICS_GROUP_CALLBACKS, (long)g->n);
 	for (size_t i = 0; i < g->n; i++)
 		callback_reply(g->m[i]);
 	g->n = 0;
@@ -896,6 +910,7 @@ static void callback_group_on_acquire(struct db_conn *conn, void *arg)
 	if (!conn) {
 		for (size_t i = 0; i < g->n; i++) {
 			struct callback *c = g->m[i];
+			callback_count(c, METRICS_CALLBACK_OUT_ERROR);
 			if (c->ctx) {
 				metrics_inc(c->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
 				http_reply_unavailable(c->ctx, 1);
@@ -1038,8 +1053,9 @@ void callback_handle(struct callback_queue *q, struct http_ctx *ctx, const char 
 /* Queues an event dropshipd records itself (no HTTP request): the answer
  * goes to the log, done() runs when it is over. */
 static int callback_system(struct callback_queue *q, enum lifecycle_event ev, const char *request_id,
-                           const char *supplier_id, const char *reason, const char *missed,
-                           const char *delivery_kind, void (*done)(void *arg), void *done_arg)
+                           const char *supplier_id, const char *supplier_code, const char *reason,
+                           const char *missed, const char *delivery_kind, void (*done)(void *arg),
+                           void *done_arg)
 {
 	struct callback *c = callback_new(q);
 	if (lifecycle_system_event(ev, request_id, reason, &c->cb) < 0) {
@@ -1056,21 +1072,23 @@ static int callback_system(struct callback_queue *q, enum lifecycle_event ev, co
 	/* One such event per request: a second finds it recorded and changes nothing. */
 	snprintf(c->webhook_id, sizeof c->webhook_id, "%s:%s", delivery_kind, c->cb.request_id);
 	snprintf(c->log_id, sizeof c->log_id, "%s", delivery_kind);
-	snprintf(c->log_supplier, sizeof c->log_supplier, "%s", supplier_id);
+	snprintf(c->log_supplier, sizeof c->log_supplier, "%s", supplier_code);
 	callback_enqueue(c, 0);
 	return 0;
 }
 
 int callback_reject_overdue(struct callback_queue *q, const char *request_id, const char *supplier_id,
-                            const char *missed, void (*done)(void *arg), void *done_arg)
+                            const char *supplier_code, const char *missed, void (*done)(void *arg),
+                            void *done_arg)
 {
-	return callback_system(q, LIFECYCLE_EV_REJECTED, request_id, supplier_id, "timeout", missed, "deadline",
-	                       done, done_arg);
+	return callback_system(q, LIFECYCLE_EV_REJECTED, request_id, supplier_id, supplier_code, "timeout", missed,
+	                       "deadline", done, done_arg);
 }
 
 int callback_fail_delivery(struct callback_queue *q, const char *request_id, const char *supplier_id,
-                           const char *cause, void (*done)(void *arg), void *done_arg)
+                           const char *supplier_code, const char *cause, void (*done)(void *arg),
+                           void *done_arg)
 {
-	return callback_system(q, LIFECYCLE_EV_FAILED, request_id, supplier_id, cause, NULL, "failure", done,
-	                       done_arg);
+	return callback_system(q, LIFECYCLE_EV_FAILED, request_id, supplier_id, supplier_code, cause, NULL,
+	                       "failure", done, done_arg);
 }

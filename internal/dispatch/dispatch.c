@@ -11,6 +11,7 @@
 #include "dispatch/dispatch.h"
 #include "log/log.h"
 #include "mem/mem.h"
+#include "metrics/metrics.h"
 #include "retry/retry.h"
 #include "sig/sig.h"
 
@@ -87,7 +88,8 @@ const struct db_stmt_def dispatch_stmts[] = {
 	/* Requests that could not be delivered and are not re-routed yet (the
 	 * fast path after recording did not run, e.g. the process stopped). */
 	{ "dispatch_failures",
-	  "SELECT f.request_id, f.supplier_id, f.cause FROM request_failures f ORDER BY f.failed_at LIMIT 64" },
+	  "SELECT f.request_id, f.supplier_id, f.cause, (SELECT code FROM suppliers s WHERE s.id = f.supplier_id)"
+	  " FROM request_failures f ORDER BY f.failed_at LIMIT 64" },
 	/* Deadlines: requests sent but not accepted within their supplier's
 	 * accept_within, or accepted but not shipped within ship_within (their
 	 * due_at, kept by triggers: migrations/0012). Each is then rejected for
@@ -97,7 +99,8 @@ const struct db_stmt_def dispatch_stmts[] = {
 	 * read from its start to now: the overdue ones and nothing else. */
 	{ "dispatch_deadlines",
 	  "SELECT r.id, r.supplier_id,"
-	  "   CASE WHEN r.status = 'accepted' THEN 'ship_within' ELSE 'accept_within' END"
+	  "   CASE WHEN r.status = 'accepted' THEN 'ship_within' ELSE 'accept_within' END,"
+	  "   (SELECT code FROM suppliers s WHERE s.id = r.supplier_id)"
 	  " FROM fulfillment_requests r"
 	  " WHERE r.due_at < now()"
 	  " ORDER BY r.due_at LIMIT 64" },
@@ -112,6 +115,7 @@ const struct db_stmt_def dispatch_stmts[] = {
 
 struct dispatch_breaker {
 	long long supplier_id;
+	char code[72];                   /* the supplier's, for logs and metrics */
 	struct breaker b;
 };
 
@@ -120,6 +124,7 @@ struct dispatch {
 	struct db_pool *pool;
 	struct client *client;
 	struct callback_queue *callbacks;
+	struct metrics *metrics;
 	struct dispatch_options opt;
 	struct event *poll_timer;
 	struct event *wake;
@@ -156,10 +161,12 @@ struct dispatch_job {
 	char token[RETRY_LEASE_TOKEN_LEN];
 	char kind[40];
 	char target[80];                 /* supplier:CODE or store:CODE, for logs */
+	const char *supplier_code;       /* CODE of target when it is a supplier */
 	char request_id[40];             /* fulfillment.requested: its request; "" else */
 	long long supplier_id;
 	int attempts;
 	long long started_ms;
+	long long sent_us;               /* monotonic, for the duration metric */
 	/* outcome */
 	const char *next_state;   /* "delivered", "pending", "failed", or NULL to release */
 	int status;
@@ -186,18 +193,45 @@ static uint64_t dispatch_random(struct dispatch *d)
 	return d->rng * 2685821657736338717ULL;
 }
 
-static struct breaker *dispatch_breaker(struct dispatch *d, long long supplier_id)
+static long long dispatch_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The breaker of job's supplier (made closed on first use), or NULL when
+ * the table is full. */
+static struct dispatch_breaker *dispatch_breaker(struct dispatch *d, const struct dispatch_job *job)
 {
 	for (size_t i = 0; i < d->nbreakers; i++)
-		if (d->breakers[i].supplier_id == supplier_id)
-			return &d->breakers[i].b;
+		if (d->breakers[i].supplier_id == job->supplier_id)
+			return &d->breakers[i];
 	if (d->nbreakers == DISPATCH_MAX_BREAKERS)
 		return NULL;
 	struct dispatch_breaker *nb = mem_realloc(d->breakers, (d->nbreakers + 1) * sizeof *nb);
 	d->breakers = nb;
-	nb[d->nbreakers].supplier_id = supplier_id;
-	breaker_init(&nb[d->nbreakers].b, d->opt.breaker_threshold, d->opt.breaker_cooldown_ms);
-	return &nb[d->nbreakers++].b;
+	nb += d->nbreakers++;
+	nb->supplier_id = job->supplier_id;
+	snprintf(nb->code, sizeof nb->code, "%s", job->supplier_code);
+	breaker_init(&nb->b, d->opt.breaker_threshold, d->opt.breaker_cooldown_ms);
+	metrics_set_breaker(d->metrics, nb->code, 0);
+	return nb;
+}
+
+/* A breaker that left state `was`: one log line, and the gauge. */
+static void dispatch_breaker_moved(struct dispatch *d, const struct dispatch_breaker *db, enum breaker_state was)
+{
+	enum breaker_state now = db->b.state;
+	if (now == was)
+		return;
+	static const char *const msg[BREAKER_STATE_MAX] = {
+		[BREAKER_CLOSED] = "breaker closed", [BREAKER_OPEN] = "breaker opened",
+		[BREAKER_HALF_OPEN] = "breaker half-open",
+	};
+	log_write(now == BREAKER_OPEN ? LOG_WARN : LOG_INFO, msg[now], "supplier=%s from=%s failures=%d",
+	          db->code, breaker_state_name(was), db->b.failures);
+	metrics_set_breaker(d->metrics, db->code, now != BREAKER_CLOSED);
 }
 
 /* After a stop: tells the worker once nothing is in flight any more. */
@@ -292,7 +326,8 @@ static void dispatch_fail_request(struct dispatch *d, const struct dispatch_job 
 		snprintf(cause, sizeof cause, "%s", j->error[0] ? j->error : "not delivered");
 	char sid[24];
 	snprintf(sid, sizeof sid, "%lld", j->supplier_id);
-	callback_fail_delivery(d->callbacks, j->request_id, sid, cause, dispatch_on_failure_done, NULL);
+	callback_fail_delivery(d->callbacks, j->request_id, sid, j->supplier_code, cause, dispatch_on_failure_done,
+	                       NULL);
 }
 
 static void dispatch_on_recorded(struct db_conn *conn, struct db_batch *batch, void *arg)
@@ -431,10 +466,13 @@ static void dispatch_on_sent(const struct client_response *resp, void *arg)
 	                             : resp->retryable ? RETRY_AGAIN : RETRY_FAILED;
 	/* The breaker counts what says the supplier is unwell: no answer, 5xx, 408, 429. */
 	if (job->supplier_id) {
-		struct breaker *b = dispatch_breaker(d, job->supplier_id);
+		struct dispatch_breaker *db = dispatch_breaker(d, job);
 		int healthy = resp->status && (outcome != RETRY_AGAIN);
-		if (b)
-			breaker_record(b, healthy, dispatch_now_ms());
+		if (db) {
+			enum breaker_state was = db->b.state;
+			breaker_record(&db->b, healthy, dispatch_now_ms());
+			dispatch_breaker_moved(d, db, was);
+		}
 	}
 	if (outcome == RETRY_AGAIN && retry_should_give_up(job->attempts, d->opt.max_attempts))
 		outcome = RETRY_FAILED;
@@ -443,6 +481,10 @@ static void dispatch_on_sent(const struct client_response *resp, void *arg)
 		                                    (int64_t)(dispatch_now_ms() / 1000), d->opt.backoff_base_ms,
 		                                    d->opt.backoff_max_ms, dispatch_random(d));
 	job->next_state = outcome == RETRY_DELIVERED ? "delivered" : outcome == RETRY_AGAIN ? "pending" : "failed";
+	enum metrics_dispatch_outcome counted = outcome == RETRY_DELIVERED ? METRICS_DISPATCH_DELIVERED
+	                                        : outcome == RETRY_AGAIN ? METRICS_DISPATCH_RETRY
+	                                                                 : METRICS_DISPATCH_FAILED;
+	metrics_observe_dispatch(d->metrics, counted, (long)(dispatch_mono_us() - job->sent_us));
 	char qerr[300];
 	log_info("dispatch attempt", "outbox_id=%s kind=%s target=%s attempt=%d status=%d outcome=%s"
 	         " latency_ms=%ld delay_ms=%lld error=%s", job->id, job->kind, job->target, job->attempts,
@@ -455,6 +497,7 @@ static void dispatch_fail_now(struct dispatch_job *job, const char *error)
 {
 	snprintf(job->error, sizeof job->error, "%s", error);
 	job->next_state = "failed";
+	metrics_observe_dispatch(job->d->metrics, METRICS_DISPATCH_FAILED, -1);
 	log_warn("dispatch refused", "outbox_id=%s target=%s error=\"%s\"", job->id, job->target, error);
 	dispatch_record(job);
 }
@@ -468,12 +511,17 @@ static void dispatch_send(struct dispatch_job *job, const char *endpoint, const 
 		return;
 	}
 	if (job->supplier_id) {
-		struct breaker *b = dispatch_breaker(d, job->supplier_id);
-		if (b && !breaker_allow(b, dispatch_now_ms())) {
+		struct dispatch_breaker *db = dispatch_breaker(d, job);
+		enum breaker_state was = db ? db->b.state : BREAKER_CLOSED;
+		int allowed = !db || breaker_allow(&db->b, dispatch_now_ms());
+		if (db)
+			dispatch_breaker_moved(d, db, was);
+		if (!allowed) {
 			/* Give it back for when the breaker lets a probe through. */
 			job->next_state = NULL;
-			long long wait = breaker_retry_at_ms(b) - dispatch_now_ms();
+			long long wait = breaker_retry_at_ms(&db->b) - dispatch_now_ms();
 			job->delay_ms = wait > 0 ? wait : 0;
+			metrics_observe_dispatch(d->metrics, METRICS_DISPATCH_BREAKER_OPEN, -1);
 			dispatch_record(job);
 			return;
 		}
@@ -492,6 +540,7 @@ static void dispatch_send(struct dispatch_job *job, const char *endpoint, const 
 	};
 	job->state = DISPATCH_JOB_SENDING;
 	job->started_ms = dispatch_now_ms();
+	job->sent_us = dispatch_mono_us();
 	client_post(d->client, endpoint, headers, payload, strlen(payload), dispatch_on_sent, job);
 }
 
@@ -521,6 +570,7 @@ static void dispatch_on_claimed(struct db_conn *conn, struct db_batch *batch, vo
 		job->attempts = (int)strtol(PQgetvalue(res, r, 4), NULL, 10);
 		job->supplier_id = strtoll(PQgetvalue(res, r, 5), NULL, 10);
 		snprintf(job->target, sizeof job->target, "%s", PQgetvalue(res, r, 8));
+		job->supplier_code = strncmp(job->target, "supplier:", 9) == 0 ? job->target + 9 : "";
 		if (strcmp(job->kind, "fulfillment.requested") == 0)
 			snprintf(job->request_id, sizeof job->request_id, "%s", PQgetvalue(res, r, 9));
 		dispatch_send(job, PQgetisnull(res, r, 6) ? NULL : PQgetvalue(res, r, 6),
@@ -588,17 +638,23 @@ static void dispatch_on_swept(struct db_conn *conn, struct db_batch *batch, void
 	} else {
 		PGresult *res = db_batch_result(d->sweep, 0);
 		for (int r = 0; r < PQntuples(res); r++) {
-			log_info("deadline missed", "fulfillment=%s supplier_id=%s missed=%s", PQgetvalue(res, r, 0),
-			         PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
-			if (callback_reject_overdue(d->callbacks, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
-			                            PQgetvalue(res, r, 2), dispatch_on_overdue_done, d) == 0)
+			/* request, supplier id, which deadline, supplier code */
+			const char *id = PQgetvalue(res, r, 0), *sid = PQgetvalue(res, r, 1);
+			const char *missed = PQgetvalue(res, r, 2), *code = PQgetvalue(res, r, 3);
+			log_info("deadline missed", "fulfillment=%s supplier=%s missed=%s", id, code, missed);
+			if (callback_reject_overdue(d->callbacks, id, sid, code, missed, dispatch_on_overdue_done,
+			                            d) == 0)
 				d->sweeping++;
 		}
 		res = db_batch_result(d->sweep, 1);
-		for (int r = 0; r < PQntuples(res); r++)
-			if (callback_fail_delivery(d->callbacks, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
-			                           PQgetvalue(res, r, 2), dispatch_on_overdue_done, d) == 0)
+		for (int r = 0; r < PQntuples(res); r++) {
+			/* request, supplier id, cause, supplier code */
+			const char *id = PQgetvalue(res, r, 0), *sid = PQgetvalue(res, r, 1);
+			const char *cause = PQgetvalue(res, r, 2), *code = PQgetvalue(res, r, 3);
+			if (callback_fail_delivery(d->callbacks, id, sid, code, cause, dispatch_on_overdue_done,
+			                           d) == 0)
 				d->sweeping++;
+		}
 	}
 	db_conn_release(conn);
 	dispatch_on_overdue_done(d);
@@ -705,10 +761,12 @@ void dispatch_set_options(struct dispatch *d, const struct dispatch_options *opt
 }
 
 struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, struct client *client,
-                              struct callback_queue *callbacks, const struct dispatch_options *opt)
+                              struct callback_queue *callbacks, struct metrics *metrics,
+                              const struct dispatch_options *opt)
 {
 	struct dispatch *d = mem_calloc(1, sizeof *d);
 	d->base = base;
+	d->metrics = metrics;
 	d->pool = pool;
 	d->callbacks = callbacks;
 	d->client = client;

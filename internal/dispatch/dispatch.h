@@ -43,10 +43,14 @@ void dispatch_options_from(const struct config *cfg, struct dispatch_options *op
 /* Prepared statements the dispatcher needs on every pool connection. */
 extern const struct db_stmt_def dispatch_stmts[];
 
+struct metrics;
+
 /* Starts polling at once. Requests past their deadline are rejected
- * through callbacks (the worker's callback queue). */
+ * through callbacks (the worker's callback queue). Outcomes, durations and
+ * breaker states go to metrics (the worker's; it must outlive this). */
 struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, struct client *client,
-                              struct callback_queue *callbacks, const struct dispatch_options *opt);
+                              struct callback_queue *callbacks, struct metrics *metrics,
+                              const struct dispatch_options *opt);
 /* Takes new options (a reload): later claims and outcomes follow them;
  * breakers keep their state under the new threshold and cool-down. */
 void dispatch_set_options(struct dispatch *d, const struct dispatch_options *opt);

@@ -232,9 +232,18 @@ static void intake_free(struct intake *in)
 	free(in);
 }
 
+/* Counts the webhook by its store, once the store is known (an unknown
+ * code must not make a series). */
+static void intake_count(struct intake *in, enum metrics_intake_outcome o)
+{
+	if (in->store_id[0])
+		metrics_count_intake(in->ctx->env->metrics, in->store_code, o);
+}
+
 static void intake_fail(struct intake *in, int status, const char *code, const char *message,
                         const char *field)
 {
+	intake_count(in, status >= 500 ? METRICS_INTAKE_ERROR : METRICS_INTAKE_REJECTED);
 	http_reply_error(in->ctx, status, code, message, field);
 	intake_free(in);
 }
@@ -247,6 +256,7 @@ static void intake_db_fail(struct intake *in, const struct db_batch *b, const ch
 	log_warn("intake database error", "request_id=%s store=%s step=%s sqlstate=%s error=%s",
 	         in->ctx->request_id, in->store_code, step, db_batch_sqlstate(b),
 	         log_quote(qerr, sizeof qerr, db_batch_error(b)));
+	intake_count(in, METRICS_INTAKE_ERROR);
 	if (db_batch_conn_failed(b)) {
 		metrics_inc(in->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
 		http_reply_unavailable(in->ctx, 1);
@@ -270,6 +280,7 @@ static void intake_ignored(struct intake *in, const char *reason)
 {
 	log_info("webhook ignored", "request_id=%s store=%s reason=%s", in->ctx->request_id,
 	         in->store_code, reason);
+	intake_count(in, METRICS_INTAKE_IGNORED);
 	if (in->conn) {
 		db_conn_release(in->conn);
 		in->conn = NULL;
@@ -299,6 +310,8 @@ static void intake_reply(struct intake *in)
 	int created = in->state == INTAKE_GROUPED && !in->duplicate;
 	metrics_inc(in->ctx->env->metrics, created ? METRICS_ORDERS_CREATED
 	                                   : in->duplicate ? METRICS_ORDERS_DUPLICATE : METRICS_ORDERS_CANCELLED);
+	intake_count(in, created ? METRICS_INTAKE_CREATED
+	                 : in->duplicate ? METRICS_INTAKE_DUPLICATE : METRICS_INTAKE_CANCELLED);
 	json_object_set_new(in->answer, "duplicate", json_boolean(in->duplicate));
 	log_info(created ? "order stored" : in->duplicate ? "order duplicate" : "order cancelled",
 	         "request_id=%s store=%s order_id=%s status=%s", in->ctx->request_id, in->store_code,
@@ -493,6 +506,7 @@ static void intake_group_on_finish(struct db_conn *conn, struct db_batch *batch,
 			in->duplicate = 1;
 		}
 	}
+	metrics_observe_group(env->metrics, METRICS_GROUP_ORDERS, (long)g->n);
 	for (size_t i = 0; i < g->n; i++)
 		intake_reply(g->m[i]);
 	g->n = 0;
@@ -653,6 +667,7 @@ static void intake_group_on_acquire(struct db_conn *conn, void *arg)
 		for (size_t i = 0; i < g->n; i++) {
 			struct intake *in = g->m[i];
 			metrics_inc(in->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
+			intake_count(in, METRICS_INTAKE_ERROR);
 			http_reply_unavailable(in->ctx, 1);
 			in->ctx = NULL;
 			intake_free(in);
@@ -826,6 +841,7 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 		return;
 	}
 	if (!http_is_json(in->ctx)) {
+		intake_count(in, METRICS_INTAKE_REJECTED);
 		http_reply_not_json(in->ctx);
 		intake_free(in);
 		return;
@@ -834,6 +850,7 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 	enum sig_result sr = http_verify_webhook(in->ctx, PQgetvalue(res, 0, 2), in->body, in->body_len,
 	                                         in->format->sig_header);
 	if (sr != SIG_OK) {
+		intake_count(in, METRICS_INTAKE_REJECTED);
 		http_reply_signature_error(in->ctx, sr, in->format->sig_header);
 		intake_free(in);
 		return;

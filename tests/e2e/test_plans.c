@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "backlog/backlog.h"
 #include "callback/callback.h"
 #include "dispatch/dispatch.h"
 #include "intake/intake.h"
@@ -63,6 +64,12 @@ static const struct { const char *index, *cols[3]; } index_keys[] = {
 static const struct { const char *stmt, *index; } whole_index[] = {
 	/* the expiry sweep: every line still waiting, at most each store's hold of them */
 	{ "replan_expire", "order_lines_waiting_idx" },
+	/* the outbox gauges: every message not yet delivered, the backlog, never the delivered history */
+	{ "backlog_outbox", "outbox_due_id_idx" },
+	/* the stranded-orders gauge: the unroutable lines and the failed messages, each request of
+	 * those then by its key (stranded orders are an operator's to-do list) */
+	{ "backlog_stranded", "order_lines_unroutable_idx" },
+	{ "backlog_stranded", "outbox_failed_idx" },
 };
 
 static int reads_whole_index(const char *stmt, const char *index)
@@ -133,6 +140,8 @@ static const struct { const char *stmt, *params; } samples[] = {
 	{ "callback_failures_done", "SELECT '{' || id || '}' FROM fulfillment_requests LIMIT 1" },
 	{ "dispatch_release",
 	  "SELECT '{' || id || '}', '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{1000}' FROM outbox LIMIT 1" },
+	{ "backlog_outbox", NULL },
+	{ "backlog_stranded", NULL },
 };
 
 static int is_watched(const char *table)
@@ -268,7 +277,7 @@ static void check_tables(const struct db_stmt_def *const *tables, char *problems
 }
 
 static const struct db_stmt_def *const hot_tables[] = { intake_stmts, plan_stmts, callback_stmts,
-	                                                  dispatch_stmts, replan_stmts, NULL };
+	                                                  dispatch_stmts, replan_stmts, backlog_stmts, NULL };
 
 static void test_hot_statements_use_their_keys(void)
 {
