@@ -450,9 +450,11 @@ static int platform_take_line(json_t *fos, const struct platform_line *l, json_t
 			int q = remaining < wanted - taken ? remaining : wanted - taken;
 			if (q <= 0)
 				continue;
+			const char *li_id = json_string_value(json_object_get(li, "id"));
+			if (!li_id)
+				continue;
 			json_array_append_new(platform_fo_group(by, fo_id),
-			                      json_pack("{s:s, s:i}", "id", json_string_value(json_object_get(li, "id")),
-			                                "quantity", q));
+			                      json_pack("{s:s, s:i}", "id", li_id, "quantity", q));
 			taken += q;
 		}
 	}
