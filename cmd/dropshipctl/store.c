@@ -177,7 +177,9 @@ int ctl_cmd_store_add(struct ctl *c, int argc, char **argv)
 	}
 	if (o.platform_url && !o.platform_url[0]) {
 		/* "" removes the connection and its credentials. */
-		static const char *const cols[] = { "platform_url", "platform_token", "platform_key", "platform_secret" };
+		static const char *const cols[] = {
+			"platform_url", "platform_token", "platform_key", "platform_secret",
+		};
 		for (size_t i = 0; i < 4; i++) {
 			u.cols[u.n] = cols[i];
 			u.vals[u.n++] = NULL;
