@@ -308,9 +308,9 @@ void stub_handle(struct stub *s, const struct stub_request *req, struct stub_ans
 		a->body = json_incref(s->log);
 		return;
 	}
-	json_array_append_new(s->log, json_pack("{s:s, s:s, s:s?, s:s?, s:s}", "method", req->method, "path", p,
-	                                        "token", req->token, "authorization", req->authorization,
-	                                        "body", req->body));
+	json_t *entry = json_pack("{s:s, s:s, s:s?, s:s?, s:s}", "method", req->method, "path", p, "token", req->token,
+	                          "authorization", req->authorization, "body", req->body);
+	json_array_append_new(s->log, entry);
 	char err[256];
 	const char *woo = "/wp-json/wc/v3/orders/";
 	if (strcmp(p, "/_stub/orders") == 0 && strcmp(req->method, "POST") == 0) {
@@ -326,4 +326,6 @@ void stub_handle(struct stub *s, const struct stub_request *req, struct stub_ans
 		a->status = 404;
 		a->body = json_pack("{s:s}", "errors", "Not Found");
 	}
+	/* what it answered, or that it did not */
+	json_object_set_new(entry, "status", a->lose ? json_null() : json_integer(a->status));
 }

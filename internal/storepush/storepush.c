@@ -140,15 +140,18 @@ static void storepush_step(struct storepush_run *r);
 
 /* Keeps call n of the run as a member of its steps. */
 static void storepush_keep_step(struct storepush_run *r, enum platform_step step, const struct client_response *resp,
-                                const char *ref)
+                                const struct platform_answer *a)
 {
+	/* the transport's error, else why an answer was not taken */
+	const char *error = resp->error ? resp->error
+	                    : a->verdict == PLATFORM_RETRY || a->verdict == PLATFORM_FAILED ? a->why : NULL;
 	json_t *s = json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:I, s:o, s:I}",
 	                      "step", (int)json_array_size(r->steps) + 1, "action", platform_step_name(step),
 	                      "method", r->req.method, "path", r->req.path,
 	                      "status", resp->status ? json_integer(resp->status) : json_null(),
-	                      "error", resp->error ? json_string(resp->error) : json_null(),
+	                      "error", error ? json_string(error) : json_null(),
 	                      "latency_ms", (json_int_t)resp->latency_ms,
-	                      "ref", ref && *ref ? json_string(ref) : json_null(),
+	                      "ref", a->ref[0] ? json_string(a->ref) : json_null(),
 	                      "started_ms", (json_int_t)r->step_started_ms);
 	json_array_append_new(r->steps, s);
 }
@@ -177,7 +180,7 @@ static void storepush_on_answer(const struct client_response *resp, void *arg)
 		platform_exchange_take(&r->x, resp->status, resp->body, &a);
 	}
 	const char *action = platform_step_name(step);
-	storepush_keep_step(r, step, resp, a.ref);
+	storepush_keep_step(r, step, resp, &a);
 	char q[300];
 	log_info("platform call", "%s action=%s status=%d verdict=%s latency_ms=%ld why=%s", r->label, action,
 	         resp->status, verdicts[a.verdict], resp->latency_ms, log_quote(q, sizeof q, a.why));
