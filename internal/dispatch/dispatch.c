@@ -744,7 +744,9 @@ static void dispatch_take_options(struct dispatch *d, const struct dispatch_opti
 		d->opt.poll_ms = 1000;
 	if (d->opt.sweep_ms <= 0)
 		d->opt.sweep_ms = 5000;
-	struct storepush_options po = { d->opt.breaker_threshold, d->opt.breaker_cooldown_ms, "" };
+	/* lease_ms is the client's timeout + 5 s (dispatch_options_from) */
+	struct storepush_options po = { d->opt.breaker_threshold, d->opt.breaker_cooldown_ms, "", d->opt.lease_ms,
+	                                d->opt.lease_ms - 5000 };
 	snprintf(po.shopify_api_version, sizeof po.shopify_api_version, "%s", d->opt.shopify_api_version);
 	if (d->push)
 		storepush_set_options(d->push, &po);

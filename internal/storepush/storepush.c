@@ -58,6 +58,7 @@ struct storepush_run {
 	storepush_cb cb;
 	void *arg;
 	json_t *steps;
+	long long started_mono_ms;       /* the run's start: the claim's lease runs from about then */
 	long long step_started_ms;
 	/* the outcome */
 	struct storepush_result res;
@@ -187,13 +188,22 @@ static void storepush_on_answer(const struct client_response *resp, void *arg)
 	platform_request_free(&r->req);
 	switch (a.verdict) {
 	case PLATFORM_NEXT:
-		if (json_array_size(r->steps) < STOREPUSH_MAX_STEPS) {
-			storepush_step(r);
-			return;
+		if (json_array_size(r->steps) >= STOREPUSH_MAX_STEPS) {
+			r->res.outcome = STOREPUSH_FAILED;
+			snprintf(r->error, sizeof r->error, "the exchange did not end in %d calls", STOREPUSH_MAX_STEPS);
+			break;
 		}
-		r->res.outcome = STOREPUSH_FAILED;
-		snprintf(r->error, sizeof r->error, "the exchange did not end in %d calls", STOREPUSH_MAX_STEPS);
-		break;
+		/* A call that could outlast the claim is not made: the message is
+		 * tried again (from the look) by whoever claims it next. */
+		long long elapsed = storepush_mono_ms() - r->started_mono_ms;
+		if (elapsed + r->p->opt.call_timeout_ms + 1000 > r->p->opt.lease_ms) {
+			r->res.outcome = STOREPUSH_RETRY;
+			snprintf(r->error, sizeof r->error, "%s: no time left in the claim for the next call",
+			         platform_step_name(r->x.step));
+			break;
+		}
+		storepush_step(r);
+		return;
 	case PLATFORM_DONE:
 		r->res.outcome = STOREPUSH_DONE;
 		snprintf(r->note, sizeof r->note, "%s", a.why);
@@ -229,6 +239,7 @@ void storepush_run(struct storepush *p, const char *label, const char *kind, con
 	r->cb = cb;
 	r->arg = arg;
 	r->steps = json_array();
+	r->started_mono_ms = storepush_mono_ms();
 	snprintf(r->label, sizeof r->label, "%s", label);
 	if (platform_exchange_init(&r->x, kind, payload, url, credential, p->opt.shopify_api_version, r->error,
 	                           sizeof r->error) < 0) {

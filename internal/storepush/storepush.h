@@ -21,11 +21,15 @@ struct storepush_options {
 	int breaker_threshold;        /* consecutive failures that open a host's breaker */
 	int64_t breaker_cooldown_ms;  /* before one probe is let through */
 	char shopify_api_version[16]; /* YYYY-MM ([platforms] shopify_api_version) */
+	int lease_ms;                 /* the message's claim: every call must end within it... */
+	int call_timeout_ms;          /* ...and one call may take this long (the client's timeout) */
 };
 
 enum storepush_outcome {
 	STOREPUSH_DONE,               /* nothing left to do on the platform: delivered */
-	STOREPUSH_RETRY,              /* try the message again later (the exchange starts over) */
+	STOREPUSH_RETRY,              /* try the message again later (the exchange starts over); also
+	                               * when the next call could outlast the claim, since another
+	                               * process may then claim the message and call meanwhile */
 	STOREPUSH_FAILED,             /* refused for good: someone must look at the order */
 	STOREPUSH_HELD,               /* not sent: the host's breaker is open (no attempt spent) */
 };
