@@ -190,7 +190,8 @@ static void storepush_on_answer(const struct client_response *resp, void *arg)
 	case PLATFORM_NEXT:
 		if (json_array_size(r->steps) >= STOREPUSH_MAX_STEPS) {
 			r->res.outcome = STOREPUSH_FAILED;
-			snprintf(r->error, sizeof r->error, "the exchange did not end in %d calls", STOREPUSH_MAX_STEPS);
+			snprintf(r->error, sizeof r->error, "the exchange did not end in %d calls",
+			         STOREPUSH_MAX_STEPS);
 			break;
 		}
 		/* A call that could outlast the claim is not made: the message is
