@@ -259,6 +259,18 @@ static int shopify_store(const char *code, int port)
 	              url, "--platform-token", TOKEN, NULL);
 }
 
+/* A Shopify store code connected to a fresh stub (with flags), the fixture
+ * order (id order_id; 0 keeps the fixture's) known to both. 0, or -1. */
+static int shopify_case(struct stub *st, const char *const *flags, const char *code, long long order_id)
+{
+	if (stub_start(st, flags) < 0 || shopify_store(code, st->port) != 0)
+		return -1;
+	char *body = fixture("shopify-order.json", order_id, NULL);
+	int rc = stub_order(st, body) == 0 && post_platform(code, 1, SHOP_SECRET, body) == 202 ? 0 : -1;
+	free(body);
+	return rc;
+}
+
 /* The fulfillment order line item ids of a fulfillmentCreate call, sorted, comma-separated. */
 static void create_items(json_t *call, char *buf, size_t cap)
 {
@@ -301,12 +313,7 @@ static void test_shopify_split_order_two_fulfillments(void)
 {
 	struct stub st;
 	const char *flags[] = { "--throttle", "1", NULL };
-	CU_ASSERT_EQUAL_FATAL(stub_start(&st, flags), 0);
-	CU_ASSERT_EQUAL_FATAL(shopify_store("shopa", st.port), 0);
-	char *body = fixture("shopify-order.json", 0, NULL);
-	CU_ASSERT_EQUAL(stub_order(&st, body), 0);
-	CU_ASSERT_EQUAL_FATAL(post_platform("shopa", 1, SHOP_SECRET, body), 202);
-	free(body);
+	CU_ASSERT_EQUAL_FATAL(shopify_case(&st, flags, "shopa", 0), 0);
 	ship("shopa", "450789469", "acme", ACME_SECRET, "ups", "1Z999AA10123456784", NULL);
 	ship("shopa", "450789469", "bolt", BOLT_SECRET, "Fed Ex", "449044304137821",
 	     "https://www.fedex.com/fedextrack/?trknbr=449044304137821");
@@ -379,12 +386,7 @@ static void test_shopify_lost_answer_no_duplicate(void)
 {
 	struct stub st;
 	const char *flags[] = { "--lose-creates", "1", NULL };
-	CU_ASSERT_EQUAL_FATAL(stub_start(&st, flags), 0);
-	CU_ASSERT_EQUAL_FATAL(shopify_store("shopb", st.port), 0);
-	char *body = fixture("shopify-order.json", 450789470, NULL);
-	CU_ASSERT_EQUAL(stub_order(&st, body), 0);
-	CU_ASSERT_EQUAL_FATAL(post_platform("shopb", 1, SHOP_SECRET, body), 202);
-	free(body);
+	CU_ASSERT_EQUAL_FATAL(shopify_case(&st, flags, "shopb", 450789470), 0);
 	ship("shopb", "450789470", "acme", ACME_SECRET, "UPS", "1Z999AA10123456785", NULL);
 	CU_ASSERT_EQUAL_FATAL(wait_platform("shopb", "450789470", "platform.fulfillment", "delivered", 1), 0);
 	CU_ASSERT_EQUAL(count_calls(&st, "POST", "/graphql.json", "fulfillmentCreate"), 1);
@@ -409,12 +411,7 @@ static void test_shopify_user_errors_flag_the_order(void)
 {
 	struct stub st;
 	const char *flags[] = { "--user-errors", NULL };
-	CU_ASSERT_EQUAL_FATAL(stub_start(&st, flags), 0);
-	CU_ASSERT_EQUAL_FATAL(shopify_store("shopc", st.port), 0);
-	char *body = fixture("shopify-order.json", 450789471, NULL);
-	CU_ASSERT_EQUAL(stub_order(&st, body), 0);
-	CU_ASSERT_EQUAL_FATAL(post_platform("shopc", 1, SHOP_SECRET, body), 202);
-	free(body);
+	CU_ASSERT_EQUAL_FATAL(shopify_case(&st, flags, "shopc", 450789471), 0);
 	ship("shopc", "450789471", "bolt", BOLT_SECRET, "DHL", "1234567890", NULL);
 	CU_ASSERT_EQUAL_FATAL(wait_platform("shopc", "450789471", "platform.fulfillment", "failed", 1), 0);
 	const char *v[] = { "shopc" };
