@@ -84,12 +84,11 @@ static char *cb_body(const struct sim_ful *f, enum cb_type type, size_t *len)
 	iso_now(when, sizeof when);
 	json_t *tracking = json_null();
 	if (type == CB_SHIPPED) {
-		char number[32], url[80];
 		/* Stable per request id, so repeated runs print the same numbers. */
-		snprintf(number, sizeof number, "SIM%016" PRIX64, sim_id_hash(f->id));
-		snprintf(url, sizeof url, "https://track.example/%s", number);
+		struct sim_tracking t;
+		sim_tracking(f->id, &t);
 		json_decref(tracking);
-		tracking = json_pack("{s:s, s:s, s:s}", "carrier", "SIMPOST", "number", number, "url", url);
+		tracking = json_pack("{s:s, s:s, s:s}", "carrier", t.carrier, "number", t.number, "url", t.url);
 	}
 	json_t *reason = type == CB_REJECTED ? json_string("out_of_stock") : json_null();
 	json_t *b = json_pack("{s:s, s:s, s:s, s:o*, s:o*}", "type", cb_type_names[type],

@@ -7,7 +7,8 @@
  *   answer.c     answers to inbound requests: at once, after --slow-ms, or never
  *   ful.c        every request id seen, and the state of its fulfillment
  *   callbacks.c  the signed callbacks to dropshipd: timeline, retries, connections
- *   stats.c      GET /stats */
+ *   stats.c      GET /stats
+ *   track.c      the carrier, tracking number and URL of a parcel */
 #ifndef DROPSHIP_SIM_H
 #define DROPSHIP_SIM_H
 #include <stddef.h>
@@ -223,5 +224,16 @@ void sim_server_stop(struct sim *sim);
 
 /* Answers a request for /stats: the counters as JSON, or 405 but for GET. */
 void sim_stats_serve(struct sim *sim, struct evhttp_request *req);
+
+/* ---- tracking (track.c) ---- */
+
+struct sim_tracking {
+	char carrier[16];              /* UPS, USPS, FedEx or DHL Express */
+	char number[32];               /* in that carrier's own form, check digit included */
+	char url[256];                 /* the carrier's tracking page for it */
+};
+
+/* The parcel of request_id: the same for the same id on every run. */
+void sim_tracking(const char *request_id, struct sim_tracking *t);
 
 #endif

@@ -151,6 +151,36 @@ const struct db_stmt_def callback_stmts[] = {
 	  "       o.status = 'needs_attention')) AS k(kind, key, due)"
 	  " WHERE st.callback_url IS NOT NULL AND k.due"
 	  " ON CONFLICT (idempotency_key) DO NOTHING" },
+	/* The store's platform is told of each parcel (docs/storefronts.md,
+	 * Shipments): a platform.fulfillment per shipped callback, with the
+	 * lines it shipped and their tracking; for a WooCommerce store whose
+	 * order is now shipped, one platform.completed. Only for stores with a
+	 * platform_url. Run after the orders' statuses. Arrays: store id, order
+	 * id, request id, delivery id, the parcel's line numbers ('{1,2}'). */
+	{ "callback_notify_platform",
+	  "WITH p AS (SELECT u.*, o.external_id, o.status, st.code, st.format, st.platform_notify"
+	  "   FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[], $5::text[]) AS u(s, o, rid, wid, lines)"
+	  "   JOIN orders o ON o.store_id = u.s AND o.id = u.o JOIN stores st ON st.id = u.s"
+	  "   WHERE st.platform_url IS NOT NULL AND st.format IN ('shopify', 'woocommerce')),"
+	  " f AS (INSERT INTO outbox (kind, request_id, store_id, idempotency_key, payload)"
+	  "   SELECT 'platform.fulfillment', p.rid, p.s, p.rid::text || '.platform.' || p.wid,"
+	  "     jsonb_build_object('type', 'platform.fulfillment', 'platform', p.format, 'store', p.code,"
+	  "       'order_id', p.o::text, 'external_order_id', p.external_id, 'request_id', p.rid,"
+	  "       'tracking', (SELECT jsonb_build_object('carrier', l.carrier, 'number', l.tracking_number,"
+	  "           'url', l.tracking_url) FROM order_lines l"
+	  "         WHERE l.store_id = p.s AND l.order_id = p.o AND l.line_no = (p.lines::int[])[1]),"
+	  "       'notify_customer', p.platform_notify,"
+	  "       'lines', (SELECT jsonb_agg(jsonb_build_object('line', l.line_no, 'line_item_id', l.platform_line_id,"
+	  "           'sku', l.sku, 'title', l.title, 'quantity', l.quantity) ORDER BY l.line_no) FROM order_lines l"
+	  "         WHERE l.store_id = p.s AND l.order_id = p.o AND l.line_no = ANY (p.lines::int[])),"
+	  "       'created_at', now())"
+	  "   FROM p ON CONFLICT (idempotency_key) DO NOTHING)"
+	  " INSERT INTO outbox (kind, request_id, store_id, idempotency_key, payload)"
+	  " SELECT DISTINCT ON (p.o) 'platform.completed', p.rid, p.s, 'order-' || p.o || '.platform.completed',"
+	  "   jsonb_build_object('type', 'platform.completed', 'platform', p.format, 'store', p.code,"
+	  "     'order_id', p.o::text, 'external_order_id', p.external_id, 'request_id', p.rid, 'created_at', now())"
+	  " FROM p WHERE p.format = 'woocommerce' AND p.status IN ('shipped', 'delivered')"
+	  " ON CONFLICT (idempotency_key) DO NOTHING" },
 	/* A missed deadline: the supplier is asked to cancel. Array: request ids. */
 	{ "callback_timeout_cancel",
 	  "INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
@@ -592,12 +622,31 @@ static void callback_add_status_row(struct callback_group *g, size_t i, struct d
 	db_columns_add(status, sv);
 }
 
+/* A shipment's parcel for callback_notify_platform: the request, the
+ * delivery, and the lines it shipped (those it lists, else every line the
+ * request still had open). */
+static void callback_add_parcel(const struct callback *c, struct db_columns *parcels)
+{
+	const int *lines = c->cb.items ? c->cb.items : c->req.open_lines;
+	size_t n = c->cb.items ? c->cb.nitems : c->req.nopen, w = 0;
+	char *text = mem_alloc(n * 12 + 3);
+	text[w++] = '{';
+	for (size_t k = 0; k < n; k++)
+		w += (size_t)snprintf(text + w, 13, "%s%d", k ? "," : "", lines[k]);
+	text[w++] = '}';
+	text[w] = '\0';
+	const char *v[5] = { c->req.store_id, c->req.order_id, c->cb.request_id, c->webhook_id, text };
+	db_columns_add(parcels, v);
+	free(text);
+}
+
 /* Re-routed lines, the orders' statuses, store notifications, missed
  * deadlines' cancellations, COMMIT. */
 static void callback_group_finish(struct callback_group *g)
 {
 	struct plan_writes w;
-	struct db_columns status, notify, cancels, failures;
+	struct db_columns status, notify, cancels, failures, parcels;
+	db_columns_init(&parcels, 5);
 	plan_writes_init(&w);
 	db_columns_init(&failures, 1);
 	db_columns_init(&status, 3);
@@ -617,6 +666,8 @@ static void callback_group_finish(struct callback_group *g)
 		                                                       : lifecycle_state_name(c->decision.to);
 		const char *nv[5] = { c->req.store_id, c->req.order_id, c->cb.request_id, what, c->webhook_id };
 		db_columns_add(&notify, nv);
+		if (c->cb.event == LIFECYCLE_EV_SHIPPED)
+			callback_add_parcel(c, &parcels);
 		if (!c->ctx && c->cb.event == LIFECYCLE_EV_REJECTED) /* a missed deadline: the supplier may still act */
 			db_columns_add(&cancels, (const char *const[]){ c->cb.request_id });
 	}
@@ -632,6 +683,8 @@ static void callback_group_finish(struct callback_group *g)
 	if (status.nrows) {
 		g->i_status = plan_add_order_status(g->batch, &status);
 		db_batch_add_columns(g->batch, "callback_notify_store", &notify);
+		if (parcels.nrows)
+			db_batch_add_columns(g->batch, "callback_notify_platform", &parcels);
 	}
 	db_batch_add(g->batch, NULL, "COMMIT", 0, NULL);
 	plan_writes_free(&w);
@@ -639,6 +692,7 @@ static void callback_group_finish(struct callback_group *g)
 	db_columns_free(&notify);
 	db_columns_free(&cancels);
 	db_columns_free(&failures);
+	db_columns_free(&parcels);
 	callback_group_send(g, CALLBACK_GROUP_FINISH, callback_group_on_finish);
 }
 

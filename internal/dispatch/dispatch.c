@@ -14,6 +14,7 @@
 #include "metrics/metrics.h"
 #include "retry/retry.h"
 #include "sig/sig.h"
+#include "storepush/storepush.h"
 
 /* Response text kept with an attempt, for operators. */
 #define DISPATCH_RESPONSE_KEEP 1000
@@ -32,13 +33,19 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  " FROM c WHERE o.id = c.id"
 	  " RETURNING o.id, o.kind, o.payload::text, o.idempotency_key, o.attempts,"
 	  "   coalesce(o.supplier_id, 0),"
-	  "   CASE WHEN o.supplier_id IS NULL"
+	  /* platform messages go to the store's platform, with its credentials (storepush) */
+	  "   CASE WHEN o.kind LIKE 'platform.%' THEN (SELECT platform_url FROM stores s WHERE s.id = o.store_id)"
+	  "     WHEN o.supplier_id IS NULL"
 	  "     THEN (SELECT callback_url FROM stores s WHERE s.id = o.store_id)"
 	  "     ELSE (SELECT endpoint FROM suppliers s WHERE s.id = o.supplier_id) END,"
-	  "   CASE WHEN o.supplier_id IS NULL"
+	  "   CASE WHEN o.kind LIKE 'platform.%' THEN (SELECT CASE s.format WHEN 'shopify' THEN s.platform_token"
+	  "       ELSE s.platform_key || ':' || s.platform_secret END FROM stores s WHERE s.id = o.store_id)"
+	  "     WHEN o.supplier_id IS NULL"
 	  "     THEN (SELECT secrets[1] FROM stores s WHERE s.id = o.store_id)"
 	  "     ELSE (SELECT secrets[1] FROM suppliers s WHERE s.id = o.supplier_id) END,"
-	  "   CASE WHEN o.supplier_id IS NULL"
+	  "   CASE WHEN o.kind LIKE 'platform.%'"
+	  "     THEN 'platform:' || (SELECT code FROM stores s WHERE s.id = o.store_id)"
+	  "     WHEN o.supplier_id IS NULL"
 	  "     THEN 'store:' || (SELECT code FROM stores s WHERE s.id = o.store_id)"
 	  "     ELSE 'supplier:' || (SELECT code FROM suppliers s WHERE s.id = o.supplier_id) END,"
 	  "   o.request_id" },
@@ -73,10 +80,12 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  "   SELECT request_id, supplier_id, cause FROM o"
 	  "   WHERE kind = 'fulfillment.requested' AND state = 'failed'"
 	  "   ON CONFLICT (request_id) DO NOTHING),"
-	  /* a cancellation the supplier never got: it may still ship, someone must look */
+	  /* a cancellation the supplier never got: it may still ship, someone must look;
+	   * likewise a shipment the store's platform was never told of */
 	  " c AS (UPDATE orders d SET status = 'needs_attention', updated_at = now()"
 	  "   FROM o JOIN fulfillment_requests r ON r.id = o.request_id"
-	  "   WHERE o.kind = 'fulfillment.cancel_requested' AND o.state = 'failed'"
+	  "   WHERE o.kind IN ('fulfillment.cancel_requested', 'platform.fulfillment', 'platform.completed')"
+	  "     AND o.state = 'failed'"
 	  "     AND d.store_id = r.store_id AND d.id = r.order_id RETURNING d.store_id, d.id),"
 	  " n AS (INSERT INTO outbox (kind, store_id, idempotency_key, payload)"
 	  "   SELECT 'order.needs_attention', c.store_id, 'order-' || c.id || '.needs_attention',"
@@ -104,6 +113,18 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  " FROM fulfillment_requests r"
 	  " WHERE r.due_at < now()"
 	  " ORDER BY r.due_at LIMIT 64" },
+	/* The HTTP calls of platform messages' attempts (storepush), whatever
+	 * the lease, like the attempts. Arrays: outbox id, attempt, steps (a
+	 * JSON array each). */
+	{ "dispatch_steps",
+	  "INSERT INTO outbox_steps (outbox_id, attempt, step, action, method, path, started_at, status, error,"
+	  "   latency_ms, ref)"
+	  " SELECT u.id, u.attempt, s.step, s.action, s.method, s.path, to_timestamp(s.started_ms / 1000.0),"
+	  "   s.status, s.error, s.latency_ms, s.ref"
+	  " FROM unnest($1::bigint[], $2::int[], $3::jsonb[]) AS u(id, attempt, steps),"
+	  "   jsonb_to_recordset(u.steps) AS s(step int, action text, method text, path text, started_ms bigint,"
+	  "     status int, error text, latency_ms int, ref text)"
+	  " ON CONFLICT (outbox_id, attempt, step) DO NOTHING" },
 	/* Gives claims back unsent (their supplier's breaker is open). */
 	{ "dispatch_release",
 	  "UPDATE outbox m SET attempts = m.attempts - 1, lease_token = NULL, lease_expires_at = NULL,"
@@ -138,6 +159,7 @@ struct dispatch {
 	uint64_t rng;
 	struct dispatch_breaker *breakers;
 	size_t nbreakers;
+	struct storepush *push;       /* platform messages (platform.*) */
 	struct db_batch *claim;
 	char claim_token[RETRY_LEASE_TOKEN_LEN];  /* lease of the claim in flight */
 	struct dispatch_job *rec_head, *rec_tail;  /* outcomes waiting to be written */
@@ -172,6 +194,7 @@ struct dispatch_job {
 	int status;
 	char error[256];
 	char *response;
+	char *steps;              /* platform messages: the calls made (storepush), JSON; else NULL */
 	long latency_ms;
 	long long delay_ms;
 	struct dispatch_job *next;  /* waiting to be recorded, or in the flight */
@@ -256,6 +279,7 @@ static void dispatch_job_free(struct dispatch_job *job)
 	struct dispatch *d = job->d;
 	d->inflight--;
 	free(job->response);
+	free(job->steps);
 	free(job);
 	dispatch_check_idle(d);
 }
@@ -381,9 +405,10 @@ static void dispatch_on_record_conn(struct db_conn *conn, void *arg)
 		free(f);
 		return;
 	}
-	struct db_columns rec, rel;
+	struct db_columns rec, rel, steps;
 	db_columns_init(&rec, 10);
 	db_columns_init(&rel, 3);
+	db_columns_init(&steps, 3);
 	for (struct dispatch_job *j = f->jobs; j; j = j->next) {
 		char status[16], started[24], latency[24], delay[24], attempt[16];
 		snprintf(status, sizeof status, "%d", j->status);
@@ -396,6 +421,8 @@ static void dispatch_on_record_conn(struct db_conn *conn, void *arg)
 			                      j->error[0] ? j->error : NULL, j->response, started, latency, delay,
 			                      attempt };
 			db_columns_add(&rec, v);
+			if (j->steps)
+				db_columns_add(&steps, (const char *const[]){ j->id, attempt, j->steps });
 		} else {
 			const char *v[3] = { j->id, j->token, delay };
 			db_columns_add(&rel, v);
@@ -405,8 +432,11 @@ static void dispatch_on_record_conn(struct db_conn *conn, void *arg)
 	f->i_record = rec.nrows ? db_batch_add_columns(f->batch, "dispatch_record", &rec) : -1;
 	if (rel.nrows)
 		db_batch_add_columns(f->batch, "dispatch_release", &rel);
+	if (steps.nrows)
+		db_batch_add_columns(f->batch, "dispatch_steps", &steps);
 	db_columns_free(&rec);
 	db_columns_free(&rel);
+	db_columns_free(&steps);
 	db_conn_send(conn, f->batch, dispatch_on_recorded, f);
 }
 
@@ -450,6 +480,34 @@ static void dispatch_record(struct dispatch_job *job)
 
 /* ---- sending ---- */
 
+/* The outcome of an attempt (job->status, error, response and latency
+ * set): tried again unless the attempts are used up, after the backoff or
+ * Retry-After, and at least min_delay_ms; then recorded. */
+static void dispatch_settle(struct dispatch_job *job, enum retry_outcome outcome, const char *retry_after,
+                            long long min_delay_ms)
+{
+	struct dispatch *d = job->d;
+	if (outcome == RETRY_AGAIN && retry_should_give_up(job->attempts, d->opt.max_attempts))
+		outcome = RETRY_FAILED;
+	if (outcome == RETRY_AGAIN)
+		job->delay_ms = retry_next_delay_ms(job->attempts, job->status, retry_after,
+		                                    (int64_t)(dispatch_now_ms() / 1000), d->opt.backoff_base_ms,
+		                                    d->opt.backoff_max_ms, dispatch_random(d));
+	if (outcome == RETRY_AGAIN && job->delay_ms < min_delay_ms)
+		job->delay_ms = min_delay_ms;
+	job->next_state = outcome == RETRY_DELIVERED ? "delivered" : outcome == RETRY_AGAIN ? "pending" : "failed";
+	enum metrics_dispatch_outcome counted = outcome == RETRY_DELIVERED ? METRICS_DISPATCH_DELIVERED
+	                                        : outcome == RETRY_AGAIN ? METRICS_DISPATCH_RETRY
+	                                                                 : METRICS_DISPATCH_FAILED;
+	metrics_observe_dispatch(d->metrics, counted, (long)(dispatch_mono_us() - job->sent_us));
+	char qerr[300];
+	log_info("dispatch attempt", "outbox_id=%s kind=%s target=%s attempt=%d status=%d outcome=%s"
+	         " latency_ms=%ld delay_ms=%lld error=%s", job->id, job->kind, job->target, job->attempts,
+	         job->status, job->next_state, job->latency_ms, job->delay_ms,
+	         log_quote(qerr, sizeof qerr, job->error));
+	dispatch_record(job);
+}
+
 static void dispatch_on_sent(const struct client_response *resp, void *arg)
 {
 	struct dispatch_job *job = arg;
@@ -474,23 +532,7 @@ static void dispatch_on_sent(const struct client_response *resp, void *arg)
 			dispatch_breaker_moved(d, db, was);
 		}
 	}
-	if (outcome == RETRY_AGAIN && retry_should_give_up(job->attempts, d->opt.max_attempts))
-		outcome = RETRY_FAILED;
-	if (outcome == RETRY_AGAIN)
-		job->delay_ms = retry_next_delay_ms(job->attempts, resp->status, resp->retry_after,
-		                                    (int64_t)(dispatch_now_ms() / 1000), d->opt.backoff_base_ms,
-		                                    d->opt.backoff_max_ms, dispatch_random(d));
-	job->next_state = outcome == RETRY_DELIVERED ? "delivered" : outcome == RETRY_AGAIN ? "pending" : "failed";
-	enum metrics_dispatch_outcome counted = outcome == RETRY_DELIVERED ? METRICS_DISPATCH_DELIVERED
-	                                        : outcome == RETRY_AGAIN ? METRICS_DISPATCH_RETRY
-	                                                                 : METRICS_DISPATCH_FAILED;
-	metrics_observe_dispatch(d->metrics, counted, (long)(dispatch_mono_us() - job->sent_us));
-	char qerr[300];
-	log_info("dispatch attempt", "outbox_id=%s kind=%s target=%s attempt=%d status=%d outcome=%s"
-	         " latency_ms=%ld delay_ms=%lld error=%s", job->id, job->kind, job->target, job->attempts,
-	         resp->status, job->next_state, resp->latency_ms, job->delay_ms,
-	         log_quote(qerr, sizeof qerr, job->error));
-	dispatch_record(job);
+	dispatch_settle(job, outcome, resp->retry_after, 0);
 }
 
 static void dispatch_fail_now(struct dispatch_job *job, const char *error)
@@ -502,12 +544,53 @@ static void dispatch_fail_now(struct dispatch_job *job, const char *error)
 	dispatch_record(job);
 }
 
+/* ---- platform messages (platform.fulfillment, platform.completed) ---- */
+
+/* A platform message's run is over: its outcome, like any attempt's, with
+ * the calls it made kept for the record. */
+static void dispatch_on_pushed(const struct storepush_result *r, void *arg)
+{
+	struct dispatch_job *job = arg;
+	job->status = r->status;
+	job->latency_ms = r->latency_ms;
+	snprintf(job->error, sizeof job->error, "%s", r->error ? r->error : "");
+	job->response = r->response ? mem_strdup(r->response) : NULL;
+	job->steps = r->steps ? mem_strdup(r->steps) : NULL;
+	if (r->outcome == STOREPUSH_HELD) { /* the host's breaker: given back, no attempt spent */
+		job->next_state = NULL;
+		job->delay_ms = r->min_delay_ms;
+		dispatch_record(job);
+		return;
+	}
+	if (r->note || r->ref)
+		log_info("platform message", "outbox_id=%s ref=%s note=\"%s\"", job->id, r->ref ? r->ref : "-",
+		         r->note ? r->note : "");
+	dispatch_settle(job, r->outcome == STOREPUSH_DONE    ? RETRY_DELIVERED
+	                     : r->outcome == STOREPUSH_RETRY ? RETRY_AGAIN
+	                                                     : RETRY_FAILED,
+	                r->retry_after, r->min_delay_ms);
+}
+
+static int dispatch_is_platform(const struct dispatch_job *job)
+{
+	return strncmp(job->kind, "platform.", 9) == 0;
+}
+
 static void dispatch_send(struct dispatch_job *job, const char *endpoint, const char *secret,
                           const char *idem, const char *payload)
 {
 	struct dispatch *d = job->d;
 	if (!endpoint || !*endpoint) {
 		dispatch_fail_now(job, "no endpoint configured for the target");
+		return;
+	}
+	if (dispatch_is_platform(job)) {
+		char label[48];
+		snprintf(label, sizeof label, "outbox_id=%s", job->id);
+		job->state = DISPATCH_JOB_SENDING;
+		job->started_ms = dispatch_now_ms();
+		job->sent_us = dispatch_mono_us();
+		storepush_run(d->push, label, job->kind, payload, endpoint, secret, dispatch_on_pushed, job);
 		return;
 	}
 	if (job->supplier_id) {
@@ -733,6 +816,8 @@ void dispatch_options_from(const struct config *cfg, struct dispatch_options *op
 		.breaker_cooldown_ms = cfg->dispatch.breaker_cooldown_ms,
 		.sweep_ms = 1000,
 	};
+	snprintf(opt->shopify_api_version, sizeof opt->shopify_api_version, "%s",
+	         cfg->platforms.shopify_api_version);
 }
 
 static void dispatch_take_options(struct dispatch *d, const struct dispatch_options *opt)
@@ -744,6 +829,14 @@ static void dispatch_take_options(struct dispatch *d, const struct dispatch_opti
 		d->opt.poll_ms = 1000;
 	if (d->opt.sweep_ms <= 0)
 		d->opt.sweep_ms = 5000;
+	/* lease_ms is the client's timeout + 5 s (dispatch_options_from) */
+	struct storepush_options po = { d->opt.breaker_threshold, d->opt.breaker_cooldown_ms, "", d->opt.lease_ms,
+	                                d->opt.lease_ms - 5000 };
+	snprintf(po.shopify_api_version, sizeof po.shopify_api_version, "%s", d->opt.shopify_api_version);
+	if (d->push)
+		storepush_set_options(d->push, &po);
+	else
+		d->push = storepush_new(d->base, d->client, &po);
 }
 
 void dispatch_set_options(struct dispatch *d, const struct dispatch_options *opt)
@@ -770,7 +863,7 @@ struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, str
 	d->pool = pool;
 	d->callbacks = callbacks;
 	d->client = client;
-	dispatch_take_options(d, opt);
+	dispatch_take_options(d, opt); /* also makes the storepush, which needs base and client */
 	RAND_bytes((unsigned char *)&d->rng, sizeof d->rng);
 	d->rng |= 1; /* xorshift must not start at 0 */
 	d->claim = db_batch_new();
@@ -801,5 +894,6 @@ void dispatch_free(struct dispatch *d)
 	db_batch_free(d->claim);
 	db_batch_free(d->sweep);
 	free(d->breakers);
+	storepush_free(d->push);
 	free(d);
 }

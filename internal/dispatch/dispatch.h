@@ -9,7 +9,9 @@
  * every update is fenced by the lease token. Each message is signed with its
  * target's current secret (Standard Webhooks) and carries Idempotency-Key.
  * Outcomes follow internal/retry; a per-supplier circuit breaker pauses a
- * failing supplier without slowing the others. The same loop sweeps for
+ * failing supplier without slowing the others. Platform messages
+ * (platform.*) are sent to the store's Shopify or WooCommerce API by
+ * internal/storepush, with a breaker per platform host. The same loop sweeps for
  * requests that missed their supplier's accept_within / ship_within.
  *
  * Not thread-safe: one dispatcher per worker event loop. */
@@ -33,6 +35,7 @@ struct dispatch_options {
 	int breaker_threshold;       /* consecutive failures that open a supplier's breaker */
 	int64_t breaker_cooldown_ms; /* before one probe is let through */
 	int sweep_ms;                /* deadline sweep interval (default 5000) */
+	char shopify_api_version[16]; /* platform messages to Shopify stores ([platforms]) */
 };
 
 struct config;

@@ -73,10 +73,10 @@ const struct db_stmt_def intake_stmts[] = {
 	{ "intake_lines_insert",
 	  "INSERT INTO order_lines (store_id, order_id, line_no, sku, quantity, unit_price, title,"
 	  "   status, reason, supplier_id, offer_id, reserved, unit_cost, variant_id, requires_shipping,"
-	  "   request_id)"
+	  "   request_id, platform_line_id)"
 	  " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::int[],"
 	  "   $6::numeric[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::int[],"
-	  "   $13::numeric[], $14::text[], $15::boolean[], $16::uuid[])" },
+	  "   $13::numeric[], $14::text[], $15::boolean[], $16::uuid[], $17::text[])" },
 	/* Cancels the order and its unshipped lines, and gives their reserved
 	 * stock back (offers locked in id order, as when reserving). */
 	{ "intake_cancel",
@@ -388,11 +388,11 @@ static int intake_add_rows(struct intake *in, struct intake_rows *rows)
 		snprintf(oid, sizeof oid, "%lld", lr.offer_id);
 		snprintf(reserved, sizeof reserved, "%d", lr.reserved);
 		int ok = lr.supplier_code != NULL;
-		const char *lv[16] = {
+		const char *lv[17] = {
 			in->store_id, in->order_id, line_no, it->sku, qty, it->unit_price, it->title, lr.status,
 			lr.reason, ok ? sid : NULL, ok ? oid : NULL, reserved, ok ? lr.unit_cost : NULL,
 			it->variant_id, it->requires_shipping ? "true" : "false",
-			p->lines[i].request_id[0] ? p->lines[i].request_id : NULL,
+			p->lines[i].request_id[0] ? p->lines[i].request_id : NULL, it->line_item_id,
 		};
 		db_columns_add(&rows->lines, lv);
 		json_array_append_new(answer_lines, json_pack("{s:i, s:s?, s:i, s:s?, s:s, s:s?}",
@@ -519,7 +519,7 @@ static void intake_group_finish(struct intake_group *g)
 {
 	struct intake_rows rows;
 	db_columns_init(&rows.orders, 20);
-	db_columns_init(&rows.lines, 16);
+	db_columns_init(&rows.lines, 17);
 	plan_writes_init(&rows.plan);
 	int wake = 0;
 	for (size_t i = 0; i < g->n; i++)

@@ -612,6 +612,7 @@ static int platform_item(struct order *o, json_t *obj, size_t i, const struct pl
 	it->variant_id = opt_id_text(o, obj, k->variant);
 	if (!it->variant_id && k->product)
 		it->variant_id = opt_id_text(o, obj, k->product);
+	it->line_item_id = opt_id_text(o, obj, "id");
 	json_t *rs = json_object_get(obj, "requires_shipping");
 	it->requires_shipping = k->has_requires_shipping && json_is_boolean(rs) ? json_is_true(rs) : 1;
 	return 0;

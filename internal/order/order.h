@@ -29,6 +29,8 @@ struct order_item {
 	const char *title;       /* NULL if absent */
 	const char *supplier_hint; /* reserved; NULL */
 	const char *variant_id;  /* the platform's variant/product id as text; NULL if absent */
+	const char *line_item_id; /* the platform's id of the line (line_items[].id) as text; NULL if absent
+	                           * (native orders): a parcel is matched to the platform's lines by it */
 	int requires_shipping;   /* 1 unless the platform says the line ships nothing */
 };
 

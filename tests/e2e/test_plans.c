@@ -94,7 +94,7 @@ static const struct { const char *stmt, *params; } samples[] = {
 	{ "intake_lines_insert",
 	  "SELECT '{1}', '{900000001}', '{1}', '{SKU-1}', '{1}', '{1.00}', '{t}', '{routed}', '{NULL}',"
 	  " '{' || supplier_id || '}', '{' || id || '}', '{1}', '{1.0}', '{NULL}', '{true}',"
-	  " '{0f8fad5b-d9cb-469f-a165-70867728950e}' FROM offers LIMIT 1" },
+	  " '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{466157049}' FROM offers LIMIT 1" },
 	{ "plan_decisions_first",
 	  "SELECT '{1}', '{900000001}', '{1}', '{cheapest}', '{NULL}', '{NULL}', '{no_offer}', '{\"[]\"}',"
 	  " '{exact}', '{false}'" },
@@ -120,6 +120,9 @@ static const struct { const char *stmt, *params; } samples[] = {
 	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{' || id || '}', '{shipped}', '{w1}'"
 	  " FROM fulfillment_requests LIMIT 1" },
 	{ "callback_notify", NULL },
+	{ "callback_notify_platform",
+	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{' || id || '}', '{w1}', '{\"{1,2}\"}'"
+	  " FROM fulfillment_requests LIMIT 1" },
 	{ "callback_timeout_cancel", "SELECT '{' || id || '}' FROM fulfillment_requests LIMIT 1" },
 	{ "plan_lines_reroute",
 	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{1}', '{routed}', '{NULL}', '{1}', '{1}',"
@@ -138,6 +141,9 @@ static const struct { const char *stmt, *params; } samples[] = {
 	{ "replan_prune", NULL },
 	{ "dispatch_failures", NULL },
 	{ "callback_failures_done", "SELECT '{' || id || '}' FROM fulfillment_requests LIMIT 1" },
+	{ "dispatch_steps",
+	  "SELECT '{' || id || '}', '{1}', '{\"[{\\\"step\\\": 1, \\\"action\\\": \\\"notes\\\", \\\"method\\\": \\\"GET\\\","
+	  " \\\"path\\\": \\\"/\\\", \\\"started_ms\\\": 1700000000000, \\\"latency_ms\\\": 3}]\"}' FROM outbox LIMIT 1" },
 	{ "dispatch_release",
 	  "SELECT '{' || id || '}', '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{1000}' FROM outbox LIMIT 1" },
 	{ "backlog_outbox", NULL },
