@@ -23,6 +23,7 @@
 #include "support/https.h"
 #include "support/receiver.h"
 #include "support/shop.h"
+#include "support/stranded.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
 #include "support/wait.h"
@@ -270,6 +271,13 @@ static void test_waiting_line_expires(void)
 	free(oid);
 }
 
+/* Last: whatever the tests above left behind is either on its way or
+ * listed by reporting.stranded_orders. */
+static void test_nothing_stranded_unseen(void)
+{
+	stranded_check(db);
+}
+
 int main(void)
 {
 	static const struct harness_test tests[] = {
@@ -280,6 +288,7 @@ int main(void)
 		{ "attempts used up: needs_attention, the store is told", test_attempts_used_up_needs_attention },
 		{ "a line waiting for stock is routed when it comes", test_waiting_line_routed_when_stock_comes },
 		{ "a line waiting past its store's hold expires", test_waiting_line_expires },
+		{ "no order is stuck where stranded_orders does not show it", test_nothing_stranded_unseen },
 		{ NULL, NULL },
 	};
 	return harness_main("stranded", suite_init, suite_cleanup, tests);
