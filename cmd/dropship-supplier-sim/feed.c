@@ -1,6 +1,7 @@
 /* Stock feeds: with --catalog and --feed-every, each supplier pushes its
  * stock levels to dropshipd's POST /v1/suppliers/CODE/inventory, signed
- * with its secret, the first at start and then every period. The levels
+ * with its secret, every period (the first one period after start: the
+ * catalog's levels are what dropshipd was given already). The levels
  * start as --catalog has them (the CSV `dropshipctl catalog import` takes),
  * fall with every fulfillment the supplier takes, and drift between feeds
  * (faults.c: trade elsewhere, restocking). A feed is never retried: the
@@ -255,7 +256,8 @@ static void on_feed_tick(evutil_socket_t fd, short what, void *arg)
 			log_debug("feed skipped", "supplier=%s inflight=%d", sim->o->suppliers[si].code, st->inflight);
 			continue;
 		}
-		/* The first feed says the levels as started; each later one after a period's trade. */
+		/* The first feed says the levels as started, less what was sold since; each later one
+		 * after a period's trade. */
 		if (st->seq)
 			sim_fault_drift(st->levels, st->n, &sim->feed_rng);
 		feed_now(as_of, sizeof as_of);
@@ -271,10 +273,7 @@ int sim_feed_start(struct sim *sim)
 	sim->feed_rng = sim_fault_rng_init(sim->o->seed ^ 0x5DEECE66DULL);
 	sim->feed_timer = event_new(sim->base, -1, EV_PERSIST, on_feed_tick, sim);
 	struct timeval tv = sim_ms_tv(sim->o->feed_every_ms);
-	if (!sim->feed_timer || evtimer_add(sim->feed_timer, &tv) < 0)
-		return -1;
-	event_active(sim->feed_timer, EV_TIMEOUT, 0);
-	return 0;
+	return sim->feed_timer && evtimer_add(sim->feed_timer, &tv) == 0 ? 0 : -1;
 }
 
 void sim_feed_sold(struct sim *sim, size_t si, json_t *items)

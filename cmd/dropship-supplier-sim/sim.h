@@ -259,7 +259,7 @@ int sim_post(struct sim *sim, const struct sim_supplier *s, const char *path, co
 /* Reads --catalog: the rows of this simulator's suppliers become their
  * levels. Returns 0, or -1 with "FILE:LINE: reason" in err. */
 int sim_feed_load(struct sim *sim, char *err, size_t errlen);
-/* Starts the feeds, the first at once, then every --feed-every; -1 when out of memory. */
+/* Starts the feeds: every --feed-every, the first one period after start. -1 when out of memory. */
 int sim_feed_start(struct sim *sim);
 /* Supplier si took a fulfillment.requested of items [{sku, quantity}]: its levels fall. */
 void sim_feed_sold(struct sim *sim, size_t si, json_t *items);
