@@ -75,13 +75,15 @@ cleanup:
 	"   AND ($2::text IS NULL OR sp.code = $2) AND ($3::text IS NULL OR st.code = $3)"
 
 /* First, alone: the fulfillment requests of those messages, locked in id
- * order. dropshipd handles a delivery failure (request_failures) under the
- * same lock, so the next statement, which starts after this one, sees
- * either all of what it did or none of it. */
+ * order. dropshipd handles a delivery failure (request_failures) under a
+ * lock that conflicts with this one, so the next statement, which starts
+ * after this one, sees either all of what it did or none of it. NO KEY:
+ * rows that refer to a request (a failure being recorded) may still be
+ * written meanwhile. */
 static const char ctl_outbox_lock_sql[] =
 	"SELECT count(*) FROM (SELECT r.id FROM fulfillment_requests r"
 	" WHERE r.id IN (SELECT x.request_id" CTL_RETRY_WHICH " AND x.kind = 'fulfillment.requested')"
-	" ORDER BY r.id FOR UPDATE) l";
+	" ORDER BY r.id FOR NO KEY UPDATE) l";
 
 /* Locks the messages, decides which may go again, and re-queues those
  * with a fresh attempt budget (last_* kept for the record). A fulfillment

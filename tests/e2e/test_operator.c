@@ -13,6 +13,7 @@
  *   E-4 shop,  2 h ago  line 1 MUG routed to acme (R4), message M5 pending,
  *                       retried in 5 minutes after a 503
  *   E-5 shop2, now      cancelled before any line was routed
+ * (and E-6, added by the test of a failure not handled yet)
  *
  * M1..M5 are outbox ids 1..5. */
 #include <pthread.h>
@@ -482,6 +483,62 @@ static void test_order_reroute(void)
 	check_value("SELECT count(*) FROM replan_orders", "0");
 }
 
+/* dropshipd's holding of a request while it handles its failure. */
+static const char hold_sql[] =
+	"SELECT count(*) FROM (SELECT id FROM fulfillment_requests WHERE id = '" R(6) "' FOR UPDATE) l";
+
+static bool retry_waits(void *arg)
+{
+	(void)arg;
+	return testdb_count(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+	                        " AND wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE%'", 0, NULL) == 1;
+}
+
+static void *retry_thread(void *arg)
+{
+	struct ctl_run *r = arg;
+	*r = ctl(conninfo, "outbox", "retry", "--failed", "--supplier", "acme", NULL);
+	return NULL;
+}
+
+/* E-6: its request R6 failed delivery a moment ago and dropshipd has yet
+ * to route its line elsewhere (request_failures). The retry takes the
+ * request first, waiting while dropshipd holds it, then withdraws the
+ * failure with the message re-queued. */
+static void test_outbox_retry_withdraws_a_pending_failure(void)
+{
+	CU_ASSERT_FATAL(testdb_exec(db,
+	        "WITH o AS (INSERT INTO orders (store_id, external_id, status, raw)"
+	        "   SELECT id, 'E-6', 'routed', '{}' FROM stores WHERE code = 'shop' RETURNING store_id, id),"
+	        " r AS (INSERT INTO fulfillment_requests (id, store_id, order_id, supplier_id)"
+	        "   SELECT '" R(6) "', o.store_id, o.id, s.id FROM o, suppliers s WHERE s.code = 'acme'"
+	        "   RETURNING id, store_id, order_id, supplier_id),"
+	        " l AS (INSERT INTO order_lines (store_id, order_id, line_no, sku, quantity, status, supplier_id,"
+	        "   request_id) SELECT store_id, order_id, 1, 'MUG', 1, 'routed', supplier_id, id FROM r),"
+	        " m AS (INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload, state,"
+	        "   attempts, last_error) SELECT 'fulfillment.requested', id, supplier_id, store_id, id::text, '{}',"
+	        "   'failed', 8, 'connect: connection refused' FROM r)"
+	        " INSERT INTO request_failures (request_id, supplier_id, cause)"
+	        " SELECT id, supplier_id, 'connect: connection refused' FROM r", 0, NULL) == 0);
+	PGconn *dropshipd = testdb_connect(conninfo);
+	CU_ASSERT_FATAL(dropshipd && testdb_exec(dropshipd, "BEGIN", 0, NULL) == 0);
+	CU_ASSERT_FATAL(testdb_count(dropshipd, hold_sql, 0, NULL) == 1);
+	pthread_t t;
+	struct ctl_run r;
+	CU_ASSERT_FATAL(pthread_create(&t, NULL, retry_thread, &r) == 0);
+	CU_ASSERT(wait_until(retry_waits, NULL, 10000, 50));
+	check_value("SELECT count(*) FROM request_failures", "1");
+	CU_ASSERT(testdb_exec(dropshipd, "COMMIT", 0, NULL) == 0);
+	PQfinish(dropshipd);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "(fulfillment.requested to acme) re-queued: pending, attempts 0"));
+	ctl_run_free(&r);
+	check_value("SELECT count(*) FROM request_failures", "0");
+	check_value("SELECT state || ' ' || attempts FROM outbox WHERE request_id = '" R(6) "'", "pending 0");
+	check_value("SELECT status FROM fulfillment_requests WHERE id = '" R(6) "'", "pending");
+}
+
 /* Last: whatever the tests above left behind is either on its way or
  * listed by reporting.stranded_orders. */
 static void test_nothing_stranded_unseen(void)
@@ -500,6 +557,8 @@ int main(void)
 		{ "order list: newest first, filters, --json", test_order_list },
 		{ "order reroute times out when nothing re-plans", test_order_reroute_times_out },
 		{ "order reroute waits for the re-plan and shows the lines", test_order_reroute },
+		{ "outbox retry withdraws a failure dropshipd has yet to handle, under its lock",
+		  test_outbox_retry_withdraws_a_pending_failure },
 		{ "no order is stuck where stranded_orders does not show it", test_nothing_stranded_unseen },
 		{ NULL, NULL },
 	};
