@@ -384,9 +384,10 @@ static int sim_init(struct sim *sim, const struct sim_opts *o, const char *host,
 		snprintf(err, errlen, "cannot create the event loop");
 		return -1;
 	}
-	if (o->feed_every_ms && (sim_feed_load(sim, err, errlen) < 0 || sim_feed_start(sim) < 0)) {
-		if (!err[0])
-			snprintf(err, errlen, "cannot start the stock feeds");
+	if (o->feed_every_ms && sim_feed_load(sim, err, errlen) < 0)
+		return -1;
+	if (o->feed_every_ms && sim_feed_start(sim) < 0) {
+		snprintf(err, errlen, "cannot start the stock feeds");
 		return -1;
 	}
 	return sim_server_start(sim, host, port, err, errlen);

@@ -836,9 +836,10 @@ static void callback_decide(struct callback *c, const PGresult *res, int row)
 	}
 }
 
-/* A delivery failure whose request_failures row is gone: `outbox retry`
- * re-queued its message, which goes to the same supplier again, so its
- * lines must stay where they are. */
+/* A delivery failure that would apply but whose request_failures row is
+ * gone: `outbox retry` re-queued its message, which goes to the same
+ * supplier again, so its lines must stay where they are. (One handled by
+ * another group meanwhile is a repeat, decided before.) */
 static int callback_failure_withdrawn(const struct callback_group *g, const struct callback *c)
 {
 	if (c->ctx || c->cb.event != LIFECYCLE_EV_FAILED || g->i_held < 0)
@@ -883,10 +884,11 @@ static void callback_group_on_lock(struct db_conn *conn, struct db_batch *batch,
 		for (int r = 0; r < PQntuples(res) && row < 0; r++)
 			if ((size_t)strtol(PQgetvalue(res, r, CALLBACK_LOCK_INDEX), NULL, 10) == i + 1)
 				row = r;
-		if (callback_failure_withdrawn(g, c))
+		callback_decide(c, res, row);
+		if (callback_applies(c) && callback_failure_withdrawn(g, c)) {
+			callback_unlock(c);
 			callback_refuse(c, 409, "failure_withdrawn", "the failure was withdrawn by outbox retry", "");
-		else
-			callback_decide(c, res, row);
+		}
 		g->m[kept++] = c;
 	}
 	g->n = kept;
