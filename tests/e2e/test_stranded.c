@@ -210,15 +210,23 @@ static void test_attempts_used_up_needs_attention(void)
 	free(oid);
 }
 
-/* The order's status, or "" (static buffer). */
+/* The value a query of one parameter gives, or "" (static buffers, two in turn). */
+static const char *value_of(const char *sql, const char *param)
+{
+	static char buf[2][64];
+	static int k;
+	const char *v[1] = { param };
+	char *s = testdb_value(db, sql, 1, v);
+	k ^= 1;
+	snprintf(buf[k], sizeof buf[k], "%s", s ? s : "");
+	free(s);
+	return buf[k];
+}
+
+/* The order's status, or "". */
 static const char *status_of(const char *order_id)
 {
-	static char st[32];
-	const char *v[1] = { order_id };
-	char *s = testdb_value(db, "SELECT status FROM orders WHERE id = $1", 1, v);
-	snprintf(st, sizeof st, "%s", s ? s : "");
-	free(s);
-	return st;
+	return value_of("SELECT status FROM orders WHERE id = $1", order_id);
 }
 
 struct line_wait {
@@ -379,15 +387,10 @@ static long flaky_deliveries(const char *request_id)
 	return v;
 }
 
-/* The request of the order's line (static buffer), or "". */
+/* The request of the order's line, or "". */
 static const char *request_of(const char *order_id)
 {
-	static char id[64];
-	const char *v[1] = { order_id };
-	char *s = testdb_value(db, "SELECT request_id FROM order_lines WHERE order_id = $1", 1, v);
-	snprintf(id, sizeof id, "%s", s ? s : "");
-	free(s);
-	return id;
+	return value_of("SELECT request_id FROM order_lines WHERE order_id = $1", order_id);
 }
 
 static bool failure_waits_for_lock(void *arg)
@@ -488,18 +491,11 @@ static const char window_sql[] =
 	" INSERT INTO request_failures (request_id, supplier_id, cause)"
 	" SELECT r.id, f.supplier_id, 'connect: connection refused' FROM r, f";
 
-/* The request of an order given by the store's id (static buffer, two in turn). */
+/* The request of an order given by the store's id, or "". */
 static const char *request_of_external(const char *ext)
 {
-	static char id[2][64];
-	static int k;
-	const char *v[1] = { ext };
-	char *s = testdb_value(db, "SELECT l.request_id FROM order_lines l JOIN orders o ON o.store_id = l.store_id"
-	                           " AND o.id = l.order_id WHERE o.external_id = $1", 1, v);
-	k ^= 1;
-	snprintf(id[k], sizeof id[k], "%s", s ? s : "");
-	free(s);
-	return id[k];
+	return value_of("SELECT l.request_id FROM order_lines l JOIN orders o ON o.store_id = l.store_id"
+	                " AND o.id = l.order_id WHERE o.external_id = $1", ext);
 }
 
 static bool line_moved_to_good(void *arg)
