@@ -1,6 +1,7 @@
 #!/bin/sh
 # make run: a complete local dropship under var/ — TLS certificate, PostgreSQL
-# cluster, migrations, a demo store — then dropshipd in the foreground.
+# cluster, migrations, a demo store — then dropshipd in the foreground, with
+# the supplier simulator playing acme and bolt (callbacks, stock feeds).
 # Ctrl-C stops dropshipd and the cluster. Running it again reuses var/.
 set -eu
 BUILD=${1:-build}
@@ -32,6 +33,8 @@ export DROPSHIP_ADMIN_TOKEN
 SECRET=$(cat var/demo-secret)
 SUPPLIER_SECRET=$(cat var/supplier-secret)
 SIM_PORT=${DROPSHIP_SIM_PORT:-9443}
+# How often the simulated suppliers push their stock levels (a stock feed).
+FEED_EVERY=${DROPSHIP_SIM_FEED_EVERY:-20s}
 # --update: a second run finds them there (`add` alone refuses an existing code).
 "$BUILD/dropshipctl" -c "$CONF" store add demo --update --secret "$SECRET" >/dev/null
 for s in acme bolt; do
@@ -64,7 +67,8 @@ PORT=${LISTEN##*:}
 cat <<MSG
 
 dropship is starting on https://127.0.0.1:$PORT (certificate: var/tls/server.crt)
-  demo store:  demo (suppliers acme and bolt, served by the simulator on port $SIM_PORT)
+  demo store:  demo (suppliers acme and bolt, served by the simulator on port $SIM_PORT;
+               they push their stock levels every $FEED_EVERY: "feed sent" in the log)
   its secret:  $SECRET
   send an order (in another terminal, from $ROOT):
     tests/send-order.sh https://127.0.0.1:$PORT/v1/stores/demo/webhooks $SECRET
@@ -92,7 +96,8 @@ trap stop INT TERM EXIT
 "$BUILD/dropship-supplier-sim" --listen "127.0.0.1:$SIM_PORT" \
 	--tls-cert var/tls/server.crt --tls-key var/tls/server.key \
 	--supplier "acme=$SUPPLIER_SECRET" --supplier "bolt=$SUPPLIER_SECRET" \
-	--callback-url "https://127.0.0.1:$PORT" --ca-file var/tls/server.crt &
+	--callback-url "https://127.0.0.1:$PORT" --ca-file var/tls/server.crt \
+	--catalog config/demo-catalog.csv --feed-every "$FEED_EVERY" &
 sim=$!
 "$BUILD/dropship-platform-stub" --listen "127.0.0.1:$STUB_PORT" \
 	--tls-cert var/tls/server.crt --tls-key var/tls/server.key \

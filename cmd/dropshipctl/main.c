@@ -81,7 +81,8 @@ static void ctl_usage(FILE *f)
 	        "      Print every store (secrets are counted, never shown).\n"
 	        "\n"
 	        "  store disable CODE | store enable CODE\n"
-	        "      A disabled store's webhooks are refused; its orders stay as they are.\n"
+	        "      A disabled store's new orders are refused; its orders stay as they are\n"
+	        "      and its cancellations are still taken.\n"
 	        "\n", CTL_MAX_SECRETS, CTL_SECRET_MAX);
 	fprintf(f,
 	        "  supplier add CODE [--update] [--endpoint URL] [--secret S]... [--priority N]\n"
@@ -108,7 +109,8 @@ static void ctl_usage(FILE *f)
 	        "      shown).\n"
 	        "\n"
 	        "  supplier disable CODE | supplier enable CODE\n"
-	        "      A disabled supplier gets no new orders; what it has keeps going.\n"
+	        "      A disabled supplier gets no new orders and its stock feeds are refused;\n"
+	        "      what it has keeps going.\n"
 	        "\n", CTL_MAX_SECRETS);
 	fputs("  catalog import FILE.csv [--as-of TIME] [--dry-run]\n"
 	      "      Create or update offers from a CSV file (\"-\": standard input) with the\n"
@@ -155,7 +157,9 @@ static void ctl_usage(FILE *f)
 	      "\n"
 	      "  outbox retry ID | --failed [--supplier CODE] [--store CODE]\n"
 	      "      Put failed messages back in the queue with a fresh attempt budget. A\n"
-	      "      fulfillment request whose lines were re-routed or given up is refused.\n"
+	      "      fulfillment request whose lines were re-routed or given up is refused;\n"
+	      "      one whose failure dropshipd has yet to handle is taken, the failure\n"
+	      "      withdrawn, so its lines stay with that supplier.\n"
 	      "      Exit 1 when the ID is unknown, not failed, or refused.\n"
 	      "\n", f);
 	fprintf(f,

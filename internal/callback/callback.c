@@ -189,6 +189,13 @@ const struct db_stmt_def callback_stmts[] = {
 	  "     'order_id', r.order_id::text, 'reason', 'timeout', 'created_at', now())"
 	  " FROM unnest($1::uuid[]) AS u(rid) JOIN fulfillment_requests r ON r.id = u.rid"
 	  " ON CONFLICT (idempotency_key) DO NOTHING" },
+	/* The failures still to handle among the group's (array: request ids),
+	 * locked: read after the requests are, so that `dropshipctl outbox
+	 * retry`, which locks the request before it withdraws a failure, is
+	 * either seen whole or not at all. */
+	{ "callback_failures_held",
+	  "SELECT request_id FROM request_failures WHERE request_id = ANY ($1::uuid[])"
+	  " ORDER BY request_id FOR UPDATE" },
 	/* Failures handled (applied, or found moot): off the dispatcher's queue. */
 	{ "callback_failures_done",
 	  "DELETE FROM request_failures WHERE request_id = ANY ($1::uuid[])" },
@@ -271,6 +278,7 @@ struct callback_group {
 	size_t n;
 	int restarts;
 	int i_cand, i_reserve, i_status;  /* statements of the current flight; -1 none */
+	int i_held;                       /* callback_failures_held in the LOCK flight; -1 none */
 };
 
 /* One per worker: callbacks waiting for a group, and groups running. */
@@ -896,6 +904,22 @@ static void callback_decide(struct callback *c, const PGresult *res, int row)
 	}
 }
 
+/* A delivery failure that would apply but whose request_failures row is
+ * gone: `outbox retry` re-queued its message, which goes to the same
+ * supplier again, so its lines must stay where they are. (One handled by
+ * another group meanwhile is a repeat, decided before.) */
+static int callback_failure_withdrawn(const struct callback_group *g, const struct callback *c)
+{
+	if (c->ctx || c->cb.event != LIFECYCLE_EV_FAILED || g->i_held < 0)
+		return 0;
+	const PGresult *held = db_batch_result(g->lock, g->i_held);
+	for (int r = 0; r < PQntuples(held); r++)
+		if (strcmp(PQgetvalue(held, r, 0), c->cb.request_id) == 0)
+			return 0;
+	log_info("delivery failure withdrawn", "fulfillment=%s supplier=%s", c->cb.request_id, c->supplier_id);
+	return 1;
+}
+
 static void callback_group_on_lock(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
@@ -929,6 +953,10 @@ static void callback_group_on_lock(struct db_conn *conn, struct db_batch *batch,
 			if ((size_t)strtol(PQgetvalue(res, r, CALLBACK_LOCK_INDEX), NULL, 10) == i + 1)
 				row = r;
 		callback_decide(c, res, row);
+		if (callback_applies(c) && callback_failure_withdrawn(g, c)) {
+			callback_unlock(c);
+			callback_refuse(c, 409, "failure_withdrawn", "the failure was withdrawn by outbox retry", "");
+		}
 		g->m[kept++] = c;
 	}
 	g->n = kept;
@@ -955,6 +983,13 @@ static void callback_group_begin(struct callback_group *g)
 	db_batch_add(g->batch, NULL, "BEGIN", 0, NULL);
 	db_batch_add_columns(g->batch, "callback_lock", &keys);
 	db_columns_free(&keys);
+	struct db_columns failed;
+	db_columns_init(&failed, 1);
+	for (size_t i = 0; i < g->n; i++)
+		if (g->m[i]->cb.event == LIFECYCLE_EV_FAILED)
+			db_columns_add(&failed, (const char *const[]){ g->m[i]->cb.request_id });
+	g->i_held = failed.nrows ? db_batch_add_columns(g->batch, "callback_failures_held", &failed) : -1;
+	db_columns_free(&failed);
 	callback_group_send(g, CALLBACK_GROUP_LOCK, callback_group_on_lock);
 }
 
@@ -987,7 +1022,7 @@ static void callback_group_start(struct callback_queue *q, struct callback *cons
 	q->running++;
 	g->q = q;
 	g->batch = db_batch_new();
-	g->i_cand = g->i_reserve = g->i_status = -1;
+	g->i_cand = g->i_reserve = g->i_status = g->i_held = -1;
 	for (size_t i = 0; i < n; i++) {
 		g->m[i] = members[i];
 		g->m[i]->state = CALLBACK_GROUPED;

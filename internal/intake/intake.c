@@ -41,7 +41,7 @@ enum intake_existing_col {
 
 const struct db_stmt_def intake_stmts[] = {
 	{ "intake_store",
-	  "SELECT id, format, array_to_string(secrets, E'\\n'), policy, split_tolerance_pct"
+	  "SELECT id, format, array_to_string(secrets, E'\\n'), policy, split_tolerance_pct, active"
 	  " FROM stores WHERE code = $1" },
 	/* Orders of these (store, external id) keys that are stored already,
 	 * with the lines an answer shows. */
@@ -863,6 +863,13 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 	}
 	if (in->order.event == ORDER_EVENT_IGNORED) {
 		intake_ignored(in, in->order.ignored);
+		return;
+	}
+	/* A disabled store's new orders are refused; a cancellation still
+	 * stops what its orders already asked of suppliers. */
+	if (strcmp(PQgetvalue(res, 0, 5), "t") != 0 && in->order.event != ORDER_EVENT_CANCELLED) {
+		intake_fail(in, 403, "store_disabled", "the store is disabled; its orders are refused until it is "
+		            "enabled", NULL);
 		return;
 	}
 	if (in->order.event == ORDER_EVENT_CANCELLED) {

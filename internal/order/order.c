@@ -286,6 +286,11 @@ static int price_value(const json_t *v, int round, char canon[32])
 	return sig > REAL_SIG_DIGITS ? -2 : 0;
 }
 
+int order_price(const json_t *v, char canon[32])
+{
+	return price_value(v, 0, canon);
+}
+
 /* unit_price: a decimal string or a JSON number, kept as canonical text. */
 static int get_price(struct order *o, json_t *item, const char *prefix, const char **out,
                      struct order_error *err)

@@ -92,6 +92,12 @@ int order_is_woocommerce_ping(const char *body, size_t len);
 /* Releases what an order_parse_* allocated. Accepts a zeroed struct. */
 void order_free(struct order *o);
 
+/* A money amount as canonical decimal text in canon ("12.50"): a decimal
+ * string or a JSON number, not negative, at most 16 integer and 4
+ * fractional digits. Returns 0; -1 when v is no such amount; -2 when v is
+ * a JSON real with more digits than a double keeps exactly. */
+int order_price(const json_t *v, char canon[32]);
+
 /* True when s is an RFC 3339 timestamp PostgreSQL accepts. */
 int order_valid_timestamp(const char *s);
 

@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "dispatch/dispatch.h"
+#include "feed/feed.h"
 #include "http/http.h"
 #include "httpd/httpd.h"
 #include "intake/intake.h"
@@ -30,6 +31,7 @@
 #include "plan/plan.h"
 #include "replan/replan.h"
 #include "server/server.h"
+#include "stock/stock.h"
 #include "tls/tls.h"
 #include "version/version.h"
 
@@ -277,6 +279,14 @@ static void route(void *arg, struct http_ctx *ctx)
 		callback_handle(w->callbacks, ctx, code);
 		return;
 	}
+	if (match_code_path(ctx->path, "suppliers", "inventory", code, sizeof code)) {
+		if (!method_in(ctx, "POST")) {
+			reply_method_not_allowed(ctx, "POST");
+			return;
+		}
+		feed_handle(ctx, code);
+		return;
+	}
 	http_reply_error(ctx, 404, "not_found", "no such endpoint", NULL);
 }
 
@@ -464,6 +474,13 @@ static void worker_outbox_ready(void *arg)
 	dispatch_wake(w->dispatch);
 }
 
+/* A handler of this worker committed stock that lines may be waiting for. */
+static void worker_stock_ready(void *arg)
+{
+	struct server_worker *w = arg;
+	replan_wake(w->replan);
+}
+
 static void worker_on_notify(const char *channel, const char *payload, void *arg)
 {
 	(void)payload;
@@ -549,6 +566,7 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 	w->env = (struct http_env){
 		.base = w->base, .db = w->db, .client = w->client, .cfg = &w->cfg, .metrics = &w->metrics,
 		.outbox_ready = worker_outbox_ready, .outbox_ready_arg = w,
+		.stock_ready = worker_stock_ready, .stock_ready_arg = w,
 	};
 	w->intake = intake_queue_new(&w->env);
 	w->callbacks = callback_queue_new(&w->env);
@@ -577,7 +595,7 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 static struct db_stmt_def *collect_stmts(void)
 {
 	const struct db_stmt_def *tables[] = { intake_stmts, plan_stmts, dispatch_stmts, callback_stmts,
-	                                       replan_stmts, admin_stmts, backlog_stmts };
+	                                       replan_stmts, admin_stmts, backlog_stmts, stock_stmts, feed_stmts };
 	size_t n = 0;
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 		for (const struct db_stmt_def *d = tables[t]; d->name; d++)

@@ -1,7 +1,8 @@
 /* Plans of the hot statements: every prepared statement of intake, plan,
- * callback and dispatch, EXPLAINed with sample parameters on an analyzed
- * database of a few thousand orders (tests/scale/gen-orders.sql), under a
- * generic plan and under a custom plan. On orders, order_lines,
+ * callback, dispatch, replan, stock and feed, EXPLAINed with sample
+ * parameters on an analyzed database of a few thousand orders
+ * (tests/scale/gen-orders.sql), under a generic plan and under a custom
+ * plan. On orders, order_lines,
  * fulfillment_requests, outbox, request_events and routing_decisions no
  * plan may scan the table, and every index scan must constrain the index's
  * key (e.g. order_lines_pkey by store_id AND order_id, not store_id alone).
@@ -19,9 +20,11 @@
 #include "backlog/backlog.h"
 #include "callback/callback.h"
 #include "dispatch/dispatch.h"
+#include "feed/feed.h"
 #include "intake/intake.h"
 #include "plan/plan.h"
 #include "replan/replan.h"
+#include "stock/stock.h"
 #include "support/ctl.h"
 #include "support/harness.h"
 #include "support/proc.h"
@@ -144,6 +147,14 @@ static const struct { const char *stmt, *params; } samples[] = {
 	{ "dispatch_steps",
 	  "SELECT '{' || id || '}', '{1}', '{\"[{\\\"step\\\": 1, \\\"action\\\": \\\"notes\\\", \\\"method\\\": \\\"GET\\\","
 	  " \\\"path\\\": \\\"/\\\", \\\"started_ms\\\": 1700000000000, \\\"latency_ms\\\": 3}]\"}' FROM outbox LIMIT 1" },
+	{ "callback_failures_held", "SELECT '{' || id || '}' FROM fulfillment_requests LIMIT 1" },
+	{ "feed_supplier", "SELECT code FROM suppliers LIMIT 1" },
+	{ "feed_offers", "SELECT min(supplier_id)::text, '{SKU-1,SKU-2,SKU-3}' FROM offers" },
+	{ "stock_check", "SELECT now()::text" },
+	{ "stock_lock", "SELECT '{' || min(id) || ',' || max(id) || '}' FROM offers" },
+	{ "stock_apply",
+	  "SELECT now()::text, '{' || min(id) || ',' || max(id) || '}', '{5,6}', '{}', '{2.5,3}', '{}', '{1,NULL}',"
+	  " '{*,US;CA}' FROM offers" },
 	{ "dispatch_release",
 	  "SELECT '{' || id || '}', '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{1000}' FROM outbox LIMIT 1" },
 	{ "backlog_outbox", NULL },
@@ -283,7 +294,8 @@ static void check_tables(const struct db_stmt_def *const *tables, char *problems
 }
 
 static const struct db_stmt_def *const hot_tables[] = { intake_stmts, plan_stmts, callback_stmts,
-	                                                  dispatch_stmts, replan_stmts, backlog_stmts, NULL };
+	                                                  dispatch_stmts, replan_stmts, backlog_stmts, stock_stmts,
+	                                                  feed_stmts, NULL };
 
 static void test_hot_statements_use_their_keys(void)
 {
