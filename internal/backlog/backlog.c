@@ -18,16 +18,18 @@ const struct db_stmt_def backlog_stmts[] = {
 	  " FROM outbox WHERE state = 'pending' GROUP BY kind" },
 	/* How many rows reporting.stranded_orders has (sql/reporting.sql),
 	 * without the joins that only add its columns: orders with an
-	 * unroutable line, or with a failed request still holding routed
-	 * lines. Read from the partial indexes of unroutable lines and failed
-	 * messages. */
+	 * unroutable line, with a failed request still holding routed lines,
+	 * or flagged needs_attention. Read from the partial indexes of
+	 * unroutable lines and failed messages, and orders (status). */
 	{ "backlog_stranded",
 	  "SELECT count(*) FROM ("
 	  "   SELECT l.store_id, l.order_id FROM order_lines l WHERE l.status = 'unroutable'"
 	  "   UNION"
 	  "   SELECT r.store_id, r.order_id FROM outbox x JOIN fulfillment_requests r ON r.id = x.request_id"
 	  "    WHERE x.state = 'failed' AND x.kind = 'fulfillment.requested' AND r.status = 'failed'"
-	  "      AND EXISTS (SELECT FROM order_lines l WHERE l.request_id = r.id AND l.status = 'routed')) s" },
+	  "      AND EXISTS (SELECT FROM order_lines l WHERE l.request_id = r.id AND l.status = 'routed')"
+	  "   UNION"
+	  "   SELECT o.store_id, o.id FROM orders o WHERE o.status = 'needs_attention') s" },
 	{ NULL, NULL },
 };
 

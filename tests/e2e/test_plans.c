@@ -48,6 +48,7 @@ static const struct { const char *index, *cols[3]; } index_keys[] = {
 	{ "orders_pkey", { "store_id", "id" } },
 	{ "orders_store_id_external_id_key", { "store_id", "external_id" } },
 	{ "orders_id_idx", { "id" } },
+	{ "orders_status_idx", { "status" } },
 	{ "order_lines_pkey", { "store_id", "order_id" } },
 	{ "order_lines_request_idx", { "request_id" } },
 	{ "fulfillment_requests_pkey", { "id" } },

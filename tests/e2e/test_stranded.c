@@ -289,6 +289,55 @@ static void test_waiting_line_expires(void)
 	free(oid);
 }
 
+static bool request_of_sent(void *arg)
+{
+	const char *v[1] = { arg };
+	return testdb_count(db, "SELECT count(*) FROM fulfillment_requests WHERE order_id = $1 AND status = 'sent'",
+	                    1, v) == 1;
+}
+
+static bool order_needs_attention(void *arg)
+{
+	return strcmp(status_of(arg), "needs_attention") == 0;
+}
+
+/* A cancellation the supplier never got: the supplier may still ship, so
+ * the order needs a person, the store is told, and the order is on the
+ * operator's list with why. */
+static void test_cancellation_not_delivered(void)
+{
+	char port[16], dead[16];
+	snprintf(port, sizeof port, "%d", sim.port);
+	snprintf(dead, sizeof dead, "%d", store_rx.port + 1);
+	const char *v[] = { port };
+	CU_ASSERT_FATAL(testdb_exec(db,
+	        "WITH s AS (INSERT INTO suppliers (code, endpoint, secrets) VALUES"
+	        "   ('fickle', 'https://127.0.0.1:' || $1 || '/suppliers/good/fulfillments', ARRAY['" SUP_SECRET "'])"
+	        "   RETURNING id)"
+	        " INSERT INTO offers (supplier_id, sku, supplier_sku, cost, stock, lead_time_days)"
+	        " SELECT id, 'SKU-F', 'X', 1, 10, 1 FROM s", 1, v) == 0);
+	char *oid = order("ST-C1", "SKU-F");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(oid);
+	CU_ASSERT_FATAL(wait_until(request_of_sent, oid, 10000, 50));
+	/* The supplier's endpoint goes away, then the store cancels. */
+	const char *d[] = { dead };
+	CU_ASSERT_FATAL(testdb_exec(db, "UPDATE suppliers SET endpoint = 'https://127.0.0.1:' || $1 || '/orders'"
+	                                " WHERE code = 'fickle'", 1, d) == 0);
+	struct https_resp r;
+	const char *cancel = "{\"type\": \"order.cancelled\", \"order\": {\"id\": \"ST-C1\"}}";
+	CU_ASSERT_FATAL(shop_post(srv.port, "shop", SECRET, (int64_t)time(NULL), cancel, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	https_resp_free(&r);
+	CU_ASSERT(wait_until(order_needs_attention, oid, 20000, 100));
+	struct heard h = { "ST-C1" };
+	CU_ASSERT(wait_until(store_heard, &h, 10000, 100));
+	const char *o[1] = { oid };
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM reporting.stranded_orders WHERE order_id = $1"
+	                                 " AND reasons = 'cancel_not_delivered' AND status = 'needs_attention'",
+	                             1, o), 1);
+	free(oid);
+}
+
 /* ---- disabled stores and suppliers ---- */
 
 static void test_disabled_store_refused(void)
@@ -566,6 +615,7 @@ int main(void)
 		{ "attempts used up: needs_attention, the store is told", test_attempts_used_up_needs_attention },
 		{ "a line waiting for stock is routed when it comes", test_waiting_line_routed_when_stock_comes },
 		{ "a line waiting past its store's hold expires", test_waiting_line_expires },
+		{ "a cancellation the supplier never got: needs_attention, on the list", test_cancellation_not_delivered },
 		{ "a disabled store's orders are refused; its cancellations are taken", test_disabled_store_refused },
 		{ "a disabled supplier is never routed to", test_disabled_supplier_never_routed },
 		{ "a failure withdrawn while dropshipd waits for the request: delivered once, lines stay",
