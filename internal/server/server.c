@@ -747,6 +747,13 @@ static char *server_metrics_text(const struct server *srv)
 	        "# HELP dropship_connections Open client connections.\n"
 	        "# TYPE dropship_connections gauge\n"
 	        "dropship_connections %ld\n"
+	        "# HELP dropship_connections_shed_total Connections closed at the cap to let a new one in.\n"
+	        "# TYPE dropship_connections_shed_total counter\n"
+	        "dropship_connections_shed_total %lu\n"
+	        "# HELP dropship_connections_refused_total Connections refused at accept: the per-address limit,"
+	        " or the cap with none to shed.\n"
+	        "# TYPE dropship_connections_refused_total counter\n"
+	        "dropship_connections_refused_total %lu\n"
 	        "# HELP dropship_workers Worker threads.\n"
 	        "# TYPE dropship_workers gauge\n"
 	        "dropship_workers %d\n",
@@ -756,7 +763,9 @@ static char *server_metrics_text(const struct server *srv)
 	        metrics_sum(ms, srv->nworkers, METRICS_ORDERS_CREATED),
 	        metrics_sum(ms, srv->nworkers, METRICS_ORDERS_DUPLICATE),
 	        metrics_sum(ms, srv->nworkers, METRICS_ORDERS_CANCELLED),
-	        metrics_sum(ms, srv->nworkers, METRICS_DB_UNAVAILABLE), conns, srv->nworkers);
+	        metrics_sum(ms, srv->nworkers, METRICS_DB_UNAVAILABLE), conns,
+	        metrics_sum(ms, srv->nworkers, METRICS_CONN_SHED), metrics_sum(ms, srv->nworkers, METRICS_CONN_REFUSED),
+	        srv->nworkers);
 	fclose(f);
 	free(ms);
 	return text;
