@@ -70,7 +70,8 @@ struct httpd {
 	struct httpd_options opt;
 	struct evconnlistener *listener;
 	struct httpd_conn *conns;
-	int nconns, peak;
+	int nconns, peak;                  /* open now; most since the last trim */
+	struct event *trim;                /* malloc_trim once a wave has closed */
 	int draining;
 	unsigned long next_id;
 	unsigned int salt;
@@ -294,12 +295,26 @@ static void conn_arm(struct httpd_conn *c)
 	evtimer_add(c->timer, &tv);
 }
 
-/* Gives memory back to the system after a wave of connections closed. */
+static void httpd_on_trim(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+	malloc_trim(0);
+}
+
+/* Gives memory back to the system after a wave of connections closed: each
+ * time the open connections fall below a quarter of the most since the
+ * last trim, as long as at least 64 closed meanwhile (so a wave going down
+ * is trimmed at a quarter, a sixteenth... of its peak). A second later:
+ * libevent frees a closed connection's TLS state and buffers after the
+ * callback that closed it, and the rest of the wave closes meanwhile. */
 static void httpd_trim(struct httpd *h)
 {
-	if (h->peak >= 256 && h->nconns < h->peak / 4) {
-		malloc_trim(0);
-		h->peak = h->nconns;
+	if (h->peak - h->nconns < 64 || h->nconns >= h->peak / 4)
+		return;
+	h->peak = h->nconns;
+	if (!evtimer_pending(h->trim, NULL)) {
+		struct timeval tv = { 1, 0 };
+		evtimer_add(h->trim, &tv);
 	}
 }
 
@@ -604,9 +619,14 @@ struct httpd *httpd_new(struct event_base *base, const struct httpd_options *opt
 	h->base = base;
 	h->opt = *opt;
 	RAND_bytes((unsigned char *)&h->salt, sizeof h->salt);
+	h->trim = evtimer_new(base, httpd_on_trim, h);
 	h->listener = evconnlistener_new(base, httpd_on_accept, h, LEV_OPT_CLOSE_ON_FREE, -1, opt->listen_fd);
-	if (!h->listener) {
+	if (!h->listener || !h->trim) {
 		snprintf(err, errlen, "cannot accept on the listening socket");
+		if (h->listener)
+			evconnlistener_free(h->listener);
+		if (h->trim)
+			event_free(h->trim);
 		free(h);
 		return NULL;
 	}
@@ -646,5 +666,6 @@ void httpd_free(struct httpd *h)
 	}
 	if (h->listener)
 		evconnlistener_free(h->listener);
+	event_free(h->trim);
 	free(h);
 }
