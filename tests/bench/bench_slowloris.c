@@ -14,8 +14,10 @@
  *   bench_slowloris --port P [--connections N] [--sources K] [--interval-ms MS]
  *                   [--duration S]
  *
- * Prints "ready" on stderr once N connections were up at the same time, a
- * line every 5 s, and at the end one JSON line on stdout with the counts. */
+ * Prints "ready" on stderr once N connections were up at the same time (or
+ * each of the N once, when the server closes the first before the last are
+ * up), a line every 5 s, and at the end one JSON line on stdout with the
+ * counts. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -42,6 +44,7 @@ static const char head[] = "POST /v1/stores/slow/webhooks HTTP/1.1\r\nHost: loca
 struct slow {
 	struct bufferevent *bev;   /* NULL while closed */
 	int up;                    /* the handshake completed */
+	int ever;                  /* it has been up once */
 	int source;                /* index of the local address */
 	size_t sent;               /* bytes of the head sent */
 };
@@ -53,6 +56,7 @@ static struct {
 	SSL_CTX *ctx;
 	struct slow *conns;
 	int connecting, up, peak;
+	int deployed;              /* connections that have been up once */
 	int ready;
 	long opened, closed_by_server, failed, answered;
 	long ticks, slots;
@@ -97,7 +101,13 @@ static void slow_on_event(struct bufferevent *bev, short what, void *arg)
 			g.peak = g.up;
 		bufferevent_write(s->bev, head, sizeof head - 1);
 		s->sent = sizeof head - 1;
-		if (!g.ready && g.up >= g.n) {
+		if (!s->ever) {
+			s->ever = 1;
+			g.deployed++;
+		}
+		/* All up at once; or each up once, when the server's deadlines
+		 * close the first before the last are opened. */
+		if (!g.ready && (g.up >= g.n || g.deployed >= g.n)) {
 			g.ready = 1;
 			fprintf(stderr, NAME ": ready: %d slow connections up\n", g.up);
 		}
@@ -183,7 +193,8 @@ static void usage(FILE *f)
 	           "  --sources K       local addresses they come from (default 25: 200 each for 5000)\n"
 	           "  --interval-ms MS  one byte per connection this often (default 5000)\n"
 	           "  --duration S      seconds to hold the wave (default 30)\n"
-	           "Prints \"ready\" on stderr once N were up at once; at the end one JSON line on stdout.\n"
+	           "Prints \"ready\" on stderr once N were up at once (or each once); at the end one JSON line\n"
+	           "on stdout.\n"
 	           "Exit codes: 0 the wave was up, 1 it never was, 2 usage error.\n");
 }
 
