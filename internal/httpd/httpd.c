@@ -47,12 +47,6 @@ static const struct wire_method httpd_methods[] = {
 	{ "OPTIONS", 0 }, { NULL, 0 },
 };
 
-/* A growable byte buffer. */
-struct httpd_buf {
-	char *data;
-	size_t len, cap;
-};
-
 /* One connection. Allocated at accept, freed by conn_free (never from
  * inside a callback that still uses it afterwards). */
 struct httpd_conn {
@@ -62,11 +56,7 @@ struct httpd_conn {
 	struct event *timer;              /* the state's deadline */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
-	struct wire_stream ws;
-	struct httpd_buf held;            /* bytes read, not yet passed by wire */
-	struct httpd_buf req;             /* the request being received: head, then body as sent */
-	struct httpd_buf body;            /* a chunked body, decoded */
-	struct http_header *headers;      /* of the request with its handler; point into req */
+	struct httpd_reader rd;           /* the bytes received, the request with its handler */
 	long long since_ms;               /* entered the state (who waited longest is shed first) */
 	long long request_ms;             /* the request's first byte */
 	long long progress_ms;            /* the last byte of it */
@@ -78,10 +68,10 @@ struct httpd_conn {
 struct httpd {
 	struct event_base *base;
 	struct httpd_options opt;
-	struct wire_limits limits;
 	struct evconnlistener *listener;
 	struct httpd_conn *conns;
-	int nconns, peak;
+	int nconns, peak;                  /* open now; most since the last trim */
+	struct event *trim;                /* malloc_trim once a wave has closed */
 	int draining;
 	unsigned long next_id;
 	unsigned int salt;
@@ -123,6 +113,153 @@ static void buf_release(struct httpd_buf *b)
 	memset(b, 0, sizeof *b);
 }
 
+/* ---- the request reader ---- */
+
+void httpd_reader_init(struct httpd_reader *r, size_t max_head, uint64_t max_body)
+{
+	memset(r, 0, sizeof *r);
+	struct wire_limits lim = { httpd_methods, max_head, max_body };
+	wire_stream_init(&r->ws, &lim);
+}
+
+void httpd_reader_add(struct httpd_reader *r, const char *data, size_t len)
+{
+	if (len)
+		buf_append(&r->held, data, len);
+}
+
+/* The bytes of a chunked body (validated by wire), decoded into out. */
+static void reader_dechunk(const char *raw, size_t len, struct httpd_buf *out)
+{
+	size_t p = 0;
+	while (p < len) {
+		unsigned long long size = 0;
+		while (p < len && raw[p] != ';' && raw[p] != '\r') {
+			char ch = raw[p++];
+			size = size * 16 + (unsigned)(ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10);
+		}
+		while (p < len && raw[p] != '\n') /* extensions, CRLF */
+			p++;
+		p++;
+		if (size == 0 || p + size > len)
+			return; /* the last chunk: trailers follow, they are not part of the body */
+		buf_append(out, raw + p, (size_t)size);
+		p += (size_t)size + 2;
+	}
+}
+
+/* Splits the validated head (request line, header lines) into headers:
+ * name and value NUL-terminated in place, the value without surrounding
+ * blanks. Returns the number of headers. */
+static size_t reader_headers(struct httpd_reader *r, size_t head_len)
+{
+	char *p = r->req.data, *end = p + head_len;
+	size_t n = 0;
+	for (char *q = p; q + 1 < end; q++)
+		n += q[0] == '\r' && q[1] == '\n';
+	free(r->headers);
+	r->headers = mem_calloc(n, sizeof *r->headers);
+	n = 0;
+	char *line = strstr(p, "\r\n") + 2;   /* past the request line */
+	while (line + 2 <= end && !(line[0] == '\r' && line[1] == '\n')) {
+		char *eol = line;
+		while (!(eol[0] == '\r' && eol[1] == '\n'))
+			eol++;
+		char *colon = memchr(line, ':', (size_t)(eol - line));
+		char *v = colon + 1, *ve = eol;
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		*colon = '\0';
+		*ve = '\0';
+		r->headers[n++] = (struct http_header){ line, v };
+		line = eol + 2;
+	}
+	return n;
+}
+
+/* The request in r->req arrived whole: what a handler reads, into ctx. */
+static void reader_build(struct httpd_reader *r, struct http_ctx *ctx)
+{
+	const struct wire_head *hd = wire_stream_head(&r->ws);
+	/* NUL-terminate the head so it can be cut up in place (a byte of room is always there). */
+	buf_append(&r->req, "", 1);
+	r->req.len--;
+	/* The path before the head is cut up: the target ends at a space. */
+	size_t tlen = strcspn(r->req.data + hd->target_off, "? ");
+	if (tlen > hd->target_len)
+		tlen = hd->target_len;
+	snprintf(ctx->path, sizeof ctx->path, "%.*s", (int)tlen, r->req.data + hd->target_off);
+	ctx->nheaders = reader_headers(r, hd->head_len);
+	ctx->headers = r->headers;
+	ctx->method = hd->method->name;
+	ctx->head = strcmp(ctx->method, "HEAD") == 0;
+	ctx->close = hd->close;
+	ctx->body = NULL;
+	ctx->body_len = 0;
+	if (hd->framing == WIRE_BODY_LENGTH) {
+		ctx->body = r->req.data + hd->head_len;
+		ctx->body_len = (size_t)hd->length;
+	} else if (hd->framing == WIRE_BODY_CHUNKED) {
+		reader_dechunk(r->req.data + hd->head_len, r->req.len - hd->head_len, &r->body);
+		ctx->body = r->body.data;
+		ctx->body_len = r->body.len;
+	}
+}
+
+enum httpd_read httpd_reader_next(struct httpd_reader *r, struct http_ctx *ctx, struct wire_error *err)
+{
+	if (wire_stream_state(&r->ws) == WIRE_STATE_FAILED) {
+		*err = *wire_stream_error(&r->ws);
+		return HTTPD_READ_ERROR;
+	}
+	while (r->held.len > 0) {
+		size_t pass = 0;
+		enum wire_verdict v = wire_stream_feed(&r->ws, r->held.data, r->held.len, &pass, err);
+		if (v == WIRE_REJECT)
+			return HTTPD_READ_ERROR;
+		if (v == WIRE_CLOSED) {
+			buf_release(&r->held);
+			return HTTPD_READ_CLOSED;
+		}
+		if (v == WIRE_NEED_MORE)
+			break;
+		buf_append(&r->req, r->held.data, pass);
+		buf_consume(&r->held, pass);
+		if (wire_stream_ended(&r->ws)) {
+			reader_build(r, ctx);
+			return HTTPD_READ_REQUEST;
+		}
+	}
+	return wire_stream_state(&r->ws) == WIRE_STATE_CLOSED ? HTTPD_READ_CLOSED : HTTPD_READ_MORE;
+}
+
+enum httpd_phase httpd_reader_phase(const struct httpd_reader *r)
+{
+	if (r->held.len == 0 && r->req.len == 0)
+		return HTTPD_PHASE_NONE;
+	return wire_stream_state(&r->ws) == WIRE_STATE_HEAD ? HTTPD_PHASE_HEAD : HTTPD_PHASE_BODY;
+}
+
+void httpd_reader_done(struct httpd_reader *r)
+{
+	buf_release(&r->req);
+	buf_release(&r->body);
+	free(r->headers);
+	r->headers = NULL;
+	if (r->held.len == 0)
+		buf_release(&r->held);
+}
+
+void httpd_reader_free(struct httpd_reader *r)
+{
+	httpd_reader_done(r);
+	buf_release(&r->held);
+}
+
+/* ---- connections ---- */
+
 static void conn_set_state(struct httpd_conn *c, enum httpd_conn_state s)
 {
 	assert(s < HTTPD_CONN_STATE_MAX);
@@ -158,12 +295,26 @@ static void conn_arm(struct httpd_conn *c)
 	evtimer_add(c->timer, &tv);
 }
 
-/* Gives memory back to the system after a wave of connections closed. */
+static void httpd_on_trim(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+	malloc_trim(0);
+}
+
+/* Gives memory back to the system after a wave of connections closed: each
+ * time the open connections fall below a quarter of the most since the
+ * last trim, as long as at least 64 closed meanwhile (so a wave going down
+ * is trimmed at a quarter, a sixteenth... of its peak). A second later:
+ * libevent frees a closed connection's TLS state and buffers after the
+ * callback that closed it, and the rest of the wave closes meanwhile. */
 static void httpd_trim(struct httpd *h)
 {
-	if (h->peak >= 256 && h->nconns < h->peak / 4) {
-		malloc_trim(0);
-		h->peak = h->nconns;
+	if (h->peak - h->nconns < 64 || h->nconns >= h->peak / 4)
+		return;
+	h->peak = h->nconns;
+	if (!evtimer_pending(h->trim, NULL)) {
+		struct timeval tv = { 1, 0 };
+		evtimer_add(h->trim, &tv);
 	}
 }
 
@@ -183,10 +334,7 @@ static void conn_free(struct httpd_conn *c)
 	if (c->bev)
 		bufferevent_free(c->bev);
 	event_free(c->timer);
-	buf_release(&c->held);
-	buf_release(&c->req);
-	buf_release(&c->body);
-	free(c->headers);
+	httpd_reader_free(&c->rd);
 	free(c);
 	httpd_trim(h);
 	if (h->draining && h->nconns == 0 && h->opt.drained)
@@ -239,120 +387,52 @@ static void conn_refuse(struct httpd_conn *c, int status, const char *code, cons
 	http_reply_error(ctx, status, code, message, field && *field ? field : NULL);
 }
 
-/* The bytes of a chunked body (validated by wire), decoded into out. */
-static void conn_dechunk(const char *raw, size_t len, struct httpd_buf *out)
-{
-	size_t p = 0;
-	while (p < len) {
-		unsigned long long size = 0;
-		while (p < len && raw[p] != ';' && raw[p] != '\r') {
-			char ch = raw[p++];
-			size = size * 16 + (unsigned)(ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10);
-		}
-		while (p < len && raw[p] != '\n') /* extensions, CRLF */
-			p++;
-		p++;
-		if (size == 0 || p + size > len)
-			return; /* the last chunk: trailers follow, they are not part of the body */
-		buf_append(out, raw + p, (size_t)size);
-		p += (size_t)size + 2;
-	}
-}
-
-/* Splits the validated head (request line, header lines) into headers:
- * name and value NUL-terminated in place, the value without surrounding
- * blanks. Returns the number of headers. */
-static size_t conn_headers(struct httpd_conn *c, size_t head_len)
-{
-	char *p = c->req.data, *end = p + head_len;
-	size_t n = 0;
-	for (char *q = p; q + 1 < end; q++)
-		n += q[0] == '\r' && q[1] == '\n';
-	free(c->headers);
-	c->headers = mem_calloc(n, sizeof *c->headers);
-	n = 0;
-	char *line = strstr(p, "\r\n") + 2;   /* past the request line */
-	while (line + 2 <= end && !(line[0] == '\r' && line[1] == '\n')) {
-		char *eol = line;
-		while (!(eol[0] == '\r' && eol[1] == '\n'))
-			eol++;
-		char *colon = memchr(line, ':', (size_t)(eol - line));
-		char *v = colon + 1, *ve = eol;
-		while (v < ve && (*v == ' ' || *v == '\t'))
-			v++;
-		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-			ve--;
-		*colon = '\0';
-		*ve = '\0';
-		c->headers[n++] = (struct http_header){ line, v };
-		line = eol + 2;
-	}
-	return n;
-}
-
 /* A request arrived whole: it goes to its handler. */
-static void conn_dispatch(struct httpd_conn *c)
+static void conn_dispatch(struct httpd_conn *c, struct http_ctx *ctx)
 {
 	struct httpd *h = c->h;
-	const struct wire_head *hd = wire_stream_head(&c->ws);
-	/* NUL-terminate the head so it can be cut up in place (a byte of room is always there). */
-	buf_append(&c->req, "", 1);
-	c->req.len--;
-	size_t nheaders = conn_headers(c, hd->head_len);
-	struct http_ctx *ctx = conn_ctx(c);
-	ctx->method = hd->method->name;
-	ctx->head = strcmp(ctx->method, "HEAD") == 0;
-	ctx->close = hd->close || h->draining;
-	size_t tlen = strcspn(c->req.data + hd->target_off, "? ");
-	if (tlen > hd->target_len)
-		tlen = hd->target_len;
-	snprintf(ctx->path, sizeof ctx->path, "%.*s", (int)tlen, c->req.data + hd->target_off);
-	ctx->headers = c->headers;
-	ctx->nheaders = nheaders;
-	if (hd->framing == WIRE_BODY_LENGTH) {
-		ctx->body = c->req.data + hd->head_len;
-		ctx->body_len = (size_t)hd->length;
-	} else if (hd->framing == WIRE_BODY_CHUNKED) {
-		conn_dechunk(c->req.data + hd->head_len, c->req.len - hd->head_len, &c->body);
-		ctx->body = c->body.data;
-		ctx->body_len = c->body.len;
-	}
+	if (h->draining)
+		ctx->close = 1;
 	conn_request_id(c, ctx);
 	h->opt.route(h->opt.route_arg, ctx);
 }
 
-/* Feeds what has arrived through wire: heads once whole and checked,
- * bodies as they come; a request that arrived whole goes to its handler. */
+/* Reads what has arrived: a request that arrived whole goes to its
+ * handler, a refusal is answered; otherwise the deadline follows the
+ * request's progress. */
 static void conn_process(struct httpd_conn *c)
 {
-	while (c->state == HTTPD_IDLE || c->state == HTTPD_HEAD || c->state == HTTPD_BODY) {
-		if (c->held.len == 0)
-			break;
-		size_t pass = 0;
-		struct wire_error err;
-		enum wire_verdict v = wire_stream_feed(&c->ws, c->held.data, c->held.len, &pass, &err);
-		if (v == WIRE_REJECT) {
-			conn_refuse(c, err.status, err.code, err.message, err.field);
-			return;
-		}
-		if (v == WIRE_CLOSED) { /* the last request said close: nothing more is read */
-			buf_release(&c->held);
-			break;
-		}
+	if (c->state != HTTPD_IDLE && c->state != HTTPD_HEAD && c->state != HTTPD_BODY)
+		return;
+	struct http_ctx req = { 0 };
+	struct wire_error err;
+	enum httpd_read v = httpd_reader_next(&c->rd, &req, &err);
+	if (v == HTTPD_READ_ERROR) {
+		conn_refuse(c, err.status, err.code, err.message, err.field);
+		return;
+	}
+	if (v == HTTPD_READ_REQUEST) {
+		struct http_ctx *ctx = conn_ctx(c);
+		ctx->method = req.method;
+		ctx->head = req.head;
+		ctx->close = req.close;
+		memcpy(ctx->path, req.path, sizeof ctx->path);
+		ctx->headers = req.headers;
+		ctx->nheaders = req.nheaders;
+		ctx->body = req.body;
+		ctx->body_len = req.body_len;
+		conn_dispatch(c, ctx);
+		return;
+	}
+	enum httpd_phase ph = httpd_reader_phase(&c->rd);
+	if (v == HTTPD_READ_MORE && ph != HTTPD_PHASE_NONE) {
+		long long now = httpd_now_ms();
 		if (c->state == HTTPD_IDLE) {
 			conn_set_state(c, HTTPD_HEAD);
-			c->request_ms = httpd_now_ms();
+			c->request_ms = now;
 		}
-		c->progress_ms = httpd_now_ms();
-		if (v == WIRE_NEED_MORE)
-			break;
-		buf_append(&c->req, c->held.data, pass);
-		buf_consume(&c->held, pass);
-		if (wire_stream_ended(&c->ws)) {
-			conn_dispatch(c);
-			return;
-		}
-		if (wire_stream_state(&c->ws) != WIRE_STATE_HEAD && c->state == HTTPD_HEAD)
+		c->progress_ms = now;
+		if (ph == HTTPD_PHASE_BODY && c->state == HTTPD_HEAD)
 			conn_set_state(c, HTTPD_BODY);
 	}
 	conn_arm(c);
@@ -362,18 +442,11 @@ static void conn_on_read(struct bufferevent *bev, void *arg)
 {
 	struct httpd_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t n = evbuffer_get_length(in);
-	if (n == 0)
-		return;
-	if (c->held.len + n > c->held.cap) {
-		size_t cap = c->held.cap ? c->held.cap : 4096;
-		while (cap < c->held.len + n)
-			cap *= 2;
-		c->held.data = mem_realloc(c->held.data, cap);
-		c->held.cap = cap;
+	struct evbuffer_iovec v;
+	while (evbuffer_peek(in, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
+		httpd_reader_add(&c->rd, v.iov_base, v.iov_len);
+		evbuffer_drain(in, v.iov_len);
 	}
-	evbuffer_remove(in, c->held.data + c->held.len, n);
-	c->held.len += n;
 	if (c->state == HTTPD_HANDSHAKE) /* data before the handshake's event: it is done */
 		conn_set_state(c, HTTPD_IDLE);
 	conn_process(c);
@@ -391,10 +464,7 @@ static void conn_on_write(struct bufferevent *bev, void *arg)
 		conn_free(c);
 		return;
 	}
-	buf_release(&c->req);
-	buf_release(&c->body);
-	free(c->headers);
-	c->headers = NULL;
+	httpd_reader_done(&c->rd);
 	conn_set_state(c, HTTPD_IDLE);
 	bufferevent_enable(c->bev, EV_READ);
 	conn_process(c);
@@ -529,7 +599,7 @@ static void httpd_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct
 	c->timer = evtimer_new(h->base, conn_on_timer, c);
 	memcpy(&c->peer, sa, (size_t)salen < sizeof c->peer ? (size_t)salen : sizeof c->peer);
 	c->peer_len = (socklen_t)salen;
-	wire_stream_init(&c->ws, &h->limits);
+	httpd_reader_init(&c->rd, o->max_head, o->max_body);
 	c->next = h->conns;
 	if (h->conns)
 		h->conns->prev = c;
@@ -548,11 +618,15 @@ struct httpd *httpd_new(struct event_base *base, const struct httpd_options *opt
 	struct httpd *h = mem_calloc(1, sizeof *h);
 	h->base = base;
 	h->opt = *opt;
-	h->limits = (struct wire_limits){ httpd_methods, opt->max_head, opt->max_body };
 	RAND_bytes((unsigned char *)&h->salt, sizeof h->salt);
+	h->trim = evtimer_new(base, httpd_on_trim, h);
 	h->listener = evconnlistener_new(base, httpd_on_accept, h, LEV_OPT_CLOSE_ON_FREE, -1, opt->listen_fd);
-	if (!h->listener) {
+	if (!h->listener || !h->trim) {
 		snprintf(err, errlen, "cannot accept on the listening socket");
+		if (h->listener)
+			evconnlistener_free(h->listener);
+		if (h->trim)
+			event_free(h->trim);
 		free(h);
 		return NULL;
 	}
@@ -592,5 +666,6 @@ void httpd_free(struct httpd *h)
 	}
 	if (h->listener)
 		evconnlistener_free(h->listener);
+	event_free(h->trim);
 	free(h);
 }

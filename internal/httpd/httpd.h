@@ -27,8 +27,70 @@
 #include <openssl/ssl.h>
 
 #include "http/http.h"
+#include "wire/wire.h"
 
 struct httpd;
+
+/* ---- the request reader: bytes in, whole requests out ----
+ *
+ * What a connection does with the bytes it receives, without socket, clock
+ * or handler (so a fuzzer or a unit test drives exactly what a connection
+ * runs): every byte is checked by wire before it is kept; a request that
+ * arrived whole is cut into what a handler reads (method, path, headers
+ * split in place, the body with a chunked one decoded). */
+
+/* A growable byte buffer; the reader's. */
+struct httpd_buf {
+	char *data;
+	size_t len, cap;
+};
+
+/* One connection's reader. The caller allocates it (e.g. inside its
+ * connection), httpd_reader_init sets it up, httpd_reader_free gives its
+ * memory back. The fields are the module's. */
+struct httpd_reader {
+	struct wire_stream ws;
+	struct httpd_buf held;            /* bytes received, not yet passed by wire */
+	struct httpd_buf req;             /* the request being received: head, then body as sent */
+	struct httpd_buf body;            /* a chunked body, decoded */
+	struct http_header *headers;      /* of the last whole request; point into req */
+};
+
+enum httpd_read {
+	HTTPD_READ_MORE,     /* no whole request yet: add more bytes */
+	HTTPD_READ_REQUEST,  /* a whole request: ctx is filled, valid until httpd_reader_done */
+	HTTPD_READ_ERROR,    /* refused (err says why): answer err->status and close */
+	HTTPD_READ_CLOSED,   /* the last request said close and has ended: the rest is dropped */
+};
+
+/* Where the request being received is. */
+enum httpd_phase {
+	HTTPD_PHASE_NONE,    /* no byte of a request yet */
+	HTTPD_PHASE_HEAD,    /* receiving a head */
+	HTTPD_PHASE_BODY,    /* receiving a body */
+};
+
+/* A fresh reader for requests of at most max_head bytes of head (request
+ * line and headers) and max_body of body, of dropshipd's methods (GET,
+ * HEAD, POST, PUT, DELETE, PATCH, OPTIONS; any other is 501). */
+void httpd_reader_init(struct httpd_reader *r, size_t max_head, uint64_t max_body);
+/* Keeps len bytes received (copied). */
+void httpd_reader_add(struct httpd_reader *r, const char *data, size_t len);
+/* Reads what was added. On HTTPD_READ_REQUEST fills ctx's method, path,
+ * head, close, headers and body (pointing into the reader, valid until
+ * httpd_reader_done); nothing else of ctx is touched. On HTTPD_READ_ERROR
+ * fills err; every later call says the same. Call it again after
+ * httpd_reader_done: the next request may be there already (pipelined). */
+enum httpd_read httpd_reader_next(struct httpd_reader *r, struct http_ctx *ctx, struct wire_error *err);
+/* Where the request in progress is. */
+enum httpd_phase httpd_reader_phase(const struct httpd_reader *r);
+/* The last whole request was answered: its memory goes (and the buffer of
+ * received bytes too when it is empty: an idle connection holds none). */
+void httpd_reader_done(struct httpd_reader *r);
+/* Gives back all memory. The reader may be initialised again. */
+void httpd_reader_free(struct httpd_reader *r);
+
+/* ---- connections ---- */
 
 struct httpd_options {
 	int listen_fd;                 /* bound and listening; httpd closes it */

@@ -223,7 +223,7 @@ static int wire_field_syntax(struct wire_error *err, const char *p, size_t n, si
 }
 
 /* The value of a framing header: at most one SP after the colon, nothing
- * after the value. Proxies and evhttp trim other whitespace differently. */
+ * after the value. Proxies and servers trim other whitespace differently. */
 static void wire_framing_value(const char **v, size_t *vlen)
 {
 	if (*vlen > 0 && **v == ' ') {
@@ -315,7 +315,7 @@ static int wire_header_line(struct wire_stream *s, const char *p, size_t n)
 }
 
 /* A trailer field: a header line's syntax; no field that frames, routes or
- * ends the connection, since evhttp adds trailers to the request's headers. */
+ * ends the connection, since some servers add trailers to the request's headers. */
 static int wire_trailer_line(struct wire_stream *s, const char *p, size_t n)
 {
 	size_t k, vlen;

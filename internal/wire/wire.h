@@ -1,9 +1,9 @@
 /* wire: strict HTTP/1.x request framing, checked on the raw byte stream
- * before evhttp parses it (RFC 9112). evhttp's own parser is lenient (bare
- * LF, obs-fold, "+5" as a length, the first of two Content-Lengths, no CRLF
- * after chunk data); where it and a proxy in front read a request's end
- * differently, a request can hide inside another. A request this module
- * accepts has one reading only, and it is the one evhttp makes.
+ * before internal/httpd reads a request from it (RFC 9112). Lenient parsers
+ * accept bare LF, obs-fold, "+5" as a length, the first of two
+ * Content-Lengths, no CRLF after chunk data; where a server and a proxy in
+ * front read a request's end differently, a request can hide inside
+ * another. A request this module accepts has one reading only.
  *
  * Pure: no I/O, no clock, no allocation. It never copies the bytes it checks:
  * the caller holds them (a filter keeps what it has not passed on) and
@@ -26,11 +26,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A method the server accepts. evhttp 2.1 reads a body only for POST, PUT
- * and PATCH: for the others it takes whatever follows the head as the next
+/* A method the server accepts. The server reads a body only for methods
+ * with body 1: for the others it takes whatever follows the head as the next
  * request. So a request of a method with body 0 that declares a body (a
  * Content-Length above 0, or Transfer-Encoding) is refused: a proxy would
- * forward those bytes as its body, and evhttp would run them as a request. */
+ * forward those bytes as its body, and the server would run them as a
+ * request. */
 struct wire_method {
 	const char *name;   /* as it must be sent, case-sensitive ("GET") */
 	int body;           /* 1: the server reads a body for it; 0: none may be declared */

@@ -16,83 +16,27 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "client/client.h"
 #include "mem/mem.h"
+#include "support/certs.h"
 #include "support/harness.h"
 #include "support/receiver.h"
 
 #define TIMEOUT_MS 1500
-#define DAY (24L * 3600)
+#define DAY CERTS_DAY
 
 /* ---- certificates ---- */
 
 static char dir[] = "/tmp/dropship-outbound.XXXXXX";
-static long serial = 1;
-
-static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-	int ok = ext && X509_add_ext(x, ext, -1) == 1;
-	X509_EXTENSION_free(ext);
-	return ok ? 0 : -1;
-}
-
-/* A certificate for key valid from..to seconds from now, with the
- * subjectAltName san (NULL: none), issued by ca with ca_key (NULL: by
- * itself). */
-static X509 *cert_new(EVP_PKEY *key, const char *cn, const char *san, long from, long to, int is_ca,
-                      X509 *ca, EVP_PKEY *ca_key)
-{
-	X509 *x = X509_new();
-	X509V3_CTX ctx;
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-	X509_gmtime_adj(X509_getm_notBefore(x), from);
-	X509_gmtime_adj(X509_getm_notAfter(x), to);
-	X509_set_pubkey(x, key);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-	                           -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(ca ? ca : x));
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, ca ? ca : x, x, NULL, NULL, 0);
-	if (add_ext(x, &ctx, NID_basic_constraints, is_ca ? "critical,CA:TRUE" : "CA:FALSE") < 0 ||
-	    (is_ca && add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") < 0) ||
-	    (san && add_ext(x, &ctx, NID_subject_alt_name, san) < 0) ||
-	    X509_sign(x, ca_key ? ca_key : key, EVP_sha256()) == 0) {
-		X509_free(x);
-		return NULL;
-	}
-	return x;
-}
-
-/* Writes dir/name.crt (x, then chain if any) and dir/name.key. */
-static int write_pem(const char *name, X509 *x, EVP_PKEY *key)
-{
-	char path[256];
-	snprintf(path, sizeof path, "%s/%s.crt", dir, name);
-	FILE *f = fopen(path, "w");
-	int ok = f && PEM_write_X509(f, x) == 1;
-	if (f && fclose(f) != 0)
-		ok = 0;
-	snprintf(path, sizeof path, "%s/%s.key", dir, name);
-	f = ok ? fopen(path, "w") : NULL;
-	ok = f && PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1;
-	if (f && fclose(f) != 0)
-		ok = 0;
-	return ok ? 0 : -1;
-}
-
 static const char *path_of(const char *name, const char *ext, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%s/%s.%s", dir, name, ext);
 	return buf;
 }
 
-#define SAN_LOCAL "DNS:localhost,IP:127.0.0.1,IP:::1"
+#define SAN_LOCAL CERTS_SAN_LOCAL
 
 /* The servers' certificates: name, subjectAltName, validity, issuer. */
 static const struct {
@@ -112,16 +56,16 @@ static const struct {
 static int make_certs(void)
 {
 	EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *other_key = EVP_EC_gen("P-256");
-	X509 *ca = ca_key ? cert_new(ca_key, "dropship test CA", NULL, -DAY, DAY, 1, NULL, NULL) : NULL;
-	X509 *other = other_key ? cert_new(other_key, "another CA", NULL, -DAY, DAY, 1, NULL, NULL) : NULL;
-	int rc = ca && other && write_pem("ca", ca, ca_key) == 0 ? 0 : -1;
+	X509 *ca = ca_key ? certs_new(ca_key, "dropship test CA", NULL, -DAY, DAY, 1, NULL, NULL) : NULL;
+	X509 *other = other_key ? certs_new(other_key, "another CA", NULL, -DAY, DAY, 1, NULL, NULL) : NULL;
+	int rc = ca && other && certs_write(dir, "ca", ca, ca_key) == 0 ? 0 : -1;
 	for (size_t i = 0; rc == 0 && i < NCERTS; i++) {
 		EVP_PKEY *key = EVP_EC_gen("P-256");
 		X509 *issuer = certs[i].issuer == 1 ? ca : certs[i].issuer == 2 ? other : NULL;
 		EVP_PKEY *issuer_key = certs[i].issuer == 1 ? ca_key : certs[i].issuer == 2 ? other_key : NULL;
-		X509 *x = key ? cert_new(key, "localhost", certs[i].san, certs[i].from, certs[i].to, 0, issuer,
+		X509 *x = key ? certs_new(key, "localhost", certs[i].san, certs[i].from, certs[i].to, 0, issuer,
 		                         issuer_key) : NULL;
-		rc = x && write_pem(certs[i].name, x, key) == 0 ? 0 : -1;
+		rc = x && certs_write(dir, certs[i].name, x, key) == 0 ? 0 : -1;
 		X509_free(x);
 		EVP_PKEY_free(key);
 	}

@@ -14,13 +14,28 @@
 #include "sig/sig.h"
 #include "support/https.h"
 
+static int https_connect_src(struct https_conn *c, const char *source, int port, int timeout_ms,
+                             SSL_SESSION *resume, int max_version);
+
 int https_connect(struct https_conn *c, int port, int timeout_ms)
 {
 	return https_connect_resume(c, port, timeout_ms, NULL, 0);
 }
 
+int https_connect_from(struct https_conn *c, const char *source, int port, int timeout_ms)
+{
+	return https_connect_src(c, source, port, timeout_ms, NULL, 0);
+}
+
 int https_connect_resume(struct https_conn *c, int port, int timeout_ms, SSL_SESSION *resume,
                          int max_version)
+{
+	return https_connect_src(c, NULL, port, timeout_ms, resume, max_version);
+}
+
+/* https_connect_resume from the local IPv4 address source (NULL: any). */
+static int https_connect_src(struct https_conn *c, const char *source, int port, int timeout_ms,
+                             SSL_SESSION *resume, int max_version)
 {
 	memset(c, 0, sizeof *c);
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -33,6 +48,10 @@ int https_connect_resume(struct https_conn *c, int port, int timeout_ms, SSL_SES
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	struct sockaddr_in from = { .sin_family = AF_INET };
+	if (source && (inet_pton(AF_INET, source, &from.sin_addr) != 1 ||
+	               bind(c->fd, (struct sockaddr *)&from, sizeof from) < 0))
+		goto fail;
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0)
 		goto fail;
 	c->ctx = SSL_CTX_new(TLS_client_method());

@@ -27,6 +27,9 @@ int https_connect(struct https_conn *c, int port, int timeout_ms);
  * protocol version (0 = library default; e.g. TLS1_1_VERSION). */
 int https_connect_resume(struct https_conn *c, int port, int timeout_ms, SSL_SESSION *resume,
                          int max_version);
+/* The same from the local IPv4 address source (e.g. "127.0.0.2": all of
+ * 127/8 is loopback on Linux), so that one test can be several clients. */
+int https_connect_from(struct https_conn *c, const char *source, int port, int timeout_ms);
 void https_close(struct https_conn *c);
 
 /* Sends one request (extra_headers: "Name: value\r\n" lines, may be NULL)
