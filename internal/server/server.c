@@ -28,6 +28,7 @@
 #include "metrics/metrics.h"
 #include "plan/plan.h"
 #include "replan/replan.h"
+#include "rescore/rescore.h"
 #include "server/server.h"
 #include "tls/tls.h"
 
@@ -44,6 +45,7 @@ struct server_worker {
 	struct client *client;     /* outbound HTTPS */
 	struct dispatch *dispatch; /* outbox delivery */
 	struct replan *replan;     /* waiting lines routed when stock comes */
+	struct rescore *rescore;   /* the supplier scorecard; worker 0 only, else NULL */
 	struct intake_queue *intake; /* group commit of storefront orders */
 	struct callback_queue *callbacks; /* group commit of supplier callbacks */
 	struct config cfg;         /* this worker's copy: live keys change on reload */
@@ -368,6 +370,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	w->env.draining = 1;
 	dispatch_stop(w->dispatch);
 	replan_stop(w->replan);
+	rescore_stop(w->rescore);
 	log_info("worker draining", "worker=%d connections=%d", w->index, httpd_conns(w->httpd));
 	/* A hard cap keeps a stuck request from holding shutdown forever. */
 	struct timeval cap = { 20, 0 };
@@ -430,6 +433,8 @@ static void *worker_main(void *arg)
 	w->dispatch = NULL;
 	replan_free(w->replan);
 	w->replan = NULL;
+	rescore_free(w->rescore);
+	w->rescore = NULL;
 	log_info("worker stopped", "worker=%d", w->index);
 	return NULL;
 }
@@ -536,6 +541,14 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 	dispatch_options_from(cfg, &dopt);
 	w->dispatch = dispatch_new(w->base, w->db, w->client, w->callbacks, &dopt);
 	w->replan = replan_new(w->base, w->db, 5000, worker_outbox_ready, w);
+	if (index == 0) {
+		struct rescore_options ro = {
+			.window_s = cfg->score.window_s, .refresh_ms = cfg->score.refresh_ms,
+			.prior = score_prior_make(cfg->score.prior_weight, cfg->score.prior_acceptance_pct,
+			                          cfg->score.prior_on_time_pct),
+		};
+		w->rescore = rescore_new(w->base, w->db, &ro);
+	}
 	int cap = cfg->server.max_connections / srv->nworkers;
 	w->httpd = worker_httpd(w, fd, cap > 0 ? cap : 1, route, err, errlen);
 	if (!w->httpd) {
@@ -555,7 +568,7 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 static struct db_stmt_def *collect_stmts(void)
 {
 	const struct db_stmt_def *tables[] = { intake_stmts, plan_stmts, dispatch_stmts, callback_stmts,
-	                                       replan_stmts, admin_stmts };
+	                                       replan_stmts, admin_stmts, rescore_stmts };
 	size_t n = 0;
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 		for (const struct db_stmt_def *d = tables[t]; d->name; d++)
@@ -694,6 +707,7 @@ void server_free(struct server *srv)
 		callback_queue_free(w->callbacks);
 		dispatch_free(w->dispatch);
 		replan_free(w->replan);
+		rescore_free(w->rescore);
 		if (w->stop_ev)
 			event_free(w->stop_ev);
 		if (w->reload_ev)
