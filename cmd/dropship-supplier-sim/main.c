@@ -47,7 +47,7 @@ static void usage(FILE *f)
 	        "{\"received\": true, \"request_id\": ...} and a repeat of the same key 200 with\n"
 	        "the same body. With --callback-url it then plays the supplier: signed callbacks\n"
 	        "fulfillment.accepted, .shipped (carrier SIMPOST) and .delivered, or .rejected\n"
-	        "(out_of_stock), or .cancelled after a fulfillment.cancel_requested.\n"
+	        "(--reject-reason), or .cancelled after a fulfillment.cancel_requested.\n"
 	        "GET /stats shows counters as JSON; GET /healthz answers 200.\n"
 	        "\n"
 	        "options:\n"
@@ -62,8 +62,11 @@ static void usage(FILE *f)
 	        "                             Retry-After: 1, before any processing (default 0)\n"
 	        "      --hang-rate F          never answer this fraction (0..1) of attempts, until\n"
 	        "                             the client gives up; nothing is processed (default 0)\n"
-	        "      --reject-rate F        send fulfillment.rejected (out_of_stock) instead of\n"
-	        "                             accepted for this fraction of new requests (default 0)\n"
+	        "      --reject-rate F        send fulfillment.rejected instead of accepted for this\n"
+	        "                             fraction of new requests (default 0)\n"
+	        "      --reject-reason R      the rejections' reason, 1-64 of a-z 0-9 _ (default\n"
+	        "                             out_of_stock, which makes dropshipd mark the offer\n"
+	        "                             unavailable; e.g. capacity does not)\n"
 	        "      --slow-ms N            hold every fulfillment answer N ms (a timer: other\n"
 	        "                             requests go on meanwhile; default 0)\n"
 	        "      --status N             answer every fulfillment request with status N\n"
@@ -152,7 +155,18 @@ static int parse_supplier(const char *s, struct sim_opts *o)
 enum {
 	OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_SUPPLIER, OPT_FAIL, OPT_SLOW, OPT_HANG, OPT_REJECT,
 	OPT_STATUS, OPT_SEED, OPT_CB_URL, OPT_CA, OPT_ACCEPT, OPT_SHIP, OPT_DELIVER, OPT_LOG_LEVEL,
+	OPT_REJECT_REASON,
 };
+
+/* --reject-reason: what dropshipd stores as the rejection's reason. */
+static int parse_reason(const char *s, struct sim_opts *o)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > SIM_CODE_MAX || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") < n)
+		return usage_error("--reject-reason", "expected 1-64 of a-z 0-9 _", s);
+	o->reject_reason = s;
+	return 0;
+}
 
 /* --seed: any 64-bit number, without a sign (strtoull would take one). */
 static int parse_seed(const char *s, struct sim_opts *o)
@@ -180,6 +194,7 @@ static int parse_flag(int opt, const char *arg, struct sim_opts *o)
 	case OPT_FAIL: return parse_rate("--fail-rate", arg, &o->fail_rate);
 	case OPT_HANG: return parse_rate("--hang-rate", arg, &o->hang_rate);
 	case OPT_REJECT: return parse_rate("--reject-rate", arg, &o->reject_rate);
+	case OPT_REJECT_REASON: return parse_reason(arg, o);
 	case OPT_SLOW: return parse_long("--slow-ms", arg, 0, SIM_MS_MAX, ms_range, &o->slow_ms);
 	case OPT_ACCEPT: return parse_long("--accept-after-ms", arg, 0, SIM_MS_MAX, ms_range, &o->accept_ms);
 	case OPT_SHIP: return parse_long("--ship-after-ms", arg, 0, SIM_MS_MAX, ms_range, &o->ship_ms);
@@ -214,6 +229,7 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
 		{ "slow-ms", required_argument, NULL, OPT_SLOW },
 		{ "hang-rate", required_argument, NULL, OPT_HANG },
 		{ "reject-rate", required_argument, NULL, OPT_REJECT },
+		{ "reject-reason", required_argument, NULL, OPT_REJECT_REASON },
 		{ "status", required_argument, NULL, OPT_STATUS },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "callback-url", required_argument, NULL, OPT_CB_URL },
@@ -228,6 +244,7 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
 	};
 	memset(o, 0, sizeof *o);
 	o->listen = "127.0.0.1:9443";
+	o->reject_reason = "out_of_stock";
 	o->accept_ms = 200;
 	o->ship_ms = 1000;
 	o->deliver_ms = 2000;

@@ -685,6 +685,24 @@ static void test_callback_rejected_out_of_stock(void)
 	receiver_stop(&rv);
 }
 
+static void test_callback_rejected_with_reason(void)
+{
+	struct receiver rv;
+	struct testsrv s;
+	CU_ASSERT_EQUAL_FATAL(start_pair(&rv, 0, &s, "100", "--reject-rate=1", "--reject-reason=capacity"), 0);
+	char id[64];
+	new_id(id, sizeof id);
+	CU_ASSERT_EQUAL(post_type(s.port, "fulfillment.requested", id), 202);
+	static const char *const types[] = { "fulfillment.rejected", NULL };
+	if (expect_callbacks(&rv, id, types)) {
+		json_t *b = check_msg(&rv, 0, "fulfillment.rejected", id);
+		CU_ASSERT_STRING_EQUAL(jstr(b, "reason"), "capacity");
+		json_decref(b);
+	}
+	CU_ASSERT_EQUAL(stop_acme(&s), 0);
+	receiver_stop(&rv);
+}
+
 static void test_failed_callback_is_retried(void)
 {
 	struct receiver rv;
@@ -772,6 +790,8 @@ static void test_usage_errors_name_the_flag(void)
 		{ { "--tls-cert", "c", "--tls-key", "k", "--supplier", SUPPLIER_ARG, "--status", "42" }, "--status" },
 		{ { "--tls-cert", "c", "--tls-key", "k", "--supplier", SUPPLIER_ARG, "--callback-url", "http://x" }, "--callback-url" },
 		{ { "--tls-cert", "c", "--tls-key", "k", "--supplier", SUPPLIER_ARG, "--slow-ms", "-1" }, "--slow-ms" },
+		{ { "--tls-cert", "c", "--tls-key", "k", "--supplier", SUPPLIER_ARG, "--reject-reason", "Out Of" },
+		  "--reject-reason" },
 		{ { "--no-such-flag", NULL }, "--no-such-flag" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -805,6 +825,7 @@ int main(void)
 		{ "--seed reproduces a run", test_seed_reproduces_a_run },
 		{ "callbacks: accepted, shipped, delivered, signed", test_callbacks_accept_ship_deliver },
 		{ "callbacks: --reject-rate 1 rejects out_of_stock", test_callback_rejected_out_of_stock },
+		{ "callbacks: --reject-reason names the rejections' reason", test_callback_rejected_with_reason },
 		{ "callbacks: a failed one is retried in order", test_failed_callback_is_retried },
 		{ "callbacks: cancel before shipping", test_cancel_before_shipping },
 		{ "callbacks: dropshipd's certificate is verified", test_callback_peer_is_verified },
