@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log/log.h"
 #include "mem/mem.h"
@@ -40,26 +41,27 @@ const struct db_stmt_def rescore_stmts[] = {
 	 * rejected after accepting, or is past ship_within: on time when it
 	 * shipped within ship_within of its creation. */
 	{ "rescore_count",
-	  "WITH r AS MATERIALIZED (SELECT r.supplier_id, r.reason, r.created_at, r.accepted_at, r.shipped_at,"
-	  "     r.status = 'failed' AS failed,"
-	  "     (r.accepted_at IS NOT NULL OR r.shipped_at IS NOT NULL) AS accepted,"
-	  "     (r.status = 'rejected' OR r.rejected_at IS NOT NULL) AS rejected,"
-	  "     r.created_at + s.ship_within AS ship_by"
-	  "   FROM fulfillment_requests r JOIN suppliers s ON s.id = r.supplier_id"
-	  "   WHERE r.created_at >= now() - make_interval(secs => $1::int))"
-	  " SELECT s.id, now() - make_interval(secs => $1::int), count(r.supplier_id),"
+	  "SELECT s.id, now() - make_interval(secs => $1::int), count(r.supplier_id),"
 	  "   count(*) FILTER (WHERE r.accepted OR r.rejected OR r.failed),"
 	  "   count(*) FILTER (WHERE r.accepted), count(*) FILTER (WHERE r.rejected),"
 	  "   count(*) FILTER (WHERE r.failed AND NOT r.accepted),"
-	  "   coalesce((SELECT jsonb_object_agg(x.reason, x.n) FROM (SELECT coalesce(q.reason, 'unknown') AS reason,"
-	  "       count(*) AS n FROM r q WHERE q.supplier_id = s.id AND q.rejected GROUP BY 1) x), '{}'),"
+	  /* the rejections' reasons, counted from the few rejected rows */
+	  "   coalesce((SELECT jsonb_object_agg(x.reason, x.n) FROM (SELECT u.reason, count(*) AS n"
+	  "       FROM unnest(array_agg(coalesce(r.reason, 'unknown')) FILTER (WHERE r.rejected)) AS u(reason)"
+	  "       GROUP BY u.reason) x), '{}'),"
 	  "   count(*) FILTER (WHERE r.accepted AND (r.shipped_at IS NOT NULL OR r.rejected OR r.ship_by < now())),"
 	  "   count(*) FILTER (WHERE r.accepted AND r.shipped_at <= r.ship_by),"
 	  "   round((percentile_cont(0.5) WITHIN GROUP"
 	  "     (ORDER BY extract(epoch FROM r.accepted_at - r.created_at)::float8) / 3600)::numeric, 2),"
 	  "   round((percentile_cont(0.5) WITHIN GROUP"
 	  "     (ORDER BY extract(epoch FROM r.shipped_at - r.created_at)::float8) / 3600)::numeric, 2)"
-	  " FROM suppliers s LEFT JOIN r ON r.supplier_id = s.id"
+	  " FROM suppliers s LEFT JOIN (SELECT r.supplier_id, r.reason, r.created_at, r.accepted_at, r.shipped_at,"
+	  "     r.status = 'failed' AS failed,"
+	  "     (r.accepted_at IS NOT NULL OR r.shipped_at IS NOT NULL) AS accepted,"
+	  "     (r.status = 'rejected' OR r.rejected_at IS NOT NULL) AS rejected,"
+	  "     r.created_at + w.ship_within AS ship_by"
+	  "   FROM fulfillment_requests r JOIN suppliers w ON w.id = r.supplier_id"
+	  "   WHERE r.created_at >= now() - make_interval(secs => $1::int)) r ON r.supplier_id = s.id"
 	  " GROUP BY s.id ORDER BY s.id" },
 	/* The rows, in supplier id order (concurrent writers lock alike). */
 	{ "rescore_save",
@@ -99,7 +101,15 @@ struct rescore {
 	struct event *kick;
 	struct db_conn *conn;         /* held from ACQUIRE to the end of SAVE */
 	struct db_batch *batch;
+	long long started_ms;         /* of the count in flight */
 };
+
+static long long rescore_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void rescore_done(struct rescore *r)
 {
@@ -125,7 +135,8 @@ static void rescore_on_saved(struct db_conn *conn, struct db_batch *batch, void 
 		rescore_fail(r, "save");
 		return;
 	}
-	log_debug("supplier scores refreshed", "suppliers=%s", PQcmdTuples(db_batch_result(r->batch, 0)));
+	log_debug("supplier scores refreshed", "suppliers=%s ms=%lld", PQcmdTuples(db_batch_result(r->batch, 0)),
+	          rescore_now_ms() - r->started_ms);
 	rescore_done(r);
 }
 
@@ -203,6 +214,7 @@ static void rescore_on_conn(struct db_conn *conn, void *arg)
 	db_batch_reset(r->batch);
 	db_batch_add(r->batch, "rescore_count", NULL, 1, v);
 	r->state = RESCORE_COUNT;
+	r->started_ms = rescore_now_ms();
 	db_conn_send(conn, r->batch, rescore_on_counted, r);
 }
 
