@@ -2,10 +2,11 @@
  * orders. Each order's lines are routed again by the engine (internal/route)
  * over the candidates their first routing decision recorded, under another
  * policy, tolerance, penalty or floor, and compared with what was decided
- * then. Read-only: one READ ONLY transaction, nothing written. Orders are
- * read through a server-side cursor a batch at a time, so memory does not
- * grow with history; per store only its totals and the SKUs that move are
- * kept. docs/cli.md describes the command and its output. */
+ * then. Read-only: one READ ONLY transaction, nothing written. Lines are
+ * read through a server-side cursor a batch at a time (the next one asked
+ * for while this one is replayed), so memory does not grow with history;
+ * per store only its totals and the SKUs that move are kept. docs/cli.md
+ * describes the command and its output. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 #include "route/route.h"
 #include "score/score.h"
 
-#define SIM_FETCH "2000"           /* orders per FETCH */
+#define SIM_FETCH "5000"           /* lines per FETCH */
 #define SIM_PROGRESS_S 5           /* a progress line on stderr this often */
 #define SIM_TOP_DEFAULT "10"
 #define SIM_TOP_MAX 100
@@ -69,6 +70,20 @@ struct sim_rates {
 	int accept_ppm, on_time_ppm;
 };
 
+#define SIM_SKU_MAX 129             /* order_lines.sku: 1..128 bytes, and its NUL */
+
+/* The order being gathered from the cursor's rows, which come ordered by
+ * order and line. Its lines' skus are copies: an order may straddle two
+ * fetches. */
+struct sim_pending {
+	long long store_id, order_id;  /* 0 when none */
+	char country[3];               /* "" when the order ships nowhere */
+	size_t n;                      /* lines gathered */
+	int overflow;                  /* more lines than the engine takes */
+	char (*skus)[SIM_SKU_MAX];     /* ROUTE_MAX_LINES */
+	json_t **cands;                /* each line's candidates; owns */
+};
+
 /* The replay. Buffers are sized by the engine's limits, allocated once. */
 struct sim {
 	struct sim_opts o;
@@ -81,6 +96,7 @@ struct sim {
 	long long *before;             /* per line: the offer decided then, 0 none */
 	struct route_offer *offers;    /* ROUTE_MAX_OFFERS */
 	struct route_choice *choices;
+	struct sim_pending p;
 	long long orders;
 	time_t started, last_progress;
 };
@@ -268,28 +284,22 @@ static int sim_find(const struct route_offer *offers, size_t n, long long id)
 	return -1;
 }
 
-/* Replays one order (its lines: [line, sku, quantity, offer decided, reason,
- * candidates]) for store st. Returns 0, or -1 out of memory. */
-static int sim_order(struct sim *s, struct sim_store *st, const char *country, json_t *rows)
+/* Replays the gathered order (s->p, with s->lines and s->before) for
+ * store st. Returns 0, or -1 out of memory. */
+static int sim_order(struct sim *s, struct sim_store *st)
 {
-	size_t nl = 0, no = 0, i;
-	json_t *row;
+	size_t nl = s->p.n, no = 0, i;
+	const char *country = s->p.country[0] ? s->p.country : NULL;
 	int before[ROUTE_MAX_LINES], after[ROUTE_MAX_LINES];
-	json_array_foreach(rows, i, row) {
-		const char *sku = json_string_value(json_array_get(row, 1));
-		const char *reason = json_string_value(json_array_get(row, 4));
-		/* Lines settled before routing never met the engine. */
-		if (!sku || (reason && (strcmp(reason, "no_sku") == 0 || strcmp(reason, "no_address") == 0)))
-			continue;
-		if (nl == ROUTE_MAX_LINES) {
-			st->skipped++;
-			return 0;
-		}
-		s->lines[nl] = (struct route_line){ sku, (int)json_integer_value(json_array_get(row, 2)) };
-		s->before[nl] = json_integer_value(json_array_get(row, 3));
+	if (s->p.overflow) {
+		st->skipped++;
+		return 0;
+	}
+	for (i = 0; i < nl; i++) {
+		const char *sku = s->lines[i].sku;
 		size_t k;
 		json_t *c;
-		json_array_foreach(json_array_get(row, 5), k, c) {
+		json_array_foreach(s->p.cands[i], k, c) {
 			json_t *id = json_object_get(c, "offer_id");
 			if (!json_is_integer(id) || sim_find(s->offers, no, json_integer_value(id)) >= 0)
 				continue;
@@ -300,7 +310,6 @@ static int sim_order(struct sim *s, struct sim_store *st, const char *country, j
 			if (sim_offer(s, c, sku, &s->offers[no]) == 0)
 				no++;
 		}
-		nl++;
 	}
 	if (nl == 0)
 		return 0;
@@ -445,22 +454,25 @@ static int sim_load_rates(PGconn *conn, struct sim *s)
 	return rc;
 }
 
-/* Each order of the stores in the period, with its lines' first decisions.
- * The cursor is read to its end: plan for all of it. */
+/* Each line of the stores' orders in the period with its first decision,
+ * ordered by order and line so that an order's lines come together. */
 static const char sim_cursor_sql[] =
-	"DECLARE simulate_orders NO SCROLL CURSOR FOR"
-	" SELECT o.store_id, o.ship_country,"
-	"   (SELECT json_agg(json_build_array(l.line_no, l.sku, l.quantity, d.offer_id, d.reason, d.candidates)"
-	"      ORDER BY l.line_no)"
-	"    FROM order_lines l JOIN routing_decisions d ON d.store_id = l.store_id AND d.order_id = l.order_id"
-	"      AND d.line_no = l.line_no AND d.attempt = 1"
-	"    WHERE l.store_id = o.store_id AND l.order_id = o.id)"
+	"DECLARE simulate_lines NO SCROLL CURSOR FOR"
+	" SELECT l.store_id, l.order_id, o.ship_country, l.sku, l.quantity, d.offer_id, d.reason, d.candidates"
 	" FROM orders o"
+	" JOIN order_lines l ON l.store_id = o.store_id AND l.order_id = o.id"
+	" JOIN routing_decisions d ON d.store_id = l.store_id AND d.order_id = l.order_id"
+	"   AND d.line_no = l.line_no AND d.attempt = 1"
 	" WHERE o.store_id = ANY ($1::bigint[])"
 	"   AND ($2::timestamptz IS NULL OR o.created_at >= $2)"
 	"   AND ($3::interval IS NULL OR o.created_at >= now() - $3)"
 	"   AND ($4::timestamptz IS NULL OR o.created_at < $4)"
-	"   AND ($5::interval IS NULL OR o.created_at < now() - $5)";
+	"   AND ($5::interval IS NULL OR o.created_at < now() - $5)"
+	" ORDER BY l.store_id, l.order_id, l.line_no";
+
+/* The cursor's columns. */
+enum sim_col { SIM_STORE_ID, SIM_ORDER_ID, SIM_COUNTRY, SIM_SKU, SIM_QUANTITY, SIM_OFFER_ID, SIM_REASON,
+               SIM_CANDIDATES };
 
 static void sim_progress(struct sim *s, int last)
 {
@@ -476,7 +488,69 @@ static void sim_progress(struct sim *s, int last)
 	s->last_progress = now;
 }
 
-/* Runs the cursor to its end through sim_order. */
+/* Replays the order gathered so far, if any, and forgets it. */
+static int sim_flush(struct sim *s)
+{
+	int rc = 0;
+	if (s->p.order_id) {
+		struct sim_store *st = sim_store_of(s, s->p.store_id);
+		if (st)
+			rc = sim_order(s, st);
+		s->orders++;
+	}
+	for (size_t i = 0; i < s->p.n; i++)
+		json_decref(s->p.cands[i]);
+	s->p.n = 0;
+	s->p.overflow = 0;
+	s->p.order_id = 0;
+	return rc;
+}
+
+/* Adds row r to the order it belongs to, replaying the one before first
+ * when it is another. Returns 0, or -1 out of memory. */
+static int sim_take(struct sim *s, const PGresult *res, int r)
+{
+	long long store = strtoll(PQgetvalue(res, r, SIM_STORE_ID), NULL, 10);
+	long long order = strtoll(PQgetvalue(res, r, SIM_ORDER_ID), NULL, 10);
+	if (order != s->p.order_id || store != s->p.store_id) {
+		if (sim_flush(s) < 0)
+			return -1;
+		s->p.store_id = store;
+		s->p.order_id = order;
+		snprintf(s->p.country, sizeof s->p.country, "%s", PQgetvalue(res, r, SIM_COUNTRY));
+	}
+	const char *reason = PQgetvalue(res, r, SIM_REASON);
+	/* Lines settled before routing never met the engine. */
+	if (PQgetisnull(res, r, SIM_SKU) || strcmp(reason, "no_sku") == 0 || strcmp(reason, "no_address") == 0)
+		return 0;
+	if (s->p.n == ROUTE_MAX_LINES) {
+		s->p.overflow = 1;
+		return 0;
+	}
+	size_t i = s->p.n;
+	json_t *cands = json_loads(PQgetvalue(res, r, SIM_CANDIDATES), 0, NULL);
+	if (!json_is_array(cands)) {
+		json_decref(cands);
+		return 0;
+	}
+	snprintf(s->p.skus[i], SIM_SKU_MAX, "%s", PQgetvalue(res, r, SIM_SKU));
+	s->lines[i] = (struct route_line){ s->p.skus[i], (int)strtol(PQgetvalue(res, r, SIM_QUANTITY), NULL, 10) };
+	s->before[i] = strtoll(PQgetvalue(res, r, SIM_OFFER_ID), NULL, 10);
+	s->p.cands[i] = cands;
+	s->p.n++;
+	return 0;
+}
+
+static PGresult *sim_fetched(PGconn *conn)
+{
+	PGresult *res = PQgetResult(conn), *extra;
+	while ((extra = PQgetResult(conn)))
+		PQclear(extra);
+	return res;
+}
+
+/* Runs the cursor to its end through sim_take. The next batch is asked
+ * for before this one is replayed, so the server reads while we route. */
 static int sim_run(PGconn *conn, struct sim *s)
 {
 	size_t cap = 24 * (s->nstores + 1), n = 1;
@@ -493,28 +567,33 @@ static int sim_run(PGconn *conn, struct sim *s)
 	free(ids);
 	int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? CTL_OK : ctl_pg_fail(conn, res, "simulate");
 	PQclear(res);
+	static const char fetch[] = "FETCH FORWARD " SIM_FETCH " FROM simulate_lines";
 	s->started = s->last_progress = time(NULL);
+	if (rc == CTL_OK && !PQsendQuery(conn, fetch))
+		rc = ctl_pg_fail(conn, NULL, "simulate");
 	while (rc == CTL_OK) {
-		res = PQexec(conn, "FETCH FORWARD " SIM_FETCH " FROM simulate_orders");
+		res = sim_fetched(conn);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			rc = ctl_pg_fail(conn, res, "simulate");
+			PQclear(res);
 			break;
 		}
 		int rows = PQntuples(res);
-		for (int r = 0; rc == CTL_OK && r < rows; r++) {
-			struct sim_store *st = sim_store_of(s, strtoll(PQgetvalue(res, r, 0), NULL, 10));
-			const char *country = PQgetisnull(res, r, 1) ? NULL : PQgetvalue(res, r, 1);
-			json_t *lines = PQgetisnull(res, r, 2) ? NULL : json_loads(PQgetvalue(res, r, 2), 0, NULL);
-			if (st && lines && sim_order(s, st, country, lines) < 0)
+		if (rows > 0 && !PQsendQuery(conn, fetch))
+			rc = ctl_pg_fail(conn, NULL, "simulate");
+		for (int r = 0; rc == CTL_OK && r < rows; r++)
+			if (sim_take(s, res, r) < 0)
 				rc = ctl_fail("simulate: out of memory");
-			json_decref(lines);
-			s->orders++;
-		}
 		PQclear(res);
 		sim_progress(s, 0);
 		if (rows == 0)
 			break;
 	}
+	/* After a failure a fetch may still be on its way: drain it. */
+	while ((res = PQgetResult(conn)))
+		PQclear(res);
+	if (rc == CTL_OK && sim_flush(s) < 0)
+		rc = ctl_fail("simulate: out of memory");
 	sim_progress(s, 1);
 	return rc;
 }
@@ -710,6 +789,10 @@ static void sim_free(struct sim *s)
 	free(s->before);
 	free(s->offers);
 	free(s->choices);
+	for (size_t i = 0; s->p.cands && i < s->p.n; i++)
+		json_decref(s->p.cands[i]);
+	free(s->p.skus);
+	free(s->p.cands);
 }
 
 int ctl_cmd_simulate(struct ctl *c, int argc, char **argv)
@@ -727,7 +810,9 @@ int ctl_cmd_simulate(struct ctl *c, int argc, char **argv)
 	s.before = calloc(ROUTE_MAX_LINES, sizeof *s.before);
 	s.offers = calloc(ROUTE_MAX_OFFERS, sizeof *s.offers);
 	s.choices = calloc(ROUTE_MAX_LINES, sizeof *s.choices);
-	if (!s.lines || !s.before || !s.offers || !s.choices)
+	s.p.skus = calloc(ROUTE_MAX_LINES, sizeof *s.p.skus);
+	s.p.cands = calloc(ROUTE_MAX_LINES, sizeof *s.p.cands);
+	if (!s.lines || !s.before || !s.offers || !s.choices || !s.p.skus || !s.p.cands)
 		rc = ctl_fail("simulate: out of memory");
 	/* One snapshot, and nothing this command does can write. The cursor
 	 * is read whole: plan it for that, not for its first rows. */
