@@ -326,6 +326,16 @@ static const char *str(json_t *o, const char *key)
 	return s ? s : "";
 }
 
+/* Entry i of a store's top SKUs is sku, with lines moving and their cost change. */
+static void check_top(json_t *st, size_t i, const char *sku, long long lines, const char *change)
+{
+	json_t *e = json_array_get(json_object_get(st, "top_skus"), i);
+	HARNESS_CHECK(strcmp(str(e, "sku"), sku) == 0, "top %zu: %s, want %s", i, str(e, "sku"), sku);
+	HARNESS_CHECK(num(e, "lines") == lines, "top %zu: %lld lines, want %lld", i, num(e, "lines"), lines);
+	HARNESS_CHECK(strcmp(str(e, "cost_change"), change) == 0, "top %zu: cost change %s, want %s", i,
+	              str(e, "cost_change"), change);
+}
+
 /* The history, routed under cheapest with a 10 % tolerance (costs per unit;
  * alpha 5 days, beta 1, gamma 3):
  *   P1: alpha 10.00, beta 11.00;  P2: alpha 4.00, gamma 4.50;  P3: beta 7.00, gamma 6.00
@@ -372,13 +382,9 @@ static void test_simulate_fastest(void)
 	CU_ASSERT_STRING_EQUAL(str(st, "on_time_rate_after"), "81.00");
 	CU_ASSERT_EQUAL(num(st, "parcels_before"), 4);
 	CU_ASSERT_EQUAL(num(st, "parcels_after"), 3);
-	json_t *skus = json_object_get(st, "top_skus");
-	CU_ASSERT_EQUAL(json_array_size(skus), 2);
-	CU_ASSERT_STRING_EQUAL(str(json_array_get(skus, 0), "sku"), "P1");
-	CU_ASSERT_EQUAL(num(json_array_get(skus, 0), "lines"), 2);
-	CU_ASSERT_STRING_EQUAL(str(json_array_get(skus, 0), "cost_change"), "2.0000");
-	CU_ASSERT_STRING_EQUAL(str(json_array_get(skus, 1), "sku"), "P3");
-	CU_ASSERT_STRING_EQUAL(str(json_array_get(skus, 1), "cost_change"), "1.0000");
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(st, "top_skus")), 2);
+	check_top(st, 0, "P1", 2, "2.0000");
+	check_top(st, 1, "P3", 1, "1.0000");
 	json_decref(st);
 }
 
@@ -391,10 +397,8 @@ static void test_simulate_tolerance(void)
 	CU_ASSERT_EQUAL(num(st, "lines_changed"), 1);
 	CU_ASSERT_STRING_EQUAL(str(st, "landed_cost_after"), "40.0000");
 	CU_ASSERT_EQUAL(num(st, "parcels_after"), 5);
-	json_t *skus = json_object_get(st, "top_skus");
-	CU_ASSERT_EQUAL(json_array_size(skus), 1);
-	CU_ASSERT_STRING_EQUAL(str(json_array_get(skus, 0), "sku"), "P2");
-	CU_ASSERT_STRING_EQUAL(str(json_array_get(skus, 0), "cost_change"), "-1.0000");
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(st, "top_skus")), 1);
+	check_top(st, 0, "P2", 1, "-1.0000");
 	json_decref(st);
 }
 
@@ -423,11 +427,10 @@ static void test_simulate_balanced(void)
 	CU_ASSERT_STRING_EQUAL(str(st, "on_time_rate_before"), "59.40");
 	CU_ASSERT_STRING_EQUAL(str(st, "on_time_rate_after"), "81.00");
 	CU_ASSERT_EQUAL(num(st, "parcels_after"), 4);
-	json_t *skus = json_object_get(st, "top_skus");
-	CU_ASSERT_EQUAL(json_array_size(skus), 3);
-	CU_ASSERT_STRING_EQUAL(str(json_array_get(skus, 0), "sku"), "P3");
-	CU_ASSERT_EQUAL(num(json_array_get(skus, 0), "lines"), 2);
-	CU_ASSERT_STRING_EQUAL(str(json_array_get(skus, 0), "cost_change"), "2.0000");
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(st, "top_skus")), 3);
+	check_top(st, 0, "P3", 2, "2.0000");
+	check_top(st, 1, "P1", 1, "1.0000");
+	check_top(st, 2, "P2", 1, "-1.0000");
 	json_decref(st);
 	/* A penalty of 0 is cheapest again: nothing moves. */
 	static const char *const none[] = { "--policy", "balanced", "--penalty", "0", NULL };

@@ -665,18 +665,20 @@ static void test_callbacks_accept_ship_deliver(void)
 	receiver_stop(&rv);
 }
 
-static void test_callback_rejected_out_of_stock(void)
+/* A simulator rejecting everything (reason flag extra, or NULL) sends one
+ * fulfillment.rejected with reason want, and nothing after it. */
+static void check_rejection(const char *extra, const char *want)
 {
 	struct receiver rv;
 	struct testsrv s;
-	CU_ASSERT_EQUAL_FATAL(start_pair(&rv, 0, &s, "100", "--reject-rate", "1"), 0);
+	CU_ASSERT_EQUAL_FATAL(start_pair(&rv, 0, &s, "100", "--reject-rate=1", extra), 0);
 	char id[64];
 	new_id(id, sizeof id);
 	CU_ASSERT_EQUAL(post_type(s.port, "fulfillment.requested", id), 202);
 	static const char *const types[] = { "fulfillment.rejected", NULL };
 	if (expect_callbacks(&rv, id, types)) {
 		json_t *b = check_msg(&rv, 0, "fulfillment.rejected", id);
-		CU_ASSERT_STRING_EQUAL(jstr(b, "reason"), "out_of_stock");
+		CU_ASSERT_STRING_EQUAL(jstr(b, "reason"), want);
 		json_decref(b);
 	}
 	wait_ms(300);
@@ -685,22 +687,14 @@ static void test_callback_rejected_out_of_stock(void)
 	receiver_stop(&rv);
 }
 
+static void test_callback_rejected_out_of_stock(void)
+{
+	check_rejection(NULL, "out_of_stock");
+}
+
 static void test_callback_rejected_with_reason(void)
 {
-	struct receiver rv;
-	struct testsrv s;
-	CU_ASSERT_EQUAL_FATAL(start_pair(&rv, 0, &s, "100", "--reject-rate=1", "--reject-reason=capacity"), 0);
-	char id[64];
-	new_id(id, sizeof id);
-	CU_ASSERT_EQUAL(post_type(s.port, "fulfillment.requested", id), 202);
-	static const char *const types[] = { "fulfillment.rejected", NULL };
-	if (expect_callbacks(&rv, id, types)) {
-		json_t *b = check_msg(&rv, 0, "fulfillment.rejected", id);
-		CU_ASSERT_STRING_EQUAL(jstr(b, "reason"), "capacity");
-		json_decref(b);
-	}
-	CU_ASSERT_EQUAL(stop_acme(&s), 0);
-	receiver_stop(&rv);
+	check_rejection("--reject-reason=capacity", "capacity");
 }
 
 static void test_failed_callback_is_retried(void)
