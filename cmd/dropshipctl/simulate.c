@@ -617,7 +617,8 @@ static size_t sim_top(struct sim_store *st, int top)
 			st->skus[n++] = st->skus[i];
 	for (size_t i = n; i < st->cap; i++)
 		st->skus[i] = (struct sim_sku){ 0 };
-	qsort(st->skus, n, sizeof *st->skus, sim_cmp_sku);
+	if (n > 1)
+		qsort(st->skus, n, sizeof *st->skus, sim_cmp_sku);
 	return n < (size_t)top ? n : (size_t)top;
 }
 
