@@ -190,18 +190,20 @@ static struct sim_sku *sim_sku_of(struct sim_store *st, const char *sku)
 	return &st->skus[j];
 }
 
+static int sim_cmp_rates(const void *a, const void *b)
+{
+	return strcmp(((const struct sim_rates *)a)->code, ((const struct sim_rates *)b)->code);
+}
+
 /* The rates of a supplier the candidate recorded none for: the scorecard's
- * now, else the default prior's. */
+ * now (s->rates, by code), else the prior's. */
 static void sim_rates_now(const struct sim *s, const char *code, struct route_offer *f)
 {
-	for (size_t i = 0; i < s->nrates; i++)
-		if (strcmp(s->rates[i].code, code) == 0) {
-			f->accept_ppm = s->rates[i].accept_ppm;
-			f->on_time_ppm = s->rates[i].on_time_ppm;
-			return;
-		}
-	f->accept_ppm = s->prior.acceptance_ppm;
-	f->on_time_ppm = s->prior.on_time_ppm;
+	struct sim_rates key = { .code = (char *)code };
+	const struct sim_rates *r = s->nrates ? bsearch(&key, s->rates, s->nrates, sizeof key, sim_cmp_rates)
+	                                      : NULL;
+	f->accept_ppm = r ? r->accept_ppm : s->prior.acceptance_ppm;
+	f->on_time_ppm = r ? r->on_time_ppm : s->prior.on_time_ppm;
 }
 
 static int sim_clamp_ppm(long long v)
@@ -433,7 +435,8 @@ static int sim_load_stores(PGconn *conn, struct sim *s)
 static int sim_load_rates(PGconn *conn, struct sim *s)
 {
 	PGresult *res = PQexec(conn, "SELECT s.code, sc.acceptance_ppm, sc.on_time_ppm"
-	                             " FROM supplier_scores sc JOIN suppliers s ON s.id = sc.supplier_id");
+	                             " FROM supplier_scores sc JOIN suppliers s ON s.id = sc.supplier_id"
+	                             " ORDER BY s.code COLLATE \"C\"");
 	int rc = CTL_OK;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = ctl_pg_fail(conn, res, "simulate");
@@ -640,9 +643,9 @@ static void sim_print_store(const struct sim *s, struct sim_store *st)
 	sim_change(st->before.cost, st->after.cost, pct, sizeof pct);
 	sim_on_time(&st->before, ob, sizeof ob);
 	sim_on_time(&st->after, oa, sizeof oa);
-	printf("store %s: as decided -> %s (split tolerance %d %%, penalty %s, floors: acceptance %.2f %%, "
-	       "on time %.2f %%)\n", st->code, route_policy_name(s->o.policy), st->tolerance, pen,
-	       st->min_accept_ppm / 10000.0, st->min_on_time_ppm / 10000.0);
+	printf("store %s (policy %s): as decided -> %s (split tolerance %d %%, penalty %s, floors: acceptance "
+	       "%.2f %%, on time %.2f %%)\n", st->code, st->policy, route_policy_name(s->o.policy), st->tolerance,
+	       pen, st->min_accept_ppm / 10000.0, st->min_on_time_ppm / 10000.0);
 	printf("  %-26s %lld\n", "orders compared", st->orders);
 	if (st->skipped)
 		printf("  %-26s %lld (beyond the engine's limits)\n", "orders skipped", st->skipped);
@@ -738,6 +741,7 @@ static int sim_print_json(const struct sim *s)
 		}
 		json_object_set_new(o, "top_skus", skus);
 		json_object_set_new(o, "orders_skipped", json_integer(st->skipped));
+		json_object_set_new(o, "store_policy", json_string(st->policy));
 		json_array_append_new(arr, o);
 	}
 	int rc = json_dumpf(arr, stdout, JSON_INDENT(2)) == 0 ? CTL_OK : CTL_FAIL;
