@@ -69,8 +69,9 @@ static void ctl_candidates_text(const json_t *cands, char *buf, size_t cap)
 		const char *ontime = json_string_value(json_object_get(c, "on_time_rate"));
 		char scored[160] = "";
 		if (exp && acc && ontime)
-			snprintf(scored, sizeof scored, " [expected %s: accepts %.6s%%, on time %.6s%%%s]", exp, acc,
-			         ontime, json_is_true(json_object_get(c, "below_floor")) ? ", below floor" : "");
+			snprintf(scored, sizeof scored, " [expected %s: accepts %.2f%%, on time %.2f%%%s]", exp,
+			         strtod(acc, NULL), strtod(ontime, NULL),
+			         json_is_true(json_object_get(c, "below_floor")) ? ", below floor" : "");
 		int w = snprintf(buf + n, cap - n, "%s%s %s%s%s%s%s", i ? ", " : "",
 		                 supplier ? supplier : "?", cost ? cost : "?", scored,
 		                 why ? " (" : "", why ? why : "", why ? ")" : "");

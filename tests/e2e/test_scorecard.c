@@ -250,7 +250,15 @@ static void test_unreliable_supplier_loses_its_share_and_wins_it_back(void)
 	CU_ASSERT(flaky_exp && steady_exp && strtod(flaky_exp, NULL) > strtod(steady_exp, NULL));
 	free(flaky_exp);
 	free(steady_exp);
-	struct ctl_run r = ctl(conninfo, "supplier", "show", "flaky", NULL);
+	/* order show folds each candidate's expected cost and rates into the decision. */
+	char *last = testdb_value(db, "SELECT max(l.order_id)::text FROM order_lines l WHERE l.sku = 'MUG'", 0, NULL);
+	struct ctl_run r = ctl(conninfo, "order", "show", last ? last : "0", NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT_PTR_NOT_NULL(r.out ? strstr(r.out, "steady 10.0000 [expected ") : NULL);
+	CU_ASSERT_PTR_NOT_NULL(r.out ? strstr(r.out, "flaky 8.0000 [expected ") : NULL);
+	ctl_run_free(&r);
+	free(last);
+	r = ctl(conninfo, "supplier", "show", "flaky", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT_PTR_NOT_NULL(r.out ? strstr(r.out, "acceptance rate") : NULL);
 	CU_ASSERT_PTR_NOT_NULL(r.out ? strstr(r.out, "capacity") : NULL);
