@@ -55,7 +55,7 @@ CONF
 # Suppliers sup1..sup3, as tests/gen-catalog.sh names them, on the simulator.
 add_suppliers() {
 	for s in 1 2 3; do
-		$CTL supplier add "sup$s" --secret "$SUP_SECRET" \
+		$CTL supplier add "sup$s" --update --secret "$SUP_SECRET" \
 			--endpoint "https://127.0.0.1:$SIM_PORT/suppliers/sup$s/fulfillments" >/dev/null
 	done
 }

@@ -212,7 +212,7 @@ psql_q "UPDATE suppliers SET active = false, accept_within = interval '100 years
 # The store, the suppliers and the catalog of the measurements, in database $1.
 setup_ours() {
 	$CTL migrate >/dev/null
-	$CTL store add scale --secret "$STORE_SECRET" \
+	$CTL store add scale --update --secret "$STORE_SECRET" \
 		--callback-url "https://127.0.0.1:$SIM_PORT/suppliers/scale-store/fulfillments" >/dev/null
 	add_suppliers
 	# Imported twice, then vacuumed: the offers' pages then have the room

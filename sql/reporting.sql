@@ -252,28 +252,42 @@ COMMENT ON VIEW reporting.routing_decisions IS
 -- longer strands its order). Both read partial indexes: the unroutable
 -- lines, and the failed outbox messages.
 CREATE VIEW reporting.stranded_orders AS
-WITH u AS (
-    SELECT l.store_id, l.order_id, count(*) AS lines,
-           array_agg(DISTINCT coalesce(l.reason, 'unknown')) AS reasons
+WITH z AS (
+    -- a line no supplier took
+    SELECT l.store_id, l.order_id, coalesce(l.reason, 'unknown') AS reason, l.line_no, NULL::uuid AS request_id
       FROM order_lines l
      WHERE l.status = 'unroutable'
-     GROUP BY l.store_id, l.order_id
-), f AS (
-    SELECT r.store_id, r.order_id, count(DISTINCT r.id) AS requests
+    UNION ALL
+    -- a request whose delivery was given up, its lines still on it
+    SELECT r.store_id, r.order_id, 'delivery_failed', NULL, r.id
       FROM outbox x
       JOIN fulfillment_requests r ON r.id = x.request_id
      WHERE x.state = 'failed' AND x.kind = 'fulfillment.requested' AND r.status = 'failed'
        AND EXISTS (SELECT FROM order_lines l WHERE l.request_id = r.id AND l.status = 'routed')
-     GROUP BY r.store_id, r.order_id
+    UNION ALL
+    -- an order flagged for a person: a cancellation its supplier never got
+    -- (it may still ship), a platform never told of a parcel, or any of the above
+    SELECT o.store_id, o.id, coalesce(k.reason, 'needs_attention'), NULL, NULL
+      FROM orders o
+      LEFT JOIN LATERAL (
+          SELECT CASE x.kind WHEN 'fulfillment.cancel_requested' THEN 'cancel_not_delivered'
+                             ELSE 'platform_not_updated' END AS reason
+            FROM fulfillment_requests r
+            JOIN outbox x ON x.request_id = r.id
+           WHERE r.store_id = o.store_id AND r.order_id = o.id AND x.state = 'failed'
+             AND x.kind IN ('fulfillment.cancel_requested', 'platform.fulfillment', 'platform.completed')) k
+        ON true
+     WHERE o.status = 'needs_attention'
 ), s AS (
-    SELECT coalesce(u.store_id, f.store_id) AS store_id, coalesce(u.order_id, f.order_id) AS order_id,
-           coalesce(u.lines, 0) AS unroutable_lines, coalesce(f.requests, 0) AS failed_requests,
-           coalesce(u.reasons, '{}') || CASE WHEN f.requests > 0 THEN ARRAY['delivery_failed'] ELSE '{}' END
-               AS reasons
-      FROM u FULL JOIN f ON f.store_id = u.store_id AND f.order_id = u.order_id
+    SELECT store_id, order_id, count(DISTINCT line_no) AS unroutable_lines,
+           count(DISTINCT request_id) AS failed_requests, array_agg(DISTINCT reason ORDER BY reason) AS reasons
+      FROM z
+     GROUP BY store_id, order_id
 )
 SELECT o.id AS order_id, st.code AS store, o.external_id AS external_order_id, o.status,
-       array_to_string(s.reasons, ', ') AS reasons,
+       -- the plain flag only when nothing more precise says why
+       array_to_string(CASE WHEN cardinality(s.reasons) > 1 THEN array_remove(s.reasons, 'needs_attention')
+                            ELSE s.reasons END, ', ') AS reasons,
        s.unroutable_lines, s.failed_requests,
        o.created_at,
        reporting.hours(o.created_at, now()) AS age_hours
@@ -282,7 +296,7 @@ SELECT o.id AS order_id, st.code AS store, o.external_id AS external_order_id, o
   JOIN stores st ON st.id = o.store_id
  ORDER BY o.created_at, o.id;
 COMMENT ON VIEW reporting.stranded_orders IS
-    'orders with a line no supplier took or a fulfillment request whose delivery failed, oldest first, with why';
+    'orders with a line no supplier took, a fulfillment request whose delivery failed, or flagged needs_attention; oldest first, with why';
 
 -- Row-level views for questions of your own (sql/examples/): the facts of
 -- orders, lines and requests without secrets, payloads or customer contact

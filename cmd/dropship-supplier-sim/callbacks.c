@@ -1,8 +1,9 @@
 /* Callbacks: each fulfillment's timeline (accepted, shipped, delivered;
  * or rejected; or cancelled), played back to dropshipd as signed requests.
  * A fulfillment's callbacks wait in its outbox and go one at a time, in
- * order, retried with backoff; connections to dropshipd are pooled, and
- * freed or reused only from the kick event, outside libevent's callbacks. */
+ * order, retried with backoff; connections to dropshipd are pooled (stock
+ * feeds use them too, through sim_post), and freed or reused only from
+ * the kick event, outside libevent's callbacks. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,11 +50,12 @@ struct sim_cb_event {
 	size_t len;
 };
 
-/* An outbound connection to dropshipd for callbacks. */
+/* An outbound connection to dropshipd, for callbacks and feeds. */
 struct sim_cb_conn {
 	struct sim *sim;
 	struct evhttp_connection *evcon;
-	struct sim_ful *ful;           /* whose callback is on the wire; NULL when idle */
+	sim_post_done done;            /* the request on the wire ends here; NULL when idle */
+	void *done_arg;
 	int dead;                      /* closed or failed: never reused, freed by the reaper */
 	int idle;                      /* in sim.idle */
 	enum evhttp_request_error err; /* last error libevent reported */
@@ -84,12 +86,11 @@ static char *cb_body(const struct sim_ful *f, enum cb_type type, size_t *len)
 	iso_now(when, sizeof when);
 	json_t *tracking = json_null();
 	if (type == CB_SHIPPED) {
-		char number[32], url[80];
 		/* Stable per request id, so repeated runs print the same numbers. */
-		snprintf(number, sizeof number, "SIM%016" PRIX64, sim_id_hash(f->id));
-		snprintf(url, sizeof url, "https://track.example/%s", number);
+		struct sim_tracking t;
+		sim_tracking(f->id, &t);
 		json_decref(tracking);
-		tracking = json_pack("{s:s, s:s, s:s}", "carrier", "SIMPOST", "number", number, "url", url);
+		tracking = json_pack("{s:s, s:s, s:s}", "carrier", t.carrier, "number", t.number, "url", t.url);
 	}
 	json_t *reason = type == CB_REJECTED ? json_string(f->sim->o->reject_reason) : json_null();
 	json_t *b = json_pack("{s:s, s:s, s:s, s:o*, s:o*}", "type", cb_type_names[type],
@@ -406,10 +407,12 @@ static void on_cb_done(struct evhttp_request *req, void *arg)
 {
 	struct sim_cb_conn *c = arg;
 	struct sim *sim = c->sim;
-	struct sim_ful *f = c->ful;
+	sim_post_done done = c->done;
+	void *done_arg = c->done_arg;
 	int status = req ? evhttp_request_get_response_code(req) : 0;
 	char err[256] = "";
-	c->ful = NULL;
+	c->done = NULL;
+	c->done_arg = NULL;
 	sim->cb_inflight--;
 	if (status == 0) {
 		conn_error_text(c, err, sizeof err);
@@ -424,40 +427,39 @@ static void on_cb_done(struct evhttp_request *req, void *arg)
 	}
 	if (status != 0 && (status < 200 || status >= 300))
 		snprintf(err, sizeof err, "HTTP %d", status);
-	if (f)
-		cb_attempt_done(f, status, err);
+	struct evbuffer *in = req && status ? evhttp_request_get_input_buffer(req) : NULL;
+	size_t len = in ? evbuffer_get_length(in) : 0;
+	const char *answer = len ? (const char *)evbuffer_pullup(in, -1) : "";
+	if (done)
+		done(done_arg, status, answer, len, err);
 	/* Freeing or reusing the connection waits until libevent has left it. */
 	kick(sim);
 }
 
-static void cb_send(struct sim *sim, struct sim_ful *f)
+int sim_post(struct sim *sim, const struct sim_supplier *s, const char *path, const char *id, const char *body,
+             size_t len, sim_post_done done, void *arg, char *err, size_t errlen)
 {
-	struct sim_cb_event *e = f->out_head;
-	const struct sim_supplier *s = &sim->o->suppliers[f->supplier];
 	struct sim_cb_conn *c = sim->idle;
 	if (c)
 		conn_idle_remove(sim, c);
 	else
 		c = conn_new(sim);
-	e->attempts++;
 	if (!c) {
-		cb_attempt_done(f, 0, "cannot create a connection");
-		return;
+		snprintf(err, errlen, "cannot create a connection");
+		return -1;
 	}
-	char id[SIM_ID_MAX + 32], ts[24], sigv[SIG_V1_MAX], path[700];
-	const char *suffix = strchr(cb_type_names[e->type], '.') + 1;
-	snprintf(id, sizeof id, "evt_%s_%s", f->id, suffix);
+	char ts[24], sigv[SIG_V1_MAX], full[800];
 	int64_t now = (int64_t)time(NULL);
 	snprintf(ts, sizeof ts, "%" PRId64, now);
-	snprintf(path, sizeof path, "%s/v1/suppliers/%s/callbacks", sim->cb_path, s->code);
+	snprintf(full, sizeof full, "%s%s", sim->cb_path, path);
 	struct evhttp_request *req = evhttp_request_new(on_cb_done, c);
-	if (!req || sig_sign_standard(s->secret, id, now, e->body, e->len, sigv, sizeof sigv) < 0) {
+	if (!req || sig_sign_standard(s->secret, id, now, body, len, sigv, sizeof sigv) < 0) {
 		if (req)
 			evhttp_request_free(req);
 		c->dead = 1;
 		kick(sim);
-		cb_attempt_done(f, 0, "cannot build the request");
-		return;
+		snprintf(err, errlen, "cannot build the request");
+		return -1;
 	}
 	evhttp_request_set_error_cb(req, on_cb_error);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -467,21 +469,46 @@ static void cb_send(struct sim *sim, struct sim_ful *f)
 	evhttp_add_header(h, "webhook-id", id);
 	evhttp_add_header(h, "webhook-timestamp", ts);
 	evhttp_add_header(h, "webhook-signature", sigv);
-	evbuffer_add(evhttp_request_get_output_buffer(req), e->body, e->len);
-	c->ful = f;
+	evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
+	c->done = done;
+	c->done_arg = arg;
 	c->err_set = 0;
 	sim->cb_inflight++;
-	char qid[SIM_ID_MAX + 8];
-	log_debug("callback sending", "supplier=%s request_id=%s type=%s attempt=%d", s->code,
-	          log_quote(qid, sizeof qid, f->id), cb_type_names[e->type], e->attempts);
-	if (evhttp_make_request(c->evcon, req, EVHTTP_REQ_POST, path) < 0 && c->ful == f) {
-		/* Refused before any callback ran: the attempt failed here. */
-		c->ful = NULL;
+	if (evhttp_make_request(c->evcon, req, EVHTTP_REQ_POST, full) < 0 && c->done == done &&
+	    c->done_arg == arg) {
+		/* Refused before any callback ran: nothing was sent. */
+		c->done = NULL;
+		c->done_arg = NULL;
 		c->dead = 1;
 		sim->cb_inflight--;
 		kick(sim);
-		cb_attempt_done(f, 0, "cannot start the request");
+		snprintf(err, errlen, "cannot start the request");
+		return -1;
 	}
+	return 0;
+}
+
+/* sim_post's end for the callback at the head of f's outbox. */
+static void cb_post_done(void *arg, int status, const char *answer, size_t len, const char *error)
+{
+	(void)answer, (void)len;
+	cb_attempt_done(arg, status, error);
+}
+
+static void cb_send(struct sim *sim, struct sim_ful *f)
+{
+	struct sim_cb_event *e = f->out_head;
+	const struct sim_supplier *s = &sim->o->suppliers[f->supplier];
+	char id[SIM_ID_MAX + 32], path[200], err[64];
+	const char *suffix = strchr(cb_type_names[e->type], '.') + 1;
+	snprintf(id, sizeof id, "evt_%s_%s", f->id, suffix);
+	snprintf(path, sizeof path, "/v1/suppliers/%s/callbacks", s->code);
+	e->attempts++;
+	char qid[SIM_ID_MAX + 8];
+	log_debug("callback sending", "supplier=%s request_id=%s type=%s attempt=%d", s->code,
+	          log_quote(qid, sizeof qid, f->id), cb_type_names[e->type], e->attempts);
+	if (sim_post(sim, s, path, id, e->body, e->len, cb_post_done, f, err, sizeof err) < 0)
+		cb_attempt_done(f, 0, err);
 }
 
 /* Runs outside libevent's own callbacks: frees dead connections, then
@@ -492,7 +519,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 	struct sim *sim = arg;
 	for (struct sim_cb_conn *c = sim->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->dead && !c->ful)
+		if (c->dead && !c->done)
 			conn_free(c);
 	}
 	while (sim->cb_inflight < SIM_CB_INFLIGHT_MAX && sim->ready_head) {

@@ -1,6 +1,6 @@
 /* Fault injection decisions: which attempts get the --status override, fail
  * (--fail-rate), hang (--hang-rate), and which new requests are rejected
- * (--reject-rate). Pure: the random state and the clock come from the
+ * (--reject-rate); and how stock levels drift between feeds. Pure: the random state and the clock come from the
  * caller, so one seed and one arrival order always give the same run.
  * Carrying them out is server.c's job (and answer.c's, which also holds
  * every answer back for --slow-ms). */
@@ -53,4 +53,20 @@ enum sim_fault sim_fault_pick(const struct sim_opts *o, uint64_t *rng)
 int sim_fault_reject(const struct sim_opts *o, uint64_t *rng)
 {
 	return roll(rng, o->reject_rate);
+}
+
+void sim_fault_drift(struct sim_level *levels, size_t n, uint64_t *rng)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct sim_level *l = &levels[i];
+		uint64_t r = rng_next(rng) % 10;
+		if (r == 0) {
+			if (l->level < l->start)
+				l->level = l->start;
+		} else if (r <= 3 && l->level > 0) {
+			long most = l->start / 10 > 1 ? l->start / 10 : 1;
+			long sold = 1 + (long)(rng_next(rng) % (uint64_t)most);
+			l->level = l->level > sold ? l->level - sold : 0;
+		}
+	}
 }

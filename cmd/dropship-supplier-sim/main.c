@@ -46,8 +46,9 @@ static void usage(FILE *f)
 	        "request_id.cancel for a cancellation), answers 202\n"
 	        "{\"received\": true, \"request_id\": ...} and a repeat of the same key 200 with\n"
 	        "the same body. With --callback-url it then plays the supplier: signed callbacks\n"
-	        "fulfillment.accepted, .shipped (carrier SIMPOST) and .delivered, or .rejected\n"
-	        "(--reject-reason), or .cancelled after a fulfillment.cancel_requested.\n"
+	        "fulfillment.accepted, .shipped (a UPS, USPS, FedEx or DHL Express parcel with\n"
+	        "its tracking number and URL) and .delivered, or .rejected (--reject-reason), or\n"
+	        ".cancelled after a fulfillment.cancel_requested.\n"
 	        "GET /stats shows counters as JSON; GET /healthz answers 200.\n"
 	        "\n"
 	        "options:\n"
@@ -81,7 +82,17 @@ static void usage(FILE *f)
 	        "                             (default: the system's); the host name is always checked\n"
 	        "      --accept-after-ms N    accepted (or rejected) N ms after receipt (default 200)\n"
 	        "      --ship-after-ms N      shipped N ms after receipt (default 1000)\n"
-	        "      --deliver-after-ms N   delivered N ms after receipt (default 2000)\n"
+	        "      --deliver-after-ms N   delivered N ms after receipt (default 2000)\n");
+	fprintf(f,
+	        "      --catalog FILE         a catalog CSV (dropshipctl catalog import's format): the\n"
+	        "                             rows of this simulator's suppliers are their SKUs and\n"
+	        "                             starting stock, for --feed-every\n"
+	        "      --feed-every DURATION  push each supplier's stock levels to\n"
+	        "                             URL/v1/suppliers/CODE/inventory (URL: --callback-url)\n"
+	        "                             every DURATION (500ms, 30s, 5m, 1h), the first one\n"
+	        "                             DURATION after start; levels fall with the\n"
+	        "                             fulfillments taken and drift between feeds; needs\n"
+	        "                             --catalog and --callback-url\n"
 	        "      --log-level LEVEL      debug, info, warn or error (default info)\n"
 	        "  -h, --help                 this help\n"
 	        "  -V, --version              print the version\n"
@@ -96,7 +107,8 @@ static void usage(FILE *f)
 	        "      --tls-cert var/tls/server.crt --tls-key var/tls/server.key \\\n"
 	        "      --supplier acme=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw \\\n"
 	        "      --callback-url https://127.0.0.1:8443 --ca-file var/tls/server.crt \\\n"
-	        "      --reject-rate 0.1 --fail-rate 0.05 --seed 42\n"
+	        "      --reject-rate 0.1 --fail-rate 0.05 --seed 42 \\\n"
+	        "      --catalog config/demo-catalog.csv --feed-every 30s\n"
 	        "  curl -sk https://127.0.0.1:9443/stats\n",
 	        SIM_CB_RETRIES, SIM_CB_BACKOFF_MS, SIM_CB_BACKOFF_MAX_MS);
 }
@@ -155,8 +167,34 @@ static int parse_supplier(const char *s, struct sim_opts *o)
 enum {
 	OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_SUPPLIER, OPT_FAIL, OPT_SLOW, OPT_HANG, OPT_REJECT,
 	OPT_STATUS, OPT_SEED, OPT_CB_URL, OPT_CA, OPT_ACCEPT, OPT_SHIP, OPT_DELIVER, OPT_LOG_LEVEL,
-	OPT_REJECT_REASON,
+	OPT_CATALOG, OPT_FEED_EVERY, OPT_REJECT_REASON,
 };
+
+/* --feed-every: whole numbers each with a unit ms, s, m or h ("1m30s"),
+ * 100 ms to a day. */
+static int parse_every(const char *s, long *out)
+{
+	static const char what[] = "expected a duration such as 500ms, 30s, 5m or 1h (100ms to 24h)";
+	long total = 0;
+	const char *p = s;
+	while (*p) {
+		char *end;
+		errno = 0;
+		long v = strtol(p, &end, 10);
+		long unit = strncmp(end, "ms", 2) == 0 ? 1 : *end == 's' ? 1000 : *end == 'm' ? 60000
+		          : *end == 'h' ? 3600000 : 0;
+		if (errno || end == p || *p == '-' || *p == '+' || unit == 0 || v > SIM_MS_MAX / unit)
+			return usage_error("--feed-every", what, s);
+		total += v * unit;
+		p = end + (unit == 1 ? 2 : 1);
+		if (total > SIM_MS_MAX)
+			return usage_error("--feed-every", what, s);
+	}
+	if (p == s || total < 100)
+		return usage_error("--feed-every", what, s);
+	*out = total;
+	return 0;
+}
 
 /* --reject-reason: what dropshipd stores as the rejection's reason. */
 static int parse_reason(const char *s, struct sim_opts *o)
@@ -207,6 +245,8 @@ static int parse_flag(int opt, const char *arg, struct sim_opts *o)
 	case OPT_SEED: return parse_seed(arg, o);
 	case OPT_CB_URL: o->callback_url = arg; return 0;
 	case OPT_CA: o->ca_file = arg; return 0;
+	case OPT_CATALOG: o->catalog = arg; return 0;
+	case OPT_FEED_EVERY: return parse_every(arg, &o->feed_every_ms);
 	case OPT_LOG_LEVEL:
 		o->log_level = arg;
 		if (log_set_level_name(arg) < 0)
@@ -238,6 +278,8 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
 		{ "ship-after-ms", required_argument, NULL, OPT_SHIP },
 		{ "deliver-after-ms", required_argument, NULL, OPT_DELIVER },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "catalog", required_argument, NULL, OPT_CATALOG },
+		{ "feed-every", required_argument, NULL, OPT_FEED_EVERY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -275,6 +317,11 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
 	                    : !o->nsuppliers ? "--supplier" : NULL;
 	if (missing) {
 		fprintf(stderr, SIM_NAME ": %s is required; see --help\n", missing);
+		return 2;
+	}
+	missing = !o->feed_every_ms ? NULL : !o->catalog ? "--catalog" : !o->callback_url ? "--callback-url" : NULL;
+	if (missing) {
+		fprintf(stderr, SIM_NAME ": --feed-every needs %s (what to feed, and where); see --help\n", missing);
 		return 2;
 	}
 	if (!o->seed_given) {
@@ -354,6 +401,12 @@ static int sim_init(struct sim *sim, const struct sim_opts *o, const char *host,
 		snprintf(err, errlen, "cannot create the event loop");
 		return -1;
 	}
+	if (o->feed_every_ms && sim_feed_load(sim, err, errlen) < 0)
+		return -1;
+	if (o->feed_every_ms && sim_feed_start(sim) < 0) {
+		snprintf(err, errlen, "cannot start the stock feeds");
+		return -1;
+	}
 	return sim_server_start(sim, host, port, err, errlen);
 }
 
@@ -361,6 +414,7 @@ static void sim_free(struct sim *sim)
 {
 	sim_server_stop(sim);
 	sim_cb_free(sim);
+	sim_feed_free(sim);
 	sim_ful_free_all(sim);
 	if (sim->sigterm)
 		event_free(sim->sigterm);
@@ -397,11 +451,13 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	log_info("starting", "suppliers=%zu seed=%" PRIu64 " fail_rate=%g hang_rate=%g reject_rate=%g "
-	         "slow_ms=%ld status=%d callback_url=%s", o.nsuppliers, o.seed, o.fail_rate,
-	         o.hang_rate, o.reject_rate, o.slow_ms, o.status,
+	         "slow_ms=%ld status=%d feed_every_ms=%ld callback_url=%s", o.nsuppliers, o.seed, o.fail_rate,
+	         o.hang_rate, o.reject_rate, o.slow_ms, o.status, o.feed_every_ms,
 	         log_quote(qurl, sizeof qurl, o.callback_url ? o.callback_url : ""));
 	if (o.ca_file && !o.callback_url)
 		log_warn("--ca-file has no effect without --callback-url", "%s", "");
+	if (o.catalog && !o.feed_every_ms)
+		log_warn("--catalog has no effect without --feed-every", "%s", "");
 	log_info("listening", "port=%d version=%s", sim.port, DROPSHIP_VERSION);
 	event_base_dispatch(sim.base);
 	log_info("stopped", "requests=%lu accepted=%lu duplicates=%lu callbacks_sent=%lu callbacks_failed=%lu",

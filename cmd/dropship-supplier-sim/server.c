@@ -95,7 +95,8 @@ static struct sim_ful *ful_or_add(struct sim *sim, struct evhttp_request *req, s
 	return f;
 }
 
-static void take_requested(struct sim *sim, struct evhttp_request *req, size_t si, const char *id)
+static void take_requested(struct sim *sim, struct evhttp_request *req, size_t si, const char *id,
+                           json_t *items)
 {
 	const char *code = sim->o->suppliers[si].code;
 	struct sim_ful *f = sim_ful_find(sim, id);
@@ -113,6 +114,8 @@ static void take_requested(struct sim *sim, struct evhttp_request *req, size_t s
 	f->deliveries = 1;
 	sim->stats.accepted++;
 	f->reject = (unsigned)sim_fault_reject(sim->o, &sim->rng);
+	if (!f->reject) /* out of its stock */
+		sim_feed_sold(sim, si, items);
 	/* A cancel that overtook its request already ended this one. */
 	if (f->state == SIM_FUL_RECEIVED)
 		sim_cb_play(f);
@@ -226,7 +229,7 @@ static void take_body(struct sim *sim, struct evhttp_request *req, size_t si, co
 		sim_answer_error(sim, req, 422, "invalid_field",
 		                 "items must be a non-empty array of {sku, quantity >= 1}", bad, code, id);
 	else if (requested)
-		take_requested(sim, req, si, id);
+		take_requested(sim, req, si, id, json_object_get(doc, "items"));
 	else
 		take_cancel(sim, req, si, id);
 }

@@ -7,7 +7,10 @@
  *   answer.c     answers to inbound requests: at once, after --slow-ms, or never
  *   ful.c        every request id seen, and the state of its fulfillment
  *   callbacks.c  the signed callbacks to dropshipd: timeline, retries, connections
- *   stats.c      GET /stats */
+ *   feed.c       --catalog and --feed-every: each supplier's stock levels, pushed
+ *                to dropshipd's inventory endpoint
+ *   stats.c      GET /stats
+ *   track.c      the carrier, tracking number and URL of a parcel */
 #ifndef DROPSHIP_SIM_H
 #define DROPSHIP_SIM_H
 #include <stddef.h>
@@ -26,6 +29,7 @@
 #define SIM_CB_RETRIES 10             /* retries after the first attempt */
 #define SIM_CB_BACKOFF_MS 100         /* first retry delay, doubled each time */
 #define SIM_CB_BACKOFF_MAX_MS 5000
+#define SIM_FEED_MAX_ITEMS 10000      /* items in one feed, as dropshipd takes them */
 
 struct sim_supplier {
 	char code[SIM_CODE_MAX + 1];
@@ -48,6 +52,8 @@ struct sim_opts {
 	const char *ca_file;
 	long accept_ms, ship_ms, deliver_ms;
 	const char *log_level;
+	const char *catalog;           /* --catalog: the suppliers' SKUs and first levels */
+	long feed_every_ms;            /* --feed-every; 0: no feeds */
 };
 
 /* ---- the simulator ---- */
@@ -75,6 +81,7 @@ struct sim;
 struct sim_held;                   /* an answer held back */
 struct sim_cb_conn;                /* a connection to dropshipd for callbacks */
 struct sim_cb_event;               /* a callback waiting in an outbox */
+struct sim_feed_out;               /* a stock feed on the wire (feed.c) */
 
 /* A fulfillment, one per request id. */
 struct sim_ful {
@@ -94,6 +101,21 @@ struct sim_ful {
 	struct sim_ful *ready_next;    /* in sim.ready */
 };
 
+/* A SKU a supplier stocks (feed.c). */
+struct sim_level {
+	char *sku;                     /* owned */
+	long start;                    /* the level in --catalog: restocked up to it */
+	long level;                    /* what the next feed says */
+};
+
+/* One supplier's stock, pushed to dropshipd every --feed-every (feed.c). */
+struct sim_stock {
+	struct sim_level *levels;      /* owned, sorted by sku */
+	size_t n;
+	int inflight;                  /* feeds on the wire: a tick waits for them */
+	unsigned long seq;             /* feeds sent, for their webhook-id */
+};
+
 /* Counters shown by /stats; each is bumped where its event happens. */
 struct sim_stats {
 	unsigned long requests;        /* attempts on fulfillment endpoints */
@@ -105,6 +127,8 @@ struct sim_stats {
 	unsigned long callbacks_sent;
 	unsigned long callbacks_failed;
 	unsigned long callbacks_retried;
+	unsigned long feeds_sent;      /* stock feeds answered 2xx */
+	unsigned long feeds_failed;    /* stock feeds refused or not answered (not retried) */
 };
 
 /* The context every callback gets: one per process, no globals. */
@@ -129,11 +153,16 @@ struct sim {
 	int cb_port;
 	char cb_path[512];             /* base path without a trailing slash */
 	struct sim_ful *ready_head, *ready_tail;
-	int cb_inflight;
+	int cb_inflight;               /* requests to dropshipd on the wire, feeds included */
 	struct sim_cb_conn *conns;
 	struct sim_cb_conn *idle;
 	int nidle;
 	struct sim_stats stats;
+	/* stock feeds (feed.c) */
+	struct sim_stock *stock;       /* one per supplier; NULL without --catalog */
+	struct sim_feed_out *feed_outs; /* feeds on the wire */
+	struct event *feed_timer;
+	uint64_t feed_rng;             /* the drift's own random sequence */
 };
 
 /* ms milliseconds as a timeval, for evtimer_add. */
@@ -161,6 +190,10 @@ uint64_t sim_fault_rng_init(uint64_t seed);
 enum sim_fault sim_fault_pick(const struct sim_opts *o, uint64_t *rng);
 /* 1 when a new request is to be rejected (out of stock) rather than accepted. */
 int sim_fault_reject(const struct sim_opts *o, uint64_t *rng);
+/* One period of a supplier's trade away from dropship: each level may be
+ * restocked to its start (1 in 10), or sell some of it (3 in 10, up to a
+ * tenth of its start, at least 1), never below 0. */
+void sim_fault_drift(struct sim_level *levels, size_t n, uint64_t *rng);
 
 /* ---- answer.c ---- */
 
@@ -212,6 +245,29 @@ void sim_cb_forget(struct sim_ful *f);
 /* Frees the connections to dropshipd and the kick event. */
 void sim_cb_free(struct sim *sim);
 
+/* The end of one sim_post: status 0 and error when no answer came; the
+ * answer's body (not NUL-terminated) otherwise. */
+typedef void (*sim_post_done)(void *arg, int status, const char *answer, size_t len, const char *error);
+/* POSTs body to dropshipd's path (under --callback-url's path) on a pooled
+ * connection, signed with supplier s's secret under webhook-id id; done(arg,
+ * ...) runs once when it is over. Call it from a timer or the kick, never
+ * from a connection's own callback. Returns 0, or -1 when nothing was sent
+ * (done is then not called), with why in err. */
+int sim_post(struct sim *sim, const struct sim_supplier *s, const char *path, const char *id, const char *body,
+             size_t len, sim_post_done done, void *arg, char *err, size_t errlen);
+
+/* ---- feed.c ---- */
+
+/* Reads --catalog: the rows of this simulator's suppliers become their
+ * levels. Returns 0, or -1 with "FILE:LINE: reason" in err. */
+int sim_feed_load(struct sim *sim, char *err, size_t errlen);
+/* Starts the feeds: every --feed-every, the first one period after start. -1 when out of memory. */
+int sim_feed_start(struct sim *sim);
+/* Supplier si took a fulfillment.requested of items [{sku, quantity}]: its levels fall. */
+void sim_feed_sold(struct sim *sim, size_t si, json_t *items);
+/* Frees the levels and the timer. */
+void sim_feed_free(struct sim *sim);
+
 /* ---- server.c ---- */
 
 /* Listens on host:port with sim->server_ctx and sets sim->port to the port
@@ -224,5 +280,16 @@ void sim_server_stop(struct sim *sim);
 
 /* Answers a request for /stats: the counters as JSON, or 405 but for GET. */
 void sim_stats_serve(struct sim *sim, struct evhttp_request *req);
+
+/* ---- tracking (track.c) ---- */
+
+struct sim_tracking {
+	char carrier[16];              /* UPS, USPS, FedEx or DHL Express */
+	char number[32];               /* in that carrier's own form, check digit included */
+	char url[256];                 /* the carrier's tracking page for it */
+};
+
+/* The parcel of request_id: the same for the same id on every run. */
+void sim_tracking(const char *request_id, struct sim_tracking *t);
 
 #endif

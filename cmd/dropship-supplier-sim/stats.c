@@ -24,13 +24,15 @@ static json_t *stats_json(const struct sim *sim)
 			shown++;
 		}
 	}
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, s:b}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*, s:b}",
 	                 "requests", (json_int_t)st->requests, "accepted", (json_int_t)st->accepted,
 	                 "duplicates", (json_int_t)st->duplicates,
 	                 "failed_injected", (json_int_t)st->failed_injected, "hung", (json_int_t)st->hung,
 	                 "cancels", (json_int_t)st->cancels, "callbacks_sent", (json_int_t)st->callbacks_sent,
 	                 "callbacks_failed", (json_int_t)st->callbacks_failed,
-	                 "callbacks_retried", (json_int_t)st->callbacks_retried, "by_request", by,
+	                 "callbacks_retried", (json_int_t)st->callbacks_retried,
+	                 "feeds_sent", (json_int_t)st->feeds_sent, "feeds_failed", (json_int_t)st->feeds_failed,
+	                 "by_request", by,
 	                 "by_request_truncated", total > shown);
 }
 

@@ -145,8 +145,8 @@ struct ctl_upsert {
 	int (*check)(const void *arg, const char *stored);
 	const void *arg;
 	int update;                    /* --update: an existing row may change */
-	const char *cols[8];           /* the other columns to write... */
-	const char *vals[8];           /* ...as text bound to parameters; NULL = SQL NULL */
+	const char *cols[16];          /* the other columns to write... */
+	const char *vals[16];          /* ...as text bound to parameters; NULL = SQL NULL */
 	int n;
 };
 

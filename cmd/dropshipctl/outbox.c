@@ -66,26 +66,44 @@ cleanup:
 	return rc;
 }
 
-/* Locks the failed messages asked for ($1 one id, or every failed one of
- * supplier $2 / store $3), decides which may go again, and re-queues
- * those with a fresh attempt budget (last_* kept for the record). A
- * fulfillment request may go again only while it still owns a routed
- * line: its lines may have been re-routed to another request or given
- * up. Its request, failed with the message, is pending again. */
+/* The failed messages asked for: $1 one id, or every failed one of
+ * supplier $2 / store $3. */
+#define CTL_RETRY_WHICH                                                                        \
+	" FROM outbox x JOIN stores st ON st.id = x.store_id"                                  \
+	" LEFT JOIN suppliers sp ON sp.id = x.supplier_id"                                     \
+	" WHERE x.state = 'failed' AND ($1::bigint IS NULL OR x.id = $1::bigint)"              \
+	"   AND ($2::text IS NULL OR sp.code = $2) AND ($3::text IS NULL OR st.code = $3)"
+
+/* First, alone: the fulfillment requests of those messages, locked in id
+ * order. dropshipd handles a delivery failure (request_failures) under a
+ * lock that conflicts with this one, so the next statement, which starts
+ * after this one, sees either all of what it did or none of it. NO KEY:
+ * rows that refer to a request (a failure being recorded) may still be
+ * written meanwhile. */
+static const char ctl_outbox_lock_sql[] =
+	"SELECT count(*) FROM (SELECT r.id FROM fulfillment_requests r"
+	" WHERE r.id IN (SELECT x.request_id" CTL_RETRY_WHICH " AND x.kind = 'fulfillment.requested')"
+	" ORDER BY r.id FOR NO KEY UPDATE) l";
+
+/* Locks the messages, decides which may go again, and re-queues those
+ * with a fresh attempt budget (last_* kept for the record). A fulfillment
+ * request may go again only while it still owns a routed line: its lines
+ * may have been re-routed to another request or given up. Its request,
+ * failed with the message, is pending again, and a failure dropshipd has
+ * not handled yet (request_failures) is withdrawn: the message goes to the
+ * same supplier again, so its lines must not also go to another one. */
 static const char ctl_outbox_retry_sql[] =
 	"WITH c AS (SELECT x.id, x.kind, x.request_id, coalesce(sp.code, 'store:' || st.code) AS target,"
 	"   x.kind <> 'fulfillment.requested' OR EXISTS (SELECT 1 FROM order_lines l"
 	"     WHERE l.request_id = x.request_id AND l.status = 'routed') AS ok"
-	"   FROM outbox x JOIN stores st ON st.id = x.store_id"
-	"   LEFT JOIN suppliers sp ON sp.id = x.supplier_id"
-	"   WHERE x.state = 'failed' AND ($1::bigint IS NULL OR x.id = $1::bigint)"
-	"     AND ($2::text IS NULL OR sp.code = $2) AND ($3::text IS NULL OR st.code = $3)"
-	"   ORDER BY x.id FOR UPDATE OF x),"
+	CTL_RETRY_WHICH " ORDER BY x.id FOR UPDATE OF x),"
 	" q AS (UPDATE outbox x SET state = 'pending', attempts = 0, next_attempt_at = now(),"
 	"   lease_token = NULL, lease_expires_at = NULL FROM c WHERE x.id = c.id AND c.ok),"
 	" r AS (UPDATE fulfillment_requests r SET status = 'pending', reason = NULL, updated_at = now()"
 	"   FROM c WHERE c.ok AND c.kind = 'fulfillment.requested' AND r.id = c.request_id"
-	"     AND r.status = 'failed')"
+	"     AND r.status = 'failed'),"
+	" w AS (DELETE FROM request_failures f USING c WHERE c.ok AND c.kind = 'fulfillment.requested'"
+	"   AND f.request_id = c.request_id)"
 	" SELECT c.id::text, c.kind, c.target, c.request_id::text, c.ok FROM c ORDER BY c.id";
 
 enum { CTL_RETRY_ID, CTL_RETRY_KIND, CTL_RETRY_TARGET, CTL_RETRY_REQUEST, CTL_RETRY_OK };
@@ -158,6 +176,12 @@ int ctl_cmd_outbox_retry(struct ctl *c, int argc, char **argv)
 	    (rc = ctl_exec_ok(conn, "BEGIN", "outbox retry")) != CTL_OK)
 		goto cleanup;
 	const char *params[] = { o.id, o.supplier, o.store };
+	res = PQexecParams(conn, ctl_outbox_lock_sql, 3, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = ctl_pg_fail(conn, res, "outbox retry");
+		goto cleanup;
+	}
+	PQclear(res);
 	res = PQexecParams(conn, ctl_outbox_retry_sql, 3, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = ctl_pg_fail(conn, res, "outbox retry");

@@ -121,6 +121,8 @@ static void on_db_timer(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static int run(const char *path);
+
 int main(int argc, char **argv)
 {
 	mem_use_for_libraries();
@@ -157,7 +159,12 @@ int main(int argc, char **argv)
 	}
 	if (check_only)
 		return check_config(path);
+	return run(path);
+}
 
+/* Loads path and serves until a stop signal. Returns the exit code. */
+static int run(const char *path)
+{
 	static struct config cfg;
 	char err[1024], qerr[1100];
 	if (load_config(path, &cfg) < 0)

@@ -154,6 +154,36 @@ const struct db_stmt_def callback_stmts[] = {
 	  "       o.status = 'needs_attention')) AS k(kind, key, due)"
 	  " WHERE st.callback_url IS NOT NULL AND k.due"
 	  " ON CONFLICT (idempotency_key) DO NOTHING" },
+	/* The store's platform is told of each parcel (docs/storefronts.md,
+	 * Shipments): a platform.fulfillment per shipped callback, with the
+	 * lines it shipped and their tracking; for a WooCommerce store whose
+	 * order is now shipped, one platform.completed. Only for stores with a
+	 * platform_url. Run after the orders' statuses. Arrays: store id, order
+	 * id, request id, delivery id, the parcel's line numbers ('{1,2}'). */
+	{ "callback_notify_platform",
+	  "WITH p AS (SELECT u.*, o.external_id, o.status, st.code, st.format, st.platform_notify"
+	  "   FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[], $5::text[]) AS u(s, o, rid, wid, lines)"
+	  "   JOIN orders o ON o.store_id = u.s AND o.id = u.o JOIN stores st ON st.id = u.s"
+	  "   WHERE st.platform_url IS NOT NULL AND st.format IN ('shopify', 'woocommerce')),"
+	  " f AS (INSERT INTO outbox (kind, request_id, store_id, idempotency_key, payload)"
+	  "   SELECT 'platform.fulfillment', p.rid, p.s, p.rid::text || '.platform.' || p.wid,"
+	  "     jsonb_build_object('type', 'platform.fulfillment', 'platform', p.format, 'store', p.code,"
+	  "       'order_id', p.o::text, 'external_order_id', p.external_id, 'request_id', p.rid,"
+	  "       'tracking', (SELECT jsonb_build_object('carrier', l.carrier, 'number', l.tracking_number,"
+	  "           'url', l.tracking_url) FROM order_lines l"
+	  "         WHERE l.store_id = p.s AND l.order_id = p.o AND l.line_no = (p.lines::int[])[1]),"
+	  "       'notify_customer', p.platform_notify,"
+	  "       'lines', (SELECT jsonb_agg(jsonb_build_object('line', l.line_no, 'line_item_id', l.platform_line_id,"
+	  "           'sku', l.sku, 'title', l.title, 'quantity', l.quantity) ORDER BY l.line_no) FROM order_lines l"
+	  "         WHERE l.store_id = p.s AND l.order_id = p.o AND l.line_no = ANY (p.lines::int[])),"
+	  "       'created_at', now())"
+	  "   FROM p ON CONFLICT (idempotency_key) DO NOTHING)"
+	  " INSERT INTO outbox (kind, request_id, store_id, idempotency_key, payload)"
+	  " SELECT DISTINCT ON (p.o) 'platform.completed', p.rid, p.s, 'order-' || p.o || '.platform.completed',"
+	  "   jsonb_build_object('type', 'platform.completed', 'platform', p.format, 'store', p.code,"
+	  "     'order_id', p.o::text, 'external_order_id', p.external_id, 'request_id', p.rid, 'created_at', now())"
+	  " FROM p WHERE p.format = 'woocommerce' AND p.status IN ('shipped', 'delivered')"
+	  " ON CONFLICT (idempotency_key) DO NOTHING" },
 	/* A missed deadline: the supplier is asked to cancel. Array: request ids. */
 	{ "callback_timeout_cancel",
 	  "INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload)"
@@ -162,6 +192,13 @@ const struct db_stmt_def callback_stmts[] = {
 	  "     'order_id', r.order_id::text, 'reason', 'timeout', 'created_at', now())"
 	  " FROM unnest($1::uuid[]) AS u(rid) JOIN fulfillment_requests r ON r.id = u.rid"
 	  " ON CONFLICT (idempotency_key) DO NOTHING" },
+	/* The failures still to handle among the group's (array: request ids),
+	 * locked: read after the requests are, so that `dropshipctl outbox
+	 * retry`, which locks the request before it withdraws a failure, is
+	 * either seen whole or not at all. */
+	{ "callback_failures_held",
+	  "SELECT request_id FROM request_failures WHERE request_id = ANY ($1::uuid[])"
+	  " ORDER BY request_id FOR UPDATE" },
 	/* Failures handled (applied, or found moot): off the dispatcher's queue. */
 	{ "callback_failures_done",
 	  "DELETE FROM request_failures WHERE request_id = ANY ($1::uuid[])" },
@@ -245,6 +282,7 @@ struct callback_group {
 	size_t n;
 	int restarts;
 	int i_cand, i_reserve, i_status;  /* statements of the current flight; -1 none */
+	int i_held;                       /* callback_failures_held in the LOCK flight; -1 none */
 };
 
 /* One per worker: callbacks waiting for a group, and groups running. */
@@ -299,9 +337,17 @@ static void callback_free(struct callback *c)
 		done(done_arg);
 }
 
+/* Counts a callback that reached its group: its type is known by then. */
+static void callback_count(const struct callback *c, enum metrics_callback_outcome o)
+{
+	if (c->state == CALLBACK_GROUPED)
+		metrics_count_callback(c->q->env->metrics, lifecycle_event_name(c->cb.event), o);
+}
+
 static void callback_fail(struct callback *c, int status, const char *code, const char *message,
                           const char *field)
 {
+	callback_count(c, status >= 500 ? METRICS_CALLBACK_OUT_ERROR : METRICS_CALLBACK_OUT_REFUSED);
 	if (c->ctx)
 		http_reply_error(c->ctx, status, code, message, field);
 	else
@@ -317,6 +363,7 @@ static void callback_db_fail(struct callback *c, const struct db_batch *b, const
 	log_warn("callback database error", "request_id=%s supplier=%s step=%s sqlstate=%s error=%s",
 	         c->log_id, c->log_supplier, step, db_batch_sqlstate(b), log_quote(q, sizeof q, db_batch_error(b)));
 	if (c->ctx && db_batch_conn_failed(b)) {
+		callback_count(c, METRICS_CALLBACK_OUT_ERROR);
 		metrics_inc(c->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
 		http_reply_unavailable(c->ctx, 1);
 		callback_free(c);
@@ -328,6 +375,10 @@ static void callback_db_fail(struct callback *c, const struct db_batch *b, const
 /* Sends the answer the group decided (after its COMMIT). Frees c. */
 static void callback_reply(struct callback *c)
 {
+	callback_count(c, c->status >= 500 ? METRICS_CALLBACK_OUT_ERROR
+	                  : c->status >= 400 ? METRICS_CALLBACK_OUT_REFUSED
+	                  : c->decision.result == LIFECYCLE_APPLY ? METRICS_CALLBACK_OUT_APPLIED
+	                                                          : METRICS_CALLBACK_OUT_DUPLICATE);
 	if (c->ctx)
 		http_reply_json(c->ctx, c->status, c->answer);
 	if (c->status == 200 && c->decision.result == LIFECYCLE_APPLY)
@@ -552,6 +603,7 @@ static void callback_group_on_finish(struct db_conn *conn, struct db_batch *batc
 		                      "status", lifecycle_state_name(c->decision.to), "order_status", order_status,
 		                      "duplicate", 0);
 	}
+	metrics_observe_group(env->metrics, METRICS_GROUP_CALLBACKS, (long)g->n);
 	for (size_t i = 0; i < g->n; i++)
 		callback_reply(g->m[i]);
 	g->n = 0;
@@ -585,12 +637,31 @@ static void callback_add_status_row(struct callback_group *g, size_t i, struct d
 	db_columns_add(status, sv);
 }
 
+/* A shipment's parcel for callback_notify_platform: the request, the
+ * delivery, and the lines it shipped (those it lists, else every line the
+ * request still had open). */
+static void callback_add_parcel(const struct callback *c, struct db_columns *parcels)
+{
+	const int *lines = c->cb.items ? c->cb.items : c->req.open_lines;
+	size_t n = c->cb.items ? c->cb.nitems : c->req.nopen, w = 0;
+	char *text = mem_alloc(n * 12 + 3);
+	text[w++] = '{';
+	for (size_t k = 0; k < n; k++)
+		w += (size_t)snprintf(text + w, 13, "%s%d", k ? "," : "", lines[k]);
+	text[w++] = '}';
+	text[w] = '\0';
+	const char *v[5] = { c->req.store_id, c->req.order_id, c->cb.request_id, c->webhook_id, text };
+	db_columns_add(parcels, v);
+	free(text);
+}
+
 /* Re-routed lines, the orders' statuses, store notifications, missed
  * deadlines' cancellations, COMMIT. */
 static void callback_group_finish(struct callback_group *g)
 {
 	struct plan_writes w;
-	struct db_columns status, notify, cancels, failures;
+	struct db_columns status, notify, cancels, failures, parcels;
+	db_columns_init(&parcels, 5);
 	plan_writes_init(&w);
 	db_columns_init(&failures, 1);
 	db_columns_init(&status, 3);
@@ -610,6 +681,8 @@ static void callback_group_finish(struct callback_group *g)
 		                                                       : lifecycle_state_name(c->decision.to);
 		const char *nv[5] = { c->req.store_id, c->req.order_id, c->cb.request_id, what, c->webhook_id };
 		db_columns_add(&notify, nv);
+		if (c->cb.event == LIFECYCLE_EV_SHIPPED)
+			callback_add_parcel(c, &parcels);
 		if (!c->ctx && c->cb.event == LIFECYCLE_EV_REJECTED) /* a missed deadline: the supplier may still act */
 			db_columns_add(&cancels, (const char *const[]){ c->cb.request_id });
 	}
@@ -625,6 +698,8 @@ static void callback_group_finish(struct callback_group *g)
 	if (status.nrows) {
 		g->i_status = plan_add_order_status(g->batch, &status);
 		db_batch_add_columns(g->batch, "callback_notify_store", &notify);
+		if (parcels.nrows)
+			db_batch_add_columns(g->batch, "callback_notify_platform", &parcels);
 	}
 	db_batch_add(g->batch, NULL, "COMMIT", 0, NULL);
 	plan_writes_free(&w);
@@ -632,6 +707,7 @@ static void callback_group_finish(struct callback_group *g)
 	db_columns_free(&notify);
 	db_columns_free(&cancels);
 	db_columns_free(&failures);
+	db_columns_free(&parcels);
 	callback_group_send(g, CALLBACK_GROUP_FINISH, callback_group_on_finish);
 }
 
@@ -836,6 +912,22 @@ static void callback_decide(struct callback *c, const PGresult *res, int row)
 	}
 }
 
+/* A delivery failure that would apply but whose request_failures row is
+ * gone: `outbox retry` re-queued its message, which goes to the same
+ * supplier again, so its lines must stay where they are. (One handled by
+ * another group meanwhile is a repeat, decided before.) */
+static int callback_failure_withdrawn(const struct callback_group *g, const struct callback *c)
+{
+	if (c->ctx || c->cb.event != LIFECYCLE_EV_FAILED || g->i_held < 0)
+		return 0;
+	const PGresult *held = db_batch_result(g->lock, g->i_held);
+	for (int r = 0; r < PQntuples(held); r++)
+		if (strcmp(PQgetvalue(held, r, 0), c->cb.request_id) == 0)
+			return 0;
+	log_info("delivery failure withdrawn", "fulfillment=%s supplier=%s", c->cb.request_id, c->supplier_id);
+	return 1;
+}
+
 static void callback_group_on_lock(struct db_conn *conn, struct db_batch *batch, void *arg)
 {
 	(void)conn, (void)batch;
@@ -869,6 +961,10 @@ static void callback_group_on_lock(struct db_conn *conn, struct db_batch *batch,
 			if ((size_t)strtol(PQgetvalue(res, r, CALLBACK_LOCK_INDEX), NULL, 10) == i + 1)
 				row = r;
 		callback_decide(c, res, row);
+		if (callback_applies(c) && callback_failure_withdrawn(g, c)) {
+			callback_unlock(c);
+			callback_refuse(c, 409, "failure_withdrawn", "the failure was withdrawn by outbox retry", "");
+		}
 		g->m[kept++] = c;
 	}
 	g->n = kept;
@@ -895,6 +991,13 @@ static void callback_group_begin(struct callback_group *g)
 	db_batch_add(g->batch, NULL, "BEGIN", 0, NULL);
 	db_batch_add_columns(g->batch, "callback_lock", &keys);
 	db_columns_free(&keys);
+	struct db_columns failed;
+	db_columns_init(&failed, 1);
+	for (size_t i = 0; i < g->n; i++)
+		if (g->m[i]->cb.event == LIFECYCLE_EV_FAILED)
+			db_columns_add(&failed, (const char *const[]){ g->m[i]->cb.request_id });
+	g->i_held = failed.nrows ? db_batch_add_columns(g->batch, "callback_failures_held", &failed) : -1;
+	db_columns_free(&failed);
 	callback_group_send(g, CALLBACK_GROUP_LOCK, callback_group_on_lock);
 }
 
@@ -904,6 +1007,7 @@ static void callback_group_on_acquire(struct db_conn *conn, void *arg)
 	if (!conn) {
 		for (size_t i = 0; i < g->n; i++) {
 			struct callback *c = g->m[i];
+			callback_count(c, METRICS_CALLBACK_OUT_ERROR);
 			if (c->ctx) {
 				metrics_inc(c->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
 				http_reply_unavailable(c->ctx, 1);
@@ -926,7 +1030,7 @@ static void callback_group_start(struct callback_queue *q, struct callback *cons
 	q->running++;
 	g->q = q;
 	g->batch = db_batch_new();
-	g->i_cand = g->i_reserve = g->i_status = -1;
+	g->i_cand = g->i_reserve = g->i_status = g->i_held = -1;
 	for (size_t i = 0; i < n; i++) {
 		g->m[i] = members[i];
 		g->m[i]->state = CALLBACK_GROUPED;
@@ -1046,8 +1150,9 @@ void callback_handle(struct callback_queue *q, struct http_ctx *ctx, const char 
 /* Queues an event dropshipd records itself (no HTTP request): the answer
  * goes to the log, done() runs when it is over. */
 static int callback_system(struct callback_queue *q, enum lifecycle_event ev, const char *request_id,
-                           const char *supplier_id, const char *reason, const char *missed,
-                           const char *delivery_kind, void (*done)(void *arg), void *done_arg)
+                           const char *supplier_id, const char *supplier_code, const char *reason,
+                           const char *missed, const char *delivery_kind, void (*done)(void *arg),
+                           void *done_arg)
 {
 	struct callback *c = callback_new(q);
 	if (lifecycle_system_event(ev, request_id, reason, &c->cb) < 0) {
@@ -1064,21 +1169,23 @@ static int callback_system(struct callback_queue *q, enum lifecycle_event ev, co
 	/* One such event per request: a second finds it recorded and changes nothing. */
 	snprintf(c->webhook_id, sizeof c->webhook_id, "%s:%s", delivery_kind, c->cb.request_id);
 	snprintf(c->log_id, sizeof c->log_id, "%s", delivery_kind);
-	snprintf(c->log_supplier, sizeof c->log_supplier, "%s", supplier_id);
+	snprintf(c->log_supplier, sizeof c->log_supplier, "%s", supplier_code);
 	callback_enqueue(c, 0);
 	return 0;
 }
 
 int callback_reject_overdue(struct callback_queue *q, const char *request_id, const char *supplier_id,
-                            const char *missed, void (*done)(void *arg), void *done_arg)
+                            const char *supplier_code, const char *missed, void (*done)(void *arg),
+                            void *done_arg)
 {
-	return callback_system(q, LIFECYCLE_EV_REJECTED, request_id, supplier_id, "timeout", missed, "deadline",
-	                       done, done_arg);
+	return callback_system(q, LIFECYCLE_EV_REJECTED, request_id, supplier_id, supplier_code, "timeout", missed,
+	                       "deadline", done, done_arg);
 }
 
 int callback_fail_delivery(struct callback_queue *q, const char *request_id, const char *supplier_id,
-                           const char *cause, void (*done)(void *arg), void *done_arg)
+                           const char *supplier_code, const char *cause, void (*done)(void *arg),
+                           void *done_arg)
 {
-	return callback_system(q, LIFECYCLE_EV_FAILED, request_id, supplier_id, cause, NULL, "failure", done,
-	                       done_arg);
+	return callback_system(q, LIFECYCLE_EV_FAILED, request_id, supplier_id, supplier_code, cause, NULL,
+	                       "failure", done, done_arg);
 }

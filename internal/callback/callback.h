@@ -26,17 +26,21 @@ void callback_handle(struct callback_queue *q, struct http_ctx *ctx, const char 
 /* A request that missed its supplier's accept_within or ship_within (missed
  * names which) is treated as rejected for "timeout": the same transaction
  * as a supplier's rejection, re-routing included, plus a cancellation sent
- * to that supplier. done(done_arg) runs when it is over. Returns 0, or -1
- * when request_id is not a request id (done is then not called). */
+ * to that supplier (supplier_code names it in the log). done(done_arg)
+ * runs when it is over. Returns 0, or -1 when request_id is not a request
+ * id (done is then not called). */
 int callback_reject_overdue(struct callback_queue *q, const char *request_id, const char *supplier_id,
-                            const char *missed, void (*done)(void *arg), void *done_arg);
+                            const char *supplier_code, const char *missed, void (*done)(void *arg),
+                            void *done_arg);
 
 /* A request whose message could not be delivered (cause: the supplier's
  * answer or the network's) fails like a rejection: its stock is given back
  * and its lines are routed to another supplier, this one excluded, in one
- * transaction that also takes it off request_failures. done(done_arg) runs
- * when it is over. Returns 0, or -1 when request_id is not a request id. */
+ * transaction that also takes it off request_failures (supplier_code names
+ * the supplier in the log). done(done_arg) runs when it is over. Returns
+ * 0, or -1 when request_id is not a request id. */
 int callback_fail_delivery(struct callback_queue *q, const char *request_id, const char *supplier_id,
-                           const char *cause, void (*done)(void *arg), void *done_arg);
+                           const char *supplier_code, const char *cause, void (*done)(void *arg),
+                           void *done_arg);
 
 #endif

@@ -50,7 +50,7 @@ enum client_call_state {
 	CLIENT_CALL_DONE,
 };
 
-/* One client_post. Owned by the client from client_post until its
+/* One client_request. Owned by the client from client_request until its
  * callback has run (client_finish frees it). */
 struct client_call {
 	struct client *c;
@@ -58,8 +58,9 @@ struct client_call {
 	client_cb cb;
 	void *arg;
 	char host[256], port[8], path[1024], key[300];
+	enum evhttp_cmd_type method;
 	char **headers;
-	char *body;
+	char *body;                           /* NULL: the request has none */
 	size_t len;
 	struct client_conn *conn;
 	struct evhttp_request *req;
@@ -209,8 +210,11 @@ static void client_call_free(struct client_call *call)
 		}
 	if (call->deadline)
 		event_free(call->deadline);
-	for (size_t i = 0; call->headers && call->headers[i]; i++)
+	/* Headers may carry credentials (Authorization): not left in freed memory. */
+	for (size_t i = 0; call->headers && call->headers[i]; i++) {
+		OPENSSL_cleanse(call->headers[i], strlen(call->headers[i]));
 		free(call->headers[i]);
+	}
 	free(call->headers);
 	free(call->body);
 	free(call);
@@ -393,15 +397,18 @@ static void client_send(struct client_call *call, struct client_conn *cc)
 	netcheck_authority(call->host, call->port, host, sizeof host);
 	snprintf(len, sizeof len, "%zu", call->len);
 	evhttp_add_header(h, "Host", host);
-	evhttp_add_header(h, "Content-Type", "application/json");
-	evhttp_add_header(h, "Content-Length", len);
+	if (call->body) {
+		evhttp_add_header(h, "Content-Type", "application/json");
+		evhttp_add_header(h, "Content-Length", len);
+	}
 	evhttp_add_header(h, "User-Agent", "dropship");
 	for (size_t i = 0; call->headers && call->headers[i] && call->headers[i + 1]; i += 2)
 		evhttp_add_header(h, call->headers[i], call->headers[i + 1]);
-	evbuffer_add(evhttp_request_get_output_buffer(req), call->body, call->len);
+	if (call->body)
+		evbuffer_add(evhttp_request_get_output_buffer(req), call->body, call->len);
 	call->req = req;
 	errno = 0;
-	if (evhttp_make_request(cc->evcon, req, EVHTTP_REQ_POST, call->path) < 0) {
+	if (evhttp_make_request(cc->evcon, req, call->method, call->path) < 0) {
 		/* libevent freed the request */
 		call->req = NULL;
 		call->conn = NULL;
@@ -502,7 +509,17 @@ static void client_resolve(evutil_socket_t fd, short what, void *arg)
 void client_post(struct client *c, const char *url, const char *const *headers,
                  const char *body, size_t len, client_cb cb, void *arg)
 {
+	client_request(c, "POST", url, headers, body, len, cb, arg);
+}
+
+void client_request(struct client *c, const char *method, const char *url, const char *const *headers,
+                    const char *body, size_t len, client_cb cb, void *arg)
+{
 	struct client_call *call = mem_calloc(1, sizeof *call);
+	call->method = strcmp(method, "GET") == 0 ? EVHTTP_REQ_GET
+	               : strcmp(method, "PUT") == 0 ? EVHTTP_REQ_PUT : EVHTTP_REQ_POST;
+	if (call->method == EVHTTP_REQ_GET)
+		body = NULL;
 	call->c = c;
 	call->cb = cb;
 	call->arg = arg;
@@ -514,12 +531,14 @@ void client_post(struct client *c, const char *url, const char *const *headers,
 	while (headers && headers[nh])
 		nh++;
 	call->headers = mem_calloc(nh + 1, sizeof *call->headers);
-	call->body = mem_alloc(len + 1);
 	call->deadline = evtimer_new(c->base, client_on_deadline, call);
 	for (size_t i = 0; i < nh; i++)
 		call->headers[i] = mem_strdup(headers[i]);
-	memcpy(call->body, body, len);
-	call->len = len;
+	if (body) {
+		call->body = mem_alloc(len + 1);
+		memcpy(call->body, body, len);
+		call->len = len;
+	}
 
 	char err[256];
 	if (netcheck_url(url, call->host, sizeof call->host, call->port, sizeof call->port, call->path,

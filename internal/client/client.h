@@ -1,4 +1,4 @@
-/* client: outbound HTTPS POSTs on a worker's event loop (evhttp over
+/* client: outbound HTTPS requests on a worker's event loop (evhttp over
  * bufferevent_openssl). Peer verification is always on (CA file or the
  * system bundle; the host name, or an IP literal's address, checked against
  * the certificate; SNI sent for names). A name is resolved asynchronously,
@@ -33,7 +33,7 @@ struct client_response {
 	long latency_ms;
 };
 
-/* Called exactly once per client_post, never from inside client_post. */
+/* Called exactly once per client_post or client_request, never from inside it. */
 typedef void (*client_cb)(const struct client_response *resp, void *arg);
 
 /* NULL with a message in err. */
@@ -50,6 +50,13 @@ void client_free(struct client *c);
  * are added). */
 void client_post(struct client *c, const char *url, const char *const *headers,
                  const char *body, size_t len, client_cb cb, void *arg);
+
+/* The same with method "GET", "POST" or "PUT" (anything else is POST). A
+ * GET, and any request whose body is NULL, is sent without a body,
+ * Content-Type or Content-Length; the headers given are sent as they are
+ * (Authorization, X-Shopify-Access-Token...). */
+void client_request(struct client *c, const char *method, const char *url, const char *const *headers,
+                    const char *body, size_t len, client_cb cb, void *arg);
 
 /* Requests in flight. */
 int client_inflight(const struct client *c);

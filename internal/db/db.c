@@ -579,6 +579,15 @@ static void waiter_free(struct db_waiter *w)
 	free(w);
 }
 
+/* Moves the pool's monitoring counts, when someone reads them. */
+static void pool_count(const struct db_pool *p, int in_use, int waiting)
+{
+	if (!p->opt.stats)
+		return;
+	atomic_fetch_add_explicit(&p->opt.stats->in_use, in_use, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->opt.stats->waiting, waiting, memory_order_relaxed);
+}
+
 static void waiter_remove(struct db_pool *p, struct db_waiter *w)
 {
 	struct db_waiter **pp = &p->wait_head, *prev = NULL;
@@ -591,6 +600,7 @@ static void waiter_remove(struct db_pool *p, struct db_waiter *w)
 	*pp = w->next;
 	if (p->wait_tail == w)
 		p->wait_tail = prev;
+	pool_count(p, 0, -1);
 }
 
 static void on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
@@ -642,8 +652,10 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 		db_acquire_cb cb = w->cb;
 		void *cbarg = w->arg;
 		waiter_free(w);
-		if (free_conn)
+		if (free_conn) {
 			free_conn->leased = 1;
+			pool_count(p, 1, 0);
+		}
 		cb(free_conn, cbarg);
 	}
 }
@@ -702,6 +714,8 @@ void db_pool_free(struct db_pool *p)
 	}
 	if (p->kick)
 		event_free(p->kick);
+	if (p->opt.stats) /* connections still leased go with the pool */
+		atomic_store(&p->opt.stats->in_use, 0);
 	free(p->conns);
 	free(p->conninfo);
 	free(p);
@@ -721,6 +735,7 @@ void db_pool_acquire(struct db_pool *p, db_acquire_cb cb, void *arg)
 	else
 		p->wait_head = w;
 	p->wait_tail = w;
+	pool_count(p, 0, 1);
 	event_active(p->kick, EV_TIMEOUT, 0);
 }
 
@@ -728,6 +743,7 @@ void db_conn_release(struct db_conn *c)
 {
 	assert(c->leased);
 	c->leased = 0;
+	pool_count(c->pool, -1, 0);
 	if (c->state == DB_CONN_DOWN) {
 		if (!evtimer_pending(c->timer, NULL))
 			conn_schedule_reconnect(c);

@@ -7,6 +7,7 @@
  * Not thread-safe: one pool per event_base, used only from that loop. */
 #ifndef DROPSHIP_DB_H
 #define DROPSHIP_DB_H
+#include <stdatomic.h>
 #include <stddef.h>
 #include <libpq-fe.h>
 #include <event2/event.h>
@@ -14,6 +15,13 @@
 struct db_pool;
 struct db_conn;
 struct db_batch;
+
+/* What a pool is doing, for monitoring: kept by the pool's loop, readable
+ * from any thread. */
+struct db_pool_stats {
+	atomic_int in_use;               /* connections leased */
+	atomic_int waiting;              /* acquires waiting for a connection */
+};
 
 /* A statement prepared on every connection of the pool. */
 struct db_stmt_def {
@@ -31,6 +39,7 @@ struct db_pool_options {
 	const char *setup_sql;           /* run on every new connection first (e.g. SET); NULL = none */
 	void (*on_notify)(const char *channel, const char *payload, void *arg);
 	void *notify_arg;
+	struct db_pool_stats *stats;     /* kept up to date when not NULL; must outlive the pool */
 };
 
 /* Called with a leased connection, or with NULL when none can be had

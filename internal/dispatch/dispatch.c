@@ -11,8 +11,10 @@
 #include "dispatch/dispatch.h"
 #include "log/log.h"
 #include "mem/mem.h"
+#include "metrics/metrics.h"
 #include "retry/retry.h"
 #include "sig/sig.h"
+#include "storepush/storepush.h"
 
 /* Response text kept with an attempt, for operators. */
 #define DISPATCH_RESPONSE_KEEP 1000
@@ -31,13 +33,19 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  " FROM c WHERE o.id = c.id"
 	  " RETURNING o.id, o.kind, o.payload::text, o.idempotency_key, o.attempts,"
 	  "   coalesce(o.supplier_id, 0),"
-	  "   CASE WHEN o.supplier_id IS NULL"
+	  /* platform messages go to the store's platform, with its credentials (storepush) */
+	  "   CASE WHEN o.kind LIKE 'platform.%' THEN (SELECT platform_url FROM stores s WHERE s.id = o.store_id)"
+	  "     WHEN o.supplier_id IS NULL"
 	  "     THEN (SELECT callback_url FROM stores s WHERE s.id = o.store_id)"
 	  "     ELSE (SELECT endpoint FROM suppliers s WHERE s.id = o.supplier_id) END,"
-	  "   CASE WHEN o.supplier_id IS NULL"
+	  "   CASE WHEN o.kind LIKE 'platform.%' THEN (SELECT CASE s.format WHEN 'shopify' THEN s.platform_token"
+	  "       ELSE s.platform_key || ':' || s.platform_secret END FROM stores s WHERE s.id = o.store_id)"
+	  "     WHEN o.supplier_id IS NULL"
 	  "     THEN (SELECT secrets[1] FROM stores s WHERE s.id = o.store_id)"
 	  "     ELSE (SELECT secrets[1] FROM suppliers s WHERE s.id = o.supplier_id) END,"
-	  "   CASE WHEN o.supplier_id IS NULL"
+	  "   CASE WHEN o.kind LIKE 'platform.%'"
+	  "     THEN 'platform:' || (SELECT code FROM stores s WHERE s.id = o.store_id)"
+	  "     WHEN o.supplier_id IS NULL"
 	  "     THEN 'store:' || (SELECT code FROM stores s WHERE s.id = o.store_id)"
 	  "     ELSE 'supplier:' || (SELECT code FROM suppliers s WHERE s.id = o.supplier_id) END,"
 	  "   o.request_id" },
@@ -72,10 +80,12 @@ const struct db_stmt_def dispatch_stmts[] = {
 	  "   SELECT request_id, supplier_id, cause FROM o"
 	  "   WHERE kind = 'fulfillment.requested' AND state = 'failed'"
 	  "   ON CONFLICT (request_id) DO NOTHING),"
-	  /* a cancellation the supplier never got: it may still ship, someone must look */
+	  /* a cancellation the supplier never got: it may still ship, someone must look;
+	   * likewise a shipment the store's platform was never told of */
 	  " c AS (UPDATE orders d SET status = 'needs_attention', updated_at = now()"
 	  "   FROM o JOIN fulfillment_requests r ON r.id = o.request_id"
-	  "   WHERE o.kind = 'fulfillment.cancel_requested' AND o.state = 'failed'"
+	  "   WHERE o.kind IN ('fulfillment.cancel_requested', 'platform.fulfillment', 'platform.completed')"
+	  "     AND o.state = 'failed'"
 	  "     AND d.store_id = r.store_id AND d.id = r.order_id RETURNING d.store_id, d.id),"
 	  " n AS (INSERT INTO outbox (kind, store_id, idempotency_key, payload)"
 	  "   SELECT 'order.needs_attention', c.store_id, 'order-' || c.id || '.needs_attention',"
@@ -87,7 +97,8 @@ const struct db_stmt_def dispatch_stmts[] = {
 	/* Requests that could not be delivered and are not re-routed yet (the
 	 * fast path after recording did not run, e.g. the process stopped). */
 	{ "dispatch_failures",
-	  "SELECT f.request_id, f.supplier_id, f.cause FROM request_failures f ORDER BY f.failed_at LIMIT 64" },
+	  "SELECT f.request_id, f.supplier_id, f.cause, (SELECT code FROM suppliers s WHERE s.id = f.supplier_id)"
+	  " FROM request_failures f ORDER BY f.failed_at LIMIT 64" },
 	/* Deadlines: requests sent but not accepted within their supplier's
 	 * accept_within, or accepted but not shipped within ship_within (their
 	 * due_at, kept by triggers: migrations/0012). Each is then rejected for
@@ -97,10 +108,23 @@ const struct db_stmt_def dispatch_stmts[] = {
 	 * read from its start to now: the overdue ones and nothing else. */
 	{ "dispatch_deadlines",
 	  "SELECT r.id, r.supplier_id,"
-	  "   CASE WHEN r.status = 'accepted' THEN 'ship_within' ELSE 'accept_within' END"
+	  "   CASE WHEN r.status = 'accepted' THEN 'ship_within' ELSE 'accept_within' END,"
+	  "   (SELECT code FROM suppliers s WHERE s.id = r.supplier_id)"
 	  " FROM fulfillment_requests r"
 	  " WHERE r.due_at < now()"
 	  " ORDER BY r.due_at LIMIT 64" },
+	/* The HTTP calls of platform messages' attempts (storepush), whatever
+	 * the lease, like the attempts. Arrays: outbox id, attempt, steps (a
+	 * JSON array each). */
+	{ "dispatch_steps",
+	  "INSERT INTO outbox_steps (outbox_id, attempt, step, action, method, path, started_at, status, error,"
+	  "   latency_ms, ref)"
+	  " SELECT u.id, u.attempt, s.step, s.action, s.method, s.path, to_timestamp(s.started_ms / 1000.0),"
+	  "   s.status, s.error, s.latency_ms, s.ref"
+	  " FROM unnest($1::bigint[], $2::int[], $3::jsonb[]) AS u(id, attempt, steps),"
+	  "   jsonb_to_recordset(u.steps) AS s(step int, action text, method text, path text, started_ms bigint,"
+	  "     status int, error text, latency_ms int, ref text)"
+	  " ON CONFLICT (outbox_id, attempt, step) DO NOTHING" },
 	/* Gives claims back unsent (their supplier's breaker is open). */
 	{ "dispatch_release",
 	  "UPDATE outbox m SET attempts = m.attempts - 1, lease_token = NULL, lease_expires_at = NULL,"
@@ -112,6 +136,7 @@ const struct db_stmt_def dispatch_stmts[] = {
 
 struct dispatch_breaker {
 	long long supplier_id;
+	char code[72];                   /* the supplier's, for logs and metrics */
 	struct breaker b;
 };
 
@@ -120,16 +145,21 @@ struct dispatch {
 	struct db_pool *pool;
 	struct client *client;
 	struct callback_queue *callbacks;
+	struct metrics *metrics;
 	struct dispatch_options opt;
 	struct event *poll_timer;
 	struct event *wake;
 	int claiming;
 	int stopping;
+	void (*idle)(void *arg);    /* told once the stop has nothing left in flight */
+	void *idle_arg;
+	struct event *idle_ev;
 	int freeing;
 	int inflight;
 	uint64_t rng;
 	struct dispatch_breaker *breakers;
 	size_t nbreakers;
+	struct storepush *push;       /* platform messages (platform.*) */
 	struct db_batch *claim;
 	char claim_token[RETRY_LEASE_TOKEN_LEN];  /* lease of the claim in flight */
 	struct dispatch_job *rec_head, *rec_tail;  /* outcomes waiting to be written */
@@ -153,15 +183,18 @@ struct dispatch_job {
 	char token[RETRY_LEASE_TOKEN_LEN];
 	char kind[40];
 	char target[80];                 /* supplier:CODE or store:CODE, for logs */
+	const char *supplier_code;       /* CODE of target when it is a supplier */
 	char request_id[40];             /* fulfillment.requested: its request; "" else */
 	long long supplier_id;
 	int attempts;
 	long long started_ms;
+	long long sent_us;               /* monotonic, for the duration metric */
 	/* outcome */
 	const char *next_state;   /* "delivered", "pending", "failed", or NULL to release */
 	int status;
 	char error[256];
 	char *response;
+	char *steps;              /* platform messages: the calls made (storepush), JSON; else NULL */
 	long latency_ms;
 	long long delay_ms;
 	struct dispatch_job *next;  /* waiting to be recorded, or in the flight */
@@ -183,25 +216,72 @@ static uint64_t dispatch_random(struct dispatch *d)
 	return d->rng * 2685821657736338717ULL;
 }
 
-static struct breaker *dispatch_breaker(struct dispatch *d, long long supplier_id)
+static long long dispatch_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The breaker of job's supplier (made closed on first use), or NULL when
+ * the table is full. */
+static struct dispatch_breaker *dispatch_breaker(struct dispatch *d, const struct dispatch_job *job)
 {
 	for (size_t i = 0; i < d->nbreakers; i++)
-		if (d->breakers[i].supplier_id == supplier_id)
-			return &d->breakers[i].b;
+		if (d->breakers[i].supplier_id == job->supplier_id)
+			return &d->breakers[i];
 	if (d->nbreakers == DISPATCH_MAX_BREAKERS)
 		return NULL;
 	struct dispatch_breaker *nb = mem_realloc(d->breakers, (d->nbreakers + 1) * sizeof *nb);
 	d->breakers = nb;
-	nb[d->nbreakers].supplier_id = supplier_id;
-	breaker_init(&nb[d->nbreakers].b, d->opt.breaker_threshold, d->opt.breaker_cooldown_ms);
-	return &nb[d->nbreakers++].b;
+	nb += d->nbreakers++;
+	nb->supplier_id = job->supplier_id;
+	snprintf(nb->code, sizeof nb->code, "%s", job->supplier_code);
+	breaker_init(&nb->b, d->opt.breaker_threshold, d->opt.breaker_cooldown_ms);
+	metrics_set_breaker(d->metrics, nb->code, 0);
+	return nb;
+}
+
+/* A breaker that left state `was`: one log line, and the gauge. */
+static void dispatch_breaker_moved(struct dispatch *d, const struct dispatch_breaker *db, enum breaker_state was)
+{
+	enum breaker_state now = db->b.state;
+	if (now == was)
+		return;
+	static const char *const msg[BREAKER_STATE_MAX] = {
+		[BREAKER_CLOSED] = "breaker closed", [BREAKER_OPEN] = "breaker opened",
+		[BREAKER_HALF_OPEN] = "breaker half-open",
+	};
+	log_write(now == BREAKER_OPEN ? LOG_WARN : LOG_INFO, msg[now], "supplier=%s from=%s failures=%d",
+	          db->code, breaker_state_name(was), db->b.failures);
+	metrics_set_breaker(d->metrics, db->code, now != BREAKER_CLOSED);
+}
+
+/* After a stop: tells the worker once nothing is in flight any more. */
+static void dispatch_check_idle(struct dispatch *d)
+{
+	if (d->stopping && d->idle && !d->freeing && !d->claiming && d->inflight == 0)
+		event_active(d->idle_ev, EV_TIMEOUT, 0);
+}
+
+static void dispatch_on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct dispatch *d = arg;
+	void (*idle)(void *) = d->idle;
+	d->idle = NULL;
+	if (idle)
+		idle(d->idle_arg);
 }
 
 static void dispatch_job_free(struct dispatch_job *job)
 {
-	job->d->inflight--;
+	struct dispatch *d = job->d;
+	d->inflight--;
 	free(job->response);
+	free(job->steps);
 	free(job);
+	dispatch_check_idle(d);
 }
 
 static void dispatch_kick(struct dispatch *d)
@@ -270,7 +350,8 @@ static void dispatch_fail_request(struct dispatch *d, const struct dispatch_job 
 		snprintf(cause, sizeof cause, "%s", j->error[0] ? j->error : "not delivered");
 	char sid[24];
 	snprintf(sid, sizeof sid, "%lld", j->supplier_id);
-	callback_fail_delivery(d->callbacks, j->request_id, sid, cause, dispatch_on_failure_done, NULL);
+	callback_fail_delivery(d->callbacks, j->request_id, sid, j->supplier_code, cause, dispatch_on_failure_done,
+	                       NULL);
 }
 
 static void dispatch_on_recorded(struct db_conn *conn, struct db_batch *batch, void *arg)
@@ -324,9 +405,10 @@ static void dispatch_on_record_conn(struct db_conn *conn, void *arg)
 		free(f);
 		return;
 	}
-	struct db_columns rec, rel;
+	struct db_columns rec, rel, steps;
 	db_columns_init(&rec, 10);
 	db_columns_init(&rel, 3);
+	db_columns_init(&steps, 3);
 	for (struct dispatch_job *j = f->jobs; j; j = j->next) {
 		char status[16], started[24], latency[24], delay[24], attempt[16];
 		snprintf(status, sizeof status, "%d", j->status);
@@ -339,6 +421,8 @@ static void dispatch_on_record_conn(struct db_conn *conn, void *arg)
 			                      j->error[0] ? j->error : NULL, j->response, started, latency, delay,
 			                      attempt };
 			db_columns_add(&rec, v);
+			if (j->steps)
+				db_columns_add(&steps, (const char *const[]){ j->id, attempt, j->steps });
 		} else {
 			const char *v[3] = { j->id, j->token, delay };
 			db_columns_add(&rel, v);
@@ -348,8 +432,11 @@ static void dispatch_on_record_conn(struct db_conn *conn, void *arg)
 	f->i_record = rec.nrows ? db_batch_add_columns(f->batch, "dispatch_record", &rec) : -1;
 	if (rel.nrows)
 		db_batch_add_columns(f->batch, "dispatch_release", &rel);
+	if (steps.nrows)
+		db_batch_add_columns(f->batch, "dispatch_steps", &steps);
 	db_columns_free(&rec);
 	db_columns_free(&rel);
+	db_columns_free(&steps);
 	db_conn_send(conn, f->batch, dispatch_on_recorded, f);
 }
 
@@ -393,6 +480,34 @@ static void dispatch_record(struct dispatch_job *job)
 
 /* ---- sending ---- */
 
+/* The outcome of an attempt (job->status, error, response and latency
+ * set): tried again unless the attempts are used up, after the backoff or
+ * Retry-After, and at least min_delay_ms; then recorded. */
+static void dispatch_settle(struct dispatch_job *job, enum retry_outcome outcome, const char *retry_after,
+                            long long min_delay_ms)
+{
+	struct dispatch *d = job->d;
+	if (outcome == RETRY_AGAIN && retry_should_give_up(job->attempts, d->opt.max_attempts))
+		outcome = RETRY_FAILED;
+	if (outcome == RETRY_AGAIN)
+		job->delay_ms = retry_next_delay_ms(job->attempts, job->status, retry_after,
+		                                    (int64_t)(dispatch_now_ms() / 1000), d->opt.backoff_base_ms,
+		                                    d->opt.backoff_max_ms, dispatch_random(d));
+	if (outcome == RETRY_AGAIN && job->delay_ms < min_delay_ms)
+		job->delay_ms = min_delay_ms;
+	job->next_state = outcome == RETRY_DELIVERED ? "delivered" : outcome == RETRY_AGAIN ? "pending" : "failed";
+	enum metrics_dispatch_outcome counted = outcome == RETRY_DELIVERED ? METRICS_DISPATCH_DELIVERED
+	                                        : outcome == RETRY_AGAIN ? METRICS_DISPATCH_RETRY
+	                                                                 : METRICS_DISPATCH_FAILED;
+	metrics_observe_dispatch(d->metrics, counted, (long)(dispatch_mono_us() - job->sent_us));
+	char qerr[300];
+	log_info("dispatch attempt", "outbox_id=%s kind=%s target=%s attempt=%d status=%d outcome=%s"
+	         " latency_ms=%ld delay_ms=%lld error=%s", job->id, job->kind, job->target, job->attempts,
+	         job->status, job->next_state, job->latency_ms, job->delay_ms,
+	         log_quote(qerr, sizeof qerr, job->error));
+	dispatch_record(job);
+}
+
 static void dispatch_on_sent(const struct client_response *resp, void *arg)
 {
 	struct dispatch_job *job = arg;
@@ -409,32 +524,56 @@ static void dispatch_on_sent(const struct client_response *resp, void *arg)
 	                             : resp->retryable ? RETRY_AGAIN : RETRY_FAILED;
 	/* The breaker counts what says the supplier is unwell: no answer, 5xx, 408, 429. */
 	if (job->supplier_id) {
-		struct breaker *b = dispatch_breaker(d, job->supplier_id);
+		struct dispatch_breaker *db = dispatch_breaker(d, job);
 		int healthy = resp->status && (outcome != RETRY_AGAIN);
-		if (b)
-			breaker_record(b, healthy, dispatch_now_ms());
+		if (db) {
+			enum breaker_state was = db->b.state;
+			breaker_record(&db->b, healthy, dispatch_now_ms());
+			dispatch_breaker_moved(d, db, was);
+		}
 	}
-	if (outcome == RETRY_AGAIN && retry_should_give_up(job->attempts, d->opt.max_attempts))
-		outcome = RETRY_FAILED;
-	if (outcome == RETRY_AGAIN)
-		job->delay_ms = retry_next_delay_ms(job->attempts, resp->status, resp->retry_after,
-		                                    (int64_t)(dispatch_now_ms() / 1000), d->opt.backoff_base_ms,
-		                                    d->opt.backoff_max_ms, dispatch_random(d));
-	job->next_state = outcome == RETRY_DELIVERED ? "delivered" : outcome == RETRY_AGAIN ? "pending" : "failed";
-	char qerr[300];
-	log_info("dispatch attempt", "outbox_id=%s kind=%s target=%s attempt=%d status=%d outcome=%s"
-	         " latency_ms=%ld delay_ms=%lld error=%s", job->id, job->kind, job->target, job->attempts,
-	         resp->status, job->next_state, resp->latency_ms, job->delay_ms,
-	         log_quote(qerr, sizeof qerr, job->error));
-	dispatch_record(job);
+	dispatch_settle(job, outcome, resp->retry_after, 0);
 }
 
 static void dispatch_fail_now(struct dispatch_job *job, const char *error)
 {
 	snprintf(job->error, sizeof job->error, "%s", error);
 	job->next_state = "failed";
+	metrics_observe_dispatch(job->d->metrics, METRICS_DISPATCH_FAILED, -1);
 	log_warn("dispatch refused", "outbox_id=%s target=%s error=\"%s\"", job->id, job->target, error);
 	dispatch_record(job);
+}
+
+/* ---- platform messages (platform.fulfillment, platform.completed) ---- */
+
+/* A platform message's run is over: its outcome, like any attempt's, with
+ * the calls it made kept for the record. */
+static void dispatch_on_pushed(const struct storepush_result *r, void *arg)
+{
+	struct dispatch_job *job = arg;
+	job->status = r->status;
+	job->latency_ms = r->latency_ms;
+	snprintf(job->error, sizeof job->error, "%s", r->error ? r->error : "");
+	job->response = r->response ? mem_strdup(r->response) : NULL;
+	job->steps = r->steps ? mem_strdup(r->steps) : NULL;
+	if (r->outcome == STOREPUSH_HELD) { /* the host's breaker: given back, no attempt spent */
+		job->next_state = NULL;
+		job->delay_ms = r->min_delay_ms;
+		dispatch_record(job);
+		return;
+	}
+	if (r->note || r->ref)
+		log_info("platform message", "outbox_id=%s ref=%s note=\"%s\"", job->id, r->ref ? r->ref : "-",
+		         r->note ? r->note : "");
+	dispatch_settle(job, r->outcome == STOREPUSH_DONE    ? RETRY_DELIVERED
+	                     : r->outcome == STOREPUSH_RETRY ? RETRY_AGAIN
+	                                                     : RETRY_FAILED,
+	                r->retry_after, r->min_delay_ms);
+}
+
+static int dispatch_is_platform(const struct dispatch_job *job)
+{
+	return strncmp(job->kind, "platform.", 9) == 0;
 }
 
 static void dispatch_send(struct dispatch_job *job, const char *endpoint, const char *secret,
@@ -445,13 +584,27 @@ static void dispatch_send(struct dispatch_job *job, const char *endpoint, const 
 		dispatch_fail_now(job, "no endpoint configured for the target");
 		return;
 	}
+	if (dispatch_is_platform(job)) {
+		char label[48];
+		snprintf(label, sizeof label, "outbox_id=%s", job->id);
+		job->state = DISPATCH_JOB_SENDING;
+		job->started_ms = dispatch_now_ms();
+		job->sent_us = dispatch_mono_us();
+		storepush_run(d->push, label, job->kind, payload, endpoint, secret, dispatch_on_pushed, job);
+		return;
+	}
 	if (job->supplier_id) {
-		struct breaker *b = dispatch_breaker(d, job->supplier_id);
-		if (b && !breaker_allow(b, dispatch_now_ms())) {
+		struct dispatch_breaker *db = dispatch_breaker(d, job);
+		enum breaker_state was = db ? db->b.state : BREAKER_CLOSED;
+		int allowed = !db || breaker_allow(&db->b, dispatch_now_ms());
+		if (db)
+			dispatch_breaker_moved(d, db, was);
+		if (!allowed) {
 			/* Give it back for when the breaker lets a probe through. */
 			job->next_state = NULL;
-			long long wait = breaker_retry_at_ms(b) - dispatch_now_ms();
+			long long wait = breaker_retry_at_ms(&db->b) - dispatch_now_ms();
 			job->delay_ms = wait > 0 ? wait : 0;
+			metrics_observe_dispatch(d->metrics, METRICS_DISPATCH_BREAKER_OPEN, -1);
 			dispatch_record(job);
 			return;
 		}
@@ -470,6 +623,7 @@ static void dispatch_send(struct dispatch_job *job, const char *endpoint, const 
 	};
 	job->state = DISPATCH_JOB_SENDING;
 	job->started_ms = dispatch_now_ms();
+	job->sent_us = dispatch_mono_us();
 	client_post(d->client, endpoint, headers, payload, strlen(payload), dispatch_on_sent, job);
 }
 
@@ -484,6 +638,7 @@ static void dispatch_on_claimed(struct db_conn *conn, struct db_batch *batch, vo
 		char q[300];
 		log_warn("dispatch claim failed", "error=%s", log_quote(q, sizeof q, db_batch_error(d->claim)));
 		db_conn_release(conn);
+		dispatch_check_idle(d);
 		return;
 	}
 	PGresult *res = db_batch_result(d->claim, 0);
@@ -498,6 +653,7 @@ static void dispatch_on_claimed(struct db_conn *conn, struct db_batch *batch, vo
 		job->attempts = (int)strtol(PQgetvalue(res, r, 4), NULL, 10);
 		job->supplier_id = strtoll(PQgetvalue(res, r, 5), NULL, 10);
 		snprintf(job->target, sizeof job->target, "%s", PQgetvalue(res, r, 8));
+		job->supplier_code = strncmp(job->target, "supplier:", 9) == 0 ? job->target + 9 : "";
 		if (strcmp(job->kind, "fulfillment.requested") == 0)
 			snprintf(job->request_id, sizeof job->request_id, "%s", PQgetvalue(res, r, 9));
 		dispatch_send(job, PQgetisnull(res, r, 6) ? NULL : PQgetvalue(res, r, 6),
@@ -508,6 +664,7 @@ static void dispatch_on_claimed(struct db_conn *conn, struct db_batch *batch, vo
 	/* A full claim suggests more is due. */
 	if (n > 0)
 		dispatch_kick(d);
+	dispatch_check_idle(d);
 }
 
 static void dispatch_on_claim_conn(struct db_conn *conn, void *arg)
@@ -517,6 +674,7 @@ static void dispatch_on_claim_conn(struct db_conn *conn, void *arg)
 		d->claiming = 0;
 		if (conn)
 			db_conn_release(conn);
+		dispatch_check_idle(d);
 		return; /* the poll timer tries again */
 	}
 	int room = d->opt.max_inflight - d->inflight;
@@ -563,17 +721,23 @@ static void dispatch_on_swept(struct db_conn *conn, struct db_batch *batch, void
 	} else {
 		PGresult *res = db_batch_result(d->sweep, 0);
 		for (int r = 0; r < PQntuples(res); r++) {
-			log_info("deadline missed", "fulfillment=%s supplier_id=%s missed=%s", PQgetvalue(res, r, 0),
-			         PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
-			if (callback_reject_overdue(d->callbacks, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
-			                            PQgetvalue(res, r, 2), dispatch_on_overdue_done, d) == 0)
+			/* request, supplier id, which deadline, supplier code */
+			const char *id = PQgetvalue(res, r, 0), *sid = PQgetvalue(res, r, 1);
+			const char *missed = PQgetvalue(res, r, 2), *code = PQgetvalue(res, r, 3);
+			log_info("deadline missed", "fulfillment=%s supplier=%s missed=%s", id, code, missed);
+			if (callback_reject_overdue(d->callbacks, id, sid, code, missed, dispatch_on_overdue_done,
+			                            d) == 0)
 				d->sweeping++;
 		}
 		res = db_batch_result(d->sweep, 1);
-		for (int r = 0; r < PQntuples(res); r++)
-			if (callback_fail_delivery(d->callbacks, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
-			                           PQgetvalue(res, r, 2), dispatch_on_overdue_done, d) == 0)
+		for (int r = 0; r < PQntuples(res); r++) {
+			/* request, supplier id, cause, supplier code */
+			const char *id = PQgetvalue(res, r, 0), *sid = PQgetvalue(res, r, 1);
+			const char *cause = PQgetvalue(res, r, 2), *code = PQgetvalue(res, r, 3);
+			if (callback_fail_delivery(d->callbacks, id, sid, code, cause, dispatch_on_overdue_done,
+			                           d) == 0)
 				d->sweeping++;
+		}
 	}
 	db_conn_release(conn);
 	dispatch_on_overdue_done(d);
@@ -622,12 +786,15 @@ void dispatch_wake(struct dispatch *d)
 		dispatch_kick(d);
 }
 
-void dispatch_stop(struct dispatch *d)
+void dispatch_stop(struct dispatch *d, void (*idle)(void *arg), void *arg)
 {
 	if (!d)
 		return;
 	d->stopping = 1;
+	d->idle = idle;
+	d->idle_arg = arg;
 	evtimer_del(d->poll_timer);
+	dispatch_check_idle(d);
 }
 
 int dispatch_inflight(const struct dispatch *d)
@@ -649,6 +816,8 @@ void dispatch_options_from(const struct config *cfg, struct dispatch_options *op
 		.breaker_cooldown_ms = cfg->dispatch.breaker_cooldown_ms,
 		.sweep_ms = 1000,
 	};
+	snprintf(opt->shopify_api_version, sizeof opt->shopify_api_version, "%s",
+	         cfg->platforms.shopify_api_version);
 }
 
 static void dispatch_take_options(struct dispatch *d, const struct dispatch_options *opt)
@@ -660,6 +829,14 @@ static void dispatch_take_options(struct dispatch *d, const struct dispatch_opti
 		d->opt.poll_ms = 1000;
 	if (d->opt.sweep_ms <= 0)
 		d->opt.sweep_ms = 5000;
+	/* lease_ms is the client's timeout + 5 s (dispatch_options_from) */
+	struct storepush_options po = { d->opt.breaker_threshold, d->opt.breaker_cooldown_ms, "", d->opt.lease_ms,
+	                                d->opt.lease_ms - 5000 };
+	snprintf(po.shopify_api_version, sizeof po.shopify_api_version, "%s", d->opt.shopify_api_version);
+	if (d->push)
+		storepush_set_options(d->push, &po);
+	else
+		d->push = storepush_new(d->base, d->client, &po);
 }
 
 void dispatch_set_options(struct dispatch *d, const struct dispatch_options *opt)
@@ -677,20 +854,23 @@ void dispatch_set_options(struct dispatch *d, const struct dispatch_options *opt
 }
 
 struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, struct client *client,
-                              struct callback_queue *callbacks, const struct dispatch_options *opt)
+                              struct callback_queue *callbacks, struct metrics *metrics,
+                              const struct dispatch_options *opt)
 {
 	struct dispatch *d = mem_calloc(1, sizeof *d);
 	d->base = base;
+	d->metrics = metrics;
 	d->pool = pool;
 	d->callbacks = callbacks;
 	d->client = client;
-	dispatch_take_options(d, opt);
+	dispatch_take_options(d, opt); /* also makes the storepush, which needs base and client */
 	RAND_bytes((unsigned char *)&d->rng, sizeof d->rng);
 	d->rng |= 1; /* xorshift must not start at 0 */
 	d->claim = db_batch_new();
 	d->sweep = db_batch_new();
 	d->wake = event_new(base, -1, 0, dispatch_on_wake, d);
 	d->rec_retry = evtimer_new(base, dispatch_on_rec_retry, d);
+	d->idle_ev = event_new(base, -1, 0, dispatch_on_idle, d);
 	d->poll_timer = event_new(base, -1, EV_PERSIST, dispatch_on_wake, d);
 	struct timeval tv = { d->opt.poll_ms / 1000, (d->opt.poll_ms % 1000) * 1000 };
 	evtimer_add(d->poll_timer, &tv);
@@ -708,9 +888,12 @@ void dispatch_free(struct dispatch *d)
 		event_free(d->wake);
 	if (d->rec_retry)
 		event_free(d->rec_retry);
+	if (d->idle_ev)
+		event_free(d->idle_ev);
 	dispatch_free_jobs(d->rec_head);
 	db_batch_free(d->claim);
 	db_batch_free(d->sweep);
 	free(d->breakers);
+	storepush_free(d->push);
 	free(d);
 }

@@ -9,7 +9,9 @@
  * every update is fenced by the lease token. Each message is signed with its
  * target's current secret (Standard Webhooks) and carries Idempotency-Key.
  * Outcomes follow internal/retry; a per-supplier circuit breaker pauses a
- * failing supplier without slowing the others. The same loop sweeps for
+ * failing supplier without slowing the others. Platform messages
+ * (platform.*) are sent to the store's Shopify or WooCommerce API by
+ * internal/storepush, with a breaker per platform host. The same loop sweeps for
  * requests that missed their supplier's accept_within / ship_within.
  *
  * Not thread-safe: one dispatcher per worker event loop. */
@@ -33,6 +35,7 @@ struct dispatch_options {
 	int breaker_threshold;       /* consecutive failures that open a supplier's breaker */
 	int64_t breaker_cooldown_ms; /* before one probe is let through */
 	int sweep_ms;                /* deadline sweep interval (default 5000) */
+	char shopify_api_version[16]; /* platform messages to Shopify stores ([platforms]) */
 };
 
 struct config;
@@ -43,18 +46,24 @@ void dispatch_options_from(const struct config *cfg, struct dispatch_options *op
 /* Prepared statements the dispatcher needs on every pool connection. */
 extern const struct db_stmt_def dispatch_stmts[];
 
+struct metrics;
+
 /* Starts polling at once. Requests past their deadline are rejected
- * through callbacks (the worker's callback queue). */
+ * through callbacks (the worker's callback queue). Outcomes, durations and
+ * breaker states go to metrics (the worker's; it must outlive this). */
 struct dispatch *dispatch_new(struct event_base *base, struct db_pool *pool, struct client *client,
-                              struct callback_queue *callbacks, const struct dispatch_options *opt);
+                              struct callback_queue *callbacks, struct metrics *metrics,
+                              const struct dispatch_options *opt);
 /* Takes new options (a reload): later claims and outcomes follow them;
  * breakers keep their state under the new threshold and cool-down. */
 void dispatch_set_options(struct dispatch *d, const struct dispatch_options *opt);
 /* Something may be due now (messages were committed, or a NOTIFY arrived). */
 void dispatch_wake(struct dispatch *d);
 /* Stops claiming; messages in flight still record their outcome while the
- * loop runs (any that do not are retried after their lease expires). */
-void dispatch_stop(struct dispatch *d);
+ * loop runs (any that do not are retried after their lease expires).
+ * idle(arg), when not NULL, is called once from the loop when nothing is
+ * being claimed, sent or recorded any more (at once if nothing was). */
+void dispatch_stop(struct dispatch *d, void (*idle)(void *arg), void *arg);
 /* Messages being sent or recorded. */
 int dispatch_inflight(const struct dispatch *d);
 /* Frees. After the loop has ended, free the client first (its pending

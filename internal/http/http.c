@@ -79,10 +79,11 @@ static void finish(struct http_ctx *ctx, int status, const char *ctype, const ch
 	free(answer);
 
 	char qpath[300];
+	long us = elapsed_us(&ctx->start);
 	log_info("request", "request_id=%s method=%s path=%s store=%s status=%d duration_us=%ld",
 	         ctx->request_id, ctx->method, log_quote(qpath, sizeof qpath, ctx->path),
-	         ctx->store[0] ? ctx->store : "-", status, elapsed_us(&ctx->start));
-	metrics_count_status(ctx->env->metrics, status);
+	         ctx->store[0] ? ctx->store : "-", status, us);
+	metrics_observe_request(ctx->env->metrics, ctx->path, status, us);
 	free(ctx);
 }
 

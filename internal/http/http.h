@@ -33,6 +33,11 @@ struct http_env {
 	 * processes find the messages by their poll.) */
 	void (*outbox_ready)(void *arg);
 	void *outbox_ready_arg;
+	/* Stock was committed for SKUs that lines may be waiting for
+	 * (sku_changes): the worker's re-planning looks at once. Other
+	 * processes are told by NOTIFY dropship_stock after the COMMIT. */
+	void (*stock_ready)(void *arg);
+	void *stock_ready_arg;
 };
 
 /* A header of a request or an answer. */

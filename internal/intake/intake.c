@@ -41,7 +41,7 @@ enum intake_existing_col {
 
 const struct db_stmt_def intake_stmts[] = {
 	{ "intake_store",
-	  "SELECT id, format, array_to_string(secrets, E'\\n'), policy, split_tolerance_pct, "
+	  "SELECT id, format, array_to_string(secrets, E'\\n'), policy, split_tolerance_pct, active, "
 	  PLAN_TERMS_SQL("stores") " FROM stores WHERE code = $1" },
 	/* Orders of these (store, external id) keys that are stored already,
 	 * with the lines an answer shows. */
@@ -73,10 +73,10 @@ const struct db_stmt_def intake_stmts[] = {
 	{ "intake_lines_insert",
 	  "INSERT INTO order_lines (store_id, order_id, line_no, sku, quantity, unit_price, title,"
 	  "   status, reason, supplier_id, offer_id, reserved, unit_cost, variant_id, requires_shipping,"
-	  "   request_id)"
+	  "   request_id, platform_line_id)"
 	  " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::int[],"
 	  "   $6::numeric[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::int[],"
-	  "   $13::numeric[], $14::text[], $15::boolean[], $16::uuid[])" },
+	  "   $13::numeric[], $14::text[], $15::boolean[], $16::uuid[], $17::text[])" },
 	/* Cancels the order and its unshipped lines, and gives their reserved
 	 * stock back (offers locked in id order, as when reserving). */
 	{ "intake_cancel",
@@ -233,9 +233,18 @@ static void intake_free(struct intake *in)
 	free(in);
 }
 
+/* Counts the webhook by its store, once the store is known (an unknown
+ * code must not make a series). */
+static void intake_count(struct intake *in, enum metrics_intake_outcome o)
+{
+	if (in->store_id[0])
+		metrics_count_intake(in->ctx->env->metrics, in->store_code, o);
+}
+
 static void intake_fail(struct intake *in, int status, const char *code, const char *message,
                         const char *field)
 {
+	intake_count(in, status >= 500 ? METRICS_INTAKE_ERROR : METRICS_INTAKE_REJECTED);
 	http_reply_error(in->ctx, status, code, message, field);
 	intake_free(in);
 }
@@ -248,6 +257,7 @@ static void intake_db_fail(struct intake *in, const struct db_batch *b, const ch
 	log_warn("intake database error", "request_id=%s store=%s step=%s sqlstate=%s error=%s",
 	         in->ctx->request_id, in->store_code, step, db_batch_sqlstate(b),
 	         log_quote(qerr, sizeof qerr, db_batch_error(b)));
+	intake_count(in, METRICS_INTAKE_ERROR);
 	if (db_batch_conn_failed(b)) {
 		metrics_inc(in->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
 		http_reply_unavailable(in->ctx, 1);
@@ -271,6 +281,7 @@ static void intake_ignored(struct intake *in, const char *reason)
 {
 	log_info("webhook ignored", "request_id=%s store=%s reason=%s", in->ctx->request_id,
 	         in->store_code, reason);
+	intake_count(in, METRICS_INTAKE_IGNORED);
 	if (in->conn) {
 		db_conn_release(in->conn);
 		in->conn = NULL;
@@ -300,6 +311,8 @@ static void intake_reply(struct intake *in)
 	int created = in->state == INTAKE_GROUPED && !in->duplicate;
 	metrics_inc(in->ctx->env->metrics, created ? METRICS_ORDERS_CREATED
 	                                   : in->duplicate ? METRICS_ORDERS_DUPLICATE : METRICS_ORDERS_CANCELLED);
+	intake_count(in, created ? METRICS_INTAKE_CREATED
+	                 : in->duplicate ? METRICS_INTAKE_DUPLICATE : METRICS_INTAKE_CANCELLED);
 	json_object_set_new(in->answer, "duplicate", json_boolean(in->duplicate));
 	log_info(created ? "order stored" : in->duplicate ? "order duplicate" : "order cancelled",
 	         "request_id=%s store=%s order_id=%s status=%s", in->ctx->request_id, in->store_code,
@@ -377,11 +390,11 @@ static int intake_add_rows(struct intake *in, struct intake_rows *rows)
 		snprintf(oid, sizeof oid, "%lld", lr.offer_id);
 		snprintf(reserved, sizeof reserved, "%d", lr.reserved);
 		int ok = lr.supplier_code != NULL;
-		const char *lv[16] = {
+		const char *lv[17] = {
 			in->store_id, in->order_id, line_no, it->sku, qty, it->unit_price, it->title, lr.status,
 			lr.reason, ok ? sid : NULL, ok ? oid : NULL, reserved, ok ? lr.unit_cost : NULL,
 			it->variant_id, it->requires_shipping ? "true" : "false",
-			p->lines[i].request_id[0] ? p->lines[i].request_id : NULL,
+			p->lines[i].request_id[0] ? p->lines[i].request_id : NULL, it->line_item_id,
 		};
 		db_columns_add(&rows->lines, lv);
 		json_array_append_new(answer_lines, json_pack("{s:i, s:s?, s:i, s:s?, s:s, s:s?}",
@@ -495,6 +508,7 @@ static void intake_group_on_finish(struct db_conn *conn, struct db_batch *batch,
 			in->duplicate = 1;
 		}
 	}
+	metrics_observe_group(env->metrics, METRICS_GROUP_ORDERS, (long)g->n);
 	for (size_t i = 0; i < g->n; i++)
 		intake_reply(g->m[i]);
 	g->n = 0;
@@ -507,7 +521,7 @@ static void intake_group_finish(struct intake_group *g)
 {
 	struct intake_rows rows;
 	db_columns_init(&rows.orders, 20);
-	db_columns_init(&rows.lines, 16);
+	db_columns_init(&rows.lines, 17);
 	plan_writes_init(&rows.plan);
 	int wake = 0;
 	for (size_t i = 0; i < g->n; i++)
@@ -655,6 +669,7 @@ static void intake_group_on_acquire(struct db_conn *conn, void *arg)
 		for (size_t i = 0; i < g->n; i++) {
 			struct intake *in = g->m[i];
 			metrics_inc(in->ctx->env->metrics, METRICS_DB_UNAVAILABLE);
+			intake_count(in, METRICS_INTAKE_ERROR);
 			http_reply_unavailable(in->ctx, 1);
 			in->ctx = NULL;
 			intake_free(in);
@@ -828,6 +843,7 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 		return;
 	}
 	if (!http_is_json(in->ctx)) {
+		intake_count(in, METRICS_INTAKE_REJECTED);
 		http_reply_not_json(in->ctx);
 		intake_free(in);
 		return;
@@ -836,6 +852,7 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 	enum sig_result sr = http_verify_webhook(in->ctx, PQgetvalue(res, 0, 2), in->body, in->body_len,
 	                                         in->format->sig_header);
 	if (sr != SIG_OK) {
+		intake_count(in, METRICS_INTAKE_REJECTED);
 		http_reply_signature_error(in->ctx, sr, in->format->sig_header);
 		intake_free(in);
 		return;
@@ -850,6 +867,13 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 		intake_ignored(in, in->order.ignored);
 		return;
 	}
+	/* A disabled store's new orders are refused; a cancellation still
+	 * stops what its orders already asked of suppliers. */
+	if (strcmp(PQgetvalue(res, 0, 5), "t") != 0 && in->order.event != ORDER_EVENT_CANCELLED) {
+		intake_fail(in, 403, "store_disabled", "the store is disabled; its orders are refused until it is "
+		            "enabled", NULL);
+		return;
+	}
 	if (in->order.event == ORDER_EVENT_CANCELLED) {
 		intake_cancel(in);
 		return;
@@ -857,7 +881,7 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 	if (route_policy_parse(PQgetvalue(res, 0, 3), &in->policy) < 0)
 		in->policy = ROUTE_CHEAPEST;
 	in->split_tolerance_pct = (int)strtol(PQgetvalue(res, 0, 4), NULL, 10);
-	in->terms = plan_terms_parse(PQgetvalue(res, 0, 5), PQgetvalue(res, 0, 6), PQgetvalue(res, 0, 7));
+	in->terms = plan_terms_parse(PQgetvalue(res, 0, 6), PQgetvalue(res, 0, 7), PQgetvalue(res, 0, 8));
 	/* The lookup's connection goes back: the order's group leases its own. */
 	db_conn_release(in->conn);
 	in->conn = NULL;

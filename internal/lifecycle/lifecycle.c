@@ -170,6 +170,56 @@ static int lifecycle_text(json_t *obj, const char *key, const char *field, size_
 	return 0;
 }
 
+/* A shipment's tracking and items (cb->items is malloc'd: the caller frees
+ * it on failure). Tracking belongs to a shipment; other types ignore it
+ * (docs/callbacks.md), so that a later event cannot overwrite the
+ * request's tracking. */
+static int lifecycle_parse_shipment(json_t *root, struct lifecycle_callback *cb, struct order_error *err)
+{
+	json_t *tracking = cb->event == LIFECYCLE_EV_SHIPPED ? json_object_get(root, "tracking") : NULL;
+	if (tracking && !json_is_null(tracking) && !json_is_object(tracking)) {
+		lifecycle_fail(err, "invalid_field", "tracking", "must be an object");
+		return -1;
+	}
+	if (json_is_object(tracking) &&
+	    (lifecycle_text(tracking, "carrier", "tracking.carrier", 128, &cb->carrier, err) < 0 ||
+	     lifecycle_text(tracking, "number", "tracking.number", 128, &cb->tracking_number, err) < 0 ||
+	     lifecycle_text(tracking, "url", "tracking.url", 2048, &cb->tracking_url, err) < 0))
+		return -1;
+	json_t *items = json_object_get(root, "items");
+	if (items && !json_is_null(items)) {
+		if (cb->event != LIFECYCLE_EV_SHIPPED || !json_is_array(items) || json_array_size(items) == 0 ||
+		    json_array_size(items) > 500) {
+			lifecycle_fail(err, "invalid_field", "items",
+			               "must be a non-empty array of {\"line\": N}, with fulfillment.shipped only");
+			return -1;
+		}
+		cb->nitems = json_array_size(items);
+		cb->items = mem_calloc(cb->nitems, sizeof *cb->items);
+		for (size_t i = 0; i < cb->nitems; i++) {
+			json_t *line = json_object_get(json_array_get(items, i), "line");
+			if (!json_is_integer(line) || json_integer_value(line) < 1 || json_integer_value(line) > 500) {
+				char field[48];
+				snprintf(field, sizeof field, "items[%zu].line", i);
+				lifecycle_fail(err, "invalid_field", field, "must be an order line number");
+				return -1;
+			}
+			cb->items[i] = (int)json_integer_value(line);
+		}
+	}
+	if (cb->event == LIFECYCLE_EV_SHIPPED) {
+		if (!cb->carrier || !*cb->carrier) {
+			lifecycle_fail(err, "invalid_field", "tracking.carrier", "is required for fulfillment.shipped");
+			return -1;
+		}
+		if (!cb->tracking_number || !*cb->tracking_number) {
+			lifecycle_fail(err, "invalid_field", "tracking.number", "is required for fulfillment.shipped");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_callback *cb,
                              struct order_error *err)
 {
@@ -214,49 +264,8 @@ int lifecycle_parse_callback(const char *body, size_t len, struct lifecycle_call
 	}
 	if (lifecycle_text(root, "reason", "reason", 256, &cb->reason, err) < 0)
 		goto fail;
-	/* Tracking belongs to a shipment; other types ignore it (docs/callbacks.md),
-	 * so that a later event cannot overwrite the request's tracking. */
-	json_t *tracking = cb->event == LIFECYCLE_EV_SHIPPED ? json_object_get(root, "tracking") : NULL;
-	if (tracking && !json_is_null(tracking) && !json_is_object(tracking)) {
-		lifecycle_fail(err, "invalid_field", "tracking", "must be an object");
+	if (lifecycle_parse_shipment(root, cb, err) < 0)
 		goto fail;
-	}
-	if (json_is_object(tracking) &&
-	    (lifecycle_text(tracking, "carrier", "tracking.carrier", 128, &cb->carrier, err) < 0 ||
-	     lifecycle_text(tracking, "number", "tracking.number", 128, &cb->tracking_number, err) < 0 ||
-	     lifecycle_text(tracking, "url", "tracking.url", 2048, &cb->tracking_url, err) < 0))
-		goto fail;
-	json_t *items = json_object_get(root, "items");
-	if (items && !json_is_null(items)) {
-		if (cb->event != LIFECYCLE_EV_SHIPPED || !json_is_array(items) || json_array_size(items) == 0 ||
-		    json_array_size(items) > 500) {
-			lifecycle_fail(err, "invalid_field", "items",
-			               "must be a non-empty array of {\"line\": N}, with fulfillment.shipped only");
-			goto fail;
-		}
-		cb->nitems = json_array_size(items);
-		cb->items = mem_calloc(cb->nitems, sizeof *cb->items);
-		for (size_t i = 0; i < cb->nitems; i++) {
-			json_t *line = json_object_get(json_array_get(items, i), "line");
-			if (!json_is_integer(line) || json_integer_value(line) < 1 || json_integer_value(line) > 500) {
-				char field[48];
-				snprintf(field, sizeof field, "items[%zu].line", i);
-				lifecycle_fail(err, "invalid_field", field, "must be an order line number");
-				goto fail;
-			}
-			cb->items[i] = (int)json_integer_value(line);
-		}
-	}
-	if (cb->event == LIFECYCLE_EV_SHIPPED) {
-		if (!cb->carrier || !*cb->carrier) {
-			lifecycle_fail(err, "invalid_field", "tracking.carrier", "is required for fulfillment.shipped");
-			goto fail;
-		}
-		if (!cb->tracking_number || !*cb->tracking_number) {
-			lifecycle_fail(err, "invalid_field", "tracking.number", "is required for fulfillment.shipped");
-			goto fail;
-		}
-	}
 	cb->root = root;
 	return 0;
 fail:

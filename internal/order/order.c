@@ -286,6 +286,11 @@ static int price_value(const json_t *v, int round, char canon[32])
 	return sig > REAL_SIG_DIGITS ? -2 : 0;
 }
 
+int order_price(const json_t *v, char canon[32])
+{
+	return price_value(v, 0, canon);
+}
+
 /* unit_price: a decimal string or a JSON number, kept as canonical text. */
 static int get_price(struct order *o, json_t *item, const char *prefix, const char **out,
                      struct order_error *err)
@@ -612,6 +617,7 @@ static int platform_item(struct order *o, json_t *obj, size_t i, const struct pl
 	it->variant_id = opt_id_text(o, obj, k->variant);
 	if (!it->variant_id && k->product)
 		it->variant_id = opt_id_text(o, obj, k->product);
+	it->line_item_id = opt_id_text(o, obj, "id");
 	json_t *rs = json_object_get(obj, "requires_shipping");
 	it->requires_shipping = k->has_requires_shipping && json_is_boolean(rs) ? json_is_true(rs) : 1;
 	return 0;

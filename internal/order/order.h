@@ -29,6 +29,8 @@ struct order_item {
 	const char *title;       /* NULL if absent */
 	const char *supplier_hint; /* reserved; NULL */
 	const char *variant_id;  /* the platform's variant/product id as text; NULL if absent */
+	const char *line_item_id; /* the platform's id of the line (line_items[].id) as text; NULL if absent
+	                           * (native orders): a parcel is matched to the platform's lines by it */
 	int requires_shipping;   /* 1 unless the platform says the line ships nothing */
 };
 
@@ -89,6 +91,12 @@ int order_is_woocommerce_ping(const char *body, size_t len);
 
 /* Releases what an order_parse_* allocated. Accepts a zeroed struct. */
 void order_free(struct order *o);
+
+/* A money amount as canonical decimal text in canon ("12.50"): a decimal
+ * string or a JSON number, not negative, at most 16 integer and 4
+ * fractional digits. Returns 0; -1 when v is no such amount; -2 when v is
+ * a JSON real with more digits than a double keeps exactly. */
+int order_price(const json_t *v, char canon[32]);
 
 /* True when s is an RFC 3339 timestamp PostgreSQL accepts. */
 int order_valid_timestamp(const char *s);

@@ -15,11 +15,13 @@
 #include <openssl/ssl.h>
 
 #include "admin/admin.h"
+#include "backlog/backlog.h"
 #include "callback/callback.h"
 #include "client/client.h"
 #include "config/config.h"
 #include "db/db.h"
 #include "dispatch/dispatch.h"
+#include "feed/feed.h"
 #include "http/http.h"
 #include "httpd/httpd.h"
 #include "intake/intake.h"
@@ -30,7 +32,9 @@
 #include "replan/replan.h"
 #include "rescore/rescore.h"
 #include "server/server.h"
+#include "stock/stock.h"
 #include "tls/tls.h"
+#include "version/version.h"
 
 /* One worker thread: its loop, listener, pool, client, dispatcher, and
  * the environment its request handlers see (env). */
@@ -48,11 +52,14 @@ struct server_worker {
 	struct rescore *rescore;   /* the supplier scorecard; worker 0 only, else NULL */
 	struct intake_queue *intake; /* group commit of storefront orders */
 	struct callback_queue *callbacks; /* group commit of supplier callbacks */
+	struct backlog *backlog;   /* the database's gauges for /metrics (worker 0 only), or NULL */
 	struct config cfg;         /* this worker's copy: live keys change on reload */
 	int drained;               /* the listeners have no connection left */
+	int dispatch_idle;         /* after a stop: nothing in flight outbound */
 	struct event *stop_ev;     /* activated from the main thread */
 	struct event *reload_ev;   /* likewise: take srv->live */
 	struct metrics metrics;
+	struct db_pool_stats pool_stats;
 	struct http_env env;       /* what handlers see of this worker */
 };
 
@@ -75,6 +82,7 @@ struct server {
 	SSL_CTX *ssl;               /* new connections' TLS context */
 	struct config live;         /* the live keys a reload hands to the workers */
 	struct server_ip *ips[SERVER_IP_BUCKETS];
+	struct metrics_backlog backlog; /* written by worker 0's backlog, read by /metrics */
 };
 
 static char *server_metrics_text(const struct server *srv);
@@ -273,6 +281,14 @@ static void route(void *arg, struct http_ctx *ctx)
 		callback_handle(w->callbacks, ctx, code);
 		return;
 	}
+	if (match_code_path(ctx->path, "suppliers", "inventory", code, sizeof code)) {
+		if (!method_in(ctx, "POST")) {
+			reply_method_not_allowed(ctx, "POST");
+			return;
+		}
+		feed_handle(ctx, code);
+		return;
+	}
 	http_reply_error(ctx, 404, "not_found", "no such endpoint", NULL);
 }
 
@@ -353,12 +369,22 @@ static int server_claim_address(const struct config *cfg, char *err, size_t errl
 static void worker_drained(void *arg)
 {
 	struct server_worker *w = arg;
-	/* Either listener may be the one that just emptied. */
-	if (w->drained || !w->env.draining || httpd_conns(w->httpd) > 0 || httpd_conns(w->admin) > 0)
+	/* Either listener may be the one that just emptied, or the dispatcher
+	 * the last to finish: messages it is sending would otherwise go out
+	 * again from another process after their lease. */
+	if (w->drained || !w->env.draining || !w->dispatch_idle || httpd_conns(w->httpd) > 0 ||
+	    httpd_conns(w->admin) > 0)
 		return;
 	w->drained = 1;
 	struct timeval grace = { 0, 300000 };
 	event_base_loopexit(w->base, &grace);
+}
+
+static void worker_dispatch_idle(void *arg)
+{
+	struct server_worker *w = arg;
+	w->dispatch_idle = 1;
+	worker_drained(w);
 }
 
 static void on_stop(evutil_socket_t fd, short what, void *arg)
@@ -368,8 +394,9 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	if (w->env.draining)
 		return;
 	w->env.draining = 1;
-	dispatch_stop(w->dispatch);
+	dispatch_stop(w->dispatch, worker_dispatch_idle, w);
 	replan_stop(w->replan);
+	backlog_stop(w->backlog);
 	rescore_stop(w->rescore);
 	log_info("worker draining", "worker=%d connections=%d", w->index, httpd_conns(w->httpd));
 	/* A hard cap keeps a stuck request from holding shutdown forever. */
@@ -433,6 +460,8 @@ static void *worker_main(void *arg)
 	w->dispatch = NULL;
 	replan_free(w->replan);
 	w->replan = NULL;
+	backlog_free(w->backlog);
+	w->backlog = NULL;
 	rescore_free(w->rescore);
 	w->rescore = NULL;
 	log_info("worker stopped", "worker=%d", w->index);
@@ -448,6 +477,13 @@ static void worker_outbox_ready(void *arg)
 {
 	struct server_worker *w = arg;
 	dispatch_wake(w->dispatch);
+}
+
+/* A handler of this worker committed stock that lines may be waiting for. */
+static void worker_stock_ready(void *arg)
+{
+	struct server_worker *w = arg;
+	replan_wake(w->replan);
 }
 
 static void worker_on_notify(const char *channel, const char *payload, void *arg)
@@ -521,6 +557,7 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 		             " set_config('jit', 'off', false)",
 		.on_notify = worker_on_notify,
 		.notify_arg = w,
+		.stats = &w->pool_stats,
 	};
 	w->db = db_pool_new(w->base, &po);
 	struct client_options co = worker_client_options(cfg);
@@ -534,12 +571,15 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 	w->env = (struct http_env){
 		.base = w->base, .db = w->db, .client = w->client, .cfg = &w->cfg, .metrics = &w->metrics,
 		.outbox_ready = worker_outbox_ready, .outbox_ready_arg = w,
+		.stock_ready = worker_stock_ready, .stock_ready_arg = w,
 	};
 	w->intake = intake_queue_new(&w->env);
 	w->callbacks = callback_queue_new(&w->env);
 	struct dispatch_options dopt;
 	dispatch_options_from(cfg, &dopt);
-	w->dispatch = dispatch_new(w->base, w->db, w->client, w->callbacks, &dopt);
+	w->dispatch = dispatch_new(w->base, w->db, w->client, w->callbacks, &w->metrics, &dopt);
+	if (index == 0) /* one reader of the database's gauges is enough */
+		w->backlog = backlog_new(w->base, w->db, &srv->backlog);
 	w->replan = replan_new(w->base, w->db, 5000, worker_outbox_ready, w);
 	if (index == 0) {
 		struct rescore_options ro = {
@@ -568,7 +608,8 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 static struct db_stmt_def *collect_stmts(void)
 {
 	const struct db_stmt_def *tables[] = { intake_stmts, plan_stmts, dispatch_stmts, callback_stmts,
-	                                       replan_stmts, admin_stmts, rescore_stmts };
+	                                       replan_stmts, admin_stmts, backlog_stmts, stock_stmts, feed_stmts,
+	                                       rescore_stmts };
 	size_t n = 0;
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 		for (const struct db_stmt_def *d = tables[t]; d->name; d++)
@@ -707,6 +748,7 @@ void server_free(struct server *srv)
 		callback_queue_free(w->callbacks);
 		dispatch_free(w->dispatch);
 		replan_free(w->replan);
+		backlog_free(w->backlog);
 		rescore_free(w->rescore);
 		if (w->stop_ev)
 			event_free(w->stop_ev);
@@ -732,46 +774,21 @@ void server_free(struct server *srv)
 static char *server_metrics_text(const struct server *srv)
 {
 	const struct metrics **ms = mem_calloc((size_t)srv->nworkers, sizeof *ms);
-	long conns = 0;
+	struct metrics_process p = { .workers = ms, .nworkers = srv->nworkers, .backlog = &srv->backlog,
+	                             .version = DROPSHIP_VERSION,
+	                             .db_pool_size = (long)srv->nworkers * srv->cfg.database.pool_size };
 	for (int i = 0; i < srv->nworkers; i++) {
 		ms[i] = &srv->workers[i].metrics;
-		conns += atomic_load(&ms[i]->connections);
+		p.db_in_use += atomic_load(&srv->workers[i].pool_stats.in_use);
+		p.db_waiting += atomic_load(&srv->workers[i].pool_stats.waiting);
 	}
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
-	if (!f) {
-		free(ms);
-		return NULL;
+	if (f) {
+		metrics_render(f, &p);
+		fclose(f);
 	}
-	fprintf(f,
-	        "# HELP dropship_http_requests_total HTTP requests answered, by status class.\n"
-	        "# TYPE dropship_http_requests_total counter\n"
-	        "dropship_http_requests_total{class=\"2xx\"} %lu\n"
-	        "dropship_http_requests_total{class=\"4xx\"} %lu\n"
-	        "dropship_http_requests_total{class=\"5xx\"} %lu\n"
-	        "# HELP dropship_orders_total Orders taken in, by outcome.\n"
-	        "# TYPE dropship_orders_total counter\n"
-	        "dropship_orders_total{outcome=\"created\"} %lu\n"
-	        "dropship_orders_total{outcome=\"duplicate\"} %lu\n"
-	        "dropship_orders_total{outcome=\"cancelled\"} %lu\n"
-	        "# HELP dropship_db_unavailable_total Requests answered 503 because the database was down.\n"
-	        "# TYPE dropship_db_unavailable_total counter\n"
-	        "dropship_db_unavailable_total %lu\n"
-	        "# HELP dropship_connections Open client connections.\n"
-	        "# TYPE dropship_connections gauge\n"
-	        "dropship_connections %ld\n"
-	        "# HELP dropship_workers Worker threads.\n"
-	        "# TYPE dropship_workers gauge\n"
-	        "dropship_workers %d\n",
-	        metrics_sum(ms, srv->nworkers, METRICS_REQUESTS_2XX),
-	        metrics_sum(ms, srv->nworkers, METRICS_REQUESTS_4XX),
-	        metrics_sum(ms, srv->nworkers, METRICS_REQUESTS_5XX),
-	        metrics_sum(ms, srv->nworkers, METRICS_ORDERS_CREATED),
-	        metrics_sum(ms, srv->nworkers, METRICS_ORDERS_DUPLICATE),
-	        metrics_sum(ms, srv->nworkers, METRICS_ORDERS_CANCELLED),
-	        metrics_sum(ms, srv->nworkers, METRICS_DB_UNAVAILABLE), conns, srv->nworkers);
-	fclose(f);
 	free(ms);
 	return text;
 }

@@ -15,6 +15,7 @@
 #include "support/https.h"
 #include "support/receiver.h"
 #include "support/shop.h"
+#include "support/stranded.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
 #include "support/wait.h"
@@ -541,6 +542,13 @@ static void test_partial_shipment(void)
 	free(rid); free(oid);
 }
 
+/* Last: whatever the tests above left behind is either on its way or
+ * listed by reporting.stranded_orders. */
+static void test_nothing_stranded_unseen(void)
+{
+	stranded_check(db);
+}
+
 int main(void)
 {
 	static const struct harness_test tests[] = {
@@ -553,6 +561,7 @@ int main(void)
 		{ "a request shipped in two parcels", test_partial_shipment },
 		{ "a missed accept deadline counts as a rejection, with no human step", test_missed_deadline },
 		{ "a deadline shortened while a request is open applies to it", test_deadline_shortened },
+		{ "no order is stuck where stranded_orders does not show it", test_nothing_stranded_unseen },
 		{ NULL, NULL },
 	};
 	return harness_main("callbacks", suite_init, suite_cleanup, tests);

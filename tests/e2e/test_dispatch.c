@@ -14,6 +14,7 @@
 #include "support/harness.h"
 #include "support/https.h"
 #include "support/shop.h"
+#include "support/stranded.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
 #include "support/wait.h"
@@ -356,6 +357,13 @@ static void test_private_endpoint_refused(void)
 	testsrv_stop_sim(&s, 5000);
 }
 
+/* Last: whatever the tests above left behind is either on its way or
+ * listed by reporting.stranded_orders. */
+static void test_nothing_stranded_unseen(void)
+{
+	stranded_check(db);
+}
+
 int main(void)
 {
 	static const struct harness_test tests[] = {
@@ -365,6 +373,7 @@ int main(void)
 		{ "two dropshipd processes on one database: no request sent twice", test_two_processes },
 		{ "4xx fails at once; a hanging supplier does not block intake", test_permanent_failure_and_hanging_supplier },
 		{ "a loopback endpoint is refused unless allowed", test_private_endpoint_refused },
+		{ "no order is stuck where stranded_orders does not show it", test_nothing_stranded_unseen },
 		{ NULL, NULL },
 	};
 	return harness_main("dispatch", suite_init, suite_cleanup, tests);

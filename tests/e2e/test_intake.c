@@ -18,6 +18,7 @@
 #include "support/https.h"
 #include "support/proc.h"
 #include "support/shop.h"
+#include "support/stranded.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
 #include "support/wait.h"
@@ -711,6 +712,13 @@ static void test_database_restart(void)
 	free(body);
 }
 
+/* Last: whatever the tests above left behind is either on its way or
+ * listed by reporting.stranded_orders. */
+static void test_nothing_stranded_unseen(void)
+{
+	stranded_check(db);
+}
+
 int main(void)
 {
 	static const struct harness_test tests[] = {
@@ -726,6 +734,7 @@ int main(void)
 		{ "body, header, deadline and connection limits", test_limits },
 		{ "SIGTERM finishes in-flight requests then exits 0", test_graceful_stop },
 		{ "database restart: 503 while down, recovery after", test_database_restart },
+		{ "no order is stuck where stranded_orders does not show it", test_nothing_stranded_unseen },
 		{ NULL, NULL },
 	};
 	return harness_main("intake", suite_init, suite_cleanup, tests);

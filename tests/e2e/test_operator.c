@@ -12,7 +12,8 @@
  *                       order.needs_attention M4 failed
  *   E-4 shop,  2 h ago  line 1 MUG routed to acme (R4), message M5 pending,
  *                       retried in 5 minutes after a 503
- *   E-5 shop2, now      received, no lines yet
+ *   E-5 shop2, now      cancelled before any line was routed
+ * (and E-6, added by the test of a failure not handled yet)
  *
  * M1..M5 are outbox ids 1..5. */
 #include <pthread.h>
@@ -26,6 +27,7 @@
 
 #include "support/ctl.h"
 #include "support/harness.h"
+#include "support/stranded.h"
 #include "support/testdb.h"
 #include "support/wait.h"
 
@@ -47,7 +49,7 @@ static const char story_sql[] =
 	"              (2, 'shop', 'E-2', 'routed', interval '4 hours'),"
 	"              (3, 'shop2', 'E-3', 'needs_attention', interval '3 hours'),"
 	"              (4, 'shop', 'E-4', 'routed', interval '2 hours'),"
-	"              (5, 'shop2', 'E-5', 'received', interval '0')) e(n, store, ext, status, age)"
+	"              (5, 'shop2', 'E-5', 'cancelled', interval '0')) e(n, store, ext, status, age)"
 	" JOIN stores s ON s.code = e.store ORDER BY e.n;"
 	"INSERT INTO fulfillment_requests (id, store_id, order_id, supplier_id, status, reason)"
 	" SELECT r.id::uuid, o.store_id, o.id, sp.id, r.status, r.reason"
@@ -199,7 +201,7 @@ static void test_stranded_orders(void)
 	CU_ASSERT_EQUAL_FATAL(PQresultStatus(res), PGRES_TUPLES_OK);
 	CU_ASSERT_EQUAL_FATAL(PQntuples(res), 2);
 	static const char *const want[2][7] = {
-		{ "E-1", "shop", "partially_routed", "out_of_stock, delivery_failed", "1", "1", "t" },
+		{ "E-1", "shop", "partially_routed", "delivery_failed, out_of_stock", "1", "1", "t" },
 		{ "E-3", "shop2", "needs_attention", "no_offer", "1", "0", "t" },
 	};
 	for (int r = 0; r < 2; r++)
@@ -211,7 +213,7 @@ static void test_stranded_orders(void)
 	struct ctl_run r = ctl(conninfo, "report", "stranded_orders", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "order_id  store  external_order_id  status"));
-	CU_ASSERT(has(r.out, "out_of_stock, delivery_failed"));
+	CU_ASSERT(has(r.out, "delivery_failed, out_of_stock"));
 	CU_ASSERT(has(r.out, "(2 rows)"));
 	ctl_run_free(&r);
 	r = ctl(conninfo, "report", NULL);
@@ -423,8 +425,9 @@ static void test_order_reroute_times_out(void)
 	CU_ASSERT_EQUAL(testdb_exec(db, "DELETE FROM replan_orders", 0, NULL), 0);
 }
 
-/* Stands in for dropshipd: re-plans E-1's waiting line once asked, then
- * deletes the request, as dropshipd does. */
+/* Stands in for dropshipd: re-plans E-1's waiting line once asked (a new
+ * request to bolt, R5, with its message), then deletes the request to
+ * re-plan, as dropshipd does. */
 static void *replanner(void *arg)
 {
 	(void)arg;
@@ -433,8 +436,15 @@ static void *replanner(void *arg)
 		wait_ms(50);
 		if (testdb_count(conn, "SELECT count(*) FROM replan_orders", 0, NULL) > 0) {
 			testdb_exec(conn, "BEGIN", 0, NULL);
+			testdb_exec(conn, "INSERT INTO fulfillment_requests (id, store_id, order_id, supplier_id)"
+			                  " SELECT '" R(5) "', q.store_id, q.order_id, s.id FROM replan_orders q,"
+			                  " suppliers s WHERE s.code = 'bolt'", 0, NULL);
+			testdb_exec(conn, "INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key,"
+			                  " payload) SELECT 'fulfillment.requested', r.id, r.supplier_id, r.store_id,"
+			                  " r.id::text, '{}' FROM fulfillment_requests r WHERE r.id = '" R(5) "'", 0, NULL);
 			testdb_exec(conn, "UPDATE order_lines l SET status = 'routed', reason = NULL,"
-			                  " supplier_id = (SELECT id FROM suppliers WHERE code = 'bolt')"
+			                  " supplier_id = (SELECT id FROM suppliers WHERE code = 'bolt'),"
+			                  " request_id = '" R(5) "'"
 			                  " FROM replan_orders q WHERE l.store_id = q.store_id"
 			                  " AND l.order_id = q.order_id AND l.status = 'unroutable'", 0, NULL);
 			testdb_exec(conn, "UPDATE orders o SET status = 'routed' FROM replan_orders q"
@@ -457,7 +467,7 @@ static void test_order_reroute(void)
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "order 1 re-planned; now routed\n"));
 	CU_ASSERT(has(r.out, "  LINE  SKU  QTY  STATUS  REASON  SUPPLIER  REQUEST_ID\n"));
-	CU_ASSERT(has(r.out, "     2  TEE    1  routed          bolt\n"));
+	CU_ASSERT(has(r.out, "     2  TEE    1  routed          bolt      " R(5) "\n"));
 	ctl_run_free(&r);
 	check_value("SELECT count(*) FROM replan_orders", "0");
 
@@ -473,6 +483,69 @@ static void test_order_reroute(void)
 	check_value("SELECT count(*) FROM replan_orders", "0");
 }
 
+/* dropshipd's holding of a request while it handles its failure. */
+static const char hold_sql[] =
+	"SELECT count(*) FROM (SELECT id FROM fulfillment_requests WHERE id = '" R(6) "' FOR UPDATE) l";
+
+static bool retry_waits(void *arg)
+{
+	(void)arg;
+	return testdb_count(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+	                        " AND wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE%'", 0, NULL) == 1;
+}
+
+static void *retry_thread(void *arg)
+{
+	struct ctl_run *r = arg;
+	*r = ctl(conninfo, "outbox", "retry", "--failed", "--supplier", "acme", NULL);
+	return NULL;
+}
+
+/* E-6: its request R6 failed delivery a moment ago and dropshipd has yet
+ * to route its line elsewhere (request_failures). The retry takes the
+ * request first, waiting while dropshipd holds it, then withdraws the
+ * failure with the message re-queued. */
+static void test_outbox_retry_withdraws_a_pending_failure(void)
+{
+	CU_ASSERT_FATAL(testdb_exec(db,
+	        "WITH o AS (INSERT INTO orders (store_id, external_id, status, raw)"
+	        "   SELECT id, 'E-6', 'routed', '{}' FROM stores WHERE code = 'shop' RETURNING store_id, id),"
+	        " r AS (INSERT INTO fulfillment_requests (id, store_id, order_id, supplier_id)"
+	        "   SELECT '" R(6) "', o.store_id, o.id, s.id FROM o, suppliers s WHERE s.code = 'acme'"
+	        "   RETURNING id, store_id, order_id, supplier_id),"
+	        " l AS (INSERT INTO order_lines (store_id, order_id, line_no, sku, quantity, status, supplier_id,"
+	        "   request_id) SELECT store_id, order_id, 1, 'MUG', 1, 'routed', supplier_id, id FROM r),"
+	        " m AS (INSERT INTO outbox (kind, request_id, supplier_id, store_id, idempotency_key, payload, state,"
+	        "   attempts, last_error) SELECT 'fulfillment.requested', id, supplier_id, store_id, id::text, '{}',"
+	        "   'failed', 8, 'connect: connection refused' FROM r)"
+	        " INSERT INTO request_failures (request_id, supplier_id, cause)"
+	        " SELECT id, supplier_id, 'connect: connection refused' FROM r", 0, NULL) == 0);
+	PGconn *dropshipd = testdb_connect(conninfo);
+	CU_ASSERT_FATAL(dropshipd && testdb_exec(dropshipd, "BEGIN", 0, NULL) == 0);
+	CU_ASSERT_FATAL(testdb_count(dropshipd, hold_sql, 0, NULL) == 1);
+	pthread_t t;
+	struct ctl_run r;
+	CU_ASSERT_FATAL(pthread_create(&t, NULL, retry_thread, &r) == 0);
+	CU_ASSERT(wait_until(retry_waits, NULL, 10000, 50));
+	check_value("SELECT count(*) FROM request_failures", "1");
+	CU_ASSERT(testdb_exec(dropshipd, "COMMIT", 0, NULL) == 0);
+	PQfinish(dropshipd);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(r.rc, 0);
+	CU_ASSERT(has(r.out, "(fulfillment.requested to acme) re-queued: pending, attempts 0"));
+	ctl_run_free(&r);
+	check_value("SELECT count(*) FROM request_failures", "0");
+	check_value("SELECT state || ' ' || attempts FROM outbox WHERE request_id = '" R(6) "'", "pending 0");
+	check_value("SELECT status FROM fulfillment_requests WHERE id = '" R(6) "'", "pending");
+}
+
+/* Last: whatever the tests above left behind is either on its way or
+ * listed by reporting.stranded_orders. */
+static void test_nothing_stranded_unseen(void)
+{
+	stranded_check(db);
+}
+
 int main(void)
 {
 	static const struct harness_test tests[] = {
@@ -484,6 +557,9 @@ int main(void)
 		{ "order list: newest first, filters, --json", test_order_list },
 		{ "order reroute times out when nothing re-plans", test_order_reroute_times_out },
 		{ "order reroute waits for the re-plan and shows the lines", test_order_reroute },
+		{ "outbox retry withdraws a failure dropshipd has yet to handle, under its lock",
+		  test_outbox_retry_withdraws_a_pending_failure },
+		{ "no order is stuck where stranded_orders does not show it", test_nothing_stranded_unseen },
 		{ NULL, NULL },
 	};
 	return harness_main("operator", suite_init, suite_cleanup, tests);

@@ -1,7 +1,8 @@
 /* Plans of the hot statements: every prepared statement of intake, plan,
- * callback and dispatch, EXPLAINed with sample parameters on an analyzed
- * database of a few thousand orders (tests/scale/gen-orders.sql), under a
- * generic plan and under a custom plan. On orders, order_lines,
+ * callback, dispatch, replan, stock and feed, EXPLAINed with sample
+ * parameters on an analyzed database of a few thousand orders
+ * (tests/scale/gen-orders.sql), under a generic plan and under a custom
+ * plan. On orders, order_lines,
  * fulfillment_requests, outbox, request_events and routing_decisions no
  * plan may scan the table, and every index scan must constrain the index's
  * key (e.g. order_lines_pkey by store_id AND order_id, not store_id alone).
@@ -16,12 +17,15 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "backlog/backlog.h"
 #include "callback/callback.h"
 #include "dispatch/dispatch.h"
+#include "feed/feed.h"
 #include "intake/intake.h"
 #include "plan/plan.h"
 #include "replan/replan.h"
 #include "rescore/rescore.h"
+#include "stock/stock.h"
 #include "support/ctl.h"
 #include "support/harness.h"
 #include "support/proc.h"
@@ -45,6 +49,7 @@ static const struct { const char *index, *cols[3]; } index_keys[] = {
 	{ "orders_pkey", { "store_id", "id" } },
 	{ "orders_store_id_external_id_key", { "store_id", "external_id" } },
 	{ "orders_id_idx", { "id" } },
+	{ "orders_status_idx", { "status" } },
 	{ "order_lines_pkey", { "store_id", "order_id" } },
 	{ "order_lines_request_idx", { "request_id" } },
 	{ "fulfillment_requests_pkey", { "id" } },
@@ -64,6 +69,12 @@ static const struct { const char *index, *cols[3]; } index_keys[] = {
 static const struct { const char *stmt, *index; } whole_index[] = {
 	/* the expiry sweep: every line still waiting, at most each store's hold of them */
 	{ "replan_expire", "order_lines_waiting_idx" },
+	/* the outbox gauges: every message not yet delivered, the backlog, never the delivered history */
+	{ "backlog_outbox", "outbox_due_id_idx" },
+	/* the stranded-orders gauge: the unroutable lines and the failed messages, each request of
+	 * those then by its key (stranded orders are an operator's to-do list) */
+	{ "backlog_stranded", "order_lines_unroutable_idx" },
+	{ "backlog_stranded", "outbox_failed_idx" },
 };
 
 static int reads_whole_index(const char *stmt, const char *index)
@@ -103,7 +114,7 @@ static const struct { const char *stmt, *params; } samples[] = {
 	{ "intake_lines_insert",
 	  "SELECT '{1}', '{900000001}', '{1}', '{SKU-1}', '{1}', '{1.00}', '{t}', '{routed}', '{NULL}',"
 	  " '{' || supplier_id || '}', '{' || id || '}', '{1}', '{1.0}', '{NULL}', '{true}',"
-	  " '{0f8fad5b-d9cb-469f-a165-70867728950e}' FROM offers LIMIT 1" },
+	  " '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{466157049}' FROM offers LIMIT 1" },
 	{ "plan_decisions_first",
 	  "SELECT '{1}', '{900000001}', '{1}', '{cheapest}', '{NULL}', '{NULL}', '{no_offer}', '{\"[]\"}',"
 	  " '{exact}', '{false}'" },
@@ -129,6 +140,9 @@ static const struct { const char *stmt, *params; } samples[] = {
 	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{' || id || '}', '{shipped}', '{w1}'"
 	  " FROM fulfillment_requests LIMIT 1" },
 	{ "callback_notify", NULL },
+	{ "callback_notify_platform",
+	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{' || id || '}', '{w1}', '{\"{1,2}\"}'"
+	  " FROM fulfillment_requests LIMIT 1" },
 	{ "callback_timeout_cancel", "SELECT '{' || id || '}' FROM fulfillment_requests LIMIT 1" },
 	{ "plan_lines_reroute",
 	  "SELECT '{' || store_id || '}', '{' || order_id || '}', '{1}', '{routed}', '{NULL}', '{1}', '{1}',"
@@ -147,8 +161,21 @@ static const struct { const char *stmt, *params; } samples[] = {
 	{ "replan_prune", NULL },
 	{ "dispatch_failures", NULL },
 	{ "callback_failures_done", "SELECT '{' || id || '}' FROM fulfillment_requests LIMIT 1" },
+	{ "dispatch_steps",
+	  "SELECT '{' || id || '}', '{1}', '{\"[{\\\"step\\\": 1, \\\"action\\\": \\\"notes\\\", \\\"method\\\": \\\"GET\\\","
+	  " \\\"path\\\": \\\"/\\\", \\\"started_ms\\\": 1700000000000, \\\"latency_ms\\\": 3}]\"}' FROM outbox LIMIT 1" },
+	{ "callback_failures_held", "SELECT '{' || id || '}' FROM fulfillment_requests LIMIT 1" },
+	{ "feed_supplier", "SELECT code FROM suppliers LIMIT 1" },
+	{ "feed_offers", "SELECT min(supplier_id)::text, '{SKU-1,SKU-2,SKU-3}' FROM offers" },
+	{ "stock_check", "SELECT now()::text" },
+	{ "stock_lock", "SELECT '{' || min(id) || ',' || max(id) || '}' FROM offers" },
+	{ "stock_apply",
+	  "SELECT now()::text, '{' || min(id) || ',' || max(id) || '}', '{5,6}', '{}', '{2.5,3}', '{}', '{1,NULL}',"
+	  " '{*,US;CA}' FROM offers" },
 	{ "dispatch_release",
 	  "SELECT '{' || id || '}', '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{1000}' FROM outbox LIMIT 1" },
+	{ "backlog_outbox", NULL },
+	{ "backlog_stranded", NULL },
 	{ "rescore_count", "SELECT '2592000'" },
 	{ "rescore_save",
 	  "SELECT '{' || min(id) || '}', '{2026-11-22T10:00:00Z}', '{3}', '{2}', '{1}', '{1}', '{0}',"
@@ -294,7 +321,8 @@ static void check_tables(const struct db_stmt_def *const *tables, char *problems
 }
 
 static const struct db_stmt_def *const hot_tables[] = { intake_stmts, plan_stmts, callback_stmts,
-	                                                  dispatch_stmts, replan_stmts, rescore_stmts, NULL };
+	                                                  dispatch_stmts, replan_stmts, backlog_stmts, stock_stmts,
+	                                                  feed_stmts, rescore_stmts, NULL };
 
 static void test_hot_statements_use_their_keys(void)
 {

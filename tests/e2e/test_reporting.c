@@ -196,7 +196,7 @@ static int suite_init(void)
 	        1, v) != 0)
 		return -1;
 	snprintf(conf, sizeof conf, "[dispatch]\nallow_private_endpoints = true\ntls_ca_file = %s\n"
-	                            "[admin]\ntoken = " ADMIN_TOKEN "\n", cert);
+	                            "[admin]\nlisten = 127.0.0.1:0\ntoken = " ADMIN_TOKEN "\n", cert);
 	if (testsrv_start(&srv, conninfo, conf, 1) < 0)
 		return -1;
 	return populate();

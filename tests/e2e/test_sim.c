@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include "platform/platform.h"
 #include "sig/sig.h"
 #include "support/harness.h"
 #include "support/https.h"
@@ -646,11 +647,16 @@ static void test_callbacks_accept_ship_deliver(void)
 	if (expect_callbacks(&rv, id, seq_types)) {
 		json_t *shipped = check_msg(&rv, 1, "fulfillment.shipped", id);
 		json_t *tr = json_object_get(shipped, "tracking");
-		const char *number = jstr(tr, "number");
-		char url[128];
-		snprintf(url, sizeof url, "https://track.example/%s", number);
-		CU_ASSERT_STRING_EQUAL(jstr(tr, "carrier"), "SIMPOST");
-		CU_ASSERT_TRUE(*number != '\0');
+		const char *number = jstr(tr, "number"), *carrier = jstr(tr, "carrier");
+		char url[256] = "";
+		/* a real carrier, a number of its form, its tracking page */
+		CU_ASSERT_TRUE(strcmp(carrier, "UPS") == 0 || strcmp(carrier, "USPS") == 0 ||
+		               strcmp(carrier, "FedEx") == 0 || strcmp(carrier, "DHL Express") == 0);
+		CU_ASSERT_TRUE(strcmp(carrier, "UPS") != 0 || (strlen(number) == 18 && strncmp(number, "1Z", 2) == 0));
+		CU_ASSERT_TRUE(strcmp(carrier, "USPS") != 0 || (strlen(number) == 22 && strncmp(number, "94001", 5) == 0));
+		CU_ASSERT_TRUE(strcmp(carrier, "FedEx") != 0 || strlen(number) == 12);
+		CU_ASSERT_TRUE(strcmp(carrier, "DHL Express") != 0 || strlen(number) == 10);
+		CU_ASSERT_TRUE(platform_tracking_url(carrier, number, url, sizeof url));
 		CU_ASSERT_STRING_EQUAL(jstr(tr, "url"), url);
 		json_decref(shipped);
 	}

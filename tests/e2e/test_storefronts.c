@@ -15,6 +15,7 @@
 #include "support/harness.h"
 #include "support/https.h"
 #include "support/receiver.h"
+#include "support/stranded.h"
 #include "support/testdb.h"
 #include "support/testsrv.h"
 #include "support/wait.h"
@@ -529,6 +530,13 @@ static void test_woo_paid_then_cancelled(void)
 	json_decref(doc);
 }
 
+/* Last: whatever the tests above left behind is either on its way or
+ * listed by reporting.stranded_orders. */
+static void test_nothing_stranded_unseen(void)
+{
+	stranded_check(db);
+}
+
 static const struct harness_test tests[] = {
 	{ "shopify: documented order routed and forwarded", test_shopify_order_routed_and_forwarded },
 	{ "shopify: tampered, foreign or missing signature is 401", test_shopify_signature },
@@ -539,6 +547,7 @@ static const struct harness_test tests[] = {
 	{ "woocommerce: documented order routed and forwarded", test_woo_order_routed_and_forwarded },
 	{ "woocommerce: signature and the unsigned ping", test_woo_signature_and_ping },
 	{ "woocommerce: routed once paid, then cancelled", test_woo_paid_then_cancelled },
+	{ "no order is stuck where stranded_orders does not show it", test_nothing_stranded_unseen },
 	{ NULL, NULL },
 };
 

@@ -873,9 +873,11 @@ static void test_shopify_fixture(void)
 	CU_ASSERT_EQUAL_FATAL(o.nitems, 3);
 	static const char *const skus[] = { "IPOD2008GREEN", "IPOD2008RED", "IPOD2008BLACK" };
 	static const char *const variants[] = { "39072856", "49148385", "457924702" };
+	static const char *const line_items[] = { "466157049", "518995019", "703073504" };
 	for (size_t i = 0; i < 3; i++) {
 		CU_ASSERT_STRING_EQUAL(o.items[i].sku, skus[i]);
 		CU_ASSERT_STRING_EQUAL(o.items[i].variant_id, variants[i]);
+		CU_ASSERT_STRING_EQUAL(o.items[i].line_item_id, line_items[i]); /* a parcel is matched by it */
 		CU_ASSERT_EQUAL(o.items[i].quantity, 1);
 		CU_ASSERT_STRING_EQUAL(o.items[i].unit_price, "199.00");
 		CU_ASSERT_STRING_EQUAL(o.items[i].title, "IPod Nano - 8gb");
@@ -988,6 +990,8 @@ static void test_woo_fixture(void)
 	CU_ASSERT_STRING_EQUAL(o.items[0].variant_id, "93"); /* no variation: the product */
 	CU_ASSERT_STRING_EQUAL(o.items[1].sku, "Bar3");
 	CU_ASSERT_STRING_EQUAL(o.items[1].variant_id, "23");
+	CU_ASSERT_STRING_EQUAL(o.items[0].line_item_id, "315");
+	CU_ASSERT_STRING_EQUAL(o.items[1].line_item_id, "316");
 	CU_ASSERT_STRING_EQUAL(o.items[1].unit_price, "12.00");
 	CU_ASSERT_EQUAL(o.items[1].requires_shipping, 1);
 	order_free(&o);
