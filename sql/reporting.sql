@@ -100,6 +100,36 @@ SELECT s.code AS supplier,
 COMMENT ON VIEW reporting.supplier_performance IS
     'per supplier, requests of the last 30 days: acceptance, rejection, hours to accept and ship, on-time rate';
 
+-- The scorecard routing reads (supplier_scores, kept by dropshipd every
+-- [score] refresh_ms over the last [score] window_s): a row per supplier,
+-- read from a table of one row per supplier, so it costs nothing however
+-- long the history. The smoothed rates are what routing uses; the raw
+-- ones are the window's counts alone.
+CREATE VIEW reporting.supplier_scorecard AS
+SELECT s.code AS supplier, s.active,
+       sc.requests, sc.answered, sc.accepted, sc.rejected, sc.failed, sc.judged, sc.on_time,
+       round(sc.acceptance_ppm / 10000.0, 2) AS acceptance_rate,
+       round(100.0 * sc.accepted / nullif(sc.answered, 0), 2) AS raw_acceptance_rate,
+       round(100.0 * sc.rejected / nullif(sc.answered, 0), 2) AS rejection_rate,
+       (SELECT string_agg(r.key || ' ' || round(100.0 * r.value::int / nullif(sc.answered, 0), 2) || '%',
+                          ', ' ORDER BY r.value::int DESC, r.key)
+          FROM jsonb_each_text(sc.rejected_by_reason) r) AS rejection_rate_by_reason,
+       round(sc.on_time_ppm / 10000.0, 2) AS on_time_rate,
+       round(100.0 * sc.on_time / nullif(sc.judged, 0), 2) AS raw_on_time_rate,
+       round(100.0 * sc.failed / nullif(sc.answered, 0), 2) AS delivery_failure_rate,
+       sc.median_hours_to_accept,
+       sc.median_hours_to_ship,
+       -- The chance of a rejection or a late shipment that balanced prices.
+       round(100 - sc.acceptance_ppm::numeric * sc.on_time_ppm / 10000000000, 2) AS risk,
+       sc.prior_weight,
+       sc.window_start,
+       sc.refreshed_at
+  FROM suppliers s
+  LEFT JOIN supplier_scores sc ON sc.supplier_id = s.id
+ ORDER BY s.code;
+COMMENT ON VIEW reporting.supplier_scorecard IS
+    'per supplier, the scorecard routing uses: smoothed and raw acceptance and on-time rates, rejections by reason, risk';
+
 CREATE VIEW reporting.unroutable_lines AS
 SELECT l.sku, l.reason,
        count(*) AS lines,
@@ -179,7 +209,11 @@ SELECT d.decided_at,
        (ru.cand->>'unit_cost')::numeric AS runner_up_unit_cost,
        ((ru.cand->>'unit_cost')::numeric - (ch.cand->>'unit_cost')::numeric) * l.quantity AS cost_difference,
        d.reason,
-       d.consolidated
+       d.consolidated,
+       -- Landed unit cost plus the supplier's risk times the store's penalty
+       -- (decisions made before the scorecard have none).
+       (ch.cand->>'expected_cost')::numeric AS expected_unit_cost,
+       (ru.cand->>'expected_cost')::numeric AS runner_up_expected_unit_cost
   FROM routing_decisions d
   JOIN order_lines l ON l.store_id = d.store_id AND l.order_id = d.order_id AND l.line_no = d.line_no
   JOIN orders o ON o.store_id = d.store_id AND o.id = d.order_id
@@ -191,9 +225,12 @@ SELECT d.decided_at,
   LEFT JOIN LATERAL (SELECT y.cand FROM jsonb_array_elements(d.candidates) y(cand)
                       WHERE (y.cand->>'eligible')::boolean
                         AND (y.cand->>'offer_id')::bigint IS DISTINCT FROM d.offer_id
-                      ORDER BY CASE d.policy WHEN 'fastest' THEN (y.cand->>'lead_time_days')::numeric
+                      ORDER BY (y.cand->>'below_floor')::boolean IS TRUE,
+                               CASE d.policy WHEN 'fastest' THEN (y.cand->>'lead_time_days')::numeric
                                              WHEN 'priority' THEN (y.cand->>'priority')::numeric
+                                             WHEN 'balanced' THEN (y.cand->>'expected_cost')::numeric
                                              ELSE (y.cand->>'unit_cost')::numeric END,
+                               CASE d.policy WHEN 'balanced' THEN (y.cand->>'lead_time_days')::int END,
                                (y.cand->>'unit_cost')::numeric, (y.cand->>'lead_time_days')::int,
                                y.cand->>'supplier'
                       LIMIT 1) ru ON true

@@ -92,7 +92,7 @@ static char *cb_body(const struct sim_ful *f, enum cb_type type, size_t *len)
 		json_decref(tracking);
 		tracking = json_pack("{s:s, s:s, s:s}", "carrier", t.carrier, "number", t.number, "url", t.url);
 	}
-	json_t *reason = type == CB_REJECTED ? json_string("out_of_stock") : json_null();
+	json_t *reason = type == CB_REJECTED ? json_string(f->sim->o->reject_reason) : json_null();
 	json_t *b = json_pack("{s:s, s:s, s:s, s:o*, s:o*}", "type", cb_type_names[type],
 	                      "request_id", f->id, "occurred_at", when, "tracking", tracking,
 	                      "reason", reason);

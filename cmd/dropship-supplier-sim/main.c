@@ -47,7 +47,7 @@ static void usage(FILE *f)
 	        "{\"received\": true, \"request_id\": ...} and a repeat of the same key 200 with\n"
 	        "the same body. With --callback-url it then plays the supplier: signed callbacks\n"
 	        "fulfillment.accepted, .shipped (a UPS, USPS, FedEx or DHL Express parcel with\n"
-	        "its tracking number and URL) and .delivered, or .rejected (out_of_stock), or\n"
+	        "its tracking number and URL) and .delivered, or .rejected (--reject-reason), or\n"
 	        ".cancelled after a fulfillment.cancel_requested.\n"
 	        "GET /stats shows counters as JSON; GET /healthz answers 200.\n"
 	        "\n"
@@ -63,8 +63,11 @@ static void usage(FILE *f)
 	        "                             Retry-After: 1, before any processing (default 0)\n"
 	        "      --hang-rate F          never answer this fraction (0..1) of attempts, until\n"
 	        "                             the client gives up; nothing is processed (default 0)\n"
-	        "      --reject-rate F        send fulfillment.rejected (out_of_stock) instead of\n"
-	        "                             accepted for this fraction of new requests (default 0)\n"
+	        "      --reject-rate F        send fulfillment.rejected instead of accepted for this\n"
+	        "                             fraction of new requests (default 0)\n"
+	        "      --reject-reason R      the rejections' reason, 1-64 of a-z 0-9 _ (default\n"
+	        "                             out_of_stock, which makes dropshipd mark the offer\n"
+	        "                             unavailable; e.g. capacity does not)\n"
 	        "      --slow-ms N            hold every fulfillment answer N ms (a timer: other\n"
 	        "                             requests go on meanwhile; default 0)\n"
 	        "      --status N             answer every fulfillment request with status N\n"
@@ -164,7 +167,7 @@ static int parse_supplier(const char *s, struct sim_opts *o)
 enum {
 	OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_SUPPLIER, OPT_FAIL, OPT_SLOW, OPT_HANG, OPT_REJECT,
 	OPT_STATUS, OPT_SEED, OPT_CB_URL, OPT_CA, OPT_ACCEPT, OPT_SHIP, OPT_DELIVER, OPT_LOG_LEVEL,
-	OPT_CATALOG, OPT_FEED_EVERY,
+	OPT_CATALOG, OPT_FEED_EVERY, OPT_REJECT_REASON,
 };
 
 /* --feed-every: whole numbers each with a unit ms, s, m or h ("1m30s"),
@@ -190,6 +193,16 @@ static int parse_every(const char *s, long *out)
 	if (p == s || total < 100)
 		return usage_error("--feed-every", what, s);
 	*out = total;
+	return 0;
+}
+
+/* --reject-reason: what dropshipd stores as the rejection's reason. */
+static int parse_reason(const char *s, struct sim_opts *o)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > SIM_CODE_MAX || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") < n)
+		return usage_error("--reject-reason", "expected 1-64 of a-z 0-9 _", s);
+	o->reject_reason = s;
 	return 0;
 }
 
@@ -219,6 +232,7 @@ static int parse_flag(int opt, const char *arg, struct sim_opts *o)
 	case OPT_FAIL: return parse_rate("--fail-rate", arg, &o->fail_rate);
 	case OPT_HANG: return parse_rate("--hang-rate", arg, &o->hang_rate);
 	case OPT_REJECT: return parse_rate("--reject-rate", arg, &o->reject_rate);
+	case OPT_REJECT_REASON: return parse_reason(arg, o);
 	case OPT_SLOW: return parse_long("--slow-ms", arg, 0, SIM_MS_MAX, ms_range, &o->slow_ms);
 	case OPT_ACCEPT: return parse_long("--accept-after-ms", arg, 0, SIM_MS_MAX, ms_range, &o->accept_ms);
 	case OPT_SHIP: return parse_long("--ship-after-ms", arg, 0, SIM_MS_MAX, ms_range, &o->ship_ms);
@@ -255,6 +269,7 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
 		{ "slow-ms", required_argument, NULL, OPT_SLOW },
 		{ "hang-rate", required_argument, NULL, OPT_HANG },
 		{ "reject-rate", required_argument, NULL, OPT_REJECT },
+		{ "reject-reason", required_argument, NULL, OPT_REJECT_REASON },
 		{ "status", required_argument, NULL, OPT_STATUS },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "callback-url", required_argument, NULL, OPT_CB_URL },
@@ -271,6 +286,7 @@ static int parse_args(int argc, char **argv, struct sim_opts *o)
 	};
 	memset(o, 0, sizeof *o);
 	o->listen = "127.0.0.1:9443";
+	o->reject_reason = "out_of_stock";
 	o->accept_ms = 200;
 	o->ship_ms = 1000;
 	o->deliver_ms = 2000;

@@ -43,6 +43,7 @@ struct sim_opts {
 	struct sim_supplier *suppliers;
 	size_t nsuppliers;
 	double fail_rate, hang_rate, reject_rate;
+	const char *reject_reason;     /* the rejections' reason, default out_of_stock */
 	long slow_ms;
 	int status;                    /* 0: no override */
 	uint64_t seed;
@@ -62,7 +63,7 @@ struct sim_opts {
 	X(ACCEPTED,  "accepted")   \
 	X(SHIPPED,   "shipped")    \
 	X(DELIVERED, "delivered")  \
-	X(REJECTED,  "rejected")   /* out of stock, chosen by --reject-rate */ \
+	X(REJECTED,  "rejected")   /* chosen by --reject-rate, --reject-reason says why */ \
 	X(CANCELLED, "cancelled")  /* dropshipd cancelled before shipping */
 
 enum sim_ful_state {

@@ -264,6 +264,21 @@ int ctl_check_int(const char *opt, const char *v, long min, long max)
 	return CTL_OK;
 }
 
+int ctl_check_decimal(const char *opt, const char *v, double max, int places)
+{
+	const char *p = v;
+	int whole = 0, frac = 0;
+	while (*p >= '0' && *p <= '9')
+		p++, whole++;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			frac++;
+	if (whole == 0 || whole > 12 || *p != '\0' || (p[-1] == '.') || frac > places || strtod(v, NULL) > max)
+		return ctl_usage_error("%s must be a number from 0 to %.0f with at most %d decimals (got '%s')", opt,
+		                       max, places, v);
+	return CTL_OK;
+}
+
 /* Forms people type, that we check rather than leave to PostgreSQL's far
  * looser interval input. */
 long ctl_duration(const char *s)

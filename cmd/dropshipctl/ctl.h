@@ -83,6 +83,10 @@ int ctl_check_url(const char *opt, const char *url);
 /* Usage error naming opt unless v is a whole number in min..max. */
 int ctl_check_int(const char *opt, const char *v, long min, long max);
 
+/* Usage error naming opt unless v is a plain decimal number (digits, then
+ * at most places decimals after a '.') from 0 to max. */
+int ctl_check_decimal(const char *opt, const char *v, double max, int places);
+
 /* Seconds of a duration written as whole numbers with units s, m, h, d
  * ("90m", "24h", "1d12h"), or -1 when s is not one within 1 s .. 365 d. */
 long ctl_duration(const char *s);
@@ -141,8 +145,8 @@ struct ctl_upsert {
 	int (*check)(const void *arg, const char *stored);
 	const void *arg;
 	int update;                    /* --update: an existing row may change */
-	const char *cols[12];          /* the other columns to write... */
-	const char *vals[12];          /* ...as text bound to parameters; NULL = SQL NULL */
+	const char *cols[16];          /* the other columns to write... */
+	const char *vals[16];          /* ...as text bound to parameters; NULL = SQL NULL */
 	int n;
 };
 
@@ -196,6 +200,8 @@ void ctl_csv_print(const PGresult *res, FILE *f, int header);
  * strings. Columns whose name starts with '_' are for tables only and left
  * out. Returns 0, or -1 when the output could not be written. */
 int ctl_json_print(const PGresult *res, FILE *f);
+/* Row r of res as one such object. */
+int ctl_json_print_row(const PGresult *res, int r, FILE *f);
 
 /* How a cell of ctl_print_columns shows its column's text. */
 enum ctl_fmt {
@@ -235,6 +241,8 @@ int ctl_cmd_supplier_add(struct ctl *c, int argc, char **argv);
 int ctl_cmd_supplier_list(struct ctl *c, int argc, char **argv);
 int ctl_cmd_supplier_disable(struct ctl *c, int argc, char **argv);
 int ctl_cmd_supplier_enable(struct ctl *c, int argc, char **argv);
+int ctl_cmd_supplier_show(struct ctl *c, int argc, char **argv);
+int ctl_cmd_simulate(struct ctl *c, int argc, char **argv);
 int ctl_cmd_catalog_import(struct ctl *c, int argc, char **argv);
 int ctl_cmd_report(struct ctl *c, int argc, char **argv);
 int ctl_cmd_order_show(struct ctl *c, int argc, char **argv);

@@ -1,9 +1,10 @@
 /* dropshipctl: the admin CLI. Talks to PostgreSQL directly with blocking
  * libpq: applies migrations, manages stores and suppliers, imports the
  * catalog, prints reports, orders and outbound messages, re-queues and
- * re-plans, makes webhook secrets. The commands live in store.c,
- * supplier.c, import.c, report.c, order.c and outbox.c; what they share in
- * ctl.c and table.c. docs/cli.md describes each one. */
+ * re-plans, replays routing policies over history, makes webhook secrets.
+ * The commands live in store.c, supplier.c, import.c, report.c, order.c,
+ * outbox.c and simulate.c; what they share in ctl.c and table.c.
+ * docs/cli.md describes each one. */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -52,7 +53,8 @@ static void ctl_usage(FILE *f)
 	fprintf(f,
 	        "  store add CODE [--update] [--secret S]...\n"
 	        "                 [--format native|shopify|woocommerce]\n"
-	        "                 [--policy cheapest|fastest|priority] [--split-tolerance PCT]\n"
+	        "                 [--policy cheapest|fastest|priority|balanced] [--split-tolerance PCT]\n"
+	        "                 [--penalty MONEY] [--min-acceptance-rate PCT] [--min-on-time-rate PCT]\n"
 	        "                 [--callback-url URL]\n"
 	        "                 [--platform-url URL (--platform-token T | --platform-key K\n"
 	        "                  --platform-secret S)] [--notify-customer yes|no]\n"
@@ -67,6 +69,12 @@ static void ctl_usage(FILE *f)
 	        "      --policy            routing policy (default cheapest)\n"
 	        "      --split-tolerance   cost tolerance in percent before an order is split\n"
 	        "                          across suppliers, 0..1000 (default 10)\n"
+	        "      --penalty           balanced: what a unit rejected or shipped late costs\n"
+	        "                          the store, 0..1000000 (default 5)\n"
+	        "      --min-acceptance-rate, --min-on-time-rate\n"
+	        "                          health floor, percent of the supplier scorecard's\n"
+	        "                          rates (default 0: none): a supplier below either is\n"
+	        "                          used only when no other can ship the line\n"
 	        "      --callback-url      https:// URL for order notifications; \"\" removes it\n"
 	        "      --platform-url      the shop's https:// address (https://SHOP.myshopify.com,\n"
 	        "                          https://shop.example): each shipped parcel is told to\n"
@@ -111,6 +119,11 @@ static void ctl_usage(FILE *f)
 	        "  supplier disable CODE | supplier enable CODE\n"
 	        "      A disabled supplier gets no new orders and its stock feeds are refused;\n"
 	        "      what it has keeps going.\n"
+	        "\n"
+	        "  supplier show CODE [--json]\n"
+	        "      The supplier and its scorecard (reporting.supplier_scorecard): acceptance,\n"
+	        "      rejections by reason, delivery failures, on-time rate, median hours to\n"
+	        "      accept and to ship, over the window dropshipd last counted.\n"
 	        "\n", CTL_MAX_SECRETS);
 	fputs("  catalog import FILE.csv [--as-of TIME] [--dry-run]\n"
 	      "      Create or update offers from a CSV file (\"-\": standard input) with the\n"
@@ -162,6 +175,17 @@ static void ctl_usage(FILE *f)
 	      "      withdrawn, so its lines stay with that supplier.\n"
 	      "      Exit 1 when the ID is unknown, not failed, or refused.\n"
 	      "\n", f);
+	fputs("  simulate --policy P [--store CODE] [--since WHEN] [--until WHEN]\n"
+	      "           [--split-tolerance PCT] [--penalty MONEY] [--min-acceptance-rate PCT]\n"
+	      "           [--min-on-time-rate PCT] [--top N] [--csv | --json]\n"
+	      "      What if past orders had been routed under policy P: each order is routed\n"
+	      "      again over the candidates its first decision recorded and compared, per\n"
+	      "      store, with what was decided: orders and lines compared, lines changing\n"
+	      "      supplier, landed cost, expected on-time rate and parcels before -> after,\n"
+	      "      and the top N SKUs that move (default 10). Terms not given are each\n"
+	      "      store's own. Orders created from --since (default: all) until --until\n"
+	      "      (default: now). Read-only; progress on stderr on long runs.\n"
+	      "\n", f);
 	fprintf(f,
 	        "  secret new\n"
 	        "      Print a fresh native secret: whsec_ + base64 of %d random bytes.\n"
@@ -193,7 +217,10 @@ static void ctl_usage(FILE *f)
 	        "  " CTL_PROG " order list --status needs_attention --since 24h\n"
 	        "  " CTL_PROG " order reroute 42\n"
 	        "  " CTL_PROG " outbox list --failed --supplier acme\n"
-	        "  " CTL_PROG " outbox retry --failed --supplier acme\n",
+	        "  " CTL_PROG " outbox retry --failed --supplier acme\n"
+	        "  " CTL_PROG " supplier show acme\n"
+	        "  " CTL_PROG " store add demo --update --policy balanced --penalty 8 --min-acceptance-rate 80\n"
+	        "  " CTL_PROG " simulate --policy balanced --store demo --since 30d --penalty 8\n",
 	        CTL_NEW_KEY_BYTES);
 }
 
@@ -315,6 +342,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "supplier", "list", ctl_cmd_supplier_list },
 	{ "supplier", "disable", ctl_cmd_supplier_disable },
 	{ "supplier", "enable", ctl_cmd_supplier_enable },
+	{ "supplier", "show", ctl_cmd_supplier_show },
+	{ "simulate", NULL, ctl_cmd_simulate },
 	{ "catalog", "import", ctl_cmd_catalog_import },
 	{ "secret", "new", ctl_cmd_secret_new },
 	{ "report", NULL, ctl_cmd_report },
@@ -376,6 +405,6 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return ctl_usage_error("missing command (migrate, store, supplier, catalog import, report, "
-		                       "order, outbox, secret new)");
+		                       "order, outbox, simulate, secret new)");
 	return ctl_dispatch(&c, argc - optind, argv + optind);
 }

@@ -52,7 +52,9 @@ static int ctl_print_objects(const json_t *arr, const char *const *keys, const c
 	return rc;
 }
 
-/* "supplier unit_cost, ..." of a decision's candidates, with why an offer was passed over. */
+/* "supplier unit_cost, ..." of a decision's candidates, with why an offer
+ * was passed over; and, for decisions made on the supplier scorecard, each
+ * one's expected unit cost and the rates it came from. */
 static void ctl_candidates_text(const json_t *cands, char *buf, size_t cap)
 {
 	size_t i, n = 0;
@@ -62,8 +64,16 @@ static void ctl_candidates_text(const json_t *cands, char *buf, size_t cap)
 		const char *why = json_string_value(json_object_get(c, "why_not"));
 		const char *supplier = json_string_value(json_object_get(c, "supplier"));
 		const char *cost = json_string_value(json_object_get(c, "unit_cost"));
-		int w = snprintf(buf + n, cap - n, "%s%s %s%s%s%s", i ? ", " : "",
-		                 supplier ? supplier : "?", cost ? cost : "?",
+		const char *exp = json_string_value(json_object_get(c, "expected_cost"));
+		const char *acc = json_string_value(json_object_get(c, "acceptance_rate"));
+		const char *ontime = json_string_value(json_object_get(c, "on_time_rate"));
+		char scored[160] = "";
+		if (exp && acc && ontime)
+			snprintf(scored, sizeof scored, " [expected %s: accepts %.2f%%, on time %.2f%%%s]", exp,
+			         strtod(acc, NULL), strtod(ontime, NULL),
+			         json_is_true(json_object_get(c, "below_floor")) ? ", below floor" : "");
+		int w = snprintf(buf + n, cap - n, "%s%s %s%s%s%s%s", i ? ", " : "",
+		                 supplier ? supplier : "?", cost ? cost : "?", scored,
 		                 why ? " (" : "", why ? why : "", why ? ")" : "");
 		if (w < 0 || (size_t)w >= cap - n)
 			break;
@@ -125,7 +135,7 @@ static int ctl_print_order(const json_t *doc)
 	static const char *const dkeys[] = { "line", "attempt", "policy", "search", "supplier", "reason",
 	                                     "decided_at" };
 	struct ctl_table t = { .ncols = 8, .head = dhead };
-	char cells[7][CTL_CELL], cand[1024];
+	char cells[7][CTL_CELL], cand[4096];
 	const char *row[8];
 	size_t i;
 	json_t *d;

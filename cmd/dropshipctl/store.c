@@ -10,6 +10,9 @@ struct ctl_store_opts {
 	const char *format;            /* NULL = keep (or default on create) */
 	const char *policy;            /* likewise */
 	const char *split;             /* split tolerance percent, as given */
+	const char *penalty;           /* money, as given */
+	const char *min_acceptance;    /* percent, as given */
+	const char *min_on_time;
 	const char *callback;          /* "" clears it */
 	/* The store's platform API (docs/storefronts.md, Shipments): */
 	const char *platform_url;      /* "" clears the connection, credentials too */
@@ -21,7 +24,7 @@ struct ctl_store_opts {
 };
 
 static const char *const ctl_formats[] = { "native", "shopify", "woocommerce", NULL };
-static const char *const ctl_policies[] = { "cheapest", "fastest", "priority", NULL };
+static const char *const ctl_policies[] = { "cheapest", "fastest", "priority", "balanced", NULL };
 
 static int ctl_one_of(const char *v, const char *const *allowed)
 {
@@ -74,9 +77,15 @@ static int ctl_store_validate(const struct ctl_store_opts *o)
 		return ctl_usage_error("--format must be native, shopify or woocommerce (got '%s')",
 		                       o->format);
 	if (o->policy && !ctl_one_of(o->policy, ctl_policies))
-		return ctl_usage_error("--policy must be cheapest, fastest or priority (got '%s')",
+		return ctl_usage_error("--policy must be cheapest, fastest, priority or balanced (got '%s')",
 		                       o->policy);
 	if (o->split && ctl_check_int("--split-tolerance", o->split, 0, 1000) != CTL_OK)
+		return CTL_USAGE;
+	if (o->penalty && ctl_check_decimal("--penalty", o->penalty, 1000000, 4) != CTL_OK)
+		return CTL_USAGE;
+	if (o->min_acceptance && ctl_check_decimal("--min-acceptance-rate", o->min_acceptance, 100, 2) != CTL_OK)
+		return CTL_USAGE;
+	if (o->min_on_time && ctl_check_decimal("--min-on-time-rate", o->min_on_time, 100, 2) != CTL_OK)
 		return CTL_USAGE;
 	if (o->callback && o->callback[0] && ctl_check_url("--callback-url", o->callback) != CTL_OK)
 		return CTL_USAGE;
@@ -98,6 +107,9 @@ static int ctl_store_parse(int argc, char **argv, struct ctl_store_opts *o)
 		{ "--format", &o->format },
 		{ "--policy", &o->policy },
 		{ "--split-tolerance", &o->split },
+		{ "--penalty", &o->penalty },
+		{ "--min-acceptance-rate", &o->min_acceptance },
+		{ "--min-on-time-rate", &o->min_on_time },
 		{ "--callback-url", &o->callback },
 		{ "--platform-url", &o->platform_url },
 		{ "--platform-token", &o->platform_token },
@@ -170,6 +182,9 @@ int ctl_cmd_store_add(struct ctl *c, int argc, char **argv)
 	ctl_upsert_set(&u, "format", o.format);
 	ctl_upsert_set(&u, "policy", o.policy);
 	ctl_upsert_set(&u, "split_tolerance_pct", o.split);
+	ctl_upsert_set(&u, "penalty", o.penalty);
+	ctl_upsert_set(&u, "min_acceptance_rate", o.min_acceptance);
+	ctl_upsert_set(&u, "min_on_time_rate", o.min_on_time);
 	if (o.callback) {
 		/* "" removes it. */
 		u.cols[u.n] = "callback_url";
@@ -196,10 +211,12 @@ int ctl_cmd_store_add(struct ctl *c, int argc, char **argv)
 
 int ctl_cmd_store_list(struct ctl *c, int argc, char **argv)
 {
-	static const char *const head[] = { "CODE", "FORMAT", "POLICY", "SPLIT%", "ACTIVE", "SECRETS",
-	                                    "CALLBACK_URL", "PLATFORM_URL", "CREATED_AT" };
+	static const char *const head[] = { "CODE", "FORMAT", "POLICY", "SPLIT%", "PENALTY", "MIN_ACCEPT%",
+	                                    "MIN_ON_TIME%", "ACTIVE", "SECRETS", "CALLBACK_URL", "PLATFORM_URL",
+	                                    "CREATED_AT" };
 	return ctl_list(c, argc, argv, "store list",
-	                "SELECT code, format, policy, split_tolerance_pct::text, active::text,"
+	                "SELECT code, format, policy, split_tolerance_pct::text, penalty::text,"
+	                " min_acceptance_rate::text, min_on_time_rate::text, active::text,"
 	                " cardinality(secrets)::text, coalesce(callback_url, '-'), coalesce(platform_url, '-'),"
 	                " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 	                " FROM stores ORDER BY code",

@@ -1,5 +1,6 @@
-/* dropshipctl supplier add / list / disable / enable. */
+/* dropshipctl supplier add / list / disable / enable / show. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
@@ -123,4 +124,96 @@ int ctl_cmd_supplier_disable(struct ctl *c, int argc, char **argv)
 int ctl_cmd_supplier_enable(struct ctl *c, int argc, char **argv)
 {
 	return ctl_set_active(c, argc, argv, "suppliers", "supplier", 1);
+}
+
+/* The supplier's settings and its scorecard row (reporting.supplier_scorecard). */
+static const char ctl_supplier_show_sql[] =
+	"SELECT s.code, s.endpoint, s.priority, s.active, " CTL_DURATION_SQL("e.accept") " AS accept_within,"
+	" " CTL_DURATION_SQL("e.ship") " AS ship_within,"
+	" (SELECT count(*) FROM offers o WHERE o.supplier_id = s.id) AS offers,"
+	" sc.requests, sc.answered, sc.accepted, sc.rejected, sc.failed, sc.judged, sc.on_time,"
+	" sc.acceptance_rate, sc.raw_acceptance_rate, sc.rejection_rate, sc.rejection_rate_by_reason,"
+	" sc.on_time_rate, sc.raw_on_time_rate, sc.delivery_failure_rate, sc.median_hours_to_accept,"
+	" sc.median_hours_to_ship, sc.risk, sc.prior_weight,"
+	" to_json(sc.window_start) #>> '{}' AS window_start, to_json(sc.refreshed_at) #>> '{}' AS refreshed_at,"
+	" extract(epoch FROM now() - sc.refreshed_at)::bigint AS _refreshed_ago"
+	" FROM suppliers s CROSS JOIN LATERAL"
+	" (SELECT extract(epoch FROM s.accept_within)::bigint AS accept,"
+	"         extract(epoch FROM s.ship_within)::bigint AS ship) e"
+	" LEFT JOIN reporting.supplier_scorecard sc ON sc.supplier = s.code"
+	" WHERE s.code = $1";
+
+/* Column name's value of row 0, or dflt when NULL. */
+static const char *ctl_col(const PGresult *res, const char *name, const char *dflt)
+{
+	int c = PQfnumber(res, name);
+	return c < 0 || PQgetisnull(res, 0, c) ? dflt : PQgetvalue(res, 0, c);
+}
+
+static void ctl_print_scorecard(const PGresult *res)
+{
+	printf("supplier %s  %s  priority %s  accept within %s  ship within %s  offers %s\n",
+	       ctl_col(res, "code", ""), ctl_col(res, "active", "f")[0] == 't' ? "active" : "disabled",
+	       ctl_col(res, "priority", ""), ctl_col(res, "accept_within", ""), ctl_col(res, "ship_within", ""),
+	       ctl_col(res, "offers", "0"));
+	printf("endpoint %s\n\n", ctl_col(res, "endpoint", ""));
+	if (!ctl_col(res, "refreshed_at", NULL)) {
+		puts("scorecard: not counted yet (dropshipd counts it every [score] refresh_ms); routing takes\n"
+		     "the prior's rates meanwhile");
+		return;
+	}
+	char ago[32];
+	ctl_age_text(strtoll(ctl_col(res, "_refreshed_ago", "0"), NULL, 10), ago, sizeof ago);
+	printf("scorecard: requests created since %.19sZ, counted %.19sZ (%s ago)\n",
+	       ctl_col(res, "window_start", ""), ctl_col(res, "refreshed_at", ""), ago);
+	printf("  %-22s %s\n", "requests", ctl_col(res, "requests", "0"));
+	printf("  %-22s %s %%  (raw %s %%: %s accepted of %s answered; prior worth %s requests)\n",
+	       "acceptance rate", ctl_col(res, "acceptance_rate", "-"), ctl_col(res, "raw_acceptance_rate", "-"),
+	       ctl_col(res, "accepted", "0"), ctl_col(res, "answered", "0"), ctl_col(res, "prior_weight", "0"));
+	printf("  %-22s %s %%  (%s)\n", "rejection rate", ctl_col(res, "rejection_rate", "-"),
+	       ctl_col(res, "rejection_rate_by_reason", "none"));
+	printf("  %-22s %s %%  (%s requests)\n", "delivery failure rate", ctl_col(res, "delivery_failure_rate", "-"),
+	       ctl_col(res, "failed", "0"));
+	printf("  %-22s %s %%  (raw %s %%: %s of %s shipped within ship_within)\n", "on-time rate",
+	       ctl_col(res, "on_time_rate", "-"), ctl_col(res, "raw_on_time_rate", "-"), ctl_col(res, "on_time", "0"),
+	       ctl_col(res, "judged", "0"));
+	printf("  %-22s %s h\n", "median to accept", ctl_col(res, "median_hours_to_accept", "-"));
+	printf("  %-22s %s h\n", "median to ship", ctl_col(res, "median_hours_to_ship", "-"));
+	printf("  %-22s %s %%  (rejected or late: what balanced prices)\n", "risk", ctl_col(res, "risk", "-"));
+}
+
+int ctl_cmd_supplier_show(struct ctl *c, int argc, char **argv)
+{
+	const char *code = NULL;
+	int json = 0;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (argv[i][0] == '-' || code)
+			return ctl_bad_arg("supplier show", argv[i]);
+		else
+			code = argv[i];
+	}
+	if (!code)
+		return ctl_usage_error("supplier show: missing CODE (as in `" CTL_PROG " supplier show acme`)");
+	if (ctl_check_code("supplier show", code) != CTL_OK)
+		return CTL_USAGE;
+	PGconn *conn;
+	int rc = ctl_connect(c, &conn);
+	if (rc != CTL_OK)
+		return rc;
+	const char *params[] = { code };
+	PGresult *res = PQexecParams(conn, ctl_supplier_show_sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = ctl_pg_fail(conn, res, "supplier show");
+	else if (PQntuples(res) == 0)
+		rc = ctl_fail("supplier show: no supplier '%s'", code);
+	else if (json)
+		rc = ctl_json_print_row(res, 0, stdout) == 0 ? CTL_OK
+		     : ctl_fail("supplier show: cannot write the output");
+	else
+		ctl_print_scorecard(res);
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
 }

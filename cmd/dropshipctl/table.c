@@ -163,19 +163,34 @@ static json_t *ctl_json_value(const PGresult *res, int r, int c)
 	}
 }
 
+/* Row r of res as an object, a member per column not starting with '_'. */
+static json_t *ctl_json_row(const PGresult *res, int r)
+{
+	json_t *o = json_object();
+	for (int c = 0; c < PQnfields(res); c++)
+		if (PQfname(res, c)[0] != '_')
+			json_object_set_new(o, PQfname(res, c), ctl_json_value(res, r, c));
+	return o;
+}
+
+static int ctl_json_dump(json_t *doc, FILE *f)
+{
+	int rc = json_dumpf(doc, f, JSON_INDENT(2)) == 0 && fputc('\n', f) != EOF ? 0 : -1;
+	json_decref(doc);
+	return rc;
+}
+
 int ctl_json_print(const PGresult *res, FILE *f)
 {
 	json_t *rows = json_array();
-	for (int r = 0; r < PQntuples(res); r++) {
-		json_t *o = json_object();
-		for (int c = 0; c < PQnfields(res); c++)
-			if (PQfname(res, c)[0] != '_')
-				json_object_set_new(o, PQfname(res, c), ctl_json_value(res, r, c));
-		json_array_append_new(rows, o);
-	}
-	int rc = json_dumpf(rows, f, JSON_INDENT(2)) == 0 && fputc('\n', f) != EOF ? 0 : -1;
-	json_decref(rows);
-	return rc;
+	for (int r = 0; r < PQntuples(res); r++)
+		json_array_append_new(rows, ctl_json_row(res, r));
+	return ctl_json_dump(rows, f);
+}
+
+int ctl_json_print_row(const PGresult *res, int r, FILE *f)
+{
+	return ctl_json_dump(ctl_json_row(res, r), f);
 }
 
 void ctl_age_text(long long secs, char *buf, size_t cap)

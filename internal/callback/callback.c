@@ -54,6 +54,9 @@ enum callback_lock_col {
 	CALLBACK_LOCK_SHIP_REGION,
 	CALLBACK_LOCK_SHIP_POSTAL_CODE,
 	CALLBACK_LOCK_SHIP_PHONE,
+	CALLBACK_LOCK_PENALTY,       /* ... through CALLBACK_LOCK_MIN_ON_TIME: PLAN_TERMS_SQL */
+	CALLBACK_LOCK_MIN_ACCEPT,
+	CALLBACK_LOCK_MIN_ON_TIME,
 	CALLBACK_LOCK_NCOLS
 };
 
@@ -78,7 +81,7 @@ const struct db_stmt_def callback_stmts[] = {
 	  "   (SELECT coalesce(jsonb_agg(DISTINCT x.supplier_id), '[]') FROM fulfillment_requests x"
 	  "     WHERE x.store_id = r.store_id AND x.order_id = r.order_id AND x.status = 'rejected'),"
 	  "   st.code, o.external_id, o.ship_name, o.ship_line1, o.ship_line2, o.ship_city, o.ship_region,"
-	  "   o.ship_postal_code, o.ship_phone"
+	  "   o.ship_postal_code, o.ship_phone, " PLAN_TERMS_SQL("st")
 	  " FROM unnest($1::uuid[], $2::bigint[], $3::text[]) WITH ORDINALITY AS k(id, s, w, i)"
 	  "   JOIN fulfillment_requests r ON r.id = k.id"
 	  "   JOIN orders o ON o.store_id = r.store_id AND o.id = r.order_id"
@@ -223,6 +226,7 @@ struct callback_locked {
 	const char *country;              /* NULL: nothing to ship to */
 	enum route_policy policy;
 	int tolerance_pct;
+	struct plan_terms terms;          /* the store's penalty and health floors */
 	json_t *lines_json;               /* owns: [{"line","sku","quantity"}] */
 	int *open_lines;                  /* owns: line numbers still routed */
 	size_t nopen;
@@ -422,6 +426,9 @@ static int callback_decode_locked(const PGresult *res, int r, struct callback_lo
 	if (route_policy_parse(PQgetvalue(res, r, CALLBACK_LOCK_POLICY), &req->policy) < 0)
 		req->policy = ROUTE_CHEAPEST;
 	req->tolerance_pct = (int)strtol(PQgetvalue(res, r, CALLBACK_LOCK_TOLERANCE), NULL, 10);
+	req->terms = plan_terms_parse(PQgetvalue(res, r, CALLBACK_LOCK_PENALTY),
+	                              PQgetvalue(res, r, CALLBACK_LOCK_MIN_ACCEPT),
+	                              PQgetvalue(res, r, CALLBACK_LOCK_MIN_ON_TIME));
 	req->lines_json = json_loads(PQgetvalue(res, r, CALLBACK_LOCK_LINES), 0, NULL);
 	json_t *rejected = json_loads(PQgetvalue(res, r, CALLBACK_LOCK_REJECTED), 0, NULL);
 	if (!json_is_array(req->lines_json) || !json_is_array(rejected)) {
@@ -759,6 +766,7 @@ static int callback_group_plan(struct callback_group *g)
 		const struct callback_locked *r = &c->req;
 		plan_free(&c->plan);
 		plan_init(&c->plan, &g->offers, r->nopen, r->country, r->policy, r->tolerance_pct);
+		c->plan.terms = r->terms;
 		c->plan.exclude = r->exclude;
 		c->plan.nexclude = r->nexclude;
 		for (size_t k = 0; k < r->nopen; k++) {

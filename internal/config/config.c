@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "mem/mem.h"
+#include "score/score.h"
 
 /* A config file larger than this is a mistake (wrong path), not a config. */
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -97,6 +98,11 @@ static const struct config_key config_keys[] = {
 	CONFIG_STR("admin", "token", admin.token, NULL, NULL, CONFIG_LIVE),
 	CONFIG_STR("platforms", "shopify_api_version", platforms.shopify_api_version, NULL,
 	           config_check_api_version, CONFIG_RESTART),
+	CONFIG_INT("score", "window_s", score.window_s, 1, 31536000L, CONFIG_RESTART),
+	CONFIG_INT("score", "refresh_ms", score.refresh_ms, 100, CONFIG_MS_MAX, CONFIG_RESTART),
+	CONFIG_INT("score", "prior_weight", score.prior_weight, 0, SCORE_MAX_WEIGHT, CONFIG_RESTART),
+	CONFIG_INT("score", "prior_acceptance_pct", score.prior_acceptance_pct, 0, 100, CONFIG_RESTART),
+	CONFIG_INT("score", "prior_on_time_pct", score.prior_on_time_pct, 0, 100, CONFIG_RESTART),
 };
 
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
@@ -173,6 +179,13 @@ void config_defaults(struct config *c)
 			.token = "",
 		},
 		.platforms = { .shopify_api_version = "2026-10" },
+		.score = {
+			.window_s = 30 * 86400,
+			.refresh_ms = 60000,
+			.prior_weight = SCORE_DEFAULT_WEIGHT,
+			.prior_acceptance_pct = SCORE_DEFAULT_ACCEPTANCE_PCT,
+			.prior_on_time_pct = SCORE_DEFAULT_ON_TIME_PCT,
+		},
 	};
 }
 

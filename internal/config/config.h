@@ -48,6 +48,13 @@ struct config {
 	struct {
 		char shopify_api_version[16];  /* YYYY-MM, default 2026-10 */
 	} platforms;
+	struct {
+		int window_s;                  /* supplier scorecard window, default 2592000 (30 days) */
+		int refresh_ms;                /* how often dropshipd recounts it, default 60000 */
+		int prior_weight;              /* requests the prior counts as, default 10 */
+		int prior_acceptance_pct;      /* prior's mean acceptance rate, default 90 */
+		int prior_on_time_pct;         /* prior's mean on-time rate, default 90 */
+	} score;
 };
 
 /* Looks up an environment variable; returns NULL when unset. */

@@ -41,8 +41,8 @@ enum intake_existing_col {
 
 const struct db_stmt_def intake_stmts[] = {
 	{ "intake_store",
-	  "SELECT id, format, array_to_string(secrets, E'\\n'), policy, split_tolerance_pct, active"
-	  " FROM stores WHERE code = $1" },
+	  "SELECT id, format, array_to_string(secrets, E'\\n'), policy, split_tolerance_pct, active, "
+	  PLAN_TERMS_SQL("stores") " FROM stores WHERE code = $1" },
 	/* Orders of these (store, external id) keys that are stored already,
 	 * with the lines an answer shows. */
 	{ "intake_existing",
@@ -172,6 +172,7 @@ struct intake {
 	const struct intake_format *format;
 	enum route_policy policy;
 	int split_tolerance_pct;
+	struct plan_terms terms;      /* the store's penalty and health floors */
 	struct order order;
 	struct plan plan;             /* routing across reservation rounds, on the group's pool */
 	int duplicate;                /* stored before: answered with `answer` */
@@ -330,6 +331,7 @@ static int intake_plan(struct intake *in, struct plan_pool *pool)
 	const struct order *o = &in->order;
 	plan_free(&in->plan);
 	plan_init(&in->plan, pool, o->nitems, o->ship.country, in->policy, in->split_tolerance_pct);
+	in->plan.terms = in->terms;
 	/* Without an address, only an order that ships nothing can be routed. */
 	int ships = 0;
 	for (size_t i = 0; i < o->nitems; i++)
@@ -879,6 +881,7 @@ static void intake_on_store(struct db_conn *conn, struct db_batch *batch, void *
 	if (route_policy_parse(PQgetvalue(res, 0, 3), &in->policy) < 0)
 		in->policy = ROUTE_CHEAPEST;
 	in->split_tolerance_pct = (int)strtol(PQgetvalue(res, 0, 4), NULL, 10);
+	in->terms = plan_terms_parse(PQgetvalue(res, 0, 6), PQgetvalue(res, 0, 7), PQgetvalue(res, 0, 8));
 	/* The lookup's connection goes back: the order's group leases its own. */
 	db_conn_release(in->conn);
 	in->conn = NULL;

@@ -7,6 +7,7 @@
 
 #include "mem/mem.h"
 #include "plan/plan.h"
+#include "score/score.h"
 
 /* The candidates statement's columns, in order; plan_decode_offer reads them. */
 enum plan_cand_col {
@@ -23,6 +24,9 @@ enum plan_cand_col {
 	PLAN_CAND_SHIPS_TO,         /* ';'-joined country codes; NULL = everywhere */
 	PLAN_CAND_SUPPLIER_ID,
 	PLAN_CAND_SUPPLIER_SKU,
+	PLAN_CAND_ACCEPTANCE,       /* int ppm, smoothed; NULL: not counted yet */
+	PLAN_CAND_ON_TIME,          /* int ppm, smoothed */
+	PLAN_CAND_ANSWERED,         /* requests the rates were counted on */
 	PLAN_CAND_NCOLS
 };
 
@@ -37,13 +41,16 @@ enum plan_reserve_col {
 
 const struct db_stmt_def plan_stmts[] = {
 	/* Every offer of the given SKUs, except from excluded suppliers (those
-	 * that already rejected the order being re-routed). Costs in 1/10000
-	 * units, capped where the engine's arithmetic stops. */
+	 * that already rejected the order being re-routed), with the
+	 * supplier's scorecard. Costs in 1/10000 units, capped where the
+	 * engine's arithmetic stops. */
 	{ "plan_candidates",
 	  "SELECT o.id, o.sku, s.code, s.priority, s.active, o.available,"
 	  "   (LEAST(o.cost, 1000000) * 10000)::bigint, (LEAST(o.shipping_cost, 1000000) * 10000)::bigint,"
-	  "   o.stock, o.lead_time_days, array_to_string(o.ships_to, ';'), s.id, o.supplier_sku"
+	  "   o.stock, o.lead_time_days, array_to_string(o.ships_to, ';'), s.id, o.supplier_sku,"
+	  "   sc.acceptance_ppm, sc.on_time_ppm, sc.answered"
 	  " FROM offers o JOIN suppliers s ON s.id = o.supplier_id"
+	  "   LEFT JOIN supplier_scores sc ON sc.supplier_id = o.supplier_id"
 	  " WHERE o.sku = ANY ($1::text[]) AND NOT (o.supplier_id = ANY ($2::bigint[]))"
 	  " ORDER BY o.id LIMIT 4096" },
 	/* Reserves by conditional update, never below zero, and reads the stock
@@ -178,6 +185,18 @@ static void plan_decode_offer(const PGresult *res, int r, struct plan_pool *pool
 	f->ships_to = PQgetisnull(res, r, PLAN_CAND_SHIPS_TO) ? NULL : PQgetvalue(res, r, PLAN_CAND_SHIPS_TO);
 	pool->supplier_ids[r] = plan_ll(PQgetvalue(res, r, PLAN_CAND_SUPPLIER_ID));
 	pool->supplier_skus[r] = PQgetvalue(res, r, PLAN_CAND_SUPPLIER_SKU);
+	/* A supplier dropshipd has not counted yet (added since the last
+	 * refresh) stands at the default prior's means, as one without history. */
+	if (PQgetisnull(res, r, PLAN_CAND_ACCEPTANCE)) {
+		struct score_prior prior = score_prior_default();
+		f->accept_ppm = prior.acceptance_ppm;
+		f->on_time_ppm = prior.on_time_ppm;
+		pool->answered[r] = -1;
+	} else {
+		f->accept_ppm = (int)plan_ll(PQgetvalue(res, r, PLAN_CAND_ACCEPTANCE));
+		f->on_time_ppm = (int)plan_ll(PQgetvalue(res, r, PLAN_CAND_ON_TIME));
+		pool->answered[r] = (int)plan_ll(PQgetvalue(res, r, PLAN_CAND_ANSWERED));
+	}
 }
 
 int plan_pool_init(struct plan_pool *pool, const PGresult *candidates)
@@ -189,6 +208,7 @@ int plan_pool_init(struct plan_pool *pool, const PGresult *candidates)
 	pool->offers = mem_calloc(n, sizeof *pool->offers);
 	pool->supplier_ids = mem_calloc(n, sizeof *pool->supplier_ids);
 	pool->supplier_skus = mem_calloc(n, sizeof *pool->supplier_skus);
+	pool->answered = mem_calloc(n, sizeof *pool->answered);
 	pool->planned = mem_calloc(n, sizeof *pool->planned);
 	for (size_t r = 0; r < n; r++)
 		plan_decode_offer(candidates, (int)r, pool);
@@ -201,6 +221,7 @@ void plan_pool_free(struct plan_pool *pool)
 	free(pool->offers);
 	free(pool->supplier_ids);
 	free(pool->supplier_skus);
+	free(pool->answered);
 	free(pool->planned);
 	memset(pool, 0, sizeof *pool);
 }
@@ -293,6 +314,21 @@ int plan_pool_take_reserve(struct plan_pool *pool, struct plan *const *plans, si
 
 /* ---- one order's plan ---- */
 
+static long long plan_clamp(const char *v, long long max)
+{
+	long long n = v ? plan_ll(v) : 0;
+	return n < 0 ? 0 : n > max ? max : n;
+}
+
+struct plan_terms plan_terms_parse(const char *penalty, const char *min_accept, const char *min_on_time)
+{
+	return (struct plan_terms){
+		.penalty = plan_clamp(penalty, ROUTE_MAX_COST),
+		.min_accept_ppm = (int)plan_clamp(min_accept, ROUTE_PPM),
+		.min_on_time_ppm = (int)plan_clamp(min_on_time, ROUTE_PPM),
+	};
+}
+
 void plan_init(struct plan *p, struct plan_pool *pool, size_t nlines, const char *country,
                enum route_policy policy, int tolerance_pct)
 {
@@ -375,6 +411,8 @@ int plan_route(struct plan *p)
 	struct route_request req = {
 		.lines = rl, .nlines = n, .offers = p->offers, .noffers = p->noffers,
 		.country = p->country, .policy = p->policy, .split_tolerance_pct = p->tolerance_pct,
+		.penalty = p->terms.penalty, .min_accept_ppm = p->terms.min_accept_ppm,
+		.min_on_time_ppm = p->terms.min_on_time_ppm,
 	};
 	struct route_plan plan = { .choices = ch };
 	if (route_plan_order(&req, &plan) < 0)
@@ -435,6 +473,12 @@ static const char *plan_why_not(const struct route_offer *f, const char *country
 	return r == ROUTE_ROUTED ? NULL : route_reason_name(r);
 }
 
+/* A rate in ppm as percent text with four decimals: exact, "63.3333". */
+static void plan_rate(int ppm, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%d.%04d", ppm / 10000, ppm % 10000);
+}
+
 char *plan_candidates_text(const struct plan *p, size_t i)
 {
 	const struct plan_line *l = &p->lines[i];
@@ -444,13 +488,25 @@ char *plan_candidates_text(const struct plan *p, size_t i)
 		if (!l->sku || strcmp(f->sku, l->sku) != 0)
 			continue;
 		const char *why = plan_why_not(f, p->country, l->quantity);
-		char cost[32];
+		char cost[32], expected[32], acc[16], ontime[16];
 		plan_money(f->unit_cost + f->shipping_cost, cost, sizeof cost);
-		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:i, s:i, s:i, s:b, s:o}",
+		plan_money(route_expected_unit_cost(f, p->terms.penalty), expected, sizeof expected);
+		plan_rate(f->accept_ppm, acc, sizeof acc);
+		plan_rate(f->on_time_ppm, ontime, sizeof ontime);
+		int answered = p->pool->answered[p->pool_index[k]];
+		json_t *c = json_pack("{s:I, s:s, s:s, s:i, s:i, s:i, s:b, s:o}",
 		        "offer_id", (json_int_t)f->offer_id, "supplier", f->supplier_code, "unit_cost", cost,
 		        "lead_time_days", f->lead_time_days, "priority", f->supplier_priority,
 		        "stock", f->stock, "eligible", why == NULL,
-		        "why_not", why ? json_string(why) : json_null()));
+		        "why_not", why ? json_string(why) : json_null());
+		/* The scorecard the choice was made on, and what it made of it. */
+		json_object_set_new(c, "acceptance_rate", json_string(acc));
+		json_object_set_new(c, "on_time_rate", json_string(ontime));
+		json_object_set_new(c, "answered", answered >= 0 ? json_integer(answered) : json_null());
+		json_object_set_new(c, "expected_cost", json_string(expected));
+		json_object_set_new(c, "below_floor", json_boolean(!route_above_floor(f, p->terms.min_accept_ppm,
+		                                                                     p->terms.min_on_time_ppm)));
+		json_array_append_new(arr, c);
 	}
 	char *text = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);

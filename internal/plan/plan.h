@@ -32,15 +32,32 @@
 /* Prepared statements of routing, for every pool connection ({NULL} ends). */
 extern const struct db_stmt_def plan_stmts[];
 
-/* The offers a set of orders is planned on. Strings point into the
- * candidates result, which must outlive the pool. */
+/* The offers a set of orders is planned on, each with its supplier's
+ * scorecard (supplier_scores; the default prior's means for a supplier
+ * not yet counted). Strings point into the candidates result, which must
+ * outlive the pool. */
 struct plan_pool {
 	struct route_offer *offers;   /* stock: as last read, net of what this transaction holds */
 	long long *supplier_ids;
 	const char **supplier_skus;
+	int *answered;                /* requests the supplier's rates were counted on; -1 not counted */
 	int *planned;                 /* units planned on each offer this round, not yet reserved */
 	size_t n;
 };
+
+/* A store's routing terms besides its policy and tolerance: what a unit
+ * rejected or late costs (balanced) and the health floors (any policy). */
+struct plan_terms {
+	long long penalty;            /* 1/10000 units, 0..ROUTE_MAX_COST */
+	int min_accept_ppm;           /* 0..ROUTE_PPM */
+	int min_on_time_ppm;
+};
+
+/* The columns of a stores row (alias t) that plan_terms_parse reads, in
+ * its order, for the statements that read a store's policy. */
+#define PLAN_TERMS_SQL(t) \
+	"(" t ".penalty * 10000)::bigint, (" t ".min_acceptance_rate * 10000)::int," \
+	" (" t ".min_on_time_rate * 10000)::int"
 
 struct plan_line {
 	int line_no;              /* the order line's number (plan_init: index + 1) */
@@ -64,6 +81,7 @@ struct plan {
 	const char *country;
 	enum route_policy policy;
 	int tolerance_pct;
+	struct plan_terms terms;      /* the store's; set before the first route (zero: none) */
 	const long long *exclude;     /* suppliers this order may not go to (those that
 	                               * rejected it); set before the first route; borrowed */
 	size_t nexclude;
@@ -112,6 +130,10 @@ int plan_add_candidates(struct db_batch *b, const char *const *skus, size_t n,
 int plan_pool_init(struct plan_pool *pool, const PGresult *candidates);
 void plan_pool_free(struct plan_pool *pool);
 
+/* The text of the PLAN_TERMS_SQL columns (NULL counts as 0), clamped to
+ * the engine's ranges. */
+struct plan_terms plan_terms_parse(const char *penalty, const char *min_accept, const char *min_on_time);
+
 /* Sets up an order's plan of nlines lines on pool (fill sku/quantity after). */
 void plan_init(struct plan *p, struct plan_pool *pool, size_t nlines, const char *country,
                enum route_policy policy, int tolerance_pct);
@@ -143,7 +165,10 @@ size_t plan_routed(const struct plan *p);
 void plan_line_result(const struct plan *p, size_t i, struct plan_line_result *out);
 /* Line i's candidates as the engine saw them, a JSON array text (malloc'd):
  * [{"offer_id","supplier","unit_cost","lead_time_days","priority","stock",
- *   "eligible","why_not"}]: every offer of the line's SKU and why it lost. */
+ *   "eligible","why_not","acceptance_rate","on_time_rate","answered",
+ *   "expected_cost","below_floor"}]: every offer of the line's SKU, its
+ * supplier's scorecard and expected unit cost under the store's penalty,
+ * and why it lost. */
 char *plan_candidates_text(const struct plan *p, size_t i);
 
 void plan_writes_init(struct plan_writes *w);

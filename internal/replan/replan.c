@@ -36,6 +36,9 @@ enum replan_col {
 	REPLAN_SHIP_POSTAL_CODE,
 	REPLAN_SHIP_PHONE,
 	REPLAN_CLAIMED_SKUS,   /* text[]: the SKUs this transaction took off sku_changes */
+	REPLAN_PENALTY,        /* ... through REPLAN_MIN_ON_TIME: PLAN_TERMS_SQL */
+	REPLAN_MIN_ACCEPT,
+	REPLAN_MIN_ON_TIME,
 	REPLAN_NCOLS
 };
 
@@ -73,7 +76,7 @@ const struct db_stmt_def replan_stmts[] = {
 	  "   (SELECT coalesce(jsonb_agg(DISTINCT x.supplier_id), '[]') FROM fulfillment_requests x"
 	  "     WHERE x.store_id = o.store_id AND x.order_id = o.id AND x.status IN ('rejected', 'failed')),"
 	  "   st.code, o.external_id, o.ship_name, o.ship_line1, o.ship_line2, o.ship_city, o.ship_region,"
-	  "   o.ship_postal_code, o.ship_phone, (SELECT array_agg(sku) FROM skus)"
+	  "   o.ship_postal_code, o.ship_phone, (SELECT array_agg(sku) FROM skus), " PLAN_TERMS_SQL("st")
 	  " FROM locked k JOIN pick p ON p.store_id = k.store_id AND p.id = k.id"
 	  "   JOIN orders o ON o.store_id = k.store_id AND o.id = k.id JOIN stores st ON st.id = o.store_id"
 	  " ORDER BY o.created_at" },
@@ -296,6 +299,9 @@ static void replan_on_offers(struct db_conn *conn, struct db_batch *batch, void 
 		size_t n = json_array_size(o->lines);
 		plan_init(&o->plan, &r->offers, n, replan_text(res, (int)i, REPLAN_COUNTRY), policy,
 		          (int)strtol(PQgetvalue(res, (int)i, REPLAN_TOLERANCE), NULL, 10));
+		o->plan.terms = plan_terms_parse(PQgetvalue(res, (int)i, REPLAN_PENALTY),
+		                                 PQgetvalue(res, (int)i, REPLAN_MIN_ACCEPT),
+		                                 PQgetvalue(res, (int)i, REPLAN_MIN_ON_TIME));
 		o->plan.exclude = o->exclude;
 		o->plan.nexclude = o->nexclude;
 		for (size_t k = 0; k < n; k++) {

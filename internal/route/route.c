@@ -19,7 +19,9 @@ struct route_slot {
 /* Where a line's offers are, found once. */
 struct route_ln {
 	int lo;         /* first slot of the sku */
+	int good_hi;    /* end of its eligible slots above the health floor */
 	int ok_hi;      /* end of its active, available, shipping slots */
+	int use_hi;     /* end of the slots a supplier set may fill it from */
 	int hi;         /* end of the sku's slots */
 	int qty;
 	int todo;       /* greedy: no chosen supplier can fill it yet */
@@ -30,6 +32,7 @@ struct route_ln {
 struct route_try {
 	int slot[ROUTE_MAX_LINES];  /* per line; -1 unrouted */
 	long long cost;
+	long long expected;         /* expected cost (balanced's measure) */
 	long long score;            /* policy total the supplier sets compete on */
 };
 
@@ -39,7 +42,9 @@ struct route_work {
 	int gen;                                   /* current stamp for mark[] */
 	struct route_slot slot[ROUTE_MAX_OFFERS];
 	struct route_ln line[ROUTE_MAX_LINES];
-	unsigned char ok[ROUTE_MAX_OFFERS];        /* by offer: active, available, ships */
+	unsigned char ok[ROUTE_MAX_OFFERS];        /* by offer: 0 not open (inactive, unavailable,
+	                                            * not shipping there), 1 open but below the
+	                                            * health floor, 2 open and above it */
 	unsigned char allowed[ROUTE_MAX_OFFERS];   /* by supplier id */
 	int mark[ROUTE_MAX_OFFERS];                /* by supplier id: last stamp seen */
 	union {                                    /* the sorts are done before greedy runs */
@@ -60,7 +65,8 @@ typedef int (*route_cmp_fn)(const struct route_work *w, int a, int b);
 
 int route_policy_parse(const char *s, enum route_policy *out)
 {
-	static const enum route_policy all[] = { ROUTE_CHEAPEST, ROUTE_FASTEST, ROUTE_PRIORITY };
+	static const enum route_policy all[] = { ROUTE_CHEAPEST, ROUTE_FASTEST, ROUTE_PRIORITY,
+	                                         ROUTE_BALANCED };
 	if (!s)
 		return -1;
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -77,6 +83,7 @@ const char *route_policy_name(enum route_policy policy)
 	case ROUTE_CHEAPEST: return "cheapest";
 	case ROUTE_FASTEST: return "fastest";
 	case ROUTE_PRIORITY: return "priority";
+	case ROUTE_BALANCED: return "balanced";
 	}
 	return "unknown";
 }
@@ -146,16 +153,51 @@ enum route_reason route_offer_check(const struct route_offer *offer, const char 
 	return offer->stock < quantity ? ROUTE_OUT_OF_STOCK : ROUTE_ROUTED;
 }
 
+static int route_clamp_ppm(int v)
+{
+	return v < 0 ? 0 : v > ROUTE_PPM ? ROUTE_PPM : v;
+}
+
+static long long route_clamp_cost(long long v)
+{
+	return v < 0 ? 0 : v > ROUTE_MAX_COST ? ROUTE_MAX_COST : v;
+}
+
+int route_risk_ppm(const struct route_offer *offer)
+{
+	long long ok = (long long)route_clamp_ppm(offer->accept_ppm) * route_clamp_ppm(offer->on_time_ppm);
+	return ROUTE_PPM - (int)((ok + ROUTE_PPM / 2) / ROUTE_PPM);
+}
+
+long long route_expected_unit_cost(const struct route_offer *offer, long long penalty)
+{
+	long long risk = route_clamp_ppm(route_risk_ppm(offer));
+	return route_clamp_cost(offer->unit_cost) + route_clamp_cost(offer->shipping_cost) +
+	       (risk * route_clamp_cost(penalty) + ROUTE_PPM / 2) / ROUTE_PPM;
+}
+
+int route_above_floor(const struct route_offer *offer, int min_accept_ppm, int min_on_time_ppm)
+{
+	return offer->accept_ppm >= min_accept_ppm && offer->on_time_ppm >= min_on_time_ppm;
+}
+
 /* Policy order of two offers of one sku: the line's quantity multiplies
- * both costs alike, so per-unit cost orders "cheapest" exactly. */
-static int route_cmp_policy(enum route_policy policy, const struct route_offer *a,
+ * both costs alike, so per-unit cost orders "cheapest" and "balanced"
+ * exactly. */
+static int route_cmp_policy(const struct route_request *req, const struct route_offer *a,
                             const struct route_offer *b)
 {
 	int c = 0;
-	if (policy == ROUTE_FASTEST)
+	if (req->policy == ROUTE_FASTEST)
 		c = route_cmp_ll(a->lead_time_days, b->lead_time_days);
-	else if (policy == ROUTE_PRIORITY)
+	else if (req->policy == ROUTE_PRIORITY)
 		c = route_cmp_ll(a->supplier_priority, b->supplier_priority);
+	else if (req->policy == ROUTE_BALANCED) {
+		c = route_cmp_ll(route_expected_unit_cost(a, req->penalty),
+		                 route_expected_unit_cost(b, req->penalty));
+		if (!c)
+			c = route_cmp_ll(a->lead_time_days, b->lead_time_days);
+	}
 	if (!c)
 		c = route_cmp_ll(a->unit_cost + a->shipping_cost, b->unit_cost + b->shipping_cost);
 	if (!c)
@@ -167,7 +209,8 @@ static int route_cmp_policy(enum route_policy policy, const struct route_offer *
 	return c;
 }
 
-/* Offers by sku, eligible ones first, then policy order, then index. */
+/* Offers by sku, open ones above the floor first, then those below it,
+ * then the rest; then policy order, then index. */
 static int route_cmp_offer(const struct route_work *w, int a, int b)
 {
 	const struct route_offer *oa = &w->req->offers[a], *ob = &w->req->offers[b];
@@ -175,7 +218,7 @@ static int route_cmp_offer(const struct route_work *w, int a, int b)
 	if (!c)
 		c = (int)w->ok[b] - (int)w->ok[a];
 	if (!c)
-		c = route_cmp_policy(w->req->policy, oa, ob);
+		c = route_cmp_policy(w->req, oa, ob);
 	return c ? c : route_cmp_ll(a, b);
 }
 
@@ -216,15 +259,23 @@ static int route_valid_policy(enum route_policy policy)
 	case ROUTE_CHEAPEST:
 	case ROUTE_FASTEST:
 	case ROUTE_PRIORITY:
+	case ROUTE_BALANCED:
 		return 1;
 	}
 	return 0;
+}
+
+static int route_ppm_ok(int v)
+{
+	return v >= 0 && v <= ROUTE_PPM;
 }
 
 static int route_check(const struct route_request *req, const struct route_plan *plan)
 {
 	if (!req || !plan || !route_valid_policy(req->policy) ||
 	    req->split_tolerance_pct < 0 || req->nlines > ROUTE_MAX_LINES ||
+	    req->penalty < 0 || req->penalty > ROUTE_MAX_COST || !route_ppm_ok(req->min_accept_ppm) ||
+	    !route_ppm_ok(req->min_on_time_ppm) ||
 	    req->noffers > ROUTE_MAX_OFFERS || (req->nlines && (!req->lines || !plan->choices)) ||
 	    (req->noffers && !req->offers))
 		return -1;
@@ -236,7 +287,8 @@ static int route_check(const struct route_request *req, const struct route_plan 
 	for (size_t i = 0; i < req->noffers; i++) {
 		const struct route_offer *o = &req->offers[i];
 		if (!o->sku || !o->supplier_code || o->unit_cost < 0 || o->unit_cost > ROUTE_MAX_COST ||
-		    o->shipping_cost < 0 || o->shipping_cost > ROUTE_MAX_COST)
+		    o->shipping_cost < 0 || o->shipping_cost > ROUTE_MAX_COST || !route_ppm_ok(o->accept_ppm) ||
+		    !route_ppm_ok(o->on_time_ppm))
 			return -1;
 	}
 	return 0;
@@ -254,12 +306,20 @@ static long long route_line_cost(const struct route_work *w, int p, int i)
 	return (o->unit_cost + o->shipping_cost) * w->line[i].qty;
 }
 
+/* Expected cost of line i filled from slot p: at most 3 * ROUTE_MAX_COST
+ * a unit, so a plan's sum stays in range too. */
+static long long route_line_expected(const struct route_work *w, int p, int i)
+{
+	return route_expected_unit_cost(route_slot_offer(w, p), w->req->penalty) * w->line[i].qty;
+}
+
 static long long route_line_score(const struct route_work *w, int p, int i)
 {
 	const struct route_offer *o = route_slot_offer(w, p);
 	switch (w->req->policy) {
 	case ROUTE_FASTEST: return o->lead_time_days;
 	case ROUTE_PRIORITY: return o->supplier_priority;
+	case ROUTE_BALANCED: return route_line_expected(w, p, i);
 	case ROUTE_CHEAPEST: break;
 	}
 	return route_line_cost(w, p, i);
@@ -273,21 +333,22 @@ static int route_can_fill(const struct route_work *w, int p, int i)
 
 /* Builds into t the plan where lines, in line order, take their first slot
  * whose supplier is allowed and whose stock left covers them. With base,
- * only the lines base routed are placed and each must be, else returns 0.
- * The stock taken is given back before returning. */
+ * only the lines base routed are placed, each from the slots a supplier
+ * set may use, and each must be, else returns 0. The stock taken is given
+ * back before returning. */
 static int route_fill(struct route_work *w, const struct route_try *base, struct route_try *t)
 {
 	int n = (int)w->req->nlines, ok = 1, i;
-	t->cost = t->score = 0;
+	t->cost = t->expected = t->score = 0;
 	for (i = 0; i < n; i++) {
 		const struct route_ln *ln = &w->line[i];
 		t->slot[i] = -1;
 		if (base && base->slot[i] < 0)
 			continue;
-		int p = ln->lo;
-		while (p < ln->ok_hi && !(route_can_fill(w, p, i) && w->allowed[w->slot[p].sup]))
+		int p = ln->lo, hi = base ? ln->use_hi : ln->ok_hi;
+		while (p < hi && !(route_can_fill(w, p, i) && w->allowed[w->slot[p].sup]))
 			p++;
-		if (p == ln->ok_hi) {
+		if (p == hi) {
 			if (!base)
 				continue;
 			ok = 0;
@@ -296,6 +357,7 @@ static int route_fill(struct route_work *w, const struct route_try *base, struct
 		w->slot[p].left -= ln->qty;
 		t->slot[i] = p;
 		t->cost += route_line_cost(w, p, i);
+		t->expected += route_line_expected(w, p, i);
 		t->score += route_line_score(w, p, i);
 	}
 	for (int j = 0; j < i; j++)
@@ -320,18 +382,21 @@ static int route_count_suppliers(struct route_work *w, const struct route_try *t
 	return n;
 }
 
-static int route_within_tolerance(const struct route_work *w, long long cost)
+/* Whether t's cost (expected cost under balanced) is within the tolerance of B's. */
+static int route_within_tolerance(const struct route_work *w, const struct route_try *t)
 {
 	/* 128 bits: any tolerance up to INT_MAX times any plan total fits. */
 	__extension__ typedef __int128 wide;
-	return (wide)cost * 100 <= (wide)w->base->cost * (100 + (wide)w->req->split_tolerance_pct);
+	int bal = w->req->policy == ROUTE_BALANCED;
+	wide cost = bal ? t->expected : t->cost, ref = bal ? w->base->expected : w->base->cost;
+	return cost * 100 <= ref * (100 + (wide)w->req->split_tolerance_pct);
 }
 
 /* Keeps w->trial as w->best when it is feasible and beats it. Ties go to
  * the incumbent: sets are tried in sorted-code order, so that is the tie-break. */
 static int route_offer_trial(struct route_work *w, int feasible, int have)
 {
-	if (!feasible || !route_within_tolerance(w, w->trial->cost))
+	if (!feasible || !route_within_tolerance(w, w->trial))
 		return have;
 	if (have) {
 		int c = route_cmp_ll(w->trial->score, w->best->score);
@@ -374,7 +439,7 @@ static int route_search_exact(struct route_work *w, int kmax)
 {
 	for (size_t i = 0; i < w->req->nlines; i++) {
 		w->line[i].mask = 0;
-		for (int p = w->line[i].lo; p < w->line[i].ok_hi; p++)
+		for (int p = w->line[i].lo; p < w->line[i].use_hi; p++)
 			if (route_can_fill(w, p, (int)i))
 				w->line[i].mask |= 1u << w->slot[p].sup;
 	}
@@ -415,7 +480,7 @@ static int route_greedy_pick(struct route_work *w)
 		if (!w->line[i].todo)
 			continue;
 		w->gen++;
-		for (int p = w->line[i].lo; p < w->line[i].ok_hi; p++) {
+		for (int p = w->line[i].lo; p < w->line[i].use_hi; p++) {
 			int s = w->slot[p].sup;
 			/* The first slot of a supplier in the run is its best offer. */
 			if (route_can_fill(w, p, (int)i) && w->mark[s] != w->gen) {
@@ -451,7 +516,7 @@ static int route_search_greedy(struct route_work *w, int smax)
 		for (size_t i = 0; i < w->req->nlines; i++) {
 			if (!w->line[i].todo)
 				continue;
-			for (int p = w->line[i].lo; p < w->line[i].ok_hi; p++)
+			for (int p = w->line[i].lo; p < w->line[i].use_hi; p++)
 				if (w->slot[p].sup == s && route_can_fill(w, p, (int)i)) {
 					w->line[i].todo = 0;
 					todo--;
@@ -471,7 +536,9 @@ static void route_index(struct route_work *w)
 	int m = (int)req->noffers;
 	for (int o = 0; o < m; o++) {
 		const struct route_offer *of = &req->offers[o];
-		w->ok[o] = (unsigned char)route_offer_open(of, req->country);
+		w->ok[o] = route_offer_open(of, req->country)
+		           ? (unsigned char)(1 + route_above_floor(of, req->min_accept_ppm, req->min_on_time_ppm))
+		           : 0;
 		w->u.sort.v[o] = o;
 	}
 	route_sort(w, w->u.sort.v, w->u.sort.tmp, m, route_cmp_offer);
@@ -491,12 +558,16 @@ static void route_index(struct route_work *w)
 			else
 				hi = mid;
 		}
-		ln->lo = ln->ok_hi = ln->hi = lo;
+		ln->lo = ln->good_hi = ln->ok_hi = ln->hi = lo;
 		ln->qty = req->lines[i].quantity;
 		while (ln->hi < m && strcmp(route_slot_offer(w, ln->hi)->sku, sku) == 0)
 			ln->hi++;
+		while (ln->good_hi < ln->hi && w->ok[w->slot[ln->good_hi].offer] == 2)
+			ln->good_hi++;
+		ln->ok_hi = ln->good_hi;
 		while (ln->ok_hi < ln->hi && w->ok[w->slot[ln->ok_hi].offer])
 			ln->ok_hi++;
+		ln->use_hi = ln->ok_hi;
 	}
 }
 
@@ -551,6 +622,10 @@ int route_plan_order(const struct route_request *req, struct route_plan *plan)
 	route_index(&w);
 	route_number_suppliers(&w);
 	route_fill(&w, NULL, w.base);
+	/* A line B filled above the floor stays above it in any supplier set. */
+	for (size_t i = 0; i < req->nlines; i++)
+		if (w.base->slot[i] >= 0 && w.base->slot[i] < w.line[i].good_hi)
+			w.line[i].use_hi = w.line[i].good_hi;
 
 	const struct route_try *chosen = w.base;
 	int nbase = route_count_suppliers(&w, w.base), exact = 1, found = 0;
@@ -572,9 +647,11 @@ int route_plan_order(const struct route_request *req, struct route_plan *plan)
 		c->offer = p >= 0 ? w.slot[p].offer : -1;
 		c->reason = p >= 0 ? ROUTE_ROUTED : route_reason_of(&w, (int)i);
 		c->cost = p >= 0 ? route_line_cost(&w, p, (int)i) : 0;
+		c->expected = p >= 0 ? route_line_expected(&w, p, (int)i) : 0;
 	}
 	plan->nsuppliers = found ? route_count_suppliers(&w, chosen) : nbase;
 	plan->total_cost = chosen->cost;
+	plan->total_expected = chosen->expected;
 	plan->best_split_cost = w.base->cost;
 	plan->consolidated = found;
 	plan->search_exact = exact;

@@ -30,6 +30,7 @@
 #include "metrics/metrics.h"
 #include "plan/plan.h"
 #include "replan/replan.h"
+#include "rescore/rescore.h"
 #include "server/server.h"
 #include "stock/stock.h"
 #include "tls/tls.h"
@@ -48,6 +49,7 @@ struct server_worker {
 	struct client *client;     /* outbound HTTPS */
 	struct dispatch *dispatch; /* outbox delivery */
 	struct replan *replan;     /* waiting lines routed when stock comes */
+	struct rescore *rescore;   /* the supplier scorecard; worker 0 only, else NULL */
 	struct intake_queue *intake; /* group commit of storefront orders */
 	struct callback_queue *callbacks; /* group commit of supplier callbacks */
 	struct backlog *backlog;   /* the database's gauges for /metrics (worker 0 only), or NULL */
@@ -395,6 +397,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	dispatch_stop(w->dispatch, worker_dispatch_idle, w);
 	replan_stop(w->replan);
 	backlog_stop(w->backlog);
+	rescore_stop(w->rescore);
 	log_info("worker draining", "worker=%d connections=%d", w->index, httpd_conns(w->httpd));
 	/* A hard cap keeps a stuck request from holding shutdown forever. */
 	struct timeval cap = { 20, 0 };
@@ -459,6 +462,8 @@ static void *worker_main(void *arg)
 	w->replan = NULL;
 	backlog_free(w->backlog);
 	w->backlog = NULL;
+	rescore_free(w->rescore);
+	w->rescore = NULL;
 	log_info("worker stopped", "worker=%d", w->index);
 	return NULL;
 }
@@ -576,6 +581,14 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 	if (index == 0) /* one reader of the database's gauges is enough */
 		w->backlog = backlog_new(w->base, w->db, &srv->backlog);
 	w->replan = replan_new(w->base, w->db, 5000, worker_outbox_ready, w);
+	if (index == 0) {
+		struct rescore_options ro = {
+			.window_s = cfg->score.window_s, .refresh_ms = cfg->score.refresh_ms,
+			.prior = score_prior_make(cfg->score.prior_weight, cfg->score.prior_acceptance_pct,
+			                          cfg->score.prior_on_time_pct),
+		};
+		w->rescore = rescore_new(w->base, w->db, &ro);
+	}
 	int cap = cfg->server.max_connections / srv->nworkers;
 	w->httpd = worker_httpd(w, fd, cap > 0 ? cap : 1, route, err, errlen);
 	if (!w->httpd) {
@@ -595,7 +608,8 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 static struct db_stmt_def *collect_stmts(void)
 {
 	const struct db_stmt_def *tables[] = { intake_stmts, plan_stmts, dispatch_stmts, callback_stmts,
-	                                       replan_stmts, admin_stmts, backlog_stmts, stock_stmts, feed_stmts };
+	                                       replan_stmts, admin_stmts, backlog_stmts, stock_stmts, feed_stmts,
+	                                       rescore_stmts };
 	size_t n = 0;
 	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 		for (const struct db_stmt_def *d = tables[t]; d->name; d++)
@@ -735,6 +749,7 @@ void server_free(struct server *srv)
 		dispatch_free(w->dispatch);
 		replan_free(w->replan);
 		backlog_free(w->backlog);
+		rescore_free(w->rescore);
 		if (w->stop_ev)
 			event_free(w->stop_ev);
 		if (w->reload_ev)

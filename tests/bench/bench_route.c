@@ -60,6 +60,8 @@ static void bench_run(const struct bench_case *bc, long iters)
 				.shipping_cost = 5000 + bench_rnd(5) * 1000,
 				.stock = 3 + (int)bench_rnd(50), .lead_time_days = 1 + (int)bench_rnd(10),
 				.ships_to = bc->spread ? NULL : ships[bench_rnd(5)],
+				.accept_ppm = 700000 + (int)bench_rnd(31) * 10000,
+				.on_time_ppm = 800000 + (int)bench_rnd(21) * 10000,
 			};
 	}
 	for (size_t i = no; i > 1; i--) {
@@ -68,7 +70,9 @@ static void bench_run(const struct bench_case *bc, long iters)
 		offers[i - 1] = offers[j];
 		offers[j] = t;
 	}
-	struct route_request req = { lines, BENCH_LINES, offers, no, "US", bc->policy, bc->tol };
+	/* balanced: a late or rejected unit costs 2.00 */
+	struct route_request req = { lines, BENCH_LINES, offers, no, "US", bc->policy, bc->tol,
+	                             bc->policy == ROUTE_BALANCED ? 20000 : 0, 0, 0 };
 	struct route_plan plan = { .choices = ch };
 	if (route_plan_order(&req, &plan) < 0) {
 		fprintf(stderr, "%s: route_plan_order failed\n", bc->name);
@@ -98,6 +102,7 @@ int main(int argc, char **argv)
 	static const struct bench_case cases[] = {
 		{ "5 lines x 10 offers, 10 suppliers, cheapest", 10, 10, ROUTE_CHEAPEST, 0 },
 		{ "5 lines x 10 offers, 10 suppliers, fastest", 10, 10, ROUTE_FASTEST, 0 },
+		{ "5 lines x 10 offers, 10 suppliers, balanced", 10, 10, ROUTE_BALANCED, 0 },
 		{ "5 lines x 10 offers, 12 suppliers, tol 0", 12, 0, ROUTE_CHEAPEST, 0 },
 		{ "same, B on 5 suppliers: all k<=3, then greedy", 12, 0, ROUTE_CHEAPEST, 1 },
 		{ "5 lines x 10 offers, 20 suppliers (greedy)", 20, 10, ROUTE_CHEAPEST, 0 },

@@ -415,7 +415,7 @@ static void test_store_disable_enable(void)
 	ctl_run_free(&r);
 	r = ctl(db, "store", "list", NULL);
 	CU_ASSERT(has(r.out, "ACTIVE"));
-	CU_ASSERT(has(r.out, "shop1  native  cheapest  10      false   1"));
+	CU_ASSERT(has(r.out, "shop1  native  cheapest  10      5.0000   0.00         0.00          false   1"));
 	ctl_run_free(&r);
 	/* Updating a disabled store leaves it disabled. */
 	CU_ASSERT_EQUAL(ctl_rc(db, "store", "add", "shop1", "--update", "--policy", "fastest", NULL), 0);
@@ -522,8 +522,9 @@ static void test_store_list(void)
 	CU_ASSERT_EQUAL(r.rc, 0);
 	CU_ASSERT(has(r.out, "CODE"));
 	CU_ASSERT(has(r.out, "SECRETS"));
-	CU_ASSERT(has(r.out, "alpha   native       cheapest  10      true    2        https://alpha.example/cb"));
-	CU_ASSERT(has(r.out, "beta-2  woocommerce  priority  10      true    1        -"));
+	CU_ASSERT(has(r.out, "alpha   native       cheapest  10      5.0000   0.00         0.00          true    2        "
+	                     "https://alpha.example/cb"));
+	CU_ASSERT(has(r.out, "beta-2  woocommerce  priority  10      5.0000   0.00         0.00          true    1        -"));
 	CU_ASSERT(!has(r.out, "whsec_") && !has(r.out, "wc-secret-value"));
 	ctl_run_free(&r);
 	CU_ASSERT_EQUAL(ctl_rc(db, "store", "list", "extra", NULL), 2);

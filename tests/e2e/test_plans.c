@@ -24,6 +24,7 @@
 #include "intake/intake.h"
 #include "plan/plan.h"
 #include "replan/replan.h"
+#include "rescore/rescore.h"
 #include "stock/stock.h"
 #include "support/ctl.h"
 #include "support/harness.h"
@@ -82,6 +83,21 @@ static int reads_whole_index(const char *stmt, const char *index)
 		if (strcmp(whole_index[i].stmt, stmt) == 0 && strcmp(whole_index[i].index, index) == 0)
 			return 1;
 	return 0;
+}
+
+/* Statements that read a window of history through an index on time: the
+ * window bounds what they read, and the condition must name its column. */
+static const struct { const char *stmt, *index, *col; } window_index[] = {
+	/* the supplier scorecard: the requests of the last window_s seconds */
+	{ "rescore_count", "fulfillment_requests_created_idx", "created_at" },
+};
+
+static const char *window_col(const char *stmt, const char *index)
+{
+	for (size_t i = 0; i < sizeof window_index / sizeof window_index[0]; i++)
+		if (strcmp(window_index[i].stmt, stmt) == 0 && strcmp(window_index[i].index, index) == 0)
+			return window_index[i].col;
+	return NULL;
 }
 
 /* Sample parameters of each statement: a query returning one row whose
@@ -160,6 +176,11 @@ static const struct { const char *stmt, *params; } samples[] = {
 	  "SELECT '{' || id || '}', '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{1000}' FROM outbox LIMIT 1" },
 	{ "backlog_outbox", NULL },
 	{ "backlog_stranded", NULL },
+	{ "rescore_count", "SELECT '2592000'" },
+	{ "rescore_save",
+	  "SELECT '{' || min(id) || '}', '{2026-11-22T10:00:00Z}', '{3}', '{2}', '{1}', '{1}', '{0}',"
+	  " '{\"{\\\"timeout\\\": 1}\"}', '{1}', '{1}', '{1.5}', '{NULL}', '{10}', '{900000}', '{900000}'"
+	  " FROM suppliers" },
 };
 
 static int is_watched(const char *table)
@@ -203,9 +224,14 @@ static void check_node(json_t *node, const char *stmt, const char *mode, char *p
 	const char *index = json_string_value(json_object_get(node, "Index Name"));
 	const char *cond = json_string_value(json_object_get(node, "Index Cond"));
 	size_t used = strlen(problems);
+	const char *wcol = index ? window_col(stmt, index) : NULL;
 	if (type && rel && strcmp(type, "Seq Scan") == 0 && is_watched(rel))
 		snprintf(problems + used, cap - used, "%s (%s): Seq Scan on %s\n", stmt, mode, rel);
-	else if (index && is_watched(index_table(index)) && !(reads_whole_index(stmt, index) && !cond)) {
+	else if (wcol) {
+		if (!cond || !cond_names(cond, wcol))
+			snprintf(problems + used, cap - used, "%s (%s): %s scanned without %s (cond: %s)\n", stmt, mode,
+			         index, wcol, cond ? cond : "none");
+	} else if (index && is_watched(index_table(index)) && !(reads_whole_index(stmt, index) && !cond)) {
 		size_t k = 0, nk = sizeof index_keys / sizeof index_keys[0];
 		while (k < nk && strcmp(index_keys[k].index, index) != 0)
 			k++;
@@ -296,7 +322,7 @@ static void check_tables(const struct db_stmt_def *const *tables, char *problems
 
 static const struct db_stmt_def *const hot_tables[] = { intake_stmts, plan_stmts, callback_stmts,
 	                                                  dispatch_stmts, replan_stmts, backlog_stmts, stock_stmts,
-	                                                  feed_stmts, NULL };
+	                                                  feed_stmts, rescore_stmts, NULL };
 
 static void test_hot_statements_use_their_keys(void)
 {

@@ -671,24 +671,36 @@ static void test_callbacks_accept_ship_deliver(void)
 	receiver_stop(&rv);
 }
 
-static void test_callback_rejected_out_of_stock(void)
+/* A simulator rejecting everything (reason flag extra, or NULL) sends one
+ * fulfillment.rejected with reason want, and nothing after it. */
+static void check_rejection(const char *extra, const char *want)
 {
 	struct receiver rv;
 	struct testsrv s;
-	CU_ASSERT_EQUAL_FATAL(start_pair(&rv, 0, &s, "100", "--reject-rate", "1"), 0);
+	CU_ASSERT_EQUAL_FATAL(start_pair(&rv, 0, &s, "100", "--reject-rate=1", extra), 0);
 	char id[64];
 	new_id(id, sizeof id);
 	CU_ASSERT_EQUAL(post_type(s.port, "fulfillment.requested", id), 202);
 	static const char *const types[] = { "fulfillment.rejected", NULL };
 	if (expect_callbacks(&rv, id, types)) {
 		json_t *b = check_msg(&rv, 0, "fulfillment.rejected", id);
-		CU_ASSERT_STRING_EQUAL(jstr(b, "reason"), "out_of_stock");
+		CU_ASSERT_STRING_EQUAL(jstr(b, "reason"), want);
 		json_decref(b);
 	}
 	wait_ms(300);
 	CU_ASSERT_EQUAL(receiver_wait(&rv, 2, 0), 1);
 	CU_ASSERT_EQUAL(stop_acme(&s), 0);
 	receiver_stop(&rv);
+}
+
+static void test_callback_rejected_out_of_stock(void)
+{
+	check_rejection(NULL, "out_of_stock");
+}
+
+static void test_callback_rejected_with_reason(void)
+{
+	check_rejection("--reject-reason=capacity", "capacity");
 }
 
 static void test_failed_callback_is_retried(void)
@@ -778,6 +790,8 @@ static void test_usage_errors_name_the_flag(void)
 		{ { "--tls-cert", "c", "--tls-key", "k", "--supplier", SUPPLIER_ARG, "--status", "42" }, "--status" },
 		{ { "--tls-cert", "c", "--tls-key", "k", "--supplier", SUPPLIER_ARG, "--callback-url", "http://x" }, "--callback-url" },
 		{ { "--tls-cert", "c", "--tls-key", "k", "--supplier", SUPPLIER_ARG, "--slow-ms", "-1" }, "--slow-ms" },
+		{ { "--tls-cert", "c", "--tls-key", "k", "--supplier", SUPPLIER_ARG, "--reject-reason", "Out Of" },
+		  "--reject-reason" },
 		{ { "--no-such-flag", NULL }, "--no-such-flag" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -811,6 +825,7 @@ int main(void)
 		{ "--seed reproduces a run", test_seed_reproduces_a_run },
 		{ "callbacks: accepted, shipped, delivered, signed", test_callbacks_accept_ship_deliver },
 		{ "callbacks: --reject-rate 1 rejects out_of_stock", test_callback_rejected_out_of_stock },
+		{ "callbacks: --reject-reason names the rejections' reason", test_callback_rejected_with_reason },
 		{ "callbacks: a failed one is retried in order", test_failed_callback_is_retried },
 		{ "callbacks: cancel before shipping", test_cancel_before_shipping },
 		{ "callbacks: dropshipd's certificate is verified", test_callback_peer_is_verified },

@@ -446,8 +446,10 @@ static bool failure_waits_for_lock(void *arg)
 {
 	const char *v[1] = { arg };
 	return testdb_count(db, "SELECT count(*) FROM request_failures WHERE request_id = $1", 1, v) == 1 &&
+	       /* callback_lock, by its start: pg_stat_activity keeps a query's first 1024 bytes */
 	       testdb_count(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-	                        " AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE OF r%'", 0, NULL) >= 1;
+	                        " AND wait_event_type = 'Lock' AND query LIKE 'SELECT k.i, r.status, r.supplier_id,%'",
+	                    0, NULL) >= 1;
 }
 
 struct message_wait {

@@ -107,6 +107,11 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(c.dispatch.breaker_cooldown_ms, 30000);
 	CU_ASSERT_STRING_EQUAL(c.admin.listen, "127.0.0.1:8444");
 	CU_ASSERT_STRING_EQUAL(c.platforms.shopify_api_version, "2026-10");
+	CU_ASSERT_EQUAL(c.score.window_s, 2592000);
+	CU_ASSERT_EQUAL(c.score.refresh_ms, 60000);
+	CU_ASSERT_EQUAL(c.score.prior_weight, 10);
+	CU_ASSERT_EQUAL(c.score.prior_acceptance_pct, 90);
+	CU_ASSERT_EQUAL(c.score.prior_on_time_pct, 90);
 	CU_ASSERT_EQUAL(config_validate(&c, err, sizeof err), 0);
 }
 
@@ -146,7 +151,14 @@ static void test_all_keys_set(void)
 		"backoff_max_ms = 7\ntls_ca_file = /ca.pem\nallow_private_endpoints = on\n"
 		"max_inflight = 10000\npoll_ms = 60000\nbreaker_threshold = 1000\nbreaker_cooldown_ms = 3600000\n"
 		"[admin]\ntoken = t0ken\nlisten = [::1]:0\n"
-		"[platforms]\nshopify_api_version = 2027-01\n"), 0);
+		"[platforms]\nshopify_api_version = 2027-01\n"
+		"[score]\nwindow_s = 31536000\nrefresh_ms = 100\nprior_weight = 1000000\n"
+		"prior_acceptance_pct = 0\nprior_on_time_pct = 100\n"), 0);
+	CU_ASSERT_EQUAL(c.score.window_s, 31536000);
+	CU_ASSERT_EQUAL(c.score.refresh_ms, 100);
+	CU_ASSERT_EQUAL(c.score.prior_weight, 1000000);
+	CU_ASSERT_EQUAL(c.score.prior_acceptance_pct, 0);
+	CU_ASSERT_EQUAL(c.score.prior_on_time_pct, 100);
 	CU_ASSERT_STRING_EQUAL(c.server.listen, "[::1]:0");
 	CU_ASSERT_EQUAL(c.server.workers, 256);
 	CU_ASSERT_STRING_EQUAL(c.server.tls_cert, "/c");
@@ -272,6 +284,14 @@ static void test_out_of_range(void)
 	parse_fails("[dispatch]\nmax_inflight = 0\n",
 	            "test.conf:2: [dispatch] max_inflight: out of range (1..10000)");
 	parse_fails("[dispatch]\npoll_ms = 99\n", "test.conf:2: [dispatch] poll_ms: out of range (100..60000)");
+	parse_fails("[score]\nwindow_s = 0\n", "test.conf:2: [score] window_s: out of range (1..31536000)");
+	parse_fails("[score]\nrefresh_ms = 99\n", "test.conf:2: [score] refresh_ms: out of range (100..3600000)");
+	parse_fails("[score]\nprior_weight = -1\n",
+	            "test.conf:2: [score] prior_weight: out of range (0..1000000)");
+	parse_fails("[score]\nprior_acceptance_pct = 101\n",
+	            "test.conf:2: [score] prior_acceptance_pct: out of range (0..100)");
+	parse_fails("[score]\nprior_on_time_pct = -1\n",
+	            "test.conf:2: [score] prior_on_time_pct: out of range (0..100)");
 	parse_fails("[dispatch]\npoll_ms = 60001\n", "test.conf:2: [dispatch] poll_ms: out of range (100..60000)");
 	parse_fails("[dispatch]\nbreaker_threshold = 1001\n",
 	            "test.conf:2: [dispatch] breaker_threshold: out of range (1..1000)");
@@ -888,6 +908,11 @@ static void test_diff_each_key(void)
 		{ "admin", "listen", "", false },
 		{ "admin", "token", "s3cret", true },
 		{ "platforms", "shopify_api_version", "2027-01", false },
+		{ "score", "window_s", "60", false },
+		{ "score", "refresh_ms", "500", false },
+		{ "score", "prior_weight", "2", false },
+		{ "score", "prior_acceptance_pct", "50", false },
+		{ "score", "prior_on_time_pct", "50", false },
 	};
 	struct config base, c;
 	config_defaults(&base);

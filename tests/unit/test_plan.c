@@ -18,7 +18,7 @@
 static PGresult *text_result(int ncols, const char *const *values, int n)
 {
 	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
-	PGresAttDesc att[16];
+	PGresAttDesc att[20];
 	memset(att, 0, sizeof att);
 	for (int c = 0; c < ncols; c++) {
 		att[c].name = (char *)"c";
@@ -34,13 +34,14 @@ static PGresult *text_result(int ncols, const char *const *values, int n)
 	return res;
 }
 
-#define CAND_COLS 13
-/* id, sku, supplier, priority, active, available, cost, shipping, stock, lead, ships_to, supplier id, supplier sku */
+#define CAND_COLS 16
+/* id, sku, supplier, priority, active, available, cost, shipping, stock, lead, ships_to, supplier id,
+ * supplier sku, the supplier's scorecard: acceptance, on time (ppm), answered (NULL: not counted) */
 static const char *const cand_rows[] = {
-	"11", "MUG", "acme", "10", "t", "t", "50000", "20000", "5", "3", NULL, "1", "AC-MUG",
-	"12", "MUG", "bolt", "20", "t", "t", "60000", "20000", "5", "2", "US;CA", "2", "BO-MUG",
-	"13", "CAP", "acme", "10", "t", "f", "10000", "0", "9", "1", "DE", "1", "AC-CAP",
-	"14", "HAT", "bolt", "20", "t", "t", "10000", "0", "9", "1", NULL, "2", "BO-HAT",
+	"11", "MUG", "acme", "10", "t", "t", "50000", "20000", "5", "3", NULL, "1", "AC-MUG", "600000", "950000", "20",
+	"12", "MUG", "bolt", "20", "t", "t", "60000", "20000", "5", "2", "US;CA", "2", "BO-MUG", NULL, NULL, NULL,
+	"13", "CAP", "acme", "10", "t", "f", "10000", "0", "9", "1", "DE", "1", "AC-CAP", "600000", "950000", "20",
+	"14", "HAT", "bolt", "20", "t", "t", "10000", "0", "9", "1", NULL, "2", "BO-HAT", NULL, NULL, NULL,
 };
 
 /* A reservation result row: offer id, reserved, stock now, available. */
@@ -72,6 +73,79 @@ static void test_decode(void)
 	CU_ASSERT_PTR_NULL(pool.offers[0].ships_to); /* SQL NULL: ships everywhere */
 	CU_ASSERT_EQUAL(pool.offers[2].available, 0);
 	CU_ASSERT_EQUAL(pool.planned[0], 0);
+	/* The scorecard: acme's as counted; bolt not counted yet, at the default prior. */
+	CU_ASSERT_EQUAL(pool.offers[0].accept_ppm, 600000);
+	CU_ASSERT_EQUAL(pool.offers[0].on_time_ppm, 950000);
+	CU_ASSERT_EQUAL(pool.answered[0], 20);
+	CU_ASSERT_EQUAL(f->accept_ppm, 900000);
+	CU_ASSERT_EQUAL(f->on_time_ppm, 900000);
+	CU_ASSERT_EQUAL(pool.answered[1], -1);
+	plan_pool_free(&pool);
+	PQclear(res);
+}
+
+static void test_terms(void)
+{
+	struct plan_terms t = plan_terms_parse("50000", "700000", "0");
+	CU_ASSERT_EQUAL(t.penalty, 50000);
+	CU_ASSERT_EQUAL(t.min_accept_ppm, 700000);
+	CU_ASSERT_EQUAL(t.min_on_time_ppm, 0);
+	t = plan_terms_parse(NULL, "2000000", "-5");
+	CU_ASSERT_EQUAL(t.penalty, 0);
+	CU_ASSERT_EQUAL(t.min_accept_ppm, ROUTE_PPM);
+	CU_ASSERT_EQUAL(t.min_on_time_ppm, 0);
+	t = plan_terms_parse("99999999999999", NULL, NULL);
+	CU_ASSERT_EQUAL(t.penalty, ROUTE_MAX_COST);
+}
+
+/* MUG: acme 7.00 accepting 60 % and shipping 95 % on time (risk 43 %),
+ * bolt 8.00 not counted yet (90 % and 90 %: risk 19 %). A penalty of 5.00
+ * makes acme 7.00 + 2.15 = 9.15 against bolt's 8.00 + 0.95 = 8.95. */
+static void test_balanced_terms(void)
+{
+	PGresult *res = text_result(CAND_COLS, cand_rows, 2);
+	struct plan_pool pool;
+	CU_ASSERT_FATAL(plan_pool_init(&pool, res) == 0);
+	struct plan p;
+	plan_init(&p, &pool, 1, "US", ROUTE_BALANCED, 10);
+	p.terms = plan_terms_parse("50000", "0", "0");
+	p.lines[0] = (struct plan_line){ .line_no = 1, .sku = "MUG", .quantity = 1 };
+	CU_ASSERT_FATAL(plan_route(&p) == 0);
+	CU_ASSERT_EQUAL(p.offers[p.lines[0].offer].offer_id, 12);
+	char *text = plan_candidates_text(&p, 0);
+	json_t *cands = json_loads(text, 0, NULL);
+	json_t *acme = json_array_get(cands, 0), *bolt = json_array_get(cands, 1);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(acme, "expected_cost")), "9.1500");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(acme, "acceptance_rate")), "60.0000");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(acme, "on_time_rate")), "95.0000");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(acme, "answered")), 20);
+	CU_ASSERT_TRUE(json_is_false(json_object_get(acme, "below_floor")));
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(bolt, "expected_cost")), "8.9500");
+	CU_ASSERT_TRUE(json_is_null(json_object_get(bolt, "answered")));
+	json_decref(cands);
+	free(text);
+	plan_free(&p);
+
+	/* A smaller penalty: acme 7.00 + 0.43 beats bolt 8.00 + 0.19; a floor
+	 * of 70 % acceptance puts acme last whatever the penalty. */
+	plan_init(&p, &pool, 1, "US", ROUTE_BALANCED, 10);
+	p.terms = plan_terms_parse("10000", "0", "0");
+	p.lines[0] = (struct plan_line){ .line_no = 1, .sku = "MUG", .quantity = 1 };
+	CU_ASSERT_FATAL(plan_route(&p) == 0);
+	CU_ASSERT_EQUAL(p.offers[p.lines[0].offer].offer_id, 11);
+	plan_free(&p);
+	plan_init(&p, &pool, 1, "US", ROUTE_CHEAPEST, 10);
+	p.terms = plan_terms_parse("0", "700000", "0");
+	p.lines[0] = (struct plan_line){ .line_no = 1, .sku = "MUG", .quantity = 1 };
+	CU_ASSERT_FATAL(plan_route(&p) == 0);
+	CU_ASSERT_EQUAL(p.offers[p.lines[0].offer].offer_id, 12);
+	text = plan_candidates_text(&p, 0);
+	cands = json_loads(text, 0, NULL);
+	CU_ASSERT_TRUE(json_is_true(json_object_get(json_array_get(cands, 0), "below_floor")));
+	CU_ASSERT_TRUE(json_is_false(json_object_get(json_array_get(cands, 1), "below_floor")));
+	json_decref(cands);
+	free(text);
+	plan_free(&p);
 	plan_pool_free(&pool);
 	PQclear(res);
 }
@@ -286,6 +360,8 @@ int main(void)
 {
 	static const struct harness_test tests[] = {
 		{ "candidates rows decode into a pool", test_decode },
+		{ "a store's terms decode, clamped", test_terms },
+		{ "balanced and the floor on the pool's scorecard", test_balanced_terms },
 		{ "results of other shapes are refused", test_decode_rejects_other_shapes },
 		{ "orders in turn share the pool's stock", test_orders_share_the_pool },
 		{ "stock lost to a concurrent transaction is planned again", test_lost_stock_replans },

@@ -10,12 +10,18 @@
 #define TC_LINES 6
 #define TC_OFFERS 24
 
-/* An active supplier's available offer: priority 0, no shipping cost, ships everywhere. */
-#define OF(id, sku, sup, cost, stock, lead) { id, sku, sup, 0, 1, 1, cost, 0, stock, lead, NULL }
-/* Every field: id, sku, supplier, priority, active, available, unit cost,
- * shipping cost, stock, lead time, ships_to. */
+/* An active supplier's available offer: priority 0, no shipping cost, ships
+ * everywhere, a perfect record (accepts everything, ships everything on time). */
+#define OF(id, sku, sup, cost, stock, lead) \
+	{ id, sku, sup, 0, 1, 1, cost, 0, stock, lead, NULL, ROUTE_PPM, ROUTE_PPM }
+/* Every field but the record: id, sku, supplier, priority, active,
+ * available, unit cost, shipping cost, stock, lead time, ships_to. */
 #define OX(id, sku, sup, prio, act, avail, cost, ship, stock, lead, to) \
-	{ id, sku, sup, prio, act, avail, cost, ship, stock, lead, to }
+	{ id, sku, sup, prio, act, avail, cost, ship, stock, lead, to, ROUTE_PPM, ROUTE_PPM }
+/* A scored offer (stock 9): its supplier's acceptance and on-time rates in percent. */
+#define PCT(p) ((int)((p) * 10000))
+#define OB(id, sku, sup, cost, lead, acc, ontime) \
+	{ id, sku, sup, 0, 1, 1, cost, 0, 9, lead, NULL, PCT(acc), PCT(ontime) }
 
 /* One table case; zero fields are defaults: tolerance 0, totals unchecked. */
 struct tcase {
@@ -27,7 +33,10 @@ struct tcase {
 	struct route_offer offers[TC_OFFERS];   /* ends at a NULL sku */
 	long long want[TC_LINES];               /* offer_id per line, 0 when unroutable */
 	enum route_reason why[TC_LINES];        /* reason of unroutable lines */
+	long long penalty;                      /* balanced's; the floors below apply to any policy */
+	int min_accept, min_on_time;            /* ppm */
 	long long total;                        /* 0: not checked */
+	long long expected;                     /* total_expected; 0: not checked */
 	long long base;                         /* best_split_cost; 0: not checked */
 	int nsup;                               /* 0: not checked */
 	int consolidated;
@@ -100,16 +109,44 @@ static long long t_cost(const struct route_offer *o, int qty)
 	return (o->unit_cost + o->shipping_cost) * qty;
 }
 
-/* < 0 when offer a comes before offer b for a line of quantity qty. */
-static int t_before(enum route_policy pol, const struct route_offer *a,
+/* Expected cost, as route.h words it: the chance of a rejection or a late
+ * shipment, in ppm, times the penalty, on top of the landed cost. */
+static long long t_expected(const struct route_offer *o, long long penalty, int qty)
+{
+	long long kept = ((long long)o->accept_ppm * o->on_time_ppm + 500000) / 1000000;
+	long long risk = 1000000 - kept;
+	return (o->unit_cost + o->shipping_cost + (risk * penalty + 500000) / 1000000) * qty;
+}
+
+static int t_above_floor(const struct route_request *req, const struct route_offer *o)
+{
+	return o->accept_ppm >= req->min_accept_ppm && o->on_time_ppm >= req->min_on_time_ppm;
+}
+
+static long long t_key(const struct route_request *req, const struct route_offer *o, int qty)
+{
+	switch (req->policy) {
+	case ROUTE_FASTEST: return o->lead_time_days;
+	case ROUTE_PRIORITY: return o->supplier_priority;
+	case ROUTE_BALANCED: return t_expected(o, req->penalty, qty);
+	case ROUTE_CHEAPEST: break;
+	}
+	return t_cost(o, qty);
+}
+
+/* < 0 when eligible offer a comes before eligible offer b for a line of
+ * quantity qty. */
+static int t_before(const struct route_request *req, const struct route_offer *a,
                     const struct route_offer *b, int qty)
 {
-	long long ka = pol == ROUTE_CHEAPEST ? t_cost(a, qty)
-	             : pol == ROUTE_FASTEST ? a->lead_time_days : a->supplier_priority;
-	long long kb = pol == ROUTE_CHEAPEST ? t_cost(b, qty)
-	             : pol == ROUTE_FASTEST ? b->lead_time_days : b->supplier_priority;
+	int fa = t_above_floor(req, a), fb = t_above_floor(req, b);
+	if (fa != fb)
+		return fa ? -1 : 1;
+	long long ka = t_key(req, a, qty), kb = t_key(req, b, qty);
 	if (ka != kb)
 		return ka < kb ? -1 : 1;
+	if (req->policy == ROUTE_BALANCED && a->lead_time_days != b->lead_time_days)
+		return a->lead_time_days < b->lead_time_days ? -1 : 1;
 	if (t_cost(a, qty) != t_cost(b, qty))
 		return t_cost(a, qty) < t_cost(b, qty) ? -1 : 1;
 	if (a->lead_time_days != b->lead_time_days)
@@ -139,13 +176,13 @@ static long long taken[ROUTE_MAX_OFFERS];
  * over-committed, consistent costs, totals and supplier count. */
 static int plan_valid(const struct route_request *req, const struct route_plan *plan)
 {
-	long long total = 0;
+	long long total = 0, expected = 0;
 	int nsup = 0;
 	memset(taken, 0, sizeof taken);
 	for (size_t i = 0; i < req->nlines; i++) {
 		const struct route_choice *c = &plan->choices[i];
 		if (c->offer < 0) {
-			if (c->offer != -1 || c->reason == ROUTE_ROUTED || c->cost != 0)
+			if (c->offer != -1 || c->reason == ROUTE_ROUTED || c->cost != 0 || c->expected != 0)
 				return 0;
 			continue;
 		}
@@ -153,12 +190,14 @@ static int plan_valid(const struct route_request *req, const struct route_plan *
 			return 0;
 		const struct route_offer *o = &req->offers[c->offer];
 		if (strcmp(o->sku, req->lines[i].sku) != 0 || !o->supplier_active || !o->available ||
-		    !t_ships(o->ships_to, req->country) || c->cost != t_cost(o, req->lines[i].quantity))
+		    !t_ships(o->ships_to, req->country) || c->cost != t_cost(o, req->lines[i].quantity) ||
+		    c->expected != t_expected(o, req->penalty, req->lines[i].quantity))
 			return 0;
 		taken[c->offer] += req->lines[i].quantity;
 		if (taken[c->offer] > o->stock)
 			return 0;
 		total += c->cost;
+		expected += c->expected;
 		size_t j = 0;
 		while (j < i && (plan->choices[j].offer < 0 ||
 		                 strcmp(req->offers[plan->choices[j].offer].supplier_code,
@@ -166,7 +205,7 @@ static int plan_valid(const struct route_request *req, const struct route_plan *
 			j++;
 		nsup += j == i;
 	}
-	return total == plan->total_cost && nsup == plan->nsuppliers;
+	return total == plan->total_cost && expected == plan->total_expected && nsup == plan->nsuppliers;
 }
 
 /* ---- table cases ---- */
@@ -201,7 +240,8 @@ static void run_case_with(const struct tcase *tc, const struct route_offer *offe
 	struct route_request req = {
 		.lines = tc->lines, .nlines = count_lines(tc), .offers = offers, .noffers = no,
 		.country = tc->country ? tc->country : "US", .policy = tc->policy,
-		.split_tolerance_pct = tc->tol,
+		.split_tolerance_pct = tc->tol, .penalty = tc->penalty, .min_accept_ppm = tc->min_accept,
+		.min_on_time_ppm = tc->min_on_time,
 	};
 	struct route_choice ch[TC_LINES];
 	struct route_plan plan = { .choices = ch };
@@ -221,6 +261,8 @@ static void run_case_with(const struct tcase *tc, const struct route_offer *offe
 		expect(plan.total_cost == tc->total, tc->name, "total_cost");
 	if (tc->base)
 		expect(plan.best_split_cost == tc->base, tc->name, "best_split_cost");
+	if (tc->expected)
+		expect(plan.total_expected == tc->expected, tc->name, "total_expected");
 	if (tc->nsup)
 		expect(plan.nsuppliers == tc->nsup, tc->name, "nsuppliers");
 	expect(plan.consolidated == tc->consolidated, tc->name, "consolidated");
@@ -578,6 +620,94 @@ static const struct tcase split_cases[] = {
 	  .want = { 1, 2, 3, 7, 6 }, .total = 502, .nsup = 3, .consolidated = 1 },
 };
 
+/* Two suppliers of one SKU, worked by hand (costs in 1/10000 units):
+ *   cheap:  9.00 (900), accepts 60 %, ships 95 % on time: risk 1 - 0.57 = 43 %
+ *   steady: 10.00 (1000), accepts 95 %, ships 95 % on time: risk 1 - 0.9025 = 9.75 %
+ * Expected unit cost = cost + risk * penalty (rounded half up):
+ *   penalty 500: cheap 900 + 215 = 1115, steady 1000 + 48.75 -> 1049: steady
+ *   penalty 100: cheap 900 + 43 = 943, steady 1000 + 9.75 -> 1010: cheap
+ *   penalty 300: cheap 900 + 129 = 1029, steady 1000 + 29.25 -> 1029: a tie */
+#define CHEAP(lead) OB(1, "A", "cheap", 900, lead, 60, 95)
+#define STEADY(lead) OB(2, "A", "steady", 1000, lead, 95, 95)
+
+static const struct tcase balanced_cases[] = {
+	{ .name = "balanced: a large penalty makes the unreliable supplier lose", .policy = ROUTE_BALANCED,
+	  .penalty = 500, .lines = { { "A", 2 } }, .offers = { CHEAP(2), STEADY(2) },
+	  .want = { 2 }, .total = 2000, .expected = 2098, .nsup = 1 },
+	{ .name = "balanced: a small penalty lets the cheap one win", .policy = ROUTE_BALANCED,
+	  .penalty = 100, .lines = { { "A", 2 } }, .offers = { CHEAP(2), STEADY(2) },
+	  .want = { 1 }, .total = 1800, .expected = 1886 },
+	{ .name = "balanced: no penalty is cheapest", .policy = ROUTE_BALANCED,
+	  .lines = { { "A", 1 } }, .offers = { CHEAP(2), STEADY(2) },
+	  .want = { 1 }, .total = 900, .expected = 900 },
+	{ .name = "cheapest ignores the record", .policy = ROUTE_CHEAPEST, .penalty = 500,
+	  .lines = { { "A", 1 } }, .offers = { CHEAP(2), STEADY(2) },
+	  .want = { 1 }, .total = 900, .expected = 1115 },
+	{ .name = "balanced tie: lead time first", .policy = ROUTE_BALANCED, .penalty = 300,
+	  .lines = { { "A", 1 } }, .offers = { CHEAP(3), STEADY(2) },
+	  .want = { 2 }, .expected = 1029 },
+	{ .name = "balanced tie, same lead time: cost", .policy = ROUTE_BALANCED, .penalty = 300,
+	  .lines = { { "A", 1 } }, .offers = { CHEAP(2), STEADY(2) },
+	  .want = { 1 }, .expected = 1029 },
+	{ .name = "balanced tie: code, then offer id", .policy = ROUTE_BALANCED, .penalty = 300,
+	  .lines = { { "A", 1 } },
+	  .offers = { OB(5, "A", "b", 900, 2, 60, 95), OB(4, "A", "a", 900, 2, 60, 95),
+	              OB(3, "A", "a", 900, 2, 60, 95) },
+	  .want = { 3 } },
+	{ .name = "floor: below it loses under cheapest too", .policy = ROUTE_CHEAPEST,
+	  .min_accept = PCT(70), .lines = { { "A", 1 } }, .offers = { CHEAP(2), STEADY(2) },
+	  .want = { 2 } },
+	{ .name = "floor: below it loses under balanced with no penalty", .policy = ROUTE_BALANCED,
+	  .min_accept = PCT(70), .lines = { { "A", 1 } }, .offers = { CHEAP(2), STEADY(2) },
+	  .want = { 2 } },
+	{ .name = "floor: at it is above it", .policy = ROUTE_CHEAPEST,
+	  .min_accept = PCT(60), .min_on_time = PCT(95), .lines = { { "A", 1 } },
+	  .offers = { CHEAP(2), STEADY(2) }, .want = { 1 } },
+	{ .name = "floor: used when nobody above it can ship the line", .policy = ROUTE_BALANCED,
+	  .min_accept = PCT(70), .lines = { { "A", 2 } },
+	  .offers = { CHEAP(2), { 2, "A", "steady", 0, 1, 1, 1000, 0, 1, 2, NULL, PCT(95), PCT(95) } },
+	  .want = { 1 } },
+	{ .name = "floor: both below it, the policy decides", .policy = ROUTE_CHEAPEST,
+	  .min_on_time = PCT(96), .lines = { { "A", 1 } }, .offers = { CHEAP(2), STEADY(2) },
+	  .want = { 1 } },
+	{ .name = "floor: after stock, an earlier line leaves it the rest", .policy = ROUTE_CHEAPEST,
+	  .min_accept = PCT(70), .lines = { { "A", 1 }, { "A", 1 } },
+	  .offers = { CHEAP(2), { 2, "A", "steady", 0, 1, 1, 1000, 0, 1, 2, NULL, PCT(95), PCT(95) } },
+	  .want = { 2, 1 }, .nsup = 2 },
+	/* x by a, y by b, both perfect at 1.00; c ships both at 1.05 but
+	 * accepts only 80 %: expected 1.05 + 0.2 * penalty. */
+	{ .name = "cheapest: one supplier within tolerance", .policy = ROUTE_CHEAPEST, .tol = 10,
+	  .lines = { { "X", 1 }, { "Y", 1 } },
+	  .offers = { OF(1, "X", "a", 100, 9, 1), OF(2, "Y", "b", 100, 9, 1),
+	              OB(3, "X", "c", 105, 1, 80, 100), OB(4, "Y", "c", 105, 1, 80, 100) },
+	  .want = { 3, 4 }, .total = 210, .base = 200, .nsup = 1, .consolidated = 1 },
+	{ .name = "balanced: the tolerance holds expected cost", .policy = ROUTE_BALANCED, .tol = 10,
+	  .penalty = 40, .lines = { { "X", 1 }, { "Y", 1 } },
+	  .offers = { OF(1, "X", "a", 100, 9, 1), OF(2, "Y", "b", 100, 9, 1),
+	              OB(3, "X", "c", 105, 1, 80, 100), OB(4, "Y", "c", 105, 1, 80, 100) },
+	  .want = { 1, 2 }, .total = 200, .expected = 200, .nsup = 2 },
+	{ .name = "balanced: consolidated when the expected cost is within it", .policy = ROUTE_BALANCED,
+	  .tol = 15, .penalty = 40, .lines = { { "X", 1 }, { "Y", 1 } },
+	  .offers = { OF(1, "X", "a", 100, 9, 1), OF(2, "Y", "b", 100, 9, 1),
+	              OB(3, "X", "c", 105, 1, 80, 100), OB(4, "Y", "c", 105, 1, 80, 100) },
+	  .want = { 3, 4 }, .total = 210, .expected = 226, .base = 200, .nsup = 1, .consolidated = 1 },
+	{ .name = "floor: no consolidation onto a supplier below it", .policy = ROUTE_CHEAPEST, .tol = 10,
+	  .min_accept = PCT(90), .lines = { { "X", 1 }, { "Y", 1 } },
+	  .offers = { OF(1, "X", "a", 100, 9, 1), OF(2, "Y", "b", 100, 9, 1),
+	              OB(3, "X", "c", 95, 1, 80, 100), OB(4, "Y", "c", 95, 1, 80, 100) },
+	  .want = { 1, 2 }, .total = 200, .base = 200, .nsup = 2 },
+	{ .name = "floor: consolidation onto one above it", .policy = ROUTE_CHEAPEST, .tol = 10,
+	  .min_accept = PCT(90), .lines = { { "X", 1 }, { "Y", 1 } },
+	  .offers = { OF(1, "X", "a", 100, 9, 1), OF(2, "Y", "b", 100, 9, 1), OF(5, "Y", "a", 105, 9, 1),
+	              OB(3, "X", "c", 95, 1, 80, 100), OB(4, "Y", "c", 95, 1, 80, 100) },
+	  .want = { 1, 5 }, .total = 205, .base = 200, .nsup = 1, .consolidated = 1 },
+	{ .name = "floor: lines only those below it ship are consolidated among them", .policy = ROUTE_CHEAPEST,
+	  .tol = 10, .min_accept = PCT(90), .lines = { { "X", 1 }, { "Y", 1 } },
+	  .offers = { OB(3, "X", "c", 95, 1, 80, 100), OB(7, "X", "d", 100, 1, 50, 100),
+	              OB(4, "Y", "c", 100, 1, 80, 100), OB(6, "Y", "d", 90, 1, 50, 100) },
+	  .want = { 7, 6 }, .total = 190, .base = 185, .nsup = 1, .consolidated = 1 },
+};
+
 #define RUN_TABLE(t) run_table(t, sizeof t / sizeof t[0])
 
 static void test_policies(void)
@@ -610,6 +740,47 @@ static void test_split_rule(void)
 	RUN_TABLE(split_cases);
 }
 
+static void test_balanced(void)
+{
+	RUN_TABLE(balanced_cases);
+}
+
+static void test_expected_cost(void)
+{
+	static const struct {
+		int acc, ontime;
+		long long cost, ship, penalty;
+		int risk;
+		long long want;
+	} cases[] = {
+		{ ROUTE_PPM, ROUTE_PPM, 100, 50, 1000, 0, 150 },
+		{ 0, ROUTE_PPM, 100, 0, 1000, ROUTE_PPM, 1100 },
+		{ 500000, 500000, 100, 0, 1000, 750000, 850 },
+		{ 333333, 333333, 0, 0, 1000000, 888889, 888889 },  /* 111110.9 rounds up */
+		{ 500000, ROUTE_PPM, 0, 0, 1, 500000, 1 },           /* half a unit rounds up */
+		{ 500001, ROUTE_PPM, 0, 0, 1, 499999, 0 },
+		{ 900000, 900000, 10000, 0, 0, 190000, 10000 },      /* no penalty: the cost */
+		{ 0, 0, ROUTE_MAX_COST, ROUTE_MAX_COST, ROUTE_MAX_COST, ROUTE_PPM, 3 * ROUTE_MAX_COST },
+		{ -5, 2 * ROUTE_PPM, 100, 0, 100, ROUTE_PPM, 200 },   /* clamped: 0 and 1 */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct route_offer o = OB(1, "A", "s", 0, 1, 0, 0);
+		o.accept_ppm = cases[i].acc;
+		o.on_time_ppm = cases[i].ontime;
+		o.unit_cost = cases[i].cost;
+		o.shipping_cost = cases[i].ship;
+		HARNESS_CHECK(route_risk_ppm(&o) == cases[i].risk, "case %zu: risk %d, want %d", i,
+		              route_risk_ppm(&o), cases[i].risk);
+		long long got = route_expected_unit_cost(&o, cases[i].penalty);
+		HARNESS_CHECK(got == cases[i].want, "case %zu: expected %lld, want %lld", i, got, cases[i].want);
+	}
+	struct route_offer o = OB(1, "A", "s", 0, 1, 80, 90);
+	CU_ASSERT_TRUE(route_above_floor(&o, PCT(80), PCT(90)));
+	CU_ASSERT_TRUE(route_above_floor(&o, 0, 0));
+	CU_ASSERT_FALSE(route_above_floor(&o, PCT(80) + 1, 0));
+	CU_ASSERT_FALSE(route_above_floor(&o, 0, PCT(90) + 1));
+}
+
 static void test_names(void)
 {
 	enum route_policy p = ROUTE_PRIORITY;
@@ -619,6 +790,9 @@ static void test_names(void)
 	CU_ASSERT_EQUAL(p, ROUTE_FASTEST);
 	CU_ASSERT_EQUAL(route_policy_parse("priority", &p), 0);
 	CU_ASSERT_EQUAL(p, ROUTE_PRIORITY);
+	CU_ASSERT_EQUAL(route_policy_parse("balanced", &p), 0);
+	CU_ASSERT_EQUAL(p, ROUTE_BALANCED);
+	p = ROUTE_PRIORITY;
 	CU_ASSERT_EQUAL(route_policy_parse("Cheapest", &p), -1);
 	CU_ASSERT_EQUAL(route_policy_parse("", &p), -1);
 	CU_ASSERT_EQUAL(route_policy_parse("cheapest ", &p), -1);
@@ -627,6 +801,7 @@ static void test_names(void)
 	CU_ASSERT_STRING_EQUAL(route_policy_name(ROUTE_CHEAPEST), "cheapest");
 	CU_ASSERT_STRING_EQUAL(route_policy_name(ROUTE_FASTEST), "fastest");
 	CU_ASSERT_STRING_EQUAL(route_policy_name(ROUTE_PRIORITY), "priority");
+	CU_ASSERT_STRING_EQUAL(route_policy_name(ROUTE_BALANCED), "balanced");
 	CU_ASSERT_STRING_EQUAL(route_reason_name(ROUTE_ROUTED), "routed");
 	CU_ASSERT_STRING_EQUAL(route_reason_name(ROUTE_NO_OFFER), "no_offer");
 	CU_ASSERT_STRING_EQUAL(route_reason_name(ROUTE_NO_REGION), "no_region");
@@ -677,8 +852,8 @@ static int bad_input_rc(void (*edit)(struct route_request *, struct route_line *
 {
 	struct route_line lines[2] = { { "A", 1 }, { "B", 2 } };
 	struct route_offer offers[2] = { OF(1, "A", "s1", 100, 9, 1), OF(2, "B", "s2", 100, 9, 1) };
-	struct route_choice ch[2] = { { 77, ROUTE_NO_REGION, 77 }, { 77, ROUTE_NO_REGION, 77 } };
-	struct route_request req = { lines, 2, offers, 2, "US", ROUTE_CHEAPEST, 10 };
+	struct route_choice ch[2] = { { 77, ROUTE_NO_REGION, 77, 77 }, { 77, ROUTE_NO_REGION, 77, 77 } };
+	struct route_request req = { lines, 2, offers, 2, "US", ROUTE_CHEAPEST, 10, 0, 0, 0 };
 	struct route_plan plan = { .choices = ch, .nsuppliers = 77, .total_cost = 77 };
 	edit(&req, lines, offers, &plan);
 	int rc = route_plan_order(&req, &plan);
@@ -717,6 +892,15 @@ EDIT(e_choices_null, p->choices = NULL)
 EDIT(e_max_quantity, l[0].quantity = ROUTE_MAX_QUANTITY)
 EDIT(e_max_cost, o[0].unit_cost = o[0].shipping_cost = ROUTE_MAX_COST)
 EDIT(e_no_offers, r->offers = NULL; r->noffers = 0)
+EDIT(e_penalty_negative, r->penalty = -1)
+EDIT(e_penalty_too_big, r->penalty = ROUTE_MAX_COST + 1)
+EDIT(e_penalty_max, r->penalty = ROUTE_MAX_COST; r->policy = ROUTE_BALANCED)
+EDIT(e_floor_negative, r->min_accept_ppm = -1)
+EDIT(e_floor_too_big, r->min_on_time_ppm = ROUTE_PPM + 1)
+EDIT(e_floor_max, r->min_accept_ppm = r->min_on_time_ppm = ROUTE_PPM)
+EDIT(e_rate_negative, o[1].accept_ppm = -1)
+EDIT(e_rate_too_big, o[0].on_time_ppm = ROUTE_PPM + 1)
+EDIT(e_rates_zero, o[0].on_time_ppm = o[1].accept_ppm = 0)
 
 static void test_bad_input(void)
 {
@@ -724,6 +908,15 @@ static void test_bad_input(void)
 	CU_ASSERT_EQUAL(bad_input_rc(e_max_quantity), 0);
 	CU_ASSERT_EQUAL(bad_input_rc(e_max_cost), 0);
 	CU_ASSERT_EQUAL(bad_input_rc(e_no_offers), 0);
+	CU_ASSERT_EQUAL(bad_input_rc(e_penalty_max), 0);
+	CU_ASSERT_EQUAL(bad_input_rc(e_floor_max), 0);
+	CU_ASSERT_EQUAL(bad_input_rc(e_rates_zero), 0);
+	CU_ASSERT_EQUAL(bad_input_rc(e_penalty_negative), -1);
+	CU_ASSERT_EQUAL(bad_input_rc(e_penalty_too_big), -1);
+	CU_ASSERT_EQUAL(bad_input_rc(e_floor_negative), -1);
+	CU_ASSERT_EQUAL(bad_input_rc(e_floor_too_big), -1);
+	CU_ASSERT_EQUAL(bad_input_rc(e_rate_negative), -1);
+	CU_ASSERT_EQUAL(bad_input_rc(e_rate_too_big), -1);
 	CU_ASSERT_EQUAL(bad_input_rc(e_too_many_lines), -1);
 	CU_ASSERT_EQUAL(bad_input_rc(e_too_many_offers), -1);
 	CU_ASSERT_EQUAL(bad_input_rc(e_quantity_zero), -1);
@@ -770,9 +963,9 @@ static void test_limits(void)
 	offers[no++] = (struct route_offer)OF(999999, "none", "zz", 1, 1, 1);
 	rng_state = 7;
 	shuffle_offers(offers, no);
-	for (int pol = ROUTE_CHEAPEST; pol <= ROUTE_PRIORITY; pol++) {
+	for (int pol = ROUTE_CHEAPEST; pol <= ROUTE_BALANCED; pol++) {
 		struct route_request req = { lines, ROUTE_MAX_LINES, offers, no, "US",
-		                             (enum route_policy)pol, 2147483647 };
+		                             (enum route_policy)pol, 2147483647, ROUTE_MAX_COST, 0, 0 };
 		struct route_plan plan = { .choices = ch };
 		CU_ASSERT_EQUAL_FATAL(route_plan_order(&req, &plan), 0);
 		CU_ASSERT(plan_valid(&req, &plan));
@@ -826,10 +1019,14 @@ static void random_order(struct rorder *r)
 	}
 	int open = rnd(2) == 0;
 	unsigned nsup = 1 + rnd(RN_SUPS), nsku = 1 + rnd(4), nl = 1 + rnd(RN_LINES);
-	int prio[RN_SUPS], active[RN_SUPS];
+	static const int acc_pool[] = { 500000, 800000, 950000, 1000000 };
+	static const int ontime_pool[] = { 700000, 900000, 1000000 };
+	int prio[RN_SUPS], active[RN_SUPS], acc[RN_SUPS], ontime[RN_SUPS];
 	for (unsigned s = 0; s < nsup; s++) {
 		prio[s] = (int)rnd(3);
 		active[s] = open || rnd(100) < 95;
+		acc[s] = acc_pool[rnd(4)];
+		ontime[s] = ontime_pool[rnd(3)];
 	}
 	for (unsigned i = 0; i < nl; i++)
 		r->lines[i] = (struct route_line){ sku_pool[rnd(nsku)], 1 + (int)rnd(3) };
@@ -842,6 +1039,8 @@ static void random_order(struct rorder *r)
 			                                       rnd(2) * 50, (int)rnd(9) + 2 * open,
 			                                       1 + (int)rnd(3),
 			                                       ships_pool[open ? rnd(3) : rnd(7)]);
+			r->offers[no].accept_ppm = acc[s];
+			r->offers[no].on_time_ppm = ontime[s];
 		}
 	/* Unique ids in an order unrelated to position or supplier. */
 	long long ids[RN_OFFERS];
@@ -855,8 +1054,15 @@ static void random_order(struct rorder *r)
 	}
 	for (size_t i = 0; i < no; i++)
 		r->offers[i].offer_id = ids[i] * 10;
+	static const long long penalty_pool[] = { 0, 50, 200, 1000 };
 	r->req = (struct route_request){ r->lines, nl, r->offers, no, country_pool[rnd(4)],
-	                                 (enum route_policy)rnd(3), tol_pool[rnd(5)] };
+	                                 (enum route_policy)rnd(4), tol_pool[rnd(5)], penalty_pool[rnd(4)],
+	                                 0, 0 };
+	/* A health floor in a third of the orders, under any policy. */
+	if (rnd(3) == 0) {
+		r->req.min_accept_ppm = 800000;
+		r->req.min_on_time_ppm = rnd(2) ? 900000 : 0;
+	}
 }
 
 /* a[] before b[] when, at the first line where they differ, a's offer
@@ -868,8 +1074,7 @@ static int o_assign_before(const struct route_request *req, const int *a, const 
 			continue;
 		if (a[i] < 0 || b[i] < 0)
 			return b[i] < 0;
-		return t_before(req->policy, &req->offers[a[i]], &req->offers[b[i]],
-		                req->lines[i].quantity) < 0;
+		return t_before(req, &req->offers[a[i]], &req->offers[b[i]], req->lines[i].quantity) < 0;
 	}
 	return 0;
 }
@@ -904,18 +1109,22 @@ static void o_best_assignment(const struct route_request *req, int opts[][RN_OFF
 	}
 }
 
-static long long o_score(const struct route_request *req, const int *a, long long *cost)
+/* The policy's score of an assignment; *cost its cost and *held what the
+ * tolerance holds (the expected cost under balanced, else the cost). */
+static long long o_score(const struct route_request *req, const int *a, long long *cost, long long *held)
 {
 	long long score = 0;
-	*cost = 0;
+	*cost = *held = 0;
 	for (size_t i = 0; i < req->nlines; i++) {
 		if (a[i] < 0)
 			continue;
 		const struct route_offer *o = &req->offers[a[i]];
-		long long c = t_cost(o, req->lines[i].quantity);
-		*cost += c;
-		score += req->policy == ROUTE_CHEAPEST ? c
-		       : req->policy == ROUTE_FASTEST ? o->lead_time_days : o->supplier_priority;
+		int q = req->lines[i].quantity;
+		*cost += t_cost(o, q);
+		*held += req->policy == ROUTE_BALANCED ? t_expected(o, req->penalty, q) : t_cost(o, q);
+		score += req->policy == ROUTE_FASTEST ? o->lead_time_days
+		       : req->policy == ROUTE_PRIORITY ? o->supplier_priority
+		       : req->policy == ROUTE_BALANCED ? t_expected(o, req->penalty, q) : t_cost(o, q);
 	}
 	return score;
 }
@@ -961,8 +1170,8 @@ static void o_solve(const struct route_request *req, struct oracle *out)
 	qsort(uni, nuni, sizeof uni[0], o_cmp_str);
 	o_best_assignment(req, opts, nopts, base);
 	memcpy(chosen, base, sizeof base);
-	long long base_cost, best_cost = 0, best_score = 0;
-	o_score(req, base, &base_cost);
+	long long base_cost, base_held, best_cost = 0, best_score = 0;
+	o_score(req, base, &base_cost, &base_held);
 	int s = o_distinct_codes(req, base), found = 0;
 	const char *best_codes[RN_SUPS];
 	for (int k = 1; k < s && !found; k++) {
@@ -977,17 +1186,20 @@ static void o_solve(const struct route_request *req, struct oracle *out)
 			int sopts[RN_LINES][RN_OFFERS], snopts[RN_LINES], a[RN_LINES];
 			for (size_t i = 0; i < n; i++) {
 				snopts[i] = 0;
+				/* a line B placed above the health floor stays above it */
+				int floor = base[i] >= 0 && t_above_floor(req, &req->offers[base[i]]);
 				for (int j = 0; base[i] >= 0 && j < nopts[i]; j++)
 					for (int c = 0; c < nc; c++)
-						if (strcmp(req->offers[opts[i][j]].supplier_code, codes[c]) == 0)
+						if (strcmp(req->offers[opts[i][j]].supplier_code, codes[c]) == 0 &&
+						    (!floor || t_above_floor(req, &req->offers[opts[i][j]])))
 							sopts[i][snopts[i]++] = opts[i][j];
 			}
 			o_best_assignment(req, sopts, snopts, a);
 			int filled = 1;
 			for (size_t i = 0; i < n; i++)
 				filled &= (base[i] < 0) == (a[i] < 0);
-			long long cost, score = o_score(req, a, &cost);
-			if (!filled || cost * 100 > base_cost * (100 + req->split_tolerance_pct))
+			long long cost, held, score = o_score(req, a, &cost, &held);
+			if (!filled || held * 100 > base_held * (100 + req->split_tolerance_pct))
 				continue;
 			int better = !found || score < best_score ||
 			             (score == best_score && cost < best_cost);
@@ -1037,16 +1249,17 @@ static int r_compare(const struct route_request *req, const struct route_plan *p
 static void r_dump(const struct rorder *r, const struct route_plan *plan, const struct oracle *w)
 {
 	const struct route_request *q = &r->req;
-	fprintf(stderr, "\n  %s %s tol=%d:", route_policy_name(q->policy), q->country,
-	        q->split_tolerance_pct);
+	fprintf(stderr, "\n  %s %s tol=%d penalty=%lld floors=%d/%d:", route_policy_name(q->policy),
+	        q->country, q->split_tolerance_pct, q->penalty, q->min_accept_ppm, q->min_on_time_ppm);
 	for (size_t i = 0; i < q->nlines; i++)
 		fprintf(stderr, " %s x%d", q->lines[i].sku, q->lines[i].quantity);
 	for (size_t o = 0; o < q->noffers; o++) {
 		const struct route_offer *f = &q->offers[o];
 		fprintf(stderr, "\n    id=%lld %s %s prio=%d act=%d avail=%d cost=%lld+%lld stock=%d "
-		        "lead=%d to=%s", f->offer_id, f->sku, f->supplier_code, f->supplier_priority,
-		        f->supplier_active, f->available, f->unit_cost, f->shipping_cost, f->stock,
-		        f->lead_time_days, f->ships_to ? f->ships_to : "(null)");
+		        "lead=%d to=%s acc=%d ontime=%d", f->offer_id, f->sku, f->supplier_code,
+		        f->supplier_priority, f->supplier_active, f->available, f->unit_cost, f->shipping_cost,
+		        f->stock, f->lead_time_days, f->ships_to ? f->ships_to : "(null)", f->accept_ppm,
+		        f->on_time_ppm);
 	}
 	fprintf(stderr, "\n    got total=%lld base=%lld nsup=%d cons=%d exact=%d:", plan->total_cost,
 	        plan->best_split_cost, plan->nsuppliers, plan->consolidated, plan->search_exact);
@@ -1064,6 +1277,7 @@ static void test_random_vs_oracle(void)
 {
 	enum { ORDERS = 20000 };
 	int mismatches = 0, consolidated = 0, multi = 0, split = 0, why[4] = { 0 };
+	int balanced_consolidated = 0, below_floor = 0;
 	rng_state = 20240611;
 	for (int n = 0; n < ORDERS; n++) {
 		struct rorder r;
@@ -1073,8 +1287,12 @@ static void test_random_vs_oracle(void)
 		consolidated += want.consolidated;
 		multi += want.consolidated && want.nsup > 1;
 		split += want.nsup > 1;
-		for (size_t i = 0; i < r.req.nlines; i++)
+		balanced_consolidated += want.consolidated && r.req.policy == ROUTE_BALANCED;
+		for (size_t i = 0; i < r.req.nlines; i++) {
 			why[want.why[i]]++;
+			for (size_t o = 0; o < r.req.noffers && want.id[i]; o++)
+				below_floor += r.offers[o].offer_id == want.id[i] && !t_above_floor(&r.req, &r.offers[o]);
+		}
 		for (int pass = 0; pass < 2; pass++) {
 			struct route_choice ch[RN_LINES];
 			struct route_plan plan = { .choices = ch };
@@ -1090,6 +1308,8 @@ static void test_random_vs_oracle(void)
 	CU_ASSERT(consolidated > ORDERS / 50);
 	CU_ASSERT(multi > ORDERS / 1000);
 	CU_ASSERT(split > ORDERS / 20);
+	CU_ASSERT(balanced_consolidated > ORDERS / 200);
+	CU_ASSERT(below_floor > ORDERS / 100);
 	for (int i = 0; i < 4; i++)
 		CU_ASSERT(why[i] > ORDERS / 20);
 }
@@ -1119,7 +1339,7 @@ static void test_random_greedy(void)
 				                                    100 + rnd(20) * 5, 0, (int)rnd(8),
 				                                    1 + (int)rnd(5), NULL);
 		struct route_request req = { lines, nl, offers, no, "US", (enum route_policy)rnd(3),
-		                             tol_pool[rnd(5)] };
+		                             tol_pool[rnd(5)], 0, 0, 0 };
 		struct route_choice ch[LINES], ch2[LINES];
 		struct route_plan plan = { .choices = ch }, plan2 = { .choices = ch2 };
 		CU_ASSERT_EQUAL_FATAL(route_plan_order(&req, &plan), 0);
@@ -1132,8 +1352,7 @@ static void test_random_greedy(void)
 			bsel[i] = -1;
 			for (size_t o = 0; o < no; o++)
 				if (t_eligible(&req, o, i) && taken[o] + lines[i].quantity <= offers[o].stock &&
-				    (bsel[i] < 0 || t_before(req.policy, &offers[o], &offers[bsel[i]],
-				                             lines[i].quantity) < 0))
+				    (bsel[i] < 0 || t_before(&req, &offers[o], &offers[bsel[i]], lines[i].quantity) < 0))
 					bsel[i] = (int)o;
 			if (bsel[i] >= 0) {
 				taken[bsel[i]] += lines[i].quantity;
@@ -1173,6 +1392,8 @@ static const struct harness_test tests[] = {
 	{ "tie_breaks", test_tie_breaks },
 	{ "shared_stock", test_shared_stock },
 	{ "split_rule", test_split_rule },
+	{ "balanced", test_balanced },
+	{ "expected_cost", test_expected_cost },
 	{ "names", test_names },
 	{ "offer_check", test_offer_check },
 	{ "empty_order", test_empty_order },
