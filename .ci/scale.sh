@@ -432,6 +432,12 @@ on history
 say "history: removing what this run added"
 forget_ours "$STORE_ID"
 psql_q "VACUUM ANALYZE"
+# The what-if replay reads every routing decision of the history once.
+say "history: simulate --policy balanced over every order"
+t0=$(now_ms)
+$CTL simulate --policy balanced --json >"$TMP/simulate.json" 2>"$TMP/simulate.err" ||
+	die "simulate failed: $(tail -n 1 "$TMP/simulate.err")"
+SIM_S=$(calc "($(now_ms) - $t0) / 1000" 1)
 [ "$BIG_STOP" = 0 ] || sh .ci/pg.sh stop "$PGDIR"
 
 # ---- report ----
@@ -468,7 +474,7 @@ ROWS="intake accepted shipped delivered dispatch notify sweep import"
 			sep=", "
 		done
 	done
-	printf '}}\n'
+	printf '},\n "simulate_s": %s}\n' "$SIM_S"
 } >"$OUT"
 
 row() { printf '  %-44s %12s %12s %10s\n' "$1" "$(cat "$TMP/history.$2")" "$(cat "$TMP/empty.$2")" "$(ratio "$2")"; }
@@ -501,4 +507,5 @@ for l in history empty; do
 done
 [ -z "$not_ok" ] || echo "  not 2xx: ${not_ok#; }"
 echo "  ratio: history / empty; below 1 is slower with the history"
+echo "  simulate --policy balanced over the $HISTORY orders of history: $SIM_S s"
 echo "  figures as JSON: $OUT"
