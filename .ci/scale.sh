@@ -17,11 +17,11 @@
 #                      cluster's own port is read from its configuration)
 #   SCALE_SECONDS      measured seconds of the intake run (default 20)
 #   SCALE_CONNECTIONS  dropship-bench connections (default 64)
-#   SCALE_CALLBACKS    requests taken through accepted, shipped, delivered (default 4000)
+#   SCALE_CALLBACKS    requests taken through accepted, shipped, delivered (default 12000)
 #   SCALE_CALLBACK_SECONDS  longest run of each callback type (default 30)
 #   SCALE_MESSAGES     outbox messages delivered again for the dispatch and
 #                      notification rows (default 5000)
-#   SCALE_OVERDUE      requests made overdue for the deadline sweep (default 100)
+#   SCALE_OVERDUE      requests made overdue for the deadline sweep (default 300)
 #   SCALE_ROUNDS       rounds of the intake, dispatch and re-import rows, each
 #                      keeping its best (default 2)
 #   SCALE_PORT, SCALE_SIM_PORT, SCALE_EMPTY_PG_PORT  ports (defaults 18453, 19453, 55435)
@@ -34,10 +34,10 @@ PGDIR=${SCALE_PGDIR:-var/scale-pg}
 case $PGDIR in /*) ;; *) PGDIR=$ROOT/$PGDIR ;; esac
 SECS=${SCALE_SECONDS:-20}
 CONNS=${SCALE_CONNECTIONS:-64}
-NCALLBACKS=${SCALE_CALLBACKS:-4000}
+NCALLBACKS=${SCALE_CALLBACKS:-12000}
 CB_SECS=${SCALE_CALLBACK_SECONDS:-30}
 NMESSAGES=${SCALE_MESSAGES:-5000}
-NOVERDUE=${SCALE_OVERDUE:-100}
+NOVERDUE=${SCALE_OVERDUE:-300}
 ROUNDS=${SCALE_ROUNDS:-2}
 PORT=${SCALE_PORT:-18453}
 SIM_PORT=${SCALE_SIM_PORT:-19453}
