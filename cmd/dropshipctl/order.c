@@ -89,6 +89,53 @@ static void ctl_field(const char *label, const json_t *doc, const char *key)
 		printf("%-12s%s\n", label, v);
 }
 
+/* The requests of an order: each with its callbacks, our messages about it
+ * and, for platform messages, every HTTP call made to the platform. */
+static int ctl_print_requests(const json_t *reqs)
+{
+	static const char *const rkeys[] = { "request_id", "supplier", "status", "reason", "created_at",
+	                                     "carrier", "tracking_number" };
+	static const char *const rhead[] = { "REQUEST_ID", "SUPPLIER", "STATUS", "REASON", "CREATED_AT",
+	                                     "CARRIER", "TRACKING" };
+	static const char *const ekeys[] = { "received_at", "type", "from", "to", "occurred_at" };
+	static const char *const ehead[] = { "RECEIVED_AT", "EVENT", "FROM", "TO", "OCCURRED_AT" };
+	static const char *const xkeys[] = { "kind", "state", "attempts", "last_status", "last_error",
+	                                     "next_attempt_at", "delivered_at" };
+	static const char *const xhead[] = { "MESSAGE", "STATE", "ATTEMPTS", "LAST_STATUS", "LAST_ERROR",
+	                                     "NEXT_ATTEMPT", "DELIVERED_AT" };
+	static const char *const skeys[] = { "attempt", "step", "action", "method", "path", "status", "error",
+	                                     "ref" };
+	static const char *const shead[] = { "ATTEMPT", "STEP", "ACTION", "METHOD", "PATH", "STATUS", "ERROR",
+	                                     "REF" };
+	json_t *r;
+	size_t i;
+	puts("\nrequests");
+	if (ctl_print_objects(reqs, rkeys, rhead, 7, "  ") < 0)
+		return -1;
+	json_array_foreach(reqs, i, r) {
+		printf("\n  request %s (%s)\n", json_string_value(json_object_get(r, "request_id")),
+		       json_string_value(json_object_get(r, "supplier")));
+		json_t *events = json_object_get(r, "events");
+		if (json_array_size(events) == 0)
+			puts("    (no callbacks yet)");
+		else if (ctl_print_objects(events, ekeys, ehead, 5, "    ") < 0)
+			return -1;
+		json_t *dels = json_object_get(r, "deliveries"), *x;
+		if (ctl_print_objects(dels, xkeys, xhead, 7, "    ") < 0)
+			return -1;
+		size_t k;
+		json_array_foreach(dels, k, x) {
+			json_t *steps = json_object_get(x, "steps");
+			if (json_array_size(steps) == 0)
+				continue;
+			printf("    %s: the platform's calls\n", json_string_value(json_object_get(x, "kind")));
+			if (ctl_print_objects(steps, skeys, shead, 8, "      ") < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 /* The non-empty parts of the shipping address, comma-separated. */
 static void ctl_print_address(const json_t *to)
 {
@@ -155,32 +202,7 @@ static int ctl_print_order(const json_t *doc)
 	if (rc < 0)
 		return -1;
 
-	static const char *const rkeys[] = { "request_id", "supplier", "status", "reason", "created_at",
-	                                     "carrier", "tracking_number" };
-	static const char *const rhead[] = { "REQUEST_ID", "SUPPLIER", "STATUS", "REASON", "CREATED_AT",
-	                                     "CARRIER", "TRACKING" };
-	static const char *const ekeys[] = { "received_at", "type", "from", "to", "occurred_at" };
-	static const char *const ehead[] = { "RECEIVED_AT", "EVENT", "FROM", "TO", "OCCURRED_AT" };
-	static const char *const xkeys[] = { "kind", "state", "attempts", "last_status", "last_error",
-	                                     "next_attempt_at", "delivered_at" };
-	static const char *const xhead[] = { "MESSAGE", "STATE", "ATTEMPTS", "LAST_STATUS", "LAST_ERROR",
-	                                     "NEXT_ATTEMPT", "DELIVERED_AT" };
-	json_t *reqs = json_object_get(doc, "requests"), *r;
-	puts("\nrequests");
-	if (ctl_print_objects(reqs, rkeys, rhead, 7, "  ") < 0)
-		return -1;
-	json_array_foreach(reqs, i, r) {
-		printf("\n  request %s (%s)\n", json_string_value(json_object_get(r, "request_id")),
-		       json_string_value(json_object_get(r, "supplier")));
-		json_t *events = json_object_get(r, "events");
-		if (json_array_size(events) == 0)
-			puts("    (no callbacks yet)");
-		else if (ctl_print_objects(events, ekeys, ehead, 5, "    ") < 0)
-			return -1;
-		if (ctl_print_objects(json_object_get(r, "deliveries"), xkeys, xhead, 7, "    ") < 0)
-			return -1;
-	}
-	return 0;
+	return ctl_print_requests(json_object_get(doc, "requests"));
 }
 
 /* An order as the operator names it: dropship's id, or the store's own. */
