@@ -50,6 +50,10 @@ static void stub_usage(FILE *f)
 	      "  --lose-creates N        the first N fulfillmentCreate calls are applied and\n"
 	      "                          then not answered (the connection is closed)\n"
 	      "  --user-errors           every fulfillmentCreate answers userErrors\n"
+	      "  --locations N           Shopify: line i of an order is assigned to location\n"
+	      "                          i mod N (one fulfillment order each); a\n"
+	      "                          fulfillmentCreate across locations answers\n"
+	      "                          userErrors, as Shopify's does (default 1, at most 9)\n"
 	      "  -h, --help\n"
 	      "\n"
 	      "Besides the platforms' paths it answers POST /_stub/orders (an order body,\n"
@@ -76,7 +80,8 @@ static int stub_count(const char *opt, const char *v, int *out)
 static int stub_parse(int argc, char **argv, struct stub_opts *o)
 {
 	*o = (struct stub_opts){ .listen = "127.0.0.1:0", .fixtures = "tests/fixtures",
-	                         .shopify_token = "shpat_demo", .woo_key = "ck_demo", .woo_secret = "cs_demo" };
+	                         .shopify_token = "shpat_demo", .woo_key = "ck_demo", .woo_secret = "cs_demo",
+	                         .locations = 1 };
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -108,11 +113,14 @@ static int stub_parse(int argc, char **argv, struct stub_opts *o)
 			o->orders[o->norders++] = v;
 		else if (strcmp(a, "--throttle") == 0 ? stub_count(a, v, &o->throttle)
 		         : strcmp(a, "--lose-creates") == 0 ? stub_count(a, v, &o->lose_creates)
+		         : strcmp(a, "--locations") == 0 ? stub_count(a, v, &o->locations)
 		         : stub_usage_error("unknown option", a))
 			return 2;
 	}
 	if (!o->tls_cert || !o->tls_key)
 		return stub_usage_error("--tls-cert and --tls-key are required", "");
+	if (o->locations < 1 || o->locations > 9)
+		return stub_usage_error("--locations: 1 to 9", "");
 	return 0;
 }
 

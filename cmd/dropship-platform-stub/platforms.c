@@ -104,9 +104,10 @@ int stub_add_order(struct stub *s, const char *body, char *err, size_t errlen)
 		json_int_t q = json_integer_value(json_object_get(li, "quantity"));
 		if (json_is_false(json_object_get(li, "requires_shipping")))
 			continue;
-		json_array_append_new(lines, json_pack("{s:s, s:I, s:I}", "id", stub_id(json_object_get(li, "id"), lid,
-		                                                                          sizeof lid),
-		                                       "quantity", q, "remaining", q));
+		json_int_t loc = (json_int_t)(json_array_size(lines) % (size_t)s->o->locations) + 1;
+		const char *item_id = stub_id(json_object_get(li, "id"), lid, sizeof lid);
+		json_array_append_new(lines, json_pack("{s:s, s:I, s:I, s:I}", "id", item_id, "quantity", q,
+		                                       "remaining", q, "loc", loc));
 	}
 	json_object_set_new(s->shopify, id, json_pack("{s:o, s:[]}", "lines", lines, "fulfillments"));
 	json_decref(order);
@@ -120,39 +121,69 @@ static json_t *stub_error(const char *code, const char *message, int status)
 	return json_pack("{s:s, s:s, s:{s:i}}", "code", code, "message", message, "data", "status", status);
 }
 
-/* The look: the fixture's shape, the order's state. */
+/* The stub's ids: a fulfillment order is its order's id and its
+ * location's digit, a fulfillment order line item its line item's id and
+ * the same digit. */
+static void stub_gid(char *buf, size_t cap, const char *type, const char *id, json_int_t loc)
+{
+	snprintf(buf, cap, "gid://shopify/%s/%s%" JSON_INTEGER_FORMAT, type, id, loc);
+}
+
+static json_t *stub_location(json_int_t loc)
+{
+	char gid[64];
+	snprintf(gid, sizeof gid, "gid://shopify/Location/%" JSON_INTEGER_FORMAT, loc);
+	return json_pack("{s:s}", "id", gid);
+}
+
+/* The look: the fixture's shape, the order's state; one fulfillment order
+ * per location that has lines. */
 static json_t *stub_fulfillment_orders(struct stub *s, const char *order_id, json_t *o)
 {
 	json_t *doc = json_deep_copy(s->fx[STUB_FX_FULFILLMENT_ORDERS]);
 	json_t *order = json_object_get(json_object_get(doc, "data"), "order");
-	json_t *fo = json_object_get(json_object_get(order, "fulfillmentOrders"), "nodes");
-	json_t *node = json_array_get(fo, 0);
-	json_t *items = json_object_get(json_object_get(node, "lineItems"), "nodes");
-	json_t *shape = json_deep_copy(json_array_get(items, 0));
+	json_t *fos = json_object_get(json_object_get(order, "fulfillmentOrders"), "nodes");
+	json_t *node_shape = json_deep_copy(json_array_get(fos, 0));
+	json_t *shape = json_deep_copy(json_array_get(json_object_get(json_object_get(node_shape, "lineItems"),
+	                                                              "nodes"), 0));
 	char gid[96];
 	snprintf(gid, sizeof gid, "gid://shopify/Order/%s", order_id);
 	json_object_set_new(order, "id", json_string(gid));
 	json_object_set(order, "fulfillments", json_object_get(o, "fulfillments"));
-	json_array_clear(items);
-	int open = 0;
-	json_t *l;
-	size_t i;
-	json_array_foreach(json_object_get(o, "lines"), i, l) {
-		json_t *n = json_deep_copy(shape);
-		const char *lid = json_string_value(json_object_get(l, "id"));
-		snprintf(gid, sizeof gid, "gid://shopify/FulfillmentOrderLineItem/%s1", lid);
-		json_object_set_new(n, "id", json_string(gid));
-		json_object_set(n, "remainingQuantity", json_object_get(l, "remaining"));
-		json_object_set(n, "totalQuantity", json_object_get(l, "quantity"));
-		snprintf(gid, sizeof gid, "gid://shopify/LineItem/%s", lid);
-		json_object_set_new(json_object_get(n, "lineItem"), "id", json_string(gid));
-		open |= json_integer_value(json_object_get(l, "remaining")) > 0;
-		json_array_append_new(items, n);
+	json_array_clear(fos);
+	for (json_int_t loc = 1; loc <= s->o->locations; loc++) {
+		json_t *node = json_deep_copy(node_shape);
+		json_t *items = json_object_get(json_object_get(node, "lineItems"), "nodes");
+		json_array_clear(items);
+		int open = 0;
+		json_t *l;
+		size_t i;
+		json_array_foreach(json_object_get(o, "lines"), i, l) {
+			if (json_integer_value(json_object_get(l, "loc")) != loc)
+				continue;
+			json_t *n = json_deep_copy(shape);
+			const char *lid = json_string_value(json_object_get(l, "id"));
+			stub_gid(gid, sizeof gid, "FulfillmentOrderLineItem", lid, loc);
+			json_object_set_new(n, "id", json_string(gid));
+			json_object_set(n, "remainingQuantity", json_object_get(l, "remaining"));
+			json_object_set(n, "totalQuantity", json_object_get(l, "quantity"));
+			snprintf(gid, sizeof gid, "gid://shopify/LineItem/%s", lid);
+			json_object_set_new(json_object_get(n, "lineItem"), "id", json_string(gid));
+			open |= json_integer_value(json_object_get(l, "remaining")) > 0;
+			json_array_append_new(items, n);
+		}
+		if (json_array_size(items) == 0) {
+			json_decref(node);
+			continue;
+		}
+		stub_gid(gid, sizeof gid, "FulfillmentOrder", order_id, loc);
+		json_object_set_new(node, "id", json_string(gid));
+		json_object_set_new(node, "status", json_string(open ? "OPEN" : "CLOSED"));
+		json_object_set_new(node, "assignedLocation", json_pack("{s:o}", "location", stub_location(loc)));
+		json_array_append_new(fos, node);
 	}
-	snprintf(gid, sizeof gid, "gid://shopify/FulfillmentOrder/%s1", order_id);
-	json_object_set_new(node, "id", json_string(gid));
-	json_object_set_new(node, "status", json_string(open ? "OPEN" : "CLOSED"));
 	json_decref(shape);
+	json_decref(node_shape);
 	return doc;
 }
 
@@ -163,16 +194,17 @@ static json_t *stub_line_of(json_t *o, const char *gid)
 	size_t i;
 	json_array_foreach(json_object_get(o, "lines"), i, l) {
 		char want[96];
-		snprintf(want, sizeof want, "gid://shopify/FulfillmentOrderLineItem/%s1",
-		         json_string_value(json_object_get(l, "id")));
+		stub_gid(want, sizeof want, "FulfillmentOrderLineItem", json_string_value(json_object_get(l, "id")),
+		         json_integer_value(json_object_get(l, "loc")));
 		if (strcmp(want, gid) == 0)
 			return l;
 	}
 	return NULL;
 }
 
-/* fulfillmentCreate: checked like Shopify checks it (each item on the
- * fulfillment order, quantities within what remains), then applied. */
+/* fulfillmentCreate: checked like Shopify checks it (one location's
+ * fulfillment orders, each item on its fulfillment order, quantities within
+ * what remains), then applied. */
 static json_t *stub_fulfillment_create(struct stub *s, json_t *input)
 {
 	json_t *by = json_object_get(input, "lineItemsByFulfillmentOrder");
@@ -181,9 +213,11 @@ static json_t *stub_fulfillment_create(struct stub *s, json_t *input)
 	const char *prefix = "gid://shopify/FulfillmentOrder/";
 	char order_id[32] = "";
 	size_t np = strlen(prefix);
-	/* the stub's fulfillment order ids are the order's id and a 1 */
-	if (fo && strncmp(fo, prefix, np) == 0 && strlen(fo) > np + 1)
+	json_int_t loc = 0;
+	if (fo && strncmp(fo, prefix, np) == 0 && strlen(fo) > np + 1) {
 		snprintf(order_id, sizeof order_id, "%.*s", (int)(strlen(fo) - np - 1), fo + np);
+		loc = fo[strlen(fo) - 1] - '0';
+	}
 	json_t *o = json_object_get(s->shopify, order_id);
 	json_t *items = json_object_get(g, "fulfillmentOrderLineItems");
 	json_t *it;
@@ -207,6 +241,7 @@ static json_t *stub_fulfillment_create(struct stub *s, json_t *input)
 	char gid[96];
 	snprintf(gid, sizeof gid, "gid://shopify/Fulfillment/%lld", s->next_id++);
 	json_object_set_new(f, "id", json_string(gid));
+	json_object_set_new(f, "location", stub_location(loc));
 	json_t *tracking = json_object_get(input, "trackingInfo");
 	json_t *t = json_array_get(json_object_get(f, "trackingInfo"), 0);
 	json_object_set(t, "company", json_object_get(tracking, "company"));

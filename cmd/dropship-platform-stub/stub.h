@@ -24,6 +24,7 @@ struct stub_opts {
 	int throttle;                  /* the first N GraphQL calls are THROTTLED */
 	int lose_creates;              /* the first N fulfillmentCreate are applied, then unanswered */
 	int user_errors;               /* every fulfillmentCreate answers userErrors */
+	int locations;                 /* Shopify: the order's lines spread over this many locations (1-9) */
 	const char *orders[16];        /* order bodies to load at start (--order FILE) */
 	size_t norders;
 };

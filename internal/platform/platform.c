@@ -232,8 +232,8 @@ char *platform_note_text(const struct platform_msg *m)
 
 static const char platform_look_query[] =
 	"query DropshipFulfillmentOrders($id: ID!) { order(id: $id) { id"
-	" fulfillments(first: 50) { id status trackingInfo(first: 5) { company number url } }"
-	" fulfillmentOrders(first: 20) { nodes { id status"
+	" fulfillments(first: 50) { id status location { id } trackingInfo(first: 5) { company number url } }"
+	" fulfillmentOrders(first: 20) { nodes { id status assignedLocation { location { id } }"
 	" lineItems(first: 100) { nodes { id remainingQuantity totalQuantity lineItem { id } } } } } } }";
 
 static const char platform_create_mutation[] =
@@ -379,15 +379,30 @@ static int platform_graphql_errors(json_t *doc, struct platform_answer *a)
 	return 1;
 }
 
-/* A fulfillment of the order that already carries the parcel's tracking
- * number (a lost answer to our own create): its id, or NULL. */
-static const char *platform_fulfilled_before(json_t *order, const char *number)
+/* The location id of a fulfillment or of a fulfillment order's
+ * assignment ("" when the answer has none). */
+static const char *platform_location_of(json_t *o)
+{
+	json_t *loc = json_object_get(o, "location");
+	if (!loc)
+		loc = json_object_get(json_object_get(o, "assignedLocation"), "location");
+	const char *id = json_string_value(json_object_get(loc, "id"));
+	return id ? id : "";
+}
+
+/* A fulfillment of the order at location loc that already carries the
+ * parcel's tracking number (a lost answer to our own create, or an earlier
+ * location of this parcel): its id, or NULL. loc NULL: at any location. A
+ * fulfillment whose location the answer does not give counts for every
+ * location. */
+static const char *platform_fulfilled_at(json_t *order, const char *number, const char *loc)
 {
 	json_t *f;
 	size_t i;
 	json_array_foreach(json_object_get(order, "fulfillments"), i, f) {
 		const char *status = json_string_value(json_object_get(f, "status"));
-		if (status && strcmp(status, "CANCELLED") == 0)
+		const char *at = platform_location_of(f);
+		if ((status && strcmp(status, "CANCELLED") == 0) || (loc && *at && strcmp(at, loc) != 0))
 			continue;
 		json_t *t;
 		size_t k;
@@ -422,22 +437,35 @@ static json_t *platform_fo_group(json_t *by, const char *fo_id)
 	return items;
 }
 
+/* One look's decision. Shopify fulfils the fulfillment orders of one
+ * location per fulfillmentCreate, so a parcel whose lines sit at several
+ * locations is fulfilled one location at a time. */
+struct platform_look {
+	json_t *order;
+	const char *number;        /* the parcel's tracking number */
+	json_t *by;                /* lineItemsByFulfillmentOrder of this create */
+	const char *loc;           /* its location; NULL until an item is taken */
+	int more;                  /* open items of the parcel left at other locations */
+	const char *before;        /* a fulfillment of this parcel found at some location */
+};
+
 /* Takes line l's quantity from the open fulfillment order line items of
- * the order's line item into by. Returns what could be taken (0: the line
- * is fulfilled already), or -1 when the line item is on no fulfillment
- * order, or none of them is open. */
-static int platform_take_line(json_t *fos, const struct platform_line *l, json_t *by)
+ * the order's line item at k->loc into k->by. Returns what could be taken
+ * (0: the line is fulfilled already, or waits for another location), or
+ * -1 when the line item is on no fulfillment order, or none is open. */
+static int platform_take_line(struct platform_look *k, const struct platform_line *l)
 {
 	char gid[96];
 	snprintf(gid, sizeof gid, "gid://shopify/LineItem/%s", l->line_item_id);
 	int found = 0, wanted = l->quantity, taken = 0;
 	json_t *fo;
 	size_t i;
-	json_array_foreach(fos, i, fo) {
+	json_array_foreach(json_object_get(json_object_get(k->order, "fulfillmentOrders"), "nodes"), i, fo) {
 		json_t *li;
-		size_t k;
+		size_t n;
 		const char *fo_id = json_string_value(json_object_get(fo, "id"));
-		json_array_foreach(json_object_get(json_object_get(fo, "lineItems"), "nodes"), k, li) {
+		const char *loc = platform_location_of(fo);
+		json_array_foreach(json_object_get(json_object_get(fo, "lineItems"), "nodes"), n, li) {
 			const char *id = json_string_value(json_object_get(json_object_get(li, "lineItem"), "id"));
 			if (!id || !fo_id || strcmp(id, gid) != 0)
 				continue;
@@ -447,13 +475,21 @@ static int platform_take_line(json_t *fos, const struct platform_line *l, json_t
 				continue;
 			}
 			found = 1;
+			const char *before = platform_fulfilled_at(k->order, k->number, loc);
+			if (before) {
+				k->before = k->before ? k->before : before;
+				continue;
+			}
 			int q = remaining < wanted - taken ? remaining : wanted - taken;
-			if (q <= 0)
-				continue;
 			const char *li_id = json_string_value(json_object_get(li, "id"));
-			if (!li_id)
+			if (q <= 0 || !li_id)
 				continue;
-			json_array_append_new(platform_fo_group(by, fo_id),
+			if (k->loc && strcmp(k->loc, loc) != 0) {
+				k->more = 1;
+				continue;
+			}
+			k->loc = loc;
+			json_array_append_new(platform_fo_group(k->by, fo_id),
 			                      json_pack("{s:s, s:i}", "id", li_id, "quantity", q));
 			taken += q;
 		}
@@ -461,56 +497,68 @@ static int platform_take_line(json_t *fos, const struct platform_line *l, json_t
 	return found ? taken : -1;
 }
 
-/* The answer to the look: done when the parcel was fulfilled before, else
- * the fulfillment to create from the open fulfillment order line items of
- * the parcel's lines; a line fulfilled already is skipped. */
+/* The answer to the look: done when every line of the parcel is fulfilled
+ * (by us before, with its tracking number, or otherwise), else the
+ * fulfillment to create from the open fulfillment order line items of one
+ * location; a line fulfilled already is skipped. */
 static void platform_take_look(struct platform_exchange *x, json_t *doc, struct platform_answer *a)
 {
 	const struct platform_msg *m = &x->msg;
-	json_t *order = json_object_get(json_object_get(doc, "data"), "order");
-	if (!json_is_object(order)) {
+	struct platform_look k = { .order = json_object_get(json_object_get(doc, "data"), "order"),
+	                           .number = m->number };
+	if (!json_is_object(k.order)) {
 		snprintf(a->why, sizeof a->why, "Shopify has no order %s (or the token may not read it)", m->order_id);
 		a->verdict = PLATFORM_FAILED;
 		return;
 	}
-	const char *before = platform_fulfilled_before(order, m->number);
-	if (before) {
-		snprintf(a->ref, sizeof a->ref, "%s", before);
-		platform_answer(a, PLATFORM_DONE, "fulfilled before with this tracking number");
-		return;
-	}
-	json_t *fos = json_object_get(json_object_get(order, "fulfillmentOrders"), "nodes");
-	json_t *by = json_array();
+	k.by = json_array();
 	size_t taken = 0;
 	for (size_t i = 0; i < m->nlines; i++) {
 		const struct platform_line *l = &m->lines[i];
 		char why[160];
-		int q = l->line_item_id ? platform_take_line(fos, l, by) : -1;
+		int q = l->line_item_id ? platform_take_line(&k, l) : -1;
 		if (q < 0) {
 			snprintf(why, sizeof why, "line %d (line item %.40s) is on no open fulfillment order", l->line,
 			         l->line_item_id ? l->line_item_id : "unknown");
 			platform_answer(a, PLATFORM_FAILED, why);
-			json_decref(by);
+			json_decref(k.by);
 			return;
 		}
 		taken += (size_t)q;
 	}
 	if (taken == 0) {
-		json_decref(by);
-		platform_answer(a, PLATFORM_DONE, "every line of the parcel is fulfilled already");
+		const char *before = k.before ? k.before : platform_fulfilled_at(k.order, k.number, NULL);
+		snprintf(a->ref, sizeof a->ref, "%s", before ? before : "");
+		platform_answer(a, PLATFORM_DONE, before ? "fulfilled before with this tracking number"
+		                                         : "every line of the parcel is fulfilled already");
+		json_decref(k.by);
 		return;
 	}
+	/* Each location once per exchange: Shopify showing items still open at
+	 * a location just fulfilled would otherwise be a loop of fulfillments. */
+	for (int i = 0; i < x->nlocations; i++) {
+		if (strcmp(x->locations[i], k.loc) == 0) {
+			snprintf(a->why, sizeof a->why, "items at location %.100s are still open after fulfilling them",
+			         k.loc);
+			a->verdict = PLATFORM_FAILED;
+			json_decref(k.by);
+			return;
+		}
+	}
+	if (x->nlocations < PLATFORM_LOCATIONS_MAX)
+		snprintf(x->locations[x->nlocations++], sizeof x->locations[0], "%s", k.loc);
+	x->more = k.more;
 	json_t *tracking = json_pack("{s:s, s:s}", "company", m->carrier, "number", m->number);
 	if (m->url)
 		json_object_set_new(tracking, "url", json_string(m->url));
 	json_decref(x->create);
-	x->create = json_pack("{s:o, s:o, s:b}", "lineItemsByFulfillmentOrder", by, "trackingInfo", tracking,
+	x->create = json_pack("{s:o, s:o, s:b}", "lineItemsByFulfillmentOrder", k.by, "trackingInfo", tracking,
 	                      "notifyCustomer", m->notify_customer);
 	x->step = PLATFORM_STEP_FULFILLMENT_CREATE;
 	a->verdict = PLATFORM_NEXT;
 }
 
-static void platform_take_create(json_t *doc, struct platform_answer *a)
+static void platform_take_create(struct platform_exchange *x, json_t *doc, struct platform_answer *a)
 {
 	json_t *payload = json_object_get(json_object_get(doc, "data"), "fulfillmentCreate");
 	json_t *errors = json_object_get(payload, "userErrors");
@@ -536,6 +584,11 @@ static void platform_take_create(json_t *doc, struct platform_answer *a)
 		return;
 	}
 	snprintf(a->ref, sizeof a->ref, "%s", id);
+	if (x->more) { /* the parcel's items at the next location */
+		x->step = PLATFORM_STEP_FULFILLMENT_ORDERS;
+		a->verdict = PLATFORM_NEXT;
+		return;
+	}
 	a->verdict = PLATFORM_DONE;
 }
 
@@ -625,7 +678,7 @@ void platform_exchange_take(struct platform_exchange *x, int status, const char 
 		if (x->step == PLATFORM_STEP_FULFILLMENT_ORDERS)
 			platform_take_look(x, doc, a);
 		else
-			platform_take_create(doc, a);
+			platform_take_create(x, doc, a);
 	}
 	if (a->ref[0])
 		snprintf(x->ref, sizeof x->ref, "%s", a->ref);

@@ -21,6 +21,8 @@
 #include <jansson.h>
 
 #define PLATFORM_REF_MAX 128
+/* Shopify locations one parcel may be fulfilled from (one fulfillmentCreate each). */
+#define PLATFORM_LOCATIONS_MAX 8
 
 enum platform_kind {
 	PLATFORM_SHOPIFY,
@@ -123,6 +125,9 @@ struct platform_exchange {
 	char *credential;          /* Shopify: the access token; WooCommerce: "key:secret" */
 	char api_version[16];      /* Shopify */
 	json_t *create;            /* Shopify: the FulfillmentInput the look decided */
+	int more;                  /* Shopify: the parcel has items at another location still */
+	int nlocations;            /* Shopify: the locations fulfilled in this exchange */
+	char locations[PLATFORM_LOCATIONS_MAX][PLATFORM_REF_MAX];
 	char ref[PLATFORM_REF_MAX]; /* the last id found or created */
 };
 

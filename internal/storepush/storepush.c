@@ -23,8 +23,9 @@
 
 /* Hosts whose breakers are kept; past that, hosts go without one. */
 #define STOREPUSH_MAX_HOSTS 1024
-/* Calls one run may make: the exchanges have two steps; more is a loop. */
-#define STOREPUSH_MAX_STEPS 4
+/* Calls one run may make: a look and a create for each Shopify location of
+ * the parcel (WooCommerce: two); more is a loop. */
+#define STOREPUSH_MAX_STEPS (2 * PLATFORM_LOCATIONS_MAX)
 /* Response text kept, for operators. */
 #define STOREPUSH_RESPONSE_KEEP 1000
 

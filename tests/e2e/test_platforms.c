@@ -300,6 +300,37 @@ static char *create_tracking(json_t *call, const char *key)
 	return out;
 }
 
+/* The attempts of a store's platform.fulfillment messages, all together. */
+static int platform_attempts(const char *store)
+{
+	const char *v[] = { store };
+	return testdb_count(db, "SELECT sum(m.attempts) FROM outbox m JOIN stores s ON s.id = m.store_id"
+	                        " WHERE s.code = $1 AND m.kind = 'platform.fulfillment'", 1, v);
+}
+
+/* The Shopify fulfillments a store's messages created, by the ids kept. */
+static int fulfillments_created(const char *store)
+{
+	const char *v[] = { store };
+	return testdb_count(db, "SELECT count(DISTINCT x.ref) FROM outbox_steps x JOIN outbox m ON m.id = x.outbox_id"
+	                        " JOIN stores s ON s.id = m.store_id WHERE s.code = $1"
+	                        " AND x.action = 'fulfillment_create' AND x.status = 200"
+	                        " AND x.ref LIKE 'gid://shopify/Fulfillment/%'", 1, v);
+}
+
+/* A Shopify case (shopify_case) where acme ships its parcel by UPS with
+ * tracking number: 0 once the platform message is delivered. */
+static int acme_parcel_delivered(struct stub *st, const char *const *flags, const char *store, long long order_id,
+                                 const char *number)
+{
+	char ext[24];
+	snprintf(ext, sizeof ext, "%lld", order_id);
+	if (shopify_case(st, flags, store, order_id) < 0)
+		return -1;
+	ship(store, ext, "acme", ACME_SECRET, "UPS", number, NULL);
+	return wait_platform(store, ext, "platform.fulfillment", "delivered", 1);
+}
+
 /* ---- tests ---- */
 
 #define FO_GREEN "gid://shopify/FulfillmentOrderLineItem/4661570491*1"
@@ -365,12 +396,8 @@ static void test_shopify_split_order_two_fulfillments(void)
 	/* The throttled attempt was tried again: 3 attempts for 2 messages, the
 	 * calls of each kept with the fulfillment ids Shopify gave. */
 	const char *v[] = { "shopa" };
-	CU_ASSERT_EQUAL(testdb_count(db, "SELECT sum(m.attempts) FROM outbox m JOIN stores s ON s.id = m.store_id"
-	                                 " WHERE s.code = $1 AND m.kind = 'platform.fulfillment'", 1, v), 3);
-	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox_steps x JOIN outbox m ON m.id = x.outbox_id"
-	                                 " JOIN stores s ON s.id = m.store_id WHERE s.code = $1"
-	                                 " AND x.action = 'fulfillment_create' AND x.status = 200"
-	                                 " AND x.ref LIKE 'gid://shopify/Fulfillment/%'", 1, v), 2);
+	CU_ASSERT_EQUAL(platform_attempts(v[0]), 3);
+	CU_ASSERT_EQUAL(fulfillments_created("shopa"), 2);
 	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM outbox_attempts a JOIN outbox m ON m.id = a.outbox_id"
 	                                 " JOIN stores s ON s.id = m.store_id WHERE s.code = $1"
 	                                 " AND a.error LIKE 'fulfillment_orders: throttled by Shopify%'", 1, v), 1);
@@ -386,14 +413,11 @@ static void test_shopify_lost_answer_no_duplicate(void)
 {
 	struct stub st;
 	const char *flags[] = { "--lose-creates", "1", NULL };
-	CU_ASSERT_EQUAL_FATAL(shopify_case(&st, flags, "shopb", 450789470), 0);
-	ship("shopb", "450789470", "acme", ACME_SECRET, "UPS", "1Z999AA10123456785", NULL);
-	CU_ASSERT_EQUAL_FATAL(wait_platform("shopb", "450789470", "platform.fulfillment", "delivered", 1), 0);
+	CU_ASSERT_EQUAL_FATAL(acme_parcel_delivered(&st, flags, "shopb", 450789470, "1Z999AA10123456785"), 0);
 	CU_ASSERT_EQUAL(count_calls(&st, "POST", "/graphql.json", "fulfillmentCreate"), 1);
 	CU_ASSERT_EQUAL(count_calls(&st, "POST", "/graphql.json", "DropshipFulfillmentOrders"), 2);
 	const char *v[] = { "shopb" };
-	CU_ASSERT_EQUAL(testdb_count(db, "SELECT m.attempts FROM outbox m JOIN stores s ON s.id = m.store_id"
-	                                 " WHERE s.code = $1 AND m.kind = 'platform.fulfillment'", 1, v), 2);
+	CU_ASSERT_EQUAL(platform_attempts(v[0]), 2);
 	/* The second attempt found it by its tracking number and kept its id. */
 	char *ref = testdb_value(db, "SELECT x.ref FROM outbox_steps x JOIN outbox m ON m.id = x.outbox_id"
 	                             " JOIN stores s ON s.id = m.store_id WHERE s.code = $1 AND x.attempt = 2", 1, v);
@@ -406,6 +430,40 @@ static void test_shopify_lost_answer_no_duplicate(void)
 	stub_stop(&st);
 }
 
+/* The merchant's Shopify has the order's lines at two locations: acme's
+ * parcel (green at location 1, red at location 2) becomes two
+ * fulfillments with the same tracking, one per location, in one attempt
+ * (Shopify refuses a fulfillmentCreate across locations). */
+static void test_shopify_parcel_at_two_locations(void)
+{
+	struct stub st;
+	const char *flags[] = { "--locations", "2", NULL };
+	CU_ASSERT_EQUAL_FATAL(acme_parcel_delivered(&st, flags, "shope", 450789472, "1Z999AA10123456786"), 0);
+	json_t *calls = stub_calls(&st), *creates[4] = { NULL };
+	size_t n = calls_matching(calls, "POST", "/graphql.json", "fulfillmentCreate", creates, 4);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(calls_matching(calls, "POST", "/graphql.json", "DropshipFulfillmentOrders", NULL, 0), 2);
+	const char *want[] = { "gid://shopify/FulfillmentOrderLineItem/4661570491*1",
+	                       "gid://shopify/FulfillmentOrderLineItem/5189950192*1" };
+	for (size_t i = 0; i < n && i < 2; i++) {
+		char items[512];
+		create_items(creates[i], items, sizeof items);
+		CU_ASSERT_STRING_EQUAL(items, want[i]);
+		char *number = create_tracking(creates[i], "number");
+		CU_ASSERT_STRING_EQUAL(number, "1Z999AA10123456786");
+		free(number);
+	}
+	for (size_t i = 0; i < n && i < 4; i++)
+		json_decref(creates[i]);
+	json_decref(calls);
+	const char *v[] = { "shope" };
+	CU_ASSERT_EQUAL(platform_attempts(v[0]), 1);
+	CU_ASSERT_EQUAL(fulfillments_created("shope"), 2);
+	CU_ASSERT_EQUAL(testdb_count(db, "SELECT count(*) FROM orders o JOIN stores s ON s.id = o.store_id"
+	                                 " WHERE s.code = $1 AND o.status = 'needs_attention'", 1, v), 0);
+	stub_stop(&st);
+}
+
 /* userErrors are final: the message fails at once and the order needs attention. */
 static void test_shopify_user_errors_flag_the_order(void)
 {
@@ -415,8 +473,7 @@ static void test_shopify_user_errors_flag_the_order(void)
 	ship("shopc", "450789471", "bolt", BOLT_SECRET, "DHL", "1234567890", NULL);
 	CU_ASSERT_EQUAL_FATAL(wait_platform("shopc", "450789471", "platform.fulfillment", "failed", 1), 0);
 	const char *v[] = { "shopc" };
-	CU_ASSERT_EQUAL(testdb_count(db, "SELECT m.attempts FROM outbox m JOIN stores s ON s.id = m.store_id"
-	                                 " WHERE s.code = $1 AND m.kind = 'platform.fulfillment'", 1, v), 1);
+	CU_ASSERT_EQUAL(platform_attempts(v[0]), 1);
 	char *err = testdb_value(db, "SELECT last_error FROM reporting.failed_deliveries WHERE store = $1", 1, v);
 	CU_ASSERT(err && strstr(err, "userErrors") && strstr(err, "Invalid fulfillment order line item quantity"));
 	free(err);
@@ -537,6 +594,13 @@ static void test_print_one_order_trail(void)
 	struct ctl_run r = ctl(conninfo, "order", "show", "--store", "shopa", "--external", "450789469", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
 	printf("\n==== trail of Shopify order 450789469 (store shopa) ====\n%s", r.out ? r.out : "");
+	/* order show lists each platform message's calls: the throttled look,
+	 * then the look and the create that made each parcel's fulfillment. */
+	const char *calls = r.out ? strstr(r.out, "platform.fulfillment: the platform's calls") : NULL;
+	CU_ASSERT_PTR_NOT_NULL(calls);
+	CU_ASSERT_PTR_NOT_NULL(calls ? strstr(calls, "throttled by Shopify") : NULL);
+	CU_ASSERT_PTR_NOT_NULL(calls ? strstr(calls, "fulfillment_create") : NULL);
+	CU_ASSERT_PTR_NOT_NULL(calls ? strstr(calls, "gid://shopify/Fulfillment/") : NULL);
 	ctl_run_free(&r);
 	r = ctl(conninfo, "outbox", "list", "--store", "shopa", NULL);
 	CU_ASSERT_EQUAL(r.rc, 0);
@@ -598,6 +662,7 @@ int main(void)
 		{ "shopify: a split order gets two fulfillments, the throttled one retried",
 		  test_shopify_split_order_two_fulfillments },
 		{ "shopify: a lost answer to fulfillmentCreate makes no duplicate", test_shopify_lost_answer_no_duplicate },
+		{ "shopify: a parcel at two locations gets a fulfillment at each", test_shopify_parcel_at_two_locations },
 		{ "shopify: userErrors fail the message and flag the order", test_shopify_user_errors_flag_the_order },
 		{ "woocommerce: a customer note per parcel, completed once", test_woocommerce_notes_and_completed },
 		{ "store add: platform options checked, credentials never shown", test_store_platform_options },

@@ -263,6 +263,99 @@ static void test_shopify_takes_what_remains(void)
 	platform_exchange_free(&x);
 }
 
+/* Fulfillment orders at locations, and fulfillments with a location. */
+#define FO_AT(id, status, loc, items) \
+	"{\"id\":\"gid://shopify/FulfillmentOrder/" id "\",\"status\":\"" status "\",\"assignedLocation\":" \
+	"{\"location\":{\"id\":\"gid://shopify/Location/" loc "\"}},\"lineItems\":{\"nodes\":[" items "]}}"
+#define FULFILLED_AT(id, loc) \
+	"{\"id\":\"gid://shopify/Fulfillment/" id "\",\"status\":\"SUCCESS\",\"location\":{\"id\":" \
+	"\"gid://shopify/Location/" loc "\"},\"trackingInfo\":[{\"company\":\"UPS\",\"number\":\"1Z999AA10123456784\"}]}"
+#define LOOK_AT(fulfillments, fos) \
+	"{\"data\":{\"order\":{\"id\":\"gid://shopify/Order/450789469\",\"fulfillments\":[" fulfillments "]," \
+	"\"fulfillmentOrders\":{\"nodes\":[" fos "]}}}}"
+#define CREATED(id) \
+	"{\"data\":{\"fulfillmentCreate\":{\"fulfillment\":{\"id\":\"gid://shopify/Fulfillment/" id "\"," \
+	"\"status\":\"SUCCESS\"},\"userErrors\":[]}}}"
+/* Line 1 of the parcel at location 1, line 2 at location 2. */
+#define AT_1 FO_AT("A", "OPEN", "1", FOLI("1", "466157049", 1))
+#define AT_2 FO_AT("B", "OPEN", "2", FOLI("2", "518995019", 1))
+#define AT_1_DONE FO_AT("A", "CLOSED", "1", FOLI("1", "466157049", 0))
+
+/* The fulfillment order ids of the create the exchange would send now. */
+static void check_create_of(struct platform_exchange *x, const char *want)
+{
+	struct platform_request r;
+	platform_exchange_request(x, &r);
+	json_t *doc = json_loads(r.body, 0, NULL);
+	json_t *by = json_object_get(json_object_get(json_object_get(doc, "variables"), "fulfillment"),
+	                             "lineItemsByFulfillmentOrder");
+	char got[200] = "";
+	size_t n = 0;
+	json_t *g;
+	size_t i;
+	json_array_foreach(by, i, g)
+		n += (size_t)snprintf(got + n, sizeof got - n, "%s%s", i ? " " : "",
+		                      json_string_value(json_object_get(g, "fulfillmentOrderId")));
+	HARNESS_CHECK(strcmp(got, want) == 0, "create of %s, want %s", got, want);
+	json_decref(doc);
+	platform_request_free(&r);
+}
+
+/* Shopify fulfils one location's fulfillment orders per fulfillmentCreate:
+ * a parcel at two locations gets one fulfillment at each, in one exchange;
+ * a retry after a lost answer skips the location fulfilled already; a
+ * location still open after its fulfillment ends the exchange, not loops. */
+static void test_shopify_locations(void)
+{
+	struct platform_exchange x;
+	struct platform_answer a;
+	char err[200];
+	CU_ASSERT_EQUAL_FATAL(platform_exchange_init(&x, "platform.fulfillment", shopify_parcel, BASE, "t", "2026-10",
+	                                             err, sizeof err), 0);
+	platform_exchange_take(&x, 200, LOOK_AT("", AT_1 "," AT_2), &a);
+	CU_ASSERT_EQUAL_FATAL(a.verdict, PLATFORM_NEXT);
+	check_create_of(&x, "gid://shopify/FulfillmentOrder/A");
+	platform_exchange_take(&x, 200, CREATED("71"), &a);
+	CU_ASSERT_EQUAL(a.verdict, PLATFORM_NEXT);
+	CU_ASSERT_EQUAL(x.step, PLATFORM_STEP_FULFILLMENT_ORDERS);
+	CU_ASSERT_STRING_EQUAL(a.ref, "gid://shopify/Fulfillment/71");
+	platform_exchange_take(&x, 200, LOOK_AT(FULFILLED_AT("71", "1"), AT_1_DONE "," AT_2), &a);
+	CU_ASSERT_EQUAL_FATAL(a.verdict, PLATFORM_NEXT);
+	check_create_of(&x, "gid://shopify/FulfillmentOrder/B");
+	platform_exchange_take(&x, 200, CREATED("72"), &a);
+	CU_ASSERT_EQUAL(a.verdict, PLATFORM_DONE);
+	CU_ASSERT_STRING_EQUAL(a.ref, "gid://shopify/Fulfillment/72");
+	platform_exchange_free(&x);
+
+	/* Tried again after the answer to the first create was lost: location 1
+	 * has the parcel's tracking number, even if its items still show open. */
+	CU_ASSERT_EQUAL_FATAL(platform_exchange_init(&x, "platform.fulfillment", shopify_parcel, BASE, "t", "2026-10",
+	                                             err, sizeof err), 0);
+	platform_exchange_take(&x, 200, LOOK_AT(FULFILLED_AT("71", "1"), AT_1 "," AT_2), &a);
+	CU_ASSERT_EQUAL_FATAL(a.verdict, PLATFORM_NEXT);
+	check_create_of(&x, "gid://shopify/FulfillmentOrder/B");
+	platform_exchange_free(&x);
+
+	/* Both fulfilled before: done, with the parcel's fulfillment as ref. */
+	CU_ASSERT_EQUAL_FATAL(platform_exchange_init(&x, "platform.fulfillment", shopify_parcel, BASE, "t", "2026-10",
+	                                             err, sizeof err), 0);
+	platform_exchange_take(&x, 200, LOOK_AT(FULFILLED_AT("71", "1") "," FULFILLED_AT("72", "2"), AT_1 "," AT_2), &a);
+	CU_ASSERT_EQUAL(a.verdict, PLATFORM_DONE);
+	CU_ASSERT_STRING_EQUAL(a.ref, "gid://shopify/Fulfillment/71");
+	platform_exchange_free(&x);
+
+	/* Location 1 still open, and no fulfillment there, after creating one. */
+	CU_ASSERT_EQUAL_FATAL(platform_exchange_init(&x, "platform.fulfillment", shopify_parcel, BASE, "t", "2026-10",
+	                                             err, sizeof err), 0);
+	platform_exchange_take(&x, 200, LOOK_AT("", AT_1 "," AT_2), &a);
+	platform_exchange_take(&x, 200, CREATED("71"), &a);
+	CU_ASSERT_EQUAL_FATAL(a.verdict, PLATFORM_NEXT);
+	platform_exchange_take(&x, 200, LOOK_AT("", AT_1 "," AT_2), &a);
+	CU_ASSERT_EQUAL(a.verdict, PLATFORM_FAILED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(a.why, "gid://shopify/Location/1 are still open"));
+	platform_exchange_free(&x);
+}
+
 /* WooCommerce: the note's steps, the completion's steps, and their requests. */
 static void test_woocommerce(void)
 {
@@ -354,6 +447,7 @@ int main(void)
 		{ "shopify: the look and the create as requests", test_shopify_requests },
 		{ "shopify: what each answer means", test_shopify_answers },
 		{ "shopify: only what remains of a line is fulfilled", test_shopify_takes_what_remains },
+		{ "shopify: a parcel at two locations, one fulfillment each", test_shopify_locations },
 		{ "woocommerce: notes and completion", test_woocommerce },
 		{ NULL, NULL },
 	};
