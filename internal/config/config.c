@@ -181,7 +181,7 @@ void config_defaults(struct config *c)
 		.platforms = { .shopify_api_version = "2026-10" },
 		.score = {
 			.window_s = 30 * 86400,
-			.refresh_ms = 60000,
+			.refresh_ms = 300000,
 			.prior_weight = SCORE_DEFAULT_WEIGHT,
 			.prior_acceptance_pct = SCORE_DEFAULT_ACCEPTANCE_PCT,
 			.prior_on_time_pct = SCORE_DEFAULT_ON_TIME_PCT,

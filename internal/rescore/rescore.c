@@ -62,6 +62,11 @@ const struct db_stmt_def rescore_stmts[] = {
 	  "     r.created_at + w.ship_within AS ship_by"
 	  "   FROM fulfillment_requests r JOIN suppliers w ON w.id = r.supplier_id"
 	  "   WHERE r.created_at >= now() - make_interval(secs => $1::int)) r ON r.supplier_id = s.id"
+	  /* Only when due: no rows when every supplier was counted less than
+	   * $2 ms ago (by this process before a restart, or by another node).
+	   * The condition is on no row, so the window is not read at all then. */
+	  " WHERE EXISTS (SELECT 1 FROM suppliers x LEFT JOIN supplier_scores y ON y.supplier_id = x.id"
+	  "   WHERE y.refreshed_at IS NULL OR y.refreshed_at < now() - make_interval(secs => $2::float8 / 1000))"
 	  " GROUP BY s.id ORDER BY s.id" },
 	/* The rows, in supplier id order (concurrent writers lock alike). */
 	{ "rescore_save",
@@ -208,11 +213,14 @@ static void rescore_on_conn(struct db_conn *conn, void *arg)
 		rescore_done(r);
 		return;
 	}
-	char window[16];
+	char window[16], due[16];
 	snprintf(window, sizeof window, "%d", r->opt.window_s);
-	const char *v[1] = { window };
+	/* A little less than the period, so that a timer's tick never finds
+	 * the last count a few milliseconds too recent. */
+	snprintf(due, sizeof due, "%d", r->opt.refresh_ms - r->opt.refresh_ms / 10);
+	const char *v[2] = { window, due };
 	db_batch_reset(r->batch);
-	db_batch_add(r->batch, "rescore_count", NULL, 1, v);
+	db_batch_add(r->batch, "rescore_count", NULL, 2, v);
 	r->state = RESCORE_COUNT;
 	r->started_ms = rescore_now_ms();
 	db_conn_send(conn, r->batch, rescore_on_counted, r);

@@ -7,7 +7,9 @@
  * path of a request.
  *
  * dropshipd runs one in one worker. Several processes may each run one:
- * the rows they write are the same counts, written in supplier order.
+ * a count is skipped while every supplier's row is younger than the period
+ * (counted by another process, or before a restart), and the rows written
+ * are the same counts, in supplier order.
  *
  * Not thread-safe: one per event loop. */
 #ifndef DROPSHIP_RESCORE_H
@@ -28,7 +30,8 @@ struct rescore_options {
 	struct score_prior prior;
 };
 
-/* Starts: a first count at once, then one every refresh_ms. */
+/* Starts: a first count at once when the saved one is older than
+ * refresh_ms, then one every refresh_ms. */
 struct rescore *rescore_new(struct event_base *base, struct db_pool *pool, const struct rescore_options *opt);
 /* Stops starting counts; one in flight finishes. */
 void rescore_stop(struct rescore *r);

@@ -552,9 +552,12 @@ static int worker_init(struct server *srv, struct server_worker *w, int index, i
 		 * connections as the tables grow (until autovacuum analyzes them).
 		 * JIT is off: the cost that setting adds to a plan that must still
 		 * scan a tiny table (suppliers) would otherwise start a compilation
-		 * of a second or more for a statement of a millisecond. */
+		 * of a second or more for a statement of a millisecond. No parallel
+		 * workers: the periodic counts (scorecard, stranded orders) would
+		 * otherwise take every core for a second from the requests. */
 		.setup_sql = "SELECT set_config('enable_seqscan', 'off', false),"
-		             " set_config('jit', 'off', false)",
+		             " set_config('jit', 'off', false),"
+		             " set_config('max_parallel_workers_per_gather', '0', false)",
 		.on_notify = worker_on_notify,
 		.notify_arg = w,
 		.stats = &w->pool_stats,

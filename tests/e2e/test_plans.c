@@ -176,7 +176,7 @@ static const struct { const char *stmt, *params; } samples[] = {
 	  "SELECT '{' || id || '}', '{0f8fad5b-d9cb-469f-a165-70867728950e}', '{1000}' FROM outbox LIMIT 1" },
 	{ "backlog_outbox", NULL },
 	{ "backlog_stranded", NULL },
-	{ "rescore_count", "SELECT '2592000'" },
+	{ "rescore_count", "SELECT '2592000', '54000'" },
 	{ "rescore_save",
 	  "SELECT '{' || min(id) || '}', '{2026-11-22T10:00:00Z}', '{3}', '{2}', '{1}', '{1}', '{0}',"
 	  " '{\"{\\\"timeout\\\": 1}\"}', '{1}', '{1}', '{1.5}', '{NULL}', '{10}', '{900000}', '{900000}'"

@@ -108,7 +108,7 @@ static void test_defaults(void)
 	CU_ASSERT_STRING_EQUAL(c.admin.listen, "127.0.0.1:8444");
 	CU_ASSERT_STRING_EQUAL(c.platforms.shopify_api_version, "2026-10");
 	CU_ASSERT_EQUAL(c.score.window_s, 2592000);
-	CU_ASSERT_EQUAL(c.score.refresh_ms, 60000);
+	CU_ASSERT_EQUAL(c.score.refresh_ms, 300000);
 	CU_ASSERT_EQUAL(c.score.prior_weight, 10);
 	CU_ASSERT_EQUAL(c.score.prior_acceptance_pct, 90);
 	CU_ASSERT_EQUAL(c.score.prior_on_time_pct, 90);
