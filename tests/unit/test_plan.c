@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <CUnit/CUnit.h>
 #include <libpq-fe.h>
@@ -337,7 +338,16 @@ static void test_requests(void)
 	CU_ASSERT_EQUAL(strlen(p.lines[0].request_id), 36);
 	CU_ASSERT_STRING_EQUAL(p.lines[0].request_id, p.lines[1].request_id);
 	CU_ASSERT_STRING_EQUAL(p.lines[0].request_id, p.lines[2].request_id);
-	CU_ASSERT_EQUAL(p.lines[0].request_id[14], '4'); /* a version 4 UUID */
+	/* a version 7 UUID: the time in milliseconds first, so ids sort by creation */
+	CU_ASSERT_EQUAL(p.lines[0].request_id[14], '7');
+	CU_ASSERT_PTR_NOT_NULL(strchr("89ab", p.lines[0].request_id[19]));
+	char hex[13];
+	snprintf(hex, sizeof hex, "%.8s%.4s", p.lines[0].request_id, p.lines[0].request_id + 9);
+	long long ms = strtoll(hex, NULL, 16);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	long long now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	CU_ASSERT(ms <= now_ms && ms > now_ms - 60000);
 	CU_ASSERT_EQUAL(r.requests.nrows, 1); /* one supplier, one request */
 	CU_ASSERT_EQUAL(r.outbox.nrows, 1);
 	CU_ASSERT_EQUAL(r.decisions.nrows, 3); /* a decision per line */
