@@ -207,7 +207,12 @@ static void replan_on_finish(struct db_conn *conn, struct db_batch *batch, void 
 		routed += plan_routed(&r->orders[i].plan);
 		lines += r->orders[i].plan.nlines;
 	}
-	log_info("waiting lines planned", "orders=%zu lines=%zu routed=%zu", r->norders, lines, routed);
+	/* The periodic sweep ends here too, mostly with nothing planned: said
+	 * only at debug level then, or every worker would log it every 5 s. */
+	if (r->norders > 0)
+		log_info("waiting lines planned", "orders=%zu lines=%zu routed=%zu", r->norders, lines, routed);
+	else
+		log_debug("waiting lines planned", "orders=0 lines=0 routed=0");
 	replan_done(r, routed > 0);
 }
 
