@@ -1,4 +1,34 @@
-# Helpers shared by .ci/bench.sh and .ci/scale.sh; sourced, not run.
+# Helpers shared by .ci/bench.sh, .ci/slowloris.sh and .ci/scale.sh;
+# sourced, not run.
+
+# Exits unless each binary is built in BUILD: need_built NAME BIN...
+need_built() {
+	name=$1
+	shift
+	for b in "$@"; do
+		[ -x "$BUILD/$b" ] || { echo "$name: $BUILD/$b missing (run make first)" >&2; exit 1; }
+	done
+}
+# A temporary folder TMP for a run with its own cluster in TMP/pg (PGREAL
+# once started, when the cluster sits elsewhere): on exit the processes in
+# PIDS are stopped and the cluster and TMP removed. temp_run NAME
+temp_run() {
+	TMP=$(mktemp -d "/tmp/dropship-$1.XXXXXX")
+	# The cluster runs as `postgres` when we are root: it must reach into TMP.
+	chmod 711 "$TMP"
+	PIDS=""
+	PGREAL=""
+	trap temp_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+temp_cleanup() {
+	trap - EXIT INT TERM
+	for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+	sh .ci/pg.sh stop "$TMP/pg" 2>/dev/null || true
+	[ -n "$PGREAL" ] && [ "$PGREAL" != "$TMP/pg" ] && rm -rf "$PGREAL"
+	rm -rf "$TMP"
+}
 
 # A number from dropship-bench's one-line JSON: jnum KEY FILE.
 jnum() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$2" | head -n 1; }

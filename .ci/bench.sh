@@ -32,28 +32,11 @@ SKUS=100000
 DROPSHIP_PG_PORT=${BENCH_PG_PORT:-55433}
 export DROPSHIP_PG_PORT
 
-for b in dropshipd dropshipctl dropship-supplier-sim dropship-bench; do
-	[ -x "$BUILD/$b" ] || { echo "bench: $BUILD/$b missing (run make first)" >&2; exit 1; }
-done
-
-TMP=$(mktemp -d /tmp/dropship-bench.XXXXXX)
-# The cluster runs as `postgres` when we are root: it must reach into TMP.
-chmod 711 "$TMP"
-PIDS=""
-PGREAL=""
-cleanup() {
-	trap - EXIT INT TERM
-	for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
-	sh .ci/pg.sh stop "$TMP/pg" 2>/dev/null || true
-	[ -n "$PGREAL" ] && [ "$PGREAL" != "$TMP/pg" ] && rm -rf "$PGREAL"
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. .ci/bench-lib.sh
+need_built bench dropshipd dropshipctl dropship-supplier-sim dropship-bench
+temp_run bench
 
 say() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-. .ci/bench-lib.sh
 outbox_pending() { psql_q "SELECT count(*) FROM outbox WHERE state = 'pending'"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 

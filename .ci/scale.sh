@@ -51,10 +51,8 @@ SKUS=33334
 STOCK=100000000
 OURS="'sup1', 'sup2', 'sup3'"
 
-for b in dropshipd dropshipctl dropship-supplier-sim dropship-bench; do
-	[ -x "$BUILD/$b" ] || { echo "scale: $BUILD/$b missing (run make first)" >&2; exit 1; }
-done
 . .ci/bench-lib.sh
+need_built scale dropshipd dropshipctl dropship-supplier-sim dropship-bench
 
 TMP=$(mktemp -d /tmp/dropship-scale.XXXXXX)
 # The clusters run as `postgres` when we are root: it must reach into TMP.

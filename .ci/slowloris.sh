@@ -29,27 +29,11 @@ export DROPSHIP_PG_PORT
 SKUS=1000
 
 make --no-print-directory "$BUILD/bench/bench_slowloris" >/dev/null
-for b in dropshipd dropshipctl dropship-supplier-sim dropship-bench bench/bench_slowloris; do
-	[ -x "$BUILD/$b" ] || { echo "slowloris: $BUILD/$b missing (run make first)" >&2; exit 1; }
-done
-
-TMP=$(mktemp -d /tmp/dropship-slowloris.XXXXXX)
-chmod 711 "$TMP"
-PIDS=""
-PGREAL=""
-cleanup() {
-	trap - EXIT INT TERM
-	for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
-	sh .ci/pg.sh stop "$TMP/pg" 2>/dev/null || true
-	[ -n "$PGREAL" ] && [ "$PGREAL" != "$TMP/pg" ] && rm -rf "$PGREAL"
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. .ci/bench-lib.sh
+need_built slowloris dropshipd dropshipctl dropship-supplier-sim dropship-bench bench/bench_slowloris
+temp_run slowloris
 
 say() { printf '%s slowloris: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-. .ci/bench-lib.sh
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 metric() { curl -sf --cacert "$TMP/tls/server.crt" "https://127.0.0.1:$ADMIN_PORT/metrics" |
 	awk -v m="$1" '$1 == m { print $2 }'; }

@@ -403,6 +403,26 @@ int ctl_check_filters(PGconn *conn, const char *cmd, const struct ctl_filters *f
 	return rc;
 }
 
+int ctl_list_filtered(struct ctl *c, const struct ctl_filters *f, const struct ctl_list *l)
+{
+	PGconn *conn;
+	int rc = ctl_connect(c, &conn);
+	if (rc != CTL_OK)
+		return rc;
+	PGresult *res = NULL;
+	if ((rc = ctl_check_filters(conn, l->cmd, f)) != CTL_OK)
+		goto cleanup;
+	res = PQexecParams(conn, l->sql, l->nparams, NULL, l->params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = ctl_pg_fail(conn, res, l->cmd);
+	else
+		rc = ctl_print_list(res, f->json, l->cols, l->ncols, l->empty);
+cleanup:
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
 void ctl_upsert_set(struct ctl_upsert *u, const char *col, const char *val)
 {
 	if (val && u->n < (int)(sizeof u->cols / sizeof u->cols[0])) {

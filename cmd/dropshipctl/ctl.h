@@ -133,6 +133,20 @@ int ctl_parse_filters(int argc, char **argv, const char *cmd, const char *allowe
  * silently match nothing): CTL_OK, or CTL_FAIL after printing which. */
 int ctl_check_filters(PGconn *conn, const char *cmd, const struct ctl_filters *f);
 
+/* A list command's run after its filters are parsed: connects, checks the
+ * filters (ctl_check_filters), runs sql with params and prints the rows
+ * (ctl_print_list; empty when there are none). CTL_OK or why not. */
+struct ctl_list {
+	const char *cmd;
+	const char *sql;
+	int nparams;
+	const char *const *params;
+	const struct ctl_col *cols;
+	int ncols;
+	const char *empty;
+};
+int ctl_list_filtered(struct ctl *c, const struct ctl_filters *f, const struct ctl_list *l);
+
 /* Creates or updates the row of table whose code is code. */
 struct ctl_upsert {
 	const char *table;             /* "stores", "suppliers" */

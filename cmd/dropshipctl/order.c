@@ -372,22 +372,10 @@ int ctl_cmd_order_list(struct ctl *c, int argc, char **argv)
 		return ctl_usage_error("--status must be one of received, routed, partially_routed, "
 		                       "needs_attention, partially_shipped, shipped, delivered, cancelled "
 		                       "(got '%s')", f.status);
-	PGconn *conn;
-	if ((rc = ctl_connect(c, &conn)) != CTL_OK)
-		return rc;
-	PGresult *res = NULL;
-	if ((rc = ctl_check_filters(conn, "order list", &f)) != CTL_OK)
-		goto cleanup;
 	const char *params[] = { f.store, f.status, f.since.at, f.since.ago[0] ? f.since.ago : NULL, f.limit };
-	res = PQexecParams(conn, ctl_order_list_sql, 5, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = ctl_pg_fail(conn, res, "order list");
-	else
-		rc = ctl_print_list(res, f.json, cols, sizeof cols / sizeof cols[0], "(no orders)");
-cleanup:
-	PQclear(res);
-	PQfinish(conn);
-	return rc;
+	const struct ctl_list l = { "order list", ctl_order_list_sql, 5, params, cols, sizeof cols / sizeof cols[0],
+	                            "(no orders)" };
+	return ctl_list_filtered(c, &f, &l);
 }
 
 #define CTL_REROUTE_WAIT_MS 10000

@@ -47,23 +47,11 @@ int ctl_cmd_outbox_list(struct ctl *c, int argc, char **argv)
 	int rc = ctl_parse_filters(argc, argv, "outbox list", "fjpstl", &o);
 	if (rc != CTL_OK)
 		return rc;
-	PGconn *conn;
-	if ((rc = ctl_connect(c, &conn)) != CTL_OK)
-		return rc;
-	PGresult *res = NULL;
-	if ((rc = ctl_check_filters(conn, "outbox list", &o)) != CTL_OK)
-		goto cleanup;
 	const char *params[] = { o.failed ? "true" : NULL, o.supplier, o.store, o.since.at,
 	                         o.since.ago[0] ? o.since.ago : NULL, o.limit };
-	res = PQexecParams(conn, ctl_outbox_list_sql, 6, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = ctl_pg_fail(conn, res, "outbox list");
-	else
-		rc = ctl_print_list(res, o.json, cols, sizeof cols / sizeof cols[0], "(no messages)");
-cleanup:
-	PQclear(res);
-	PQfinish(conn);
-	return rc;
+	const struct ctl_list l = { "outbox list", ctl_outbox_list_sql, 6, params, cols,
+	                            sizeof cols / sizeof cols[0], "(no messages)" };
+	return ctl_list_filtered(c, &o, &l);
 }
 
 /* The failed messages asked for: $1 one id, or every failed one of

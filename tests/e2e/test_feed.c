@@ -138,19 +138,15 @@ static const char *order(const char *id, const char *sku, int qty, char *order_i
 {
 	static char line_status[32];
 	const struct shop_line lines[] = { { sku, qty, NULL, NULL } };
-	char *body = shop_order_json(id, "US", lines, 1, false);
-	struct https_resp r;
 	line_status[0] = '\0';
-	if (shop_post(srv.port, "shop", SECRET, (int64_t)time(NULL), body, &r) == 0 && r.status == 202) {
-		json_t *j = json_loads(r.body, 0, NULL);
+	json_t *j = shop_place(srv.port, "shop", SECRET, id, lines, 1);
+	if (j) {
 		snprintf(order_id, cap, "%s", json_string_value(json_object_get(j, "order_id")));
 		const char *st = json_string_value(json_object_get(json_array_get(json_object_get(j, "lines"), 0),
 		                                                   "status"));
 		snprintf(line_status, sizeof line_status, "%s", st ? st : "");
 		json_decref(j);
 	}
-	https_resp_free(&r);
-	free(body);
 	return line_status;
 }
 

@@ -109,20 +109,12 @@ static char *post(const char *store, const char *sku, int qty)
 	char id[32];
 	snprintf(id, sizeof id, "SC-%d", ++order_seq);
 	const struct shop_line lines[] = { { sku, qty, NULL, NULL } };
-	char *body = shop_order_json(id, "US", lines, 1, false);
-	struct https_resp r;
-	char *supplier = NULL;
-	if (shop_post(srv.port, store, SECRET, (int64_t)time(NULL), body, &r) == 0 && r.status == 202) {
-		json_t *j = json_loads(r.body, 0, NULL);
-		const char *s = json_string_value(json_object_get(json_array_get(json_object_get(j, "lines"), 0),
-		                                                  "supplier"));
-		supplier = strdup(s ? s : "");
-		json_decref(j);
-	} else {
-		fprintf(stderr, "order %s refused: %d %s\n", id, r.status, r.body ? r.body : "");
-	}
-	https_resp_free(&r);
-	free(body);
+	json_t *j = shop_place(srv.port, store, SECRET, id, lines, 1);
+	if (!j)
+		return NULL;
+	const char *s = json_string_value(json_object_get(json_array_get(json_object_get(j, "lines"), 0), "supplier"));
+	char *supplier = strdup(s ? s : "");
+	json_decref(j);
 	return supplier;
 }
 
@@ -131,12 +123,10 @@ static int post_lines(const char *store, const struct shop_line *lines, size_t n
 {
 	char id[32];
 	snprintf(id, sizeof id, "SC-%d", ++order_seq);
-	char *body = shop_order_json(id, "US", lines, n, false);
-	struct https_resp r;
-	int ok = shop_post(srv.port, store, SECRET, (int64_t)time(NULL), body, &r) == 0 && r.status == 202;
-	https_resp_free(&r);
-	free(body);
-	return ok ? 0 : -1;
+	json_t *j = shop_place(srv.port, store, SECRET, id, lines, n);
+	int rc = j ? 0 : -1;
+	json_decref(j);
+	return rc;
 }
 
 /* Every request of the supplier has an outcome (none waits on it), and the

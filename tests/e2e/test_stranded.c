@@ -102,17 +102,10 @@ static int suite_cleanup(void)
 static char *order(const char *id, const char *sku)
 {
 	const struct shop_line lines[] = { { sku, 2, NULL, NULL } };
-	char *body = shop_order_json(id, "US", lines, 1, false);
-	struct https_resp r;
-	char *oid = NULL;
-	if (shop_post(srv.port, "shop", SECRET, (int64_t)time(NULL), body, &r) == 0 && r.status == 202) {
-		json_t *j = json_loads(r.body, 0, NULL);
-		const char *s = json_string_value(json_object_get(j, "order_id"));
-		oid = s ? strdup(s) : NULL;
-		json_decref(j);
-	}
-	https_resp_free(&r);
-	free(body);
+	json_t *j = shop_place(srv.port, "shop", SECRET, id, lines, 1);
+	const char *s = json_string_value(json_object_get(j, "order_id"));
+	char *oid = s ? strdup(s) : NULL;
+	json_decref(j);
 	return oid;
 }
 

@@ -1,4 +1,6 @@
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -40,4 +42,19 @@ int shop_post(int port, const char *store, const char *secret, int64_t ts, const
 	char path[128];
 	snprintf(path, sizeof path, "/v1/stores/%s/webhooks", store);
 	return https_post_signed(port, path, secret, NULL, ts, body, r);
+}
+
+json_t *shop_place(int port, const char *store, const char *secret, const char *id, const struct shop_line *lines,
+                   size_t n)
+{
+	char *body = shop_order_json(id, "US", lines, n, false);
+	struct https_resp r;
+	json_t *answer = NULL;
+	if (shop_post(port, store, secret, (int64_t)time(NULL), body, &r) == 0 && r.status == 202)
+		answer = json_loads(r.body, 0, NULL);
+	else
+		fprintf(stderr, "order %s refused: %d %s\n", id, r.status, r.body ? r.body : "");
+	https_resp_free(&r);
+	free(body);
+	return answer;
 }

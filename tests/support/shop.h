@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "support/https.h"
 
 /* One line of an order. */
@@ -27,5 +29,11 @@ char *shop_order_json(const char *id, const char *country, const struct shop_lin
  * fresh delivery id (see https_post_signed). Returns 0 when a response was read. */
 int shop_post(int port, const char *store, const char *secret, int64_t ts, const char *body,
               struct https_resp *r);
+
+/* Sends a native order (shop_order_json, to US) signed now: its 202 answer
+ * parsed (the caller json_decref's it), or NULL after saying on stderr
+ * what came instead. */
+json_t *shop_place(int port, const char *store, const char *secret, const char *id, const struct shop_line *lines,
+                   size_t n);
 
 #endif
